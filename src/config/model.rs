@@ -1,0 +1,301 @@
+//! The pipeline YAML, version 1, as serde types (the "parse" phase). Every struct denies unknown
+//! keys; docs/PIPELINE.md documents every key.
+
+use std::collections::BTreeMap;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The production API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://services.leadconnectorhq.com";
+
+/// A whole pipeline file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Format version; only 1 exists.
+    pub version: u32,
+    /// Optional display name; defaults to the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where rows come from.
+    pub source: SourceConfig,
+    /// Which GHL location receives them, and how to authenticate.
+    pub target: TargetConfig,
+    /// GHL contact field ← source column.
+    pub mapping: BTreeMap<String, String>,
+    /// In-file duplicate handling.
+    #[serde(default)]
+    pub dedup: DedupConfig,
+    /// Row validation rules.
+    #[serde(default)]
+    pub validate: ValidateConfig,
+    /// How rows are written.
+    #[serde(default)]
+    pub load: LoadConfig,
+    /// Where and how reports are written.
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+/// The source of rows. Internally tagged by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// A delimited text file.
+    Csv(CsvSourceConfig),
+}
+
+/// `source: {type: csv, ...}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSourceConfig {
+    /// Path to the file, relative to the pipeline file's folder unless absolute.
+    pub path: PathBuf,
+    /// Field delimiter, one ASCII character.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Whether row 1 names the columns. Without a header, columns are named `1`, `2`, ….
+    #[serde(default = "default_true")]
+    pub has_header: bool,
+}
+
+/// `target:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The sub-account (location) id.
+    pub location_id: String,
+    /// API base URL.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// How to authenticate.
+    pub auth: AuthConfig,
+}
+
+/// `target.auth:`. Secrets are never written in the YAML; only the name of the variable is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Environment variable holding a Private Integration Token (or an access token).
+    pub token_env: String,
+}
+
+/// `dedup:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    /// Key to dedup on.
+    #[serde(default)]
+    pub by: DedupKey,
+    /// Which of the duplicate rows is loaded.
+    #[serde(default)]
+    pub keep: Keep,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig {
+            by: DedupKey::Email,
+            keep: Keep::First,
+        }
+    }
+}
+
+/// The dedup key.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupKey {
+    /// The normalised (trimmed, lower-cased) email.
+    #[default]
+    Email,
+    /// No in-file dedup.
+    None,
+}
+
+/// Which duplicate to keep.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// Keep the first row; later rows are rejected as `duplicate_in_file`.
+    #[default]
+    First,
+    /// Keep the last row; earlier rows are rejected as `duplicate_in_file`.
+    Last,
+}
+
+/// `validate:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateConfig {
+    /// A row must have at least one of these (after normalisation).
+    #[serde(default = "default_require_any")]
+    pub require_any: Vec<RequiredKey>,
+    /// ISO 3166 region for phone numbers written without a `+` country code (e.g. `US`).
+    #[serde(default)]
+    pub phone_default_region: Option<String>,
+}
+
+impl Default for ValidateConfig {
+    fn default() -> Self {
+        ValidateConfig {
+            require_any: default_require_any(),
+            phone_default_region: None,
+        }
+    }
+}
+
+/// The contact keys `require_any` can name.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RequiredKey {
+    /// The `email` field.
+    Email,
+    /// The `phone` field.
+    Phone,
+}
+
+/// `load:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadConfig {
+    /// Write mode.
+    #[serde(default)]
+    pub mode: LoadMode,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: NonZeroU32,
+    /// Client-side rate limit per location.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Retry policy for 429, 5xx and transport errors.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: NonZeroU64,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            mode: LoadMode::default(),
+            concurrency: default_concurrency(),
+            rate_limit: RateLimitConfig::default(),
+            retry: RetryConfig::default(),
+            timeout_secs: default_timeout_secs(),
+        }
+    }
+}
+
+/// Write modes.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadMode {
+    /// `POST /contacts/upsert`: create or update per the location's duplicate rules.
+    #[default]
+    Upsert,
+}
+
+/// `load.rate_limit:`. Defaults to the documented burst limit, 100 requests / 10 s.
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed per interval.
+    #[serde(default = "default_max_requests")]
+    pub max_requests: NonZeroU32,
+    /// Interval length in milliseconds.
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: NonZeroU64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            max_requests: default_max_requests(),
+            interval_ms: default_interval_ms(),
+        }
+    }
+}
+
+/// `load.retry:`.
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per request, the first included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: NonZeroU32,
+    /// Base of the exponential backoff.
+    #[serde(default = "default_base_delay_ms")]
+    pub base_delay_ms: u64,
+    /// Cap of one backoff sleep.
+    #[serde(default = "default_max_delay_ms")]
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: default_max_attempts(),
+            base_delay_ms: default_base_delay_ms(),
+            max_delay_ms: default_max_delay_ms(),
+        }
+    }
+}
+
+/// `report:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Output folder (relative to the pipeline file). Default: `out/<name>-<timestamp>` under the
+    /// current directory. `--out` overrides it.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Prefix cells that a spreadsheet would run as formulas with `'`.
+    #[serde(default = "default_true")]
+    pub escape_formulas: bool,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            dir: None,
+            escape_formulas: true,
+        }
+    }
+}
+
+const fn default_true() -> bool {
+    true
+}
+const fn default_delimiter() -> char {
+    ','
+}
+fn default_base_url() -> String {
+    DEFAULT_BASE_URL.to_owned()
+}
+fn default_require_any() -> Vec<RequiredKey> {
+    vec![RequiredKey::Email, RequiredKey::Phone]
+}
+const fn default_concurrency() -> NonZeroU32 {
+    NonZeroU32::new(4).expect("4 is not zero")
+}
+const fn default_max_requests() -> NonZeroU32 {
+    NonZeroU32::new(100).expect("100 is not zero")
+}
+const fn default_interval_ms() -> NonZeroU64 {
+    NonZeroU64::new(10_000).expect("10000 is not zero")
+}
+const fn default_max_attempts() -> NonZeroU32 {
+    NonZeroU32::new(6).expect("6 is not zero")
+}
+const fn default_base_delay_ms() -> u64 {
+    500
+}
+const fn default_max_delay_ms() -> u64 {
+    30_000
+}
+const fn default_timeout_secs() -> NonZeroU64 {
+    NonZeroU64::new(30).expect("30 is not zero")
+}

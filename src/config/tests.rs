@@ -1,0 +1,131 @@
+//! Unit tests of parsing and validation: positions, did-you-mean, interpolation errors.
+
+use super::*;
+
+const GOOD: &str = "\
+version: 1
+source:
+  type: csv
+  path: contacts.csv
+target:
+  location_id: ${LOC:-loc-1}
+  auth:
+    token_env: GHL_TOKEN
+mapping:
+  email: Email
+  phone: Phone
+  firstName: First Name
+validate:
+  phone_default_region: us
+";
+
+fn parse(text: &str) -> Result<Pipeline, ConfigErrors> {
+    parse_str(Path::new("dir/p.yaml"), text, |_| None)
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn good_pipeline_validates_with_defaults() {
+    let p = parse(GOOD).unwrap();
+    assert_eq!(p.name, "p");
+    assert_eq!(p.source.path, Path::new("dir/contacts.csv"));
+    assert_eq!(p.target.location_id, "loc-1");
+    assert_eq!(
+        p.target.base_url.as_str(),
+        "https://services.leadconnectorhq.com/"
+    );
+    assert_eq!(p.load.concurrency.get(), 4);
+    assert_eq!(p.load.rate_limit.max_requests.get(), 100);
+    assert_eq!(
+        p.validate.phone_default_region,
+        Some(phonenumber::country::Id::US)
+    );
+    assert_eq!(
+        p.mapping[0],
+        (ContactField::FirstName, "First Name".to_owned())
+    );
+    assert!(p.report.escape_formulas);
+}
+
+#[test]
+fn unknown_key_has_line_col_and_suggestion() {
+    let e = err(&GOOD.replace("validate:", "validat:"));
+    assert!(
+        e.starts_with("dir/p.yaml:13:1: unknown field `validat`"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `validate`?"), "{e}");
+}
+
+#[test]
+fn unknown_key_inside_tagged_source_points_at_the_key() {
+    let e = err(&GOOD.replace("  path: contacts.csv", "  pth: contacts.csv"));
+    assert!(e.starts_with("dir/p.yaml:4:3: unknown field `pth`"), "{e}");
+    assert!(e.contains("did you mean `path`?"), "{e}");
+}
+
+#[test]
+fn bad_enum_value_lists_choices() {
+    let e = err(&format!("{GOOD}load:\n  mode: insert\n"));
+    assert!(
+        e.starts_with("dir/p.yaml:16:9: unknown variant `insert`"),
+        "{e}"
+    );
+    assert!(e.contains("upsert"), "{e}");
+}
+
+#[test]
+fn syntax_error_has_position() {
+    let e = err("version: 1\nsource: [\n");
+    assert!(e.starts_with("dir/p.yaml:2:9:"), "{e}");
+}
+
+#[test]
+fn missing_env_var_names_variable_and_place() {
+    let e = err(&GOOD.replace("${LOC:-loc-1}", "${GHL_LOCATION_ID}"));
+    assert!(
+        e.starts_with("dir/p.yaml:6:16: environment variable `GHL_LOCATION_ID` is not set"),
+        "{e}"
+    );
+    assert!(e.contains("location_id: ${GHL_LOCATION_ID}"), "{e}");
+}
+
+#[test]
+fn semantic_errors_are_collected_with_positions() {
+    let text = GOOD
+        .replace("  firstName: First Name", "  frstName: First Name")
+        .replace("phone_default_region: us", "phone_default_region: XX");
+    let e = err(&text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].starts_with("dir/p.yaml:12:3: mapping.frstName: `frstName` is not a standard"),
+        "{e}"
+    );
+    assert!(lines[0].contains("did you mean `firstName`?"), "{e}");
+    assert!(
+        lines[1].starts_with("dir/p.yaml:14:3: validate.phone_default_region"),
+        "{e}"
+    );
+}
+
+#[test]
+fn zero_concurrency_and_wrong_version_are_rejected() {
+    let e = err(&format!("{GOOD}load:\n  concurrency: 0\n"));
+    assert!(e.starts_with("dir/p.yaml:16:3:"), "{e}");
+    assert!(e.contains("nonzero"), "{e}");
+    let e = err(&GOOD.replace("version: 1", "version: 2"));
+    assert!(
+        e.starts_with("dir/p.yaml:1:1: version: unsupported version 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn token_value_instead_of_name_is_refused() {
+    let e = err(&GOOD.replace("token_env: GHL_TOKEN", "token_env: pit-1234-abcd"));
+    assert!(e.contains("is not an environment variable name"), "{e}");
+}

@@ -1,0 +1,275 @@
+//! The HTTP client: one pooled reqwest client per run, the two required headers, the per-location
+//! throttle before every attempt, and bounded retries with jittered backoff.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::ratelimit::{RateLimitInfo, Throttle};
+use super::retry::{classify_status, parse_retry_after, RetryAction, RetryPolicy};
+use super::types::{ApiErrorBody, SearchRequest, SearchResponse, UpsertContact, UpsertResponse};
+use super::API_VERSION;
+
+/// Path of the upsert endpoint.
+pub const PATH_UPSERT: &str = "/contacts/upsert";
+/// Path of the search endpoint.
+pub const PATH_SEARCH: &str = "/contacts/search";
+
+/// Counters of what the client sent and received, for the run summary.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// HTTP requests sent (every attempt).
+    pub requests: AtomicU64,
+    /// Attempts that were retries.
+    pub retries: AtomicU64,
+    /// 429 answers received.
+    pub throttled_429: AtomicU64,
+    /// 5xx answers received.
+    pub server_errors: AtomicU64,
+    /// Transport errors (connect, timeout, reset).
+    pub transport_errors: AtomicU64,
+    /// The last `X-RateLimit-Daily-Remaining` seen (`u64::MAX` when never seen).
+    pub daily_remaining: AtomicU64,
+}
+
+impl ClientStats {
+    fn new() -> Self {
+        ClientStats {
+            daily_remaining: AtomicU64::new(u64::MAX),
+            ..Default::default()
+        }
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// API base URL.
+    pub base_url: Url,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+}
+
+/// A typed client of the Contacts API for one location.
+#[derive(Debug, Clone)]
+pub struct GhlClient {
+    http: reqwest::Client,
+    base: String,
+    auth: HeaderValue,
+    throttle: Arc<Throttle>,
+    retry: RetryPolicy,
+    stats: Arc<ClientStats>,
+}
+
+impl GhlClient {
+    /// Builds the client. The token is held only in a sensitive header value.
+    pub fn new(
+        cfg: ClientConfig,
+        token: &SecretString,
+        throttle: Arc<Throttle>,
+    ) -> anyhow::Result<Self> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| {
+                anyhow::anyhow!("the token contains characters not allowed in an HTTP header")
+            })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert("Version", HeaderValue::from_static(API_VERSION));
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("ghl-import/", env!("CARGO_PKG_VERSION")))
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(GhlClient {
+            http,
+            base: cfg.base_url.as_str().trim_end_matches('/').to_owned(),
+            auth,
+            throttle,
+            retry: cfg.retry,
+            stats: Arc::new(ClientStats::new()),
+        })
+    }
+
+    /// The client's counters.
+    pub fn stats(&self) -> &Arc<ClientStats> {
+        &self.stats
+    }
+
+    /// The throttle shared by this client's requests.
+    pub fn throttle(&self) -> &Arc<Throttle> {
+        &self.throttle
+    }
+
+    /// `POST /contacts/upsert`. Idempotent by the location's matching rules, so retried freely.
+    pub async fn upsert_contact(&self, body: &UpsertContact) -> Result<UpsertResponse, ApiError> {
+        self.send(Method::POST, PATH_UPSERT, "upsert", Some(body))
+            .await
+    }
+
+    /// `POST /contacts/search`, one page.
+    pub async fn search_contacts(&self, req: &SearchRequest) -> Result<SearchResponse, ApiError> {
+        self.send(Method::POST, PATH_SEARCH, "search", Some(req))
+            .await
+    }
+
+    async fn send<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &'static str,
+        body: Option<&B>,
+    ) -> Result<R, ApiError> {
+        let url = format!("{}{}", self.base, path);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            self.throttle.acquire().await;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let mut rb = self
+                .http
+                .request(method.clone(), &url)
+                .header(AUTHORIZATION, self.auth.clone());
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            let (failure, retry_after) = match rb.send().await {
+                Err(e) => {
+                    self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    (format!("{endpoint}: {}", describe_transport(&e)), None)
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let info = RateLimitInfo::from_headers(resp.headers());
+                    self.observe(&info);
+                    let retry_after = parse_retry_after(
+                        resp.headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok()),
+                    );
+                    let bytes = resp.bytes().await;
+                    if (200..300).contains(&status) {
+                        let bytes = bytes.map_err(|e| ApiError::Decode {
+                            endpoint,
+                            status,
+                            detail: describe_transport(&e),
+                        })?;
+                        return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+                            endpoint,
+                            status,
+                            detail: e.to_string(),
+                        });
+                    }
+                    let parsed: ApiErrorBody = bytes
+                        .as_deref()
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(b).ok())
+                        .unwrap_or_default();
+                    let messages = parsed
+                        .message
+                        .map(|m| m.into_vec())
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| {
+                            vec![parsed.error.clone().unwrap_or_else(|| status_text(status))]
+                        });
+                    if status == 429 {
+                        self.stats.throttled_429.fetch_add(1, Ordering::Relaxed);
+                    } else if status >= 500 {
+                        self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match (status, classify_status(status)) {
+                        (401 | 403, _) => {
+                            return Err(ApiError::Auth {
+                                status,
+                                message: messages.join("; "),
+                            })
+                        }
+                        (_, RetryAction::DontRetry) => {
+                            return Err(ApiError::Rejected {
+                                status,
+                                messages,
+                                trace_id: parsed.trace_id,
+                                meta: parsed.meta,
+                            })
+                        }
+                        (_, RetryAction::Retry) => (
+                            format!("{endpoint}: HTTP {status}: {}", messages.join("; ")),
+                            retry_after,
+                        ),
+                    }
+                }
+            };
+            if attempt >= self.retry.max_attempts {
+                return Err(ApiError::Exhausted {
+                    attempts: attempt,
+                    last: failure,
+                });
+            }
+            let delay = self.retry.delay(attempt, retry_after, &mut rand::rng());
+            tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, %failure, "Retrying request.");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn observe(&self, info: &RateLimitInfo) {
+        if let Some(d) = info.daily_remaining {
+            self.stats.daily_remaining.store(d, Ordering::Relaxed);
+        }
+        if let Some(l) = self.throttle.observe(info) {
+            tracing::info!(
+                max = l.max.get(),
+                interval_ms = l.interval.as_millis() as u64,
+                "Server advertises a stricter rate limit; slowing down."
+            );
+        }
+    }
+}
+
+fn status_text(status: u16) -> String {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error")
+        .to_owned()
+}
+
+/// A transport error without the URL's query (never holds secrets, but stays short).
+fn describe_transport(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "connection dropped while reading the answer"
+    } else {
+        "transport error"
+    };
+    let mut src = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = src {
+        detail = s.to_string();
+        src = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}

@@ -1,0 +1,222 @@
+//! Request and response bodies. One typed struct per operation (the API answers 422 "property X
+//! should not exist" to any property its DTO lacks); absent fields are omitted, never sent as null.
+//! Responses are read leniently: unknown fields ignored, everything optional.
+
+use serde::{Deserialize, Serialize};
+
+/// Body of `POST /contacts/upsert` (spec: `UpsertContactDto`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertContact {
+    /// Required: the location.
+    pub location_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Not nullable in the spec: omitted when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Replaces all of the contact's tags when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnd: Option<bool>,
+}
+
+/// A contact as the API returns it (spec: `GetContectByIdSchema`), the fields the importer reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Contact {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnd: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_added: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_updated: Option<String>,
+}
+
+/// Answer of `POST /contacts/upsert`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertResponse {
+    /// true when a contact was created, false when one was updated.
+    #[serde(default)]
+    pub new: bool,
+    /// The contact after the write.
+    pub contact: Contact,
+    /// Server trace id.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+}
+
+/// Body of `POST /contacts/search` (documented outside the spec; see docs/GHL-API.md §4.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRequest {
+    pub location_id: String,
+    /// Page size, at most 500.
+    pub page_limit: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    /// Cursor: the `searchAfter` of the previous page's last contact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_after: Option<Vec<serde_json::Value>>,
+}
+
+/// A contact in a search answer, with its paging cursor.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchedContact {
+    #[serde(flatten)]
+    pub contact: Contact,
+    #[serde(default)]
+    pub search_after: Option<Vec<serde_json::Value>>,
+}
+
+/// Answer of `POST /contacts/search`. Real answers say `total`; the spec says `count`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchResponse {
+    #[serde(default)]
+    pub contacts: Vec<SearchedContact>,
+    #[serde(default, alias = "count")]
+    pub total: Option<u64>,
+}
+
+/// Error body: `message` is a string (400, 401) or an array (422).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApiErrorBody {
+    pub status_code: Option<u16>,
+    pub message: Option<Messages>,
+    pub error: Option<String>,
+    pub meta: Option<DuplicateMeta>,
+    pub trace_id: Option<String>,
+}
+
+/// String-or-array `message`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Messages {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Messages {
+    /// All messages as a list.
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Messages::One(s) => vec![s],
+            Messages::Many(v) => v,
+        }
+    }
+}
+
+/// `meta` of the 400 duplicate error.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DuplicateMeta {
+    pub contact_id: Option<String>,
+    pub contact_name: Option<String>,
+    pub matching_field: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_fields_are_omitted() {
+        let body = UpsertContact {
+            location_id: "L".into(),
+            email: Some("a@b.co".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"locationId": "L", "email": "a@b.co"})
+        );
+    }
+
+    #[test]
+    fn error_message_is_string_or_array() {
+        let a: ApiErrorBody = serde_json::from_str(
+            r#"{"statusCode":422,"message":["property foo should not exist"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            a.message.unwrap().into_vec(),
+            vec!["property foo should not exist"]
+        );
+        let b: ApiErrorBody = serde_json::from_str(
+            r#"{"statusCode":400,"message":"This location does not allow duplicated contacts.","meta":{"contactId":"c1","matchingField":"email"}}"#,
+        )
+        .unwrap();
+        assert_eq!(b.meta.unwrap().contact_id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn search_total_accepts_count() {
+        let r: SearchResponse = serde_json::from_str(r#"{"contacts":[],"count":3}"#).unwrap();
+        assert_eq!(r.total, Some(3));
+    }
+}

@@ -1,0 +1,26 @@
+//! The one row type shared by every stage: the cells of one input row, in their original order,
+//! with the row's position in the source.
+
+use std::sync::Arc;
+
+/// Column names of a source, shared by all of its records.
+pub type Headers = Arc<[String]>;
+
+/// One input row as read, before any mapping. `row` is the 1-based line-oriented row number in
+/// the source where the header is row 1 (so the first data row is row 2), matching what a
+/// spreadsheet shows.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// 1-based source row number (header = 1).
+    pub row: u64,
+    /// The cells, verbatim, in source order. May differ in length from the headers when the
+    /// row is malformed; such rows never reach the transform.
+    pub cells: Vec<String>,
+}
+
+impl Record {
+    /// The cell at column index `idx`, or "" if the row is short.
+    pub fn get(&self, idx: usize) -> &str {
+        self.cells.get(idx).map(String::as_str).unwrap_or("")
+    }
+}

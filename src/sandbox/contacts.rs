@@ -1,0 +1,672 @@
+//! Contact operations of the sandbox as plain functions over [`State`]: body validation with the
+//! real API's messages, the no-duplicates rule, upsert matching (email, then phone), search paging.
+
+use serde_json::{json, Map, Value};
+
+use super::state::State;
+use crate::ghl::types::Contact;
+
+/// An API answer: status and JSON body.
+pub type Answer = (u16, Value);
+
+/// Properties accepted by `POST /contacts/` (spec `CreateContactDto`).
+pub const CREATE_FIELDS: &[&str] = &[
+    "firstName",
+    "lastName",
+    "name",
+    "email",
+    "locationId",
+    "gender",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "postalCode",
+    "website",
+    "timezone",
+    "dnd",
+    "dndSettings",
+    "inboundDndSettings",
+    "tags",
+    "customFields",
+    "source",
+    "dateOfBirth",
+    "country",
+    "companyName",
+    "assignedTo",
+];
+/// Properties accepted by `POST /contacts/upsert` (spec `UpsertContactDto`).
+pub const UPSERT_FIELDS: &[&str] = &[
+    "firstName",
+    "lastName",
+    "name",
+    "email",
+    "locationId",
+    "gender",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "postalCode",
+    "website",
+    "timezone",
+    "dnd",
+    "dndSettings",
+    "inboundDndSettings",
+    "tags",
+    "customFields",
+    "source",
+    "dateOfBirth",
+    "country",
+    "companyName",
+    "assignedTo",
+    "createNewIfDuplicateAllowed",
+];
+/// Properties accepted by `PUT /contacts/{id}` (spec `UpdateContactDto`).
+pub const UPDATE_FIELDS: &[&str] = &[
+    "firstName",
+    "lastName",
+    "name",
+    "email",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "postalCode",
+    "website",
+    "timezone",
+    "dnd",
+    "dndSettings",
+    "inboundDndSettings",
+    "tags",
+    "customFields",
+    "source",
+    "dateOfBirth",
+    "country",
+    "assignedTo",
+];
+
+/// Fields stored as (nullable) strings.
+const NULLABLE_STRINGS: &[&str] = &[
+    "firstName",
+    "lastName",
+    "name",
+    "email",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "website",
+    "timezone",
+    "companyName",
+    "dateOfBirth",
+];
+/// Fields that must be strings when present (null not allowed).
+const STRINGS: &[&str] = &[
+    "postalCode",
+    "country",
+    "source",
+    "gender",
+    "assignedTo",
+    "locationId",
+];
+
+fn err(status: u16, message: Value) -> Answer {
+    let error = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        422 => "Unprocessable Entity",
+        _ => "Error",
+    };
+    (
+        status,
+        json!({"statusCode": status, "message": message, "error": error}),
+    )
+}
+
+/// 422 with the API's array-of-messages shape.
+pub fn unprocessable(messages: Vec<String>) -> Answer {
+    err(422, json!(messages))
+}
+
+/// 400 with a single message.
+pub fn bad_request(message: &str) -> Answer {
+    err(400, json!(message))
+}
+
+/// Validates a write body against an operation's allowed properties and types; returns it as an
+/// object or the 422 the API would give.
+pub fn check_body(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Answer> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(&format!("Unexpected token in JSON body: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(bad_request("body must be a JSON object"));
+    };
+    let mut messages = Vec::new();
+    for (k, v) in &obj {
+        if !allowed.contains(&k.as_str()) {
+            messages.push(format!("property {k} should not exist"));
+            continue;
+        }
+        let ok = if NULLABLE_STRINGS.contains(&k.as_str()) {
+            v.is_string() || v.is_null()
+        } else if STRINGS.contains(&k.as_str()) {
+            v.is_string()
+        } else {
+            match k.as_str() {
+                "dnd" | "createNewIfDuplicateAllowed" => v.is_boolean(),
+                "tags" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+                "customFields" => v.is_array(),
+                _ => v.is_object(),
+            }
+        };
+        if !ok {
+            messages.push(format!("{k} has the wrong type"));
+        }
+    }
+    if let Some(Value::String(e)) = obj.get("email") {
+        if !e.is_empty() && !looks_like_email(e) {
+            messages.push("email must be an email".into());
+        }
+    }
+    if let Some(Value::String(p)) = obj.get("phone") {
+        if !p.is_empty() && normalize_phone(p).is_none() {
+            messages.push("phone must be a valid phone number".into());
+        }
+    }
+    if let Some(Value::String(d)) = obj.get("dateOfBirth") {
+        if !d.is_empty() && parse_dob(d).is_none() {
+            messages.push("dateOfBirth must be a valid date".into());
+        }
+    }
+    if messages.is_empty() {
+        Ok(obj)
+    } else {
+        Err(unprocessable(messages))
+    }
+}
+
+fn looks_like_email(e: &str) -> bool {
+    match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !e.contains(' ')
+        }
+        None => false,
+    }
+}
+
+/// Stored phone form: `+` and digits only. `None` when it can't be a phone number.
+fn normalize_phone(p: &str) -> Option<String> {
+    let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+    if !(7..=15).contains(&digits.len()) || p.chars().any(|c| c.is_alphabetic()) {
+        return None;
+    }
+    Some(format!("+{digits}"))
+}
+
+/// Accepts the spec's date forms, returns `YYYY-MM-DD`.
+fn parse_dob(d: &str) -> Option<String> {
+    let parts: Vec<&str> = d.split(['-', '/', '.', '_']).collect();
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    let (y, m, dd) = if a.len() == 4 { (a, b, c) } else { (c, a, b) };
+    let (y, m, dd): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, dd.parse().ok()?);
+    ((1..=12).contains(&m) && (1..=31).contains(&dd) && y >= 1000)
+        .then(|| format!("{y:04}-{m:02}-{dd:02}"))
+}
+
+fn str_field(obj: &Map<String, Value>, k: &str) -> Option<String> {
+    obj.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Applies the body's fields to a contact (absent fields unchanged; `tags` replaces).
+fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
+    let set = |slot: &mut Option<String>, k: &str| {
+        if let Some(v) = obj.get(k) {
+            *slot = v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        }
+    };
+    set(&mut c.first_name, "firstName");
+    set(&mut c.last_name, "lastName");
+    set(&mut c.name, "name");
+    set(&mut c.company_name, "companyName");
+    set(&mut c.address1, "address1");
+    set(&mut c.city, "city");
+    set(&mut c.state, "state");
+    set(&mut c.postal_code, "postalCode");
+    set(&mut c.country, "country");
+    set(&mut c.website, "website");
+    set(&mut c.timezone, "timezone");
+    set(&mut c.source, "source");
+    if let Some(v) = obj.get("email") {
+        c.email = v.as_str().filter(|s| !s.is_empty()).map(str::to_lowercase);
+    }
+    if !skip_phone {
+        if let Some(v) = obj.get("phone") {
+            c.phone = v.as_str().and_then(normalize_phone);
+        }
+    }
+    if let Some(v) = obj.get("dateOfBirth") {
+        c.date_of_birth = v.as_str().and_then(parse_dob);
+    }
+    if let Some(v) = obj.get("dnd").and_then(Value::as_bool) {
+        c.dnd = Some(v);
+    }
+    if let Some(tags) = obj.get("tags").and_then(Value::as_array) {
+        let mut t: Vec<String> = tags
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_lowercase)
+            .collect();
+        t.dedup();
+        c.tags = t;
+    }
+    if c.name.is_none() || obj.contains_key("firstName") || obj.contains_key("lastName") {
+        let full = [c.first_name.as_deref(), c.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !full.is_empty() && !obj.contains_key("name") {
+            c.name = Some(full);
+        }
+    }
+}
+
+fn now_iso(ms: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Finds a contact in `location` whose email (case-insensitive) or phone matches.
+/// Returns (index, matching field).
+fn find_match(
+    contacts: &[Contact],
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> (Option<usize>, Option<usize>) {
+    let email = email.filter(|e| !e.is_empty()).map(str::to_lowercase);
+    let phone = phone.and_then(normalize_phone);
+    let by_email = email.and_then(|e| {
+        contacts
+            .iter()
+            .position(|c| c.email.as_deref() == Some(e.as_str()))
+    });
+    let by_phone = phone.and_then(|p| {
+        contacts
+            .iter()
+            .position(|c| c.phone.as_deref() == Some(p.as_str()))
+    });
+    (by_email, by_phone)
+}
+
+fn location_of<'a>(
+    st: &'a mut State,
+    obj: &Map<String, Value>,
+) -> Result<&'a mut Vec<Contact>, Answer> {
+    let Some(loc) = obj.get("locationId").and_then(Value::as_str) else {
+        return Err(unprocessable(vec!["locationId should not be empty".into()]));
+    };
+    st.locations.get_mut(loc).ok_or_else(|| {
+        err(
+            403,
+            json!("The token does not have access to this location."),
+        )
+    })
+}
+
+fn new_contact(st: &mut State, obj: &Map<String, Value>) -> Contact {
+    let (id, ms) = st.next_id_and_time();
+    let mut c = Contact {
+        id,
+        location_id: str_field(obj, "locationId"),
+        date_added: Some(now_iso(ms)),
+        date_updated: Some(now_iso(ms)),
+        ..Default::default()
+    };
+    apply(&mut c, obj, false);
+    c
+}
+
+fn trace_id() -> String {
+    let (a, b): (u64, u64) = (rand::random(), rand::random());
+    format!("{a:016x}{b:016x}")
+}
+
+/// `POST /contacts/`.
+pub fn create(st: &mut State, body: &[u8]) -> Answer {
+    let obj = match check_body(body, CREATE_FIELDS) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let allow_dup = st.allow_duplicates;
+    let contacts = match location_of(st, &obj) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    if !allow_dup {
+        let (e, p) = find_match(
+            contacts,
+            obj.get("email").and_then(Value::as_str),
+            obj.get("phone").and_then(Value::as_str),
+        );
+        if let Some((idx, field)) = e.map(|i| (i, "email")).or(p.map(|i| (i, "phone"))) {
+            let c = &contacts[idx];
+            return (
+                400,
+                json!({"statusCode": 400, "message": "This location does not allow duplicated contacts.",
+                       "meta": {"contactId": c.id, "contactName": c.name, "matchingField": field}}),
+            );
+        }
+    }
+    let c = new_contact(st, &obj);
+    let loc = c.location_id.clone().unwrap_or_default();
+    st.locations.entry(loc).or_default().push(c.clone());
+    (201, json!({"contact": c}))
+}
+
+/// `POST /contacts/upsert`: match by email, then phone; the matched contact is updated, and a
+/// phone that belongs to another contact is dropped silently (as the real API does, #37).
+pub fn upsert(st: &mut State, body: &[u8]) -> Answer {
+    let obj = match check_body(body, UPSERT_FIELDS) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let force_new = st.allow_duplicates
+        && obj
+            .get("createNewIfDuplicateAllowed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    let contacts = match location_of(st, &obj) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let (e, p) = find_match(
+        contacts,
+        obj.get("email").and_then(Value::as_str),
+        obj.get("phone").and_then(Value::as_str),
+    );
+    let target = if force_new { None } else { e.or(p) };
+    if let Some(idx) = target {
+        let phone_taken_elsewhere = p.is_some_and(|pi| pi != idx);
+        let (_, ms) = st.next_id_and_time();
+        let loc = str_field(&obj, "locationId").unwrap_or_default();
+        let c = &mut st.locations.get_mut(&loc).expect("location checked above")[idx];
+        apply(c, &obj, phone_taken_elsewhere);
+        c.date_updated = Some(now_iso(ms));
+        return (
+            200,
+            json!({"new": false, "contact": c, "traceId": trace_id()}),
+        );
+    }
+    let c = new_contact(st, &obj);
+    let loc = c.location_id.clone().unwrap_or_default();
+    st.locations.entry(loc).or_default().push(c.clone());
+    (
+        200,
+        json!({"new": true, "contact": c, "traceId": trace_id()}),
+    )
+}
+
+fn find_by_id(st: &mut State, id: &str) -> Option<(String, usize)> {
+    st.locations
+        .iter()
+        .find_map(|(loc, cs)| cs.iter().position(|c| c.id == id).map(|i| (loc.clone(), i)))
+}
+
+/// `GET /contacts/{id}`.
+pub fn get(st: &mut State, id: &str) -> Answer {
+    match find_by_id(st, id) {
+        Some((loc, i)) => (200, json!({"contact": st.locations[&loc][i]})),
+        None => bad_request("Contact not found"),
+    }
+}
+
+/// `PUT /contacts/{id}`.
+pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
+    let obj = match check_body(body, UPDATE_FIELDS) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some((loc, idx)) = find_by_id(st, id) else {
+        return bad_request("Contact not found");
+    };
+    if !st.allow_duplicates {
+        let contacts = &st.locations[&loc];
+        let (e, p) = find_match(
+            contacts,
+            obj.get("email").and_then(Value::as_str),
+            obj.get("phone").and_then(Value::as_str),
+        );
+        let clash = e
+            .filter(|&i| i != idx)
+            .map(|i| (i, "email"))
+            .or(p.filter(|&i| i != idx).map(|i| (i, "phone")));
+        if let Some((i, field)) = clash {
+            let c = &contacts[i];
+            return (
+                400,
+                json!({"statusCode": 400, "message": "This location does not allow duplicated contacts.",
+                       "meta": {"contactId": c.id, "contactName": c.name, "matchingField": field}}),
+            );
+        }
+    }
+    let (_, ms) = st.next_id_and_time();
+    let c = &mut st.locations.get_mut(&loc).expect("found above")[idx];
+    apply(c, &obj, false);
+    c.date_updated = Some(now_iso(ms));
+    (200, json!({"succeded": true, "contact": c}))
+}
+
+/// `POST /contacts/search`: `pageLimit` (≤ 500) required; `page` (1-based, window of 10,000) or
+/// `searchAfter` (`[dateAddedMs, id]` of the previous page's last contact), not both.
+pub fn search(st: &mut State, body: &[u8]) -> Answer {
+    let obj: Map<String, Value> = match serde_json::from_slice(body) {
+        Ok(Value::Object(o)) => o,
+        _ => return bad_request("body must be a JSON object"),
+    };
+    let mut messages = Vec::new();
+    let page_limit = obj.get("pageLimit").and_then(Value::as_u64);
+    match page_limit {
+        None => messages.push("pageLimit must be a number".to_owned()),
+        Some(n) if n == 0 || n > 500 => {
+            messages.push("pageLimit must not be greater than 500".into())
+        }
+        _ => {}
+    }
+    let page = obj.get("page").and_then(Value::as_u64);
+    let after = obj.get("searchAfter").and_then(Value::as_array).cloned();
+    if page.is_some() && after.is_some() {
+        messages.push("page and searchAfter cannot be used together".into());
+    }
+    if !messages.is_empty() {
+        return unprocessable(messages);
+    }
+    let limit = page_limit.unwrap_or(20) as usize;
+    let contacts = match location_of(st, &obj) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    // Creation order is dateAdded order; the cursor is [dateAdded ms, id].
+    let key = |c: &Contact| -> (i64, String) {
+        let ms = c
+            .date_added
+            .as_deref()
+            .and_then(|d| {
+                time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+            .unwrap_or(0);
+        (ms, c.id.clone())
+    };
+    let mut sorted: Vec<&Contact> = contacts.iter().collect();
+    sorted.sort_by_key(|c| key(c));
+    let start = match (&after, page) {
+        (Some(a), _) => {
+            let ms = a.first().and_then(Value::as_i64).unwrap_or(i64::MIN);
+            let id = a.get(1).and_then(Value::as_str).unwrap_or("").to_owned();
+            sorted.partition_point(|c| key(c) <= (ms, id.clone()))
+        }
+        (None, p) => {
+            let p = p.unwrap_or(1).max(1) as usize;
+            if p * limit > 10_000 {
+                return unprocessable(vec![
+                    "page window exceeds 10000 records; use searchAfter".into()
+                ]);
+            }
+            (p - 1) * limit
+        }
+    };
+    let page_contacts: Vec<Value> = sorted
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|c| {
+            let (ms, id) = key(c);
+            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut v {
+                o.insert("searchAfter".into(), json!([ms, id]));
+            }
+            v
+        })
+        .collect();
+    (
+        200,
+        json!({"contacts": page_contacts, "total": sorted.len(), "traceId": trace_id()}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn st() -> State {
+        State::new(
+            &["L".into()],
+            false,
+            100,
+            Duration::from_secs(10),
+            1000,
+            vec![],
+        )
+    }
+
+    #[test]
+    fn unknown_property_is_422() {
+        let (s, v) = upsert(
+            &mut st(),
+            br#"{"locationId":"L","email":"a@b.co","additionalEmails":[]}"#,
+        );
+        assert_eq!(s, 422);
+        assert_eq!(
+            v["message"],
+            json!(["property additionalEmails should not exist"])
+        );
+    }
+
+    #[test]
+    fn upsert_matches_email_case_insensitively_then_phone() {
+        let mut s = st();
+        let (code, v) = upsert(
+            &mut s,
+            br#"{"locationId":"L","email":"A@b.co","firstName":"A"}"#,
+        );
+        assert_eq!((code, v["new"].clone()), (200, json!(true)));
+        let (_, v2) = upsert(
+            &mut s,
+            br#"{"locationId":"L","email":"a@B.co","lastName":"Z"}"#,
+        );
+        assert_eq!(v2["new"], json!(false));
+        assert_eq!(v2["contact"]["id"], v["contact"]["id"]);
+        assert_eq!(v2["contact"]["firstName"], json!("A"));
+        let (_, v3) = upsert(&mut s, br#"{"locationId":"L","phone":"+1 415 555 2671"}"#);
+        assert_eq!(v3["new"], json!(true));
+        let (_, v4) = upsert(
+            &mut s,
+            br#"{"locationId":"L","phone":"+14155552671","city":"SF"}"#,
+        );
+        assert_eq!(v4["contact"]["id"], v3["contact"]["id"]);
+        assert_eq!(s.locations["L"].len(), 2);
+    }
+
+    #[test]
+    fn email_and_phone_matching_two_contacts_updates_the_email_match_and_drops_phone() {
+        let mut s = st();
+        upsert(&mut s, br#"{"locationId":"L","email":"a@b.co"}"#);
+        upsert(&mut s, br#"{"locationId":"L","phone":"+14155552671"}"#);
+        let (_, v) = upsert(
+            &mut s,
+            br#"{"locationId":"L","email":"a@b.co","phone":"+14155552671"}"#,
+        );
+        assert_eq!(v["new"], json!(false));
+        assert_eq!(v["contact"].get("phone"), None);
+    }
+
+    #[test]
+    fn create_duplicate_is_400_with_meta() {
+        let mut s = st();
+        let (c, v) = create(&mut s, br#"{"locationId":"L","email":"a@b.co"}"#);
+        assert_eq!(c, 201);
+        let (c2, v2) = create(&mut s, br#"{"locationId":"L","email":"A@B.CO"}"#);
+        assert_eq!(c2, 400);
+        assert_eq!(
+            v2["message"],
+            json!("This location does not allow duplicated contacts.")
+        );
+        assert_eq!(v2["meta"]["contactId"], v["contact"]["id"]);
+        assert_eq!(v2["meta"]["matchingField"], json!("email"));
+    }
+
+    #[test]
+    fn other_location_is_403_and_bad_types_422() {
+        let (c, _) = upsert(&mut st(), br#"{"locationId":"other","email":"a@b.co"}"#);
+        assert_eq!(c, 403);
+        let (c, v) = upsert(
+            &mut st(),
+            br#"{"locationId":"L","dnd":"yes","postalCode":null}"#,
+        );
+        assert_eq!(c, 422);
+        assert_eq!(v["message"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn search_pages_and_cursor_cover_everything_once() {
+        let mut s = st();
+        for i in 0..25 {
+            upsert(
+                &mut s,
+                format!(r#"{{"locationId":"L","email":"u{i}@x.co"}}"#).as_bytes(),
+            );
+        }
+        let mut seen = Vec::new();
+        let mut after: Option<Value> = None;
+        loop {
+            let body = match &after {
+                None => json!({"locationId":"L","pageLimit":10}),
+                Some(a) => json!({"locationId":"L","pageLimit":10,"searchAfter":a}),
+            };
+            let (c, v) = search(&mut s, body.to_string().as_bytes());
+            assert_eq!(c, 200);
+            let cs = v["contacts"].as_array().unwrap().clone();
+            if cs.is_empty() {
+                break;
+            }
+            after = Some(cs.last().unwrap()["searchAfter"].clone());
+            seen.extend(cs.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 25);
+        let (c, _) = search(&mut s, br#"{"locationId":"L","pageLimit":600}"#);
+        assert_eq!(c, 422);
+    }
+}

@@ -1,0 +1,151 @@
+//! The embedded GHL sandbox: an in-process emulator of the Contacts API v2 served over real HTTP
+//! on 127.0.0.1 (axum). It enforces what the real API enforces — Bearer and `Version` headers,
+//! unknown-property 422s, the no-duplicates rule, upsert matching, `X-RateLimit-*` headers and
+//! 429s above the burst limit — and can inject scripted faults. It is the default target of the
+//! quickstart and of the tests.
+
+pub mod contacts;
+mod server;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::distr::Alphanumeric;
+use rand::Rng;
+
+use crate::ghl::types::Contact;
+pub use state::{Fault, Stats};
+
+/// Default location id of a sandbox started without one.
+pub const DEFAULT_LOCATION: &str = "sandbox-location";
+
+/// How to start a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Locations the sandbox token may access.
+    pub locations: Vec<String>,
+    /// The token clients must present; random when `None`.
+    pub token: Option<String>,
+    /// Whether two contacts may share an email or phone.
+    pub allow_duplicates: bool,
+    /// Burst limit: requests per interval.
+    pub rate_max: u32,
+    /// Burst interval.
+    pub rate_interval: Duration,
+    /// Daily allowance.
+    pub daily_limit: u64,
+    /// Scripted faults.
+    pub faults: Vec<Fault>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            port: 0,
+            locations: vec![DEFAULT_LOCATION.to_owned()],
+            token: None,
+            allow_duplicates: false,
+            rate_max: 100,
+            rate_interval: Duration::from_secs(10),
+            daily_limit: 200_000,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// A running sandbox. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Sandbox {
+    addr: SocketAddr,
+    token: String,
+    state: Arc<Mutex<state::State>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Sandbox {
+    /// Binds 127.0.0.1:`port` and serves in a background task of the current runtime.
+    pub async fn start(cfg: SandboxConfig) -> std::io::Result<Sandbox> {
+        let token = cfg.token.clone().unwrap_or_else(|| {
+            let s: String = rand::rng()
+                .sample_iter(&Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect();
+            format!("sbx-{s}")
+        });
+        let state = Arc::new(Mutex::new(state::State::new(
+            &cfg.locations,
+            cfg.allow_duplicates,
+            cfg.rate_max,
+            cfg.rate_interval,
+            cfg.daily_limit,
+            cfg.faults.clone(),
+        )));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port)).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let app = server::router(server::AppState {
+            state: Arc::clone(&state),
+            token: token.clone(),
+            rate_max: cfg.rate_max,
+            rate_interval: cfg.rate_interval,
+            daily_limit: cfg.daily_limit,
+        });
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "Sandbox server stopped.");
+            }
+        });
+        Ok(Sandbox {
+            addr,
+            token,
+            state,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The token the sandbox accepts (a sandbox credential, not an account's secret).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Every contact of `location`, in creation order.
+    pub fn contacts(&self, location: &str) -> Vec<Contact> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.locations.get(location).cloned().unwrap_or_default()
+    }
+
+    /// A copy of the request statistics.
+    pub fn stats(&self) -> Stats {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stats
+            .clone()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! HTTP layer of the sandbox: routes, the auth/version/rate-limit gate, fault injection, and the
+//! `/_sandbox/*` admin routes (state and statistics, no auth: loopback only).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::contacts::{self, Answer};
+use super::state::{LimitDecision, State};
+use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
+use crate::ghl::API_VERSION;
+
+#[derive(Clone)]
+pub(super) struct AppState {
+    pub state: Arc<Mutex<State>>,
+    pub token: String,
+    pub rate_max: u32,
+    pub rate_interval: Duration,
+    pub daily_limit: u64,
+}
+
+pub(super) fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/contacts/", post(create_contact))
+        .route("/contacts", post(create_contact))
+        .route("/contacts/upsert", post(upsert_contact))
+        .route("/contacts/search", post(search_contacts))
+        .route("/contacts/{id}", get(get_contact).put(update_contact))
+        .route("/_sandbox/contacts", get(admin_contacts))
+        .route("/_sandbox/stats", get(admin_stats))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+fn respond(
+    answer: Answer,
+    limits: Option<(&AppState, LimitDecision)>,
+    retry_after: Option<u32>,
+) -> Response {
+    let (status, body) = answer;
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Json(body),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    if let Some((app, d)) = limits {
+        let mut put = |name: &'static str, v: String| {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(name, v);
+            }
+        };
+        put(H_MAX, app.rate_max.to_string());
+        put(H_REMAINING, d.remaining.to_string());
+        put(H_INTERVAL_MS, app.rate_interval.as_millis().to_string());
+        put(H_LIMIT_DAILY, app.daily_limit.to_string());
+        put(H_DAILY_REMAINING, d.daily_remaining.to_string());
+    }
+    if let Some(ra) = retry_after {
+        if let Ok(v) = HeaderValue::from_str(&ra.to_string()) {
+            h.insert(axum::http::header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+/// Auth, version, rate limit and faults, in the order the real API appears to apply them.
+/// On success returns the locked state to run the operation with, and the limit decision.
+fn gate<'a>(
+    app: &'a AppState,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Result<(std::sync::MutexGuard<'a, State>, LimitDecision), Response> {
+    let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(app.token.as_str()) {
+        st.stats.unauthorized_401 += 1;
+        *st.stats
+            .requests_by_endpoint
+            .entry(endpoint.to_owned())
+            .or_default() += 1;
+        return Err(respond(
+            (
+                401,
+                json!({"statusCode": 401, "message": "Invalid JWT", "error": "Unauthorized"}),
+            ),
+            None,
+            None,
+        ));
+    }
+    let (decision, fault) = st.admit(endpoint);
+    if headers.get("version").and_then(|v| v.to_str().ok()) != Some(API_VERSION) {
+        return Err(respond(
+            contacts::bad_request("version header was not found or is not 2021-07-28"),
+            Some((app, decision)),
+            None,
+        ));
+    }
+    if !decision.allowed {
+        return Err(respond(
+            (
+                429,
+                json!({"statusCode": 429, "message": "Too Many Requests"}),
+            ),
+            Some((app, decision)),
+            None,
+        ));
+    }
+    if let Some(f) = fault {
+        let msg = match f.status {
+            429 => "Too Many Requests",
+            500 => "Internal Server Error",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            _ => "Injected fault",
+        };
+        return Err(respond(
+            (f.status, json!({"statusCode": f.status, "message": msg})),
+            Some((app, decision)),
+            f.retry_after,
+        ));
+    }
+    Ok((st, decision))
+}
+
+async fn create_contact(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match gate(&app, &headers, "POST /contacts/") {
+        Ok((mut st, d)) => {
+            let a = contacts::create(&mut st, &body);
+            respond(a, Some((&app, d)), None)
+        }
+        Err(r) => r,
+    }
+}
+
+async fn upsert_contact(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match gate(&app, &headers, "POST /contacts/upsert") {
+        Ok((mut st, d)) => {
+            let a = contacts::upsert(&mut st, &body);
+            respond(a, Some((&app, d)), None)
+        }
+        Err(r) => r,
+    }
+}
+
+async fn search_contacts(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match gate(&app, &headers, "POST /contacts/search") {
+        Ok((mut st, d)) => {
+            let a = contacts::search(&mut st, &body);
+            respond(a, Some((&app, d)), None)
+        }
+        Err(r) => r,
+    }
+}
+
+async fn get_contact(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match gate(&app, &headers, "GET /contacts/{id}") {
+        Ok((mut st, d)) => {
+            let a = contacts::get(&mut st, &id);
+            respond(a, Some((&app, d)), None)
+        }
+        Err(r) => r,
+    }
+}
+
+async fn update_contact(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match gate(&app, &headers, "PUT /contacts/{id}") {
+        Ok((mut st, d)) => {
+            let a = contacts::update(&mut st, &id, &body);
+            respond(a, Some((&app, d)), None)
+        }
+        Err(r) => r,
+    }
+}
+
+async fn admin_contacts(
+    AxState(app): AxState<AppState>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    let st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let body: Value = match q.get("locationId") {
+        Some(loc) => json!(st.locations.get(loc).cloned().unwrap_or_default()),
+        None => json!(st.locations),
+    };
+    Json(body).into_response()
+}
+
+async fn admin_stats(AxState(app): AxState<AppState>) -> Response {
+    let st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let contacts: usize = st.locations.values().map(Vec::len).sum();
+    let mut v = serde_json::to_value(&st.stats).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut v {
+        o.insert("contacts".into(), json!(contacts));
+    }
+    Json(v).into_response()
+}
+
+async fn not_found() -> Response {
+    respond(
+        (
+            404,
+            json!({"statusCode": 404, "message": "Cannot find this route"}),
+        ),
+        None,
+        None,
+    )
+}

@@ -1,0 +1,285 @@
+//! The sandbox's in-memory state: locations and their contacts, the duplicate rule, the rate-limit
+//! windows, scripted faults and request statistics. Guarded by one `std` mutex that is never held
+//! across an `.await`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::distr::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+
+use crate::ghl::types::Contact;
+
+/// A scripted fault: the next `count` API requests (after the first `after`) answer `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// HTTP status to answer (429, 500, 502, 503, …).
+    pub status: u16,
+    /// How many requests get it.
+    pub count: u32,
+    /// How many requests pass before the fault starts.
+    pub after: u64,
+    /// `Retry-After` seconds to send with it, if any.
+    pub retry_after: Option<u32>,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// `STATUS[xCOUNT][@AFTER][:retry-after=SECS]`, e.g. `429x3`, `503x2@10`, `429x1:retry-after=1`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("bad fault `{s}`: expected STATUS[xCOUNT][@AFTER][:retry-after=SECS], e.g. 429x3@10")
+        };
+        let (main, ra) = match s.split_once(":retry-after=") {
+            Some((m, r)) => (m, Some(r.parse().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let (main, after) = match main.split_once('@') {
+            Some((m, a)) => (m, a.parse().map_err(|_| bad())?),
+            None => (main, 0),
+        };
+        let (status, count) = match main.split_once('x') {
+            Some((st, c)) => (st, c.parse().map_err(|_| bad())?),
+            None => (main, 1),
+        };
+        let status: u16 = status.parse().map_err(|_| bad())?;
+        if !(400..=599).contains(&status) {
+            return Err(bad());
+        }
+        Ok(Fault {
+            status,
+            count,
+            after,
+            retry_after: ra,
+        })
+    }
+}
+
+/// Request statistics exposed at `/_sandbox/stats`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    /// Requests per `METHOD /route`, admin routes excluded.
+    pub requests_by_endpoint: BTreeMap<String, u64>,
+    /// Requests answered 429 because the rate limit was exceeded.
+    pub rate_limited_429: u64,
+    /// Requests answered with a scripted fault.
+    pub faults_injected: u64,
+    /// Most requests accepted within any sliding window of the rate-limit interval.
+    pub max_in_any_window: u64,
+    /// Requests rejected with 401.
+    pub unauthorized_401: u64,
+}
+
+/// Fixed-window rate limiting, as the API advertises it.
+#[derive(Debug)]
+pub struct Windows {
+    /// Requests per interval.
+    pub max: u32,
+    /// Interval.
+    pub interval: Duration,
+    /// Daily allowance.
+    pub daily_limit: u64,
+    window_start: Instant,
+    in_window: u32,
+    daily_used: u64,
+    recent: VecDeque<Instant>,
+}
+
+/// What the limiter decided for one request, with the header values to send.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitDecision {
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// `X-RateLimit-Remaining`.
+    pub remaining: u32,
+    /// `X-RateLimit-Daily-Remaining`.
+    pub daily_remaining: u64,
+}
+
+impl Windows {
+    fn new(max: u32, interval: Duration, daily_limit: u64) -> Self {
+        Windows {
+            max,
+            interval,
+            daily_limit,
+            window_start: Instant::now(),
+            in_window: 0,
+            daily_used: 0,
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn admit(&mut self, now: Instant, stats: &mut Stats) -> LimitDecision {
+        if now.duration_since(self.window_start) >= self.interval {
+            // Align windows to multiples of the interval since start.
+            let elapsed = now.duration_since(self.window_start).as_nanos();
+            let k = elapsed / self.interval.as_nanos().max(1);
+            self.window_start += Duration::from_nanos((k * self.interval.as_nanos()) as u64);
+            self.in_window = 0;
+        }
+        let allowed = self.in_window < self.max && self.daily_used < self.daily_limit;
+        if allowed {
+            self.in_window += 1;
+            self.daily_used += 1;
+            while self
+                .recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.interval)
+            {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(now);
+            stats.max_in_any_window = stats.max_in_any_window.max(self.recent.len() as u64);
+        } else {
+            stats.rate_limited_429 += 1;
+        }
+        LimitDecision {
+            allowed,
+            remaining: self.max - self.in_window,
+            daily_remaining: self.daily_limit - self.daily_used,
+        }
+    }
+}
+
+/// Everything the sandbox knows.
+#[derive(Debug)]
+pub struct State {
+    /// Contacts per location id, in creation order.
+    pub locations: HashMap<String, Vec<Contact>>,
+    /// Whether a location lets two contacts share an email or phone.
+    pub allow_duplicates: bool,
+    /// Rate limiting.
+    pub windows: Windows,
+    /// Scripted faults still to fire.
+    pub faults: Vec<Fault>,
+    /// API requests seen (for fault `after`).
+    pub api_requests_seen: u64,
+    /// Statistics.
+    pub stats: Stats,
+    seq: u64,
+}
+
+impl State {
+    /// A state with empty `locations`.
+    pub fn new(
+        locations: &[String],
+        allow_duplicates: bool,
+        max: u32,
+        interval: Duration,
+        daily_limit: u64,
+        faults: Vec<Fault>,
+    ) -> Self {
+        State {
+            locations: locations.iter().map(|l| (l.clone(), Vec::new())).collect(),
+            allow_duplicates,
+            windows: Windows::new(max, interval, daily_limit),
+            faults,
+            api_requests_seen: 0,
+            stats: Stats::default(),
+            seq: 0,
+        }
+    }
+
+    /// Counts an API request, applies the rate limit, and returns a scripted fault if one fires.
+    pub fn admit(&mut self, endpoint: &str) -> (LimitDecision, Option<Fault>) {
+        *self
+            .stats
+            .requests_by_endpoint
+            .entry(endpoint.to_owned())
+            .or_default() += 1;
+        self.api_requests_seen += 1;
+        let decision = self.windows.admit(Instant::now(), &mut self.stats);
+        if !decision.allowed {
+            return (decision, None);
+        }
+        let seen = self.api_requests_seen;
+        let fault = self
+            .faults
+            .iter_mut()
+            .find(|f| f.count > 0 && seen > f.after)
+            .map(|f| {
+                f.count -= 1;
+                f.clone()
+            });
+        if fault.is_some() {
+            self.stats.faults_injected += 1;
+        }
+        (decision, fault)
+    }
+
+    /// A new contact id (20 alphanumerics, like the API's) and a monotonic timestamp in ms.
+    pub fn next_id_and_time(&mut self) -> (String, u64) {
+        self.seq += 1;
+        let id: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(20)
+            .map(char::from)
+            .collect();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        (id, now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_faults() {
+        assert_eq!(
+            "429x3@10".parse::<Fault>().unwrap(),
+            Fault {
+                status: 429,
+                count: 3,
+                after: 10,
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            "503".parse::<Fault>().unwrap(),
+            Fault {
+                status: 503,
+                count: 1,
+                after: 0,
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            "429x1:retry-after=2".parse::<Fault>().unwrap().retry_after,
+            Some(2)
+        );
+        assert!("42x".parse::<Fault>().is_err());
+        assert!("200x1".parse::<Fault>().is_err());
+    }
+
+    #[test]
+    fn fixed_window_limits_and_resets() {
+        let mut st = State::new(
+            &["L".into()],
+            false,
+            3,
+            Duration::from_millis(50),
+            1000,
+            vec![],
+        );
+        let allowed: Vec<bool> = (0..5).map(|_| st.admit("x").0.allowed).collect();
+        assert_eq!(allowed, [true, true, true, false, false]);
+        assert_eq!(st.stats.rate_limited_429, 2);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(st.admit("x").0.allowed);
+        assert_eq!(st.stats.max_in_any_window, 3);
+    }
+
+    #[test]
+    fn faults_fire_in_order_after_offset() {
+        let f = vec!["500x2@1".parse().unwrap()];
+        let mut st = State::new(&["L".into()], false, 100, Duration::from_secs(1), 1000, f);
+        let got: Vec<Option<u16>> = (0..4).map(|_| st.admit("x").1.map(|f| f.status)).collect();
+        assert_eq!(got, [None, Some(500), Some(500), None]);
+    }
+}
