@@ -6,9 +6,11 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod outcome;
 pub mod ghl;
 pub mod load;
 pub mod progress;

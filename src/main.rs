@@ -1,1 +1,72 @@
-fn main() {}
+//! The `ghl-import` binary: parse the command line, call into the library, map the result to
+//! a documented exit code (0 ok, 3 rows rejected, 2 configuration error, 1 fatal).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ghl_import::app::{self, RunOptions, SandboxOptions};
+use ghl_import::cli::{Cli, Command};
+use ghl_import::error::{exit_code_for, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Fatal.into();
+        }
+    };
+    let result: anyhow::Result<Exit> = rt.block_on(async {
+        match cli.command {
+            Command::Run { pipeline, sandbox, out, quiet } => {
+                app::run(RunOptions { pipeline, sandbox, out, quiet }).await
+            }
+            Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
+            Command::Sandbox {
+                port,
+                locations,
+                token,
+                rate_max,
+                rate_interval_ms,
+                daily_limit,
+                faults,
+                allow_duplicates,
+            } => app::sandbox(SandboxOptions {
+                port,
+                locations,
+                token,
+                rate_max,
+                rate_interval_ms,
+                daily_limit,
+                faults,
+                allow_duplicates,
+            })
+            .await
+            .map(|()| Exit::Ok),
+        }
+    });
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            let code = exit_code_for(&e);
+            match code {
+                Exit::Config => eprintln!("error: {e:#}"),
+                _ => eprintln!("error: {e:#}"),
+            }
+            code.into()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,95 @@
+//! Command-line interface (clap derive). Flags say how this run behaves; the pipeline YAML says
+//! what the pipeline is.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::sandbox::Fault;
+
+const EXAMPLES: &str = "\
+Examples:
+  # Import the quickstart sample into an embedded sandbox (no account needed)
+  ghl-import run pipelines/quickstart.yaml --sandbox
+
+  # Check a pipeline without sending anything
+  ghl-import validate pipelines/quickstart.yaml
+
+  # Import for real (token from the variable named by target.auth.token_env)
+  GHL_TOKEN=pit-... ghl-import run pipelines/my-import.yaml --out reports/today
+
+  # A standalone sandbox for rehearsals, with two 429s injected
+  ghl-import sandbox --port 8787 --fault 429x2
+
+Exit codes: 0 all rows ok · 3 some rows rejected · 2 configuration error · 1 fatal error";
+
+/// Move contact data into GoHighLevel (LeadConnector) through its Contacts API v2.
+#[derive(Debug, Parser)]
+#[command(name = "ghl-import", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline: extract → transform → load → report.
+    #[command(after_help = EXAMPLES)]
+    Run {
+        /// The pipeline YAML file.
+        pipeline: PathBuf,
+        /// Load into an embedded sandbox (started on 127.0.0.1) instead of target.base_url.
+        #[arg(long)]
+        sandbox: bool,
+        /// Output folder for the reports (default: report.dir, else out/<name>-<timestamp>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// No progress display.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Check a pipeline, its source header, mapping and credentials; sends nothing.
+    Validate {
+        /// The pipeline YAML file.
+        pipeline: PathBuf,
+        /// Skip the credentials check (for pipelines meant for --sandbox).
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Serve the embedded GHL sandbox on 127.0.0.1 until Ctrl-C.
+    Sandbox {
+        /// Port; 0 picks a free one (printed on stdout).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Location id the token may access (repeatable).
+        #[arg(long = "location", value_name = "ID", default_value = crate::sandbox::DEFAULT_LOCATION)]
+        locations: Vec<String>,
+        /// Token to accept (default: a random one, printed on stdout).
+        #[arg(long)]
+        token: Option<String>,
+        /// Burst limit: requests per interval.
+        #[arg(long, default_value_t = 100)]
+        rate_max: u32,
+        /// Burst interval in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        rate_interval_ms: u64,
+        /// Daily request allowance.
+        #[arg(long, default_value_t = 200_000)]
+        daily_limit: u64,
+        /// Scripted fault: STATUS[xCOUNT][@AFTER][:retry-after=SECS], e.g. 429x3@10 (repeatable).
+        #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
+        faults: Vec<Fault>,
+        /// Let contacts share an email or phone (the location's "Allow Duplicate Contact").
+        #[arg(long)]
+        allow_duplicates: bool,
+    },
+}
+
+fn parse_fault(s: &str) -> Result<Fault, String> {
+    s.parse()
+}

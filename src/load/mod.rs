@@ -1,0 +1,84 @@
+//! Load: write prepared rows to the location and turn each answer into an [`Outcome`]. Rows are
+//! written with `POST /contacts/upsert` (no 400-duplicate path, and a retry after a lost answer
+//! matches the contact the first attempt created). Throttle and retries live in the client.
+
+use crate::ghl::client::GhlClient;
+use crate::ghl::error::ApiError;
+use crate::outcome::{codes, Outcome, RowError, Stage};
+use crate::transform::Prepared;
+
+/// Writes rows through one client.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    client: GhlClient,
+}
+
+/// An error that stops the whole run (bad token, no access to the location).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Fatal(pub String);
+
+impl Loader {
+    /// A loader on `client`.
+    pub fn new(client: GhlClient) -> Self {
+        Loader { client }
+    }
+
+    /// The client (for its stats).
+    pub fn client(&self) -> &GhlClient {
+        &self.client
+    }
+
+    /// Upserts one row.
+    pub async fn upsert(&self, row: &Prepared) -> Result<Outcome, Fatal> {
+        match self.client.upsert_contact(&row.body).await {
+            Ok(r) if r.new => Ok(Outcome::Created { contact_id: r.contact.id }),
+            Ok(r) => Ok(Outcome::Updated { contact_id: r.contact.id }),
+            Err(e) => outcome_of_error(e).map(Outcome::Rejected),
+        }
+    }
+}
+
+/// Maps a failed call to a row reject, or to a fatal error for auth problems.
+pub fn outcome_of_error(e: ApiError) -> Result<RowError, Fatal> {
+    match e {
+        ApiError::Auth { status, message } => Err(Fatal(match status {
+            401 => format!(
+                "the API refused the token (HTTP 401: {message}); check that the variable named by \
+                 target.auth.token_env holds a valid Private Integration Token for this location"
+            ),
+            _ => format!(
+                "the token has no access (HTTP {status}: {message}); check target.location_id and that \
+                 the token has the contacts.write scope"
+            ),
+        })),
+        ApiError::Rejected { status, messages, trace_id, meta } => {
+            let mut message = format!("HTTP {status}: {}", messages.join("; "));
+            if let Some(t) = trace_id {
+                message.push_str(&format!(" (traceId {t})"));
+            }
+            let hint = match (&meta, status) {
+                (Some(m), _) if m.contact_id.is_some() => format!(
+                    "contact {} already has this {}; the location does not allow duplicates",
+                    m.contact_id.as_deref().unwrap_or_default(),
+                    m.matching_field.as_deref().unwrap_or("value")
+                ),
+                (_, 422) => "fix the values the API names, then re-run".to_owned(),
+                _ => "check the row against the API's message, then re-run".to_owned(),
+            };
+            Ok(RowError::new(Stage::Load, codes::API_REJECTED, message, hint))
+        }
+        ApiError::Exhausted { attempts, last } => Ok(RowError::new(
+            Stage::Load,
+            codes::API_UNAVAILABLE,
+            format!("not written after {attempts} attempts: {last}"),
+            "re-run the pipeline later; upserts do not create duplicates",
+        )),
+        e @ ApiError::Decode { .. } => Ok(RowError::new(
+            Stage::Load,
+            codes::API_UNAVAILABLE,
+            e.to_string(),
+            "the write may have happened; re-run the pipeline (upserts do not create duplicates)",
+        )),
+    }
+}

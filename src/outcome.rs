@@ -1,0 +1,110 @@
+//! What happened to a row: the one outcome every input row ends in.
+
+use std::fmt;
+
+/// The stage that refused a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Reading the source.
+    Extract,
+    /// Mapping, normalisation and validation.
+    Validate,
+    /// In-file dedup.
+    Dedup,
+    /// Writing to the API.
+    Load,
+}
+
+impl Stage {
+    /// Name used in reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Stage::Extract => "extract",
+            Stage::Validate => "validate",
+            Stage::Dedup => "dedup",
+            Stage::Load => "load",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Stable reject codes (documented in docs/REPORTS.md).
+pub mod codes {
+    /// The row has a different number of fields than the header.
+    pub const MALFORMED_ROW: &str = "malformed_row";
+    /// The row is not valid UTF-8.
+    pub const INVALID_ENCODING: &str = "invalid_encoding";
+    /// The email cell is not an email address.
+    pub const INVALID_EMAIL: &str = "invalid_email";
+    /// The phone cell is not a phone number.
+    pub const INVALID_PHONE: &str = "invalid_phone";
+    /// The date cell is not a date in an accepted form.
+    pub const INVALID_DATE: &str = "invalid_date";
+    /// A boolean cell (dnd) is not yes/no.
+    pub const INVALID_BOOLEAN: &str = "invalid_boolean";
+    /// The country cell is not a 2-letter code.
+    pub const INVALID_COUNTRY: &str = "invalid_country";
+    /// None of the required keys (email/phone) is present.
+    pub const MISSING_CONTACT_KEY: &str = "missing_contact_key";
+    /// Same normalised email as another row of the file.
+    pub const DUPLICATE_IN_FILE: &str = "duplicate_in_file";
+    /// The API refused the row (4xx).
+    pub const API_REJECTED: &str = "api_rejected";
+    /// The API kept failing (429/5xx/transport) until retries ran out.
+    pub const API_UNAVAILABLE: &str = "api_unavailable";
+    /// The run stopped (fatal error) before this row was sent.
+    pub const NOT_ATTEMPTED: &str = "not_attempted";
+}
+
+/// Why a row was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// Which stage.
+    pub stage: Stage,
+    /// Stable machine code.
+    pub code: &'static str,
+    /// What is wrong, naming the value.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+impl RowError {
+    /// Builds a row error.
+    pub fn new(stage: Stage, code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        RowError { stage, code, message: message.into(), hint: hint.into() }
+    }
+}
+
+/// The final outcome of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new contact was created.
+    Created {
+        /// Contact id.
+        contact_id: String,
+    },
+    /// An existing contact was updated.
+    Updated {
+        /// Contact id.
+        contact_id: String,
+    },
+    /// The row was refused.
+    Rejected(RowError),
+}
+
+impl Outcome {
+    /// Name used in reports.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Created { .. } => "created",
+            Outcome::Updated { .. } => "updated",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Writers of `rejected.csv` and `results.csv`, and spreadsheet formula escaping.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::outcome::Outcome;
+use crate::record::Record;
+
+/// Columns appended to the original ones in `rejected.csv`.
+pub const REJECT_COLUMNS: [&str; 5] = ["_row", "_stage", "_code", "_message", "_hint"];
+/// Columns of `results.csv`.
+pub const RESULT_COLUMNS: [&str; 6] = ["row", "outcome", "contact_id", "stage", "code", "message"];
+
+/// Prefixes a cell that a spreadsheet would evaluate (`= + - @`, tab, CR) with `'`.
+pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Reverses [`escape_formula`]: strips a `'` that precedes a formula trigger.
+pub fn unescape_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
+}
+
+/// Writes both CSV reports as outcomes arrive (in input order).
+pub struct ReportWriter {
+    rejected: csv::Writer<BufWriter<File>>,
+    results: csv::Writer<BufWriter<File>>,
+    escape: bool,
+    width: usize,
+}
+
+impl ReportWriter {
+    /// Creates the two files with their headers.
+    pub fn create(dir: &Path, headers: &[String], escape: bool) -> anyhow::Result<Self> {
+        let open = |name: &str| -> anyhow::Result<csv::Writer<BufWriter<File>>> {
+            let path = dir.join(name);
+            let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            Ok(csv::WriterBuilder::new().flexible(true).from_writer(BufWriter::new(f)))
+        };
+        let mut rejected = open(super::REJECTED_CSV)?;
+        let mut results = open(super::RESULTS_CSV)?;
+        let mut head: Vec<String> = headers.iter().map(|h| if escape { escape_formula(h).into_owned() } else { h.clone() }).collect();
+        head.extend(REJECT_COLUMNS.iter().map(|s| s.to_string()));
+        rejected.write_record(&head)?;
+        results.write_record(RESULT_COLUMNS)?;
+        Ok(ReportWriter { rejected, results, escape, width: headers.len() })
+    }
+
+    /// Records one row's outcome.
+    pub fn write(&mut self, rec: &Record, outcome: &Outcome) -> anyhow::Result<()> {
+        let row = rec.row.to_string();
+        match outcome {
+            Outcome::Created { contact_id } | Outcome::Updated { contact_id } => {
+                self.results.write_record([row.as_str(), outcome.label(), contact_id, "", "", ""])?;
+            }
+            Outcome::Rejected(e) => {
+                self.results.write_record([
+                    row.as_str(),
+                    outcome.label(),
+                    "",
+                    e.stage.as_str(),
+                    e.code,
+                    e.message.as_str(),
+                ])?;
+                let mut line: Vec<&str> = Vec::with_capacity(rec.cells.len() + 5);
+                let escaped: Vec<std::borrow::Cow<'_, str>> = rec
+                    .cells
+                    .iter()
+                    .map(|c| if self.escape { escape_formula(c) } else { std::borrow::Cow::Borrowed(c.as_str()) })
+                    .collect();
+                line.extend(escaped.iter().map(|c| c.as_ref()));
+                // Short (ragged) rows are padded so the reason columns stay aligned in a
+                // spreadsheet; long rows are kept whole, their extra cells before the reasons.
+                line.resize(line.len().max(self.width), "");
+                line.extend([row.as_str(), e.stage.as_str(), e.code, e.message.as_str(), e.hint.as_str()]);
+                self.rejected.write_record(&line)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes both files.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.rejected.flush()?;
+        self.results.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_escaped_and_round_trip() {
+        for c in ["=SUM(A1)", "+1 415", "-5", "@cmd", "\tx", "\rx"] {
+            let e = escape_formula(c);
+            assert!(e.starts_with('\''), "{c}");
+            assert_eq!(unescape_formula(&e), c);
+        }
+        assert_eq!(escape_formula("ann@x.com"), "ann@x.com");
+        assert_eq!(unescape_formula("'quoted"), "'quoted");
+    }
+}

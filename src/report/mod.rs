@@ -1,0 +1,17 @@
+//! Run reports in the output folder: `rejected.csv` (original row + reason), `results.csv` (one
+//! line per input row), `summary.json` (counts, requests, duration). Formats: docs/REPORTS.md.
+
+pub mod csvfiles;
+pub mod summary;
+
+pub use csvfiles::{escape_formula, unescape_formula, ReportWriter, REJECT_COLUMNS};
+pub use summary::Summary;
+
+/// File names inside the output folder.
+pub const REJECTED_CSV: &str = "rejected.csv";
+/// One line per input row.
+pub const RESULTS_CSV: &str = "results.csv";
+/// Counts and figures.
+pub const SUMMARY_JSON: &str = "summary.json";
+/// Sandbox runs only: the sandbox's contacts at the end of the run.
+pub const SANDBOX_CONTACTS_JSON: &str = "sandbox-contacts.json";

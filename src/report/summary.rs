@@ -1,0 +1,89 @@
+//! `summary.json`: the run's counts and figures. Maps are `BTreeMap`s and timings sit in their
+//! own fields so that the rest is deterministic.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::outcome::Outcome;
+
+/// Report format version.
+pub const SUMMARY_VERSION: u32 = 1;
+
+/// Row counts.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct RowCounts {
+    /// Data rows read from the source (every one ends in exactly one of the outcomes below).
+    pub read: u64,
+    /// Contacts created.
+    pub created: u64,
+    /// Contacts updated.
+    pub updated: u64,
+    /// Rows whose contact already held the same values (no write). Always 0 in upsert mode,
+    /// which cannot tell; `sync` mode will.
+    pub unchanged: u64,
+    /// Rows rejected (see rejected.csv).
+    pub rejected: u64,
+}
+
+/// Request figures.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// HTTP requests sent, retries included.
+    pub sent: u64,
+    /// Of which retries.
+    pub retries: u64,
+    /// 429 answers received.
+    pub rate_limited_429: u64,
+    /// 5xx answers received.
+    pub server_errors: u64,
+    /// Transport errors (connect, timeout, reset).
+    pub transport_errors: u64,
+    /// Last `X-RateLimit-Daily-Remaining` seen, if any.
+    pub daily_remaining: Option<u64>,
+}
+
+/// The whole summary.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    /// Format version of this file.
+    pub version: u32,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Target location.
+    pub location_id: String,
+    /// API base URL used.
+    pub base_url: String,
+    /// Whether the target was the embedded sandbox.
+    pub sandbox: bool,
+    /// Row counts.
+    pub rows: RowCounts,
+    /// Rejected rows per code.
+    pub rejected_by_code: BTreeMap<String, u64>,
+    /// Rejected rows per stage.
+    pub rejected_by_stage: BTreeMap<String, u64>,
+    /// Request figures.
+    pub requests: RequestCounts,
+    /// The fatal error that stopped the run, if any.
+    pub aborted: Option<String>,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Wall time in ms.
+    pub duration_ms: u64,
+}
+
+impl Summary {
+    /// Counts one row's outcome.
+    pub fn count(&mut self, o: &Outcome) {
+        self.rows.read += 1;
+        match o {
+            Outcome::Created { .. } => self.rows.created += 1,
+            Outcome::Updated { .. } => self.rows.updated += 1,
+            Outcome::Rejected(e) => {
+                self.rows.rejected += 1;
+                *self.rejected_by_code.entry(e.code.to_owned()).or_default() += 1;
+                *self.rejected_by_stage.entry(e.stage.as_str().to_owned()).or_default() += 1;
+            }
+        }
+    }
+}

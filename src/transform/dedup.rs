@@ -1,0 +1,103 @@
+//! In-file dedup by normalised email. `keep: first` needs one pass; `keep: last` needs to know
+//! each key's last valid row, which the caller computes in a first pass with [`LastRows`].
+
+use std::collections::HashMap;
+
+use crate::config::Keep;
+use crate::outcome::{codes, RowError, Stage};
+
+/// For `keep: last`: the last row at which each key occurs among valid rows.
+#[derive(Debug, Default)]
+pub struct LastRows(HashMap<String, u64>);
+
+impl LastRows {
+    /// Records that `key` occurs at `row` (rows arrive in increasing order).
+    pub fn note(&mut self, key: &str, row: u64) {
+        self.0.insert(key.to_owned(), row);
+    }
+}
+
+/// Dedup state for one run.
+#[derive(Debug)]
+pub enum Dedup {
+    /// Dedup switched off.
+    Off,
+    /// Keep the first row of each key.
+    First(HashMap<String, u64>),
+    /// Keep the last row of each key, known from the first pass.
+    Last(LastRows),
+}
+
+impl Dedup {
+    /// Builds the state for `keep` (`last` takes the first pass's result).
+    pub fn new(enabled: bool, keep: Keep, last: Option<LastRows>) -> Self {
+        match (enabled, keep) {
+            (false, _) => Dedup::Off,
+            (true, Keep::First) => Dedup::First(HashMap::new()),
+            (true, Keep::Last) => Dedup::Last(last.unwrap_or_default()),
+        }
+    }
+
+    /// Decides whether the row at `row` with `key` is kept.
+    pub fn check(&mut self, key: Option<&str>, row: u64) -> Result<(), RowError> {
+        let Some(key) = key else { return Ok(()) };
+        match self {
+            Dedup::Off => Ok(()),
+            Dedup::First(seen) => match seen.get(key) {
+                Some(&first) => Err(duplicate(key, first, "first")),
+                None => {
+                    seen.insert(key.to_owned(), row);
+                    Ok(())
+                }
+            },
+            Dedup::Last(LastRows(last)) => match last.get(key) {
+                Some(&kept) if kept != row => Err(duplicate(key, kept, "last")),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+fn duplicate(key: &str, kept_row: u64, keep: &str) -> RowError {
+    RowError::new(
+        Stage::Dedup,
+        codes::DUPLICATE_IN_FILE,
+        format!("email `{key}` duplicates row {kept_row}, which is loaded instead (dedup.keep: {keep})"),
+        format!("merge this row into row {kept_row} if it holds information you need"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_first_rejects_later_rows_naming_the_first() {
+        let mut d = Dedup::new(true, Keep::First, None);
+        assert!(d.check(Some("a@x.co"), 2).is_ok());
+        assert!(d.check(None, 3).is_ok());
+        assert!(d.check(None, 4).is_ok());
+        let e = d.check(Some("a@x.co"), 5).unwrap_err();
+        assert_eq!(e.code, codes::DUPLICATE_IN_FILE);
+        assert!(e.message.contains("row 2"), "{}", e.message);
+    }
+
+    #[test]
+    fn keep_last_rejects_earlier_rows_naming_the_last() {
+        let mut last = LastRows::default();
+        last.note("a@x.co", 2);
+        last.note("a@x.co", 7);
+        let mut d = Dedup::new(true, Keep::Last, Some(last));
+        let e = d.check(Some("a@x.co"), 2).unwrap_err();
+        assert!(e.message.contains("row 7"), "{}", e.message);
+        assert!(d.check(Some("a@x.co"), 7).is_ok());
+        assert!(d.check(Some("b@x.co"), 8).is_ok());
+    }
+
+    #[test]
+    fn off_keeps_everything() {
+        let mut d = Dedup::new(false, Keep::First, None);
+        assert!(d.check(Some("a@x.co"), 2).is_ok());
+        assert!(d.check(Some("a@x.co"), 3).is_ok());
+    }
+}

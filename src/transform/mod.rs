@@ -1,0 +1,148 @@
+//! Transform: map source columns to contact fields, normalise and validate each value, and dedup
+//! within the file. Produces, per row, either the typed upsert body or a reject.
+
+pub mod dedup;
+pub mod normalize;
+
+use crate::config::{Pipeline, RequiredKey};
+use crate::error::{ConfigError, ConfigErrors};
+use crate::extract::find_column;
+use crate::ghl::fields::{did_you_mean, ContactField};
+use crate::ghl::types::UpsertContact;
+use crate::outcome::{codes, RowError, Stage};
+use crate::record::{Headers, Record};
+
+/// A row ready to load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The request body.
+    pub body: UpsertContact,
+}
+
+impl Prepared {
+    /// The in-file dedup key: the normalised email.
+    pub fn email_key(&self) -> Option<&str> {
+        self.body.email.as_deref()
+    }
+}
+
+/// The built (column-resolved) transform of a pipeline.
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    location_id: String,
+    columns: Vec<(ContactField, usize)>,
+    require_any: Vec<RequiredKey>,
+    region: Option<phonenumber::country::Id>,
+}
+
+impl Transformer {
+    /// Resolves the mapping's columns against the source headers; unknown columns are config
+    /// errors listing the available ones.
+    pub fn new(p: &Pipeline, headers: &Headers) -> Result<Self, ConfigErrors> {
+        let mut errs = Vec::new();
+        let mut columns = Vec::new();
+        for (field, col) in &p.mapping {
+            match find_column(headers, col) {
+                Some(i) => columns.push((*field, i)),
+                None => {
+                    let hint = did_you_mean(col, headers.iter().map(String::as_str))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    errs.push(ConfigError::new(format!(
+                        "{}: mapping.{field}: column `{col}` is not in {}{hint}; columns: {}",
+                        p.file.display(),
+                        p.source.path.display(),
+                        headers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+        }
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        Ok(Transformer {
+            location_id: p.target.location_id.clone(),
+            columns,
+            require_any: p.validate.require_any.clone(),
+            region: p.validate.phone_default_region,
+        })
+    }
+
+    /// Maps, normalises and validates one row. All problems of the row are reported together;
+    /// the code is the first one's.
+    pub fn apply(&self, rec: &Record) -> Result<Prepared, RowError> {
+        let mut body = UpsertContact { location_id: self.location_id.clone(), ..Default::default() };
+        let mut errors: Vec<RowError> = Vec::new();
+        let cell = |f: ContactField| self.columns.iter().find(|(c, _)| *c == f).map(|(_, i)| rec.get(*i));
+        fn keep<T>(errors: &mut Vec<RowError>, r: Result<Option<T>, RowError>) -> Option<T> {
+            r.unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            })
+        }
+        let mut region = self.region;
+        if let Some(c) = cell(ContactField::Country) {
+            match normalize::country(c) {
+                Ok(Some((code, r))) => {
+                    body.country = Some(code);
+                    region = Some(r);
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        for (field, idx) in &self.columns {
+            let raw = rec.get(*idx);
+            match field {
+                ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
+                ContactField::Phone => body.phone = keep(&mut errors, normalize::phone(raw, region)),
+                ContactField::DateOfBirth => body.date_of_birth = keep(&mut errors, normalize::date_of_birth(raw)),
+                ContactField::Country => {}
+                ContactField::Dnd => body.dnd = keep(&mut errors, normalize::boolean(raw)),
+                ContactField::Tags => body.tags = normalize::tags(raw),
+                ContactField::FirstName => body.first_name = normalize::text(raw),
+                ContactField::LastName => body.last_name = normalize::text(raw),
+                ContactField::Name => body.name = normalize::text(raw),
+                ContactField::CompanyName => body.company_name = normalize::text(raw),
+                ContactField::Address1 => body.address1 = normalize::text(raw),
+                ContactField::City => body.city = normalize::text(raw),
+                ContactField::State => body.state = normalize::text(raw),
+                ContactField::PostalCode => body.postal_code = normalize::text(raw),
+                ContactField::Website => body.website = normalize::text(raw),
+                ContactField::Timezone => body.timezone = normalize::text(raw),
+                ContactField::Source => body.source = normalize::text(raw),
+            }
+        }
+        if let Some(first) = errors.first() {
+            let mut e = first.clone();
+            if errors.len() > 1 {
+                e.message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
+            }
+            return Err(e);
+        }
+        let present = |k: &RequiredKey| match k {
+            RequiredKey::Email => body.email.is_some(),
+            RequiredKey::Phone => body.phone.is_some(),
+        };
+        if !self.require_any.is_empty() && !self.require_any.iter().any(present) {
+            let names: Vec<&str> = self
+                .require_any
+                .iter()
+                .map(|k| match k {
+                    RequiredKey::Email => "email",
+                    RequiredKey::Phone => "phone",
+                })
+                .collect();
+            return Err(RowError::new(
+                Stage::Validate,
+                codes::MISSING_CONTACT_KEY,
+                format!("the row has no {}", names.join(" and no ")),
+                format!("fill in at least one of: {}", names.join(", ")),
+            ));
+        }
+        Ok(Prepared { body })
+    }
+}
+
+#[cfg(test)]
+mod tests;

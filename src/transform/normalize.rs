@@ -1,0 +1,194 @@
+//! Value normalisation and checks: email, phone (E.164), date of birth, booleans, country, tags.
+//! Each function returns the normalised value or a [`RowError`] naming the value and a fix.
+
+use phonenumber::country::Id as Region;
+
+use crate::outcome::{codes, RowError, Stage};
+
+fn reject(code: &'static str, message: String, hint: &str) -> RowError {
+    RowError::new(Stage::Validate, code, message, hint)
+}
+
+/// Trims and lower-cases an email and checks its syntax.
+///
+/// Accepted: RFC 5322 addr-spec as checked by the `email_address` crate (no display names such as
+/// `Ann <ann@x.com>`, no domain literals), with a domain of at least two labels (`x@localhost` is
+/// refused: a CRM contact needs a deliverable address).
+pub fn email(raw: &str) -> Result<Option<String>, RowError> {
+    let e = raw.trim();
+    if e.is_empty() {
+        return Ok(None);
+    }
+    let lower = e.to_lowercase();
+    let opts = email_address::Options::default()
+        .without_display_text()
+        .without_domain_literal()
+        .with_required_tld();
+    let ok = email_address::EmailAddress::parse_with_options(&lower, opts).is_ok()
+        && lower.rsplit_once('@').is_some_and(|(_, d)| !d.ends_with('.') && !d.contains(".."));
+    if ok {
+        Ok(Some(lower))
+    } else {
+        Err(reject(
+            codes::INVALID_EMAIL,
+            format!("`{e}` is not a valid email address"),
+            "write one address like name@example.com (no spaces, names or second addresses in the cell)",
+        ))
+    }
+}
+
+/// Parses a phone number to E.164, using `region` for numbers written without `+country`.
+pub fn phone(raw: &str, region: Option<Region>) -> Result<Option<String>, RowError> {
+    let p = raw.trim();
+    if p.is_empty() {
+        return Ok(None);
+    }
+    let international = p.starts_with('+') || p.starts_with("00");
+    if !international && region.is_none() {
+        return Err(reject(
+            codes::INVALID_PHONE,
+            format!("`{p}` has no country code and no default region is set"),
+            "write the number as +<country code>…, or set validate.phone_default_region (e.g. US)",
+        ));
+    }
+    let parsed = phonenumber::parse(region, p);
+    match parsed {
+        Ok(n) if phonenumber::is_valid(&n) => {
+            Ok(Some(n.format().mode(phonenumber::Mode::E164).to_string()))
+        }
+        _ => Err(reject(
+            codes::INVALID_PHONE,
+            match region {
+                Some(r) if !international => format!("`{p}` is not a valid phone number for region {r:?}"),
+                _ => format!("`{p}` is not a valid phone number"),
+            },
+            "check the digits; write foreign numbers with their +country code",
+        )),
+    }
+}
+
+/// Accepts `YYYY-MM-DD` (also with `/`, `.` or `_`) and returns `YYYY-MM-DD`. Day-first and
+/// month-first forms are refused rather than guessed.
+pub fn date_of_birth(raw: &str) -> Result<Option<String>, RowError> {
+    let d = raw.trim();
+    if d.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        reject(
+            codes::INVALID_DATE,
+            format!("`{d}` is not a date in YYYY-MM-DD form"),
+            "write the date as YYYY-MM-DD, e.g. 1990-09-25",
+        )
+    };
+    let parts: Vec<&str> = d.split(['-', '/', '.', '_']).collect();
+    let [y, m, day] = parts.as_slice() else { return Err(bad()) };
+    if y.len() != 4 || m.is_empty() || m.len() > 2 || day.is_empty() || day.len() > 2 {
+        return Err(bad());
+    }
+    let (y, m, day): (i32, u8, u8) = match (y.parse(), m.parse(), day.parse()) {
+        (Ok(y), Ok(m), Ok(d)) => (y, m, d),
+        _ => return Err(bad()),
+    };
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(y, month, day).map_err(|_| bad())?;
+    Ok(Some(format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())))
+}
+
+/// yes/no style booleans.
+pub fn boolean(raw: &str) -> Result<Option<bool>, RowError> {
+    let b = raw.trim();
+    match b.to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "true" | "yes" | "y" | "1" | "t" => Ok(Some(true)),
+        "false" | "no" | "n" | "0" | "f" => Ok(Some(false)),
+        _ => Err(reject(
+            codes::INVALID_BOOLEAN,
+            format!("`{b}` is not a yes/no value"),
+            "use true/false, yes/no or 1/0",
+        )),
+    }
+}
+
+/// A 2-letter ISO 3166 country code, upper-cased.
+pub fn country(raw: &str) -> Result<Option<(String, Region)>, RowError> {
+    let c = raw.trim();
+    if c.is_empty() {
+        return Ok(None);
+    }
+    let upper = c.to_ascii_uppercase();
+    match upper.parse::<Region>() {
+        Ok(r) if upper.len() == 2 => Ok(Some((upper, r))),
+        _ => Err(reject(
+            codes::INVALID_COUNTRY,
+            format!("`{c}` is not a 2-letter country code"),
+            "use the ISO 3166 code, e.g. US, GB, DE",
+        )),
+    }
+}
+
+/// Splits a tag cell on `,` and `;`, trims, drops empties and repeats (case-insensitively).
+pub fn tags(raw: &str) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for t in raw.split([',', ';']).map(str::trim).filter(|t| !t.is_empty()) {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(t)) {
+            out.push(t.to_owned());
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A trimmed text cell; empty → None.
+pub fn text(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(email("  Ann.Lee@Example.COM ").unwrap().as_deref(), Some("ann.lee@example.com"));
+        assert_eq!(email("   ").unwrap(), None);
+        for bad in ["ann", "ann@", "@x.com", "ann@x", "a b@x.com", "Ann <a@x.com>", "a@x..com", "a@@x.com", "a@x.com."] {
+            let e = email(bad).unwrap_err();
+            assert_eq!(e.code, codes::INVALID_EMAIL, "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones() {
+        let us = Some(Region::US);
+        assert_eq!(phone("(415) 555-2671", us).unwrap().as_deref(), Some("+14155552671"));
+        assert_eq!(phone("+44 20 7946 0958", us).unwrap().as_deref(), Some("+442079460958"));
+        assert_eq!(phone("415.555.2671", us).unwrap().as_deref(), Some("+14155552671"));
+        assert_eq!(phone("", us).unwrap(), None);
+        assert_eq!(phone("n/a", us).unwrap_err().code, codes::INVALID_PHONE);
+        assert_eq!(phone("12345", us).unwrap_err().code, codes::INVALID_PHONE);
+        let e = phone("4155552671", None).unwrap_err();
+        assert!(e.hint.contains("phone_default_region"), "{e:?}");
+        assert_eq!(phone("+14155552671", None).unwrap().as_deref(), Some("+14155552671"));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date_of_birth("1990-9-5").unwrap().as_deref(), Some("1990-09-05"));
+        assert_eq!(date_of_birth("1990/09/25").unwrap().as_deref(), Some("1990-09-25"));
+        for bad in ["09/25/1990", "1990-02-30", "yesterday", "1990-13-01"] {
+            assert_eq!(date_of_birth(bad).unwrap_err().code, codes::INVALID_DATE, "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans_countries_tags() {
+        assert_eq!(boolean("Yes").unwrap(), Some(true));
+        assert_eq!(boolean("0").unwrap(), Some(false));
+        assert!(boolean("maybe").is_err());
+        assert_eq!(country("us").unwrap().map(|c| c.0).as_deref(), Some("US"));
+        assert!(country("USA").is_err());
+        assert_eq!(tags(" vip; lead ,VIP,, "), Some(vec!["vip".to_owned(), "lead".to_owned()]));
+        assert_eq!(tags(" ; "), None);
+    }
+}
