@@ -11,7 +11,10 @@ use ghl_import::error::{exit_code_for, Exit};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -20,8 +23,19 @@ fn main() -> ExitCode {
     };
     let result: anyhow::Result<Exit> = rt.block_on(async {
         match cli.command {
-            Command::Run { pipeline, sandbox, out, quiet } => {
-                app::run(RunOptions { pipeline, sandbox, out, quiet }).await
+            Command::Run {
+                pipeline,
+                sandbox,
+                out,
+                quiet,
+            } => {
+                app::run(RunOptions {
+                    pipeline,
+                    sandbox,
+                    out,
+                    quiet,
+                })
+                .await
             }
             Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
             Command::Sandbox {
@@ -50,12 +64,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code.into(),
         Err(e) => {
-            let code = exit_code_for(&e);
-            match code {
-                Exit::Config => eprintln!("error: {e:#}"),
-                _ => eprintln!("error: {e:#}"),
-            }
-            code.into()
+            // `{:#}` prints the whole context chain on one line per cause.
+            eprintln!("error: {e:#}");
+            exit_code_for(&e).into()
         }
     }
 }
@@ -68,5 +79,8 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

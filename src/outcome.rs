@@ -76,8 +76,18 @@ pub struct RowError {
 
 impl RowError {
     /// Builds a row error.
-    pub fn new(stage: Stage, code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        RowError { stage, code, message: message.into(), hint: hint.into() }
+    pub fn new(
+        stage: Stage,
+        code: &'static str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        RowError {
+            stage,
+            code,
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 }
 

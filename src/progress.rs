@@ -28,14 +28,21 @@ impl Progress {
             return Progress::Hidden;
         }
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr_with_hz(5));
+            let bar = ProgressBar::with_draw_target(
+                Some(total_bytes),
+                ProgressDrawTarget::stderr_with_hz(5),
+            );
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}")
-                    .expect("static template is valid"),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+                )
+                .expect("static template is valid"),
             );
             Progress::Bar(bar)
         } else {
-            Progress::Plain { last: Instant::now() }
+            Progress::Plain {
+                last: Instant::now(),
+            }
         }
     }
 

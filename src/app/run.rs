@@ -166,13 +166,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         rate_limited_429: stats.throttled_429.load(Ordering::Relaxed),
         server_errors: stats.server_errors.load(Ordering::Relaxed),
         transport_errors: stats.transport_errors.load(Ordering::Relaxed),
-        daily_remaining: Some(stats.daily_remaining.load(Ordering::Relaxed)).filter(|d| *d != u64::MAX),
+        daily_remaining: Some(stats.daily_remaining.load(Ordering::Relaxed))
+            .filter(|d| *d != u64::MAX),
     };
     summary.aborted = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
     summary.duration_ms = started.elapsed().as_millis() as u64;
     write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
     if let Some(sb) = &sandbox {
-        write_json(&out_dir.join(report::SANDBOX_CONTACTS_JSON), &sb.contacts(&p.target.location_id))?;
+        write_json(
+            &out_dir.join(report::SANDBOX_CONTACTS_JSON),
+            &sb.contacts(&p.target.location_id),
+        )?;
     }
     print_summary(&summary, &out_dir, sandbox.is_some());
 
@@ -187,7 +191,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
 }
 
 fn not_attempted(fatal: &Mutex<Option<String>>) -> Outcome {
-    let why = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+    let why = fatal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default();
     Outcome::Rejected(RowError::new(
         Stage::Load,
         codes::NOT_ATTEMPTED,
@@ -250,11 +258,16 @@ fn tokio_stream_from<T: Send + 'static>(
 }
 
 /// `--out`, else `report.dir`, else `out/<name>-<UTC timestamp>` (suffixed if it exists).
-fn output_dir(opts: &RunOptions, p: &Pipeline, at: time::OffsetDateTime) -> anyhow::Result<PathBuf> {
+fn output_dir(
+    opts: &RunOptions,
+    p: &Pipeline,
+    at: time::OffsetDateTime,
+) -> anyhow::Result<PathBuf> {
     let dir = match opts.out.clone().or_else(|| p.report.dir.clone()) {
         Some(d) => d,
         None => {
-            let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+            let fmt =
+                time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
             let stamp = at.format(&fmt).unwrap_or_else(|_| "run".into());
             let base = Path::new("out").join(format!("{}-{stamp}", p.name));
             let mut dir = base.clone();
@@ -267,7 +280,10 @@ fn output_dir(opts: &RunOptions, p: &Pipeline, at: time::OffsetDateTime) -> anyh
         }
     };
     std::fs::create_dir_all(&dir).map_err(|e| {
-        ConfigError::new(format!("cannot create the output folder {}: {e}", dir.display()))
+        ConfigError::new(format!(
+            "cannot create the output folder {}: {e}",
+            dir.display()
+        ))
     })?;
     Ok(dir)
 }
@@ -280,7 +296,12 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> 
 
 fn print_summary(s: &Summary, out: &Path, sandbox: bool) {
     let r = &s.rows;
-    println!("{} → location {}{}", s.pipeline, s.location_id, if sandbox { " (embedded sandbox)" } else { "" });
+    println!(
+        "{} → location {}{}",
+        s.pipeline,
+        s.location_id,
+        if sandbox { " (embedded sandbox)" } else { "" }
+    );
     println!("  rows read   {:>8}", r.read);
     println!("  created     {:>8}", r.created);
     println!("  updated     {:>8}", r.updated);

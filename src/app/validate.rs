@@ -12,7 +12,11 @@ use crate::transform::Transformer;
 pub fn validate(path: &Path, sandbox: bool) -> Exit {
     let p = match config::load(path) {
         Ok(p) => {
-            println!("✓ pipeline {} (version {})", path.display(), config::PIPELINE_VERSION);
+            println!(
+                "✓ pipeline {} (version {})",
+                path.display(),
+                config::PIPELINE_VERSION
+            );
             p
         }
         Err(e) => {
@@ -24,7 +28,11 @@ pub fn validate(path: &Path, sandbox: bool) -> Exit {
     let mut ok = true;
     match CsvReader::open(&p.source) {
         Ok(reader) => {
-            println!("✓ source {} ({} columns)", p.source.path.display(), reader.headers().len());
+            println!(
+                "✓ source {} ({} columns)",
+                p.source.path.display(),
+                reader.headers().len()
+            );
             match Transformer::new(&p, reader.headers()) {
                 Ok(_) => println!("✓ mapping ({} fields)", p.mapping.len()),
                 Err(e) => {

@@ -56,9 +56,9 @@ pub fn interpolate(
             out.push_str(&rest[..pos]);
             let after = &rest[pos..];
             let column = col_base + rest[..pos].chars().count() + 1;
-            if after.starts_with("$${") {
+            if let Some(tail) = after.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &after[3..];
+                rest = tail;
                 col_base = column + 2;
                 continue;
             }

@@ -47,7 +47,11 @@ impl CsvReader {
         let (headers, next_row): (Vec<String>, u64) = if src.has_header {
             let mut hs = Vec::with_capacity(first.len());
             for (i, cell) in first.iter().enumerate() {
-                let cell = if i == 0 { cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell) } else { cell };
+                let cell = if i == 0 {
+                    cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell)
+                } else {
+                    cell
+                };
                 let s = std::str::from_utf8(cell).map_err(|_| {
                     ConfigError::new(format!(
                         "{shown}: the header (row 1) is not valid UTF-8; save the file as UTF-8"
@@ -128,7 +132,11 @@ impl CsvReader {
         }
         let raw = Record { row, cells };
         if let Some(i) = bad_utf8 {
-            let col = self.headers.get(i).cloned().unwrap_or_else(|| (i + 1).to_string());
+            let col = self
+                .headers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| (i + 1).to_string());
             return SourceItem::Malformed {
                 raw,
                 error: RowError::new(
@@ -143,7 +151,11 @@ impl CsvReader {
             let error = RowError::new(
                 Stage::Extract,
                 codes::MALFORMED_ROW,
-                format!("row has {} fields, the header has {}", raw.cells.len(), self.headers.len()),
+                format!(
+                    "row has {} fields, the header has {}",
+                    raw.cells.len(),
+                    self.headers.len()
+                ),
                 "check for a missing or extra delimiter or an unclosed quote on this row",
             );
             return SourceItem::Malformed { raw, error };
@@ -166,7 +178,10 @@ impl Iterator for CsvReader {
                     let row = self.next_row;
                     self.next_row += 1;
                     return Some(SourceItem::Malformed {
-                        raw: Record { row, cells: Vec::new() },
+                        raw: Record {
+                            row,
+                            cells: Vec::new(),
+                        },
                         error: RowError::new(
                             Stage::Extract,
                             codes::MALFORMED_ROW,

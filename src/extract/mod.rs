@@ -24,7 +24,12 @@ pub enum SourceItem {
 /// whitespace-insensitive one.
 pub fn find_column(headers: &Headers, name: &str) -> Option<usize> {
     headers.iter().position(|h| h == name).or_else(|| {
-        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
         let want = norm(name);
         headers.iter().position(|h| norm(h) == want)
     })

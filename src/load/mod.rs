@@ -32,8 +32,12 @@ impl Loader {
     /// Upserts one row.
     pub async fn upsert(&self, row: &Prepared) -> Result<Outcome, Fatal> {
         match self.client.upsert_contact(&row.body).await {
-            Ok(r) if r.new => Ok(Outcome::Created { contact_id: r.contact.id }),
-            Ok(r) => Ok(Outcome::Updated { contact_id: r.contact.id }),
+            Ok(r) if r.new => Ok(Outcome::Created {
+                contact_id: r.contact.id,
+            }),
+            Ok(r) => Ok(Outcome::Updated {
+                contact_id: r.contact.id,
+            }),
             Err(e) => outcome_of_error(e).map(Outcome::Rejected),
         }
     }

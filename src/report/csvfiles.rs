@@ -45,15 +45,31 @@ impl ReportWriter {
         let open = |name: &str| -> anyhow::Result<csv::Writer<BufWriter<File>>> {
             let path = dir.join(name);
             let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            Ok(csv::WriterBuilder::new().flexible(true).from_writer(BufWriter::new(f)))
+            Ok(csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(BufWriter::new(f)))
         };
         let mut rejected = open(super::REJECTED_CSV)?;
         let mut results = open(super::RESULTS_CSV)?;
-        let mut head: Vec<String> = headers.iter().map(|h| if escape { escape_formula(h).into_owned() } else { h.clone() }).collect();
+        let mut head: Vec<String> = headers
+            .iter()
+            .map(|h| {
+                if escape {
+                    escape_formula(h).into_owned()
+                } else {
+                    h.clone()
+                }
+            })
+            .collect();
         head.extend(REJECT_COLUMNS.iter().map(|s| s.to_string()));
         rejected.write_record(&head)?;
         results.write_record(RESULT_COLUMNS)?;
-        Ok(ReportWriter { rejected, results, escape, width: headers.len() })
+        Ok(ReportWriter {
+            rejected,
+            results,
+            escape,
+            width: headers.len(),
+        })
     }
 
     /// Records one row's outcome.
@@ -61,7 +77,14 @@ impl ReportWriter {
         let row = rec.row.to_string();
         match outcome {
             Outcome::Created { contact_id } | Outcome::Updated { contact_id } => {
-                self.results.write_record([row.as_str(), outcome.label(), contact_id, "", "", ""])?;
+                self.results.write_record([
+                    row.as_str(),
+                    outcome.label(),
+                    contact_id,
+                    "",
+                    "",
+                    "",
+                ])?;
             }
             Outcome::Rejected(e) => {
                 self.results.write_record([
@@ -76,13 +99,25 @@ impl ReportWriter {
                 let escaped: Vec<std::borrow::Cow<'_, str>> = rec
                     .cells
                     .iter()
-                    .map(|c| if self.escape { escape_formula(c) } else { std::borrow::Cow::Borrowed(c.as_str()) })
+                    .map(|c| {
+                        if self.escape {
+                            escape_formula(c)
+                        } else {
+                            std::borrow::Cow::Borrowed(c.as_str())
+                        }
+                    })
                     .collect();
                 line.extend(escaped.iter().map(|c| c.as_ref()));
                 // Short (ragged) rows are padded so the reason columns stay aligned in a
                 // spreadsheet; long rows are kept whole, their extra cells before the reasons.
                 line.resize(line.len().max(self.width), "");
-                line.extend([row.as_str(), e.stage.as_str(), e.code, e.message.as_str(), e.hint.as_str()]);
+                line.extend([
+                    row.as_str(),
+                    e.stage.as_str(),
+                    e.code,
+                    e.message.as_str(),
+                    e.hint.as_str(),
+                ]);
                 self.rejected.write_record(&line)?;
             }
         }

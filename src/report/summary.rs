@@ -82,7 +82,10 @@ impl Summary {
             Outcome::Rejected(e) => {
                 self.rows.rejected += 1;
                 *self.rejected_by_code.entry(e.code.to_owned()).or_default() += 1;
-                *self.rejected_by_stage.entry(e.stage.as_str().to_owned()).or_default() += 1;
+                *self
+                    .rejected_by_stage
+                    .entry(e.stage.as_str().to_owned())
+                    .or_default() += 1;
             }
         }
     }

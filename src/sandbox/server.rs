@@ -78,7 +78,7 @@ fn gate<'a>(
     app: &'a AppState,
     headers: &HeaderMap,
     endpoint: &str,
-) -> Result<(std::sync::MutexGuard<'a, State>, LimitDecision), Response> {
+) -> Result<(std::sync::MutexGuard<'a, State>, LimitDecision), Box<Response>> {
     let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -90,32 +90,32 @@ fn gate<'a>(
             .requests_by_endpoint
             .entry(endpoint.to_owned())
             .or_default() += 1;
-        return Err(respond(
+        return Err(Box::new(respond(
             (
                 401,
                 json!({"statusCode": 401, "message": "Invalid JWT", "error": "Unauthorized"}),
             ),
             None,
             None,
-        ));
+        )));
     }
     let (decision, fault) = st.admit(endpoint);
     if headers.get("version").and_then(|v| v.to_str().ok()) != Some(API_VERSION) {
-        return Err(respond(
+        return Err(Box::new(respond(
             contacts::bad_request("version header was not found or is not 2021-07-28"),
             Some((app, decision)),
             None,
-        ));
+        )));
     }
     if !decision.allowed {
-        return Err(respond(
+        return Err(Box::new(respond(
             (
                 429,
                 json!({"statusCode": 429, "message": "Too Many Requests"}),
             ),
             Some((app, decision)),
             None,
-        ));
+        )));
     }
     if let Some(f) = fault {
         let msg = match f.status {
@@ -125,11 +125,11 @@ fn gate<'a>(
             503 => "Service Unavailable",
             _ => "Injected fault",
         };
-        return Err(respond(
+        return Err(Box::new(respond(
             (f.status, json!({"statusCode": f.status, "message": msg})),
             Some((app, decision)),
             f.retry_after,
-        ));
+        )));
     }
     Ok((st, decision))
 }
@@ -144,7 +144,7 @@ async fn create_contact(
             let a = contacts::create(&mut st, &body);
             respond(a, Some((&app, d)), None)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -158,7 +158,7 @@ async fn upsert_contact(
             let a = contacts::upsert(&mut st, &body);
             respond(a, Some((&app, d)), None)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -172,7 +172,7 @@ async fn search_contacts(
             let a = contacts::search(&mut st, &body);
             respond(a, Some((&app, d)), None)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -186,7 +186,7 @@ async fn get_contact(
             let a = contacts::get(&mut st, &id);
             respond(a, Some((&app, d)), None)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -201,7 +201,7 @@ async fn update_contact(
             let a = contacts::update(&mut st, &id, &body);
             respond(a, Some((&app, d)), None)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

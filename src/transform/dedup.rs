@@ -62,7 +62,9 @@ fn duplicate(key: &str, kept_row: u64, keep: &str) -> RowError {
     RowError::new(
         Stage::Dedup,
         codes::DUPLICATE_IN_FILE,
-        format!("email `{key}` duplicates row {kept_row}, which is loaded instead (dedup.keep: {keep})"),
+        format!(
+            "email `{key}` duplicates row {kept_row}, which is loaded instead (dedup.keep: {keep})"
+        ),
         format!("merge this row into row {kept_row} if it holds information you need"),
     )
 }

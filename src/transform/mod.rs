@@ -52,7 +52,11 @@ impl Transformer {
                         "{}: mapping.{field}: column `{col}` is not in {}{hint}; columns: {}",
                         p.file.display(),
                         p.source.path.display(),
-                        headers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                        headers
+                            .iter()
+                            .map(|h| format!("`{h}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
             }
@@ -71,9 +75,17 @@ impl Transformer {
     /// Maps, normalises and validates one row. All problems of the row are reported together;
     /// the code is the first one's.
     pub fn apply(&self, rec: &Record) -> Result<Prepared, RowError> {
-        let mut body = UpsertContact { location_id: self.location_id.clone(), ..Default::default() };
+        let mut body = UpsertContact {
+            location_id: self.location_id.clone(),
+            ..Default::default()
+        };
         let mut errors: Vec<RowError> = Vec::new();
-        let cell = |f: ContactField| self.columns.iter().find(|(c, _)| *c == f).map(|(_, i)| rec.get(*i));
+        let cell = |f: ContactField| {
+            self.columns
+                .iter()
+                .find(|(c, _)| *c == f)
+                .map(|(_, i)| rec.get(*i))
+        };
         fn keep<T>(errors: &mut Vec<RowError>, r: Result<Option<T>, RowError>) -> Option<T> {
             r.unwrap_or_else(|e| {
                 errors.push(e);
@@ -95,8 +107,12 @@ impl Transformer {
             let raw = rec.get(*idx);
             match field {
                 ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
-                ContactField::Phone => body.phone = keep(&mut errors, normalize::phone(raw, region)),
-                ContactField::DateOfBirth => body.date_of_birth = keep(&mut errors, normalize::date_of_birth(raw)),
+                ContactField::Phone => {
+                    body.phone = keep(&mut errors, normalize::phone(raw, region))
+                }
+                ContactField::DateOfBirth => {
+                    body.date_of_birth = keep(&mut errors, normalize::date_of_birth(raw))
+                }
                 ContactField::Country => {}
                 ContactField::Dnd => body.dnd = keep(&mut errors, normalize::boolean(raw)),
                 ContactField::Tags => body.tags = normalize::tags(raw),
@@ -116,7 +132,11 @@ impl Transformer {
         if let Some(first) = errors.first() {
             let mut e = first.clone();
             if errors.len() > 1 {
-                e.message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
+                e.message = errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
             }
             return Err(e);
         }

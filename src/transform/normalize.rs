@@ -25,7 +25,9 @@ pub fn email(raw: &str) -> Result<Option<String>, RowError> {
         .without_domain_literal()
         .with_required_tld();
     let ok = email_address::EmailAddress::parse_with_options(&lower, opts).is_ok()
-        && lower.rsplit_once('@').is_some_and(|(_, d)| !d.ends_with('.') && !d.contains(".."));
+        && lower
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| !d.ends_with('.') && !d.contains(".."));
     if ok {
         Ok(Some(lower))
     } else {
@@ -59,7 +61,9 @@ pub fn phone(raw: &str, region: Option<Region>) -> Result<Option<String>, RowErr
         _ => Err(reject(
             codes::INVALID_PHONE,
             match region {
-                Some(r) if !international => format!("`{p}` is not a valid phone number for region {r:?}"),
+                Some(r) if !international => {
+                    format!("`{p}` is not a valid phone number for region {r:?}")
+                }
                 _ => format!("`{p}` is not a valid phone number"),
             },
             "check the digits; write foreign numbers with their +country code",
@@ -82,7 +86,9 @@ pub fn date_of_birth(raw: &str) -> Result<Option<String>, RowError> {
         )
     };
     let parts: Vec<&str> = d.split(['-', '/', '.', '_']).collect();
-    let [y, m, day] = parts.as_slice() else { return Err(bad()) };
+    let [y, m, day] = parts.as_slice() else {
+        return Err(bad());
+    };
     if y.len() != 4 || m.is_empty() || m.len() > 2 || day.is_empty() || day.len() > 2 {
         return Err(bad());
     }
@@ -92,7 +98,12 @@ pub fn date_of_birth(raw: &str) -> Result<Option<String>, RowError> {
     };
     let month = time::Month::try_from(m).map_err(|_| bad())?;
     let date = time::Date::from_calendar_date(y, month, day).map_err(|_| bad())?;
-    Ok(Some(format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())))
+    Ok(Some(format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )))
 }
 
 /// yes/no style booleans.
@@ -130,7 +141,11 @@ pub fn country(raw: &str) -> Result<Option<(String, Region)>, RowError> {
 /// Splits a tag cell on `,` and `;`, trims, drops empties and repeats (case-insensitively).
 pub fn tags(raw: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    for t in raw.split([',', ';']).map(str::trim).filter(|t| !t.is_empty()) {
+    for t in raw
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         if !out.iter().any(|o| o.eq_ignore_ascii_case(t)) {
             out.push(t.to_owned());
         }
@@ -150,9 +165,22 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email("  Ann.Lee@Example.COM ").unwrap().as_deref(), Some("ann.lee@example.com"));
+        assert_eq!(
+            email("  Ann.Lee@Example.COM ").unwrap().as_deref(),
+            Some("ann.lee@example.com")
+        );
         assert_eq!(email("   ").unwrap(), None);
-        for bad in ["ann", "ann@", "@x.com", "ann@x", "a b@x.com", "Ann <a@x.com>", "a@x..com", "a@@x.com", "a@x.com."] {
+        for bad in [
+            "ann",
+            "ann@",
+            "@x.com",
+            "ann@x",
+            "a b@x.com",
+            "Ann <a@x.com>",
+            "a@x..com",
+            "a@@x.com",
+            "a@x.com.",
+        ] {
             let e = email(bad).unwrap_err();
             assert_eq!(e.code, codes::INVALID_EMAIL, "{bad}");
         }
@@ -161,23 +189,45 @@ mod tests {
     #[test]
     fn phones() {
         let us = Some(Region::US);
-        assert_eq!(phone("(415) 555-2671", us).unwrap().as_deref(), Some("+14155552671"));
-        assert_eq!(phone("+44 20 7946 0958", us).unwrap().as_deref(), Some("+442079460958"));
-        assert_eq!(phone("415.555.2671", us).unwrap().as_deref(), Some("+14155552671"));
+        assert_eq!(
+            phone("(415) 555-2671", us).unwrap().as_deref(),
+            Some("+14155552671")
+        );
+        assert_eq!(
+            phone("+44 20 7946 0958", us).unwrap().as_deref(),
+            Some("+442079460958")
+        );
+        assert_eq!(
+            phone("415.555.2671", us).unwrap().as_deref(),
+            Some("+14155552671")
+        );
         assert_eq!(phone("", us).unwrap(), None);
         assert_eq!(phone("n/a", us).unwrap_err().code, codes::INVALID_PHONE);
         assert_eq!(phone("12345", us).unwrap_err().code, codes::INVALID_PHONE);
         let e = phone("4155552671", None).unwrap_err();
         assert!(e.hint.contains("phone_default_region"), "{e:?}");
-        assert_eq!(phone("+14155552671", None).unwrap().as_deref(), Some("+14155552671"));
+        assert_eq!(
+            phone("+14155552671", None).unwrap().as_deref(),
+            Some("+14155552671")
+        );
     }
 
     #[test]
     fn dates() {
-        assert_eq!(date_of_birth("1990-9-5").unwrap().as_deref(), Some("1990-09-05"));
-        assert_eq!(date_of_birth("1990/09/25").unwrap().as_deref(), Some("1990-09-25"));
+        assert_eq!(
+            date_of_birth("1990-9-5").unwrap().as_deref(),
+            Some("1990-09-05")
+        );
+        assert_eq!(
+            date_of_birth("1990/09/25").unwrap().as_deref(),
+            Some("1990-09-25")
+        );
         for bad in ["09/25/1990", "1990-02-30", "yesterday", "1990-13-01"] {
-            assert_eq!(date_of_birth(bad).unwrap_err().code, codes::INVALID_DATE, "{bad}");
+            assert_eq!(
+                date_of_birth(bad).unwrap_err().code,
+                codes::INVALID_DATE,
+                "{bad}"
+            );
         }
     }
 
@@ -188,7 +238,10 @@ mod tests {
         assert!(boolean("maybe").is_err());
         assert_eq!(country("us").unwrap().map(|c| c.0).as_deref(), Some("US"));
         assert!(country("USA").is_err());
-        assert_eq!(tags(" vip; lead ,VIP,, "), Some(vec!["vip".to_owned(), "lead".to_owned()]));
+        assert_eq!(
+            tags(" vip; lead ,VIP,, "),
+            Some(vec!["vip".to_owned(), "lead".to_owned()])
+        );
         assert_eq!(tags(" ; "), None);
     }
 }

@@ -1,1 +1,13 @@
-//! Integration tests.
+//! Integration tests: the real binary against the embedded sandbox over real HTTP on 127.0.0.1.
+
+// Helpers: work dirs, running the binary, a standalone sandbox process, admin queries.
+mod util;
+
+// The quickstart pipeline end to end, with its exact expected outcome per row.
+mod quickstart;
+// Re-runs, retries on 429/5xx, API rejects, rate-limit pacing, bad tokens.
+mod load;
+// Configuration errors: positions, env vars, missing files; exit code 2, never a panic.
+mod config_errors;
+// Request bodies and sandbox rules checked against the official OpenAPI spec.
+mod spec;

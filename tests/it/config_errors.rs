@@ -1,0 +1,129 @@
+//! Configuration errors from the CLI: exit code 2, a clear message with a position, no panic.
+
+use crate::util::*;
+
+fn expect_config_error(o: &std::process::Output) -> String {
+    assert_eq!(o.status.code(), Some(2));
+    let (_, stderr) = text(o);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn yaml_syntax_error_has_line_and_column() {
+    let dir = workdir();
+    let p = dir.path().join("bad.yaml");
+    std::fs::write(&p, "version: 1\nsource:\n  type: csv\n  path: [x.csv\n").unwrap();
+    let e = expect_config_error(&run(bin().arg("run").arg(&p).arg("--sandbox")));
+    assert!(e.contains(&format!("{}:4:", p.display())), "{e}");
+}
+
+#[test]
+fn unknown_key_has_position_and_suggestion() {
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "First Name,Email,Phone\n",
+        "load:\n  concurency: 2\n",
+    );
+    let e = expect_config_error(&run(bin().arg("validate").arg(&p)));
+    assert!(
+        e.contains(&format!("{}:17:3: unknown field `concurency`", p.display())),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `concurrency`?"), "{e}");
+}
+
+#[test]
+fn missing_env_var_names_it() {
+    let dir = workdir();
+    let p = dir.path().join("p.yaml");
+    let yaml = std::fs::read_to_string(repo().join("pipelines/quickstart.yaml"))
+        .unwrap()
+        .replace(
+            "${GHL_LOCATION_ID:-quickstart-location}",
+            "${IT_UNSET_LOCATION}",
+        );
+    std::fs::write(&p, yaml).unwrap();
+    let e = expect_config_error(&run(bin().arg("run").arg(&p).arg("--sandbox")));
+    assert!(
+        e.contains("environment variable `IT_UNSET_LOCATION` is not set"),
+        "{e}"
+    );
+    assert!(e.contains("location_id: ${IT_UNSET_LOCATION}"), "{e}");
+}
+
+#[test]
+fn missing_token_variable_is_a_config_error() {
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "First Name,Email,Phone\nA,a@example.com,\n",
+        "",
+    );
+    let o = run(bin()
+        .arg("run")
+        .arg(&p)
+        .arg("--out")
+        .arg(dir.path().join("o")));
+    let e = expect_config_error(&o);
+    assert!(
+        e.contains("environment variable `IT_TOKEN` is not set"),
+        "{e}"
+    );
+    assert!(
+        !dir.path().join("o").exists(),
+        "nothing is written before the build succeeds"
+    );
+}
+
+#[test]
+fn missing_input_file_is_a_config_error() {
+    let dir = workdir();
+    let p = pipeline(dir.path(), "http://127.0.0.1:9", "x", "");
+    std::fs::remove_file(dir.path().join("in.csv")).unwrap();
+    let e = expect_config_error(&run(bin().arg("run").arg(&p).arg("--sandbox")));
+    assert!(e.contains("cannot open source file"), "{e}");
+    assert!(e.contains("in.csv"), "{e}");
+}
+
+#[test]
+fn missing_pipeline_file_is_a_config_error() {
+    let e = expect_config_error(&run(bin().args([
+        "run",
+        "/nonexistent/p.yaml",
+        "--sandbox",
+    ])));
+    assert!(
+        e.contains("cannot read pipeline file /nonexistent/p.yaml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mapped_column_missing_from_the_file_is_named() {
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "First Name,E-mail,Phone\n",
+        "",
+    );
+    let e = expect_config_error(&run(bin().arg("validate").arg(&p).arg("--sandbox")));
+    assert!(e.contains("mapping.email: column `Email` is not in"), "{e}");
+    assert!(e.contains("did you mean `E-mail`?"), "{e}");
+}
+
+#[test]
+fn help_lists_examples_and_exit_codes() {
+    let o = run(bin().arg("--help"));
+    assert_eq!(o.status.code(), Some(0));
+    let (stdout, _) = text(&o);
+    assert!(
+        stdout.contains("ghl-import run pipelines/quickstart.yaml --sandbox"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Exit codes"), "{stdout}");
+}

@@ -1,0 +1,291 @@
+//! Loading against a standalone sandbox process: re-runs, retries, API rejects, pacing, auth.
+
+use crate::util::*;
+
+const CSV: &str = "First Name,Email,Phone
+Ann,ann@example.com,(415) 555-2671
+Ben,ben@example.com,
+Cy,,+44 20 7946 0958
+Di,di@example.com,415-555-0100
+Ed,ed@example.com,
+";
+
+/// Fast retries for tests: the backoff is real but short.
+const FAST_RETRY: &str = "load:\n  retry:\n    base_delay_ms: 5\n    max_delay_ms: 50\n";
+
+fn run_pipeline(
+    sb: &SandboxProc,
+    p: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::Output {
+    run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(out)
+        .arg(p)
+        .env("IT_TOKEN", &sb.token))
+}
+
+#[test]
+fn rerun_updates_and_never_duplicates() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
+
+    let first = run_pipeline(&sb, &p, &dir.path().join("o1"));
+    assert_eq!(first.status.code(), Some(0));
+    let s1 = summary(&dir.path().join("o1"));
+    assert_eq!(
+        (
+            s1["rows"]["created"].as_u64(),
+            s1["rows"]["updated"].as_u64()
+        ),
+        (Some(5), Some(0))
+    );
+    let ids1: Vec<String> = sb
+        .contacts("loc-it")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    let second = run_pipeline(&sb, &p, &dir.path().join("o2"));
+    assert_eq!(second.status.code(), Some(0));
+    let s2 = summary(&dir.path().join("o2"));
+    assert_eq!(
+        (
+            s2["rows"]["created"].as_u64(),
+            s2["rows"]["updated"].as_u64()
+        ),
+        (Some(0), Some(5))
+    );
+    let ids2: Vec<String> = sb
+        .contacts("loc-it")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids1, ids2, "same contacts, none added");
+
+    // results.csv of the second run names the same contact ids, row for row.
+    let r1 = read_csv(&dir.path().join("o1/results.csv"));
+    let r2 = read_csv(&dir.path().join("o2/results.csv"));
+    let ids = |r: &Vec<Vec<String>>| r[1..].iter().map(|l| l[2].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&r1), ids(&r2));
+}
+
+#[test]
+fn rate_limited_429s_and_5xx_are_retried_and_rows_land() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            "1000",
+            "--rate-interval-ms",
+            "1000",
+            "--fault",
+            "429x3@1",
+            "--fault",
+            "503x2@4",
+        ],
+    );
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 5);
+    assert_eq!(s["requests"]["rate_limited_429"], 3);
+    assert_eq!(s["requests"]["server_errors"], 2);
+    assert_eq!(s["requests"]["retries"], 5);
+    assert_eq!(s["requests"]["sent"], 10);
+    assert_eq!(sb.stats()["faults_injected"], 5);
+    assert_eq!(sb.contacts("loc-it").len(), 5);
+}
+
+#[test]
+fn retries_are_bounded_and_the_row_is_reported() {
+    // Every request fails: each row gets max_attempts attempts, then api_unavailable.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            "1000",
+            "--rate-interval-ms",
+            "1000",
+            "--fault",
+            "502x1000",
+        ],
+    );
+    let dir = workdir();
+    let extra = "load:\n  retry:\n    max_attempts: 3\n    base_delay_ms: 1\n    max_delay_ms: 5\n";
+    let p = pipeline(dir.path(), &sb.base_url, CSV, extra);
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(3));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rejected_by_code"]["api_unavailable"], 5);
+    assert_eq!(s["requests"]["sent"], 15);
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    assert!(rejected[1][6].contains("HTTP 502"), "{:?}", rejected[1]);
+}
+
+#[test]
+fn api_4xx_is_a_row_reject_carrying_the_api_message() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            "1000",
+            "--rate-interval-ms",
+            "1000",
+            "--fault",
+            "422x1@2",
+        ],
+    );
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, CSV, "load:\n  concurrency: 1\n");
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(3));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 4);
+    assert_eq!(s["rejected_by_code"]["api_rejected"], 1);
+    assert_eq!(s["requests"]["retries"], 0, "4xx is not retried");
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(&rejected[1][3..6], ["4", "load", "api_rejected"]);
+    assert!(rejected[1][6].starts_with("HTTP 422"), "{:?}", rejected[1]);
+}
+
+#[test]
+fn client_paces_requests_within_the_advertised_window() {
+    // 20 requests per 500 ms advertised and configured; 45 rows take > 1 s and must never put
+    // more than 20 accepted requests in any sliding 500 ms window, nor draw a 429.
+    let sb = SandboxProc::start("loc-it", &["--rate-max", "20", "--rate-interval-ms", "500"]);
+    let dir = workdir();
+    let mut csv = String::from("First Name,Email,Phone\n");
+    for i in 0..45 {
+        csv.push_str(&format!("P{i},p{i}@example.com,\n"));
+    }
+    let extra =
+        "load:\n  concurrency: 8\n  rate_limit:\n    max_requests: 20\n    interval_ms: 500\n";
+    let p = pipeline(dir.path(), &sb.base_url, &csv, extra);
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(0));
+    let stats = sb.stats();
+    assert_eq!(stats["rate_limited_429"], 0, "{stats}");
+    assert!(
+        stats["max_in_any_window"].as_u64().unwrap() <= 20,
+        "{stats}"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 45);
+}
+
+#[test]
+fn sandbox_answers_429_above_the_burst_limit_with_headers() {
+    // A client that does not pace itself: the sandbox pushes back once the window is spent.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "5", "--rate-interval-ms", "60000"],
+    );
+    let auth = format!("Bearer {}", sb.token);
+    let headers = [("Authorization", auth.as_str()), ("Version", "2021-07-28")];
+    let statuses: Vec<u16> = (0..8)
+        .map(|i| {
+            let body = format!(r#"{{"locationId":"loc-it","email":"p{i}@example.com"}}"#);
+            sb.raw("POST", "/contacts/upsert", &headers, &body).0
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    assert_eq!(sb.stats()["rate_limited_429"], 3);
+    assert_eq!(sb.contacts("loc-it").len(), 5);
+    // Missing Version header and a wrong token are refused before any work is done.
+    let (s, _) = sb.raw(
+        "POST",
+        "/contacts/upsert",
+        &[("Authorization", auth.as_str())],
+        "{}",
+    );
+    assert_eq!(s, 400);
+    let (s, body) = sb.raw(
+        "POST",
+        "/contacts/upsert",
+        &[("Authorization", "Bearer nope")],
+        "{}",
+    );
+    assert_eq!(s, 401, "{body}");
+}
+
+#[test]
+fn client_adopts_a_stricter_advertised_limit() {
+    // Configured for 1000/s, the client must slow down to what the server advertises (10 per
+    // 200 ms): the run ends with every row created and only the few requests that were already
+    // in flight before the first answer can exceed the window.
+    let sb = SandboxProc::start("loc-it", &["--rate-max", "10", "--rate-interval-ms", "200"]);
+    let dir = workdir();
+    let mut csv = String::from("First Name,Email,Phone\n");
+    for i in 0..40 {
+        csv.push_str(&format!("P{i},p{i}@example.com,\n"));
+    }
+    let extra = "load:\n  concurrency: 1\n  rate_limit:\n    max_requests: 1000\n    interval_ms: 1000\n  retry:\n    base_delay_ms: 50\n    max_delay_ms: 200\n";
+    let p = pipeline(dir.path(), &sb.base_url, &csv, extra);
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(0));
+    let stats = sb.stats();
+    assert!(stats["rate_limited_429"].as_u64().unwrap() <= 1, "{stats}");
+    assert_eq!(sb.contacts("loc-it").len(), 40);
+}
+
+#[test]
+fn wrong_token_is_fatal_every_row_accounted_and_token_never_printed() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
+    let secret = "pit-very-secret-value-123";
+
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", secret));
+
+    assert_eq!(o.status.code(), Some(1));
+    let (stdout, stderr) = text(&o);
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert!(stderr.contains("token_env"), "{stderr}");
+    let results = read_csv(&dir.path().join("o/results.csv"));
+    assert_eq!(results.len(), 6, "every row has an outcome");
+    assert!(results[1..]
+        .iter()
+        .all(|r| r[1] == "rejected" && r[4] == "not_attempted"));
+    for f in ["rejected.csv", "results.csv", "summary.json"] {
+        let body = std::fs::read_to_string(dir.path().join("o").join(f)).unwrap();
+        assert!(!body.contains(secret), "{f} leaks the token");
+    }
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    assert!(sb.contacts("loc-it").is_empty());
+}
+
+#[test]
+fn location_without_access_is_fatal() {
+    let sb = SandboxProc::start("another-location", &[]);
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("HTTP 403"), "{}", text(&o).1);
+}

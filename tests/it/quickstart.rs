@@ -1,0 +1,129 @@
+//! The README's main job: the quickstart pipeline against the embedded sandbox.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::util::*;
+
+/// Row → reject code, as the sample was written (see samples/quickstart/README.md).
+const EXPECTED_REJECTS: [(u64, &str); 11] = [
+    (12, "invalid_email"),
+    (13, "invalid_email"),
+    (14, "invalid_email"),
+    (15, "invalid_phone"),
+    (16, "invalid_phone"),
+    (17, "missing_contact_key"),
+    (18, "invalid_date"),
+    (22, "duplicate_in_file"),
+    (33, "duplicate_in_file"),
+    (47, "malformed_row"),
+    (48, "duplicate_in_file"),
+];
+
+#[test]
+fn quickstart_end_to_end() {
+    // Arrange
+    let dir = workdir();
+    let out = dir.path().join("out");
+
+    // Act
+    let o = run(bin()
+        .current_dir(repo())
+        .args([
+            "run",
+            "pipelines/quickstart.yaml",
+            "--sandbox",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out));
+
+    // Assert: exit 3 (some rows rejected), exact counts.
+    assert_eq!(o.status.code(), Some(3));
+    let (stdout, _) = text(&o);
+    assert!(
+        stdout.contains(&format!("reports: {}", out.display())),
+        "{stdout}"
+    );
+    let s = summary(&out);
+    assert_eq!(s["rows"]["read"], 50);
+    assert_eq!(s["rows"]["created"], 39);
+    assert_eq!(s["rows"]["updated"], 0);
+    assert_eq!(s["rows"]["rejected"], 11);
+    assert_eq!(s["requests"]["sent"], 39, "one request per loaded row");
+    let by_code: BTreeMap<String, u64> =
+        serde_json::from_value(s["rejected_by_code"].clone()).unwrap();
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, c) in EXPECTED_REJECTS {
+        *want.entry(c.to_owned()).or_default() += 1;
+    }
+    assert_eq!(by_code, want);
+
+    // rejected.csv: original header then the reason columns; each expected row with its code.
+    let rejected = read_csv(&out.join("rejected.csv"));
+    let header_in = read_csv(&repo().join("samples/quickstart/contacts.csv"))[0].clone();
+    let mut want_header = header_in.clone();
+    want_header.extend(["_row", "_stage", "_code", "_message", "_hint"].map(String::from));
+    assert_eq!(rejected[0], want_header);
+    let got: Vec<(u64, String)> = rejected[1..]
+        .iter()
+        .map(|r| (r[r.len() - 5].parse().unwrap(), r[r.len() - 3].clone()))
+        .collect();
+    let want: Vec<(u64, String)> = EXPECTED_REJECTS
+        .iter()
+        .map(|(r, c)| (*r, c.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    for r in &rejected[1..] {
+        assert_eq!(r.len(), want_header.len(), "reason columns aligned: {r:?}");
+        assert!(
+            !r[r.len() - 2].is_empty() && !r[r.len() - 1].is_empty(),
+            "message and hint: {r:?}"
+        );
+    }
+    // The duplicate names the row it duplicates; the formula cell is escaped.
+    let dup = rejected.iter().find(|r| r[r.len() - 5] == "22").unwrap();
+    assert!(dup[dup.len() - 2].contains("duplicates row 2"), "{dup:?}");
+    let formula = rejected.iter().find(|r| r[r.len() - 5] == "14").unwrap();
+    assert!(formula[4].starts_with("'=HYPERLINK"), "{formula:?}");
+
+    // results.csv: every input row exactly once, in order.
+    let results = read_csv(&out.join("results.csv"));
+    let rows: Vec<u64> = results[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(rows, (2..=51).collect::<Vec<u64>>());
+
+    // What landed in the sandbox: 39 contacts, distinct emails and phones, E.164 phones.
+    let landed: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sandbox-contacts.json")).unwrap())
+            .unwrap();
+    assert_eq!(landed.len(), 39);
+    let emails: BTreeSet<&str> = landed.iter().filter_map(|c| c["email"].as_str()).collect();
+    let with_email = landed.iter().filter(|c| c["email"].is_string()).count();
+    assert_eq!(emails.len(), with_email);
+    for c in &landed {
+        if let Some(p) = c["phone"].as_str() {
+            assert!(
+                p.starts_with('+') && p[1..].chars().all(|d| d.is_ascii_digit()),
+                "{p}"
+            );
+        }
+    }
+    let farid = landed
+        .iter()
+        .find(|c| c["email"] == "farid.haddad@example.com")
+        .unwrap();
+    assert_eq!(
+        farid["phone"], "+442079460958",
+        "GB number parsed with the row's country"
+    );
+}
+
+#[test]
+fn quickstart_validates() {
+    let o =
+        run(bin()
+            .current_dir(repo())
+            .args(["validate", "pipelines/quickstart.yaml", "--sandbox"]));
+    assert_eq!(o.status.code(), Some(0));
+    let (stdout, _) = text(&o);
+    assert_eq!(stdout.matches('✓').count(), 4, "{stdout}");
+}

@@ -1,0 +1,62 @@
+//! Conformance with the official OpenAPI spec (spec/ghl-openapi/apps/contacts.json, CC0).
+
+use std::collections::BTreeSet;
+
+use ghl_import::ghl::types::UpsertContact;
+use ghl_import::sandbox::contacts::{CREATE_FIELDS, UPDATE_FIELDS, UPSERT_FIELDS};
+
+fn dto_properties(name: &str) -> BTreeSet<String> {
+    let spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::repo().join("spec/ghl-openapi/apps/contacts.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    spec["components"]["schemas"][name]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{name} in spec"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn upsert_body_only_uses_properties_the_spec_allows() {
+    // Every optional field set, so every property we can send appears.
+    let full = UpsertContact {
+        location_id: "L".into(),
+        first_name: Some("a".into()),
+        last_name: Some("a".into()),
+        name: Some("a".into()),
+        email: Some("a@b.co".into()),
+        phone: Some("+14155552671".into()),
+        company_name: Some("a".into()),
+        address1: Some("a".into()),
+        city: Some("a".into()),
+        state: Some("a".into()),
+        postal_code: Some("a".into()),
+        country: Some("US".into()),
+        website: Some("a".into()),
+        timezone: Some("a".into()),
+        source: Some("a".into()),
+        tags: Some(vec!["a".into()]),
+        date_of_birth: Some("1990-01-01".into()),
+        dnd: Some(true),
+    };
+    let v = serde_json::to_value(&full).unwrap();
+    let sent: BTreeSet<String> = v.as_object().unwrap().keys().cloned().collect();
+    let allowed = dto_properties("UpsertContactDto");
+    let extra: Vec<_> = sent.difference(&allowed).collect();
+    assert!(
+        extra.is_empty(),
+        "properties not in UpsertContactDto: {extra:?}"
+    );
+    assert_eq!(sent.len(), 18);
+}
+
+#[test]
+fn sandbox_accepts_exactly_the_spec_properties() {
+    let set = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(set(UPSERT_FIELDS), dto_properties("UpsertContactDto"));
+    assert_eq!(set(CREATE_FIELDS), dto_properties("CreateContactDto"));
+    assert_eq!(set(UPDATE_FIELDS), dto_properties("UpdateContactDto"));
+}

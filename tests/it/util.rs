@@ -1,0 +1,202 @@
+//! Test helpers: a work dir per test, running the binary with a failure dump, a standalone
+//! `ghl-import sandbox` process on a free port, and the sandbox's admin endpoints.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command running the built binary with a clean environment for our variables.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ghl-import"));
+    c.env_remove("GHL_TOKEN")
+        .env_remove("GHL_LOCATION_ID")
+        .env_remove("RUST_LOG");
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs a command and returns its output; prints everything on failure to help debugging.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("binary runs");
+    eprintln!(
+        "--- {:?}\nstatus: {:?}\nstdout:\n{}\nstderr:\n{}",
+        cmd,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// stdout + stderr as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A temporary work dir.
+pub fn workdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ghl-import-it-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// A `ghl-import sandbox` child process, killed on drop.
+pub struct SandboxProc {
+    child: Child,
+    // Kept open: the sandbox prints to stdout and must not see a closed pipe.
+    _stdout: std::io::Lines<BufReader<ChildStdout>>,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The token it accepts.
+    pub token: String,
+}
+
+impl SandboxProc {
+    /// Starts a sandbox for location `loc` with extra flags.
+    pub fn start(loc: &str, extra: &[&str]) -> SandboxProc {
+        let token = "test-token-0123456789";
+        let mut child = bin()
+            .args([
+                "sandbox",
+                "--port",
+                "0",
+                "--token",
+                token,
+                "--location",
+                loc,
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sandbox starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("sandbox prints its URL")
+            .expect("utf-8 line");
+        let base_url = first
+            .strip_prefix("base_url=")
+            .expect("base_url= line")
+            .to_owned();
+        SandboxProc {
+            child,
+            _stdout: lines,
+            base_url,
+            token: token.to_owned(),
+        }
+    }
+
+    /// Sends one raw HTTP/1.1 request and returns (status, body). Used for admin queries and
+    /// for clients that do not pace themselves.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let addr = self.base_url.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).expect("connect to sandbox");
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("http answer");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status code");
+        (status, body.to_owned())
+    }
+
+    /// GET an admin path and parse the JSON answer.
+    pub fn admin(&self, path_and_query: &str) -> serde_json::Value {
+        let (status, body) = self.raw("GET", path_and_query, &[], "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("json body")
+    }
+
+    /// Every contact of `loc`.
+    pub fn contacts(&self, loc: &str) -> Vec<serde_json::Value> {
+        self.admin(&format!("/_sandbox/contacts?locationId={loc}"))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Request statistics.
+    pub fn stats(&self) -> serde_json::Value {
+        self.admin("/_sandbox/stats")
+    }
+}
+
+impl Drop for SandboxProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a pipeline file into `dir` targeting `base_url` with `extra` YAML appended, and a CSV.
+pub fn pipeline(dir: &Path, base_url: &str, csv: &str, extra: &str) -> PathBuf {
+    std::fs::write(dir.join("in.csv"), csv).unwrap();
+    let yaml = format!(
+        "version: 1
+source:
+  type: csv
+  path: in.csv
+target:
+  location_id: loc-it
+  base_url: {base_url}
+  auth:
+    token_env: IT_TOKEN
+mapping:
+  firstName: First Name
+  email: Email
+  phone: Phone
+validate:
+  phone_default_region: US
+{extra}"
+    );
+    let p = dir.join("p.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+/// Reads a CSV report into rows of strings (header included).
+pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .expect("report exists");
+    r.records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// Reads summary.json.
+pub fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json"))
+        .unwrap()
+}
