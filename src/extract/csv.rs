@@ -197,3 +197,106 @@ impl Iterator for CsvReader {
         Some(self.item_from_record(row))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn source(bytes: &[u8], has_header: bool) -> (tempfile::NamedTempFile, CsvSource) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        let src = CsvSource {
+            path: f.path().to_path_buf(),
+            delimiter: b',',
+            has_header,
+        };
+        (f, src)
+    }
+
+    fn rows(r: CsvReader) -> Vec<(u64, Result<Vec<String>, &'static str>)> {
+        r.map(|i| match i {
+            SourceItem::Row(rec) => (rec.row, Ok(rec.cells)),
+            SourceItem::Malformed { raw, error } => (raw.row, Err(error.code)),
+        })
+        .collect()
+    }
+
+    #[test]
+    fn bom_is_stripped_and_rows_are_numbered_from_two() {
+        let (_f, src) = source(b"\xEF\xBB\xBFEmail , Name\r\na@x.co,Ann\r\n\"b@x.co\",\"Multi\nline\"\r\nc@x.co,Cy\r\n", true);
+        let r = CsvReader::open(&src).unwrap();
+        assert_eq!(&r.headers()[..], ["Email", "Name"]);
+        let got = rows(r);
+        assert_eq!(got.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(got[1].1.as_ref().unwrap()[1], "Multi\nline");
+    }
+
+    #[test]
+    fn ragged_rows_and_bad_utf8_are_rejected_per_row() {
+        let (_f, src) = source(b"a,b\n1,2\n1\n1,2,3\n\xff\xfe,2\n5,6\n", true);
+        let got = rows(CsvReader::open(&src).unwrap());
+        let codes: Vec<_> = got
+            .iter()
+            .map(|(n, r)| (*n, r.as_ref().err().copied()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (2, None),
+                (3, Some(codes::MALFORMED_ROW)),
+                (4, Some(codes::MALFORMED_ROW)),
+                (5, Some(codes::INVALID_ENCODING)),
+                (6, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn without_header_columns_are_numbered_and_row_one_is_data() {
+        let (_f, src) = source(b"a@x.co,Ann\nb@x.co,Ben\n", false);
+        let r = CsvReader::open(&src).unwrap();
+        assert_eq!(&r.headers()[..], ["1", "2"]);
+        let got = rows(r);
+        assert_eq!(got[0], (1, Ok(vec!["a@x.co".to_owned(), "Ann".to_owned()])));
+        assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn empty_file_duplicate_headers_and_missing_file_are_config_errors() {
+        let (_f, src) = source(b"", true);
+        assert!(CsvReader::open(&src)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("is empty"));
+        let (_f, src) = source(b"Email,Name,Email\n", true);
+        let e = CsvReader::open(&src).err().unwrap().to_string();
+        assert!(e.contains("columns 1 and 3 are both named `Email`"), "{e}");
+        let src = CsvSource {
+            path: "/nonexistent/x.csv".into(),
+            delimiter: b',',
+            has_header: true,
+        };
+        assert!(CsvReader::open(&src)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("cannot open source file"));
+    }
+
+    #[test]
+    fn reading_back_a_rejected_csv_drops_reason_columns_and_escapes() {
+        let (_f, src) = source(
+            b"Email,Phone,_row,_stage,_code,_message,_hint\nbad@,'+1 415 555 2671,2,validate,invalid_email,m,h\n",
+            true,
+        );
+        let r = CsvReader::open(&src).unwrap();
+        assert_eq!(&r.headers()[..], ["Email", "Phone"]);
+        let got = rows(r);
+        assert_eq!(
+            got[0].1,
+            Ok(vec!["bad@".to_owned(), "+1 415 555 2671".to_owned()])
+        );
+    }
+}
