@@ -111,6 +111,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
 
     let fatal: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let aborted = Arc::new(AtomicBool::new(false));
+    // Ctrl-C: stop sending, let requests in flight finish, account for every row, write reports.
+    let interrupt = {
+        let (fatal, aborted) = (Arc::clone(&fatal), Arc::clone(&aborted));
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: finishing requests in flight and writing reports (Ctrl-C again to kill)");
+                fatal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert("interrupted by Ctrl-C".into());
+                aborted.store(true, Ordering::SeqCst);
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            }
+        })
+    };
     let concurrency = p.load.concurrency.get() as usize;
     let mut outcomes = tokio_stream_from(rx)
         .map(|(rec, step)| {
@@ -155,6 +171,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         progress.update(bytes_read.load(Ordering::Relaxed), &summary.rows);
     }
     progress.finish();
+    interrupt.abort();
     drop(outcomes);
     producer.await.context("reader thread")??;
     writer.finish()?;

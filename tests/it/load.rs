@@ -289,3 +289,113 @@ fn location_without_access_is_fatal() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("HTTP 403"), "{}", text(&o).1);
 }
+
+fn many_rows(n: usize) -> String {
+    let mut csv = String::from("First Name,Email,Phone\n");
+    for i in 0..n {
+        csv.push_str(&format!("P{i},p{i}@example.com,\n"));
+    }
+    csv
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_with_every_row_accounted() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "20", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let extra = "load:\n  rate_limit:\n    max_requests: 20\n    interval_ms: 1000\n";
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(60), extra);
+    let out = dir.path().join("o");
+
+    let child = bin()
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    signal(&child, "-INT");
+    let status = child.wait_with_output().unwrap().status;
+
+    assert_eq!(status.code(), Some(1));
+    let s = summary(&out);
+    assert_eq!(s["rows"]["read"], 60);
+    assert_eq!(s["aborted"], "interrupted by Ctrl-C");
+    let created = s["rows"]["created"].as_u64().unwrap();
+    assert!(created > 0 && created < 60, "{s}");
+    assert_eq!(
+        s["rejected_by_code"]["not_attempted"].as_u64().unwrap(),
+        60 - created
+    );
+    assert_eq!(
+        sb.contacts("loc-it").len() as u64,
+        created,
+        "results match what landed"
+    );
+}
+
+#[test]
+fn kill_9_then_rerun_leaves_each_contact_exactly_once() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "25", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let extra = "load:\n  rate_limit:\n    max_requests: 25\n    interval_ms: 1000\n";
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(40), extra);
+
+    let mut child = bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o1"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    // Let the server finish any request whose bytes had fully arrived.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let after_kill = sb.contacts("loc-it").len();
+    assert!(
+        after_kill > 0 && after_kill < 40,
+        "killed mid-run: {after_kill}"
+    );
+
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o2"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(o.status.code(), Some(0));
+    let contacts = sb.contacts("loc-it");
+    let mut emails: Vec<&str> = contacts
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!((contacts.len(), emails.len()), (40, 40));
+    let s = summary(&dir.path().join("o2"));
+    assert_eq!(s["rows"]["updated"].as_u64().unwrap() as usize, after_kill);
+    assert_eq!(
+        s["rows"]["created"].as_u64().unwrap() as usize,
+        40 - after_kill
+    );
+}
