@@ -306,17 +306,24 @@ fn validate(path: &Path, text: &str, cfg: PipelineConfig) -> Result<Pipeline, Co
             at(&["dedup", "by"])
         )));
     }
-    for key in &cfg.validate.require_any {
-        let f = match key {
-            RequiredKey::Email => ContactField::Email,
-            RequiredKey::Phone => ContactField::Phone,
-        };
-        if !mapped(f) && !cfg.mapping.is_empty() {
-            errs.push(ConfigError::new(format!(
-                "{}: requires `{f}` but the mapping has no `{f}`",
-                at(&["validate", "require_any"])
-            )));
-        }
+    let required_field = |k: &RequiredKey| match k {
+        RequiredKey::Email => ContactField::Email,
+        RequiredKey::Phone => ContactField::Phone,
+    };
+    let require = &cfg.validate.require_any;
+    if !require.is_empty()
+        && !cfg.mapping.is_empty()
+        && !require.iter().any(|k| mapped(required_field(k)))
+    {
+        let names: Vec<String> = require
+            .iter()
+            .map(|k| required_field(k).to_string())
+            .collect();
+        errs.push(ConfigError::new(format!(
+            "{}: every row needs one of {} but the mapping has none of them; map one, or set `require_any: []`",
+            at(&["validate", "require_any"]),
+            names.join(", ")
+        )));
     }
     let phone_default_region = match &cfg.validate.phone_default_region {
         None => None,

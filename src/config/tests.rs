@@ -129,3 +129,19 @@ fn token_value_instead_of_name_is_refused() {
     let e = err(&GOOD.replace("token_env: GHL_TOKEN", "token_env: pit-1234-abcd"));
     assert!(e.contains("is not an environment variable name"), "{e}");
 }
+
+#[test]
+fn require_any_needs_at_least_one_of_its_fields_mapped() {
+    // Email only: fine with the default [email, phone].
+    assert!(parse(&GOOD.replace("  phone: Phone\n", "")).is_ok());
+    // Neither: an error saying how to fix it.
+    let text = GOOD
+        .replace("  phone: Phone\n", "")
+        .replace("  email: Email\n", "")
+        .replace("\nvalidate:", "\ndedup:\n  by: none\nvalidate:");
+    let e = err(&text);
+    assert!(
+        e.contains("validate.require_any: every row needs one of email, phone"),
+        "{e}"
+    );
+}

@@ -1,19 +1,40 @@
 //! In-file dedup by normalised email. `keep: first` needs one pass; `keep: last` needs to know
 //! each key's last valid row, which the caller computes in a first pass with [`LastRows`].
+//!
+//! Keys are held as 128-bit hashes rather than strings: a million distinct emails then cost
+//! ~40 MB instead of ~100 MB, and the chance of any collision among 10^9 keys is below 10^-20.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// A 128-bit digest of a dedup key (two independent SipHash runs; stable within a process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyHash(u128);
+
+impl KeyHash {
+    /// Digests `key`.
+    pub fn of(key: &str) -> Self {
+        let half = |salt: u8| {
+            let mut h = std::hash::DefaultHasher::new();
+            salt.hash(&mut h);
+            key.hash(&mut h);
+            h.finish()
+        };
+        KeyHash((u128::from(half(0x5a)) << 64) | u128::from(half(0xa5)))
+    }
+}
 
 use crate::config::Keep;
 use crate::outcome::{codes, RowError, Stage};
 
 /// For `keep: last`: the last row at which each key occurs among valid rows.
 #[derive(Debug, Default)]
-pub struct LastRows(HashMap<String, u64>);
+pub struct LastRows(HashMap<KeyHash, u64>);
 
 impl LastRows {
     /// Records that `key` occurs at `row` (rows arrive in increasing order).
     pub fn note(&mut self, key: &str, row: u64) {
-        self.0.insert(key.to_owned(), row);
+        self.0.insert(KeyHash::of(key), row);
     }
 }
 
@@ -23,7 +44,7 @@ pub enum Dedup {
     /// Dedup switched off.
     Off,
     /// Keep the first row of each key.
-    First(HashMap<String, u64>),
+    First(HashMap<KeyHash, u64>),
     /// Keep the last row of each key, known from the first pass.
     Last(LastRows),
 }
@@ -43,14 +64,16 @@ impl Dedup {
         let Some(key) = key else { return Ok(()) };
         match self {
             Dedup::Off => Ok(()),
-            Dedup::First(seen) => match seen.get(key) {
-                Some(&first) => Err(duplicate(key, first, "first")),
-                None => {
-                    seen.insert(key.to_owned(), row);
+            Dedup::First(seen) => match seen.entry(KeyHash::of(key)) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    Err(duplicate(key, *e.get(), "first"))
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(row);
                     Ok(())
                 }
             },
-            Dedup::Last(LastRows(last)) => match last.get(key) {
+            Dedup::Last(LastRows(last)) => match last.get(&KeyHash::of(key)) {
                 Some(&kept) if kept != row => Err(duplicate(key, kept, "last")),
                 _ => Ok(()),
             },

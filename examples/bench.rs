@@ -1,0 +1,192 @@
+//! Benchmark (figures, not assertions). Run in release mode:
+//!
+//! ```sh
+//! cargo run --release --example bench -- transform 1000000   # extract + transform + dedup, no network
+//! cargo run --release --example bench -- load 1000           # full load against an in-process sandbox
+//! ```
+//!
+//! `transform N` generates a synthetic CSV of N rows (~5 % duplicate emails, ~2 % invalid emails,
+//! mixed phone formats), times a bare csv-crate read of it, then the importer's extract +
+//! transform + dedup, and prints rows/s and the process's peak RSS.
+//! `load N` loads N rows into an in-process sandbox advertising 200 requests / 1 s and prints the
+//! achieved request rate against that limit, 429s received and requests per created contact.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ghl_import::config;
+use ghl_import::extract::csv::CsvReader;
+use ghl_import::extract::SourceItem;
+use ghl_import::transform::dedup::Dedup;
+use ghl_import::transform::Transformer;
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn generate(path: &Path, rows: usize) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        w,
+        "First Name,Last Name,Email,Phone,Company,City,Country,Tags"
+    )?;
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..rows {
+        let r = next();
+        let email = match r % 100 {
+            0..=4 if i > 0 => format!("User{}@Example.com ", (r >> 8) as usize % i), // duplicate, case variant
+            5 | 6 => format!("user{i}@@example"),                                    // invalid
+            _ => format!("user{i}@example.com"),
+        };
+        let n = 2_000_000 + (r >> 16) % 7_000_000;
+        let phone = match (r >> 40) % 4 {
+            0 => format!("(415) {:03}-{:04}", 200 + n / 10_000 % 800, n % 10_000),
+            1 => format!("415.{:03}.{:04}", 200 + n / 10_000 % 800, n % 10_000),
+            2 => format!("+1 415 {:03} {:04}", 200 + n / 10_000 % 800, n % 10_000),
+            _ => format!("+44 20 7946 {:04}", n % 10_000),
+        };
+        writeln!(
+            w,
+            "First{i},Last{i},{email},{phone},Company {},City {},US,\"lead, vip\"",
+            r % 1000,
+            r % 50
+        )?;
+    }
+    w.flush()
+}
+
+const PIPELINE: &str = "version: 1
+source: {type: csv, path: bench.csv}
+target: {location_id: bench-location, auth: {token_env: BENCH_TOKEN}}
+mapping: {firstName: First Name, lastName: Last Name, email: Email, phone: Phone, companyName: Company, city: City, country: Country, tags: Tags}
+validate: {phone_default_region: US}
+";
+
+fn transform(rows: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let csv = dir.path().join("bench.csv");
+    generate(&csv, rows)?;
+    let size = std::fs::metadata(&csv)?.len();
+    println!("input: {rows} rows, {:.1} MB", size as f64 / 1e6);
+
+    let t = Instant::now();
+    let mut r = csv::Reader::from_path(&csv)?;
+    let mut rec = csv::ByteRecord::new();
+    let mut n = 0u64;
+    while r.read_byte_record(&mut rec)? {
+        n += 1;
+    }
+    let bare = t.elapsed();
+    println!(
+        "bare csv-crate read:           {n} rows in {:.3} s",
+        bare.as_secs_f64()
+    );
+
+    let p = config::parse_str(&dir.path().join("p.yaml"), PIPELINE, |_| None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t = Instant::now();
+    let reader = CsvReader::open(&p.source)?;
+    let tf = Transformer::new(&p, reader.headers()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut dedup = Dedup::new(true, p.dedup.keep, None);
+    let (mut ok, mut rejected) = (0u64, 0u64);
+    for item in reader {
+        match item {
+            SourceItem::Row(rec) => match tf
+                .apply(&rec)
+                .and_then(|pr| dedup.check(pr.email_key(), rec.row).map(|()| pr))
+            {
+                Ok(_) => ok += 1,
+                Err(_) => rejected += 1,
+            },
+            SourceItem::Malformed { .. } => rejected += 1,
+        }
+    }
+    let el = t.elapsed();
+    println!(
+        "extract + transform + dedup:   {} rows in {:.3} s = {:.0} rows/s ({ok} ok, {rejected} rejected), one thread",
+        ok + rejected,
+        el.as_secs_f64(),
+        (ok + rejected) as f64 / el.as_secs_f64()
+    );
+    println!("peak RSS: {:.1} MB", peak_rss_mb());
+    Ok(())
+}
+
+async fn load(rows: usize) -> anyhow::Result<()> {
+    use ghl_import::sandbox::{Sandbox, SandboxConfig};
+    let sb = Sandbox::start(SandboxConfig {
+        locations: vec!["bench-location".into()],
+        rate_max: 200,
+        rate_interval: Duration::from_secs(1),
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.path().join("bench.csv"))?);
+    writeln!(w, "First Name,Email")?;
+    for i in 0..rows {
+        writeln!(w, "P{i},p{i}@example.com")?;
+    }
+    w.flush()?;
+    drop(w);
+    let yaml = format!(
+        "version: 1\nsource: {{type: csv, path: bench.csv}}\n\
+         target: {{location_id: bench-location, base_url: \"{}\", auth: {{token_env: BENCH_TOKEN}}}}\n\
+         mapping: {{firstName: First Name, email: Email}}\n\
+         load: {{concurrency: 8, rate_limit: {{max_requests: 200, interval_ms: 1000}}}}\n\
+         report: {{dir: out}}\n",
+        sb.base_url()
+    );
+    let pfile = dir.path().join("p.yaml");
+    std::fs::write(&pfile, yaml)?;
+    // SAFETY of intent: single-threaded at this point of the benchmark; the variable is ours.
+    unsafe { std::env::set_var("BENCH_TOKEN", sb.token()) };
+    let t = Instant::now();
+    let code = ghl_import::app::run(ghl_import::app::RunOptions {
+        pipeline: pfile,
+        quiet: true,
+        ..Default::default()
+    })
+    .await?;
+    let el = t.elapsed().as_secs_f64();
+    let stats = sb.stats();
+    let sent: u64 = stats.requests_by_endpoint.values().sum();
+    println!(
+        "load: {rows} rows in {el:.2} s, exit {:?}; {sent} requests = {:.1} req/s against 200 req/s advertised ({:.1} %); \
+         429s {}; max in any 1 s window {}; requests per created contact {:.2}",
+        code,
+        sent as f64 / el,
+        sent as f64 / el / 200.0 * 100.0,
+        stats.rate_limited_429,
+        stats.max_in_any_window,
+        sent as f64 / sb.contacts("bench-location").len().max(1) as f64
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let what = args.get(1).map(String::as_str).unwrap_or("transform");
+    let rows: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    match what {
+        "transform" => transform(rows),
+        "load" => tokio::runtime::Runtime::new()?.block_on(load(rows)),
+        other => anyhow::bail!("unknown benchmark `{other}`: use transform or load"),
+    }
+}
