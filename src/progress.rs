@@ -1,5 +1,6 @@
-//! Progress on stderr: an indicatif bar (by bytes of input read) on a TTY, plain periodic lines
-//! otherwise (CI, cron), nothing under `--quiet`. stdout carries only the final summary.
+//! Progress on stderr: an indicatif bar (rows finished of the rows in the file, with rate and
+//! ETA) on a TTY, plain periodic lines otherwise (CI, cron), nothing under `--quiet`. stdout
+//! carries only the final summary.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -16,25 +17,30 @@ pub enum Progress {
     /// Interactive bar.
     Bar(ProgressBar),
     /// Periodic lines.
-    Plain { last: Instant },
+    Plain {
+        /// When the last line was printed.
+        last: Instant,
+        /// Rows in the file.
+        total: u64,
+    },
     /// Nothing.
     Hidden,
 }
 
 impl Progress {
-    /// Chooses the display for this terminal. `total_bytes` is the input size.
-    pub fn new(total_bytes: u64, quiet: bool) -> Self {
+    /// Chooses the display for this terminal. `total_rows` is the number of data rows.
+    pub fn new(total_rows: u64, quiet: bool) -> Self {
         if quiet {
             return Progress::Hidden;
         }
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(
-                Some(total_bytes),
+                Some(total_rows),
                 ProgressDrawTarget::stderr_with_hz(5),
             );
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows · {per_sec} · ETA {eta} · {msg}",
                 )
                 .expect("static template is valid"),
             );
@@ -42,25 +48,26 @@ impl Progress {
         } else {
             Progress::Plain {
                 last: Instant::now(),
+                total: total_rows,
             }
         }
     }
 
-    /// Updates with bytes read and current counts.
-    pub fn update(&mut self, bytes: u64, c: &RowCounts) {
+    /// Updates with the current counts.
+    pub fn update(&mut self, c: &RowCounts) {
         let msg = format!(
-            "rows {} · created {} · updated {} · rejected {}",
-            c.read, c.created, c.updated, c.rejected
+            "created {} · updated {} · rejected {}",
+            c.created, c.updated, c.rejected
         );
         match self {
             Progress::Bar(b) => {
-                b.set_position(bytes);
+                b.set_position(c.read);
                 b.set_message(msg);
             }
-            Progress::Plain { last } => {
+            Progress::Plain { last, total } => {
                 if last.elapsed() >= PLAIN_EVERY {
                     *last = Instant::now();
-                    eprintln!("progress: {msg}");
+                    eprintln!("progress: {}/{} rows · {msg}", c.read, total);
                 }
             }
             Progress::Hidden => {}

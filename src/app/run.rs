@@ -4,7 +4,7 @@
 //! are in input order too.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,13 +101,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
 
     // Run.
     let mut writer = ReportWriter::create(&out_dir, &headers, p.report.escape_formulas)?;
-    let bytes_read = Arc::new(AtomicU64::new(0));
-    let total_bytes = reader.progress().1;
-    let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
-    let producer = {
-        let bytes_read = Arc::clone(&bytes_read);
-        tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx, &bytes_read))
+    let total_rows = if opts.quiet {
+        0
+    } else {
+        CsvReader::count_rows(&p.source)?
     };
+    let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
+    let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
 
     let fatal: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let aborted = Arc::new(AtomicBool::new(false));
@@ -164,11 +164,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             .unwrap_or_default(),
         ..Default::default()
     };
-    let mut progress = Progress::new(total_bytes, opts.quiet);
+    let mut progress = Progress::new(total_rows, opts.quiet);
     while let Some((rec, outcome)) = outcomes.next().await {
         writer.write(&rec, &outcome)?;
         summary.count(&outcome);
-        progress.update(bytes_read.load(Ordering::Relaxed), &summary.rows);
+        progress.update(&summary.rows);
     }
     progress.finish();
     interrupt.abort();
@@ -227,10 +227,8 @@ fn produce(
     transformer: Transformer,
     mut dedup: Dedup,
     tx: tokio::sync::mpsc::Sender<(Record, Step)>,
-    bytes_read: &AtomicU64,
 ) -> anyhow::Result<()> {
-    let mut reader = reader;
-    while let Some(item) = reader.next() {
+    for item in reader {
         let (rec, step) = match item {
             SourceItem::Malformed { raw, error } => (raw, Step::Reject(error)),
             SourceItem::Row(rec) => {
@@ -244,7 +242,6 @@ fn produce(
                 (rec, step)
             }
         };
-        bytes_read.store(reader.progress().0, Ordering::Relaxed);
         if tx.blocking_send((rec, step)).is_err() {
             // The writer stopped (it failed); its error is the one to report.
             break;

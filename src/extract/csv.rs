@@ -19,7 +19,6 @@ pub struct CsvReader {
     headers: Headers,
     record: csv::ByteRecord,
     next_row: u64,
-    total_bytes: u64,
     pending_first: bool,
     /// Reading back a rejected.csv of ours: drop its five trailing columns and our formula escapes.
     reinput: bool,
@@ -31,7 +30,6 @@ impl CsvReader {
         let shown = src.path.display();
         let file = File::open(&src.path)
             .map_err(|e| ConfigError::new(format!("cannot open source file {shown}: {e}")))?;
-        let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(src.delimiter)
             .has_headers(false)
@@ -87,7 +85,6 @@ impl CsvReader {
             headers: Arc::from(headers),
             record: csv::ByteRecord::new(),
             next_row,
-            total_bytes,
             pending_first: false,
             reinput,
         };
@@ -100,14 +97,36 @@ impl CsvReader {
         Ok(me)
     }
 
+    /// Counts the data rows of `src` with a bare read (about 0.1 s per 100 MB), for progress.
+    pub fn count_rows(src: &CsvSource) -> Result<u64, ConfigError> {
+        let file = File::open(&src.path).map_err(|e| {
+            ConfigError::new(format!(
+                "cannot open source file {}: {e}",
+                src.path.display()
+            ))
+        })?;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(src.delimiter)
+            .has_headers(src.has_header)
+            .flexible(true)
+            .from_reader(BufReader::with_capacity(256 * 1024, file));
+        let mut rec = csv::ByteRecord::new();
+        let mut n = 0;
+        loop {
+            match reader.read_byte_record(&mut rec) {
+                Ok(true) => n += 1,
+                Ok(false) => break,
+                // A row the csv crate cannot parse still counts (it becomes a reject).
+                Err(_) if reader.is_done() => break,
+                Err(_) => n += 1,
+            }
+        }
+        Ok(n)
+    }
+
     /// Column names (trimmed; original order).
     pub fn headers(&self) -> &Headers {
         &self.headers
-    }
-
-    /// Bytes read so far, and the file size (for progress).
-    pub fn progress(&self) -> (u64, u64) {
-        (self.reader.position().byte(), self.total_bytes)
     }
 
     fn item_from_record(&self, row: u64) -> SourceItem {
@@ -250,6 +269,14 @@ mod tests {
                 (6, None)
             ]
         );
+    }
+
+    #[test]
+    fn count_rows_matches_the_rows_the_reader_yields() {
+        let (_f, src) = source(b"a,b\n1,2\n1\n\"x\ny\",3\n\xff,2\n", true);
+        let n = CsvReader::count_rows(&src).unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(rows(CsvReader::open(&src).unwrap()).len() as u64, n);
     }
 
     #[test]
