@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::sandbox::Fault;
+use std::time::Duration;
+
+use crate::sandbox::{Fault, SandboxConfig};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -62,32 +64,51 @@ pub enum Command {
         sandbox: bool,
     },
     /// Serve the embedded GHL sandbox on 127.0.0.1 until Ctrl-C.
-    Sandbox {
-        /// Port; 0 picks a free one (printed on stdout).
-        #[arg(long, default_value_t = 8787)]
-        port: u16,
-        /// Location id the token may access (repeatable).
-        #[arg(long = "location", value_name = "ID", default_value = crate::sandbox::DEFAULT_LOCATION)]
-        locations: Vec<String>,
-        /// Token to accept (default: a random one, printed on stdout).
-        #[arg(long)]
-        token: Option<String>,
-        /// Burst limit: requests per interval.
-        #[arg(long, default_value_t = 100)]
-        rate_max: u32,
-        /// Burst interval in milliseconds.
-        #[arg(long, default_value_t = 10_000)]
-        rate_interval_ms: u64,
-        /// Daily request allowance.
-        #[arg(long, default_value_t = 200_000)]
-        daily_limit: u64,
-        /// Scripted fault: STATUS[xCOUNT][@AFTER][:retry-after=SECS], e.g. 429x3@10 (repeatable).
-        #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
-        faults: Vec<Fault>,
-        /// Let contacts share an email or phone (the location's "Allow Duplicate Contact").
-        #[arg(long)]
-        allow_duplicates: bool,
-    },
+    Sandbox(SandboxArgs),
+}
+
+/// Flags of `ghl-import sandbox`.
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Port; 0 picks a free one (printed on stdout).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Location id the token may access (repeatable).
+    #[arg(long = "location", value_name = "ID", default_value = crate::sandbox::DEFAULT_LOCATION)]
+    pub locations: Vec<String>,
+    /// Token to accept (default: a random one, printed on stdout).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Burst limit: requests per interval.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_max: u32,
+    /// Burst interval in milliseconds.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_interval_ms: u64,
+    /// Daily request allowance.
+    #[arg(long, default_value_t = 200_000)]
+    pub daily_limit: u64,
+    /// Scripted fault: STATUS[xCOUNT][@AFTER][:retry-after=SECS], e.g. 429x3@10 (repeatable).
+    #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
+    pub faults: Vec<Fault>,
+    /// Let contacts share an email or phone (the location's "Allow Duplicate Contact").
+    #[arg(long)]
+    pub allow_duplicates: bool,
+}
+
+impl From<SandboxArgs> for SandboxConfig {
+    fn from(a: SandboxArgs) -> Self {
+        SandboxConfig {
+            port: a.port,
+            locations: a.locations,
+            token: a.token,
+            allow_duplicates: a.allow_duplicates,
+            rate_max: a.rate_max,
+            rate_interval: Duration::from_millis(a.rate_interval_ms),
+            daily_limit: a.daily_limit,
+            faults: a.faults,
+        }
+    }
 }
 
 fn parse_fault(s: &str) -> Result<Fault, String> {

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ghl_import::app::{self, RunOptions, SandboxOptions};
+use ghl_import::app::{self, RunOptions};
 use ghl_import::cli::{Cli, Command};
 use ghl_import::error::{exit_code_for, Exit};
 
@@ -38,27 +38,7 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
-            Command::Sandbox {
-                port,
-                locations,
-                token,
-                rate_max,
-                rate_interval_ms,
-                daily_limit,
-                faults,
-                allow_duplicates,
-            } => app::sandbox(SandboxOptions {
-                port,
-                locations,
-                token,
-                rate_max,
-                rate_interval_ms,
-                daily_limit,
-                faults,
-                allow_duplicates,
-            })
-            .await
-            .map(|()| Exit::Ok),
+            Command::Sandbox(args) => app::sandbox(args.into()).await.map(|()| Exit::Ok),
         }
     });
     match result {

@@ -5,7 +5,7 @@ mod sandbox_cmd;
 mod validate;
 
 pub use run::{run, RunOptions};
-pub use sandbox_cmd::{sandbox, SandboxOptions};
+pub use sandbox_cmd::sandbox;
 pub use validate::validate;
 
 use secrecy::SecretString;

@@ -134,18 +134,30 @@ fn gate<'a>(
     Ok((st, decision))
 }
 
+/// Runs `op` on the state if the request passes the gate, and renders the answer.
+fn handle(
+    app: &AppState,
+    headers: &HeaderMap,
+    endpoint: &str,
+    op: impl FnOnce(&mut State) -> Answer,
+) -> Response {
+    match gate(app, headers, endpoint) {
+        Ok((mut st, d)) => {
+            let answer = op(&mut st);
+            respond(answer, Some((app, d)), None)
+        }
+        Err(r) => *r,
+    }
+}
+
 async fn create_contact(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match gate(&app, &headers, "POST /contacts/") {
-        Ok((mut st, d)) => {
-            let a = contacts::create(&mut st, &body);
-            respond(a, Some((&app, d)), None)
-        }
-        Err(r) => *r,
-    }
+    handle(&app, &headers, "POST /contacts/", |st| {
+        contacts::create(st, &body)
+    })
 }
 
 async fn upsert_contact(
@@ -153,13 +165,9 @@ async fn upsert_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match gate(&app, &headers, "POST /contacts/upsert") {
-        Ok((mut st, d)) => {
-            let a = contacts::upsert(&mut st, &body);
-            respond(a, Some((&app, d)), None)
-        }
-        Err(r) => *r,
-    }
+    handle(&app, &headers, "POST /contacts/upsert", |st| {
+        contacts::upsert(st, &body)
+    })
 }
 
 async fn search_contacts(
@@ -167,13 +175,9 @@ async fn search_contacts(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match gate(&app, &headers, "POST /contacts/search") {
-        Ok((mut st, d)) => {
-            let a = contacts::search(&mut st, &body);
-            respond(a, Some((&app, d)), None)
-        }
-        Err(r) => *r,
-    }
+    handle(&app, &headers, "POST /contacts/search", |st| {
+        contacts::search(st, &body)
+    })
 }
 
 async fn get_contact(
@@ -181,13 +185,9 @@ async fn get_contact(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match gate(&app, &headers, "GET /contacts/{id}") {
-        Ok((mut st, d)) => {
-            let a = contacts::get(&mut st, &id);
-            respond(a, Some((&app, d)), None)
-        }
-        Err(r) => *r,
-    }
+    handle(&app, &headers, "GET /contacts/{id}", |st| {
+        contacts::get(st, &id)
+    })
 }
 
 async fn update_contact(
@@ -196,13 +196,9 @@ async fn update_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match gate(&app, &headers, "PUT /contacts/{id}") {
-        Ok((mut st, d)) => {
-            let a = contacts::update(&mut st, &id, &body);
-            respond(a, Some((&app, d)), None)
-        }
-        Err(r) => *r,
-    }
+    handle(&app, &headers, "PUT /contacts/{id}", |st| {
+        contacts::update(st, &id, &body)
+    })
 }
 
 async fn admin_contacts(
