@@ -399,3 +399,96 @@ fn kill_9_then_rerun_leaves_each_contact_exactly_once() {
         40 - after_kill
     );
 }
+
+#[test]
+fn dedup_keep_last_loads_the_last_row_and_names_it() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\nOld,ann@example.com,\nBen,ben@example.com,\nNew, ANN@example.com,\n";
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "dedup:\n  keep: last\nload:\n  concurrency: 1\n",
+    );
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(3));
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(
+        &rejected[1][..5],
+        ["Old", "ann@example.com", "", "2", "dedup"]
+    );
+    assert!(
+        rejected[1][6].contains("duplicates row 4"),
+        "{:?}",
+        rejected[1]
+    );
+    let ann = sb
+        .contacts("loc-it")
+        .into_iter()
+        .find(|c| c["email"] == "ann@example.com")
+        .unwrap();
+    assert_eq!(ann["firstName"], "New");
+}
+
+#[test]
+fn formula_escaping_can_be_turned_off() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\n=1+1,bad@,+1 415 555 2671\n";
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "report:\n  escape_formulas: false\n",
+    );
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(3));
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    assert_eq!(&rejected[1][..3], ["=1+1", "bad@", "+1 415 555 2671"]);
+}
+
+#[test]
+fn rejected_csv_can_be_corrected_and_reloaded() {
+    // Run 1 rejects a row; the user fixes the cell in rejected.csv and uses it as the source.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\n=Ann,ann@,+1 415 555 2671\nBen,ben@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    assert_eq!(
+        run_pipeline(&sb, &p, &dir.path().join("o1")).status.code(),
+        Some(3)
+    );
+    let fixed = std::fs::read_to_string(dir.path().join("o1/rejected.csv"))
+        .unwrap()
+        .replace("ann@,", "ann@example.com,");
+    std::fs::write(dir.path().join("in.csv"), fixed).unwrap();
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o2"));
+
+    assert_eq!(o.status.code(), Some(0));
+    let ann = sb
+        .contacts("loc-it")
+        .into_iter()
+        .find(|c| c["email"] == "ann@example.com")
+        .unwrap();
+    assert_eq!(
+        ann["firstName"], "=Ann",
+        "our escape prefix is stripped on read-back"
+    );
+    assert_eq!(ann["phone"], "+14155552671");
+}
