@@ -16,8 +16,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ghl_import::config;
-use ghl_import::extract::csv::CsvReader;
 use ghl_import::extract::SourceItem;
+use ghl_import::extract::SourceReader;
 use ghl_import::transform::dedup::Dedup;
 use ghl_import::transform::Transformer;
 
@@ -101,7 +101,7 @@ fn transform(rows: usize) -> anyhow::Result<()> {
     let p = config::parse_str(&dir.path().join("p.yaml"), PIPELINE, |_| None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let t = Instant::now();
-    let reader = CsvReader::open(&p.source)?;
+    let reader = SourceReader::open(&p.source)?;
     let tf = Transformer::new(&p, reader.headers()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut dedup = Dedup::new(true, p.dedup.keep, None);
     let (mut ok, mut rejected) = (0u64, 0u64);

@@ -14,8 +14,7 @@ use secrecy::SecretString;
 
 use crate::config::{self, DedupKey, Keep, Pipeline};
 use crate::error::{ConfigError, Exit};
-use crate::extract::csv::CsvReader;
-use crate::extract::SourceItem;
+use crate::extract::{SourceItem, SourceReader};
 use crate::ghl::client::{ClientConfig, GhlClient};
 use crate::ghl::ratelimit::{Limit, Throttle};
 use crate::ghl::retry::RetryPolicy;
@@ -56,7 +55,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let p = &*pipeline;
 
     // Build: open the source, resolve columns, credentials, output folder.
-    let reader = CsvReader::open(&p.source)?;
+    let reader = SourceReader::open(&p.source)?;
     let headers = reader.headers().clone();
     let transformer = Transformer::new(p, &headers)?;
     let (sandbox, base_url, token) = if opts.sandbox {
@@ -104,7 +103,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let total_rows = if opts.quiet {
         0
     } else {
-        CsvReader::count_rows(&p.source)?
+        SourceReader::count_rows(&p.source)?
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
     let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
@@ -223,7 +222,7 @@ fn not_attempted(fatal: &Mutex<Option<String>>) -> Outcome {
 
 /// Reads, transforms and dedups every row in order, on a blocking thread.
 fn produce(
-    reader: CsvReader,
+    reader: SourceReader,
     transformer: Transformer,
     mut dedup: Dedup,
     tx: tokio::sync::mpsc::Sender<(Record, Step)>,
@@ -253,7 +252,7 @@ fn produce(
 /// `keep: last` first pass: the last valid row of each email.
 fn first_pass_last_rows(p: &Pipeline, t: &Transformer) -> anyhow::Result<LastRows> {
     let mut last = LastRows::default();
-    for item in CsvReader::open(&p.source)? {
+    for item in SourceReader::open(&p.source)? {
         if let SourceItem::Row(rec) = item {
             if let Ok(prepared) = t.apply(&rec) {
                 if let Some(k) = prepared.email_key() {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::config;
 use crate::error::Exit;
-use crate::extract::csv::CsvReader;
+use crate::extract::SourceReader;
 use crate::transform::Transformer;
 
 /// Validates a pipeline: config, source header and mapping, credentials present. Returns the exit
@@ -26,11 +26,11 @@ pub fn validate(path: &Path, sandbox: bool) -> Exit {
         }
     };
     let mut ok = true;
-    match CsvReader::open(&p.source) {
+    match SourceReader::open(&p.source) {
         Ok(reader) => {
             println!(
                 "✓ source {} ({} columns)",
-                p.source.path.display(),
+                p.source.path().display(),
                 reader.headers().len()
             );
             match Transformer::new(&p, reader.headers()) {
@@ -44,7 +44,7 @@ pub fn validate(path: &Path, sandbox: bool) -> Exit {
         }
         Err(e) => {
             ok = false;
-            println!("✗ source {}", p.source.path.display());
+            println!("✗ source {}", p.source.path().display());
             eprintln!("{e}");
         }
     }

@@ -23,8 +23,8 @@ pub struct Pipeline {
     pub name: String,
     /// The pipeline file.
     pub file: PathBuf,
-    /// The CSV source.
-    pub source: CsvSource,
+    /// The source.
+    pub source: Source,
     /// The target location.
     pub target: Target,
     /// GHL field ← source column, in field order.
@@ -39,15 +39,72 @@ pub struct Pipeline {
     pub report: ReportSettings,
 }
 
+/// A checked source.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A CSV file.
+    Csv(CsvSource),
+    /// A workbook.
+    Excel(ExcelSource),
+}
+
+impl Source {
+    /// The input file.
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::Csv(c) => &c.path,
+            Source::Excel(e) => &e.path,
+        }
+    }
+}
+
 /// A checked CSV source.
 #[derive(Debug, Clone)]
 pub struct CsvSource {
     /// Resolved path.
     pub path: PathBuf,
-    /// Delimiter byte.
-    pub delimiter: u8,
+    /// Delimiter byte; `None` = sniff.
+    pub delimiter: Option<u8>,
     /// Whether row 1 is a header.
     pub has_header: bool,
+    /// Forced encoding; `None` = BOM, else UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// Encoding for rows that are not UTF-8 (auto mode only).
+    pub fallback_encoding: Option<&'static encoding_rs::Encoding>,
+    /// Longest field allowed, in bytes.
+    pub max_field_bytes: u64,
+    /// Repeated column names.
+    pub duplicate_headers: DuplicateHeaders,
+}
+
+impl CsvSource {
+    /// A plain UTF-8 source with defaults (tests, tools).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CsvSource {
+            path: path.into(),
+            delimiter: None,
+            has_header: true,
+            encoding: None,
+            fallback_encoding: None,
+            max_field_bytes: 1 << 20,
+            duplicate_headers: DuplicateHeaders::Error,
+        }
+    }
+}
+
+/// A checked workbook source.
+#[derive(Debug, Clone)]
+pub struct ExcelSource {
+    /// Resolved path.
+    pub path: PathBuf,
+    /// Which sheet.
+    pub sheet: Option<SheetRef>,
+    /// Where the header is.
+    pub header_row: HeaderRow,
+    /// Columns holding date serials.
+    pub date_columns: Vec<String>,
+    /// Repeated column names.
+    pub duplicate_headers: DuplicateHeaders,
 }
 
 /// A checked target.
@@ -219,22 +276,53 @@ fn validate(path: &Path, text: &str, cfg: PipelineConfig) -> Result<Pipeline, Co
         )));
     }
 
-    let SourceConfig::Csv(csv) = cfg.source;
-    let delimiter = if csv.delimiter.is_ascii() && csv.delimiter != '"' && csv.delimiter != '\n' {
-        csv.delimiter as u8
-    } else {
-        errs.push(ConfigError::new(format!(
-            "{}: delimiter {:?} must be one ASCII character other than a quote or newline \
-             (e.g. \",\", \";\", \"\\t\", \"|\")",
-            at(&["source", "delimiter"]),
-            csv.delimiter
-        )));
-        b','
-    };
-    let source = CsvSource {
-        path: resolve(&csv.path),
-        delimiter,
-        has_header: csv.has_header,
+    let source = match cfg.source {
+        SourceConfig::Csv(csv) => {
+            let delimiter = match csv.delimiter {
+                None => None,
+                Some(d) if d.is_ascii() && d != '"' && d != '\n' && d != '\r' => Some(d as u8),
+                Some(d) => {
+                    errs.push(ConfigError::new(format!(
+                        "{}: delimiter {d:?} must be one ASCII character other than a quote or newline \
+                         (e.g. \",\", \";\", \"\\t\", \"|\"), or left out to sniff it",
+                        at(&["source", "delimiter"]),
+                    )));
+                    None
+                }
+            };
+            let mut encoding_of = |key: &str, label: &Option<String>| match label.as_deref() {
+                None | Some("auto") => None,
+                Some(l) => match encoding_rs::Encoding::for_label(l.trim().as_bytes()) {
+                    Some(e) => Some(e),
+                    None => {
+                        errs.push(ConfigError::new(format!(
+                            "{}: `{l}` is not an encoding label (e.g. utf-8, windows-1252, \
+                             iso-8859-1, shift_jis, utf-16le, gb18030)",
+                            at(&["source", key])
+                        )));
+                        None
+                    }
+                },
+            };
+            let encoding = encoding_of("encoding", &csv.encoding);
+            let fallback_encoding = encoding_of("fallback_encoding", &csv.fallback_encoding);
+            Source::Csv(CsvSource {
+                path: resolve(&csv.path),
+                delimiter,
+                has_header: csv.has_header,
+                encoding,
+                fallback_encoding,
+                max_field_bytes: csv.max_field_bytes.get(),
+                duplicate_headers: csv.duplicate_headers,
+            })
+        }
+        SourceConfig::Excel(x) => Source::Excel(ExcelSource {
+            path: resolve(&x.path),
+            sheet: x.sheet,
+            header_row: x.header_row,
+            date_columns: x.date_columns,
+            duplicate_headers: x.duplicate_headers,
+        }),
     };
 
     let t = cfg.target;

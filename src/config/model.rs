@@ -45,6 +45,8 @@ pub struct PipelineConfig {
 pub enum SourceConfig {
     /// A delimited text file.
     Csv(CsvSourceConfig),
+    /// An Excel or OpenDocument workbook.
+    Excel(ExcelSourceConfig),
 }
 
 /// `source: {type: csv, ...}`.
@@ -53,12 +55,129 @@ pub enum SourceConfig {
 pub struct CsvSourceConfig {
     /// Path to the file, relative to the pipeline file's folder unless absolute.
     pub path: PathBuf,
-    /// Field delimiter, one ASCII character.
-    #[serde(default = "default_delimiter")]
-    pub delimiter: char,
+    /// Field delimiter, one ASCII character; sniffed from `, ; TAB |` when absent.
+    #[serde(default)]
+    pub delimiter: Option<char>,
     /// Whether row 1 names the columns. Without a header, columns are named `1`, `2`, ….
     #[serde(default = "default_true")]
     pub has_header: bool,
+    /// `auto` (BOM, else UTF-8) or an encoding label (`windows-1252`, `shift_jis`, `utf-16le`, …).
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// With `encoding: auto`, the encoding for rows that are not valid UTF-8 (else they are rejected).
+    #[serde(default)]
+    pub fallback_encoding: Option<String>,
+    /// A field longer than this many bytes makes its row `malformed_row`.
+    #[serde(default = "default_max_field_bytes")]
+    pub max_field_bytes: NonZeroU64,
+    /// What to do when two columns have the same name.
+    #[serde(default)]
+    pub duplicate_headers: DuplicateHeaders,
+}
+
+/// Handling of repeated column names.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateHeaders {
+    /// A configuration error naming both columns.
+    #[default]
+    Error,
+    /// Rename the later ones `Name_2`, `Name_3`, … with a warning.
+    Suffix,
+}
+
+/// `source: {type: excel, ...}` for .xlsx, .xlsm, .xlsb, .xls and .ods.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExcelSourceConfig {
+    /// Path to the workbook, relative to the pipeline file's folder unless absolute.
+    pub path: PathBuf,
+    /// Sheet name, or 0-based index; the first sheet when absent.
+    #[serde(default)]
+    pub sheet: Option<SheetRef>,
+    /// 1-based row of the header, or `auto` to skip title rows and banners.
+    #[serde(default)]
+    pub header_row: HeaderRow,
+    /// Columns whose numbers are date serials (converted to `YYYY-MM-DD`).
+    #[serde(default)]
+    pub date_columns: Vec<String>,
+    /// What to do when two columns have the same name.
+    #[serde(default)]
+    pub duplicate_headers: DuplicateHeaders,
+}
+
+/// A sheet by name or 0-based index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SheetRef {
+    /// By name.
+    Name(String),
+    /// By 0-based position.
+    Index(usize),
+}
+
+impl<'de> Deserialize<'de> for SheetRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SheetRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sheet name or a 0-based sheet index")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SheetRef, E> {
+                Ok(SheetRef::Name(v.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SheetRef, E> {
+                Ok(SheetRef::Index(v as usize))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SheetRef, E> {
+                usize::try_from(v)
+                    .map(SheetRef::Index)
+                    .map_err(|_| E::custom("a sheet index cannot be negative"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Where the header is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderRow {
+    /// The first row that looks like a header (skips titles and banners).
+    #[default]
+    Auto,
+    /// This 1-based row.
+    Row(u32),
+}
+
+impl<'de> Deserialize<'de> for HeaderRow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = HeaderRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`auto` or a 1-based row number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HeaderRow, E> {
+                match v {
+                    "auto" => Ok(HeaderRow::Auto),
+                    _ => Err(E::custom(format!("`{v}` is not `auto` or a row number"))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HeaderRow, E> {
+                u32::try_from(v)
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .map(HeaderRow::Row)
+                    .ok_or_else(|| E::custom("header_row counts from 1"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HeaderRow, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("header_row counts from 1"))
+                    .and_then(|v| self.visit_u64(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `target:`.
@@ -269,8 +388,8 @@ impl Default for ReportConfig {
 const fn default_true() -> bool {
     true
 }
-const fn default_delimiter() -> char {
-    ','
+const fn default_max_field_bytes() -> NonZeroU64 {
+    NonZeroU64::new(1 << 20).expect("1 MiB is not zero")
 }
 fn default_base_url() -> String {
     DEFAULT_BASE_URL.to_owned()

@@ -31,7 +31,7 @@ fn err(text: &str) -> String {
 fn good_pipeline_validates_with_defaults() {
     let p = parse(GOOD).unwrap();
     assert_eq!(p.name, "p");
-    assert_eq!(p.source.path, Path::new("dir/contacts.csv"));
+    assert_eq!(p.source.path(), Path::new("dir/contacts.csv"));
     assert_eq!(p.target.location_id, "loc-1");
     assert_eq!(
         p.target.base_url.as_str(),

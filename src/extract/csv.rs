@@ -1,9 +1,13 @@
-//! CSV source on the csv crate: streaming (one record buffer reused), UTF-8 with or without BOM,
-//! source row numbers (header = row 1), ragged rows and invalid UTF-8 reported per row.
+//! CSV source on the csv crate, for files as people really send them: streaming (one record
+//! buffer reused), encodings (BOM detection for UTF-8/UTF-16, UTF-8 by default, a forced or
+//! fallback encoding via encoding_rs), delimiter sniffing, source row numbers (header = row 1),
+//! and per-row rejects for ragged rows, undecodable text, NUL bytes and oversize fields.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Cursor, Read};
 use std::sync::Arc;
+
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 
 use crate::config::CsvSource;
 use crate::error::ConfigError;
@@ -11,30 +15,96 @@ use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
 use crate::report::{unescape_formula, REJECT_COLUMNS};
 
-use super::SourceItem;
+use super::{clean_headers, sniff::sniff_delimiter, SourceItem};
+
+/// How many bytes are examined to sniff the delimiter and guess an encoding.
+const SAMPLE_BYTES: usize = 64 * 1024;
+
+type Input = Box<dyn Read + Send>;
+
+/// How cells are turned into text.
+#[derive(Debug, Clone, Copy)]
+enum Decoding {
+    /// UTF-8; cells that are not valid UTF-8 use the fallback, or are rejected.
+    Utf8 { fallback: Option<&'static Encoding> },
+    /// The stream was transcoded from UTF-16 to UTF-8; U+FFFD marks undecodable input.
+    FromUtf16,
+    /// A forced ASCII-compatible encoding, decoded cell by cell without replacement.
+    Fixed(&'static Encoding),
+}
 
 /// An open CSV file positioned after its header.
 pub struct CsvReader {
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<Input>,
     headers: Headers,
     record: csv::ByteRecord,
     next_row: u64,
     pending_first: bool,
     /// Reading back a rejected.csv of ours: drop its five trailing columns and our formula escapes.
     reinput: bool,
+    decoding: Decoding,
+    max_field: usize,
+    /// chardetng's guess for the file, computed on the first undecodable row.
+    guess: Option<&'static Encoding>,
+    path: std::path::PathBuf,
+}
+
+/// Opens the file as a UTF-8 (or ASCII-compatible) byte stream and says how to decode cells.
+fn open_input(src: &CsvSource) -> Result<(Input, Decoding), ConfigError> {
+    let shown = src.path.display();
+    let file = File::open(&src.path)
+        .map_err(|e| ConfigError::new(format!("cannot open source file {shown}: {e}")))?;
+    let mut buf = BufReader::with_capacity(256 * 1024, file);
+    let start = buf
+        .fill_buf()
+        .map_err(|e| ConfigError::new(format!("cannot read source file {shown}: {e}")))?;
+    let bom = Encoding::for_bom(start).map(|(e, _)| e);
+    let forced = src.encoding;
+    let choice = match (forced, bom) {
+        (Some(e), _) if e == UTF_16LE || e == UTF_16BE => Some(e),
+        (None, Some(e)) if e == UTF_16LE || e == UTF_16BE => Some(e),
+        _ => None,
+    };
+    if let Some(enc) = choice {
+        let input: Input = Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(enc))
+                .bom_override(true)
+                .build(buf),
+        );
+        return Ok((input, Decoding::FromUtf16));
+    }
+    let decoding = match forced {
+        Some(e) if e != UTF_8 => Decoding::Fixed(e),
+        _ => Decoding::Utf8 {
+            fallback: src.fallback_encoding,
+        },
+    };
+    Ok((Box::new(buf), decoding))
 }
 
 impl CsvReader {
-    /// Opens the file and reads the header. Problems here are configuration errors (exit 2).
+    /// Opens the file and reads its header. Problems here are configuration errors (exit 2).
     pub fn open(src: &CsvSource) -> Result<CsvReader, ConfigError> {
-        let shown = src.path.display();
-        let file = File::open(&src.path)
-            .map_err(|e| ConfigError::new(format!("cannot open source file {shown}: {e}")))?;
+        let shown = src.path.display().to_string();
+        let (mut input, decoding) = open_input(src)?;
+        // Read a sample (for sniffing) and put it back in front of the stream.
+        let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+        (&mut input)
+            .take(SAMPLE_BYTES as u64)
+            .read_to_end(&mut sample)
+            .map_err(|e| ConfigError::new(format!("cannot read source file {shown}: {e}")))?;
+        let truncated = sample.len() == SAMPLE_BYTES;
+        let delimiter = match src.delimiter {
+            Some(d) => d,
+            None => sniff_delimiter(&sample, truncated).unwrap_or(b','),
+        };
+        let input: Input = Box::new(Cursor::new(sample).chain(input));
         let mut reader = csv::ReaderBuilder::new()
-            .delimiter(src.delimiter)
+            .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
-            .from_reader(BufReader::with_capacity(256 * 1024, file));
+            .from_reader(input);
         let mut first = csv::ByteRecord::new();
         let got = reader
             .read_byte_record(&mut first)
@@ -42,7 +112,19 @@ impl CsvReader {
         if !got {
             return Err(ConfigError::new(format!("source file {shown} is empty")));
         }
-        let (headers, next_row): (Vec<String>, u64) = if src.has_header {
+        let mut me = CsvReader {
+            reader,
+            headers: Arc::from(Vec::new()),
+            record: csv::ByteRecord::new(),
+            next_row: 2,
+            pending_first: false,
+            reinput: false,
+            decoding,
+            max_field: usize::try_from(src.max_field_bytes).unwrap_or(usize::MAX),
+            guess: None,
+            path: src.path.clone(),
+        };
+        let headers: Vec<String> = if src.has_header {
             let mut hs = Vec::with_capacity(first.len());
             for (i, cell) in first.iter().enumerate() {
                 let cell = if i == 0 {
@@ -50,25 +132,26 @@ impl CsvReader {
                 } else {
                     cell
                 };
-                let s = std::str::from_utf8(cell).map_err(|_| {
-                    ConfigError::new(format!(
-                        "{shown}: the header (row 1) is not valid UTF-8; save the file as UTF-8"
-                    ))
-                })?;
-                hs.push(s.trim().to_owned());
-            }
-            for (i, h) in hs.iter().enumerate() {
-                if let Some(j) = hs[..i].iter().position(|o| !h.is_empty() && o == h) {
-                    return Err(ConfigError::new(format!(
-                        "{shown}: columns {} and {} are both named `{h}`; rename one so the mapping is unambiguous",
-                        j + 1,
-                        i + 1
-                    )));
+                match me.decode(cell) {
+                    Some(s) => hs.push(s),
+                    None => {
+                        let guess = me.guess_encoding();
+                        return Err(ConfigError::new(format!(
+                            "{shown}: the header (row 1) is not valid {}; set source.encoding{}",
+                            me.encoding_name(),
+                            guess
+                                .map(|g| format!(" (it looks like {})", g.name()))
+                                .unwrap_or_default()
+                        )));
+                    }
                 }
             }
-            (hs, 2)
+            clean_headers(hs, src.duplicate_headers, &shown)?
         } else {
-            ((1..=first.len()).map(|i| i.to_string()).collect(), 1)
+            me.record = first;
+            me.next_row = 1;
+            me.pending_first = true;
+            (1..=me.record.len()).map(|i| i.to_string()).collect()
         };
         let mut headers = headers;
         let reinput = src.has_header
@@ -80,36 +163,19 @@ impl CsvReader {
                 *h = unescape_formula(h).to_owned();
             }
         }
-        let mut me = CsvReader {
-            reader,
-            headers: Arc::from(headers),
-            record: csv::ByteRecord::new(),
-            next_row,
-            pending_first: false,
-            reinput,
-        };
-        if !src.has_header {
-            // Without a header the first record is data: keep it as the pending record.
-            me.record = first;
-            me.next_row = 1;
-            me.pending_first = true;
-        }
+        me.reinput = reinput;
+        me.headers = Arc::from(headers);
         Ok(me)
     }
 
     /// Counts the data rows of `src` with a bare read (about 0.1 s per 100 MB), for progress.
     pub fn count_rows(src: &CsvSource) -> Result<u64, ConfigError> {
-        let file = File::open(&src.path).map_err(|e| {
-            ConfigError::new(format!(
-                "cannot open source file {}: {e}",
-                src.path.display()
-            ))
-        })?;
+        let (input, _) = open_input(src)?;
         let mut reader = csv::ReaderBuilder::new()
-            .delimiter(src.delimiter)
+            .delimiter(src.delimiter.unwrap_or(b','))
             .has_headers(src.has_header)
             .flexible(true)
-            .from_reader(BufReader::with_capacity(256 * 1024, file));
+            .from_reader(input);
         let mut rec = csv::ByteRecord::new();
         let mut n = 0;
         loop {
@@ -129,18 +195,108 @@ impl CsvReader {
         &self.headers
     }
 
-    fn item_from_record(&self, row: u64) -> SourceItem {
-        let mut cells = Vec::with_capacity(self.record.len());
-        let mut bad_utf8 = None;
-        for (i, c) in self.record.iter().enumerate() {
-            match std::str::from_utf8(c) {
-                Ok(s) => cells.push(s.to_owned()),
-                Err(_) => {
-                    bad_utf8.get_or_insert(i);
+    fn encoding_name(&self) -> &'static str {
+        match self.decoding {
+            Decoding::Utf8 { .. } => "UTF-8",
+            Decoding::FromUtf16 => "UTF-16",
+            Decoding::Fixed(e) => e.name(),
+        }
+    }
+
+    /// Decodes one cell without replacement; `None` if it is not valid in the file's encoding.
+    fn decode(&self, cell: &[u8]) -> Option<String> {
+        match self.decoding {
+            Decoding::Utf8 { fallback } => match std::str::from_utf8(cell) {
+                Ok(s) => Some(s.to_owned()),
+                Err(_) => fallback
+                    .and_then(|e| e.decode_without_bom_handling_and_without_replacement(cell))
+                    .map(|c| c.into_owned()),
+            },
+            Decoding::FromUtf16 => std::str::from_utf8(cell)
+                .ok()
+                .filter(|s| !s.contains('\u{FFFD}'))
+                .map(str::to_owned),
+            Decoding::Fixed(e) => e
+                .decode_without_bom_handling_and_without_replacement(cell)
+                .map(|c| c.into_owned()),
+        }
+    }
+
+    /// chardetng's guess from the first 64 KiB of the file (once).
+    fn guess_encoding(&mut self) -> Option<&'static Encoding> {
+        if self.guess.is_none() {
+            let mut sample = Vec::new();
+            if let Ok(f) = File::open(&self.path) {
+                let _ = f.take(SAMPLE_BYTES as u64).read_to_end(&mut sample);
+            }
+            let mut det = chardetng::EncodingDetector::new();
+            det.feed(&sample, sample.len() < SAMPLE_BYTES);
+            let g = det.guess(None, true);
+            self.guess = Some(g);
+        }
+        self.guess.filter(|g| *g != UTF_8)
+    }
+
+    fn column_name(&self, i: usize) -> String {
+        self.headers
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| (i + 1).to_string())
+    }
+
+    fn item_from_record(&mut self, row: u64) -> SourceItem {
+        let record = std::mem::take(&mut self.record);
+        let mut cells = Vec::with_capacity(record.len());
+        let mut problem: Option<RowError> = None;
+        for (i, c) in record.iter().enumerate() {
+            if problem.is_none() {
+                if c.len() > self.max_field {
+                    problem = Some(RowError::new(
+                        Stage::Extract,
+                        codes::MALFORMED_ROW,
+                        format!(
+                            "column `{}` holds {} bytes, more than source.max_field_bytes ({})",
+                            self.column_name(i),
+                            c.len(),
+                            self.max_field
+                        ),
+                        "check for an unclosed quote above this cell, or raise source.max_field_bytes",
+                    ));
+                } else if c.contains(&0) {
+                    problem = Some(RowError::new(
+                        Stage::Extract,
+                        codes::MALFORMED_ROW,
+                        format!("column `{}` contains a NUL byte", self.column_name(i)),
+                        "the file may be binary or UTF-16 without a BOM; set source.encoding if so",
+                    ));
+                }
+            }
+            match self.decode(c) {
+                Some(s) => cells.push(s),
+                None => {
+                    if problem.is_none() {
+                        let col = self.column_name(i);
+                        let name = self.encoding_name();
+                        let guess = self.guess_encoding();
+                        problem = Some(RowError::new(
+                            Stage::Extract,
+                            codes::INVALID_ENCODING,
+                            format!("column `{col}` is not valid {name}"),
+                            match guess {
+                                Some(g) => format!(
+                                    "the file looks like {}: set source.encoding (or fallback_encoding) to it, \
+                                     or save the file as UTF-8",
+                                    g.name()
+                                ),
+                                None => "save the file as UTF-8 (Excel: Save As → CSV UTF-8) or set source.encoding".into(),
+                            },
+                        ));
+                    }
                     cells.push(String::from_utf8_lossy(c).into_owned());
                 }
             }
         }
+        self.record = record;
         if self.reinput {
             cells.truncate(cells.len().saturating_sub(REJECT_COLUMNS.len()));
             for c in &mut cells {
@@ -150,32 +306,29 @@ impl CsvReader {
             }
         }
         let raw = Record { row, cells };
-        if let Some(i) = bad_utf8 {
-            let col = self
-                .headers
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| (i + 1).to_string());
-            return SourceItem::Malformed {
-                raw,
-                error: RowError::new(
-                    Stage::Extract,
-                    codes::INVALID_ENCODING,
-                    format!("column `{col}` is not valid UTF-8"),
-                    "save the file as UTF-8 (Excel: Save As → CSV UTF-8)",
-                ),
-            };
+        if let Some(error) = problem {
+            return SourceItem::Malformed { raw, error };
         }
         if raw.cells.len() != self.headers.len() {
+            let multiline = raw.cells.iter().any(|c| c.contains('\n'));
             let error = RowError::new(
                 Stage::Extract,
                 codes::MALFORMED_ROW,
                 format!(
-                    "row has {} fields, the header has {}",
+                    "row has {} fields, the header has {}{}",
                     raw.cells.len(),
-                    self.headers.len()
+                    self.headers.len(),
+                    if multiline {
+                        "; a quoted field spans several lines"
+                    } else {
+                        ""
+                    }
                 ),
-                "check for a missing or extra delimiter or an unclosed quote on this row",
+                if multiline {
+                    "check for an unclosed quote on this row: it swallows the lines after it"
+                } else {
+                    "check for a missing or extra delimiter or an unclosed quote on this row"
+                },
             );
             return SourceItem::Malformed { raw, error };
         }
@@ -194,6 +347,9 @@ impl Iterator for CsvReader {
                 Ok(true) => {}
                 Ok(false) => return None,
                 Err(e) => {
+                    if self.reader.is_done() {
+                        return None;
+                    }
                     let row = self.next_row;
                     self.next_row += 1;
                     return Some(SourceItem::Malformed {
@@ -226,9 +382,8 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(bytes).unwrap();
         let src = CsvSource {
-            path: f.path().to_path_buf(),
-            delimiter: b',',
             has_header,
+            ..CsvSource::new(f.path())
         };
         (f, src)
     }
@@ -300,11 +455,7 @@ mod tests {
         let (_f, src) = source(b"Email,Name,Email\n", true);
         let e = CsvReader::open(&src).err().unwrap().to_string();
         assert!(e.contains("columns 1 and 3 are both named `Email`"), "{e}");
-        let src = CsvSource {
-            path: "/nonexistent/x.csv".into(),
-            delimiter: b',',
-            has_header: true,
-        };
+        let src = CsvSource::new("/nonexistent/x.csv");
         assert!(CsvReader::open(&src)
             .err()
             .unwrap()

@@ -1,8 +1,13 @@
 //! Sources: turn an input into a stream of [`Record`]s with source row numbers, or per-row
-//! extraction errors (which become rejects; the run goes on).
+//! extraction errors (which become rejects; the run goes on). Every source yields the same
+//! [`SourceItem`]s, so transform, load and reports need no special cases.
 
 pub mod csv;
+pub mod excel;
+pub mod sniff;
 
+use crate::config::{DuplicateHeaders, Source};
+use crate::error::ConfigError;
 use crate::outcome::RowError;
 use crate::record::{Headers, Record};
 
@@ -20,6 +25,52 @@ pub enum SourceItem {
     },
 }
 
+/// An open source of any kind.
+pub enum SourceReader {
+    /// CSV.
+    Csv(csv::CsvReader),
+    /// Workbook.
+    Excel(excel::ExcelReader),
+}
+
+impl SourceReader {
+    /// Opens the source and reads its header. Problems here are configuration errors (exit 2).
+    pub fn open(src: &Source) -> Result<SourceReader, ConfigError> {
+        Ok(match src {
+            Source::Csv(c) => SourceReader::Csv(csv::CsvReader::open(c)?),
+            Source::Excel(x) => SourceReader::Excel(excel::ExcelReader::open(x)?),
+        })
+    }
+
+    /// Column names.
+    pub fn headers(&self) -> &Headers {
+        match self {
+            SourceReader::Csv(r) => r.headers(),
+            SourceReader::Excel(r) => r.headers(),
+        }
+    }
+
+    /// Data rows in the source (for progress), counted cheaply.
+    pub fn count_rows(src: &Source) -> Result<u64, ConfigError> {
+        match src {
+            Source::Csv(c) => csv::CsvReader::count_rows(c),
+            // A workbook is read whole anyway; count while iterating would need a second load.
+            Source::Excel(x) => Ok(excel::ExcelReader::open(x)?.remaining_rows()),
+        }
+    }
+}
+
+impl Iterator for SourceReader {
+    type Item = SourceItem;
+
+    fn next(&mut self) -> Option<SourceItem> {
+        match self {
+            SourceReader::Csv(r) => r.next(),
+            SourceReader::Excel(r) => r.next(),
+        }
+    }
+}
+
 /// Column lookup with the header's original text kept: exact match first, then a case- and
 /// whitespace-insensitive one.
 pub fn find_column(headers: &Headers, name: &str) -> Option<usize> {
@@ -33,4 +84,84 @@ pub fn find_column(headers: &Headers, name: &str) -> Option<usize> {
         let want = norm(name);
         headers.iter().position(|h| norm(h) == want)
     })
+}
+
+/// Header hygiene shared by all file sources: trims names, and either refuses repeated names
+/// (naming both columns) or renames later ones `Name_2`, `Name_3`, … with a warning.
+pub fn clean_headers(
+    raw: Vec<String>,
+    policy: DuplicateHeaders,
+    shown: &str,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, h) in raw.into_iter().enumerate() {
+        let h = h.trim().to_owned();
+        if h.is_empty() {
+            out.push(h);
+            continue;
+        }
+        if let Some(j) = out.iter().position(|o| *o == h) {
+            match policy {
+                DuplicateHeaders::Error => {
+                    return Err(ConfigError::new(format!(
+                        "{shown}: columns {} and {} are both named `{h}`; rename one, or set \
+                         source.duplicate_headers: suffix",
+                        j + 1,
+                        i + 1
+                    )))
+                }
+                DuplicateHeaders::Suffix => {
+                    let mut n = 2;
+                    let renamed = loop {
+                        let c = format!("{h}_{n}");
+                        if !out.contains(&c) {
+                            break c;
+                        }
+                        n += 1;
+                    };
+                    tracing::warn!(column = i + 1, from = %h, to = %renamed, "Renamed a repeated column name.");
+                    out.push(renamed);
+                    continue;
+                }
+            }
+        }
+        out.push(h);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_headers_error_or_suffix() {
+        let raw = || {
+            vec![
+                " Email ".to_owned(),
+                "Name".into(),
+                "Email".into(),
+                "Email".into(),
+                "".into(),
+            ]
+        };
+        let e = clean_headers(raw(), DuplicateHeaders::Error, "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("columns 1 and 3 are both named `Email`"), "{e}");
+        let ok = clean_headers(raw(), DuplicateHeaders::Suffix, "f.csv").unwrap();
+        assert_eq!(ok, ["Email", "Name", "Email_2", "Email_3", ""]);
+    }
+
+    #[test]
+    fn column_lookup_is_exact_then_loose() {
+        let h: Headers = std::sync::Arc::from(vec![
+            "E-mail".to_owned(),
+            "First  Name".into(),
+            "first name".into(),
+        ]);
+        assert_eq!(find_column(&h, "first name"), Some(2));
+        assert_eq!(find_column(&h, "FIRST NAME"), Some(1));
+        assert_eq!(find_column(&h, "Email"), None);
+    }
 }

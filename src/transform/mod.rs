@@ -51,7 +51,7 @@ impl Transformer {
                     errs.push(ConfigError::new(format!(
                         "{}: mapping.{field}: column `{col}` is not in {}{hint}; columns: {}",
                         p.file.display(),
-                        p.source.path.display(),
+                        p.source.path().display(),
                         headers
                             .iter()
                             .map(|h| format!("`{h}`"))
