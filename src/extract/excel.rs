@@ -217,9 +217,9 @@ fn is_blank(c: &Data) -> bool {
     }
 }
 
-/// The header is the first row (of the first few) that has at least two non-blank cells, all of
-/// them text, and at least half as many filled cells as the fullest row near it. Titles and
-/// merged banners (one filled cell) and notes are skipped.
+/// The header is the first row (of the first few) that has at least two non-blank cells (one in
+/// a single-column sheet), all of them text, and at least half as many filled cells as the
+/// fullest row near it. Titles and merged banners (one filled cell) and notes are skipped.
 fn find_header(grid: &[(u64, Vec<Data>)], width: usize) -> Option<usize> {
     let scan = &grid[..grid.len().min(HEADER_SCAN_ROWS)];
     let filled = |r: &[Data]| r.iter().filter(|c| !is_blank(c)).count();
@@ -231,7 +231,7 @@ fn find_header(grid: &[(u64, Vec<Data>)], width: usize) -> Option<usize> {
         .min(width);
     scan.iter().position(|(_, r)| {
         let n = filled(r);
-        n >= 2
+        n >= 2.min(fullest)
             && n * 2 >= fullest
             && r.iter()
                 .filter(|c| !is_blank(c))

@@ -127,3 +127,76 @@ fn quickstart_validates() {
     let (stdout, _) = text(&o);
     assert_eq!(stdout.matches('✓').count(), 4, "{stdout}");
 }
+
+#[test]
+fn every_shipped_pipeline_validates() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo().join("pipelines")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            n += 1;
+            let o = run(bin()
+                .current_dir(repo())
+                .arg("validate")
+                .arg(&path)
+                .arg("--sandbox"));
+            assert_eq!(o.status.code(), Some(0), "{}", path.display());
+        }
+    }
+    assert!(n >= 2);
+}
+
+#[test]
+fn excel_pipeline_end_to_end() {
+    let dir = workdir();
+    let out = dir.path().join("out");
+
+    let o = run(bin()
+        .current_dir(repo())
+        .args([
+            "run",
+            "pipelines/excel-import.yaml",
+            "--sandbox",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out));
+
+    assert_eq!(o.status.code(), Some(3));
+    let s = summary(&out);
+    assert_eq!(
+        (
+            s["rows"]["created"].as_u64(),
+            s["rows"]["rejected"].as_u64()
+        ),
+        (Some(4), Some(2))
+    );
+    let rejected = read_csv(&out.join("rejected.csv"));
+    let got: Vec<(&str, &str)> = rejected[1..]
+        .iter()
+        .map(|r| (r[8].as_str(), r[10].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("9", "invalid_email"), ("10", "invalid_phone")],
+        "spreadsheet row numbers"
+    );
+    let landed: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sandbox-contacts.json")).unwrap())
+            .unwrap();
+    let ann = landed
+        .iter()
+        .find(|c| c["email"] == "ann.lee@example.com")
+        .unwrap();
+    assert_eq!(
+        ann["phone"], "+14155552671",
+        "numeric cell → digits → E.164"
+    );
+    assert_eq!(ann["dateOfBirth"], "1990-01-01", "serial in a date column");
+    assert_eq!(ann["name"], "Ann Lee", "formula's cached value");
+    let ben = landed
+        .iter()
+        .find(|c| c["email"] == "ben.okafor@example.com")
+        .unwrap();
+    assert_eq!(ben["dnd"], true, "boolean cell");
+}
