@@ -32,7 +32,16 @@ fn main() -> Result<(), XlsxError> {
         N(f64),
         T(&'static str),
     }
-    let rows: [(&str, &str, &str, P, (u16, u8, u8), f64, bool); 6] = [
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        P,
+        (u16, u8, u8),
+        f64,
+        bool,
+    );
+    let rows: [Row; 6] = [
         (
             "Ann",
             "Lee",
