@@ -54,6 +54,15 @@ pub enum Command {
         /// No progress display.
         #[arg(short, long)]
         quiet: bool,
+        /// Read a GHL source in full, ignoring its incremental high-water mark.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Folder for state kept between runs (incremental marks).
+        #[arg(long, value_name = "DIR", default_value = crate::state::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// With --sandbox: start it with N synthetic contacts in the source (or target) location.
+        #[arg(long, value_name = "N", default_value_t = 0, requires = "sandbox")]
+        seed_contacts: usize,
     },
     /// Check a pipeline, its source header, mapping and credentials; sends nothing.
     Validate {
@@ -94,11 +103,27 @@ pub struct SandboxArgs {
     /// Let contacts share an email or phone (the location's "Allow Duplicate Contact").
     #[arg(long)]
     pub allow_duplicates: bool,
+    /// Start with these contacts: a JSON object mapping location ids to arrays of contacts.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<std::path::PathBuf>,
+    /// Start with N synthetic contacts in the first location.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed_contacts: usize,
 }
 
-impl From<SandboxArgs> for SandboxConfig {
-    fn from(a: SandboxArgs) -> Self {
-        SandboxConfig {
+impl TryFrom<SandboxArgs> for SandboxConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: SandboxArgs) -> anyhow::Result<Self> {
+        let mut seed = match &a.seed {
+            Some(path) => crate::sandbox::read_seed_file(path)?,
+            None => Vec::new(),
+        };
+        if a.seed_contacts > 0 {
+            let first = a.locations.first().cloned().unwrap_or_default();
+            seed.push((first, crate::sandbox::synthetic_contacts(a.seed_contacts)));
+        }
+        Ok(SandboxConfig {
             port: a.port,
             locations: a.locations,
             token: a.token,
@@ -107,7 +132,8 @@ impl From<SandboxArgs> for SandboxConfig {
             rate_interval: Duration::from_millis(a.rate_interval_ms),
             daily_limit: a.daily_limit,
             faults: a.faults,
-        }
+            seed,
+        })
     }
 }
 

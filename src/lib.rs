@@ -17,4 +17,5 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod sandbox;
+pub mod state;
 pub mod transform;

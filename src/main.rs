@@ -28,17 +28,27 @@ fn main() -> ExitCode {
                 sandbox,
                 out,
                 quiet,
+                full_refresh,
+                state_dir,
+                seed_contacts,
             } => {
+                let state_dir = Some(state_dir);
                 app::run(RunOptions {
                     pipeline,
                     sandbox,
+                    seed_contacts,
                     out,
                     quiet,
+                    full_refresh,
+                    state_dir,
                 })
                 .await
             }
             Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
-            Command::Sandbox(args) => app::sandbox(args.into()).await.map(|()| Exit::Ok),
+            Command::Sandbox(args) => match args.try_into() {
+                Ok(cfg) => app::sandbox(cfg).await.map(|()| Exit::Ok),
+                Err(e) => Err(e),
+            },
         }
     });
     match result {

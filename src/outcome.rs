@@ -104,6 +104,8 @@ pub enum Outcome {
         /// Contact id.
         contact_id: String,
     },
+    /// The row was written to a file sink (CSV export).
+    Exported,
     /// The row was refused.
     Rejected(RowError),
 }
@@ -114,6 +116,7 @@ impl Outcome {
         match self {
             Outcome::Created { .. } => "created",
             Outcome::Updated { .. } => "updated",
+            Outcome::Exported => "exported",
             Outcome::Rejected(_) => "rejected",
         }
     }

@@ -34,15 +34,18 @@ impl Progress {
             return Progress::Hidden;
         }
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(
-                Some(total_rows),
-                ProgressDrawTarget::stderr_with_hz(5),
-            );
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows · {per_sec} · ETA {eta} · {msg}",
+            // 0 = unknown in advance (a GHL source): a spinner with counts instead of a bar.
+            let (len, template) = if total_rows > 0 {
+                (Some(total_rows), "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows · {per_sec} · ETA {eta} · {msg}")
+            } else {
+                (
+                    None,
+                    "{spinner} [{elapsed_precise}] {pos} rows · {per_sec} · {msg}",
                 )
-                .expect("static template is valid"),
+            };
+            let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr_with_hz(5));
+            bar.set_style(
+                ProgressStyle::with_template(template).expect("static template is valid"),
             );
             Progress::Bar(bar)
         } else {

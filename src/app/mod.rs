@@ -10,19 +10,37 @@ pub use validate::validate;
 
 use secrecy::SecretString;
 
-use crate::config::Pipeline;
+use crate::config::{Pipeline, Target};
 use crate::error::ConfigError;
 
-/// Reads the token from the variable the pipeline names. A missing variable is a configuration
-/// error naming the variable and the key that references it; the value is never printed.
-pub(crate) fn token_from_env(p: &Pipeline) -> Result<SecretString, ConfigError> {
-    match std::env::var(&p.target.token_env) {
+/// Reads the token from the variable a target (or GHL source, `section`) names. A missing
+/// variable is a configuration error naming the variable and the key that references it; the
+/// value is never printed.
+pub(crate) fn token_from_env(
+    p: &Pipeline,
+    section: &str,
+    t: &Target,
+) -> Result<SecretString, ConfigError> {
+    match std::env::var(&t.token_env) {
         Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
         _ => Err(ConfigError::new(format!(
-            "{}: target.auth.token_env: environment variable `{}` is not set; export it with your \
-             Private Integration Token (Settings → Private Integrations), or run with --sandbox",
+            "{}: {section}.auth.token_env: environment variable `{}` is not set; export it with a \
+             Private Integration Token of location {} (Settings → Private Integrations), or run with --sandbox",
             p.file.display(),
-            p.target.token_env
+            t.token_env,
+            t.location_id
         ))),
     }
+}
+
+/// Every API endpoint the pipeline talks to: (`section`, target) for the GHL source and target.
+pub(crate) fn apis(p: &Pipeline) -> Vec<(&'static str, &Target)> {
+    let mut v = Vec::new();
+    if let crate::config::Source::Ghl(g) = &p.source {
+        v.push(("source", &g.api));
+    }
+    if let Some(t) = &p.target {
+        v.push(("target", t));
+    }
+    v
 }

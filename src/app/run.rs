@@ -1,8 +1,9 @@
 //! `ghl-import run`: build the stages from a validated pipeline, stream rows through them, and
-//! write the reports. The CSV is read and transformed on a blocking thread and handed over a
+//! write the reports. The source is read and transformed on a blocking thread and handed over a
 //! bounded channel; writes run with bounded concurrency and complete in input order, so reports
 //! are in input order too.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,18 +13,21 @@ use anyhow::Context;
 use futures::StreamExt;
 use secrecy::SecretString;
 
-use crate::config::{self, DedupKey, Keep, Pipeline};
+use crate::config::{self, DedupKey, Keep, Pipeline, Sink, Source, Target};
 use crate::error::{ConfigError, Exit};
+use crate::extract::ghl::{GhlReader, Watermark};
 use crate::extract::{SourceItem, SourceReader};
 use crate::ghl::client::{ClientConfig, GhlClient};
 use crate::ghl::ratelimit::{Limit, Throttle};
 use crate::ghl::retry::RetryPolicy;
+use crate::load::csv_sink::CsvSink;
 use crate::load::Loader;
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::progress::Progress;
 use crate::record::Record;
 use crate::report::{self, ReportWriter, Summary};
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::state::StateStore;
 use crate::transform::dedup::{Dedup, LastRows};
 use crate::transform::{Prepared, Transformer};
 
@@ -32,18 +36,124 @@ use crate::transform::{Prepared, Transformer};
 pub struct RunOptions {
     /// The pipeline file.
     pub pipeline: PathBuf,
-    /// Target an embedded sandbox instead of `target.base_url`.
+    /// Target an embedded sandbox instead of the pipeline's base URLs.
     pub sandbox: bool,
+    /// With `sandbox`: start it with this many synthetic contacts in the GHL source's location
+    /// (or the target's when the source is a file).
+    pub seed_contacts: usize,
     /// Output folder (overrides `report.dir`).
     pub out: Option<PathBuf>,
     /// No progress display.
     pub quiet: bool,
+    /// Ignore the incremental high-water mark and read everything.
+    pub full_refresh: bool,
+    /// Where incremental state lives (default `.ghl-import`).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// What the producer thread hands to the writer.
 enum Step {
     Reject(RowError),
     Load(Box<Prepared>),
+}
+
+/// What one row came to before the report: done, or a row for the CSV sink.
+enum Done {
+    Outcome(Outcome),
+    Export(Box<Prepared>),
+}
+
+/// The API side of a run: a client per location (sharing a throttle per location) and the
+/// sandbox when there is one.
+struct Apis {
+    sandbox: Option<Sandbox>,
+    clients: HashMap<String, GhlClient>,
+}
+
+impl Apis {
+    async fn build(p: &Pipeline, opts: &RunOptions) -> anyhow::Result<Apis> {
+        let targets = super::apis(p);
+        let mut sandbox = None;
+        let mut tokens: HashMap<String, (reqwest::Url, SecretString)> = HashMap::new();
+        if opts.sandbox && !targets.is_empty() {
+            let mut locations: Vec<String> =
+                targets.iter().map(|(_, t)| t.location_id.clone()).collect();
+            locations.dedup();
+            let seed_into = locations.first().cloned().unwrap_or_default();
+            let sb = Sandbox::start(SandboxConfig {
+                locations,
+                seed: if opts.seed_contacts > 0 {
+                    vec![(
+                        seed_into,
+                        crate::sandbox::synthetic_contacts(opts.seed_contacts),
+                    )]
+                } else {
+                    Vec::new()
+                },
+                ..SandboxConfig::default()
+            })
+            .await
+            .context("starting the embedded sandbox")?;
+            let url = reqwest::Url::parse(&sb.base_url()).context("sandbox URL")?;
+            for (_, t) in &targets {
+                tokens.insert(
+                    t.location_id.clone(),
+                    (url.clone(), SecretString::from(sb.token().to_owned())),
+                );
+            }
+            sandbox = Some(sb);
+        } else {
+            for (section, t) in &targets {
+                let token = super::token_from_env(p, section, t)?;
+                tokens.insert(t.location_id.clone(), (t.base_url.clone(), token));
+            }
+        }
+        let mut clients = HashMap::new();
+        for (location, (url, token)) in tokens {
+            let throttle = Arc::new(Throttle::new(Limit {
+                max: p.load.rate_limit.max_requests,
+                interval: Duration::from_millis(p.load.rate_limit.interval_ms.get()),
+            }));
+            let client = GhlClient::new(
+                ClientConfig {
+                    base_url: url,
+                    timeout: Duration::from_secs(p.load.timeout_secs.get()),
+                    retry: RetryPolicy {
+                        max_attempts: p.load.retry.max_attempts.get(),
+                        base: Duration::from_millis(p.load.retry.base_delay_ms),
+                        cap: Duration::from_millis(p.load.retry.max_delay_ms),
+                    },
+                },
+                &token,
+                throttle,
+            )?;
+            clients.insert(location, client);
+        }
+        Ok(Apis { sandbox, clients })
+    }
+
+    fn client(&self, t: &Target) -> &GhlClient {
+        self.clients
+            .get(&t.location_id)
+            .expect("a client per location of the pipeline")
+    }
+
+    fn totals(&self) -> report::summary::RequestCounts {
+        let mut r = report::summary::RequestCounts::default();
+        for c in self.clients.values() {
+            let s = c.stats();
+            r.sent += s.requests.load(Ordering::Relaxed);
+            r.retries += s.retries.load(Ordering::Relaxed);
+            r.rate_limited_429 += s.throttled_429.load(Ordering::Relaxed);
+            r.server_errors += s.server_errors.load(Ordering::Relaxed);
+            r.transport_errors += s.transport_errors.load(Ordering::Relaxed);
+            let d = s.daily_remaining.load(Ordering::Relaxed);
+            if d != u64::MAX {
+                r.daily_remaining = Some(r.daily_remaining.map_or(d, |x| x.min(d)));
+            }
+        }
+        r
+    }
 }
 
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
@@ -53,50 +163,61 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let started_at = time::OffsetDateTime::now_utc();
     let pipeline = Arc::new(config::load(&opts.pipeline)?);
     let p = &*pipeline;
+    if opts.seed_contacts > 0 && !opts.sandbox {
+        return Err(ConfigError::new("--seed-contacts only applies with --sandbox").into());
+    }
 
-    // Build: open the source, resolve columns, credentials, output folder.
-    let reader = SourceReader::open(&p.source)?;
+    // Build: the API clients, the source, the transform, the sink, the output folder.
+    let apis = Apis::build(p, &opts).await?;
+    let state = StateStore::new(
+        opts.state_dir
+            .clone()
+            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into()),
+    );
+    let (reader, incremental) = match &p.source {
+        Source::Ghl(g) => {
+            let since = match (g.incremental, opts.full_refresh) {
+                (Some(_), false) => state.load_watermark(&p.name, &g.api.location_id)?,
+                _ => None,
+            };
+            let r = GhlReader::new(apis.client(&g.api).clone(), g.clone(), since);
+            (
+                SourceReader::Ghl(Box::new(r)),
+                g.incremental.map(|_| g.api.location_id.clone()),
+            )
+        }
+        other => (SourceReader::open(other)?, None),
+    };
     let headers = reader.headers().clone();
     let transformer = Transformer::new(p, &headers)?;
-    let (sandbox, base_url, token) = if opts.sandbox {
-        let sb = Sandbox::start(SandboxConfig {
-            locations: vec![p.target.location_id.clone()],
-            ..SandboxConfig::default()
-        })
-        .await
-        .context("starting the embedded sandbox")?;
-        let url = reqwest::Url::parse(&sb.base_url()).context("sandbox URL")?;
-        let token = SecretString::from(sb.token().to_owned());
-        (Some(sb), url, token)
-    } else {
-        (None, p.target.base_url.clone(), super::token_from_env(p)?)
-    };
     let out_dir = output_dir(&opts, p, started_at)?;
+    let mut csv_sink = match &p.sink {
+        Sink::Csv { path, columns } => {
+            let fields = p.mapping.iter().map(|(f, _)| *f).collect();
+            Some(CsvSink::create(path, *columns, &headers, fields)?)
+        }
+        Sink::Ghl => None,
+    };
+    let loader = p
+        .target
+        .as_ref()
+        .map(|t| Loader::new(apis.client(t).clone()));
 
-    let last_rows = match (p.dedup.by, p.dedup.keep) {
-        (DedupKey::Email, Keep::Last) => Some(first_pass_last_rows(p, &transformer)?),
+    let last_rows = match (p.dedup.by, p.dedup.keep, &p.source) {
+        (DedupKey::Email, Keep::Last, Source::Ghl(_)) => {
+            return Err(ConfigError::new(
+                "dedup.keep: last needs a file source (it reads the input twice)",
+            )
+            .into())
+        }
+        (DedupKey::Email, Keep::Last, src) => Some(first_pass_last_rows(src, &transformer)?),
         _ => None,
     };
-    let dedup = Dedup::new(p.dedup.by == DedupKey::Email, p.dedup.keep, last_rows);
-
-    let throttle = Arc::new(Throttle::new(Limit {
-        max: p.load.rate_limit.max_requests,
-        interval: Duration::from_millis(p.load.rate_limit.interval_ms.get()),
-    }));
-    let client = GhlClient::new(
-        ClientConfig {
-            base_url: base_url.clone(),
-            timeout: Duration::from_secs(p.load.timeout_secs.get()),
-            retry: RetryPolicy {
-                max_attempts: p.load.retry.max_attempts.get(),
-                base: Duration::from_millis(p.load.retry.base_delay_ms),
-                cap: Duration::from_millis(p.load.retry.max_delay_ms),
-            },
-        },
-        &token,
-        throttle,
-    )?;
-    let loader = Loader::new(client);
+    let dedup = Dedup::new(
+        p.dedup.by == DedupKey::Email && !p.mapping.is_empty(),
+        p.dedup.keep,
+        last_rows,
+    );
 
     // Run.
     let mut writer = ReportWriter::create(&out_dir, &headers, p.report.escape_formulas)?;
@@ -127,27 +248,31 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         })
     };
     let concurrency = p.load.concurrency.get() as usize;
-    let mut outcomes = tokio_stream_from(rx)
+    let mut outcomes = stream_from(rx)
         .map(|(rec, step)| {
             let loader = loader.clone();
             let fatal = Arc::clone(&fatal);
             let aborted = Arc::clone(&aborted);
             async move {
-                let outcome = match step {
-                    Step::Reject(e) => Outcome::Rejected(e),
-                    Step::Load(_) if aborted.load(Ordering::SeqCst) => not_attempted(&fatal),
-                    Step::Load(prepared) => match loader.upsert(&prepared).await {
-                        Ok(o) => o,
+                let done = match (step, loader) {
+                    (Step::Reject(e), _) => Done::Outcome(Outcome::Rejected(e)),
+                    (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {
+                        Done::Outcome(not_attempted(&fatal))
+                    }
+                    (Step::Load(prepared), None) => Done::Export(prepared),
+                    (Step::Load(prepared), Some(loader)) => match loader.upsert(&prepared).await {
+                        Ok(o) => Done::Outcome(o),
                         Err(f) => {
                             aborted.store(true, Ordering::SeqCst);
-                            let mut g = fatal.lock().unwrap_or_else(|p| p.into_inner());
-                            g.get_or_insert(f.0);
-                            drop(g);
-                            not_attempted(&fatal)
+                            fatal
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(f.0);
+                            Done::Outcome(not_attempted(&fatal))
                         }
                     },
                 };
-                (rec, outcome)
+                (rec, done)
             }
         })
         .buffered(concurrency);
@@ -155,8 +280,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let mut summary = Summary {
         version: report::summary::SUMMARY_VERSION,
         pipeline: p.name.clone(),
-        location_id: p.target.location_id.clone(),
-        base_url: base_url.to_string(),
+        source: p.source.describe(),
+        location_id: p
+            .target
+            .as_ref()
+            .map(|t| t.location_id.clone())
+            .unwrap_or_default(),
+        base_url: match (&apis.sandbox, &p.target) {
+            (Some(sb), _) => sb.base_url(),
+            (None, Some(t)) => t.base_url.to_string(),
+            (None, None) => String::new(),
+        },
         sandbox: opts.sandbox,
         started_at: started_at
             .format(&time::format_description::well_known::Rfc3339)
@@ -164,7 +298,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         ..Default::default()
     };
     let mut progress = Progress::new(total_rows, opts.quiet);
-    while let Some((rec, outcome)) = outcomes.next().await {
+    while let Some((rec, done)) = outcomes.next().await {
+        let outcome = match done {
+            Done::Outcome(o) => o,
+            Done::Export(prepared) => {
+                csv_sink
+                    .as_mut()
+                    .expect("exports only with a CSV sink")
+                    .write(&rec, &prepared)?;
+                Outcome::Exported
+            }
+        };
         writer.write(&rec, &outcome)?;
         summary.count(&outcome);
         progress.update(&summary.rows);
@@ -172,29 +316,49 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     progress.finish();
     interrupt.abort();
     drop(outcomes);
-    producer.await.context("reader thread")??;
+    let mut reader = producer.await.context("reader thread")??;
     writer.finish()?;
-
-    let stats = loader.client().stats();
-    summary.requests = report::summary::RequestCounts {
-        sent: stats.requests.load(Ordering::Relaxed),
-        retries: stats.retries.load(Ordering::Relaxed),
-        rate_limited_429: stats.throttled_429.load(Ordering::Relaxed),
-        server_errors: stats.server_errors.load(Ordering::Relaxed),
-        transport_errors: stats.transport_errors.load(Ordering::Relaxed),
-        daily_remaining: Some(stats.daily_remaining.load(Ordering::Relaxed))
-            .filter(|d| *d != u64::MAX),
+    if let Some(err) = reader.take_error() {
+        fatal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(err);
+    }
+    let exported_to = match csv_sink {
+        Some(s) if fatal.lock().unwrap_or_else(|p| p.into_inner()).is_none() => Some(s.finish()?),
+        _ => None, // an incomplete export is not moved into place
     };
+
+    summary.requests = apis.totals();
+    if let SourceReader::Ghl(g) = &reader {
+        summary.source_duplicates_skipped = g.duplicates_skipped();
+    }
     summary.aborted = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
     summary.duration_ms = started.elapsed().as_millis() as u64;
     write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
-    if let Some(sb) = &sandbox {
+    if let (Some(sb), Some(t)) = (&apis.sandbox, &p.target) {
         write_json(
             &out_dir.join(report::SANDBOX_CONTACTS_JSON),
-            &sb.contacts(&p.target.location_id),
+            &sb.contacts(&t.location_id),
         )?;
     }
-    print_summary(&summary, &out_dir, sandbox.is_some());
+    // The incremental mark moves only when nothing was left to retry: rows that failed for a
+    // transient reason (or were never sent) must be read again next time.
+    if let (Some(location), SourceReader::Ghl(g)) = (&incremental, &reader) {
+        let retry_needed = summary
+            .rejected_by_code
+            .contains_key(codes::API_UNAVAILABLE)
+            || summary.rejected_by_code.contains_key(codes::NOT_ATTEMPTED);
+        if summary.aborted.is_none() && !retry_needed {
+            let w: Watermark = g.watermark();
+            if !w.mark.is_empty() {
+                state.save_watermark(&p.name, location, &w)?;
+            }
+        } else {
+            eprintln!("note: the incremental mark was not advanced; the next run re-reads from the previous mark");
+        }
+    }
+    print_summary(&summary, &out_dir, exported_to.as_deref());
 
     Ok(if let Some(f) = &summary.aborted {
         eprintln!("error: run stopped: {f}");
@@ -220,14 +384,15 @@ fn not_attempted(fatal: &Mutex<Option<String>>) -> Outcome {
     ))
 }
 
-/// Reads, transforms and dedups every row in order, on a blocking thread.
+/// Reads, transforms and dedups every row in order, on a blocking thread. Returns the reader so
+/// that its final state (errors, incremental mark) can be read.
 fn produce(
-    reader: SourceReader,
+    mut reader: SourceReader,
     transformer: Transformer,
     mut dedup: Dedup,
     tx: tokio::sync::mpsc::Sender<(Record, Step)>,
-) -> anyhow::Result<()> {
-    for item in reader {
+) -> anyhow::Result<SourceReader> {
+    for item in reader.by_ref() {
         let (rec, step) = match item {
             SourceItem::Malformed { raw, error } => (raw, Step::Reject(error)),
             SourceItem::Row(rec) => {
@@ -246,13 +411,13 @@ fn produce(
             break;
         }
     }
-    Ok(())
+    Ok(reader)
 }
 
 /// `keep: last` first pass: the last valid row of each email.
-fn first_pass_last_rows(p: &Pipeline, t: &Transformer) -> anyhow::Result<LastRows> {
+fn first_pass_last_rows(src: &Source, t: &Transformer) -> anyhow::Result<LastRows> {
     let mut last = LastRows::default();
-    for item in SourceReader::open(&p.source)? {
+    for item in SourceReader::open(src)? {
         if let SourceItem::Row(rec) = item {
             if let Ok(prepared) = t.apply(&rec) {
                 if let Some(k) = prepared.email_key() {
@@ -264,7 +429,7 @@ fn first_pass_last_rows(p: &Pipeline, t: &Transformer) -> anyhow::Result<LastRow
     Ok(last)
 }
 
-fn tokio_stream_from<T: Send + 'static>(
+fn stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
@@ -307,18 +472,26 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> 
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn print_summary(s: &Summary, out: &Path, sandbox: bool) {
+fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>) {
     let r = &s.rows;
-    println!(
-        "{} → location {}{}",
-        s.pipeline,
-        s.location_id,
-        if sandbox { " (embedded sandbox)" } else { "" }
-    );
+    let dest = match exported_to {
+        Some(p) => format!("{}", p.display()),
+        None if s.location_id.is_empty() => "(nothing written)".to_owned(),
+        None => format!(
+            "location {}{}",
+            s.location_id,
+            if s.sandbox { " (embedded sandbox)" } else { "" }
+        ),
+    };
+    println!("{}: {} → {dest}", s.pipeline, s.source);
     println!("  rows read   {:>8}", r.read);
-    println!("  created     {:>8}", r.created);
-    println!("  updated     {:>8}", r.updated);
-    println!("  unchanged   {:>8}", r.unchanged);
+    if exported_to.is_some() || r.exported > 0 {
+        println!("  exported    {:>8}", r.exported);
+    } else {
+        println!("  created     {:>8}", r.created);
+        println!("  updated     {:>8}", r.updated);
+        println!("  unchanged   {:>8}", r.unchanged);
+    }
     println!("  rejected    {:>8}", r.rejected);
     for (code, n) in &s.rejected_by_code {
         println!("    {code:<22}{n:>6}");

@@ -26,14 +26,14 @@ pub fn validate(path: &Path, sandbox: bool) -> Exit {
         }
     };
     let mut ok = true;
-    match SourceReader::open(&p.source) {
-        Ok(reader) => {
+    match SourceReader::headers_of(&p.source) {
+        Ok(headers) => {
             println!(
                 "✓ source {} ({} columns)",
-                p.source.path().display(),
-                reader.headers().len()
+                p.source.describe(),
+                headers.len()
             );
-            match Transformer::new(&p, reader.headers()) {
+            match Transformer::new(&p, &headers) {
                 Ok(_) => println!("✓ mapping ({} fields)", p.mapping.len()),
                 Err(e) => {
                     ok = false;
@@ -44,19 +44,21 @@ pub fn validate(path: &Path, sandbox: bool) -> Exit {
         }
         Err(e) => {
             ok = false;
-            println!("✗ source {}", p.source.path().display());
+            println!("✗ source {}", p.source.describe());
             eprintln!("{e}");
         }
     }
     if sandbox {
         println!("✓ credentials (the embedded sandbox issues its own token)");
     } else {
-        match super::token_from_env(&p) {
-            Ok(_) => println!("✓ credentials (${} is set)", p.target.token_env),
-            Err(e) => {
-                ok = false;
-                println!("✗ credentials");
-                eprintln!("{e}");
+        for (section, t) in super::apis(&p) {
+            match super::token_from_env(&p, section, t) {
+                Ok(_) => println!("✓ credentials for {section} (${} is set)", t.token_env),
+                Err(e) => {
+                    ok = false;
+                    println!("✗ credentials for {section}");
+                    eprintln!("{e}");
+                }
             }
         }
     }

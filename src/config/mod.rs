@@ -5,9 +5,9 @@
 pub mod interpolate;
 pub mod locate;
 pub mod model;
+mod validate;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::ghl::fields::{did_you_mean, ContactField};
@@ -25,8 +25,10 @@ pub struct Pipeline {
     pub file: PathBuf,
     /// The source.
     pub source: Source,
-    /// The target location.
-    pub target: Target,
+    /// The target location (absent when the sink is a CSV file).
+    pub target: Option<Target>,
+    /// Where rows go.
+    pub sink: Sink,
     /// GHL field ← source column, in field order.
     pub mapping: Vec<(ContactField, String)>,
     /// Dedup settings.
@@ -46,16 +48,50 @@ pub enum Source {
     Csv(CsvSource),
     /// A workbook.
     Excel(ExcelSource),
+    /// A GHL location.
+    Ghl(GhlSource),
 }
 
 impl Source {
-    /// The input file.
-    pub fn path(&self) -> &Path {
+    /// What the source is, for messages: a file path or `ghl location <id>`.
+    pub fn describe(&self) -> String {
         match self {
-            Source::Csv(c) => &c.path,
-            Source::Excel(e) => &e.path,
+            Source::Csv(c) => c.path.display().to_string(),
+            Source::Excel(e) => e.path.display().to_string(),
+            Source::Ghl(g) => format!("GHL location {}", g.api.location_id),
         }
     }
+}
+
+/// A checked GHL source.
+#[derive(Debug, Clone)]
+pub struct GhlSource {
+    /// Location, URL and token variable.
+    pub api: Target,
+    /// Search or the deprecated list.
+    pub method: ReadMethod,
+    /// Page size (checked against the method's maximum).
+    pub page_size: u32,
+    /// Search filters (the `since` filter included).
+    pub filters: Vec<serde_json::Value>,
+    /// Free-text query.
+    pub query: Option<String>,
+    /// Incremental reading.
+    pub incremental: Option<CursorField>,
+}
+
+/// A checked sink.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// Upsert into the target location.
+    Ghl,
+    /// Write a CSV file.
+    Csv {
+        /// Resolved output path.
+        path: PathBuf,
+        /// Which columns.
+        columns: CsvColumns,
+    },
 }
 
 /// A checked CSV source.
@@ -182,7 +218,7 @@ pub fn parse_str(
     })?;
     let cfg: PipelineConfig =
         serde_saphyr::from_str(&text).map_err(|e| one(yaml_error(&shown, &text, &e)))?;
-    validate(path, &text, cfg)
+    validate::validate(path, &text, cfg)
 }
 
 fn one(msg: String) -> ConfigErrors {
@@ -248,227 +284,6 @@ fn parse_unknown(message: &str) -> Option<(String, String, Vec<String>)> {
         .map(str::to_owned)
         .collect();
     Some((kind.to_owned(), bad.to_owned(), expected))
-}
-
-/// The validate phase: pure checks that turn the raw model into a [`Pipeline`], collecting every
-/// problem rather than stopping at the first.
-fn validate(path: &Path, text: &str, cfg: PipelineConfig) -> Result<Pipeline, ConfigErrors> {
-    let shown = path.display().to_string();
-    let mut errs: Vec<ConfigError> = Vec::new();
-    let at = |keys: &[&str]| match locate::locate(text, keys) {
-        Some((l, c)) => format!("{shown}:{l}:{c}: {}", keys.join(".")),
-        None => format!("{shown}: {}", keys.join(".")),
-    };
-    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base_dir.join(p)
-        }
-    };
-
-    if cfg.version != PIPELINE_VERSION {
-        errs.push(ConfigError::new(format!(
-            "{}: unsupported version {}, this build reads version {PIPELINE_VERSION}",
-            at(&["version"]),
-            cfg.version
-        )));
-    }
-
-    let source = match cfg.source {
-        SourceConfig::Csv(csv) => {
-            let delimiter = match csv.delimiter {
-                None => None,
-                Some(d) if d.is_ascii() && d != '"' && d != '\n' && d != '\r' => Some(d as u8),
-                Some(d) => {
-                    errs.push(ConfigError::new(format!(
-                        "{}: delimiter {d:?} must be one ASCII character other than a quote or newline \
-                         (e.g. \",\", \";\", \"\\t\", \"|\"), or left out to sniff it",
-                        at(&["source", "delimiter"]),
-                    )));
-                    None
-                }
-            };
-            let mut encoding_of = |key: &str, label: &Option<String>| match label.as_deref() {
-                None | Some("auto") => None,
-                Some(l) => match encoding_rs::Encoding::for_label(l.trim().as_bytes()) {
-                    Some(e) => Some(e),
-                    None => {
-                        errs.push(ConfigError::new(format!(
-                            "{}: `{l}` is not an encoding label (e.g. utf-8, windows-1252, \
-                             iso-8859-1, shift_jis, utf-16le, gb18030)",
-                            at(&["source", key])
-                        )));
-                        None
-                    }
-                },
-            };
-            let encoding = encoding_of("encoding", &csv.encoding);
-            let fallback_encoding = encoding_of("fallback_encoding", &csv.fallback_encoding);
-            Source::Csv(CsvSource {
-                path: resolve(&csv.path),
-                delimiter,
-                has_header: csv.has_header,
-                encoding,
-                fallback_encoding,
-                max_field_bytes: csv.max_field_bytes.get(),
-                duplicate_headers: csv.duplicate_headers,
-            })
-        }
-        SourceConfig::Excel(x) => Source::Excel(ExcelSource {
-            path: resolve(&x.path),
-            sheet: x.sheet,
-            header_row: x.header_row,
-            date_columns: x.date_columns,
-            duplicate_headers: x.duplicate_headers,
-        }),
-    };
-
-    let t = cfg.target;
-    if t.location_id.trim().is_empty() {
-        errs.push(ConfigError::new(format!(
-            "{}: must not be empty",
-            at(&["target", "location_id"])
-        )));
-    }
-    let base_url = match reqwest::Url::parse(&t.base_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-        Ok(_) | Err(_) => {
-            errs.push(ConfigError::new(format!(
-                "{}: `{}` is not an http(s) URL (the production API is {DEFAULT_BASE_URL})",
-                at(&["target", "base_url"]),
-                t.base_url
-            )));
-            reqwest::Url::parse(DEFAULT_BASE_URL).expect("constant URL parses")
-        }
-    };
-    let var_ok = !t.auth.token_env.is_empty()
-        && t.auth
-            .token_env
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !var_ok {
-        errs.push(ConfigError::new(format!(
-            "{}: `{}` is not an environment variable name; write the variable's name \
-             (e.g. GHL_TOKEN), never the token itself",
-            at(&["target", "auth", "token_env"]),
-            t.auth.token_env
-        )));
-    }
-    let target = Target {
-        location_id: t.location_id,
-        base_url,
-        token_env: t.auth.token_env,
-    };
-
-    let mut mapping = Vec::new();
-    if cfg.mapping.is_empty() {
-        errs.push(ConfigError::new(format!(
-            "{}: maps no field",
-            at(&["mapping"])
-        )));
-    }
-    for (field, column) in &cfg.mapping {
-        match ContactField::from_api_name(field) {
-            Some(f) => mapping.push((f, column.clone())),
-            None => {
-                let names = ContactField::ALL.map(ContactField::api_name);
-                let hint = did_you_mean(field, names)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                errs.push(ConfigError::new(format!(
-                    "{}: `{field}` is not a standard contact field{hint}; valid fields: {}",
-                    at(&["mapping", field]),
-                    names.join(", ")
-                )));
-            }
-        }
-    }
-    mapping.sort_by_key(|(f, _)| *f);
-    let mapped = |f: ContactField| mapping.iter().any(|(m, _)| *m == f);
-
-    if cfg.dedup.by == DedupKey::Email && !mapped(ContactField::Email) && !cfg.mapping.is_empty() {
-        errs.push(ConfigError::new(format!(
-            "{}: dedup by email needs `mapping.email`; map an email column or set `by: none`",
-            at(&["dedup", "by"])
-        )));
-    }
-    let required_field = |k: &RequiredKey| match k {
-        RequiredKey::Email => ContactField::Email,
-        RequiredKey::Phone => ContactField::Phone,
-    };
-    let require = &cfg.validate.require_any;
-    if !require.is_empty()
-        && !cfg.mapping.is_empty()
-        && !require.iter().any(|k| mapped(required_field(k)))
-    {
-        let names: Vec<String> = require
-            .iter()
-            .map(|k| required_field(k).to_string())
-            .collect();
-        errs.push(ConfigError::new(format!(
-            "{}: every row needs one of {} but the mapping has none of them; map one, or set `require_any: []`",
-            at(&["validate", "require_any"]),
-            names.join(", ")
-        )));
-    }
-    let phone_default_region = match &cfg.validate.phone_default_region {
-        None => None,
-        Some(r) => match phonenumber::country::Id::from_str(&r.to_ascii_uppercase()) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                errs.push(ConfigError::new(format!(
-                    "{}: `{r}` is not an ISO 3166 region code (e.g. US, GB, DE, AU)",
-                    at(&["validate", "phone_default_region"])
-                )));
-                None
-            }
-        },
-    };
-
-    let load = cfg.load;
-    if load.concurrency.get() > 64 {
-        errs.push(ConfigError::new(format!(
-            "{}: {} is too many requests in flight; the API allows 100 per 10 s, use 1..=64",
-            at(&["load", "concurrency"]),
-            load.concurrency
-        )));
-    }
-    if load.retry.base_delay_ms > load.retry.max_delay_ms {
-        errs.push(ConfigError::new(format!(
-            "{}: base_delay_ms ({}) is larger than max_delay_ms ({})",
-            at(&["load", "retry"]),
-            load.retry.base_delay_ms,
-            load.retry.max_delay_ms
-        )));
-    }
-
-    if !errs.is_empty() {
-        return Err(ConfigErrors(errs));
-    }
-    let name = cfg.name.unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "pipeline".into())
-    });
-    Ok(Pipeline {
-        name,
-        file: path.to_path_buf(),
-        source,
-        target,
-        mapping,
-        dedup: cfg.dedup,
-        validate: ValidateRules {
-            require_any: cfg.validate.require_any,
-            phone_default_region,
-        },
-        load,
-        report: ReportSettings {
-            dir: cfg.report.dir.as_deref().map(resolve),
-            escape_formulas: cfg.report.escape_formulas,
-        },
-    })
 }
 
 #[cfg(test)]

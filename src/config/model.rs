@@ -21,9 +21,12 @@ pub struct PipelineConfig {
     pub name: Option<String>,
     /// Where rows come from.
     pub source: SourceConfig,
-    /// Which GHL location receives them, and how to authenticate.
-    pub target: TargetConfig,
-    /// GHL contact field ← source column.
+    /// Which GHL location receives them, and how to authenticate (required unless the rows go
+    /// to a CSV file: `load.type: csv`).
+    #[serde(default)]
+    pub target: Option<TargetConfig>,
+    /// GHL contact field ← source column (may be empty when exporting to CSV).
+    #[serde(default)]
     pub mapping: BTreeMap<String, String>,
     /// In-file duplicate handling.
     #[serde(default)]
@@ -47,6 +50,66 @@ pub enum SourceConfig {
     Csv(CsvSourceConfig),
     /// An Excel or OpenDocument workbook.
     Excel(ExcelSourceConfig),
+    /// The contacts of a GHL location.
+    Ghl(GhlSourceConfig),
+}
+
+/// `source: {type: ghl, ...}`: read a location's contacts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GhlSourceConfig {
+    /// The location to read.
+    pub location_id: String,
+    /// API base URL.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// How to authenticate (a token with `contacts.readonly` is enough).
+    pub auth: AuthConfig,
+    /// `search` (`POST /contacts/search`, preferred) or `list` (the deprecated `GET /contacts/`).
+    #[serde(default)]
+    pub method: ReadMethod,
+    /// Contacts per request: ≤ 500 for search, ≤ 100 for list.
+    #[serde(default)]
+    pub page_size: Option<NonZeroU32>,
+    /// Search filters passed through: `[{field, operator, value}]` or `{group, filters}`.
+    #[serde(default)]
+    pub filters: Vec<serde_json::Value>,
+    /// Free-text search (≤ 75 characters).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Only contacts updated at or after this time (`YYYY-MM-DD` or RFC 3339).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Read only what changed since the last successful run.
+    #[serde(default)]
+    pub incremental: Option<IncrementalConfig>,
+}
+
+/// How contacts are read.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMethod {
+    /// `POST /contacts/search` with `searchAfter` paging.
+    #[default]
+    Search,
+    /// Deprecated `GET /contacts/` with `startAfter`/`startAfterId` paging.
+    List,
+}
+
+/// `incremental:`.
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalConfig {
+    /// The field whose high-water mark is kept.
+    pub cursor: CursorField,
+}
+
+/// Incremental cursor fields.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum CursorField {
+    /// Last update time.
+    DateUpdated,
 }
 
 /// `source: {type: csv, ...}`.
@@ -279,6 +342,15 @@ pub enum RequiredKey {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadConfig {
+    /// Where rows go: the target location (`ghl`) or a CSV file (`csv`).
+    #[serde(default, rename = "type")]
+    pub kind: SinkKind,
+    /// With `type: csv`: the output file, relative to the pipeline file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// With `type: csv`: write the source's columns (`source`) or the mapped fields (`mapped`).
+    #[serde(default)]
+    pub columns: CsvColumns,
     /// Write mode.
     #[serde(default)]
     pub mode: LoadMode,
@@ -296,9 +368,34 @@ pub struct LoadConfig {
     pub timeout_secs: NonZeroU64,
 }
 
+/// Sinks.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// Upsert into `target`.
+    #[default]
+    Ghl,
+    /// Write a CSV file.
+    Csv,
+}
+
+/// Columns of the CSV sink.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvColumns {
+    /// Every source column, as read.
+    #[default]
+    Source,
+    /// The mapped contact fields, normalised, named as in the API.
+    Mapped,
+}
+
 impl Default for LoadConfig {
     fn default() -> Self {
         LoadConfig {
+            kind: SinkKind::default(),
+            path: None,
+            columns: CsvColumns::default(),
             mode: LoadMode::default(),
             concurrency: default_concurrency(),
             rate_limit: RateLimitConfig::default(),

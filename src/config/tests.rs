@@ -31,12 +31,10 @@ fn err(text: &str) -> String {
 fn good_pipeline_validates_with_defaults() {
     let p = parse(GOOD).unwrap();
     assert_eq!(p.name, "p");
-    assert_eq!(p.source.path(), Path::new("dir/contacts.csv"));
-    assert_eq!(p.target.location_id, "loc-1");
-    assert_eq!(
-        p.target.base_url.as_str(),
-        "https://services.leadconnectorhq.com/"
-    );
+    assert_eq!(p.source.describe(), "dir/contacts.csv");
+    let t = p.target.as_ref().unwrap();
+    assert_eq!(t.location_id, "loc-1");
+    assert_eq!(t.base_url.as_str(), "https://services.leadconnectorhq.com/");
     assert_eq!(p.load.concurrency.get(), 4);
     assert_eq!(p.load.rate_limit.max_requests.get(), 100);
     assert_eq!(

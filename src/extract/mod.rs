@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod excel;
+pub mod ghl;
 pub mod sniff;
 
 use crate::config::{DuplicateHeaders, Source};
@@ -31,15 +32,45 @@ pub enum SourceReader {
     Csv(csv::CsvReader),
     /// Workbook.
     Excel(excel::ExcelReader),
+    /// GHL location.
+    Ghl(Box<ghl::GhlReader>),
 }
 
 impl SourceReader {
-    /// Opens the source and reads its header. Problems here are configuration errors (exit 2).
+    /// Opens a file source and reads its header. Problems here are configuration errors (exit 2).
+    /// A GHL source needs an API client: build [`ghl::GhlReader`] instead.
     pub fn open(src: &Source) -> Result<SourceReader, ConfigError> {
         Ok(match src {
             Source::Csv(c) => SourceReader::Csv(csv::CsvReader::open(c)?),
             Source::Excel(x) => SourceReader::Excel(excel::ExcelReader::open(x)?),
+            Source::Ghl(g) => {
+                return Err(ConfigError::new(format!(
+                    "GHL location {} is read with an API client (internal: use GhlReader)",
+                    g.api.location_id
+                )))
+            }
         })
+    }
+
+    /// The column names a source will have, without opening it when they are fixed (GHL).
+    pub fn headers_of(src: &Source) -> Result<Headers, ConfigError> {
+        match src {
+            Source::Ghl(_) => Ok(std::sync::Arc::from(
+                ghl::CONTACT_COLUMNS
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>(),
+            )),
+            other => Ok(SourceReader::open(other)?.headers().clone()),
+        }
+    }
+
+    /// The error that stopped a source early (GHL reads), taken once.
+    pub fn take_error(&mut self) -> Option<String> {
+        match self {
+            SourceReader::Ghl(r) => r.take_error(),
+            _ => None,
+        }
     }
 
     /// Column names.
@@ -47,15 +78,16 @@ impl SourceReader {
         match self {
             SourceReader::Csv(r) => r.headers(),
             SourceReader::Excel(r) => r.headers(),
+            SourceReader::Ghl(r) => r.headers(),
         }
     }
 
-    /// Data rows in the source (for progress), counted cheaply.
+    /// Data rows in the source (for progress), counted cheaply; 0 when unknown in advance.
     pub fn count_rows(src: &Source) -> Result<u64, ConfigError> {
         match src {
             Source::Csv(c) => csv::CsvReader::count_rows(c),
-            // A workbook is read whole anyway; count while iterating would need a second load.
             Source::Excel(x) => Ok(excel::ExcelReader::open(x)?.remaining_rows()),
+            Source::Ghl(_) => Ok(0),
         }
     }
 }
@@ -67,6 +99,7 @@ impl Iterator for SourceReader {
         match self {
             SourceReader::Csv(r) => r.next(),
             SourceReader::Excel(r) => r.next(),
+            SourceReader::Ghl(r) => r.next(),
         }
     }
 }

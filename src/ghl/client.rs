@@ -14,13 +14,25 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::ratelimit::{RateLimitInfo, Throttle};
 use super::retry::{classify_status, parse_retry_after, RetryAction, RetryPolicy};
-use super::types::{ApiErrorBody, SearchRequest, SearchResponse, UpsertContact, UpsertResponse};
+use super::types::{
+    ApiErrorBody, ListResponse, SearchRequest, SearchResponse, UpsertContact, UpsertResponse,
+};
 use super::API_VERSION;
 
 /// Path of the upsert endpoint.
 pub const PATH_UPSERT: &str = "/contacts/upsert";
 /// Path of the search endpoint.
 pub const PATH_SEARCH: &str = "/contacts/search";
+/// Path of the deprecated list endpoint.
+pub const PATH_LIST: &str = "/contacts/";
+
+/// `k=v&…` with both sides percent-encoded (a `+` in a value must become `%2B`).
+fn serde_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
+    let mut ser = reqwest::Url::parse("http://x/").expect("static URL");
+    ser.query_pairs_mut()
+        .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+    ser.query().unwrap_or_default().to_owned()
+}
 
 /// Counters of what the client sent and received, for the run summary.
 #[derive(Debug, Default)]
@@ -125,6 +137,30 @@ impl GhlClient {
     pub async fn search_contacts(&self, req: &SearchRequest) -> Result<SearchResponse, ApiError> {
         self.send(Method::POST, PATH_SEARCH, "search", Some(req))
             .await
+    }
+
+    /// Deprecated `GET /contacts/`, one page (`limit` ≤ 100); `start_after` is the previous
+    /// page's `meta.startAfter` and `meta.startAfterId`.
+    pub async fn list_contacts(
+        &self,
+        location_id: &str,
+        limit: u32,
+        start_after: Option<(&serde_json::Value, &str)>,
+    ) -> Result<ListResponse, ApiError> {
+        let mut q: Vec<(&str, String)> = vec![
+            ("locationId", location_id.to_owned()),
+            ("limit", limit.to_string()),
+        ];
+        if let Some((ms, id)) = start_after {
+            let ms = ms
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| ms.to_string());
+            q.push(("startAfter", ms));
+            q.push(("startAfterId", id.to_owned()));
+        }
+        let path = format!("{PATH_LIST}?{}", serde_urlencoded_pairs(&q));
+        self.send::<(), _>(Method::GET, &path, "list", None).await
     }
 
     async fn send<B: Serialize + ?Sized, R: DeserializeOwned>(

@@ -49,6 +49,32 @@ pub struct UpsertContact {
     pub dnd: Option<bool>,
 }
 
+impl UpsertContact {
+    /// A field's value as text (tags joined with `, `), as written to a CSV export.
+    pub fn field_text(&self, f: super::fields::ContactField) -> Option<String> {
+        use super::fields::ContactField as F;
+        match f {
+            F::FirstName => self.first_name.clone(),
+            F::LastName => self.last_name.clone(),
+            F::Name => self.name.clone(),
+            F::Email => self.email.clone(),
+            F::Phone => self.phone.clone(),
+            F::CompanyName => self.company_name.clone(),
+            F::Address1 => self.address1.clone(),
+            F::City => self.city.clone(),
+            F::State => self.state.clone(),
+            F::PostalCode => self.postal_code.clone(),
+            F::Country => self.country.clone(),
+            F::Website => self.website.clone(),
+            F::Timezone => self.timezone.clone(),
+            F::Source => self.source.clone(),
+            F::Tags => self.tags.as_ref().map(|t| t.join(", ")),
+            F::DateOfBirth => self.date_of_birth.clone(),
+            F::Dnd => self.dnd.map(|d| d.to_string()),
+        }
+    }
+}
+
 /// A contact as the API returns it (spec: `GetContectByIdSchema`), the fields the importer reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -121,6 +147,32 @@ pub struct SearchRequest {
     /// Cursor: the `searchAfter` of the previous page's last contact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search_after: Option<Vec<serde_json::Value>>,
+    /// `[{field, operator, value}]` or groups, passed through.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub filters: Vec<serde_json::Value>,
+    /// Free text, at most 75 characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+/// Answer of the deprecated `GET /contacts/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListResponse {
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+    #[serde(default)]
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub meta: Option<ListMeta>,
+}
+
+/// Paging metadata of `GET /contacts/` (real answers carry it; the spec does not use it).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListMeta {
+    pub total: Option<u64>,
+    pub start_after_id: Option<String>,
+    pub start_after: Option<serde_json::Value>,
 }
 
 /// A contact in a search answer, with its paging cursor.

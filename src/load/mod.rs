@@ -2,6 +2,8 @@
 //! written with `POST /contacts/upsert` (no 400-duplicate path, and a retry after a lost answer
 //! matches the contact the first attempt created). Throttle and retries live in the client.
 
+pub mod csv_sink;
+
 use crate::ghl::client::GhlClient;
 use crate::ghl::error::ApiError;
 use crate::outcome::{codes, Outcome, RowError, Stage};

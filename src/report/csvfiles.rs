@@ -76,6 +76,10 @@ impl ReportWriter {
     pub fn write(&mut self, rec: &Record, outcome: &Outcome) -> anyhow::Result<()> {
         let row = rec.row.to_string();
         match outcome {
+            Outcome::Exported => {
+                self.results
+                    .write_record([row.as_str(), outcome.label(), "", "", "", ""])?;
+            }
             Outcome::Created { contact_id } | Outcome::Updated { contact_id } => {
                 self.results.write_record([
                     row.as_str(),

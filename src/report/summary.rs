@@ -22,6 +22,8 @@ pub struct RowCounts {
     /// Rows whose contact already held the same values (no write). Always 0 in upsert mode,
     /// which cannot tell; `sync` mode will.
     pub unchanged: u64,
+    /// Rows written to a CSV sink.
+    pub exported: u64,
     /// Rows rejected (see rejected.csv).
     pub rejected: u64,
 }
@@ -50,7 +52,9 @@ pub struct Summary {
     pub version: u32,
     /// Pipeline name.
     pub pipeline: String,
-    /// Target location.
+    /// What was read: a file path or `GHL location <id>`.
+    pub source: String,
+    /// Target location (empty for a CSV sink).
     pub location_id: String,
     /// API base URL used.
     pub base_url: String,
@@ -64,6 +68,8 @@ pub struct Summary {
     pub rejected_by_stage: BTreeMap<String, u64>,
     /// Request figures.
     pub requests: RequestCounts,
+    /// Contacts a GHL source returned twice (page shifts) and that were read once.
+    pub source_duplicates_skipped: u64,
     /// The fatal error that stopped the run, if any.
     pub aborted: Option<String>,
     /// RFC 3339 start time.
@@ -79,6 +85,7 @@ impl Summary {
         match o {
             Outcome::Created { .. } => self.rows.created += 1,
             Outcome::Updated { .. } => self.rows.updated += 1,
+            Outcome::Exported => self.rows.exported += 1,
             Outcome::Rejected(e) => {
                 self.rows.rejected += 1;
                 *self.rejected_by_code.entry(e.code.to_owned()).or_default() += 1;

@@ -279,7 +279,7 @@ fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
     }
 }
 
-fn now_iso(ms: u64) -> String {
+pub(super) fn now_iso(ms: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)
@@ -308,7 +308,7 @@ fn find_match(
     (by_email, by_phone)
 }
 
-fn location_of<'a>(
+pub(super) fn location_of<'a>(
     st: &'a mut State,
     obj: &Map<String, Value>,
 ) -> Result<&'a mut Vec<Contact>, Answer> {
@@ -336,7 +336,7 @@ fn new_contact(st: &mut State, obj: &Map<String, Value>) -> Contact {
     c
 }
 
-fn trace_id() -> String {
+pub(super) fn trace_id() -> String {
     let (a, b): (u64, u64) = (rand::random(), rand::random());
     format!("{a:016x}{b:016x}")
 }
@@ -466,86 +466,9 @@ pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
     (200, json!({"succeded": true, "contact": c}))
 }
 
-/// `POST /contacts/search`: `pageLimit` (≤ 500) required; `page` (1-based, window of 10,000) or
-/// `searchAfter` (`[dateAddedMs, id]` of the previous page's last contact), not both.
-pub fn search(st: &mut State, body: &[u8]) -> Answer {
-    let obj: Map<String, Value> = match serde_json::from_slice(body) {
-        Ok(Value::Object(o)) => o,
-        _ => return bad_request("body must be a JSON object"),
-    };
-    let mut messages = Vec::new();
-    let page_limit = obj.get("pageLimit").and_then(Value::as_u64);
-    match page_limit {
-        None => messages.push("pageLimit must be a number".to_owned()),
-        Some(n) if n == 0 || n > 500 => {
-            messages.push("pageLimit must not be greater than 500".into())
-        }
-        _ => {}
-    }
-    let page = obj.get("page").and_then(Value::as_u64);
-    let after = obj.get("searchAfter").and_then(Value::as_array).cloned();
-    if page.is_some() && after.is_some() {
-        messages.push("page and searchAfter cannot be used together".into());
-    }
-    if !messages.is_empty() {
-        return unprocessable(messages);
-    }
-    let limit = page_limit.unwrap_or(20) as usize;
-    let contacts = match location_of(st, &obj) {
-        Ok(c) => c,
-        Err(a) => return a,
-    };
-    // Creation order is dateAdded order; the cursor is [dateAdded ms, id].
-    let key = |c: &Contact| -> (i64, String) {
-        let ms = c
-            .date_added
-            .as_deref()
-            .and_then(|d| {
-                time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-            .unwrap_or(0);
-        (ms, c.id.clone())
-    };
-    let mut sorted: Vec<&Contact> = contacts.iter().collect();
-    sorted.sort_by_key(|c| key(c));
-    let start = match (&after, page) {
-        (Some(a), _) => {
-            let ms = a.first().and_then(Value::as_i64).unwrap_or(i64::MIN);
-            let id = a.get(1).and_then(Value::as_str).unwrap_or("").to_owned();
-            sorted.partition_point(|c| key(c) <= (ms, id.clone()))
-        }
-        (None, p) => {
-            let p = p.unwrap_or(1).max(1) as usize;
-            if p * limit > 10_000 {
-                return unprocessable(vec![
-                    "page window exceeds 10000 records; use searchAfter".into()
-                ]);
-            }
-            (p - 1) * limit
-        }
-    };
-    let page_contacts: Vec<Value> = sorted
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(|c| {
-            let (ms, id) = key(c);
-            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-            if let Value::Object(o) = &mut v {
-                o.insert("searchAfter".into(), json!([ms, id]));
-            }
-            v
-        })
-        .collect();
-    (
-        200,
-        json!({"contacts": page_contacts, "total": sorted.len(), "traceId": trace_id()}),
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::reads::search;
     use super::*;
     use std::time::Duration;
 

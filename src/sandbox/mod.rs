@@ -5,6 +5,7 @@
 //! quickstart and of the tests.
 
 pub mod contacts;
+pub mod reads;
 mod server;
 pub mod state;
 
@@ -40,6 +41,8 @@ pub struct SandboxConfig {
     pub daily_limit: u64,
     /// Scripted faults.
     pub faults: Vec<Fault>,
+    /// Contacts to start with, per location.
+    pub seed: Vec<(String, Vec<Contact>)>,
 }
 
 impl Default for SandboxConfig {
@@ -53,8 +56,38 @@ impl Default for SandboxConfig {
             rate_interval: Duration::from_secs(10),
             daily_limit: 200_000,
             faults: Vec::new(),
+            seed: Vec::new(),
         }
     }
+}
+
+/// `n` synthetic contacts (`seed{i}@example.com`, unique phones, a tag each), for seeding.
+pub fn synthetic_contacts(n: usize) -> Vec<Contact> {
+    (0..n)
+        .map(|i| Contact {
+            first_name: Some(format!("Seed{i}")),
+            last_name: Some("Contact".into()),
+            name: Some(format!("Seed{i} Contact")),
+            email: Some(format!("seed{i}@example.com")),
+            phone: Some(format!("+1415{:07}", 2_000_000 + i)),
+            tags: vec![["lead", "customer", "vip"][i % 3].to_owned()],
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Reads a seed file: a JSON object mapping location ids to arrays of contacts.
+pub fn read_seed_file(path: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<Contact>)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read seed file {}: {e}", path.display()))?;
+    let map: std::collections::BTreeMap<String, Vec<Contact>> = serde_json::from_str(&text)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "seed file {}: {e} (expected {{\"<locationId>\": [{{contact}}, …]}})",
+                path.display()
+            )
+        })?;
+    Ok(map.into_iter().collect())
 }
 
 /// A running sandbox. Dropping it stops the server.
@@ -77,14 +110,18 @@ impl Sandbox {
                 .collect();
             format!("sbx-{s}")
         });
-        let state = Arc::new(Mutex::new(state::State::new(
+        let mut st = state::State::new(
             &cfg.locations,
             cfg.allow_duplicates,
             cfg.rate_max,
             cfg.rate_interval,
             cfg.daily_limit,
             cfg.faults.clone(),
-        )));
+        );
+        for (loc, contacts) in cfg.seed.clone() {
+            st.seed(&loc, contacts);
+        }
+        let state = Arc::new(Mutex::new(st));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port)).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::contacts::{self, Answer};
+use super::reads;
 use super::state::{LimitDecision, State};
 use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
 use crate::ghl::API_VERSION;
@@ -29,8 +30,8 @@ pub(super) struct AppState {
 
 pub(super) fn router(app: AppState) -> Router {
     Router::new()
-        .route("/contacts/", post(create_contact))
-        .route("/contacts", post(create_contact))
+        .route("/contacts/", post(create_contact).get(list_contacts))
+        .route("/contacts", post(create_contact).get(list_contacts))
         .route("/contacts/upsert", post(upsert_contact))
         .route("/contacts/search", post(search_contacts))
         .route("/contacts/{id}", get(get_contact).put(update_contact))
@@ -176,8 +177,16 @@ async fn search_contacts(
     body: Bytes,
 ) -> Response {
     handle(&app, &headers, "POST /contacts/search", |st| {
-        contacts::search(st, &body)
+        reads::search(st, &body)
     })
+}
+
+async fn list_contacts(
+    AxState(app): AxState<AppState>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    handle(&app, &headers, "GET /contacts/", |st| reads::list(st, &q))
 }
 
 async fn get_contact(

@@ -158,6 +158,7 @@ pub struct State {
     pub api_requests_seen: u64,
     /// Statistics.
     pub stats: Stats,
+    /// Last timestamp handed out (ms).
     seq: u64,
 }
 
@@ -209,9 +210,29 @@ impl State {
         (decision, fault)
     }
 
-    /// A new contact id (20 alphanumerics, like the API's) and a monotonic timestamp in ms.
+    /// Adds contacts to `location` as if created now, in order: ids and timestamps are assigned
+    /// where missing, emails lower-cased.
+    pub fn seed(&mut self, location: &str, contacts: Vec<Contact>) {
+        for mut c in contacts {
+            let (id, ms) = self.next_id_and_time();
+            if c.id.is_empty() {
+                c.id = id;
+            }
+            let ts = super::contacts::now_iso(ms);
+            c.location_id = Some(location.to_owned());
+            c.date_added.get_or_insert_with(|| ts.clone());
+            c.date_updated.get_or_insert(ts);
+            c.email = c.email.map(|e| e.to_lowercase());
+            self.locations
+                .entry(location.to_owned())
+                .or_default()
+                .push(c);
+        }
+    }
+
+    /// A new contact id (20 alphanumerics, like the API's) and a timestamp in ms that is
+    /// strictly greater than any handed out before, so that `dateUpdated` orders all writes.
     pub fn next_id_and_time(&mut self) -> (String, u64) {
-        self.seq += 1;
         let id: String = rand::rng()
             .sample_iter(&Alphanumeric)
             .take(20)
@@ -221,7 +242,8 @@ impl State {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        (id, now_ms)
+        self.seq = now_ms.max(self.seq + 1);
+        (id, self.seq)
     }
 }
 

@@ -51,7 +51,7 @@ impl Transformer {
                     errs.push(ConfigError::new(format!(
                         "{}: mapping.{field}: column `{col}` is not in {}{hint}; columns: {}",
                         p.file.display(),
-                        p.source.path().display(),
+                        p.source.describe(),
                         headers
                             .iter()
                             .map(|h| format!("`{h}`"))
@@ -65,7 +65,11 @@ impl Transformer {
             return Err(ConfigErrors(errs));
         }
         Ok(Transformer {
-            location_id: p.target.location_id.clone(),
+            location_id: p
+                .target
+                .as_ref()
+                .map(|t| t.location_id.clone())
+                .unwrap_or_default(),
             columns,
             require_any: p.validate.require_any.clone(),
             region: p.validate.phone_default_region,

@@ -1,0 +1,369 @@
+//! The validate phase: pure checks that turn the raw model into a [`Pipeline`], collecting every
+//! problem (each with `file:line:col` where the key can be located) rather than stopping at the
+//! first. No files are opened and no requests made here.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::locate;
+use super::model::*;
+use super::PIPELINE_VERSION;
+use super::{
+    CsvSource, ExcelSource, GhlSource, Pipeline, ReportSettings, Sink, Source, Target,
+    ValidateRules,
+};
+use crate::error::{ConfigError, ConfigErrors};
+use crate::ghl::fields::{did_you_mean, ContactField};
+
+struct Checker<'a> {
+    shown: String,
+    text: &'a str,
+    base_dir: PathBuf,
+    errs: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn at(&self, keys: &[&str]) -> String {
+        match locate::locate(self.text, keys) {
+            Some((l, c)) => format!("{}:{l}:{c}: {}", self.shown, keys.join(".")),
+            None => format!("{}: {}", self.shown, keys.join(".")),
+        }
+    }
+
+    fn err(&mut self, keys: &[&str], msg: impl std::fmt::Display) {
+        let e = ConfigError::new(format!("{}: {msg}", self.at(keys)));
+        self.errs.push(e);
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Location, base URL and token variable of a target or a GHL source at `section`.
+    fn api(
+        &mut self,
+        section: &str,
+        location_id: String,
+        base_url: &str,
+        token_env: String,
+    ) -> Target {
+        if location_id.trim().is_empty() {
+            self.err(&[section, "location_id"], "must not be empty");
+        }
+        let base_url = match reqwest::Url::parse(base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            Ok(_) | Err(_) => {
+                self.err(
+                    &[section, "base_url"],
+                    format!("`{base_url}` is not an http(s) URL (the production API is {DEFAULT_BASE_URL})"),
+                );
+                reqwest::Url::parse(DEFAULT_BASE_URL).expect("constant URL parses")
+            }
+        };
+        let var_ok = !token_env.is_empty()
+            && token_env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !var_ok {
+            self.err(
+                &[section, "auth", "token_env"],
+                format!(
+                    "`{token_env}` is not an environment variable name; write the variable's name \
+                     (e.g. GHL_TOKEN), never the token itself"
+                ),
+            );
+        }
+        Target {
+            location_id,
+            base_url,
+            token_env,
+        }
+    }
+
+    fn encoding(
+        &mut self,
+        key: &str,
+        label: &Option<String>,
+    ) -> Option<&'static encoding_rs::Encoding> {
+        match label.as_deref() {
+            None | Some("auto") => None,
+            Some(l) => encoding_rs::Encoding::for_label(l.trim().as_bytes()).or_else(|| {
+                self.err(
+                    &["source", key],
+                    format!(
+                        "`{l}` is not an encoding label (e.g. utf-8, windows-1252, iso-8859-1, shift_jis, \
+                         utf-16le, gb18030)"
+                    ),
+                );
+                None
+            }),
+        }
+    }
+
+    fn source(&mut self, cfg: SourceConfig) -> Source {
+        match cfg {
+            SourceConfig::Csv(csv) => {
+                let delimiter = match csv.delimiter {
+                    None => None,
+                    Some(d) if d.is_ascii() && d != '"' && d != '\n' && d != '\r' => Some(d as u8),
+                    Some(d) => {
+                        self.err(
+                            &["source", "delimiter"],
+                            format!(
+                                "{d:?} must be one ASCII character other than a quote or newline \
+                                 (e.g. \",\", \";\", \"\\t\", \"|\"), or left out to sniff it"
+                            ),
+                        );
+                        None
+                    }
+                };
+                let encoding = self.encoding("encoding", &csv.encoding);
+                let fallback_encoding = self.encoding("fallback_encoding", &csv.fallback_encoding);
+                Source::Csv(CsvSource {
+                    path: self.resolve(&csv.path),
+                    delimiter,
+                    has_header: csv.has_header,
+                    encoding,
+                    fallback_encoding,
+                    max_field_bytes: csv.max_field_bytes.get(),
+                    duplicate_headers: csv.duplicate_headers,
+                })
+            }
+            SourceConfig::Excel(x) => Source::Excel(ExcelSource {
+                path: self.resolve(&x.path),
+                sheet: x.sheet,
+                header_row: x.header_row,
+                date_columns: x.date_columns,
+                duplicate_headers: x.duplicate_headers,
+            }),
+            SourceConfig::Ghl(g) => {
+                let api = self.api("source", g.location_id, &g.base_url, g.auth.token_env);
+                let max = match g.method {
+                    ReadMethod::Search => 500,
+                    ReadMethod::List => 100,
+                };
+                let page_size = g.page_size.map_or(max, |n| n.get());
+                if page_size > max {
+                    self.err(
+                        &["source", "page_size"],
+                        format!("{page_size} is more than the {max} contacts per request that `{:?}` allows", g.method)
+                            .to_lowercase(),
+                    );
+                }
+                let mut filters = g.filters;
+                if g.method == ReadMethod::List
+                    && (!filters.is_empty() || g.since.is_some() || g.incremental.is_some())
+                {
+                    self.err(
+                        &["source", "method"],
+                        "the deprecated list cannot filter; use `method: search` with filters, since or incremental",
+                    );
+                }
+                if let Some(since) = &g.since {
+                    match parse_since(since) {
+                        Some(ts) => filters.push(serde_json::json!({
+                            "field": "dateUpdated", "operator": "range", "value": {"gte": ts}
+                        })),
+                        None => self.err(
+                            &["source", "since"],
+                            format!("`{since}` is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+                        ),
+                    }
+                }
+                if let Some(q) = &g.query {
+                    if q.chars().count() > 75 {
+                        self.err(&["source", "query"], "the API allows at most 75 characters");
+                    }
+                }
+                Source::Ghl(GhlSource {
+                    api,
+                    method: g.method,
+                    page_size: page_size.min(max),
+                    filters,
+                    query: g.query,
+                    incremental: g.incremental.map(|i| i.cursor),
+                })
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DD` or RFC 3339 → RFC 3339 (UTC midnight for a date).
+fn parse_since(s: &str) -> Option<String> {
+    let rfc = &time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, rfc) {
+        return t.format(rfc).ok();
+    }
+    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    d.midnight().assume_utc().format(rfc).ok()
+}
+
+/// Validates a parsed pipeline.
+pub(super) fn validate(
+    path: &Path,
+    text: &str,
+    cfg: PipelineConfig,
+) -> Result<Pipeline, ConfigErrors> {
+    let mut c = Checker {
+        shown: path.display().to_string(),
+        text,
+        base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        errs: Vec::new(),
+    };
+    if cfg.version != PIPELINE_VERSION {
+        c.err(
+            &["version"],
+            format!(
+                "unsupported version {}, this build reads version {PIPELINE_VERSION}",
+                cfg.version
+            ),
+        );
+    }
+    let source = c.source(cfg.source);
+
+    let load = cfg.load;
+    let sink = match (load.kind, &load.path) {
+        (SinkKind::Ghl, None) => Sink::Ghl,
+        (SinkKind::Ghl, Some(_)) => {
+            c.err(&["load", "path"], "only applies to `type: csv`");
+            Sink::Ghl
+        }
+        (SinkKind::Csv, Some(p)) => Sink::Csv {
+            path: c.resolve(p),
+            columns: load.columns,
+        },
+        (SinkKind::Csv, None) => {
+            c.err(
+                &["load", "type"],
+                "`csv` needs `load.path`, the file to write",
+            );
+            Sink::Csv {
+                path: PathBuf::new(),
+                columns: load.columns,
+            }
+        }
+    };
+    let target = match (cfg.target, &sink) {
+        (Some(t), _) => Some(c.api("target", t.location_id, &t.base_url, t.auth.token_env)),
+        (None, Sink::Ghl) => {
+            c.errs.push(ConfigError::new(format!(
+                "{}: `target` is missing: name the location to load into (target.location_id, \
+                 target.auth.token_env), or write a CSV file with `load: {{type: csv, path: …}}`",
+                c.shown
+            )));
+            None
+        }
+        (None, Sink::Csv { .. }) => None,
+    };
+
+    let mut mapping = Vec::new();
+    if cfg.mapping.is_empty() && matches!(sink, Sink::Ghl) {
+        c.err(&["mapping"], "maps no field");
+    }
+    for (field, column) in &cfg.mapping {
+        match ContactField::from_api_name(field) {
+            Some(f) => mapping.push((f, column.clone())),
+            None => {
+                let names = ContactField::ALL.map(ContactField::api_name);
+                let hint = did_you_mean(field, names)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                c.err(
+                    &["mapping", field],
+                    format!(
+                        "`{field}` is not a standard contact field{hint}; valid fields: {}",
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    mapping.sort_by_key(|(f, _)| *f);
+    let mapped = |f: ContactField| mapping.iter().any(|(m, _)| *m == f);
+    if !cfg.mapping.is_empty() {
+        if cfg.dedup.by == DedupKey::Email && !mapped(ContactField::Email) {
+            c.err(
+                &["dedup", "by"],
+                "dedup by email needs `mapping.email`; map an email column or set `by: none`",
+            );
+        }
+        let field = |k: &RequiredKey| match k {
+            RequiredKey::Email => ContactField::Email,
+            RequiredKey::Phone => ContactField::Phone,
+        };
+        let require = &cfg.validate.require_any;
+        if !require.is_empty() && !require.iter().any(|k| mapped(field(k))) {
+            let names: Vec<String> = require.iter().map(|k| field(k).to_string()).collect();
+            c.err(
+                &["validate", "require_any"],
+                format!(
+                    "every row needs one of {} but the mapping has none of them; map one, or set `require_any: []`",
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+    let phone_default_region = match &cfg.validate.phone_default_region {
+        None => None,
+        Some(r) => match phonenumber::country::Id::from_str(&r.to_ascii_uppercase()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                c.err(
+                    &["validate", "phone_default_region"],
+                    format!("`{r}` is not an ISO 3166 region code (e.g. US, GB, DE, AU)"),
+                );
+                None
+            }
+        },
+    };
+    if load.concurrency.get() > 64 {
+        c.err(
+            &["load", "concurrency"],
+            format!(
+                "{} is too many requests in flight; the API allows 100 per 10 s, use 1..=64",
+                load.concurrency
+            ),
+        );
+    }
+    if load.retry.base_delay_ms > load.retry.max_delay_ms {
+        c.err(
+            &["load", "retry"],
+            format!(
+                "base_delay_ms ({}) is larger than max_delay_ms ({})",
+                load.retry.base_delay_ms, load.retry.max_delay_ms
+            ),
+        );
+    }
+
+    if !c.errs.is_empty() {
+        return Err(ConfigErrors(c.errs));
+    }
+    let name = cfg.name.unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pipeline".into())
+    });
+    let report = ReportSettings {
+        dir: cfg.report.dir.as_deref().map(|d| c.resolve(d)),
+        escape_formulas: cfg.report.escape_formulas,
+    };
+    Ok(Pipeline {
+        name,
+        file: path.to_path_buf(),
+        source,
+        target,
+        sink,
+        mapping,
+        dedup: cfg.dedup,
+        validate: ValidateRules {
+            require_any: cfg.validate.require_any,
+            phone_default_region,
+        },
+        load,
+        report,
+    })
+}

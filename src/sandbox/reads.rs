@@ -1,0 +1,308 @@
+//! Read endpoints of the sandbox: `POST /contacts/search` (filters, `page` or `searchAfter`) and
+//! the deprecated `GET /contacts/` (`limit` ≤ 100, `startAfter` + `startAfterId`).
+//!
+//! Contacts are stored in creation order and every write gets a strictly increasing timestamp,
+//! so creation order is `dateAdded` order and the paging cursor `[dateAddedMs, id]` is exact.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::contacts::{bad_request, location_of, trace_id, unprocessable, Answer};
+use super::state::State;
+use crate::ghl::types::Contact;
+
+/// Records reachable with `page` paging.
+pub const PAGE_WINDOW: usize = 10_000;
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp.
+pub fn millis(ts: Option<&str>) -> i64 {
+    ts.and_then(|d| {
+        time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+    })
+    .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    .unwrap_or(0)
+}
+
+fn with_cursor(c: &Contact) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut v {
+        o.insert(
+            "searchAfter".into(),
+            json!([millis(c.date_added.as_deref()), c.id]),
+        );
+    }
+    v
+}
+
+/// A date-ish filter value: RFC 3339 text or epoch milliseconds.
+fn as_millis(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().map(|s| millis(Some(s))).filter(|m| *m != 0))
+}
+
+/// Evaluates one filter (or a `{group, filters}` group) against a contact as JSON.
+fn matches(c: &Value, f: &Value) -> Result<bool, String> {
+    if let Some(group) = f.get("group").and_then(Value::as_str) {
+        let list = f
+            .get("filters")
+            .and_then(Value::as_array)
+            .ok_or("group needs filters")?;
+        let results: Result<Vec<bool>, String> = list.iter().map(|g| matches(c, g)).collect();
+        let results = results?;
+        return match group {
+            "AND" => Ok(results.iter().all(|b| *b)),
+            "OR" => Ok(results.iter().any(|b| *b)),
+            other => Err(format!("group must be AND or OR, not {other}")),
+        };
+    }
+    let field = f
+        .get("field")
+        .and_then(Value::as_str)
+        .ok_or("filter needs a field")?;
+    let op = f
+        .get("operator")
+        .and_then(Value::as_str)
+        .ok_or("filter needs an operator")?;
+    let value = f.get("value").cloned().unwrap_or(Value::Null);
+    let actual = c.get(field).filter(|v| !v.is_null());
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::to_lowercase)
+            .unwrap_or_else(|| v.to_string())
+    };
+    Ok(match op {
+        "eq" => actual.is_some_and(|a| text(a) == text(&value)),
+        "not_eq" => !actual.is_some_and(|a| text(a) == text(&value)),
+        "contains" => actual.is_some_and(|a| match a {
+            Value::Array(items) => items.iter().any(|i| text(i) == text(&value)),
+            _ => text(a).contains(&text(&value)),
+        }),
+        "not_contains" => !actual.is_some_and(|a| text(a).contains(&text(&value))),
+        "exists" => actual.is_some(),
+        "not_exists" => actual.is_none(),
+        "range" => {
+            let Some(a) = actual.and_then(as_millis) else {
+                return Ok(false);
+            };
+            let bound = |k: &str| value.get(k).and_then(as_millis);
+            bound("gte").is_none_or(|b| a >= b)
+                && bound("gt").is_none_or(|b| a > b)
+                && bound("lte").is_none_or(|b| a <= b)
+                && bound("lt").is_none_or(|b| a < b)
+        }
+        other => return Err(format!("operator {other} is not supported")),
+    })
+}
+
+/// `POST /contacts/search`.
+pub fn search(st: &mut State, body: &[u8]) -> Answer {
+    let obj: Map<String, Value> = match serde_json::from_slice(body) {
+        Ok(Value::Object(o)) => o,
+        _ => return bad_request("body must be a JSON object"),
+    };
+    let mut messages = Vec::new();
+    let page_limit = obj.get("pageLimit").and_then(Value::as_u64);
+    match page_limit {
+        None => messages.push("pageLimit must be a number".to_owned()),
+        Some(n) if n == 0 || n > 500 => {
+            messages.push("pageLimit must not be greater than 500".into())
+        }
+        _ => {}
+    }
+    let page = obj.get("page").and_then(Value::as_u64);
+    let after = obj.get("searchAfter").and_then(Value::as_array).cloned();
+    if page.is_some() && after.is_some() {
+        messages.push("page and searchAfter cannot be used together".into());
+    }
+    let filters: Vec<Value> = match obj.get("filters") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => {
+            messages.push("filters must be an array".into());
+            Vec::new()
+        }
+    };
+    if !messages.is_empty() {
+        return unprocessable(messages);
+    }
+    let limit = page_limit.unwrap_or(20) as usize;
+    let contacts = match location_of(st, &obj) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let mut selected: Vec<&Contact> = Vec::with_capacity(contacts.len());
+    for c in contacts.iter() {
+        if filters.is_empty() {
+            selected.push(c);
+            continue;
+        }
+        let v = serde_json::to_value(c).unwrap_or(Value::Null);
+        let mut keep = true;
+        for f in &filters {
+            match matches(&v, f) {
+                Ok(true) => {}
+                Ok(false) => keep = false,
+                Err(m) => return unprocessable(vec![m]),
+            }
+        }
+        if keep {
+            selected.push(c);
+        }
+    }
+    let start = match (&after, page) {
+        (Some(a), _) => {
+            let ms = a.first().and_then(Value::as_i64).unwrap_or(i64::MIN);
+            let id = a.get(1).and_then(Value::as_str).unwrap_or("");
+            selected
+                .partition_point(|c| (millis(c.date_added.as_deref()), c.id.as_str()) <= (ms, id))
+        }
+        (None, p) => {
+            let p = p.unwrap_or(1).max(1) as usize;
+            if p * limit > PAGE_WINDOW {
+                return unprocessable(vec![format!(
+                    "page window exceeds {PAGE_WINDOW} records; use searchAfter"
+                )]);
+            }
+            (p - 1) * limit
+        }
+    };
+    let page_contacts: Vec<Value> = selected
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|c| with_cursor(c))
+        .collect();
+    (
+        200,
+        json!({"contacts": page_contacts, "total": selected.len(), "traceId": trace_id()}),
+    )
+}
+
+/// `GET /contacts/` (deprecated): `locationId`, `limit` (default 20, ≤ 100), `startAfter`
+/// (epoch ms of the previous page's last `dateAdded`) and `startAfterId`.
+pub fn list(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
+    let limit: usize = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 20,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return unprocessable(vec!["limit must not be greater than 100".into()]),
+    };
+    let mut obj = Map::new();
+    if let Some(l) = query.get("locationId") {
+        obj.insert("locationId".into(), json!(l));
+    }
+    let contacts = match location_of(st, &obj) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let after_ms: Option<i64> = query.get("startAfter").and_then(|v| v.parse().ok());
+    let after_id = query.get("startAfterId").map(String::as_str).unwrap_or("");
+    let start = match after_ms {
+        Some(ms) => contacts.partition_point(|c| {
+            (millis(c.date_added.as_deref()), c.id.as_str()) <= (ms, after_id)
+        }),
+        None if !after_id.is_empty() => match contacts.iter().position(|c| c.id == after_id) {
+            Some(i) => i + 1,
+            None => return bad_request("startAfterId does not match a contact"),
+        },
+        None => 0,
+    };
+    let page: Vec<&Contact> = contacts.iter().skip(start).take(limit).collect();
+    let meta = match page.last() {
+        Some(last) => json!({
+            "total": contacts.len(),
+            "startAfterId": last.id,
+            "startAfter": millis(last.date_added.as_deref()),
+            "currentPage": start / limit + 1,
+        }),
+        None => json!({"total": contacts.len()}),
+    };
+    (
+        200,
+        json!({"contacts": page, "count": contacts.len(), "meta": meta}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::contacts::upsert;
+    use std::time::Duration;
+
+    fn seeded(n: usize) -> State {
+        let mut st = State::new(
+            &["L".into()],
+            false,
+            100,
+            Duration::from_secs(10),
+            1000,
+            vec![],
+        );
+        for i in 0..n {
+            upsert(
+                &mut st,
+                format!(
+                    r#"{{"locationId":"L","email":"u{i}@x.co","tags":["t{}"]}}"#,
+                    i % 3
+                )
+                .as_bytes(),
+            );
+        }
+        st
+    }
+
+    #[test]
+    fn filters_select_contacts() {
+        let mut st = seeded(9);
+        let mid = st.locations["L"][4].date_updated.clone().unwrap();
+        let body = json!({"locationId":"L","pageLimit":100,
+            "filters":[{"field":"dateUpdated","operator":"range","value":{"gte": mid}}]});
+        let (c, v) = search(&mut st, body.to_string().as_bytes());
+        assert_eq!(c, 200);
+        assert_eq!(v["total"], 5);
+        let body = json!({"locationId":"L","pageLimit":100,
+            "filters":[{"group":"OR","filters":[{"field":"email","operator":"eq","value":"U1@x.co"},
+                                                 {"field":"tags","operator":"contains","value":"t2"}]}]});
+        let (_, v) = search(&mut st, body.to_string().as_bytes());
+        assert_eq!(v["total"], 4, "u1 plus t2 on u2, u5, u8");
+        let body = json!({"locationId":"L","pageLimit":10,"filters":[{"field":"x","operator":"near","value":1}]});
+        assert_eq!(search(&mut st, body.to_string().as_bytes()).0, 422);
+    }
+
+    #[test]
+    fn deprecated_list_pages_with_start_after() {
+        let mut st = seeded(250);
+        let mut q = BTreeMap::from([
+            ("locationId".to_owned(), "L".to_owned()),
+            ("limit".into(), "100".into()),
+        ]);
+        let mut seen = Vec::new();
+        loop {
+            let (c, v) = list(&mut st, &q);
+            assert_eq!(c, 200);
+            let page = v["contacts"].as_array().unwrap();
+            if page.is_empty() {
+                break;
+            }
+            seen.extend(page.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+            q.insert("startAfter".into(), v["meta"]["startAfter"].to_string());
+            q.insert(
+                "startAfterId".into(),
+                v["meta"]["startAfterId"].as_str().unwrap().to_owned(),
+            );
+        }
+        let n = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!((n, seen.len()), (250, 250));
+        q.insert("limit".into(), "101".into());
+        assert_eq!(list(&mut st, &q).0, 422);
+    }
+
+    #[test]
+    fn page_window_is_enforced() {
+        let mut st = seeded(3);
+        let (c, v) = search(&mut st, br#"{"locationId":"L","pageLimit":500,"page":21}"#);
+        assert_eq!(c, 422, "{v}");
+    }
+}

@@ -1,0 +1,127 @@
+//! Small persistent state between runs, in a state folder (default `.ghl-import/` under the
+//! current directory): the incremental high-water mark of GHL sources. Files are replaced
+//! atomically (temp file in the same folder, fsync, rename), so a crash never leaves half a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::extract::ghl::Watermark;
+
+/// Default state folder.
+pub const DEFAULT_STATE_DIR: &str = ".ghl-import";
+
+/// The state folder.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    dir: PathBuf,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WatermarkFile {
+    version: u32,
+    cursor: String,
+    #[serde(flatten)]
+    watermark: Watermark,
+}
+
+impl StateStore {
+    /// A store in `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        StateStore { dir: dir.into() }
+    }
+
+    fn watermark_path(&self, pipeline: &str, location: &str) -> PathBuf {
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        self.dir
+            .join("incremental")
+            .join(format!("{}--{}.json", clean(pipeline), clean(location)))
+    }
+
+    /// The stored mark of a pipeline's GHL source, if any.
+    pub fn load_watermark(
+        &self,
+        pipeline: &str,
+        location: &str,
+    ) -> anyhow::Result<Option<Watermark>> {
+        let path = self.watermark_path(pipeline, location);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let f: WatermarkFile = serde_json::from_str(&text).with_context(|| {
+                    format!(
+                        "reading incremental state {} (delete it or run with --full-refresh)",
+                        path.display()
+                    )
+                })?;
+                Ok(Some(f.watermark).filter(|w| !w.mark.is_empty()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                Err(e).with_context(|| format!("reading incremental state {}", path.display()))
+            }
+        }
+    }
+
+    /// Replaces the stored mark atomically.
+    pub fn save_watermark(
+        &self,
+        pipeline: &str,
+        location: &str,
+        w: &Watermark,
+    ) -> anyhow::Result<PathBuf> {
+        let path = self.watermark_path(pipeline, location);
+        let body = serde_json::to_vec_pretty(&WatermarkFile {
+            version: 1,
+            cursor: "dateUpdated".into(),
+            watermark: w.clone(),
+        })?;
+        write_atomically(&path, &body)?;
+        Ok(path)
+    }
+}
+
+/// Writes `body` to `path` through a temp file in the same folder, fsynced, then renamed.
+pub fn write_atomically(path: &Path, body: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing in {}", dir.display()))?;
+    tmp.write_all(body)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermark_round_trips_per_pipeline_and_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        assert_eq!(store.load_watermark("p", "L").unwrap(), None);
+        let w = Watermark {
+            mark: "2026-01-01T00:00:00.5Z".into(),
+            ids_at_mark: vec!["a".into()],
+        };
+        store.save_watermark("p", "L", &w).unwrap();
+        assert_eq!(store.load_watermark("p", "L").unwrap(), Some(w));
+        assert_eq!(store.load_watermark("p", "other").unwrap(), None);
+        std::fs::write(store.watermark_path("p", "L"), "{oops").unwrap();
+        let e = store.load_watermark("p", "L").unwrap_err();
+        assert!(format!("{e:#}").contains("--full-refresh"), "{e:#}");
+    }
+}
