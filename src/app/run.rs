@@ -176,8 +176,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     );
     let (reader, incremental) = match &p.source {
         Source::Ghl(g) => {
+            // Sandbox runs keep their marks apart from real ones.
+            let state_key = match opts.sandbox {
+                true => format!("sandbox-{}", g.api.location_id),
+                false => g.api.location_id.clone(),
+            };
             let since = match (g.incremental, opts.full_refresh) {
-                (Some(_), false) => state.load_watermark(&p.name, &g.api.location_id)?,
+                (Some(_), false) => state.load_watermark(&p.name, &state_key)?,
                 _ => None,
             };
             let r = GhlReader::new(apis.client(&g.api).clone(), g.clone(), since);

@@ -73,12 +73,12 @@ fn matches(c: &Value, f: &Value) -> Result<bool, String> {
     };
     Ok(match op {
         "eq" => actual.is_some_and(|a| text(a) == text(&value)),
-        "not_eq" => !actual.is_some_and(|a| text(a) == text(&value)),
+        "not_eq" => actual.is_none_or(|a| text(a) != text(&value)),
         "contains" => actual.is_some_and(|a| match a {
             Value::Array(items) => items.iter().any(|i| text(i) == text(&value)),
             _ => text(a).contains(&text(&value)),
         }),
-        "not_contains" => !actual.is_some_and(|a| text(a).contains(&text(&value))),
+        "not_contains" => actual.is_none_or(|a| !text(a).contains(&text(&value))),
         "exists" => actual.is_some(),
         "not_exists" => actual.is_none(),
         "range" => {

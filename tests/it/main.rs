@@ -9,6 +9,8 @@ mod quickstart;
 mod load;
 // Configuration errors: positions, env vars, missing files; exit code 2, never a panic.
 mod config_errors;
+// GHL as a source: big exports, list paging, incremental, migration.
+mod ghl_source;
 // Sources on real-world files: Excel, encodings, delimiters, malformed rows.
 mod extract;
 // Request bodies and sandbox rules checked against the official OpenAPI spec.
