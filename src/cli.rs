@@ -121,7 +121,7 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
         };
         if a.seed_contacts > 0 {
             let first = a.locations.first().cloned().unwrap_or_default();
-            seed.push((first, crate::sandbox::synthetic_contacts(a.seed_contacts)));
+            seed.push((first, crate::sandbox::synthetic_location(a.seed_contacts)));
         }
         Ok(SandboxConfig {
             port: a.port,

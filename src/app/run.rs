@@ -85,7 +85,7 @@ impl Apis {
                 seed: if opts.seed_contacts > 0 {
                     vec![(
                         seed_into,
-                        crate::sandbox::synthetic_contacts(opts.seed_contacts),
+                        crate::sandbox::synthetic_location(opts.seed_contacts),
                     )]
                 } else {
                     Vec::new()
@@ -185,7 +185,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 (Some(_), false) => state.load_watermark(&p.name, &state_key)?,
                 _ => None,
             };
-            let r = GhlReader::new(apis.client(&g.api).clone(), g.clone(), since);
+            let r = GhlReader::open(apis.client(&g.api).clone(), g.clone(), since)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
             (
                 SourceReader::Ghl(Box::new(r)),
                 g.incremental.map(|_| g.api.location_id.clone()),
@@ -337,6 +339,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     summary.requests = apis.totals();
     if let SourceReader::Ghl(g) = &reader {
         summary.source_duplicates_skipped = g.duplicates_skipped();
+        if !g.custom_fields().is_empty() {
+            write_json(
+                &out_dir.join(report::CUSTOM_FIELDS_JSON),
+                &g.custom_fields(),
+            )?;
+        }
     }
     summary.aborted = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
     summary.duration_ms = started.elapsed().as_millis() as u64;

@@ -78,6 +78,12 @@ pub struct GhlSource {
     pub query: Option<String>,
     /// Incremental reading.
     pub incremental: Option<CursorField>,
+    /// Per-contact extras.
+    pub include: Vec<Include>,
+    /// Custom-field columns.
+    pub custom_fields: bool,
+    /// Requests in flight for per-contact extras.
+    pub concurrency: usize,
 }
 
 /// A checked sink.

@@ -83,6 +83,25 @@ pub struct GhlSourceConfig {
     /// Read only what changed since the last successful run.
     #[serde(default)]
     pub incremental: Option<IncrementalConfig>,
+    /// Per-contact extras to fetch (one request per contact and item).
+    #[serde(default)]
+    pub include: Vec<Include>,
+    /// Add a column per custom field, named by its `fieldKey` (needs the
+    /// `locations/customFields.readonly` scope).
+    #[serde(default = "default_true")]
+    pub custom_fields: bool,
+}
+
+/// Per-contact extras of a GHL source.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Include {
+    /// `GET /contacts/{id}/notes`.
+    Notes,
+    /// `GET /contacts/{id}/tasks`.
+    Tasks,
+    /// `GET /contacts/{id}/appointments`.
+    Appointments,
 }
 
 /// How contacts are read.

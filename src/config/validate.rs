@@ -186,6 +186,13 @@ impl Checker<'_> {
                     filters,
                     query: g.query,
                     incremental: g.incremental.map(|i| i.cursor),
+                    include: {
+                        let mut inc = g.include;
+                        inc.dedup();
+                        inc
+                    },
+                    custom_fields: g.custom_fields,
+                    concurrency: 4,
                 })
             }
         }
@@ -223,9 +230,11 @@ pub(super) fn validate(
             ),
         );
     }
-    let source = c.source(cfg.source);
-
+    let mut source = c.source(cfg.source);
     let load = cfg.load;
+    if let Source::Ghl(g) = &mut source {
+        g.concurrency = load.concurrency.get() as usize;
+    }
     let sink = match (load.kind, &load.path) {
         (SinkKind::Ghl, None) => Sink::Ghl,
         (SinkKind::Ghl, Some(_)) => {

@@ -12,14 +12,17 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{GhlSource, ReadMethod};
+use futures::StreamExt;
+
+use crate::config::{GhlSource, Include, ReadMethod};
 use crate::ghl::client::GhlClient;
-use crate::ghl::types::{Contact, SearchRequest};
+use crate::ghl::types::{Contact, CustomFieldDef, SearchRequest};
 use crate::record::{Headers, Record};
 
 use super::SourceItem;
 
-/// Columns of a GHL record, in order. `tags` are joined with `, `.
+/// Columns of a GHL record, in order, before custom fields and includes. `tags` are joined
+/// with `, `.
 pub const CONTACT_COLUMNS: [&str; 20] = [
     "id",
     "firstName",
@@ -94,9 +97,48 @@ pub struct GhlReader {
     duplicates: u64,
     error: Option<String>,
     total: Option<u64>,
+    /// Custom field definitions, one column each (by `fieldKey`) after the fixed columns.
+    fields: Vec<CustomFieldDef>,
+    /// Extras fetched per contact: (contact id → JSON cells), filled per page.
+    extras: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl GhlReader {
+    /// Opens the reader: lists the location's custom fields (one request) when they are wanted,
+    /// to name their columns. Contacts are fetched from the first `next` on.
+    pub async fn open(
+        client: GhlClient,
+        src: GhlSource,
+        since: Option<Watermark>,
+    ) -> Result<Self, String> {
+        let fields = if src.custom_fields {
+            client
+                .custom_fields(&src.api.location_id)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "listing the custom fields of GHL location {}: {e}; the token needs the \
+                     locations/customFields.readonly scope, or set source.custom_fields: false",
+                        src.api.location_id
+                    )
+                })?
+        } else {
+            Vec::new()
+        };
+        let mut r = Self::new(client, src, since);
+        let mut headers: Vec<String> = r.headers.to_vec();
+        headers.extend(fields.iter().map(|f| f.field_key.clone()));
+        headers.extend(r.src.include.iter().map(|i| include_column(*i).to_owned()));
+        r.headers = Arc::from(headers);
+        r.fields = fields;
+        Ok(r)
+    }
+
+    /// The custom fields whose columns the records carry.
+    pub fn custom_fields(&self) -> &[CustomFieldDef] {
+        &self.fields
+    }
+
     /// A reader; nothing is fetched until the first `next`.
     pub fn new(client: GhlClient, src: GhlSource, since: Option<Watermark>) -> Self {
         let headers: Headers = Arc::from(
@@ -120,7 +162,65 @@ impl GhlReader {
             duplicates: 0,
             error: None,
             total: None,
+            fields: Vec::new(),
+            extras: std::collections::HashMap::new(),
         }
+    }
+
+    /// Fetches the includes of the contacts now in the buffer, `concurrency` requests at a time.
+    fn fetch_extras(&mut self) -> Result<(), String> {
+        if self.src.include.is_empty() {
+            return Ok(());
+        }
+        let jobs: Vec<(String, Include)> = self
+            .buffer
+            .iter()
+            .filter(|c| !self.extras.contains_key(&c.id))
+            .flat_map(|c| self.src.include.iter().map(move |i| (c.id.clone(), *i)))
+            .collect();
+        let client = self.client.clone();
+        let results: Vec<Result<(String, Include, String), String>> = self.rt.block_on(
+            futures::stream::iter(jobs)
+                .map(|(id, inc)| {
+                    let client = client.clone();
+                    async move {
+                        let json = match inc {
+                            Include::Notes => {
+                                client.notes(&id).await.map(|v| serde_json::to_string(&v))
+                            }
+                            Include::Tasks => {
+                                client.tasks(&id).await.map(|v| serde_json::to_string(&v))
+                            }
+                            Include::Appointments => client
+                                .appointments(&id)
+                                .await
+                                .map(|v| serde_json::to_string(&v)),
+                        };
+                        match json {
+                            Ok(Ok(j)) => Ok((id, inc, j)),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(e) => Err(format!("{} of contact {id}: {e}", include_column(inc))),
+                        }
+                    }
+                })
+                .buffered(self.src.concurrency.max(1))
+                .collect(),
+        );
+        for r in results {
+            let (id, inc, json) = r?;
+            let pos = self
+                .src
+                .include
+                .iter()
+                .position(|i| *i == inc)
+                .expect("include listed");
+            let cells = self
+                .extras
+                .entry(id)
+                .or_insert_with(|| vec![String::new(); self.src.include.len()]);
+            cells[pos] = json;
+        }
+        Ok(())
     }
 
     /// Column names.
@@ -245,9 +345,35 @@ impl GhlReader {
             opt(&c.date_added),
             opt(&c.date_updated),
         ];
+        let mut cells = cells;
+        for f in &self.fields {
+            cells.push(
+                c.custom_fields
+                    .iter()
+                    .find(|v| v.id == f.id)
+                    .map(|v| v.text())
+                    .unwrap_or_default(),
+            );
+        }
+        if !self.src.include.is_empty() {
+            let extras = self
+                .extras
+                .remove(&c.id)
+                .unwrap_or_else(|| vec!["[]".into(); self.src.include.len()]);
+            cells.extend(extras);
+        }
         let row = self.next_row;
         self.next_row += 1;
         Record { row, cells }
+    }
+}
+
+/// Column name of an include.
+pub fn include_column(i: Include) -> &'static str {
+    match i {
+        Include::Notes => "notes",
+        Include::Tasks => "tasks",
+        Include::Appointments => "appointments",
     }
 }
 
@@ -260,7 +386,7 @@ impl Iterator for GhlReader {
                 if self.done {
                     return None;
                 }
-                if let Err(e) = self.fetch() {
+                if let Err(e) = self.fetch().and_then(|()| self.fetch_extras()) {
                     self.error = Some(format!(
                         "reading GHL location {}: {e}",
                         self.src.api.location_id

@@ -15,7 +15,9 @@ use super::error::ApiError;
 use super::ratelimit::{RateLimitInfo, Throttle};
 use super::retry::{classify_status, parse_retry_after, RetryAction, RetryPolicy};
 use super::types::{
-    ApiErrorBody, ListResponse, SearchRequest, SearchResponse, UpsertContact, UpsertResponse,
+    ApiErrorBody, Appointment, AppointmentsResponse, CustomFieldDef, CustomFieldsResponse,
+    ListResponse, Note, NotesResponse, SearchRequest, SearchResponse, Task, TasksResponse,
+    UpsertContact, UpsertResponse,
 };
 use super::API_VERSION;
 
@@ -25,6 +27,15 @@ pub const PATH_UPSERT: &str = "/contacts/upsert";
 pub const PATH_SEARCH: &str = "/contacts/search";
 /// Path of the deprecated list endpoint.
 pub const PATH_LIST: &str = "/contacts/";
+
+/// Percent-encodes one path segment.
+fn enc(segment: &str) -> String {
+    let mut u = reqwest::Url::parse("http://x/").expect("static URL");
+    u.path_segments_mut()
+        .expect("http URLs have paths")
+        .push(segment);
+    u.path().trim_start_matches('/').to_owned()
+}
 
 /// `k=v&…` with both sides percent-encoded (a `+` in a value must become `%2B`).
 fn serde_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
@@ -137,6 +148,42 @@ impl GhlClient {
     pub async fn search_contacts(&self, req: &SearchRequest) -> Result<SearchResponse, ApiError> {
         self.send(Method::POST, PATH_SEARCH, "search", Some(req))
             .await
+    }
+
+    /// `GET /locations/{locationId}/customFields?model=contact`.
+    pub async fn custom_fields(&self, location_id: &str) -> Result<Vec<CustomFieldDef>, ApiError> {
+        let path = format!("/locations/{}/customFields?model=contact", enc(location_id));
+        let r: CustomFieldsResponse = self
+            .send::<(), _>(Method::GET, &path, "custom fields", None)
+            .await?;
+        Ok(r.custom_fields)
+    }
+
+    /// `GET /contacts/{id}/notes`.
+    pub async fn notes(&self, contact_id: &str) -> Result<Vec<Note>, ApiError> {
+        let path = format!("/contacts/{}/notes", enc(contact_id));
+        Ok(self
+            .send::<(), NotesResponse>(Method::GET, &path, "notes", None)
+            .await?
+            .notes)
+    }
+
+    /// `GET /contacts/{id}/tasks`.
+    pub async fn tasks(&self, contact_id: &str) -> Result<Vec<Task>, ApiError> {
+        let path = format!("/contacts/{}/tasks", enc(contact_id));
+        Ok(self
+            .send::<(), TasksResponse>(Method::GET, &path, "tasks", None)
+            .await?
+            .tasks)
+    }
+
+    /// `GET /contacts/{id}/appointments`.
+    pub async fn appointments(&self, contact_id: &str) -> Result<Vec<Appointment>, ApiError> {
+        let path = format!("/contacts/{}/appointments", enc(contact_id));
+        Ok(self
+            .send::<(), AppointmentsResponse>(Method::GET, &path, "appointments", None)
+            .await?
+            .events)
     }
 
     /// Deprecated `GET /contacts/`, one page (`limit` ≤ 100); `start_after` is the previous

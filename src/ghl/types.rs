@@ -119,6 +119,138 @@ pub struct Contact {
     pub date_added: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_updated: Option<String>,
+    /// The business the contact belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_id: Option<String>,
+    /// Custom field values, by field id (the API returns no keys here).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomFieldValue>,
+}
+
+/// `{id, value}` of a contact's custom field. `value` is text, a number or a list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CustomFieldValue {
+    pub id: String,
+    pub value: serde_json::Value,
+}
+
+impl CustomFieldValue {
+    /// The value as text: lists joined with `, `, numbers as written.
+    pub fn text(&self) -> String {
+        match &self.value {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A custom field definition (`GET /locations/{locationId}/customFields?model=contact`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CustomFieldDef {
+    pub id: String,
+    pub name: String,
+    /// e.g. `contact.membership_level`.
+    pub field_key: String,
+    /// TEXT, LARGE_TEXT, NUMERICAL, MONETORY, DATE, CHECKBOX, SINGLE_OPTIONS, MULTIPLE_OPTIONS, …
+    pub data_type: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub picklist_options: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// Answer of the custom-fields listing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CustomFieldsResponse {
+    pub custom_fields: Vec<CustomFieldDef>,
+}
+
+/// A note (spec `GetNoteSchema`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Note {
+    pub id: String,
+    pub body: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_added: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<bool>,
+}
+
+/// A task (spec `TaskSchema`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Task {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<String>,
+    pub completed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+}
+
+/// A calendar event of a contact (spec `GetEventSchema`), the fields the importer keeps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Appointment {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+}
+
+/// `{notes}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NotesResponse {
+    pub notes: Vec<Note>,
+}
+
+/// `{tasks}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TasksResponse {
+    pub tasks: Vec<Task>,
+}
+
+/// `{events}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AppointmentsResponse {
+    pub events: Vec<Appointment>,
 }
 
 /// Answer of `POST /contacts/upsert`.

@@ -13,5 +13,7 @@ pub const REJECTED_CSV: &str = "rejected.csv";
 pub const RESULTS_CSV: &str = "results.csv";
 /// Counts and figures.
 pub const SUMMARY_JSON: &str = "summary.json";
+/// GHL sources only: the source location's custom fields (id, name, fieldKey, dataType).
+pub const CUSTOM_FIELDS_JSON: &str = "custom-fields.json";
 /// Sandbox runs only: the sandbox's contacts at the end of the run.
 pub const SANDBOX_CONTACTS_JSON: &str = "sandbox-contacts.json";

@@ -156,7 +156,8 @@ pub fn check_body(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, A
             v.is_string()
         } else {
             match k.as_str() {
-                "dnd" | "createNewIfDuplicateAllowed" => v.is_boolean(),
+                "dnd" | "createNewIfDuplicateAllowed" | "pinned" | "completed" => v.is_boolean(),
+                "body" | "title" | "color" | "userId" | "dueDate" => v.is_string(),
                 "tags" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
                 "customFields" => v.is_array(),
                 _ => v.is_object(),

@@ -5,6 +5,7 @@
 //! quickstart and of the tests.
 
 pub mod contacts;
+pub mod followups;
 pub mod reads;
 mod server;
 pub mod state;
@@ -17,7 +18,7 @@ use rand::distr::Alphanumeric;
 use rand::Rng;
 
 use crate::ghl::types::Contact;
-pub use state::{Fault, Stats};
+pub use state::{Fault, SeedContact, SeedLocation, Stats};
 
 /// Default location id of a sandbox started without one.
 pub const DEFAULT_LOCATION: &str = "sandbox-location";
@@ -41,8 +42,8 @@ pub struct SandboxConfig {
     pub daily_limit: u64,
     /// Scripted faults.
     pub faults: Vec<Fault>,
-    /// Contacts to start with, per location.
-    pub seed: Vec<(String, Vec<Contact>)>,
+    /// What locations start with.
+    pub seed: Vec<(String, SeedLocation)>,
 }
 
 impl Default for SandboxConfig {
@@ -61,31 +62,96 @@ impl Default for SandboxConfig {
     }
 }
 
-/// `n` synthetic contacts (`seed{i}@example.com`, unique phones, a tag each), for seeding.
-pub fn synthetic_contacts(n: usize) -> Vec<Contact> {
-    (0..n)
-        .map(|i| Contact {
-            first_name: Some(format!("Seed{i}")),
-            last_name: Some("Contact".into()),
-            name: Some(format!("Seed{i} Contact")),
-            email: Some(format!("seed{i}@example.com")),
-            phone: Some(format!("+1415{:07}", 2_000_000 + i)),
-            tags: vec![["lead", "customer", "vip"][i % 3].to_owned()],
+/// A location with `n` synthetic contacts (`seed{i}@example.com`, unique phones, a tag each) and
+/// two custom fields (`contact.membership_level` TEXT, `contact.lifetime_value` MONETORY) set on
+/// every contact; every 5th contact has a note, every 10th a task, every 20th an appointment,
+/// every 7th belongs to business `biz-1`.
+pub fn synthetic_location(n: usize) -> SeedLocation {
+    use crate::ghl::types::{Appointment, CustomFieldDef, CustomFieldValue, Note, Task};
+    let fields = vec![
+        CustomFieldDef {
+            id: "cf-membership".into(),
+            name: "Membership level".into(),
+            field_key: "contact.membership_level".into(),
+            data_type: "TEXT".into(),
             ..Default::default()
+        },
+        CustomFieldDef {
+            id: "cf-ltv".into(),
+            name: "Lifetime value".into(),
+            field_key: "contact.lifetime_value".into(),
+            data_type: "MONETORY".into(),
+            ..Default::default()
+        },
+    ];
+    let contacts = (0..n)
+        .map(|i| SeedContact {
+            contact: Contact {
+                first_name: Some(format!("Seed{i}")),
+                last_name: Some("Contact".into()),
+                name: Some(format!("Seed{i} Contact")),
+                email: Some(format!("seed{i}@example.com")),
+                phone: Some(format!("+1415{:07}", 2_000_000 + i)),
+                tags: vec![["lead", "customer", "vip"][i % 3].to_owned()],
+                business_id: (i % 7 == 0).then(|| "biz-1".to_owned()),
+                custom_fields: vec![
+                    CustomFieldValue {
+                        id: "cf-membership".into(),
+                        value: ["gold", "silver"][i % 2].into(),
+                    },
+                    CustomFieldValue {
+                        id: "cf-ltv".into(),
+                        value: serde_json::json!(i * 10),
+                    },
+                ],
+                ..Default::default()
+            },
+            notes: if i % 5 == 0 {
+                vec![Note {
+                    body: format!("Called Seed{i}"),
+                    ..Default::default()
+                }]
+            } else {
+                vec![]
+            },
+            tasks: if i % 10 == 0 {
+                vec![Task {
+                    title: format!("Follow up Seed{i}"),
+                    due_date: Some("2026-12-01T10:00:00Z".into()),
+                    ..Default::default()
+                }]
+            } else {
+                vec![]
+            },
+            appointments: if i % 20 == 0 {
+                vec![Appointment {
+                    title: Some("Intro call".into()),
+                    status: Some("booked".into()),
+                    start_time: Some("2026-12-02 10:00:00".into()),
+                    ..Default::default()
+                }]
+            } else {
+                vec![]
+            },
         })
-        .collect()
+        .collect();
+    SeedLocation {
+        custom_fields: fields,
+        contacts,
+    }
 }
 
-/// Reads a seed file: a JSON object mapping location ids to arrays of contacts.
-pub fn read_seed_file(path: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<Contact>)>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read seed file {}: {e}", path.display()))?;
-    let map: std::collections::BTreeMap<String, Vec<Contact>> = serde_json::from_str(&text)
+/// Reads a seed file: a JSON object mapping location ids to `{customFields, contacts}`.
+pub fn read_seed_file(path: &std::path::Path) -> anyhow::Result<Vec<(String, SeedLocation)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        crate::error::ConfigError::new(format!("cannot read seed file {}: {e}", path.display()))
+    })?;
+    let map: std::collections::BTreeMap<String, SeedLocation> = serde_json::from_str(&text)
         .map_err(|e| {
-            anyhow::anyhow!(
-                "seed file {}: {e} (expected {{\"<locationId>\": [{{contact}}, …]}})",
+            crate::error::ConfigError::new(format!(
+                "seed file {}: {e} (expected {{\"<locationId>\": {{\"customFields\": [...], \"contacts\": [...]}}}})",
                 path.display()
-            )
+            ))
         })?;
     Ok(map.into_iter().collect())
 }

@@ -223,6 +223,43 @@ pub fn list(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
     )
 }
 
+/// `GET /locations/{locationId}/customFields?model=contact`.
+pub fn custom_fields(st: &mut State, location: &str) -> Answer {
+    if !st.locations.contains_key(location) {
+        return (
+            403,
+            json!({"statusCode": 403, "message": "The token does not have access to this location."}),
+        );
+    }
+    (
+        200,
+        json!({"customFields": st.custom_fields.get(location).cloned().unwrap_or_default()}),
+    )
+}
+
+/// `GET /contacts/business/{businessId}?locationId&limit&skip` (`limit`, `skip` are strings).
+pub fn business(st: &mut State, business_id: &str, query: &BTreeMap<String, String>) -> Answer {
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(25);
+    let skip: usize = query.get("skip").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut obj = Map::new();
+    if let Some(l) = query.get("locationId") {
+        obj.insert("locationId".into(), json!(l));
+    }
+    let contacts = match location_of(st, &obj) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let all: Vec<&Contact> = contacts
+        .iter()
+        .filter(|c| c.business_id.as_deref() == Some(business_id))
+        .collect();
+    let page: Vec<&&Contact> = all.iter().skip(skip).take(limit).collect();
+    (200, json!({"contacts": page, "count": all.len()}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

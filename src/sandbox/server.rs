@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::contacts::{self, Answer};
-use super::reads;
 use super::state::{LimitDecision, State};
+use super::{followups, reads};
 use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
 use crate::ghl::API_VERSION;
 
@@ -35,6 +35,11 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/contacts/upsert", post(upsert_contact))
         .route("/contacts/search", post(search_contacts))
         .route("/contacts/{id}", get(get_contact).put(update_contact))
+        .route("/contacts/{id}/notes", get(list_notes).post(create_note))
+        .route("/contacts/{id}/tasks", get(list_tasks).post(create_task))
+        .route("/contacts/{id}/appointments", get(list_appointments))
+        .route("/contacts/business/{business_id}", get(business_contacts))
+        .route("/locations/{location_id}/customFields", get(custom_fields))
         .route("/_sandbox/contacts", get(admin_contacts))
         .route("/_sandbox/stats", get(admin_stats))
         .fallback(not_found)
@@ -208,6 +213,85 @@ async fn update_contact(
     handle(&app, &headers, "PUT /contacts/{id}", |st| {
         contacts::update(st, &id, &body)
     })
+}
+
+async fn list_notes(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(&app, &headers, "GET /contacts/{id}/notes", |st| {
+        followups::list_notes(st, &id)
+    })
+}
+
+async fn create_note(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&app, &headers, "POST /contacts/{id}/notes", |st| {
+        followups::create_note(st, &id, &body)
+    })
+}
+
+async fn list_tasks(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(&app, &headers, "GET /contacts/{id}/tasks", |st| {
+        followups::list_tasks(st, &id)
+    })
+}
+
+async fn create_task(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&app, &headers, "POST /contacts/{id}/tasks", |st| {
+        followups::create_task(st, &id, &body)
+    })
+}
+
+async fn list_appointments(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(&app, &headers, "GET /contacts/{id}/appointments", |st| {
+        followups::list_appointments(st, &id)
+    })
+}
+
+async fn business_contacts(
+    AxState(app): AxState<AppState>,
+    Path(business_id): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    handle(
+        &app,
+        &headers,
+        "GET /contacts/business/{businessId}",
+        |st| reads::business(st, &business_id, &q),
+    )
+}
+
+async fn custom_fields(
+    AxState(app): AxState<AppState>,
+    Path(location_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(
+        &app,
+        &headers,
+        "GET /locations/{locationId}/customFields",
+        |st| reads::custom_fields(st, &location_id),
+    )
 }
 
 async fn admin_contacts(

@@ -9,7 +9,7 @@ use rand::distr::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::ghl::types::Contact;
+use crate::ghl::types::{Appointment, Contact, CustomFieldDef, Note, Task};
 
 /// A scripted fault: the next `count` API requests (after the first `after`) answer `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,34 @@ impl std::str::FromStr for Fault {
             retry_after: ra,
         })
     }
+}
+
+/// What a location starts with (the `--seed` file maps location ids to these).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SeedLocation {
+    /// Custom field definitions.
+    pub custom_fields: Vec<CustomFieldDef>,
+    /// Contacts, each with optional notes, tasks and appointments.
+    pub contacts: Vec<SeedContact>,
+}
+
+/// A seeded contact.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedContact {
+    /// The contact, in the API's shape.
+    #[serde(flatten)]
+    pub contact: Contact,
+    /// Its notes.
+    #[serde(default)]
+    pub notes: Vec<Note>,
+    /// Its tasks.
+    #[serde(default)]
+    pub tasks: Vec<Task>,
+    /// Its appointments.
+    #[serde(default)]
+    pub appointments: Vec<Appointment>,
 }
 
 /// Request statistics exposed at `/_sandbox/stats`.
@@ -148,6 +176,14 @@ impl Windows {
 pub struct State {
     /// Contacts per location id, in creation order.
     pub locations: HashMap<String, Vec<Contact>>,
+    /// Custom field definitions per location id.
+    pub custom_fields: HashMap<String, Vec<CustomFieldDef>>,
+    /// Notes per contact id.
+    pub notes: HashMap<String, Vec<Note>>,
+    /// Tasks per contact id.
+    pub tasks: HashMap<String, Vec<Task>>,
+    /// Appointments per contact id.
+    pub appointments: HashMap<String, Vec<Appointment>>,
     /// Whether a location lets two contacts share an email or phone.
     pub allow_duplicates: bool,
     /// Rate limiting.
@@ -174,6 +210,10 @@ impl State {
     ) -> Self {
         State {
             locations: locations.iter().map(|l| (l.clone(), Vec::new())).collect(),
+            custom_fields: HashMap::new(),
+            notes: HashMap::new(),
+            tasks: HashMap::new(),
+            appointments: HashMap::new(),
             allow_duplicates,
             windows: Windows::new(max, interval, daily_limit),
             faults,
@@ -210,10 +250,16 @@ impl State {
         (decision, fault)
     }
 
-    /// Adds contacts to `location` as if created now, in order: ids and timestamps are assigned
-    /// where missing, emails lower-cased.
-    pub fn seed(&mut self, location: &str, contacts: Vec<Contact>) {
-        for mut c in contacts {
+    /// Adds a seeded location: its custom fields, then its contacts as if created now, in order
+    /// (ids and timestamps assigned where missing, emails lower-cased), with their notes, tasks
+    /// and appointments.
+    pub fn seed(&mut self, location: &str, seed: SeedLocation) {
+        self.custom_fields
+            .entry(location.to_owned())
+            .or_default()
+            .extend(seed.custom_fields);
+        for s in seed.contacts {
+            let mut c = s.contact;
             let (id, ms) = self.next_id_and_time();
             if c.id.is_empty() {
                 c.id = id;
@@ -223,6 +269,33 @@ impl State {
             c.date_added.get_or_insert_with(|| ts.clone());
             c.date_updated.get_or_insert(ts);
             c.email = c.email.map(|e| e.to_lowercase());
+            let cid = c.id.clone();
+            let stamp = |mut n: Note, st: &mut State| {
+                let (id, ms) = st.next_id_and_time();
+                if n.id.is_empty() {
+                    n.id = id;
+                }
+                n.contact_id = Some(cid.clone());
+                n.date_added
+                    .get_or_insert_with(|| super::contacts::now_iso(ms));
+                n
+            };
+            let notes: Vec<Note> = s.notes.into_iter().map(|n| stamp(n, self)).collect();
+            self.notes.entry(cid.clone()).or_default().extend(notes);
+            for mut t in s.tasks {
+                if t.id.is_empty() {
+                    t.id = self.next_id_and_time().0;
+                }
+                t.contact_id = Some(cid.clone());
+                self.tasks.entry(cid.clone()).or_default().push(t);
+            }
+            for mut a in s.appointments {
+                if a.id.is_empty() {
+                    a.id = self.next_id_and_time().0;
+                }
+                a.contact_id = Some(cid.clone());
+                self.appointments.entry(cid.clone()).or_default().push(a);
+            }
             self.locations
                 .entry(location.to_owned())
                 .or_default()

@@ -81,8 +81,9 @@ fn export_past_the_search_window_is_exact() {
     );
     let s = summary(&dir.path().join("o"));
     assert_eq!(s["rows"]["exported"], 10_500);
-    // 21 full pages of 500, then one empty page: a full page cannot prove it is the last.
-    assert_eq!(s["requests"]["sent"], 22);
+    // The custom-fields listing, 21 full pages of 500, then one empty page (a full page cannot
+    // prove it is the last).
+    assert_eq!(s["requests"]["sent"], 23);
     assert_eq!(
         sb.stats()["requests_by_endpoint"]["POST /contacts/search"],
         22
@@ -225,26 +226,99 @@ fn migration_between_two_locations_copies_then_updates() {
 }
 
 #[test]
+fn custom_fields_by_field_key_and_includes_are_columns() {
+    let sb = SandboxProc::start("src-loc", &[FAST, &["--seed-contacts", "40"]].concat());
+    let dir = workdir();
+    let p = export_pipeline(
+        dir.path(),
+        &sb.base_url,
+        "  include: [notes, tasks, appointments]\n",
+    );
+
+    let o = run_export(&sb, dir.path(), &p, "o", &[]);
+
+    assert_eq!(o.status.code(), Some(0));
+    let rows = read_csv(&dir.path().join("export.csv"));
+    let h = &rows[0];
+    let col = |name: &str| {
+        h.iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("{name} in {h:?}"))
+    };
+    let (level, ltv, notes, tasks, appts) = (
+        col("contact.membership_level"),
+        col("contact.lifetime_value"),
+        col("notes"),
+        col("tasks"),
+        col("appointments"),
+    );
+    let seed = |n: usize| {
+        rows.iter()
+            .find(|r| r[4] == format!("seed{n}@example.com"))
+            .unwrap()
+    };
+    assert_eq!(
+        (seed(0)[level].as_str(), seed(3)[ltv].as_str()),
+        ("gold", "30")
+    );
+    let note: serde_json::Value = serde_json::from_str(&seed(0)[notes]).unwrap();
+    assert_eq!(note[0]["body"], "Called Seed0");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&seed(0)[tasks]).unwrap()[0]["title"],
+        "Follow up Seed0"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&seed(0)[appts]).unwrap()[0]["status"],
+        "booked"
+    );
+    assert_eq!(seed(1)[notes], "[]");
+    // One listing, one page, three requests per contact.
+    assert_eq!(
+        summary(&dir.path().join("o"))["requests"]["sent"],
+        1 + 1 + 40 * 3
+    );
+    let defs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("o/custom-fields.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(defs[0]["name"], "Membership level");
+}
+
+#[test]
 fn source_read_failure_is_fatal_and_reported() {
     let sb = SandboxProc::start("src-loc", &[FAST, &["--seed-contacts", "10"]].concat());
     let dir = workdir();
-    let p = export_pipeline(dir.path(), &sb.base_url, "");
+    let go = |p: &Path| {
+        run(bin()
+            .args(["run", "-q", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .arg("--out")
+            .arg(dir.path().join("o"))
+            .arg(p)
+            .env("IT_TOKEN", "wrong-token"))
+    };
 
-    let o = run(bin()
-        .args(["run", "-q", "--state-dir"])
-        .arg(dir.path().join("state"))
-        .arg("--out")
-        .arg(dir.path().join("o"))
-        .arg(&p)
-        .env("IT_TOKEN", "wrong-token"));
-
+    // Refused while listing custom fields: says which scope is needed.
+    let o = go(&export_pipeline(dir.path(), &sb.base_url, ""));
     assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
     assert!(
-        text(&o)
-            .1
-            .contains("reading GHL location src-loc: HTTP 401"),
-        "{}",
-        text(&o).1
+        err.contains("custom fields of GHL location src-loc: HTTP 401"),
+        "{err}"
+    );
+    assert!(err.contains("locations/customFields.readonly"), "{err}");
+
+    // Refused while reading pages.
+    let o = go(&export_pipeline(
+        dir.path(),
+        &sb.base_url,
+        "  custom_fields: false\n",
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
+    assert!(
+        err.contains("reading GHL location src-loc: HTTP 401"),
+        "{err}"
     );
     assert!(
         !dir.path().join("export.csv").exists(),

@@ -1,0 +1,191 @@
+//! Per-contact sub-resources of the sandbox: notes and tasks (list, create) and appointments
+//! (list), with the spec's required properties and the unknown-property 422.
+
+use serde_json::{json, Value};
+
+use super::contacts::{check_body, now_iso, unprocessable, Answer};
+use super::state::State;
+use crate::ghl::types::{Note, Task};
+
+/// Properties of `POST /contacts/{id}/notes` (spec `NotesDTO`).
+pub const NOTE_FIELDS: &[&str] = &["userId", "body", "title", "color", "pinned"];
+/// Properties of `POST /contacts/{id}/tasks` (spec `CreateTaskParams`).
+pub const TASK_FIELDS: &[&str] = &["title", "body", "dueDate", "completed", "assignedTo"];
+
+fn contact_exists(st: &State, id: &str) -> bool {
+    st.locations
+        .values()
+        .any(|cs| cs.iter().any(|c| c.id == id))
+}
+
+fn not_found() -> Answer {
+    super::contacts::bad_request("Contact not found")
+}
+
+/// `GET /contacts/{id}/notes`.
+pub fn list_notes(st: &mut State, id: &str) -> Answer {
+    if !contact_exists(st, id) {
+        return not_found();
+    }
+    (
+        200,
+        json!({"notes": st.notes.get(id).cloned().unwrap_or_default()}),
+    )
+}
+
+/// `GET /contacts/{id}/tasks`.
+pub fn list_tasks(st: &mut State, id: &str) -> Answer {
+    if !contact_exists(st, id) {
+        return not_found();
+    }
+    (
+        200,
+        json!({"tasks": st.tasks.get(id).cloned().unwrap_or_default()}),
+    )
+}
+
+/// `GET /contacts/{id}/appointments`.
+pub fn list_appointments(st: &mut State, id: &str) -> Answer {
+    if !contact_exists(st, id) {
+        return not_found();
+    }
+    (
+        200,
+        json!({"events": st.appointments.get(id).cloned().unwrap_or_default()}),
+    )
+}
+
+fn missing(obj: &serde_json::Map<String, Value>, required: &[&str]) -> Vec<String> {
+    required
+        .iter()
+        .filter(|k| !obj.contains_key(**k))
+        .map(|k| format!("{k} should not be empty"))
+        .collect()
+}
+
+/// `POST /contacts/{id}/notes`: `body` required; 201 `{note}`.
+pub fn create_note(st: &mut State, id: &str, body: &[u8]) -> Answer {
+    let obj = match check_body(body, NOTE_FIELDS) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let m = missing(&obj, &["body"]);
+    if !m.is_empty() {
+        return unprocessable(m);
+    }
+    if !contact_exists(st, id) {
+        return not_found();
+    }
+    let (nid, ms) = st.next_id_and_time();
+    let note = Note {
+        id: nid,
+        body: obj
+            .get("body")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        title: obj.get("title").and_then(Value::as_str).map(str::to_owned),
+        user_id: obj.get("userId").and_then(Value::as_str).map(str::to_owned),
+        date_added: Some(now_iso(ms)),
+        contact_id: Some(id.to_owned()),
+        pinned: obj.get("pinned").and_then(Value::as_bool),
+    };
+    st.notes
+        .entry(id.to_owned())
+        .or_default()
+        .push(note.clone());
+    (201, json!({"note": note}))
+}
+
+/// `POST /contacts/{id}/tasks`: `title`, `dueDate`, `completed` required; 201 `{task}`.
+pub fn create_task(st: &mut State, id: &str, body: &[u8]) -> Answer {
+    let obj = match check_body(body, TASK_FIELDS) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let m = missing(&obj, &["title", "dueDate", "completed"]);
+    if !m.is_empty() {
+        return unprocessable(m);
+    }
+    if !contact_exists(st, id) {
+        return not_found();
+    }
+    let task = Task {
+        id: st.next_id_and_time().0,
+        title: obj
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        body: obj.get("body").and_then(Value::as_str).map(str::to_owned),
+        due_date: obj
+            .get("dueDate")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        completed: obj
+            .get("completed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        assigned_to: obj
+            .get("assignedTo")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        contact_id: Some(id.to_owned()),
+    };
+    st.tasks
+        .entry(id.to_owned())
+        .or_default()
+        .push(task.clone());
+    (201, json!({"task": task}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::contacts::upsert;
+    use std::time::Duration;
+
+    #[test]
+    fn notes_and_tasks_follow_the_spec() {
+        let mut st = State::new(
+            &["L".into()],
+            false,
+            100,
+            Duration::from_secs(10),
+            1000,
+            vec![],
+        );
+        let (_, v) = upsert(&mut st, br#"{"locationId":"L","email":"a@x.co"}"#);
+        let id = v["contact"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            create_note(&mut st, &id, br#"{"body":"hi","title":"t"}"#).0,
+            201
+        );
+        let (c, v) = create_note(&mut st, &id, br#"{"title":"no body"}"#);
+        assert_eq!(
+            (c, v["message"].clone()),
+            (422, json!(["body should not be empty"]))
+        );
+        let (c, v) = create_note(&mut st, &id, br#"{"body":"x","colour":"red"}"#);
+        assert_eq!(
+            (c, v["message"].clone()),
+            (422, json!(["property colour should not exist"]))
+        );
+        assert_eq!(
+            list_notes(&mut st, &id).1["notes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let (c, _) = create_task(
+            &mut st,
+            &id,
+            br#"{"title":"call","dueDate":"2026-01-01T00:00:00Z","completed":false}"#,
+        );
+        assert_eq!(c, 201);
+        assert_eq!(create_task(&mut st, &id, br#"{"title":"call"}"#).0, 422);
+        assert_eq!(list_tasks(&mut st, &id).1["tasks"][0]["title"], "call");
+        assert_eq!(list_appointments(&mut st, "nope").0, 400);
+    }
+}
