@@ -58,10 +58,14 @@ impl Progress {
 
     /// Updates with the current counts.
     pub fn update(&mut self, c: &RowCounts) {
-        let msg = format!(
-            "created {} · updated {} · rejected {}",
-            c.created, c.updated, c.rejected
-        );
+        let msg = if c.exported > 0 {
+            format!("exported {} · rejected {}", c.exported, c.rejected)
+        } else {
+            format!(
+                "created {} · updated {} · rejected {}",
+                c.created, c.updated, c.rejected
+            )
+        };
         match self {
             Progress::Bar(b) => {
                 b.set_position(c.read);

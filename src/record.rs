@@ -16,9 +16,26 @@ pub struct Record {
     /// The cells, verbatim, in source order. May differ in length from the headers when the
     /// row is malformed; such rows never reach the transform.
     pub cells: Vec<String>,
+    /// Bit `i` is set when cell `i` (< 64) was a number in a spreadsheet: such a cell may have
+    /// lost a leading `0` or `+` (phone numbers), which transform hints at.
+    pub numeric: u64,
 }
 
 impl Record {
+    /// A record of text cells.
+    pub fn new(row: u64, cells: Vec<String>) -> Self {
+        Record {
+            row,
+            cells,
+            numeric: 0,
+        }
+    }
+
+    /// Whether cell `idx` was a spreadsheet number.
+    pub fn is_numeric(&self, idx: usize) -> bool {
+        idx < 64 && self.numeric & (1 << idx) != 0
+    }
+
     /// The cell at column index `idx`, or "" if the row is short.
     pub fn get(&self, idx: usize) -> &str {
         self.cells.get(idx).map(String::as_str).unwrap_or("")

@@ -305,7 +305,7 @@ impl CsvReader {
                 }
             }
         }
-        let raw = Record { row, cells };
+        let raw = Record::new(row, cells);
         if let Some(error) = problem {
             return SourceItem::Malformed { raw, error };
         }
@@ -353,10 +353,7 @@ impl Iterator for CsvReader {
                     let row = self.next_row;
                     self.next_row += 1;
                     return Some(SourceItem::Malformed {
-                        raw: Record {
-                            row,
-                            cells: Vec::new(),
-                        },
+                        raw: Record::new(row, Vec::new()),
                         error: RowError::new(
                             Stage::Extract,
                             codes::MALFORMED_ROW,

@@ -180,8 +180,12 @@ impl Iterator for ExcelReader {
             }
             let mut out = Vec::with_capacity(self.width);
             let mut problem = None;
+            let mut numeric = 0u64;
             for i in 0..self.width {
                 let c = cells.get(i).unwrap_or(&Data::Empty);
+                if i < 64 && matches!(c, Data::Int(_) | Data::Float(_)) {
+                    numeric |= 1 << i;
+                }
                 let as_date = self.date_cols.contains(&i);
                 if as_date && problem.is_none() {
                     if let Data::String(s) = c {
@@ -200,7 +204,11 @@ impl Iterator for ExcelReader {
                 }
                 out.push(cell_text(c, as_date, self.is_1904));
             }
-            let raw = Record { row, cells: out };
+            let raw = Record {
+                row,
+                cells: out,
+                numeric,
+            };
             return Some(match problem {
                 Some(error) => SourceItem::Malformed { raw, error },
                 None => SourceItem::Row(raw),

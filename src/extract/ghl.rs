@@ -364,7 +364,7 @@ impl GhlReader {
         }
         let row = self.next_row;
         self.next_row += 1;
-        Record { row, cells }
+        Record::new(row, cells)
     }
 }
 

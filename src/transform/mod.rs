@@ -112,7 +112,16 @@ impl Transformer {
             match field {
                 ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
                 ContactField::Phone => {
-                    body.phone = keep(&mut errors, normalize::phone(raw, region))
+                    let parsed = normalize::phone(raw, region).map_err(|mut e| {
+                        if rec.is_numeric(*idx) {
+                            e.hint = "the spreadsheet stored this phone as a number, which drops a \
+                                      leading 0 or +: format the column as text and re-enter it, or \
+                                      add the +country code"
+                                .into();
+                        }
+                        e
+                    });
+                    body.phone = keep(&mut errors, parsed)
                 }
                 ContactField::DateOfBirth => {
                     body.date_of_birth = keep(&mut errors, normalize::date_of_birth(raw))

@@ -23,10 +23,7 @@ fn headers() -> Headers {
 }
 
 fn rec(cells: [&str; 6]) -> Record {
-    Record {
-        row: 2,
-        cells: cells.map(String::from).to_vec(),
-    }
+    Record::new(2, cells.map(String::from).to_vec())
 }
 
 #[test]

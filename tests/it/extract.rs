@@ -316,3 +316,107 @@ fn crlf_blank_lines_oversize_fields_and_duplicate_headers() {
     );
     assert_eq!(items[2].1.as_ref().unwrap()[1], "multi\r\nline");
 }
+
+/// Writes a minimal OpenDocument spreadsheet: a title row, a header, two data rows.
+fn write_ods(path: &Path) {
+    use std::io::Write;
+    let cell = |t: &str, v: &str| match t {
+        "string" => format!(
+            r#"<table:table-cell office:value-type="string"><text:p>{v}</text:p></table:table-cell>"#
+        ),
+        "float" => format!(
+            r#"<table:table-cell office:value-type="float" office:value="{v}"><text:p>{v}</text:p></table:table-cell>"#
+        ),
+        "date" => format!(
+            r#"<table:table-cell office:value-type="date" office:date-value="{v}"><text:p>{v}</text:p></table:table-cell>"#
+        ),
+        "boolean" => format!(
+            r#"<table:table-cell office:value-type="boolean" office:boolean-value="{v}"><text:p>{v}</text:p></table:table-cell>"#
+        ),
+        _ => "<table:table-cell/>".to_owned(),
+    };
+    let row = |cells: &[(&str, &str)]| {
+        format!(
+            "<table:table-row>{}</table:table-row>",
+            cells.iter().map(|(t, v)| cell(t, v)).collect::<String>()
+        )
+    };
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="People">{}{}{}{}</table:table></office:spreadsheet></office:body></office:document-content>"#,
+        row(&[("string", "People export")]),
+        row(&[
+            ("string", "Name"),
+            ("string", "Phone"),
+            ("string", "Birthday"),
+            ("string", "VIP")
+        ]),
+        row(&[
+            ("string", "Ann"),
+            ("float", "4155552671"),
+            ("date", "1990-01-01"),
+            ("boolean", "true")
+        ]),
+        row(&[
+            ("string", "Ben"),
+            ("float", "14155550123"),
+            ("date", "1985-06-30"),
+            ("boolean", "false")
+        ]),
+    );
+    let manifest = r#"<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default();
+    z.start_file("mimetype", stored).unwrap();
+    z.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    z.start_file("META-INF/manifest.xml", deflated).unwrap();
+    z.write_all(manifest.as_bytes()).unwrap();
+    z.start_file("content.xml", deflated).unwrap();
+    z.write_all(content.as_bytes()).unwrap();
+    z.finish().unwrap();
+}
+
+#[test]
+fn ods_and_xls_workbooks_are_read() {
+    let dir = crate::util::workdir();
+    let ods = dir.path().join("people.ods");
+    write_ods(&ods);
+    let (h, items) = read(Source::Excel(excel(&ods)));
+    assert_eq!(h, ["Name", "Phone", "Birthday", "VIP"]);
+    assert_eq!(
+        items[0],
+        (
+            3,
+            Ok(vec![
+                "Ann".into(),
+                "4155552671".into(),
+                "1990-01-01".into(),
+                "true".into()
+            ])
+        )
+    );
+    assert_eq!(items[1].1.as_ref().unwrap()[1], "14155550123");
+
+    // A legacy .xls (BIFF) workbook from csvlint.
+    let (h, items) = read(Source::Excel(excel(&fixture("csvlint/spreadsheet.xls"))));
+    assert_eq!(h, ["a", "b", "c"]);
+    assert!(items.is_empty());
+    // Header below empty rows, and a repeated header name with the suffix policy (Laravel-Excel).
+    let (h, items) = read(Source::Excel(excel(&fixture(
+        "laravel-excel/import-users-with-different-heading-row.xlsx",
+    ))));
+    assert_eq!(h, ["name", "email"]);
+    assert_eq!(items[0].0, 5);
+    let mut src = excel(&fixture(
+        "laravel-excel/import-users-with-grouped-headers.xlsx",
+    ));
+    let e = open_err(Source::Excel(src.clone()));
+    assert!(e.contains("both named `options`"), "{e}");
+    src.duplicate_headers = DuplicateHeaders::Suffix;
+    let (h, _) = read(Source::Excel(src));
+    assert_eq!(h, ["name", "email", "options", "options_2"]);
+}

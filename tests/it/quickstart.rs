@@ -199,4 +199,10 @@ fn excel_pipeline_end_to_end() {
         .find(|c| c["email"] == "ben.okafor@example.com")
         .unwrap();
     assert_eq!(ben["dnd"], true, "boolean cell");
+    // Eve's phone was stored as the number 415555: the hint says why it may be wrong.
+    assert!(
+        rejected[2][12].contains("stored this phone as a number"),
+        "{:?}",
+        rejected[2]
+    );
 }
