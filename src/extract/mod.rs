@@ -119,40 +119,49 @@ pub fn find_column(headers: &Headers, name: &str) -> Option<usize> {
     })
 }
 
-/// Header hygiene shared by all file sources: trims names, and either refuses repeated names
-/// (naming both columns) or renames later ones `Name_2`, `Name_3`, … with a warning.
+/// Header hygiene shared by all file sources. Names keep their original text (reports show the
+/// columns as the user wrote them; lookups ignore case and surrounding whitespace). Repeated
+/// names — compared trimmed and case-insensitively — are refused (naming both columns) or the
+/// later ones renamed `Name_2`, `Name_3`, … with a warning.
 pub fn clean_headers(
     raw: Vec<String>,
     policy: DuplicateHeaders,
     shown: &str,
 ) -> Result<Vec<String>, ConfigError> {
+    let key = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for (i, h) in raw.into_iter().enumerate() {
-        let h = h.trim().to_owned();
-        if h.is_empty() {
+        if h.trim().is_empty() {
             out.push(h);
             continue;
         }
-        if let Some(j) = out.iter().position(|o| *o == h) {
+        let k = key(&h);
+        if let Some(j) = out.iter().position(|o| key(o) == k) {
             match policy {
                 DuplicateHeaders::Error => {
                     return Err(ConfigError::new(format!(
-                        "{shown}: columns {} and {} are both named `{h}`; rename one, or set \
+                        "{shown}: columns {} and {} are both named `{}`; rename one, or set \
                          source.duplicate_headers: suffix",
                         j + 1,
-                        i + 1
+                        i + 1,
+                        h.trim()
                     )))
                 }
                 DuplicateHeaders::Suffix => {
                     let mut n = 2;
                     let renamed = loop {
-                        let c = format!("{h}_{n}");
-                        if !out.contains(&c) {
+                        let c = format!("{}_{n}", h.trim());
+                        if !out.iter().any(|o| key(o) == key(&c)) {
                             break c;
                         }
                         n += 1;
                     };
-                    tracing::warn!(column = i + 1, from = %h, to = %renamed, "Renamed a repeated column name.");
+                    tracing::warn!(column = i + 1, from = %h.trim(), to = %renamed, "Renamed a repeated column name.");
                     out.push(renamed);
                     continue;
                 }
@@ -183,7 +192,11 @@ mod tests {
             .to_string();
         assert!(e.contains("columns 1 and 3 are both named `Email`"), "{e}");
         let ok = clean_headers(raw(), DuplicateHeaders::Suffix, "f.csv").unwrap();
-        assert_eq!(ok, ["Email", "Name", "Email_2", "Email_3", ""]);
+        assert_eq!(
+            ok,
+            [" Email ", "Name", "Email_2", "Email_3", ""],
+            "original text kept"
+        );
     }
 
     #[test]

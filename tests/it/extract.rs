@@ -420,3 +420,30 @@ fn ods_and_xls_workbooks_are_read() {
     let (h, _) = read(Source::Excel(src));
     assert_eq!(h, ["name", "email", "options", "options_2"]);
 }
+
+#[test]
+fn utf16_big_endian_and_utf8_bom_are_detected() {
+    let dir = crate::util::workdir();
+    let text = "Email,Name\r\nzoë@example.com,Zoë\r\n";
+    let mut be = vec![0xFE, 0xFF];
+    be.extend(text.encode_utf16().flat_map(|u| u.to_be_bytes()));
+    let p = dir.path().join("be.csv");
+    std::fs::write(&p, be).unwrap();
+    let (h, items) = read(Source::Csv(csv_src(p)));
+    assert_eq!(h, ["Email", "Name"]);
+    assert_eq!(items[0].1.as_ref().unwrap(), &["zoë@example.com", "Zoë"]);
+
+    let p = dir.path().join("bom8.csv");
+    std::fs::write(&p, [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat()).unwrap();
+    let (h, items) = read(Source::Csv(csv_src(p)));
+    assert_eq!(h, ["Email", "Name"]);
+    assert_eq!(items[0].1.as_ref().unwrap()[1], "Zoë");
+
+    // Forced encoding: a windows-1252 file read as such.
+    let p = dir.path().join("cp1252.csv");
+    std::fs::write(&p, b"Email,Name\r\nzoe@example.com,Zo\xEB\r\n").unwrap();
+    let mut src = csv_src(p);
+    src.encoding = encoding_rs::Encoding::for_label(b"windows-1252");
+    let (_, items) = read(Source::Csv(src));
+    assert_eq!(items[0].1.as_ref().unwrap()[1], "Zoë");
+}
