@@ -49,6 +49,8 @@ pub mod codes {
     pub const INVALID_BOOLEAN: &str = "invalid_boolean";
     /// The country cell is not a 2-letter code.
     pub const INVALID_COUNTRY: &str = "invalid_country";
+    /// A value is not in the rule's `map` and the map is strict.
+    pub const VALUE_NOT_ALLOWED: &str = "value_not_allowed";
     /// None of the required keys (email/phone) is present.
     pub const MISSING_CONTACT_KEY: &str = "missing_contact_key";
     /// Same normalised email as another row of the file.

@@ -4,6 +4,7 @@
 
 pub mod interpolate;
 pub mod locate;
+pub mod mapping;
 pub mod model;
 mod validate;
 
@@ -29,8 +30,8 @@ pub struct Pipeline {
     pub target: Option<Target>,
     /// Where rows go.
     pub sink: Sink,
-    /// GHL field ← source column, in field order.
-    pub mapping: Vec<(ContactField, String)>,
+    /// GHL field ← rule, in field order.
+    pub mapping: Vec<(ContactField, mapping::FieldRule)>,
     /// Dedup settings.
     pub dedup: DedupConfig,
     /// Validation rules.

@@ -25,9 +25,9 @@ pub struct PipelineConfig {
     /// to a CSV file: `load.type: csv`).
     #[serde(default)]
     pub target: Option<TargetConfig>,
-    /// GHL contact field ← source column (may be empty when exporting to CSV).
+    /// GHL contact field ← source column or rule (may be empty when exporting to CSV).
     #[serde(default)]
-    pub mapping: BTreeMap<String, String>,
+    pub mapping: BTreeMap<String, super::mapping::FieldSpec>,
     /// In-file duplicate handling.
     #[serde(default)]
     pub dedup: DedupConfig,

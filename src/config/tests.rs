@@ -41,9 +41,10 @@ fn good_pipeline_validates_with_defaults() {
         p.validate.phone_default_region,
         Some(phonenumber::country::Id::US)
     );
+    assert_eq!(p.mapping[0].0, ContactField::FirstName);
     assert_eq!(
-        p.mapping[0],
-        (ContactField::FirstName, "First Name".to_owned())
+        p.mapping[0].1.input,
+        mapping::Input::Column("First Name".to_owned())
     );
     assert!(p.report.escape_formulas);
 }
@@ -141,5 +142,42 @@ fn require_any_needs_at_least_one_of_its_fields_mapped() {
     assert!(
         e.contains("validate.require_any: every row needs one of email, phone"),
         "{e}"
+    );
+}
+
+#[test]
+fn mapping_rules_parse_and_report_problems_at_their_keys() {
+    let ok = GOOD.replace(
+        "  firstName: First Name\n",
+        "  firstName: {split_name: Full Name, part: first}\n  name: {template: \"{First} {Last}\"}\n  source: {value: import}\n",
+    );
+    let p = parse(&ok).unwrap();
+    assert!(p
+        .mapping
+        .iter()
+        .any(|(f, r)| *f == ContactField::Source
+            && r.input == mapping::Input::Value("import".into())));
+
+    let bad = GOOD.replace(
+        "  firstName: First Name\n",
+        "  firstName: {column: A, value: x}\n  name: {template: \"{First\"}\n",
+    );
+    let e = err(&bad);
+    assert!(
+        e.contains("dir/p.yaml:12:3: mapping.firstName: needs exactly one input"),
+        "{e}"
+    );
+    let e2 = err(&GOOD.replace(
+        "  firstName: First Name\n",
+        "  name: {template: \"{First\"}\n",
+    ));
+    assert!(
+        e2.contains("mapping.name.template: `{First` has no closing `}`"),
+        "{e2}"
+    );
+    let e3 = err(&GOOD.replace("  firstName: First Name\n", "  city: {colum: City}\n"));
+    assert!(
+        e3.contains("unknown field `colum`") && e3.contains("did you mean `column`?"),
+        "{e3}"
     );
 }

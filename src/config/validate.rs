@@ -273,9 +273,19 @@ pub(super) fn validate(
     if cfg.mapping.is_empty() && matches!(sink, Sink::Ghl) {
         c.err(&["mapping"], "maps no field");
     }
-    for (field, column) in &cfg.mapping {
+    for (field, spec) in &cfg.mapping {
         match ContactField::from_api_name(field) {
-            Some(f) => mapping.push((f, column.clone())),
+            Some(f) => match super::mapping::compile(spec, f == ContactField::Tags) {
+                Ok(rule) => mapping.push((f, rule)),
+                Err(problems) => {
+                    for (key, msg) in problems {
+                        match key {
+                            Some(k) => c.err(&["mapping", field, k], msg),
+                            None => c.err(&["mapping", field], msg),
+                        }
+                    }
+                }
+            },
             None => {
                 let names = ContactField::ALL.map(ContactField::api_name);
                 let hint = did_you_mean(field, names)

@@ -2,7 +2,10 @@
 //! within the file. Produces, per row, either the typed upsert body or a reject.
 
 pub mod dedup;
+pub mod map;
 pub mod normalize;
+
+use map::Resolved;
 
 use crate::config::{Pipeline, RequiredKey};
 use crate::error::{ConfigError, ConfigErrors};
@@ -30,7 +33,7 @@ impl Prepared {
 #[derive(Debug, Clone)]
 pub struct Transformer {
     location_id: String,
-    columns: Vec<(ContactField, usize)>,
+    fields: Vec<(ContactField, Resolved)>,
     require_any: Vec<RequiredKey>,
     region: Option<phonenumber::country::Id>,
 }
@@ -40,26 +43,36 @@ impl Transformer {
     /// errors listing the available ones.
     pub fn new(p: &Pipeline, headers: &Headers) -> Result<Self, ConfigErrors> {
         let mut errs = Vec::new();
-        let mut columns = Vec::new();
-        for (field, col) in &p.mapping {
-            match find_column(headers, col) {
-                Some(i) => columns.push((*field, i)),
-                None => {
-                    let hint = did_you_mean(col, headers.iter().map(String::as_str))
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    errs.push(ConfigError::new(format!(
-                        "{}: mapping.{field}: column `{col}` is not in {}{hint}; columns: {}",
-                        p.file.display(),
-                        p.source.describe(),
-                        headers
-                            .iter()
-                            .map(|h| format!("`{h}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
+        let mut fields = Vec::new();
+        for (field, rule) in &p.mapping {
+            let mut cols = Vec::new();
+            for col in rule.input.columns() {
+                match find_column(headers, col) {
+                    Some(i) => cols.push(i),
+                    None => {
+                        let hint = did_you_mean(col, headers.iter().map(|h| h.trim()))
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default();
+                        errs.push(ConfigError::new(format!(
+                            "{}: mapping.{field}: column `{col}` is not in {}{hint}; columns: {}",
+                            p.file.display(),
+                            p.source.describe(),
+                            headers
+                                .iter()
+                                .map(|h| format!("`{}`", h.trim()))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
                 }
             }
+            fields.push((
+                *field,
+                Resolved {
+                    rule: rule.clone(),
+                    cols,
+                },
+            ));
         }
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
@@ -70,7 +83,7 @@ impl Transformer {
                 .as_ref()
                 .map(|t| t.location_id.clone())
                 .unwrap_or_default(),
-            columns,
+            fields,
             require_any: p.validate.require_any.clone(),
             region: p.validate.phone_default_region,
         })
@@ -84,20 +97,23 @@ impl Transformer {
             ..Default::default()
         };
         let mut errors: Vec<RowError> = Vec::new();
-        let cell = |f: ContactField| {
-            self.columns
-                .iter()
-                .find(|(c, _)| *c == f)
-                .map(|(_, i)| rec.get(*i))
-        };
         fn keep<T>(errors: &mut Vec<RowError>, r: Result<Option<T>, RowError>) -> Option<T> {
             r.unwrap_or_else(|e| {
                 errors.push(e);
                 None
             })
         }
+        // Evaluate every rule first (the country decides the phone region).
+        let mut values: Vec<(ContactField, &Resolved, String)> =
+            Vec::with_capacity(self.fields.len());
+        for (field, r) in &self.fields {
+            match r.eval(rec) {
+                Ok(v) => values.push((*field, r, v)),
+                Err(e) => errors.push(e),
+            }
+        }
         let mut region = self.region;
-        if let Some(c) = cell(ContactField::Country) {
+        if let Some((_, _, c)) = values.iter().find(|(f, _, _)| *f == ContactField::Country) {
             match normalize::country(c) {
                 Ok(Some((code, r))) => {
                     body.country = Some(code);
@@ -107,13 +123,13 @@ impl Transformer {
                 Err(e) => errors.push(e),
             }
         }
-        for (field, idx) in &self.columns {
-            let raw = rec.get(*idx);
+        for (field, r, raw) in &values {
+            let raw = raw.as_str();
             match field {
                 ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
                 ContactField::Phone => {
                     let parsed = normalize::phone(raw, region).map_err(|mut e| {
-                        if rec.is_numeric(*idx) {
+                        if r.single_column().is_some_and(|i| rec.is_numeric(i)) {
                             e.hint = "the spreadsheet stored this phone as a number, which drops a \
                                       leading 0 or +: format the column as text and re-enter it, or \
                                       add the +country code"
@@ -124,11 +140,14 @@ impl Transformer {
                     body.phone = keep(&mut errors, parsed)
                 }
                 ContactField::DateOfBirth => {
-                    body.date_of_birth = keep(&mut errors, normalize::date_of_birth(raw))
+                    body.date_of_birth = keep(
+                        &mut errors,
+                        normalize::date(raw, r.rule.date_format.as_deref()),
+                    )
                 }
                 ContactField::Country => {}
                 ContactField::Dnd => body.dnd = keep(&mut errors, normalize::boolean(raw)),
-                ContactField::Tags => body.tags = normalize::tags(raw),
+                ContactField::Tags => body.tags = normalize::tags_split(raw, &r.rule.split),
                 ContactField::FirstName => body.first_name = normalize::text(raw),
                 ContactField::LastName => body.last_name = normalize::text(raw),
                 ContactField::Name => body.name = normalize::text(raw),

@@ -106,6 +106,26 @@ pub fn date_of_birth(raw: &str) -> Result<Option<String>, RowError> {
     )))
 }
 
+/// A date to `YYYY-MM-DD`: with `format` (strftime-style, e.g. `%d/%m/%Y`) exactly that format;
+/// without it, the ISO forms [`date_of_birth`] accepts.
+pub fn date(raw: &str, format: Option<&str>) -> Result<Option<String>, RowError> {
+    let Some(fmt) = format else {
+        return date_of_birth(raw);
+    };
+    let d = raw.trim();
+    if d.is_empty() {
+        return Ok(None);
+    }
+    match chrono::NaiveDate::parse_from_str(d, fmt) {
+        Ok(date) => Ok(Some(date.format("%Y-%m-%d").to_string())),
+        Err(_) => Err(reject(
+            codes::INVALID_DATE,
+            format!("`{d}` does not match the date format `{fmt}`"),
+            "write the date in the pipeline's date_format, or fix the format",
+        )),
+    }
+}
+
 /// yes/no style booleans.
 pub fn boolean(raw: &str) -> Result<Option<bool>, RowError> {
     let b = raw.trim();
@@ -140,12 +160,20 @@ pub fn country(raw: &str) -> Result<Option<(String, Region)>, RowError> {
 
 /// Splits a tag cell on `,` and `;`, trims, drops empties and repeats (case-insensitively).
 pub fn tags(raw: &str) -> Option<Vec<String>> {
+    tags_split(raw, &[",".to_owned(), ";".to_owned()])
+}
+
+/// Splits a tag cell on any of `seps`, trims, drops empties and repeats (case-insensitively).
+pub fn tags_split(raw: &str, seps: &[String]) -> Option<Vec<String>> {
+    let mut pieces = vec![raw.to_owned()];
+    for sep in seps.iter().filter(|s| !s.is_empty()) {
+        pieces = pieces
+            .iter()
+            .flat_map(|p| p.split(sep.as_str()).map(str::to_owned))
+            .collect();
+    }
     let mut out: Vec<String> = Vec::new();
-    for t in raw
-        .split([',', ';'])
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    for t in pieces.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         if !out.iter().any(|o| o.eq_ignore_ascii_case(t)) {
             out.push(t.to_owned());
         }

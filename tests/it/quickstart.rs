@@ -206,3 +206,63 @@ fn excel_pipeline_end_to_end() {
         rejected[2]
     );
 }
+
+#[test]
+fn mapping_language_pipeline_end_to_end() {
+    let dir = workdir();
+    let out = dir.path().join("out");
+
+    let o = run(bin()
+        .current_dir(repo())
+        .args([
+            "run",
+            "pipelines/hubspot-import.yaml",
+            "--sandbox",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out));
+
+    assert_eq!(o.status.code(), Some(3));
+    let rejected = read_csv(&out.join("rejected.csv"));
+    let got: Vec<(&str, &str)> = rejected[1..]
+        .iter()
+        .map(|r| (r[11].as_str(), r[13].as_str()))
+        .collect();
+    assert_eq!(got, [("5", "value_not_allowed"), ("6", "invalid_date")]);
+    assert!(
+        rejected[1][15].contains("use one of: california, new york, texas"),
+        "{:?}",
+        rejected[1]
+    );
+    let landed: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sandbox-contacts.json")).unwrap())
+            .unwrap();
+    assert_eq!(landed.len(), 3);
+    let by = |email: &str| landed.iter().find(|c| c["email"] == email).unwrap().clone();
+    let chidi = by("chidi.okafor@example.com");
+    assert_eq!(
+        (chidi["firstName"].as_str(), chidi["lastName"].as_str()),
+        (Some("Chidi"), Some("Okafor")),
+        "Last, First"
+    );
+    assert_eq!(chidi["country"], "GB");
+    assert_eq!(
+        chidi["phone"], "+447911123456",
+        "GB number with the mapped country"
+    );
+    assert_eq!(
+        chidi["dateOfBirth"], "1988-02-14",
+        "day-first with date_format"
+    );
+    assert_eq!(chidi["tags"], serde_json::json!(["customer", "open"]));
+    assert_eq!(chidi["source"], "hubspot-migration");
+    let tom = by("tom.obrien@example.com");
+    assert_eq!(
+        tom["phone"], "+15125550199",
+        "extension stripped by the replace rule"
+    );
+    assert_eq!(tom["state"], "TX", "map keys ignore case");
+    assert_eq!(tom["dnd"], false);
+    assert_eq!(by("mj.garcia@example.com")["dnd"], true);
+}
