@@ -120,8 +120,10 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
             None => Vec::new(),
         };
         if a.seed_contacts > 0 {
-            let first = a.locations.first().cloned().unwrap_or_default();
-            seed.push((first, crate::sandbox::synthetic_location(a.seed_contacts)));
+            seed.extend(crate::sandbox::synthetic_seed(
+                &a.locations,
+                a.seed_contacts,
+            ));
         }
         Ok(SandboxConfig {
             port: a.port,

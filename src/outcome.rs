@@ -49,6 +49,10 @@ pub mod codes {
     pub const INVALID_BOOLEAN: &str = "invalid_boolean";
     /// The country cell is not a 2-letter code.
     pub const INVALID_COUNTRY: &str = "invalid_country";
+    /// A custom field value is not a number.
+    pub const INVALID_NUMBER: &str = "invalid_number";
+    /// A custom field value is not one of the field's options.
+    pub const INVALID_OPTION: &str = "invalid_option";
     /// A value is not in the rule's `map` and the map is strict.
     pub const VALUE_NOT_ALLOWED: &str = "value_not_allowed";
     /// None of the required keys (email/phone) is present.

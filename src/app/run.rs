@@ -79,14 +79,10 @@ impl Apis {
             let mut locations: Vec<String> =
                 targets.iter().map(|(_, t)| t.location_id.clone()).collect();
             locations.dedup();
-            let seed_into = locations.first().cloned().unwrap_or_default();
             let sb = Sandbox::start(SandboxConfig {
-                locations,
+                locations: locations.clone(),
                 seed: if opts.seed_contacts > 0 {
-                    vec![(
-                        seed_into,
-                        crate::sandbox::synthetic_location(opts.seed_contacts),
-                    )]
+                    crate::sandbox::synthetic_seed(&locations, opts.seed_contacts)
                 } else {
                     Vec::new()
                 },
@@ -197,6 +193,26 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     };
     let headers = reader.headers().clone();
     let transformer = Transformer::new(p, &headers)?;
+    let transformer = match (&p.target, p.custom_fields.is_empty()) {
+        (Some(t), false) => {
+            let defs = apis
+                .client(t)
+                .custom_fields(&t.location_id)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                    "listing the custom fields of target location {}: {e}; the token needs the \
+                     locations/customFields.readonly scope to write custom fields by key or name",
+                    t.location_id
+                )
+                })?;
+            let shown = p.file.display().to_string();
+            let resolved =
+                crate::transform::custom::resolve(&p.custom_fields, &defs, &shown, &t.location_id)?;
+            transformer.with_custom_fields(p, &headers, resolved)?
+        }
+        _ => transformer,
+    };
     let out_dir = output_dir(&opts, p, started_at)?;
     let mut csv_sink = match &p.sink {
         Sink::Csv { path, columns } => {

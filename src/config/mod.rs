@@ -32,6 +32,8 @@ pub struct Pipeline {
     pub sink: Sink,
     /// GHL field ← rule, in field order.
     pub mapping: Vec<(ContactField, mapping::FieldRule)>,
+    /// Custom field (fieldKey or name, as written) ← rule.
+    pub custom_fields: Vec<(String, mapping::FieldRule)>,
     /// Dedup settings.
     pub dedup: DedupConfig,
     /// Validation rules.

@@ -28,6 +28,10 @@ pub struct PipelineConfig {
     /// GHL contact field ← source column or rule (may be empty when exporting to CSV).
     #[serde(default)]
     pub mapping: BTreeMap<String, super::mapping::FieldSpec>,
+    /// Custom fields (by `fieldKey` or name) ← column or rule; resolved to ids through the target
+    /// location's custom-fields listing at the start of a run.
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, super::mapping::FieldSpec>,
     /// In-file duplicate handling.
     #[serde(default)]
     pub dedup: DedupConfig,

@@ -302,6 +302,26 @@ pub(super) fn validate(
         }
     }
     mapping.sort_by_key(|(f, _)| *f);
+    let mut custom_fields = Vec::new();
+    for (key, spec) in &cfg.custom_fields {
+        match super::mapping::compile(spec, false) {
+            Ok(rule) => custom_fields.push((key.clone(), rule)),
+            Err(problems) => {
+                for (k, msg) in problems {
+                    match k {
+                        Some(k) => c.err(&["custom_fields", key, k], msg),
+                        None => c.err(&["custom_fields", key], msg),
+                    }
+                }
+            }
+        }
+    }
+    if !custom_fields.is_empty() && !matches!(sink, Sink::Ghl) {
+        c.err(
+            &["custom_fields"],
+            "custom fields are written to a GHL target; a CSV export keeps the source's columns",
+        );
+    }
     let mapped = |f: ContactField| mapping.iter().any(|(m, _)| *m == f);
     if !cfg.mapping.is_empty() {
         if cfg.dedup.by == DedupKey::Email && !mapped(ContactField::Email) {
@@ -377,6 +397,7 @@ pub(super) fn validate(
         target,
         sink,
         mapping,
+        custom_fields,
         dedup: cfg.dedup,
         validate: ValidateRules {
             require_any: cfg.validate.require_any,

@@ -47,6 +47,17 @@ pub struct UpsertContact {
     pub date_of_birth: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dnd: Option<bool>,
+    /// Custom field values by id (`[{id, field_value}]`, the v2 write shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<Vec<CustomFieldInput>>,
+}
+
+/// One custom field value in a write: `{id, field_value}`. `field_value` is text, a number or
+/// a list of strings depending on the field's type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldInput {
+    pub id: String,
+    pub field_value: serde_json::Value,
 }
 
 impl UpsertContact {

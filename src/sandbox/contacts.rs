@@ -259,6 +259,25 @@ fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
     if let Some(v) = obj.get("dnd").and_then(Value::as_bool) {
         c.dnd = Some(v);
     }
+    if let Some(items) = obj.get("customFields").and_then(Value::as_array) {
+        for item in items {
+            let Some(id) = item.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let value = item
+                .get("field_value")
+                .or_else(|| item.get("value"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            c.custom_fields.retain(|v| v.id != id);
+            if !value.is_null() && value != Value::from("") {
+                c.custom_fields.push(crate::ghl::types::CustomFieldValue {
+                    id: id.to_owned(),
+                    value,
+                });
+            }
+        }
+    }
     if let Some(tags) = obj.get("tags").and_then(Value::as_array) {
         let mut t: Vec<String> = tags
             .iter()
@@ -309,6 +328,25 @@ fn find_match(
     (by_email, by_phone)
 }
 
+/// 422 messages for custom field items whose id is missing or not a field of `location`.
+fn custom_field_problems(st: &State, location: &str, obj: &Map<String, Value>) -> Vec<String> {
+    let Some(items) = obj.get("customFields").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let defs = st.custom_fields.get(location);
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.get("id").and_then(Value::as_str) {
+            None => out.push(format!("customFields.{i}.id should not be empty")),
+            Some(id) if !defs.is_some_and(|d| d.iter().any(|f| f.id == id)) => out.push(format!(
+                "customFields.{i}.id {id} is not a custom field of this location"
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
 pub(super) fn location_of<'a>(
     st: &'a mut State,
     obj: &Map<String, Value>,
@@ -349,6 +387,12 @@ pub fn create(st: &mut State, body: &[u8]) -> Answer {
         Err(a) => return a,
     };
     let allow_dup = st.allow_duplicates;
+    if let Some(loc) = obj.get("locationId").and_then(Value::as_str) {
+        let problems = custom_field_problems(st, loc, &obj);
+        if !problems.is_empty() {
+            return unprocessable(problems);
+        }
+    }
     let contacts = match location_of(st, &obj) {
         Ok(c) => c,
         Err(a) => return a,
@@ -386,6 +430,12 @@ pub fn upsert(st: &mut State, body: &[u8]) -> Answer {
             .get("createNewIfDuplicateAllowed")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+    if let Some(loc) = obj.get("locationId").and_then(Value::as_str) {
+        let problems = custom_field_problems(st, loc, &obj);
+        if !problems.is_empty() {
+            return unprocessable(problems);
+        }
+    }
     let contacts = match location_of(st, &obj) {
         Ok(c) => c,
         Err(a) => return a,
@@ -440,6 +490,10 @@ pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
     let Some((loc, idx)) = find_by_id(st, id) else {
         return bad_request("Contact not found");
     };
+    let problems = custom_field_problems(st, &loc, &obj);
+    if !problems.is_empty() {
+        return unprocessable(problems);
+    }
     if !st.allow_duplicates {
         let contacts = &st.locations[&loc];
         let (e, p) = find_match(

@@ -141,6 +141,31 @@ pub fn synthetic_location(n: usize) -> SeedLocation {
     }
 }
 
+/// Seeds for `locations`: the first gets [`synthetic_location`]`(n)`; every other location gets
+/// the same custom field definitions under its own ids (`<location>-cf-…`), as two real
+/// locations would, so that fields can be matched across them by `fieldKey`.
+pub fn synthetic_seed(locations: &[String], n: usize) -> Vec<(String, SeedLocation)> {
+    let mut out = Vec::new();
+    for (i, loc) in locations.iter().enumerate() {
+        if i == 0 {
+            out.push((loc.clone(), synthetic_location(n)));
+        } else {
+            let mut fields = synthetic_location(0).custom_fields;
+            for f in &mut fields {
+                f.id = format!("{loc}-{}", f.id);
+            }
+            out.push((
+                loc.clone(),
+                SeedLocation {
+                    custom_fields: fields,
+                    contacts: Vec::new(),
+                },
+            ));
+        }
+    }
+    out
+}
+
 /// Reads a seed file: a JSON object mapping location ids to `{customFields, contacts}`.
 pub fn read_seed_file(path: &std::path::Path) -> anyhow::Result<Vec<(String, SeedLocation)>> {
     let text = std::fs::read_to_string(path).map_err(|e| {

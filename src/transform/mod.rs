@@ -1,6 +1,7 @@
 //! Transform: map source columns to contact fields, normalise and validate each value, and dedup
 //! within the file. Produces, per row, either the typed upsert body or a reject.
 
+pub mod custom;
 pub mod dedup;
 pub mod map;
 pub mod normalize;
@@ -11,9 +12,44 @@ use crate::config::{Pipeline, RequiredKey};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::extract::find_column;
 use crate::ghl::fields::{did_you_mean, ContactField};
-use crate::ghl::types::UpsertContact;
+use crate::ghl::types::{CustomFieldInput, UpsertContact};
 use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
+
+/// Resolves a rule's columns against the headers, collecting errors that name the key.
+fn resolve_columns(
+    p: &Pipeline,
+    headers: &Headers,
+    key: &str,
+    rule: &crate::config::mapping::FieldRule,
+    errs: &mut Vec<ConfigError>,
+) -> Resolved {
+    let mut cols = Vec::new();
+    for col in rule.input.columns() {
+        match find_column(headers, col) {
+            Some(i) => cols.push(i),
+            None => {
+                let hint = did_you_mean(col, headers.iter().map(|h| h.trim()))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                errs.push(ConfigError::new(format!(
+                    "{}: {key}: column `{col}` is not in {}{hint}; columns: {}",
+                    p.file.display(),
+                    p.source.describe(),
+                    headers
+                        .iter()
+                        .map(|h| format!("`{}`", h.trim()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    Resolved {
+        rule: rule.clone(),
+        cols,
+    }
+}
 
 /// A row ready to load.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +70,7 @@ impl Prepared {
 pub struct Transformer {
     location_id: String,
     fields: Vec<(ContactField, Resolved)>,
+    custom: Vec<(custom::CustomTarget, Resolved)>,
     require_any: Vec<RequiredKey>,
     region: Option<phonenumber::country::Id>,
 }
@@ -45,34 +82,8 @@ impl Transformer {
         let mut errs = Vec::new();
         let mut fields = Vec::new();
         for (field, rule) in &p.mapping {
-            let mut cols = Vec::new();
-            for col in rule.input.columns() {
-                match find_column(headers, col) {
-                    Some(i) => cols.push(i),
-                    None => {
-                        let hint = did_you_mean(col, headers.iter().map(|h| h.trim()))
-                            .map(|s| format!(" (did you mean `{s}`?)"))
-                            .unwrap_or_default();
-                        errs.push(ConfigError::new(format!(
-                            "{}: mapping.{field}: column `{col}` is not in {}{hint}; columns: {}",
-                            p.file.display(),
-                            p.source.describe(),
-                            headers
-                                .iter()
-                                .map(|h| format!("`{}`", h.trim()))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )));
-                    }
-                }
-            }
-            fields.push((
-                *field,
-                Resolved {
-                    rule: rule.clone(),
-                    cols,
-                },
-            ));
+            let r = resolve_columns(p, headers, &format!("mapping.{field}"), rule, &mut errs);
+            fields.push((*field, r));
         }
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
@@ -84,9 +95,35 @@ impl Transformer {
                 .map(|t| t.location_id.clone())
                 .unwrap_or_default(),
             fields,
+            custom: Vec::new(),
             require_any: p.validate.require_any.clone(),
             region: p.validate.phone_default_region,
         })
+    }
+
+    /// Adds the pipeline's custom fields, resolved against the target location.
+    pub fn with_custom_fields(
+        mut self,
+        p: &Pipeline,
+        headers: &Headers,
+        resolved: Vec<(custom::CustomTarget, crate::config::mapping::FieldRule)>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut errs = Vec::new();
+        for (target, rule) in resolved {
+            let r = resolve_columns(
+                p,
+                headers,
+                &format!("custom_fields.{}", target.field_key),
+                &rule,
+                &mut errs,
+            );
+            self.custom.push((target, r));
+        }
+        if errs.is_empty() {
+            Ok(self)
+        } else {
+            Err(ConfigErrors(errs))
+        }
     }
 
     /// Maps, normalises and validates one row. All problems of the row are reported together;
@@ -160,6 +197,23 @@ impl Transformer {
                 ContactField::Timezone => body.timezone = normalize::text(raw),
                 ContactField::Source => body.source = normalize::text(raw),
             }
+        }
+        let mut custom_values = Vec::new();
+        for (target, r) in &self.custom {
+            let value = r
+                .eval(rec)
+                .and_then(|raw| custom::coerce(target, &raw, r.rule.date_format.as_deref()));
+            match value {
+                Ok(Some(v)) => custom_values.push(CustomFieldInput {
+                    id: target.id.clone(),
+                    field_value: v,
+                }),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        if !custom_values.is_empty() {
+            body.custom_fields = Some(custom_values);
         }
         if let Some(first) = errors.first() {
             let mut e = first.clone();

@@ -215,6 +215,26 @@ fn migration_between_two_locations_copies_then_updates() {
     ka.sort_by_key(|k| k.0.to_string());
     kb.sort_by_key(|k| k.0.to_string());
     assert_eq!(ka, kb, "fields and tags carried over");
+    // Custom fields: same values in B, under B's own field ids (translated by fieldKey).
+    let cf = |c: &serde_json::Value, id: &str| {
+        c["customFields"]
+            .as_array()
+            .and_then(|a| a.iter().find(|v| v["id"] == id))
+            .map(|v| v["value"].clone())
+    };
+    for ca in &a {
+        let cb = b.iter().find(|c| c["email"] == ca["email"]).unwrap();
+        assert_eq!(
+            cf(cb, "loc-b-cf-membership"),
+            cf(ca, "cf-membership"),
+            "{cb}"
+        );
+        assert_eq!(cf(cb, "loc-b-cf-ltv"), cf(ca, "cf-ltv"), "{cb}");
+        assert!(
+            cf(cb, "loc-b-cf-ltv").is_some_and(|v| v.is_number()),
+            "MONETORY written as a number"
+        );
+    }
 
     assert_eq!(go("o2").status.code(), Some(0));
     assert_eq!(

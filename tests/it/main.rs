@@ -11,6 +11,8 @@ mod load;
 mod config_errors;
 // GHL as a source: big exports, list paging, incremental, migration.
 mod ghl_source;
+// Custom fields by fieldKey or name: resolution, coercion, rejects.
+mod custom_fields;
 // Sources on real-world files: Excel, encodings, delimiters, malformed rows.
 mod extract;
 // Request bodies and sandbox rules checked against the official OpenAPI spec.

@@ -41,6 +41,10 @@ fn upsert_body_only_uses_properties_the_spec_allows() {
         tags: Some(vec!["a".into()]),
         date_of_birth: Some("1990-01-01".into()),
         dnd: Some(true),
+        custom_fields: Some(vec![ghl_import::ghl::types::CustomFieldInput {
+            id: "cf".into(),
+            field_value: serde_json::json!("x"),
+        }]),
     };
     let v = serde_json::to_value(&full).unwrap();
     let sent: BTreeSet<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -50,7 +54,7 @@ fn upsert_body_only_uses_properties_the_spec_allows() {
         extra.is_empty(),
         "properties not in UpsertContactDto: {extra:?}"
     );
-    assert_eq!(sent.len(), 18);
+    assert_eq!(sent.len(), 19);
 }
 
 #[test]
@@ -59,4 +63,29 @@ fn sandbox_accepts_exactly_the_spec_properties() {
     assert_eq!(set(UPSERT_FIELDS), dto_properties("UpsertContactDto"));
     assert_eq!(set(CREATE_FIELDS), dto_properties("CreateContactDto"));
     assert_eq!(set(UPDATE_FIELDS), dto_properties("UpdateContactDto"));
+}
+
+#[test]
+fn custom_field_items_use_the_spec_write_shape() {
+    // TextField etc.: {id (required), key?, field_value}.
+    let spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::repo().join("spec/ghl-openapi/apps/contacts.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let text = &spec["components"]["schemas"]["TextField"];
+    let allowed: BTreeSet<String> = text["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let item = serde_json::to_value(ghl_import::ghl::types::CustomFieldInput {
+        id: "cf".into(),
+        field_value: serde_json::json!("x"),
+    })
+    .unwrap();
+    let sent: BTreeSet<String> = item.as_object().unwrap().keys().cloned().collect();
+    assert!(sent.is_subset(&allowed), "{sent:?} ⊄ {allowed:?}");
+    assert!(sent.contains("id") && text["required"][0] == "id");
 }

@@ -1,0 +1,123 @@
+//! Custom fields written by fieldKey or name: resolved against the target location, coerced by
+//! type, bad values rejected per row, unknown fields refused before anything is sent.
+
+use crate::util::*;
+
+const SEED: &str = r#"{"loc-it": {"customFields": [
+  {"id": "f-level", "name": "Membership Level", "fieldKey": "contact.membership_level", "dataType": "SINGLE_OPTIONS", "picklistOptions": ["Gold", "Silver"]},
+  {"id": "f-ltv", "name": "Lifetime value", "fieldKey": "contact.lifetime_value", "dataType": "MONETORY"},
+  {"id": "f-joined", "name": "Joined", "fieldKey": "contact.joined", "dataType": "DATE"},
+  {"id": "f-int", "name": "Interests", "fieldKey": "contact.interests", "dataType": "MULTIPLE_OPTIONS", "picklistOptions": ["Yoga", "Running", "Chess"]},
+  {"id": "f-note", "name": "Note", "fieldKey": "contact.note", "dataType": "LARGE_TEXT"}
+], "contacts": []}}"#;
+
+const CSV: &str = "First Name,Email,Phone,Level,LTV,Joined,Interests,Note
+Ann,ann@example.com,,gold,\"$1,200.50\",03/11/2021,\"yoga; chess\",Likes calls
+Ben,ben@example.com,,Bronze,10,01/01/2020,,
+Cy,cy@example.com,,Silver,ten,01/01/2020,,
+Di,di@example.com,,,,,,
+";
+
+fn setup(custom: &str) -> (SandboxProc, tempfile::TempDir, std::path::PathBuf) {
+    let dir = workdir();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(&seed, SEED).unwrap();
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            "1000",
+            "--rate-interval-ms",
+            "1000",
+            "--seed",
+            seed.to_str().unwrap(),
+        ],
+    );
+    let extra = format!("load:\n  concurrency: 1\ncustom_fields:\n{custom}");
+    let p = pipeline(dir.path(), &sb.base_url, CSV, &extra);
+    (sb, dir, p)
+}
+
+#[test]
+fn values_are_resolved_coerced_and_checked() {
+    let (sb, dir, p) = setup(
+        "  contact.membership_level: Level\n  Lifetime Value: LTV\n  joined: {column: Joined, date_format: \"%d/%m/%Y\"}\n  contact.interests: Interests\n  Note: Note\n",
+    );
+
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(o.status.code(), Some(3));
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    let got: Vec<(&str, &str)> = rejected[1..]
+        .iter()
+        .map(|r| (r[8].as_str(), r[10].as_str()))
+        .collect();
+    assert_eq!(got, [("3", "invalid_option"), ("4", "invalid_number")]);
+    assert!(
+        rejected[1][12].contains("Gold, Silver"),
+        "{:?}",
+        rejected[1]
+    );
+    let ann = sb
+        .contacts("loc-it")
+        .into_iter()
+        .find(|c| c["email"] == "ann@example.com")
+        .unwrap();
+    let cf = |id: &str| {
+        ann["customFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == id)
+            .unwrap()["value"]
+            .clone()
+    };
+    assert_eq!(
+        cf("f-level"),
+        "Gold",
+        "option matched case-insensitively, canonical spelling sent"
+    );
+    assert_eq!(cf("f-ltv"), 1200.5);
+    assert_eq!(cf("f-joined"), "2021-11-03");
+    assert_eq!(cf("f-int"), serde_json::json!(["Yoga", "Chess"]));
+    assert_eq!(cf("f-note"), "Likes calls");
+    let di = sb
+        .contacts("loc-it")
+        .into_iter()
+        .find(|c| c["email"] == "di@example.com")
+        .unwrap();
+    assert!(
+        di.get("customFields").is_none(),
+        "empty cells send nothing: {di}"
+    );
+}
+
+#[test]
+fn unknown_custom_field_is_a_config_error_before_any_write() {
+    let (sb, dir, p) = setup("  contact.membershp_level: Level\n");
+
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o).1;
+    assert!(
+        err.contains("custom_fields.contact.membershp_level: location loc-it has no custom field"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean `contact.membership_level`?"),
+        "{err}"
+    );
+    assert_eq!(
+        sb.stats()["requests_by_endpoint"].get("POST /contacts/upsert"),
+        None
+    );
+}
