@@ -270,7 +270,7 @@ fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
                 .cloned()
                 .unwrap_or(Value::Null);
             c.custom_fields.retain(|v| v.id != id);
-            if !value.is_null() && value != Value::from("") {
+            if !value.is_null() && value != "" {
                 c.custom_fields.push(crate::ghl::types::CustomFieldValue {
                     id: id.to_owned(),
                     value,
