@@ -8,6 +8,7 @@
 //!
 //! `extract N` reads a generated CSV of N rows through the CSV source only and prints rows/s and
 //! peak RSS (run it for 100000 and 1000000: memory must not grow with the file).
+//! `phones N` checks the NANP phone fast path against the phonenumber crate on N numbers.
 //! `transform N` generates a synthetic CSV of N rows (~5 % duplicate emails, ~2 % invalid emails,
 //! mixed phone formats), times a bare csv-crate read of it, then the importer's extract +
 //! transform + dedup, and prints rows/s and the process's peak RSS.
@@ -138,24 +139,42 @@ fn transform(rows: usize) -> anyhow::Result<()> {
     let tf = Transformer::new(&p, reader.headers()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut dedup = Dedup::new(true, p.dedup.keep, None);
     let (mut ok, mut rejected) = (0u64, 0u64);
-    for item in reader {
-        match item {
-            SourceItem::Row(rec) => match tf
-                .apply(&rec)
-                .and_then(|pr| dedup.check(pr.email_key(), rec.row).map(|()| pr))
-            {
-                Ok(_) => ok += 1,
+    let mut reader = reader;
+    loop {
+        let batch: Vec<SourceItem> = reader
+            .by_ref()
+            .take(ghl_import::transform::BATCH_ROWS)
+            .collect();
+        if batch.is_empty() {
+            break;
+        }
+        let rows: Vec<ghl_import::record::Record> = batch
+            .into_iter()
+            .filter_map(|i| match i {
+                SourceItem::Row(r) => Some(r),
+                SourceItem::Malformed { .. } => {
+                    rejected += 1;
+                    None
+                }
+            })
+            .collect();
+        for (rec, res) in rows
+            .iter()
+            .zip(ghl_import::transform::apply_batch(&tf, &rows))
+        {
+            match res.and_then(|pr| dedup.check(pr.email_key(), rec.row)) {
+                Ok(()) => ok += 1,
                 Err(_) => rejected += 1,
-            },
-            SourceItem::Malformed { .. } => rejected += 1,
+            }
         }
     }
     let el = t.elapsed();
     println!(
-        "extract + transform + dedup:   {} rows in {:.3} s = {:.0} rows/s ({ok} ok, {rejected} rejected), one thread",
+        "extract + transform + dedup:   {} rows in {:.3} s = {:.0} rows/s ({ok} ok, {rejected} rejected), {} threads",
         ok + rejected,
         el.as_secs_f64(),
-        (ok + rejected) as f64 / el.as_secs_f64()
+        (ok + rejected) as f64 / el.as_secs_f64(),
+        rayon::current_num_threads()
     );
     println!("peak RSS: {:.1} MB", peak_rss_mb());
     Ok(())
@@ -213,12 +232,70 @@ async fn load(rows: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The phone fast path against the phonenumber crate on `n` generated numbers: every answer must
+/// agree; prints both timings.
+fn phones(n: usize) -> anyhow::Result<()> {
+    use ghl_import::transform::phone::{fast_nanp, slow};
+    use phonenumber::country::Id;
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let nums: Vec<String> = (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let (a, b, c) = (seed % 1000, (seed >> 10) % 1000, (seed >> 20) % 10000);
+            match (seed >> 40) % 3 {
+                0 => format!("({a:03}) {b:03}-{c:04}"),
+                1 => format!("+1 {a:03}.{b:03}.{c:04}"),
+                _ => format!("1{a:03}{b:03}{c:04}"),
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    let mut hits = 0usize;
+    let fast: Vec<Option<String>> = nums
+        .iter()
+        .map(|p| match fast_nanp(p, Some(Id::US)) {
+            Some(v) => {
+                hits += 1;
+                v
+            }
+            None => slow(p, Some(Id::US)),
+        })
+        .collect();
+    let tf = t.elapsed();
+    let t = Instant::now();
+    let slow: Vec<Option<String>> = nums.iter().map(|p| slow(p, Some(Id::US))).collect();
+    let ts = t.elapsed();
+    let disagree = fast.iter().zip(&slow).filter(|(a, b)| a != b).count();
+    for ((raw, f), s) in nums
+        .iter()
+        .zip(&fast)
+        .zip(&slow)
+        .filter(|((_, a), b)| a != b)
+        .take(10)
+    {
+        println!("  disagreement: {raw}: fast {f:?}, crate {s:?}");
+    }
+    let valid = slow.iter().filter(|v| v.is_some()).count();
+    println!(
+        "phones: {n} numbers ({valid} valid, {hits} on the fast path): fast path {:.3} s ({:.2} µs/number), crate {:.3} s ({:.2} µs/number); disagreements: {disagree}",
+        tf.as_secs_f64(),
+        tf.as_secs_f64() * 1e6 / n as f64,
+        ts.as_secs_f64(),
+        ts.as_secs_f64() * 1e6 / n as f64
+    );
+    anyhow::ensure!(disagree == 0, "the fast path disagrees with the crate");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("transform");
     let rows: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     match what {
         "extract" => extract(rows),
+        "phones" => phones(rows),
         "transform" => transform(rows),
         "load" => tokio::runtime::Runtime::new()?.block_on(load(rows)),
         other => anyhow::bail!("unknown benchmark `{other}`: use extract, transform or load"),

@@ -29,7 +29,7 @@ use crate::report::{self, ReportWriter, Summary};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::state::StateStore;
 use crate::transform::dedup::{Dedup, LastRows};
-use crate::transform::{Prepared, Transformer};
+use crate::transform::{apply_batch, Prepared, Transformer, BATCH_ROWS};
 
 /// Options of the `run` command (how this run behaves; the YAML says what the pipeline is).
 #[derive(Debug, Clone, Default)]
@@ -421,23 +421,41 @@ fn produce(
     mut dedup: Dedup,
     tx: tokio::sync::mpsc::Sender<(Record, Step)>,
 ) -> anyhow::Result<SourceReader> {
-    for item in reader.by_ref() {
-        let (rec, step) = match item {
-            SourceItem::Malformed { raw, error } => (raw, Step::Reject(error)),
-            SourceItem::Row(rec) => {
-                let step = match transformer.apply(&rec) {
-                    Err(e) => Step::Reject(e),
-                    Ok(prepared) => match dedup.check(prepared.email_key(), rec.row) {
-                        Err(e) => Step::Reject(e),
-                        Ok(()) => Step::Load(Box::new(prepared)),
-                    },
-                };
-                (rec, step)
-            }
-        };
-        if tx.blocking_send((rec, step)).is_err() {
-            // The writer stopped (it failed); its error is the one to report.
+    let mut batch: Vec<SourceItem> = Vec::with_capacity(BATCH_ROWS);
+    loop {
+        batch.clear();
+        batch.extend(reader.by_ref().take(BATCH_ROWS));
+        if batch.is_empty() {
             break;
+        }
+        // Transform the well-formed rows of the batch on all cores, then walk the batch in
+        // order: dedup depends on order, and so do the reports.
+        let rows: Vec<Record> = batch
+            .iter()
+            .filter_map(|i| match i {
+                SourceItem::Row(r) => Some(r.clone()),
+                SourceItem::Malformed { .. } => None,
+            })
+            .collect();
+        let mut results = apply_batch(&transformer, &rows).into_iter();
+        for item in batch.drain(..) {
+            let (rec, step) = match item {
+                SourceItem::Malformed { raw, error } => (raw, Step::Reject(error)),
+                SourceItem::Row(rec) => {
+                    let step = match results.next().expect("one result per row") {
+                        Err(e) => Step::Reject(e),
+                        Ok(prepared) => match dedup.check(prepared.email_key(), rec.row) {
+                            Err(e) => Step::Reject(e),
+                            Ok(()) => Step::Load(Box::new(prepared)),
+                        },
+                    };
+                    (rec, step)
+                }
+            };
+            if tx.blocking_send((rec, step)).is_err() {
+                // The writer stopped (it failed); its error is the one to report.
+                return Ok(reader);
+            }
         }
     }
     Ok(reader)

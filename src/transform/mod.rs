@@ -5,6 +5,7 @@ pub mod custom;
 pub mod dedup;
 pub mod map;
 pub mod normalize;
+pub mod phone;
 
 use map::Resolved;
 
@@ -49,6 +50,19 @@ fn resolve_columns(
         rule: rule.clone(),
         cols,
     }
+}
+
+/// Rows transformed together: large enough to spread over the cores, small enough to keep
+/// memory flat.
+pub const BATCH_ROWS: usize = 4096;
+
+/// Transforms a batch of rows on all cores (rayon), results in input order.
+pub fn apply_batch(t: &Transformer, rows: &[Record]) -> Vec<Result<Prepared, RowError>> {
+    use rayon::prelude::*;
+    rows.par_iter()
+        .with_min_len(512)
+        .map(|r| t.apply(r))
+        .collect()
 }
 
 /// A row ready to load.

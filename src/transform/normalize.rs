@@ -53,12 +53,13 @@ pub fn phone(raw: &str, region: Option<Region>) -> Result<Option<String>, RowErr
             "write the number as +<country code>…, or set validate.phone_default_region (e.g. US)",
         ));
     }
-    let parsed = phonenumber::parse(region, p);
+    let parsed = match super::phone::fast_nanp(p, region) {
+        Some(fast) => fast,
+        None => super::phone::slow_memo(p, region),
+    };
     match parsed {
-        Ok(n) if phonenumber::is_valid(&n) => {
-            Ok(Some(n.format().mode(phonenumber::Mode::E164).to_string()))
-        }
-        _ => Err(reject(
+        Some(e164) => Ok(Some(e164)),
+        None => Err(reject(
             codes::INVALID_PHONE,
             match region {
                 Some(r) if !international => {
