@@ -19,10 +19,12 @@ const PREFIXES: usize = 10_000_000;
 /// Entries kept by the per-thread memo of crate answers before it is cleared.
 const MEMO_CAP: usize = 1 << 16;
 
+/// Memo of crate answers: (region, input) → E.164 or invalid.
+type Memo = rustc_hash::FxHashMap<(Option<Region>, String), Option<String>>;
+
 thread_local! {
     static TABLE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    static MEMO: RefCell<rustc_hash::FxHashMap<(Option<Region>, String), Option<String>>> =
-        RefCell::new(rustc_hash::FxHashMap::default());
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
 }
 
 /// The crate's answer, memoised per thread for repeated inputs (exports often repeat a
