@@ -104,3 +104,85 @@ fn unknown_column_is_a_config_error_with_suggestion() {
     assert!(e.contains("mapping.phone: column `Phone` is not in"), "{e}");
     assert!(e.contains("did you mean `Phon`?"), "{e}");
 }
+
+mod properties {
+    use super::super::dedup::Dedup;
+    use super::super::normalize;
+    use super::*;
+    use crate::config::Keep;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Normalising an accepted email again changes nothing.
+        #[test]
+        fn email_normalisation_is_idempotent(local in "[A-Za-z0-9._%+-]{1,20}", domain in "[A-Za-z0-9-]{1,15}", tld in "[A-Za-z]{2,6}", pad in " {0,3}") {
+            let raw = format!("{pad}{local}@{domain}.{tld}{pad}");
+            if let Ok(Some(once)) = normalize::email(&raw) {
+                prop_assert_eq!(normalize::email(&once).unwrap(), Some(once.clone()));
+                prop_assert_eq!(once.clone(), once.to_lowercase());
+            }
+        }
+
+        /// A number in E.164 normalises to itself, whatever the default region.
+        #[test]
+        fn phone_normalisation_is_idempotent(a in 200u32..1000, b in 200u32..1000, c in 0u32..10000, gb in any::<bool>()) {
+            let raw = format!("({a:03}) {b:03}-{c:04}");
+            let region = Some(phonenumber::country::Id::US);
+            if let Ok(Some(once)) = normalize::phone(&raw, region) {
+                let other = if gb { Some(phonenumber::country::Id::GB) } else { region };
+                prop_assert_eq!(normalize::phone(&once, other).unwrap(), Some(once.clone()));
+            }
+        }
+
+        /// Dedup (keep first) rejects exactly the repeats: every key's first row is kept, and
+        /// a rejected row names the row it repeats.
+        #[test]
+        fn dedup_never_loses_a_non_duplicate(keys in proptest::collection::vec(0u8..20, 0..200)) {
+            let mut d = Dedup::new(true, Keep::First, None);
+            let mut first_seen = std::collections::HashMap::new();
+            for (i, k) in keys.iter().enumerate() {
+                let row = i as u64 + 2;
+                let key = format!("user{k}@x.co");
+                let res = d.check(Some(&key), row);
+                match first_seen.get(k) {
+                    None => {
+                        prop_assert!(res.is_ok());
+                        first_seen.insert(*k, row);
+                    }
+                    Some(first) => {
+                        let e = res.unwrap_err();
+                        let expected = format!("duplicates row {first}");
+                        prop_assert!(e.message.contains(&expected));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batches_keep_input_order_across_chunk_boundaries() {
+    let t = Transformer::new(
+        &pipeline("validate:\n  phone_default_region: US\n"),
+        &headers(),
+    )
+    .unwrap();
+    let n = super::BATCH_ROWS * 2 + 17;
+    let rows: Vec<Record> = (0..n)
+        .map(|i| {
+            let mut r = rec([&format!("u{i}@x.co"), "", "", "", "", ""]);
+            r.row = i as u64 + 2;
+            r
+        })
+        .collect();
+    let out = super::apply_batch(&t, &rows);
+    assert_eq!(out.len(), n);
+    for (i, r) in out.iter().enumerate() {
+        assert_eq!(
+            r.as_ref().unwrap().body.email.as_deref(),
+            Some(format!("u{i}@x.co").as_str())
+        );
+    }
+}
