@@ -108,7 +108,6 @@ fn unknown_column_is_a_config_error_with_suggestion() {
 mod properties {
     use super::super::dedup::Dedup;
     use super::super::normalize;
-    use super::*;
     use crate::config::Keep;
     use proptest::prelude::*;
 
