@@ -55,6 +55,10 @@ pub mod codes {
     pub const INVALID_OPTION: &str = "invalid_option";
     /// A value is not in the rule's `map` and the map is strict.
     pub const VALUE_NOT_ALLOWED: &str = "value_not_allowed";
+    /// A field listed in `validate.required` is empty.
+    pub const MISSING_REQUIRED: &str = "missing_required";
+    /// A value is longer than `validate.max_length` allows.
+    pub const TOO_LONG: &str = "too_long";
     /// None of the required keys (email/phone) is present.
     pub const MISSING_CONTACT_KEY: &str = "missing_contact_key";
     /// Same normalised email as another row of the file.

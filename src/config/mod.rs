@@ -170,6 +170,10 @@ pub struct ValidateRules {
     pub require_any: Vec<RequiredKey>,
     /// Default region for national phone numbers.
     pub phone_default_region: Option<phonenumber::country::Id>,
+    /// Fields every row must have.
+    pub required: Vec<ContactField>,
+    /// Longest value per field, in characters.
+    pub max_length: Vec<(ContactField, usize)>,
 }
 
 /// Checked report settings.

@@ -340,6 +340,12 @@ pub struct ValidateConfig {
     /// ISO 3166 region for phone numbers written without a `+` country code (e.g. `US`).
     #[serde(default)]
     pub phone_default_region: Option<String>,
+    /// Fields every row must have (after mapping and normalisation).
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Longest value allowed per field, in characters.
+    #[serde(default)]
+    pub max_length: BTreeMap<String, std::num::NonZeroUsize>,
 }
 
 impl Default for ValidateConfig {
@@ -347,6 +353,8 @@ impl Default for ValidateConfig {
         ValidateConfig {
             require_any: default_require_any(),
             phone_default_region: None,
+            required: Vec::new(),
+            max_length: BTreeMap::new(),
         }
     }
 }

@@ -359,6 +359,35 @@ pub(super) fn validate(
             }
         },
     };
+    let names = ContactField::ALL.map(ContactField::api_name);
+    let mut field_list = |key: &str, list: Vec<&String>| -> Vec<ContactField> {
+        let mut out = Vec::new();
+        for f in list {
+            match ContactField::from_api_name(f) {
+                Some(cf) if mapped(cf) => out.push(cf),
+                Some(_) => c.err(
+                    &["validate", key],
+                    format!("`{f}` is not mapped, so no row could have it"),
+                ),
+                None => {
+                    let hint = did_you_mean(f, names)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    c.err(
+                        &["validate", key],
+                        format!("`{f}` is not a standard contact field{hint}"),
+                    );
+                }
+            }
+        }
+        out
+    };
+    let required = field_list("required", cfg.validate.required.iter().collect());
+    let max_fields = field_list("max_length", cfg.validate.max_length.keys().collect());
+    let max_length: Vec<(ContactField, usize)> = max_fields
+        .into_iter()
+        .zip(cfg.validate.max_length.values().map(|n| n.get()))
+        .collect();
     if load.concurrency.get() > 64 {
         c.err(
             &["load", "concurrency"],
@@ -402,6 +431,8 @@ pub(super) fn validate(
         validate: ValidateRules {
             require_any: cfg.validate.require_any,
             phone_default_region,
+            required,
+            max_length,
         },
         load,
         report,

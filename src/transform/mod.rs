@@ -86,6 +86,8 @@ pub struct Transformer {
     fields: Vec<(ContactField, Resolved)>,
     custom: Vec<(custom::CustomTarget, Resolved)>,
     require_any: Vec<RequiredKey>,
+    required: Vec<ContactField>,
+    max_length: Vec<(ContactField, usize)>,
     region: Option<phonenumber::country::Id>,
 }
 
@@ -111,6 +113,8 @@ impl Transformer {
             fields,
             custom: Vec::new(),
             require_any: p.validate.require_any.clone(),
+            required: p.validate.required.clone(),
+            max_length: p.validate.max_length.clone(),
             region: p.validate.phone_default_region,
         })
     }
@@ -228,6 +232,29 @@ impl Transformer {
         }
         if !custom_values.is_empty() {
             body.custom_fields = Some(custom_values);
+        }
+        for (field, max) in &self.max_length {
+            if let Some(v) = body.field_text(*field) {
+                let n = v.chars().count();
+                if n > *max {
+                    errors.push(RowError::new(
+                        Stage::Validate,
+                        codes::TOO_LONG,
+                        format!("{field} has {n} characters, more than the {max} allowed"),
+                        format!("shorten {field} to {max} characters"),
+                    ));
+                }
+            }
+        }
+        for field in &self.required {
+            if body.field_text(*field).is_none_or(|v| v.trim().is_empty()) {
+                errors.push(RowError::new(
+                    Stage::Validate,
+                    codes::MISSING_REQUIRED,
+                    format!("{field} is required but empty"),
+                    format!("fill in {field}, or remove it from validate.required"),
+                ));
+            }
         }
         if let Some(first) = errors.first() {
             let mut e = first.clone();

@@ -185,3 +185,36 @@ fn batches_keep_input_order_across_chunk_boundaries() {
         );
     }
 }
+
+#[test]
+fn required_fields_and_max_lengths_are_row_rejects() {
+    let p = pipeline("validate:\n  required: [firstName]\n  max_length: {firstName: 5}\n");
+    let t = Transformer::new(&p, &headers()).unwrap();
+    let e = t.apply(&rec(["a@x.co", "", "", "", "", ""])).unwrap_err();
+    assert_eq!(e.code, codes::MISSING_REQUIRED);
+    let e = t
+        .apply(&rec(["a@x.co", "", "Bartholomew", "", "", ""]))
+        .unwrap_err();
+    assert_eq!(e.code, codes::TOO_LONG);
+    assert!(
+        e.message.contains("11 characters, more than the 5 allowed"),
+        "{}",
+        e.message
+    );
+    assert!(t.apply(&rec(["a@x.co", "", "Ann", "", "", ""])).is_ok());
+    let bad = parse_str(
+        Path::new("p.yaml"),
+        &format!(
+            "version: 1\nsource:\n  type: csv\n  path: x.csv\ntarget:\n  location_id: L\n  auth:\n    token_env: T\n\
+             mapping:\n  email: Email\nvalidate:\n  required: [firstName, frist]\n"
+        ),
+        |_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("`firstName` is not mapped"), "{bad}");
+    assert!(
+        bad.contains("`frist` is not a standard contact field"),
+        "{bad}"
+    );
+}
