@@ -204,10 +204,8 @@ fn required_fields_and_max_lengths_are_row_rejects() {
     assert!(t.apply(&rec(["a@x.co", "", "Ann", "", "", ""])).is_ok());
     let bad = parse_str(
         Path::new("p.yaml"),
-        &format!(
-            "version: 1\nsource:\n  type: csv\n  path: x.csv\ntarget:\n  location_id: L\n  auth:\n    token_env: T\n\
-             mapping:\n  email: Email\nvalidate:\n  required: [firstName, frist]\n"
-        ),
+        "version: 1\nsource:\n  type: csv\n  path: x.csv\ntarget:\n  location_id: L\n  auth:\n    token_env: T\n\
+             mapping:\n  email: Email\nvalidate:\n  required: [firstName, frist]\n",
         |_| None,
     )
     .unwrap_err()
