@@ -137,7 +137,7 @@ fn transform(rows: usize) -> anyhow::Result<()> {
     let t = Instant::now();
     let reader = SourceReader::open(&p.source)?;
     let tf = Transformer::new(&p, reader.headers()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut dedup = Dedup::new(true, p.dedup.keep, None);
+    let mut dedup = Dedup::new(true, p.dedup.keep, false, None);
     let (mut ok, mut rejected) = (0u64, 0u64);
     let mut reader = reader;
     loop {
@@ -162,8 +162,8 @@ fn transform(rows: usize) -> anyhow::Result<()> {
             .iter()
             .zip(ghl_import::transform::apply_batch(&tf, &rows))
         {
-            match res.and_then(|pr| dedup.check(pr.email_key(), rec.row)) {
-                Ok(()) => ok += 1,
+            match res.and_then(|pr| dedup.check(&pr.body, rec.row)) {
+                Ok(_) => ok += 1,
                 Err(_) => rejected += 1,
             }
         }

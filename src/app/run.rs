@@ -28,7 +28,7 @@ use crate::record::Record;
 use crate::report::{self, ReportWriter, Summary};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::state::StateStore;
-use crate::transform::dedup::{Dedup, LastRows};
+use crate::transform::dedup::{Dedup, Plan, Planner};
 use crate::transform::{apply_batch, Prepared, Transformer, BATCH_ROWS};
 
 /// Options of the `run` command (how this run behaves; the YAML says what the pipeline is).
@@ -226,21 +226,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         .as_ref()
         .map(|t| Loader::new(apis.client(t).clone()));
 
-    let last_rows = match (p.dedup.by, p.dedup.keep, &p.source) {
-        (DedupKey::Email, Keep::Last, Source::Ghl(_)) => {
+    let dedup_on = p.dedup.by == DedupKey::Email && !p.mapping.is_empty();
+    let plan = match (dedup_on, p.dedup.keep, &p.source) {
+        (true, Keep::Last | Keep::Merge, Source::Ghl(_)) => {
             return Err(ConfigError::new(
-                "dedup.keep: last needs a file source (it reads the input twice)",
+                "dedup.keep: last and merge need a file source (they read the input twice)",
             )
             .into())
         }
-        (DedupKey::Email, Keep::Last, src) => Some(first_pass_last_rows(src, &transformer)?),
+        (true, Keep::Last | Keep::Merge, src) => Some(planning_pass(
+            src,
+            &transformer,
+            p.dedup.keep,
+            p.dedup.phone,
+        )?),
         _ => None,
     };
-    let dedup = Dedup::new(
-        p.dedup.by == DedupKey::Email && !p.mapping.is_empty(),
-        p.dedup.keep,
-        last_rows,
-    );
+    let dedup = Dedup::new(dedup_on, p.dedup.keep, p.dedup.phone, plan);
 
     // Run.
     let mut writer = ReportWriter::create(&out_dir, &headers, p.report.escape_formulas)?;
@@ -444,9 +446,14 @@ fn produce(
                 SourceItem::Row(rec) => {
                     let step = match results.next().expect("one result per row") {
                         Err(e) => Step::Reject(e),
-                        Ok(prepared) => match dedup.check(prepared.email_key(), rec.row) {
+                        Ok(mut prepared) => match dedup.check(&prepared.body, rec.row) {
                             Err(e) => Step::Reject(e),
-                            Ok(()) => Step::Load(Box::new(prepared)),
+                            Ok(merged) => {
+                                if let Some(body) = merged {
+                                    prepared.body = body;
+                                }
+                                Step::Load(Box::new(prepared))
+                            }
                         },
                     };
                     (rec, step)
@@ -461,19 +468,29 @@ fn produce(
     Ok(reader)
 }
 
-/// `keep: last` first pass: the last valid row of each email.
-fn first_pass_last_rows(src: &Source, t: &Transformer) -> anyhow::Result<LastRows> {
-    let mut last = LastRows::default();
-    for item in SourceReader::open(src)? {
-        if let SourceItem::Row(rec) = item {
-            if let Ok(prepared) = t.apply(&rec) {
-                if let Some(k) = prepared.email_key() {
-                    last.note(k, rec.row);
-                }
+/// The planning pass of `keep: last` and `keep: merge`: every valid row, in order.
+fn planning_pass(src: &Source, t: &Transformer, keep: Keep, phone: bool) -> anyhow::Result<Plan> {
+    let mut planner = Planner::new(keep, phone);
+    let mut reader = SourceReader::open(src)?;
+    loop {
+        let batch: Vec<SourceItem> = reader.by_ref().take(BATCH_ROWS).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let rows: Vec<Record> = batch
+            .into_iter()
+            .filter_map(|i| match i {
+                SourceItem::Row(r) => Some(r),
+                SourceItem::Malformed { .. } => None,
+            })
+            .collect();
+        for (rec, res) in rows.iter().zip(apply_batch(t, &rows)) {
+            if let Ok(prepared) = res {
+                planner.note(&prepared.body, rec.row);
             }
         }
     }
-    Ok(last)
+    Ok(planner.finish())
 }
 
 fn stream_from<T: Send + 'static>(

@@ -297,6 +297,9 @@ pub struct DedupConfig {
     /// Which of the duplicate rows is loaded.
     #[serde(default)]
     pub keep: Keep,
+    /// Also treat rows with the same E.164 phone as duplicates (after the email).
+    #[serde(default)]
+    pub phone: bool,
 }
 
 impl Default for DedupConfig {
@@ -304,6 +307,7 @@ impl Default for DedupConfig {
         DedupConfig {
             by: DedupKey::Email,
             keep: Keep::First,
+            phone: false,
         }
     }
 }
@@ -328,6 +332,9 @@ pub enum Keep {
     First,
     /// Keep the last row; earlier rows are rejected as `duplicate_in_file`.
     Last,
+    /// Load the first row with blanks filled from later rows and tags unioned; later rows are
+    /// rejected as `duplicate_in_file` ("merged into row N").
+    Merge,
 }
 
 /// `validate:`.

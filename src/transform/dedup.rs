@@ -1,12 +1,19 @@
-//! In-file dedup by normalised email. `keep: first` needs one pass; `keep: last` needs to know
-//! each key's last valid row, which the caller computes in a first pass with [`LastRows`].
+//! In-file dedup. A row duplicates an earlier row when its normalised email — or else, with
+//! `dedup.phone`, its E.164 phone — equals that row's: the rows form one group, identified by
+//! its first row. `keep: first` needs one pass. `keep: last` and `keep: merge` need to know each
+//! group's later rows before its first row is written, so the caller runs a planning pass over
+//! the input first ([`Planner`]): it keeps memory only for groups that have duplicates.
 //!
 //! Keys are held as 128-bit XXH3 digests rather than strings: a million distinct emails then
 //! cost ~35 MB instead of ~100 MB, and the chance of any collision among 10^9 keys is below
-//! 10^-20. The table is keyed by the digest's first half (FxHash-free: it is already uniform).
+//! 10^-20. The table hashes a digest by its first half (it is already uniform).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::config::Keep;
+use crate::ghl::types::UpsertContact;
+use crate::outcome::{codes, RowError, Stage};
 
 /// A 128-bit digest of a dedup key (XXH3-128; stable across runs and platforms), stored as two
 /// halves so that table entries stay 8-byte aligned.
@@ -43,77 +50,264 @@ impl Hasher for PassThrough {
 
 type Table = HashMap<KeyHash, u32, BuildHasherDefault<PassThrough>>;
 
-use crate::config::Keep;
-use crate::outcome::{codes, RowError, Stage};
-
-/// For `keep: last`: the last row at which each key occurs among valid rows.
-#[derive(Debug, Default)]
-pub struct LastRows(Table);
-
-impl LastRows {
-    /// Records that `key` occurs at `row` (rows arrive in increasing order).
-    pub fn note(&mut self, key: &str, row: u64) {
-        self.0.insert(KeyHash::of(key), row_u32(row));
-    }
-}
-
-/// Dedup state for one run.
-#[derive(Debug)]
-pub enum Dedup {
-    /// Dedup switched off.
-    Off,
-    /// Keep the first row of each key.
-    First(Table),
-    /// Keep the last row of each key, known from the first pass.
-    Last(LastRows),
-}
-
-impl Dedup {
-    /// Builds the state for `keep` (`last` takes the first pass's result).
-    pub fn new(enabled: bool, keep: Keep, last: Option<LastRows>) -> Self {
-        match (enabled, keep) {
-            (false, _) => Dedup::Off,
-            (true, Keep::First) => Dedup::First(Table::default()),
-            (true, Keep::Last) => Dedup::Last(last.unwrap_or_default()),
-        }
-    }
-
-    /// Decides whether the row at `row` with `key` is kept.
-    pub fn check(&mut self, key: Option<&str>, row: u64) -> Result<(), RowError> {
-        let Some(key) = key else { return Ok(()) };
-        match self {
-            Dedup::Off => Ok(()),
-            Dedup::First(seen) => match seen.entry(KeyHash::of(key)) {
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    Err(duplicate(key, u64::from(*e.get()), "first"))
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(row_u32(row));
-                    Ok(())
-                }
-            },
-            Dedup::Last(LastRows(last)) => match last.get(&KeyHash::of(key)) {
-                Some(&kept) if u64::from(kept) != row => {
-                    Err(duplicate(key, u64::from(kept), "last"))
-                }
-                _ => Ok(()),
-            },
-        }
-    }
-}
-
 /// Rows are stored as u32 (4 billion rows is beyond any file this tool reads).
 fn row_u32(row: u64) -> u32 {
     u32::try_from(row).unwrap_or(u32::MAX)
 }
 
-fn duplicate(key: &str, kept_row: u64, keep: &str) -> RowError {
+/// Which key made a row a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    /// The email.
+    Email,
+    /// The phone.
+    Phone,
+}
+
+/// Assigns rows to groups, in input order. Deterministic: running it again over the same rows
+/// gives the same groups, which is what lets the planning pass and the writing pass agree.
+#[derive(Debug, Default)]
+pub struct Grouper {
+    emails: Table,
+    phones: Option<Table>,
+}
+
+impl Grouper {
+    /// A grouper by email, and by phone when `phone` is set.
+    pub fn new(phone: bool) -> Self {
+        Grouper {
+            emails: Table::default(),
+            phones: phone.then(Table::default),
+        }
+    }
+
+    /// The group of `row`: `None` if it starts a group, else the group's first row and the key
+    /// that matched.
+    pub fn group(
+        &mut self,
+        email: Option<&str>,
+        phone: Option<&str>,
+        row: u64,
+    ) -> Option<(u64, Matched)> {
+        let e = email.map(KeyHash::of);
+        let p = phone.filter(|_| self.phones.is_some()).map(KeyHash::of);
+        if let Some(first) = e.and_then(|k| self.emails.get(&k)) {
+            return Some((u64::from(*first), Matched::Email));
+        }
+        if let (Some(k), Some(phones)) = (p, &self.phones) {
+            if let Some(first) = phones.get(&k) {
+                return Some((u64::from(*first), Matched::Phone));
+            }
+        }
+        let r = row_u32(row);
+        if let Some(k) = e {
+            self.emails.insert(k, r);
+        }
+        if let (Some(k), Some(phones)) = (p, self.phones.as_mut()) {
+            phones.insert(k, r);
+        }
+        None
+    }
+}
+
+/// What the planning pass learned, per group with duplicates.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Group first row → last row (`keep: last`).
+    last: HashMap<u32, u32>,
+    /// Group first row → merged body (`keep: merge`).
+    merged: HashMap<u32, UpsertContact>,
+}
+
+/// The planning pass for `keep: last` and `keep: merge`: feed it every valid row in order.
+#[derive(Debug)]
+pub struct Planner {
+    keep: Keep,
+    grouper: Grouper,
+    plan: Plan,
+    /// Bodies of group-first rows that may still get duplicates (`merge` only): kept until the
+    /// end of the pass, then dropped for groups without duplicates.
+    firsts: HashMap<u32, UpsertContact>,
+}
+
+impl Planner {
+    /// A planner for `keep` (first needs none).
+    pub fn new(keep: Keep, phone: bool) -> Self {
+        Planner {
+            keep,
+            grouper: Grouper::new(phone),
+            plan: Plan::default(),
+            firsts: HashMap::new(),
+        }
+    }
+
+    /// Notes one valid row.
+    pub fn note(&mut self, body: &UpsertContact, row: u64) {
+        match self
+            .grouper
+            .group(body.email.as_deref(), body.phone.as_deref(), row)
+        {
+            None => {
+                if self.keep == Keep::Merge {
+                    self.firsts.insert(row_u32(row), body.clone());
+                }
+            }
+            Some((first, _)) => {
+                let f = row_u32(first);
+                match self.keep {
+                    Keep::Last => {
+                        self.plan.last.insert(f, row_u32(row));
+                    }
+                    Keep::Merge => {
+                        let base = match self.plan.merged.remove(&f) {
+                            Some(m) => m,
+                            None => self.firsts.remove(&f).unwrap_or_default(),
+                        };
+                        self.plan.merged.insert(f, merge(base, body));
+                    }
+                    Keep::First => {}
+                }
+            }
+        }
+    }
+
+    /// The plan for the writing pass.
+    pub fn finish(self) -> Plan {
+        self.plan
+    }
+}
+
+/// Fills `base`'s blank fields from `later` and unions tags and custom fields.
+pub fn merge(mut base: UpsertContact, later: &UpsertContact) -> UpsertContact {
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if base.$f.is_none() { base.$f = later.$f.clone(); } )* };
+    }
+    fill!(
+        first_name,
+        last_name,
+        name,
+        email,
+        phone,
+        company_name,
+        address1,
+        city,
+        state,
+        postal_code,
+        country,
+        website,
+        timezone,
+        source,
+        date_of_birth,
+        dnd
+    );
+    if let Some(tags) = &later.tags {
+        let mine = base.tags.get_or_insert_with(Vec::new);
+        for t in tags {
+            if !mine.iter().any(|m| m.eq_ignore_ascii_case(t)) {
+                mine.push(t.clone());
+            }
+        }
+    }
+    if let Some(cfs) = &later.custom_fields {
+        let mine = base.custom_fields.get_or_insert_with(Vec::new);
+        for cf in cfs {
+            if !mine.iter().any(|m| m.id == cf.id) {
+                mine.push(cf.clone());
+            }
+        }
+    }
+    base
+}
+
+/// Dedup state of the writing pass.
+#[derive(Debug)]
+pub struct Dedup {
+    enabled: bool,
+    keep: Keep,
+    grouper: Grouper,
+    plan: Plan,
+}
+
+impl Dedup {
+    /// Builds the state: `plan` comes from a [`Planner`] for `last` and `merge`.
+    pub fn new(enabled: bool, keep: Keep, phone: bool, plan: Option<Plan>) -> Self {
+        Dedup {
+            enabled,
+            keep,
+            grouper: Grouper::new(phone),
+            plan: plan.unwrap_or_default(),
+        }
+    }
+
+    /// Decides the row's fate: `Ok(None)` keep as is, `Ok(Some(body))` keep with this (merged)
+    /// body, `Err` a duplicate naming the row that is loaded.
+    pub fn check(
+        &mut self,
+        body: &UpsertContact,
+        row: u64,
+    ) -> Result<Option<UpsertContact>, RowError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let r = row_u32(row);
+        match (
+            self.grouper
+                .group(body.email.as_deref(), body.phone.as_deref(), row),
+            self.keep,
+        ) {
+            (None, Keep::First) => Ok(None),
+            (None, Keep::Last) => match self.plan.last.get(&r) {
+                Some(&last) => {
+                    let m = if body.email.is_some() {
+                        Matched::Email
+                    } else {
+                        Matched::Phone
+                    };
+                    Err(duplicate(
+                        body,
+                        u64::from(last),
+                        m,
+                        ", which is loaded instead (dedup.keep: last)",
+                    ))
+                }
+                None => Ok(None),
+            },
+            (None, Keep::Merge) => Ok(self.plan.merged.remove(&r)),
+            (Some((first, m)), Keep::First) => Err(duplicate(
+                body,
+                first,
+                m,
+                ", which is loaded instead (dedup.keep: first)",
+            )),
+            (Some((first, m)), Keep::Last) => match self.plan.last.get(&row_u32(first)) {
+                Some(&last) if last == r => Ok(None),
+                Some(&last) => Err(duplicate(
+                    body,
+                    u64::from(last),
+                    m,
+                    ", which is loaded instead (dedup.keep: last)",
+                )),
+                None => Ok(None),
+            },
+            (Some((first, m)), Keep::Merge) => Err(duplicate(
+                body,
+                first,
+                m,
+                "; its values were merged into that row (dedup.keep: merge)",
+            )),
+        }
+    }
+}
+
+fn duplicate(body: &UpsertContact, kept_row: u64, m: Matched, what: &str) -> RowError {
+    let key = match m {
+        Matched::Email => format!("email `{}`", body.email.as_deref().unwrap_or_default()),
+        Matched::Phone => format!("phone `{}`", body.phone.as_deref().unwrap_or_default()),
+    };
     RowError::new(
         Stage::Dedup,
         codes::DUPLICATE_IN_FILE,
-        format!(
-            "email `{key}` duplicates row {kept_row}, which is loaded instead (dedup.keep: {keep})"
-        ),
+        format!("{key} duplicates row {kept_row}{what}"),
         format!("merge this row into row {kept_row} if it holds information you need"),
     )
 }
@@ -122,33 +316,136 @@ fn duplicate(key: &str, kept_row: u64, keep: &str) -> RowError {
 mod tests {
     use super::*;
 
+    fn body(
+        email: Option<&str>,
+        phone: Option<&str>,
+        first: Option<&str>,
+        tags: &[&str],
+    ) -> UpsertContact {
+        UpsertContact {
+            email: email.map(str::to_owned),
+            phone: phone.map(str::to_owned),
+            first_name: first.map(str::to_owned),
+            tags: (!tags.is_empty()).then(|| tags.iter().map(|t| t.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    /// Runs planning (when needed) and writing over rows 2.. and returns each row's fate.
+    fn run(
+        keep: Keep,
+        phone: bool,
+        rows: &[UpsertContact],
+    ) -> Vec<Result<Option<UpsertContact>, RowError>> {
+        let plan = (keep != Keep::First).then(|| {
+            let mut p = Planner::new(keep, phone);
+            for (i, b) in rows.iter().enumerate() {
+                p.note(b, i as u64 + 2);
+            }
+            p.finish()
+        });
+        let mut d = Dedup::new(true, keep, phone, plan);
+        rows.iter()
+            .enumerate()
+            .map(|(i, b)| d.check(b, i as u64 + 2))
+            .collect()
+    }
+
     #[test]
     fn keep_first_rejects_later_rows_naming_the_first() {
-        let mut d = Dedup::new(true, Keep::First, None);
-        assert!(d.check(Some("a@x.co"), 2).is_ok());
-        assert!(d.check(None, 3).is_ok());
-        assert!(d.check(None, 4).is_ok());
-        let e = d.check(Some("a@x.co"), 5).unwrap_err();
+        let rows = [
+            body(Some("a@x.co"), None, None, &[]),
+            body(None, None, None, &[]),
+            body(Some("a@x.co"), None, None, &[]),
+        ];
+        let out = run(Keep::First, false, &rows);
+        assert!(out[0].is_ok() && out[1].is_ok());
+        let e = out[2].as_ref().unwrap_err();
         assert_eq!(e.code, codes::DUPLICATE_IN_FILE);
-        assert!(e.message.contains("row 2"), "{}", e.message);
+        assert!(e.message.contains("duplicates row 2"), "{}", e.message);
     }
 
     #[test]
     fn keep_last_rejects_earlier_rows_naming_the_last() {
-        let mut last = LastRows::default();
-        last.note("a@x.co", 2);
-        last.note("a@x.co", 7);
-        let mut d = Dedup::new(true, Keep::Last, Some(last));
-        let e = d.check(Some("a@x.co"), 2).unwrap_err();
-        assert!(e.message.contains("row 7"), "{}", e.message);
-        assert!(d.check(Some("a@x.co"), 7).is_ok());
-        assert!(d.check(Some("b@x.co"), 8).is_ok());
+        let rows = [
+            body(Some("a@x.co"), None, Some("Old"), &[]),
+            body(Some("b@x.co"), None, None, &[]),
+            body(Some("a@x.co"), None, Some("New"), &[]),
+        ];
+        let out = run(Keep::Last, false, &rows);
+        assert!(out[0]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("row 4, which is loaded instead"));
+        assert!(out[1].is_ok() && out[2].is_ok());
+    }
+
+    #[test]
+    fn phone_is_a_second_key() {
+        let rows = [
+            body(Some("a@x.co"), Some("+14155552671"), None, &[]),
+            body(Some("b@x.co"), Some("+14155552671"), None, &[]),
+        ];
+        assert!(
+            run(Keep::First, false, &rows).iter().all(Result::is_ok),
+            "off by default"
+        );
+        let out = run(Keep::First, true, &rows);
+        assert!(out[1]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("phone `+14155552671` duplicates row 2"));
+    }
+
+    #[test]
+    fn merge_fills_blanks_and_unions_tags() {
+        let rows = [
+            body(Some("a@x.co"), None, None, &["vip"]),
+            body(Some("c@x.co"), None, Some("Cy"), &[]),
+            body(
+                Some("a@x.co"),
+                Some("+14155552671"),
+                Some("Ann"),
+                &["VIP", "lead"],
+            ),
+            body(Some("a@x.co"), None, Some("Annie"), &["new"]),
+        ];
+        let out = run(Keep::Merge, false, &rows);
+        let merged = out[0]
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .expect("row 2 carries the merged body");
+        assert_eq!(
+            merged.first_name.as_deref(),
+            Some("Ann"),
+            "first non-blank wins"
+        );
+        assert_eq!(merged.phone.as_deref(), Some("+14155552671"));
+        assert_eq!(
+            merged.tags,
+            Some(vec!["vip".to_owned(), "lead".to_owned(), "new".to_owned()])
+        );
+        assert_eq!(
+            out[1].as_ref().unwrap(),
+            &None,
+            "a row without duplicates is untouched"
+        );
+        assert!(out[2]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("merged into that row"));
+        assert!(out[3].is_err());
     }
 
     #[test]
     fn off_keeps_everything() {
-        let mut d = Dedup::new(false, Keep::First, None);
-        assert!(d.check(Some("a@x.co"), 2).is_ok());
-        assert!(d.check(Some("a@x.co"), 3).is_ok());
+        let mut d = Dedup::new(false, Keep::First, false, None);
+        let b = body(Some("a@x.co"), None, None, &[]);
+        assert!(d.check(&b, 2).is_ok());
+        assert!(d.check(&b, 3).is_ok());
     }
 }

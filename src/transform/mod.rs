@@ -72,13 +72,6 @@ pub struct Prepared {
     pub body: UpsertContact,
 }
 
-impl Prepared {
-    /// The in-file dedup key: the normalised email.
-    pub fn email_key(&self) -> Option<&str> {
-        self.body.email.as_deref()
-    }
-}
-
 /// The built (column-resolved) transform of a pipeline.
 #[derive(Debug, Clone)]
 pub struct Transformer {

@@ -274,3 +274,21 @@ mod tests {
         assert_eq!(tags(" ; "), None);
     }
 }
+
+#[cfg(test)]
+mod idn_tests {
+    use super::*;
+
+    #[test]
+    fn idn_domains_are_accepted() {
+        assert_eq!(
+            email("Zoë@Bücher.DE").unwrap().as_deref(),
+            Some("zoë@bücher.de")
+        );
+        assert_eq!(
+            email("info@xn--bcher-kva.de").unwrap().as_deref(),
+            Some("info@xn--bcher-kva.de")
+        );
+        assert!(email("a@bü cher.de").is_err());
+    }
+}

@@ -139,12 +139,13 @@ mod properties {
         /// a rejected row names the row it repeats.
         #[test]
         fn dedup_never_loses_a_non_duplicate(keys in proptest::collection::vec(0u8..20, 0..200)) {
-            let mut d = Dedup::new(true, Keep::First, None);
+            let mut d = Dedup::new(true, Keep::First, false, None);
             let mut first_seen = std::collections::HashMap::new();
             for (i, k) in keys.iter().enumerate() {
                 let row = i as u64 + 2;
                 let key = format!("user{k}@x.co");
-                let res = d.check(Some(&key), row);
+                let body = crate::ghl::types::UpsertContact { email: Some(key.clone()), ..Default::default() };
+                let res = d.check(&body, row);
                 match first_seen.get(k) {
                     None => {
                         prop_assert!(res.is_ok());

@@ -535,3 +535,46 @@ fn large_file_keeps_order_and_row_numbers_through_the_batched_transform() {
         .collect();
     assert_eq!(names, want);
 }
+
+#[test]
+fn dedup_merge_and_phone_key_through_the_cli() {
+    let dir = workdir();
+    let csv = "First Name,Email,Phone,Tags\n,ann@example.com,,vip\nBen,ben@example.com,(415) 555-2671,\nAnn,ANN@example.com,,lead\nBenji,other@example.com,415.555.2671,x\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let yaml = "version: 1\nsource: {type: csv, path: in.csv}\n\
+                mapping: {firstName: First Name, email: Email, phone: Phone, tags: Tags}\n\
+                dedup: {keep: merge, phone: true}\nvalidate: {phone_default_region: US}\n\
+                load: {type: csv, path: out.csv, columns: mapped}\n";
+    std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
+
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(dir.path().join("p.yaml")));
+
+    assert_eq!(o.status.code(), Some(3));
+    let out = read_csv(&dir.path().join("out.csv"));
+    assert_eq!(out[0], ["firstName", "email", "phone", "tags"]);
+    assert_eq!(
+        out[1],
+        ["Ann", "ann@example.com", "", "vip, lead"],
+        "blank filled, tags unioned"
+    );
+    assert_eq!(
+        out[2],
+        ["Ben", "ben@example.com", "+14155552671", "x"],
+        "merged by phone"
+    );
+    assert_eq!(out.len(), 3);
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    assert!(
+        rejected[1][7].contains("email `ann@example.com` duplicates row 2; its values were merged"),
+        "{:?}",
+        rejected[1]
+    );
+    assert!(
+        rejected[2][7].contains("phone `+14155552671` duplicates row 3"),
+        "{:?}",
+        rejected[2]
+    );
+}
