@@ -14,6 +14,9 @@ Examples:
   # Import the quickstart sample into an embedded sandbox (no account needed)
   ghl-import run pipelines/quickstart.yaml --sandbox
 
+  # Guess a pipeline from a file's headers, then check it
+  ghl-import init exports/contacts.csv -o pipelines/contacts.yaml
+
   # Check a pipeline without sending anything
   ghl-import validate pipelines/quickstart.yaml
 
@@ -71,6 +74,20 @@ pub enum Command {
         /// Skip the credentials check (for pipelines meant for --sandbox).
         #[arg(long)]
         sandbox: bool,
+    },
+    /// Guess a pipeline from a file's headers and values; writes commented YAML to check.
+    Init {
+        /// The CSV or workbook to import.
+        input: PathBuf,
+        /// Where to write the pipeline (default pipelines/<file stem>.yaml).
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Rows to sample for the value profile.
+        #[arg(long, default_value_t = 10_000)]
+        sample: usize,
+        /// Overwrite an existing pipeline file.
+        #[arg(long)]
+        force: bool,
     },
     /// Serve the embedded GHL sandbox on 127.0.0.1 until Ctrl-C.
     Sandbox(SandboxArgs),

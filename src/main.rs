@@ -45,6 +45,17 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
+            Command::Init {
+                input,
+                out,
+                sample,
+                force,
+            } => app::init(&app::InitOptions {
+                input,
+                out,
+                sample,
+                force,
+            }),
             Command::Sandbox(args) => match args.try_into() {
                 Ok(cfg) => app::sandbox(cfg).await.map(|()| Exit::Ok),
                 Err(e) => Err(e),

@@ -1,9 +1,11 @@
 //! Commands: the build and run phases that connect config, extract, transform, load and report.
 
+mod init;
 mod run;
 mod sandbox_cmd;
 mod validate;
 
+pub use init::{init, InitOptions};
 pub use run::{run, RunOptions};
 pub use sandbox_cmd::sandbox;
 pub use validate::validate;

@@ -6,6 +6,7 @@ pub mod dedup;
 pub mod map;
 pub mod normalize;
 pub mod phone;
+pub mod profile;
 
 use map::Resolved;
 

@@ -142,19 +142,46 @@ pub fn boolean(raw: &str) -> Result<Option<bool>, RowError> {
     }
 }
 
-/// A 2-letter ISO 3166 country code, upper-cased.
+/// A country as its 2-letter ISO 3166 code, upper-cased. Accepts the code, the 3-letter code,
+/// the English name and common aliases (`United States`, `USA`, `U.S.`, `United Kingdom`,
+/// `UK`, `Great Britain`, …), via the celes tables.
 pub fn country(raw: &str) -> Result<Option<(String, Region)>, RowError> {
     let c = raw.trim();
     if c.is_empty() {
         return Ok(None);
     }
-    let upper = c.to_ascii_uppercase();
-    match upper.parse::<Region>() {
-        Ok(r) if upper.len() == 2 => Ok(Some((upper, r))),
-        _ => Err(reject(
+    let key: String = c
+        .chars()
+        .filter(|ch| ch.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    let special = match key.as_str() {
+        "uk" => Some("GB"),
+        "us" | "america" => Some("US"),
+        _ => None,
+    };
+    let alpha2 = if let Some(code) = special {
+        Some(code.to_owned())
+    } else if key.len() == 2 && c.len() == 2 {
+        Some(key.to_ascii_uppercase())
+    } else {
+        None.or_else(|| {
+            key.parse::<celes::Country>()
+                .or_else(|_| celes::Country::from_alias(&key))
+                .or_else(|_| celes::Country::from_name(&key))
+                .ok()
+                .map(|k| k.alpha2.to_ascii_uppercase())
+        })
+    };
+    match alpha2
+        .as_deref()
+        .and_then(|a| a.parse::<Region>().ok().map(|r| (a.to_owned(), r)))
+    {
+        Some(found) => Ok(Some(found)),
+        None => Err(reject(
             codes::INVALID_COUNTRY,
-            format!("`{c}` is not a 2-letter country code"),
-            "use the ISO 3166 code, e.g. US, GB, DE",
+            format!("`{c}` is not a country code or name"),
+            "use the ISO 3166 code (US, GB, DE) or the English name",
         )),
     }
 }
@@ -266,7 +293,25 @@ mod tests {
         assert_eq!(boolean("0").unwrap(), Some(false));
         assert!(boolean("maybe").is_err());
         assert_eq!(country("us").unwrap().map(|c| c.0).as_deref(), Some("US"));
-        assert!(country("USA").is_err());
+        for (name, code) in [
+            ("USA", "US"),
+            ("United States", "US"),
+            ("U.S.", "US"),
+            ("united kingdom", "GB"),
+            ("UK", "GB"),
+            ("Great Britain", "GB"),
+            ("Brazil", "BR"),
+            ("deu", "DE"),
+            ("gb", "GB"),
+        ] {
+            assert_eq!(
+                country(name).unwrap().map(|c| c.0).as_deref(),
+                Some(code),
+                "{name}"
+            );
+        }
+        assert!(country("Atlantis").is_err());
+        assert!(country("XX").is_err());
         assert_eq!(
             tags(" vip; lead ,VIP,, "),
             Some(vec!["vip".to_owned(), "lead".to_owned()])

@@ -13,6 +13,8 @@ mod config_errors;
 mod ghl_source;
 // Custom fields by fieldKey or name: resolution, coercion, rejects.
 mod custom_fields;
+// `init`: guessed pipelines validate and run.
+mod init;
 // Sources on real-world files: Excel, encodings, delimiters, malformed rows.
 mod extract;
 // Request bodies and sandbox rules checked against the official OpenAPI spec.

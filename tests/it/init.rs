@@ -1,0 +1,85 @@
+//! `ghl-import init`: a pipeline guessed from a file validates and runs.
+
+use crate::util::*;
+
+#[test]
+fn init_guesses_a_pipeline_that_validates_and_runs() {
+    let dir = workdir();
+    let out = dir.path().join("pipelines/hubspot.yaml");
+
+    let o = run(bin()
+        .arg("init")
+        .arg(repo().join("samples/hubspot/contacts.csv"))
+        .arg("-o")
+        .arg(&out));
+
+    assert_eq!(o.status.code(), Some(0));
+    let yaml = std::fs::read_to_string(&out).unwrap();
+    for line in [
+        "  email: E-mail Address",
+        "  phone: Mobile Phone Number",
+        "  name: Full Name",
+        "  dateOfBirth: {column: Date of birth, date_format: \"%d/%m/%Y\"}",
+        "  dnd: {column: Marketing emails opted out,",
+    ] {
+        assert!(yaml.contains(line), "missing `{line}` in\n{yaml}");
+    }
+    assert!(
+        yaml.contains("#   Record ID"),
+        "unmapped columns are listed"
+    );
+    let v = run(bin().arg("validate").arg(&out).arg("--sandbox"));
+    assert_eq!(v.status.code(), Some(0));
+    let r = run(bin()
+        .args(["run", "-q", "--sandbox", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&out));
+    assert_eq!(
+        r.status.code(),
+        Some(3),
+        "runs; rows with bad dates are rejected"
+    );
+    assert!(
+        summary(&dir.path().join("o"))["rows"]["created"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
+
+    // An existing file is not overwritten without --force.
+    let again = run(bin()
+        .arg("init")
+        .arg(repo().join("samples/hubspot/contacts.csv"))
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again).1.contains("use --force"));
+    let forced = run(bin()
+        .arg("init")
+        .arg(repo().join("samples/hubspot/contacts.csv"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--force"));
+    assert_eq!(forced.status.code(), Some(0));
+}
+
+#[test]
+fn init_on_a_workbook_declares_serial_date_columns() {
+    let dir = workdir();
+    let out = dir.path().join("xl.yaml");
+    let o = run(bin()
+        .arg("init")
+        .arg(repo().join("samples/excel/contacts.xlsx"))
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    let yaml = std::fs::read_to_string(&out).unwrap();
+    assert!(yaml.contains("  type: excel"), "{yaml}");
+    assert!(yaml.contains("  date_columns: [Birthday]"), "{yaml}");
+    let r = run(bin()
+        .args(["run", "-q", "--sandbox", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&out));
+    assert_eq!(r.status.code(), Some(3));
+    assert_eq!(summary(&dir.path().join("o"))["rows"]["created"], 4);
+}
