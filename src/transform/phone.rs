@@ -5,7 +5,8 @@
 //! and the ten national digits, and validity under the NANP metadata is decided by the first
 //! seven national digits (area code, exchange, first line digit: every NANP pattern is a prefix
 //! of at most seven digits followed by free digits). So the crate is asked once per 7-digit
-//! prefix and the answer kept in a per-thread table of 10^7 two-bit entries (2.5 MB). Anything
+//! prefix and the answer kept in a table of 10^7 two-bit entries (2.5 MB) shared by all threads
+//! (atomic bytes: two threads racing on a prefix compute the same answer). Anything
 //! else (letters, extensions, other regions, `00` prefixes) goes to the crate. Agreement with the
 //! crate is checked by a property test and, over a million numbers, by the benchmark.
 
@@ -22,8 +23,10 @@ const MEMO_CAP: usize = 1 << 16;
 /// Memo of crate answers: (region, input) → E.164 or invalid.
 type Memo = rustc_hash::FxHashMap<(Option<Region>, String), Option<String>>;
 
+/// The shared prefix table, allocated on first use.
+static TABLE: std::sync::OnceLock<Box<[std::sync::atomic::AtomicU8]>> = std::sync::OnceLock::new();
+
 thread_local! {
-    static TABLE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
 }
 
@@ -104,23 +107,25 @@ pub fn fast_nanp(raw: &str, region: Option<Region>) -> Option<Option<String>> {
         s.extend(national.iter().map(|d| char::from(b'0' + d)));
         s
     };
-    let valid = TABLE.with(|t| {
-        let mut t = t.borrow_mut();
-        if t.is_empty() {
-            t.resize(PREFIXES / 4, 0);
-        }
-        let (byte, shift) = (key / 4, (key % 4) * 2);
-        match (t[byte] >> shift) & 0b11 {
-            1 => true,
-            2 => false,
-            _ => {
-                let v = phonenumber::parse(Some(Region::US), &e164[2..])
-                    .is_ok_and(|n| phonenumber::is_valid(&n));
-                t[byte] |= (if v { 1 } else { 2 }) << shift;
-                v
-            }
-        }
+    let table = TABLE.get_or_init(|| {
+        (0..PREFIXES / 4)
+            .map(|_| std::sync::atomic::AtomicU8::new(0))
+            .collect()
     });
+    let (byte, shift) = (key / 4, (key % 4) * 2);
+    let valid = match (table[byte].load(std::sync::atomic::Ordering::Relaxed) >> shift) & 0b11 {
+        1 => true,
+        2 => false,
+        _ => {
+            let v = phonenumber::parse(Some(Region::US), &e164[2..])
+                .is_ok_and(|n| phonenumber::is_valid(&n));
+            table[byte].fetch_or(
+                (if v { 1 } else { 2 }) << shift,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            v
+        }
+    };
     Some(valid.then_some(e164))
 }
 
