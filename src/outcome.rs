@@ -63,6 +63,12 @@ pub mod codes {
     pub const MISSING_CONTACT_KEY: &str = "missing_contact_key";
     /// Same normalised email as another row of the file.
     pub const DUPLICATE_IN_FILE: &str = "duplicate_in_file";
+    /// The phone has an extension and `validate.phone_extension` is `reject`.
+    pub const PHONE_EXTENSION: &str = "phone_extension";
+    /// Warning (the row is loaded): the phone's extension was dropped.
+    pub const PHONE_EXTENSION_DROPPED: &str = "phone_extension_dropped";
+    /// Warning (the row is loaded): the email's domain looks like a typo of a common one.
+    pub const EMAIL_DOMAIN_TYPO: &str = "email_domain_typo";
     /// The API refused the row (4xx).
     pub const API_REJECTED: &str = "api_rejected";
     /// The API kept failing (429/5xx/transport) until retries ran out.

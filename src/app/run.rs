@@ -279,6 +279,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             let fatal = Arc::clone(&fatal);
             let aborted = Arc::clone(&aborted);
             async move {
+                let warnings = match &step {
+                    Step::Load(p) => p.warnings.clone(),
+                    Step::Reject(_) => Vec::new(),
+                };
                 let done = match (step, loader) {
                     (Step::Reject(e), _) => Done::Outcome(Outcome::Rejected(e)),
                     (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {
@@ -297,7 +301,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         }
                     },
                 };
-                (rec, done)
+                (rec, done, warnings)
             }
         })
         .buffered(concurrency);
@@ -323,7 +327,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         ..Default::default()
     };
     let mut progress = Progress::new(total_rows, opts.quiet);
-    while let Some((rec, done)) = outcomes.next().await {
+    while let Some((rec, done, warnings)) = outcomes.next().await {
         let outcome = match done {
             Done::Outcome(o) => o,
             Done::Export(prepared) => {
@@ -334,8 +338,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 Outcome::Exported
             }
         };
-        writer.write(&rec, &outcome)?;
+        writer.write(&rec, &outcome, &warnings)?;
         summary.count(&outcome);
+        for w in &warnings {
+            let code = w.split(':').next().unwrap_or_default().to_owned();
+            *summary.warnings_by_code.entry(code).or_default() += 1;
+        }
         progress.update(&summary.rows);
     }
     progress.finish();
@@ -568,6 +576,9 @@ fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>) {
         s.requests.server_errors,
         s.requests.transport_errors
     );
+    for (code, n) in &s.warnings_by_code {
+        println!("  warnings    {n:>8}  ({code}: loaded, but see results.csv)");
+    }
     println!("  duration    {:>7.1}s", s.duration_ms as f64 / 1000.0);
     println!("reports: {}", out.display());
 }

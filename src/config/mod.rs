@@ -174,6 +174,8 @@ pub struct ValidateRules {
     pub required: Vec<ContactField>,
     /// Longest value per field, in characters.
     pub max_length: Vec<(ContactField, usize)>,
+    /// Phone extensions.
+    pub phone_extension: ExtensionPolicy,
 }
 
 /// Checked report settings.

@@ -353,6 +353,20 @@ pub struct ValidateConfig {
     /// Longest value allowed per field, in characters.
     #[serde(default)]
     pub max_length: BTreeMap<String, std::num::NonZeroUsize>,
+    /// What to do with a phone extension (`… ext. 42`): the API has no field for it.
+    #[serde(default)]
+    pub phone_extension: ExtensionPolicy,
+}
+
+/// Phone extensions.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionPolicy {
+    /// Load the number without it; the row gets a `phone_extension_dropped` warning.
+    #[default]
+    Drop,
+    /// Reject the row (`phone_extension`), e.g. to route it to a manual fix.
+    Reject,
 }
 
 impl Default for ValidateConfig {
@@ -362,6 +376,7 @@ impl Default for ValidateConfig {
             phone_default_region: None,
             required: Vec::new(),
             max_length: BTreeMap::new(),
+            phone_extension: ExtensionPolicy::default(),
         }
     }
 }

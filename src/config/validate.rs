@@ -433,6 +433,7 @@ pub(super) fn validate(
             phone_default_region,
             required,
             max_length,
+            phone_extension: cfg.validate.phone_extension,
         },
         load,
         report,

@@ -12,7 +12,15 @@ use crate::record::Record;
 /// Columns appended to the original ones in `rejected.csv`.
 pub const REJECT_COLUMNS: [&str; 5] = ["_row", "_stage", "_code", "_message", "_hint"];
 /// Columns of `results.csv`.
-pub const RESULT_COLUMNS: [&str; 6] = ["row", "outcome", "contact_id", "stage", "code", "message"];
+pub const RESULT_COLUMNS: [&str; 7] = [
+    "row",
+    "outcome",
+    "contact_id",
+    "stage",
+    "code",
+    "message",
+    "warnings",
+];
 
 /// Prefixes a cell that a spreadsheet would evaluate (`= + - @`, tab, CR) with `'`.
 pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
@@ -73,12 +81,25 @@ impl ReportWriter {
     }
 
     /// Records one row's outcome.
-    pub fn write(&mut self, rec: &Record, outcome: &Outcome) -> anyhow::Result<()> {
+    pub fn write(
+        &mut self,
+        rec: &Record,
+        outcome: &Outcome,
+        warnings: &[String],
+    ) -> anyhow::Result<()> {
         let row = rec.row.to_string();
+        let warn = warnings.join("; ");
         match outcome {
             Outcome::Exported => {
-                self.results
-                    .write_record([row.as_str(), outcome.label(), "", "", "", ""])?;
+                self.results.write_record([
+                    row.as_str(),
+                    outcome.label(),
+                    "",
+                    "",
+                    "",
+                    "",
+                    &warn,
+                ])?;
             }
             Outcome::Created { contact_id } | Outcome::Updated { contact_id } => {
                 self.results.write_record([
@@ -88,6 +109,7 @@ impl ReportWriter {
                     "",
                     "",
                     "",
+                    &warn,
                 ])?;
             }
             Outcome::Rejected(e) => {
@@ -98,6 +120,7 @@ impl ReportWriter {
                     e.stage.as_str(),
                     e.code,
                     e.message.as_str(),
+                    &warn,
                 ])?;
                 let mut line: Vec<&str> = Vec::with_capacity(rec.cells.len() + 5);
                 let escaped: Vec<std::borrow::Cow<'_, str>> = rec

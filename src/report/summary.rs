@@ -66,6 +66,8 @@ pub struct Summary {
     pub rejected_by_code: BTreeMap<String, u64>,
     /// Rejected rows per stage.
     pub rejected_by_stage: BTreeMap<String, u64>,
+    /// Warnings (rows loaded, but worth a look) per code.
+    pub warnings_by_code: BTreeMap<String, u64>,
     /// Request figures.
     pub requests: RequestCounts,
     /// Contacts a GHL source returned twice (page shifts) and that were read once.

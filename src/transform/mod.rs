@@ -71,6 +71,8 @@ pub fn apply_batch(t: &Transformer, rows: &[Record]) -> Vec<Result<Prepared, Row
 pub struct Prepared {
     /// The request body.
     pub body: UpsertContact,
+    /// Things worth a look that did not stop the row (`code: message`), e.g. a likely typo.
+    pub warnings: Vec<String>,
 }
 
 /// The built (column-resolved) transform of a pipeline.
@@ -82,6 +84,7 @@ pub struct Transformer {
     require_any: Vec<RequiredKey>,
     required: Vec<ContactField>,
     max_length: Vec<(ContactField, usize)>,
+    extension: crate::config::ExtensionPolicy,
     region: Option<phonenumber::country::Id>,
 }
 
@@ -109,6 +112,7 @@ impl Transformer {
             require_any: p.validate.require_any.clone(),
             required: p.validate.required.clone(),
             max_length: p.validate.max_length.clone(),
+            extension: p.validate.phone_extension,
             region: p.validate.phone_default_region,
         })
     }
@@ -146,6 +150,7 @@ impl Transformer {
             ..Default::default()
         };
         let mut errors: Vec<RowError> = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
         fn keep<T>(errors: &mut Vec<RowError>, r: Result<Option<T>, RowError>) -> Option<T> {
             r.unwrap_or_else(|e| {
                 errors.push(e);
@@ -177,7 +182,23 @@ impl Transformer {
             match field {
                 ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
                 ContactField::Phone => {
-                    let parsed = normalize::phone(raw, region).map_err(|mut e| {
+                    let (number, ext) = normalize::split_extension(raw);
+                    if let Some(x) = ext {
+                        match self.extension {
+                            crate::config::ExtensionPolicy::Drop => warnings.push(format!(
+                                "{}: extension {x} of `{}` not loaded (the API has no field for it)",
+                                codes::PHONE_EXTENSION_DROPPED,
+                                raw.trim()
+                            )),
+                            crate::config::ExtensionPolicy::Reject => errors.push(RowError::new(
+                                Stage::Validate,
+                                codes::PHONE_EXTENSION,
+                                format!("`{}` has extension {x}, which the API cannot store", raw.trim()),
+                                "remove the extension (or keep it in a custom field), or set validate.phone_extension: drop",
+                            )),
+                        }
+                    }
+                    let parsed = normalize::phone(number, region).map_err(|mut e| {
                         if r.single_column().is_some_and(|i| rec.is_numeric(i)) {
                             e.hint = "the spreadsheet stored this phone as a number, which drops a \
                                       leading 0 or +: format the column as text and re-enter it, or \
@@ -281,7 +302,15 @@ impl Transformer {
                 format!("fill in at least one of: {}", names.join(", ")),
             ));
         }
-        Ok(Prepared { body })
+        if let Some(e) = &body.email {
+            if let Some(d) = normalize::email_domain_typo(e) {
+                warnings.push(format!(
+                    "{}: `{e}`: did you mean `{d}`?",
+                    codes::EMAIL_DOMAIN_TYPO
+                ));
+            }
+        }
+        Ok(Prepared { body, warnings })
     }
 }
 

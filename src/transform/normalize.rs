@@ -39,6 +39,72 @@ pub fn email(raw: &str) -> Result<Option<String>, RowError> {
     }
 }
 
+/// Mailbox providers whose near-misses are almost always typos.
+const COMMON_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "comcast.net",
+    "protonmail.com",
+    "proton.me",
+    "gmx.com",
+    "gmx.de",
+    "web.de",
+    "mail.com",
+    "yahoo.co.uk",
+    "hotmail.co.uk",
+    "btinternet.com",
+    "att.net",
+    "verizon.net",
+    "sbcglobal.net",
+    "yandex.ru",
+];
+
+/// If `email`'s domain is one or two edits away from a common mailbox domain (and is not one
+/// itself), that domain: a likely typo such as `gmial.com` or `gmail.con`. Never applied: it
+/// becomes a warning in results.csv.
+pub fn email_domain_typo(email: &str) -> Option<&'static str> {
+    let domain = email.rsplit_once('@')?.1;
+    if COMMON_DOMAINS.contains(&domain) {
+        return None;
+    }
+    COMMON_DOMAINS
+        .iter()
+        .map(|d| (strsim::damerau_levenshtein(domain, d), *d))
+        // Short domains sit one edit from many real ones (me.com / mo.com): only longer ones count.
+        .filter(|(dist, d)| match d.len() {
+            0..=8 => false,
+            9..=10 => *dist == 1,
+            _ => (1..=2).contains(dist),
+        })
+        .min_by_key(|(dist, _)| *dist)
+        .map(|(_, d)| d)
+}
+
+/// Splits a trailing extension off a phone cell: `415 555 2671 ext. 42`, `x42`, `#42`,
+/// `extension 42` → (`415 555 2671`, `42`).
+pub fn split_extension(raw: &str) -> (&str, Option<&str>) {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"(?i)[\s,;]*(?:ext(?:ension)?\.?|x|#)\s*(\d{1,7})\s*$")
+            .expect("static regex")
+    });
+    match re.captures(raw) {
+        Some(c) if c.get(0).is_some_and(|m| m.start() > 0) => {
+            let whole = c.get(0).expect("group 0 exists");
+            (&raw[..whole.start()], c.get(1).map(|m| m.as_str()))
+        }
+        _ => (raw, None),
+    }
+}
+
 /// Parses a phone number to E.164, using `region` for numbers written without `+country`.
 pub fn phone(raw: &str, region: Option<Region>) -> Result<Option<String>, RowError> {
     let p = raw.trim();
@@ -240,6 +306,47 @@ mod tests {
             let e = email(bad).unwrap_err();
             assert_eq!(e.code, codes::INVALID_EMAIL, "{bad}");
         }
+    }
+
+    #[test]
+    fn extensions_are_split_off() {
+        assert_eq!(
+            split_extension("415 555 2671 ext. 42"),
+            ("415 555 2671", Some("42"))
+        );
+        assert_eq!(
+            split_extension("(415) 555-2671x7"),
+            ("(415) 555-2671", Some("7"))
+        );
+        assert_eq!(
+            split_extension("+1 415 555 2671 #12"),
+            ("+1 415 555 2671", Some("12"))
+        );
+        assert_eq!(
+            split_extension("415 555 2671, extension 9"),
+            ("415 555 2671", Some("9"))
+        );
+        assert_eq!(split_extension("415 555 2671"), ("415 555 2671", None));
+        assert_eq!(
+            split_extension("x42"),
+            ("x42", None),
+            "nothing before it: not an extension"
+        );
+    }
+
+    #[test]
+    fn domain_typos_are_spotted_not_fixed() {
+        assert_eq!(email_domain_typo("ann@gmial.com"), Some("gmail.com"));
+        assert_eq!(email_domain_typo("ann@gmail.con"), Some("gmail.com"));
+        assert_eq!(email_domain_typo("ann@hotmal.com"), Some("hotmail.com"));
+        assert_eq!(email_domain_typo("ann@gmail.com"), None);
+        assert_eq!(email_domain_typo("ann@acme.com"), None);
+        assert_eq!(email_domain_typo("ann@me.com"), None);
+        assert_eq!(
+            email_domain_typo("ann@mo.com"),
+            None,
+            "short domains are too close to real ones to judge"
+        );
     }
 
     #[test]

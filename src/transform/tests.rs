@@ -217,3 +217,30 @@ fn required_fields_and_max_lengths_are_row_rejects() {
         "{bad}"
     );
 }
+
+#[test]
+fn phone_extensions_are_dropped_with_a_warning_or_rejected() {
+    let t = Transformer::new(
+        &pipeline("validate:\n  phone_default_region: US\n"),
+        &headers(),
+    )
+    .unwrap();
+    let p = t
+        .apply(&rec(["", "(415) 555-2671 ext. 42", "", "", "", ""]))
+        .unwrap();
+    assert_eq!(p.body.phone.as_deref(), Some("+14155552671"));
+    assert!(
+        p.warnings[0].starts_with("phone_extension_dropped: extension 42"),
+        "{:?}",
+        p.warnings
+    );
+    let t = Transformer::new(
+        &pipeline("validate:\n  phone_default_region: US\n  phone_extension: reject\n"),
+        &headers(),
+    )
+    .unwrap();
+    let e = t
+        .apply(&rec(["", "(415) 555-2671 x42", "", "", "", ""]))
+        .unwrap_err();
+    assert_eq!(e.code, codes::PHONE_EXTENSION);
+}

@@ -90,6 +90,14 @@ fn quickstart_end_to_end() {
     let results = read_csv(&out.join("results.csv"));
     let rows: Vec<u64> = results[1..].iter().map(|r| r[0].parse().unwrap()).collect();
     assert_eq!(rows, (2..=51).collect::<Vec<u64>>());
+    // A likely domain typo is a warning on a loaded row, never a silent rewrite.
+    let saul = results
+        .iter()
+        .find(|r| r[6].contains("saul.ng@gmial.com"))
+        .expect("warning for the typo");
+    assert_eq!(saul[1], "created");
+    assert!(saul[6].contains("did you mean `gmail.com`?"), "{saul:?}");
+    assert_eq!(s["warnings_by_code"]["email_domain_typo"], 1);
 
     // What landed in the sandbox: 39 contacts, distinct emails and phones, E.164 phones.
     let landed: Vec<serde_json::Value> =
