@@ -1,8 +1,9 @@
 //! Client-side throttle per location, and parsing of the `X-RateLimit-*` headers the API sends.
 //!
-//! The throttle is a governor GCRA limiter that spaces requests evenly at `max / interval` with a
-//! burst of one, so that no window of `interval` — aligned with the server's or not — ever holds
-//! more than `max` requests. When the server advertises a stricter limit than configured, the
+//! The throttle is a governor GCRA limiter that spaces requests evenly at `(max − 1) / interval`
+//! (one request of headroom from `max` = 10 up) with a burst of one, so that no window of
+//! `interval` — aligned with the server's or not, with some jitter on the way — ever holds more
+//! than `max` requests. When the server advertises a stricter limit than configured, the
 //! limiter is replaced by a stricter one (never loosened beyond the configuration).
 
 use std::num::NonZeroU32;
@@ -62,8 +63,19 @@ impl Limit {
         f64::from(self.max.get()) / self.interval.as_secs_f64()
     }
 
+    /// Requests actually spaced per interval: one less than allowed (from 10 up), as headroom
+    /// for network and scheduling jitter that can bunch requests sent evenly apart.
+    pub fn paced_max(&self) -> u32 {
+        let m = self.max.get();
+        if m >= 10 {
+            m - 1
+        } else {
+            m
+        }
+    }
+
     fn quota(&self) -> Quota {
-        let period = self.interval / self.max.get();
+        let period = self.interval / self.paced_max();
         Quota::with_period(period.max(Duration::from_micros(1)))
             .expect("period is not zero")
             .allow_burst(NonZeroU32::MIN)
@@ -179,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn spacing_never_exceeds_max_in_a_window() {
-        // 20 per 200 ms → one per 10 ms. 30 acquisitions must take at least 290 ms.
+        // 20 per 200 ms, paced at 19 → one per ~10.5 ms. 30 acquisitions take at least 300 ms.
         let t = Throttle::new(Limit {
             max: NonZeroU32::new(20).unwrap(),
             interval: Duration::from_millis(200),
