@@ -298,6 +298,18 @@ fn many_rows(n: usize) -> String {
     csv
 }
 
+/// Waits (up to 20 s) until the sandbox holds at least `n` contacts: the run is under way.
+fn wait_for_contacts(sb: &SandboxProc, loc: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sb.contacts(loc).len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn signal(child: &std::process::Child, sig: &str) {
     let st = std::process::Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -326,7 +338,7 @@ fn ctrl_c_stops_cleanly_with_every_row_accounted() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1200));
+    wait_for_contacts(&sb, "loc-it", 5);
     signal(&child, "-INT");
     let status = child.wait_with_output().unwrap().status;
 
@@ -366,7 +378,7 @@ fn kill_9_then_rerun_leaves_each_contact_exactly_once() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    wait_for_contacts(&sb, "loc-it", 3);
     signal(&child, "-KILL");
     child.wait().unwrap();
     // Let the server finish any request whose bytes had fully arrived.
