@@ -9,6 +9,7 @@
 //! `extract N` reads a generated CSV of N rows through the CSV source only and prints rows/s and
 //! peak RSS (run it for 100000 and 1000000: memory must not grow with the file).
 //! `phones N` checks the NANP phone fast path against the phonenumber crate on N numbers.
+//! `profile N` profiles the columns of a generated N-row CSV (what `init` does on its sample).
 //! `transform N` generates a synthetic CSV of N rows (~5 % duplicate emails, ~2 % invalid emails,
 //! mixed phone formats), times a bare csv-crate read of it, then the importer's extract +
 //! transform + dedup, and prints rows/s and the process's peak RSS.
@@ -289,6 +290,37 @@ fn phones(n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Column profiling (what `init` runs) over all N rows of a generated CSV, kept at
+/// `$TMPDIR/ghl-import-bench-profile.csv` so that other tools can be timed on the same file.
+fn profile(rows: usize) -> anyhow::Result<()> {
+    let csv = std::env::temp_dir().join("ghl-import-bench-profile.csv");
+    generate(&csv, rows)?;
+    let t = Instant::now();
+    let src = ghl_import::config::Source::Csv(ghl_import::config::CsvSource::new(&csv));
+    let reader = SourceReader::open(&src)?;
+    let headers = reader.headers().to_vec();
+    let recs: Vec<ghl_import::record::Record> = reader
+        .filter_map(|i| match i {
+            SourceItem::Row(r) => Some(r),
+            SourceItem::Malformed { .. } => None,
+        })
+        .collect();
+    let read = t.elapsed();
+    let t = Instant::now();
+    let p = ghl_import::transform::profile::profile(&headers, &recs);
+    let prof = t.elapsed();
+    println!(
+        "profile (plain loop): {rows} rows from {}: read {:.3} s, profile {:.3} s, total {:.3} s; {} columns; peak RSS {:.0} MB",
+        csv.display(),
+        read.as_secs_f64(),
+        prof.as_secs_f64(),
+        (read + prof).as_secs_f64(),
+        p.len(),
+        peak_rss_mb()
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("transform");
@@ -296,6 +328,7 @@ fn main() -> anyhow::Result<()> {
     match what {
         "extract" => extract(rows),
         "phones" => phones(rows),
+        "profile" => profile(rows),
         "transform" => transform(rows),
         "load" => tokio::runtime::Runtime::new()?.block_on(load(rows)),
         other => anyhow::bail!("unknown benchmark `{other}`: use extract, transform or load"),

@@ -79,15 +79,26 @@ fn looks_phone(v: &str) -> bool {
 
 /// (is a date, day-first evidence, month-first evidence, iso)
 fn looks_date(v: &str) -> (bool, bool, bool, bool) {
-    let parts: Vec<&str> = v.split(['/', '-', '.']).collect();
-    if parts.len() != 3
-        || !parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+    if v.len() > 10
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'/' || b == b'-' || b == b'.')
     {
         return (false, false, false, false);
     }
-    let n: Vec<u32> = parts.iter().map(|p| p.parse().unwrap_or(0)).collect();
+    let mut parts = ["", "", ""];
+    let mut count = 0;
+    for p in v.split(['/', '-', '.']) {
+        if count == 3 || p.is_empty() || p.len() > 4 {
+            return (false, false, false, false);
+        }
+        parts[count] = p;
+        count += 1;
+    }
+    if count != 3 {
+        return (false, false, false, false);
+    }
+    let n: [u32; 3] = parts.map(|p| p.parse().unwrap_or(0));
     if parts[0].len() == 4 {
         return (
             (1..=12).contains(&n[1]) && (1..=31).contains(&n[2]),
@@ -110,57 +121,62 @@ fn looks_bool(v: &str) -> bool {
     )
 }
 
-/// Profiles the columns of `rows`.
+/// Profiles the columns of `rows`, one column per task on all cores.
 pub fn profile(headers: &[String], rows: &[Record]) -> Vec<ColumnProfile> {
-    let mut out: Vec<ColumnProfile> = headers
-        .iter()
-        .map(|h| ColumnProfile {
-            name: h.clone(),
-            rows: rows.len(),
-            ..Default::default()
-        })
-        .collect();
-    let mut seen: Vec<std::collections::HashSet<&str>> = vec![Default::default(); headers.len()];
+    use rayon::prelude::*;
+    headers
+        .par_iter()
+        .enumerate()
+        .map(|(i, h)| profile_column(h, i, rows))
+        .collect()
+}
+
+fn profile_column(name: &str, i: usize, rows: &[Record]) -> ColumnProfile {
+    let mut p = ColumnProfile {
+        name: name.to_owned(),
+        rows: rows.len(),
+        ..Default::default()
+    };
+    let mut seen: rustc_hash::FxHashSet<&str> = Default::default();
     for r in rows {
-        for (i, p) in out.iter_mut().enumerate() {
-            let v = r.get(i).trim();
-            if v.is_empty() {
-                continue;
-            }
-            p.filled += 1;
-            seen[i].insert(v);
-            p.max_len = p.max_len.max(v.chars().count());
-            if p.examples.len() < 2 && !p.examples.iter().any(|e| e == v) {
-                p.examples.push(v.chars().take(40).collect());
-            }
-            if looks_email(v) {
-                p.emails += 1;
-            }
-            if looks_phone(v) {
-                p.phones += 1;
-                if v.starts_with('+') {
-                    p.phones_international += 1;
-                }
-            }
-            let (d, df, mf, iso) = looks_date(v);
-            if d {
-                p.dates += 1;
-                p.day_first += usize::from(df);
-                p.month_first += usize::from(mf);
-                p.iso_dates += usize::from(iso);
-            }
-            if crate::transform::custom::parse_number(v).is_some() {
-                p.numbers += 1;
-            }
-            if looks_bool(v) {
-                p.booleans += 1;
+        let v = r.get(i).trim();
+        if v.is_empty() {
+            continue;
+        }
+        p.filled += 1;
+        seen.insert(v);
+        p.max_len = p.max_len.max(v.chars().count());
+        if p.examples.len() < 2 && !p.examples.iter().any(|e| e == v) {
+            p.examples.push(v.chars().take(40).collect());
+        }
+        if looks_email(v) {
+            p.emails += 1;
+        }
+        if looks_phone(v) {
+            p.phones += 1;
+            if v.starts_with('+') {
+                p.phones_international += 1;
             }
         }
+        let (d, df, mf, iso) = looks_date(v);
+        if d {
+            p.dates += 1;
+            p.day_first += usize::from(df);
+            p.month_first += usize::from(mf);
+            p.iso_dates += usize::from(iso);
+        }
+        let numeric_chars = v.bytes().any(|b| b.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_digit() || ".,-+ $€£".contains(c));
+        if numeric_chars && crate::transform::custom::parse_number(v).is_some() {
+            p.numbers += 1;
+        }
+        if looks_bool(v) {
+            p.booleans += 1;
+        }
     }
-    for (p, s) in out.iter_mut().zip(seen) {
-        p.distinct = s.len();
-    }
-    out
+    p.distinct = seen.len();
+    p
 }
 
 #[cfg(test)]
