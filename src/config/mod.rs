@@ -210,6 +210,9 @@ pub fn parse_str(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Pipeline, ConfigErrors> {
     let shown = path.display().to_string();
+    if raw.trim().is_empty() {
+        return Err(one(format!("{shown}: the pipeline file is empty; start from pipelines/quickstart.yaml or `ghl-import init <file>`")));
+    }
     let text = interpolate::interpolate(raw, env).map_err(|errs| {
         let mut out = Vec::new();
         for m in errs.missing {

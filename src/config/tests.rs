@@ -181,3 +181,13 @@ fn mapping_rules_parse_and_report_problems_at_their_keys() {
         "{e3}"
     );
 }
+
+#[test]
+fn empty_and_non_mapping_files_are_clear_errors() {
+    assert!(err("").contains("the pipeline file is empty"));
+    assert!(err("  \n# only a comment\n").starts_with("dir/p.yaml:"));
+    let e = err("- a\n- b\n");
+    assert!(e.starts_with("dir/p.yaml:1:1:"), "{e}");
+    let e = err("version: 1\n");
+    assert!(e.contains("missing field `source`"), "{e}");
+}
