@@ -177,8 +177,8 @@ impl Transformer {
                 Err(e) => errors.push(e),
             }
         }
-        for (field, r, raw) in &values {
-            let raw = raw.as_str();
+        for (field, r, owned) in values {
+            let raw = owned.as_str();
             match field {
                 ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
                 ContactField::Phone => {
@@ -218,17 +218,17 @@ impl Transformer {
                 ContactField::Country => {}
                 ContactField::Dnd => body.dnd = keep(&mut errors, normalize::boolean(raw)),
                 ContactField::Tags => body.tags = normalize::tags_split(raw, &r.rule.split),
-                ContactField::FirstName => body.first_name = normalize::text(raw),
-                ContactField::LastName => body.last_name = normalize::text(raw),
-                ContactField::Name => body.name = normalize::text(raw),
-                ContactField::CompanyName => body.company_name = normalize::text(raw),
-                ContactField::Address1 => body.address1 = normalize::text(raw),
-                ContactField::City => body.city = normalize::text(raw),
-                ContactField::State => body.state = normalize::text(raw),
-                ContactField::PostalCode => body.postal_code = normalize::text(raw),
-                ContactField::Website => body.website = normalize::text(raw),
-                ContactField::Timezone => body.timezone = normalize::text(raw),
-                ContactField::Source => body.source = normalize::text(raw),
+                ContactField::FirstName => body.first_name = normalize::text_owned(owned),
+                ContactField::LastName => body.last_name = normalize::text_owned(owned),
+                ContactField::Name => body.name = normalize::text_owned(owned),
+                ContactField::CompanyName => body.company_name = normalize::text_owned(owned),
+                ContactField::Address1 => body.address1 = normalize::text_owned(owned),
+                ContactField::City => body.city = normalize::text_owned(owned),
+                ContactField::State => body.state = normalize::text_owned(owned),
+                ContactField::PostalCode => body.postal_code = normalize::text_owned(owned),
+                ContactField::Website => body.website = normalize::text_owned(owned),
+                ContactField::Timezone => body.timezone = normalize::text_owned(owned),
+                ContactField::Source => body.source = normalize::text_owned(owned),
             }
         }
         let mut custom_values = Vec::new();

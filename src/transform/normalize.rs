@@ -275,6 +275,17 @@ pub fn tags_split(raw: &str, seps: &[String]) -> Option<Vec<String>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// A trimmed text value, reusing the string's buffer; empty → None.
+pub fn text_owned(mut s: String) -> Option<String> {
+    let end = s.trim_end().len();
+    s.truncate(end);
+    let start = s.len() - s.trim_start().len();
+    if start > 0 {
+        s.drain(..start);
+    }
+    (!s.is_empty()).then_some(s)
+}
+
 /// A trimmed text cell; empty → None.
 pub fn text(raw: &str) -> Option<String> {
     let t = raw.trim();
@@ -424,6 +435,11 @@ mod tests {
             Some(vec!["vip".to_owned(), "lead".to_owned()])
         );
         assert_eq!(tags(" ; "), None);
+        assert_eq!(
+            text_owned("  Ann Lee \t".to_owned()).as_deref(),
+            Some("Ann Lee")
+        );
+        assert_eq!(text_owned("   ".to_owned()), None);
     }
 }
 
