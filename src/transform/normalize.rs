@@ -75,6 +75,26 @@ pub fn email_domain_typo(email: &str) -> Option<&'static str> {
     if COMMON_DOMAINS.contains(&domain) {
         return None;
     }
+    // Domains repeat (a file of a few companies' contacts): remember each one's answer.
+    thread_local! {
+        static SEEN: std::cell::RefCell<rustc_hash::FxHashMap<String, Option<&'static str>>> =
+            std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+    }
+    if let Some(hit) = SEEN.with(|m| m.borrow().get(domain).copied()) {
+        return hit;
+    }
+    let answer = typo_of(domain);
+    SEEN.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 1 << 16 {
+            m.clear();
+        }
+        m.insert(domain.to_owned(), answer);
+    });
+    answer
+}
+
+fn typo_of(domain: &str) -> Option<&'static str> {
     COMMON_DOMAINS
         .iter()
         .map(|d| (strsim::damerau_levenshtein(domain, d), *d))
@@ -91,6 +111,10 @@ pub fn email_domain_typo(email: &str) -> Option<&'static str> {
 /// Splits a trailing extension off a phone cell: `415 555 2671 ext. 42`, `x42`, `#42`,
 /// `extension 42` → (`415 555 2671`, `42`).
 pub fn split_extension(raw: &str) -> (&str, Option<&str>) {
+    // Only a letter or `#` can introduce an extension: skip the regex for plain numbers.
+    if !raw.bytes().any(|b| b.is_ascii_alphabetic() || b == b'#') {
+        return (raw, None);
+    }
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
         regex::Regex::new(r"(?i)[\s,;]*(?:ext(?:ension)?\.?|x|#)\s*(\d{1,7})\s*$")
