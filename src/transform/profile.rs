@@ -1,9 +1,12 @@
 //! Column profiling for `init`: how full each column is and what its values look like (emails,
 //! phones, dates, numbers, yes/no), from a sample of rows.
 //!
-//! A plain loop over the sampled cells (a handful of byte scans per cell; 10,000 rows profile in
-//! milliseconds). polars, on the design card for columnar work, is not pulled in for this: it
-//! would add minutes to every clean build for no measurable gain at `init`'s sample sizes.
+//! A plain loop over the sampled cells, one column per core. Measured against polars 0.55 (lazy
+//! CSV scan + `str.contains` regex counts, fill counts and `n_unique` per column) on the same
+//! generated 1,000,000-row, 8-column file on this 2-core machine: profiling 1.00 s (loop) vs
+//! 1.02 s (polars); with reading, 1.55 s vs 1.32 s (polars' CSV reader is faster). `init` samples
+//! 10,000 rows, where the loop takes 0.05 s in all. polars would add ~10 minutes to a clean
+//! release build for no gain at that size, so the loop is kept (`bench profile` reproduces it).
 
 use crate::record::Record;
 
