@@ -15,16 +15,27 @@ use crate::config::Keep;
 use crate::ghl::types::UpsertContact;
 use crate::outcome::{codes, RowError, Stage};
 
-/// A 128-bit digest of a dedup key (XXH3-128; stable across runs and platforms), stored as two
-/// halves so that table entries stay 8-byte aligned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeyHash(u64, u64);
+/// A 128-bit digest of a dedup key (XXH3-128; stable across runs and platforms), stored as four
+/// u32 so that a table entry (digest + row) packs into 20 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHash([u32; 4]);
 
 impl KeyHash {
     /// Digests `key`.
     pub fn of(key: &str) -> Self {
         let h = xxhash_rust::xxh3::xxh3_128(key.as_bytes());
-        KeyHash((h >> 64) as u64, h as u64)
+        KeyHash([
+            (h >> 96) as u32,
+            (h >> 64) as u32,
+            (h >> 32) as u32,
+            h as u32,
+        ])
+    }
+}
+
+impl std::hash::Hash for KeyHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64((u64::from(self.0[0]) << 32) | u64::from(self.0[1]));
     }
 }
 
