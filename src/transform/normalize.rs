@@ -240,6 +240,24 @@ pub fn country(raw: &str) -> Result<Option<(String, Region)>, RowError> {
     if c.is_empty() {
         return Ok(None);
     }
+    // Files hold a handful of distinct countries: remember the last answer per thread.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, (String, Region))>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(hit) = LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|(k, _)| k == c)
+            .map(|(_, v)| v.clone())
+    }) {
+        return Ok(Some(hit));
+    }
+    let found = country_uncached(c)?;
+    LAST.with(|l| *l.borrow_mut() = Some((c.to_owned(), found.clone())));
+    Ok(Some(found))
+}
+
+fn country_uncached(c: &str) -> Result<(String, Region), RowError> {
     let key: String = c
         .chars()
         .filter(|ch| ch.is_alphanumeric())
@@ -267,7 +285,7 @@ pub fn country(raw: &str) -> Result<Option<(String, Region)>, RowError> {
         .as_deref()
         .and_then(|a| a.parse::<Region>().ok().map(|r| (a.to_owned(), r)))
     {
-        Some(found) => Ok(Some(found)),
+        Some(found) => Ok(found),
         None => Err(reject(
             codes::INVALID_COUNTRY,
             format!("`{c}` is not a country code or name"),
