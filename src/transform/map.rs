@@ -25,7 +25,21 @@ impl Resolved {
     }
 
     /// Computes the field's text for `rec`. Empty results are `""`.
-    pub fn eval(&self, rec: &Record) -> Result<String, RowError> {
+    pub fn eval<'r>(&self, rec: &'r Record) -> Result<std::borrow::Cow<'r, str>, RowError> {
+        // The common case — a plain column — borrows the cell: no allocation.
+        if let Input::Column(_) = self.rule.input {
+            if self.rule.replace.is_empty() && self.rule.ops.is_empty() && self.rule.map.is_empty()
+            {
+                let cell = rec.get(self.cols[0]);
+                if self.rule.default.is_none() || !cell.trim().is_empty() {
+                    return Ok(std::borrow::Cow::Borrowed(cell));
+                }
+            }
+        }
+        self.eval_owned(rec).map(std::borrow::Cow::Owned)
+    }
+
+    fn eval_owned(&self, rec: &Record) -> Result<String, RowError> {
         let mut v = match &self.rule.input {
             Input::Column(_) => rec.get(self.cols[0]).to_owned(),
             Input::Value(v) => v.clone(),

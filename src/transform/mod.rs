@@ -158,7 +158,7 @@ impl Transformer {
             })
         }
         // Evaluate every rule first (the country decides the phone region).
-        let mut values: Vec<(ContactField, &Resolved, String)> =
+        let mut values: Vec<(ContactField, &Resolved, std::borrow::Cow<'_, str>)> =
             Vec::with_capacity(self.fields.len());
         for (field, r) in &self.fields {
             match r.eval(rec) {
@@ -178,7 +178,7 @@ impl Transformer {
             }
         }
         for (field, r, owned) in values {
-            let raw = owned.as_str();
+            let raw: &str = &owned;
             match field {
                 ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
                 ContactField::Phone => {
@@ -218,17 +218,17 @@ impl Transformer {
                 ContactField::Country => {}
                 ContactField::Dnd => body.dnd = keep(&mut errors, normalize::boolean(raw)),
                 ContactField::Tags => body.tags = normalize::tags_split(raw, &r.rule.split),
-                ContactField::FirstName => body.first_name = normalize::text_owned(owned),
-                ContactField::LastName => body.last_name = normalize::text_owned(owned),
-                ContactField::Name => body.name = normalize::text_owned(owned),
-                ContactField::CompanyName => body.company_name = normalize::text_owned(owned),
-                ContactField::Address1 => body.address1 = normalize::text_owned(owned),
-                ContactField::City => body.city = normalize::text_owned(owned),
-                ContactField::State => body.state = normalize::text_owned(owned),
-                ContactField::PostalCode => body.postal_code = normalize::text_owned(owned),
-                ContactField::Website => body.website = normalize::text_owned(owned),
-                ContactField::Timezone => body.timezone = normalize::text_owned(owned),
-                ContactField::Source => body.source = normalize::text_owned(owned),
+                ContactField::FirstName => body.first_name = normalize::text_cow(owned),
+                ContactField::LastName => body.last_name = normalize::text_cow(owned),
+                ContactField::Name => body.name = normalize::text_cow(owned),
+                ContactField::CompanyName => body.company_name = normalize::text_cow(owned),
+                ContactField::Address1 => body.address1 = normalize::text_cow(owned),
+                ContactField::City => body.city = normalize::text_cow(owned),
+                ContactField::State => body.state = normalize::text_cow(owned),
+                ContactField::PostalCode => body.postal_code = normalize::text_cow(owned),
+                ContactField::Website => body.website = normalize::text_cow(owned),
+                ContactField::Timezone => body.timezone = normalize::text_cow(owned),
+                ContactField::Source => body.source = normalize::text_cow(owned),
             }
         }
         let mut custom_values = Vec::new();

@@ -328,6 +328,14 @@ pub fn text_owned(mut s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// A trimmed text value from a borrowed cell or an evaluated string (reused when owned).
+pub fn text_cow(v: std::borrow::Cow<'_, str>) -> Option<String> {
+    match v {
+        std::borrow::Cow::Borrowed(b) => text(b),
+        std::borrow::Cow::Owned(o) => text_owned(o),
+    }
+}
+
 /// A trimmed text cell; empty → None.
 pub fn text(raw: &str) -> Option<String> {
     let t = raw.trim();
