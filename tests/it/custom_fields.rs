@@ -62,11 +62,7 @@ fn values_are_resolved_coerced_and_checked() {
         "{:?}",
         rejected[1]
     );
-    let ann = sb
-        .contacts("loc-it")
-        .into_iter()
-        .find(|c| c["email"] == "ann@example.com")
-        .unwrap();
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
     let cf = |id: &str| {
         ann["customFields"]
             .as_array()
@@ -85,11 +81,7 @@ fn values_are_resolved_coerced_and_checked() {
     assert_eq!(cf("f-joined"), "2021-11-03");
     assert_eq!(cf("f-int"), serde_json::json!(["Yoga", "Chess"]));
     assert_eq!(cf("f-note"), "Likes calls");
-    let di = sb
-        .contacts("loc-it")
-        .into_iter()
-        .find(|c| c["email"] == "di@example.com")
-        .unwrap();
+    let di = sb.contact_by_email("loc-it", "di@example.com");
     assert!(
         di.get("customFields").is_none(),
         "empty cells send nothing: {di}"

@@ -6,8 +6,6 @@ use std::path::Path;
 
 use crate::util::*;
 
-const FAST: &[&str] = &["--rate-max", "1000", "--rate-interval-ms", "1000"];
-
 fn export_pipeline(dir: &Path, base_url: &str, extra_source: &str) -> std::path::PathBuf {
     let yaml = format!(
         "version: 1

@@ -27,10 +27,7 @@ fn run_pipeline(
 
 #[test]
 fn rerun_updates_and_never_duplicates() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
-    );
+    let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
 
@@ -247,10 +244,7 @@ fn client_adopts_a_stricter_advertised_limit() {
 
 #[test]
 fn wrong_token_is_fatal_every_row_accounted_and_token_never_printed() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
-    );
+    let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
     let secret = "pit-very-secret-value-123";
@@ -414,10 +408,7 @@ fn kill_9_then_rerun_leaves_each_contact_exactly_once() {
 
 #[test]
 fn dedup_keep_last_loads_the_last_row_and_names_it() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
-    );
+    let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
     let csv = "First Name,Email,Phone\nOld,ann@example.com,\nBen,ben@example.com,\nNew, ANN@example.com,\n";
     let p = pipeline(
@@ -441,20 +432,13 @@ fn dedup_keep_last_loads_the_last_row_and_names_it() {
         "{:?}",
         rejected[1]
     );
-    let ann = sb
-        .contacts("loc-it")
-        .into_iter()
-        .find(|c| c["email"] == "ann@example.com")
-        .unwrap();
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
     assert_eq!(ann["firstName"], "New");
 }
 
 #[test]
 fn formula_escaping_can_be_turned_off() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
-    );
+    let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
     let csv = "First Name,Email,Phone\n=1+1,bad@,+1 415 555 2671\n";
     let p = pipeline(
@@ -474,10 +458,7 @@ fn formula_escaping_can_be_turned_off() {
 #[test]
 fn rejected_csv_can_be_corrected_and_reloaded() {
     // Run 1 rejects a row; the user fixes the cell in rejected.csv and uses it as the source.
-    let sb = SandboxProc::start(
-        "loc-it",
-        &["--rate-max", "1000", "--rate-interval-ms", "1000"],
-    );
+    let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
     let csv = "First Name,Email,Phone\n=Ann,ann@,+1 415 555 2671\nBen,ben@example.com,\n";
     let p = pipeline(dir.path(), &sb.base_url, csv, "");
@@ -493,11 +474,7 @@ fn rejected_csv_can_be_corrected_and_reloaded() {
     let o = run_pipeline(&sb, &p, &dir.path().join("o2"));
 
     assert_eq!(o.status.code(), Some(0));
-    let ann = sb
-        .contacts("loc-it")
-        .into_iter()
-        .find(|c| c["email"] == "ann@example.com")
-        .unwrap();
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
     assert_eq!(
         ann["firstName"], "=Ann",
         "our escape prefix is stripped on read-back"

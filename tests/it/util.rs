@@ -50,6 +50,9 @@ pub fn workdir() -> tempfile::TempDir {
         .expect("tempdir")
 }
 
+/// Sandbox flags for a rate limit no test run reaches.
+pub const FAST: &[&str] = &["--rate-max", "1000", "--rate-interval-ms", "1000"];
+
 /// A `ghl-import sandbox` child process, killed on drop.
 pub struct SandboxProc {
     child: Child,
@@ -96,6 +99,20 @@ impl SandboxProc {
             base_url,
             token: token.to_owned(),
         }
+    }
+
+    /// A sandbox for `loc` with a generous rate limit (1,000 requests per second), for tests
+    /// that are not about pacing.
+    pub fn fast(loc: &str) -> SandboxProc {
+        SandboxProc::start(loc, FAST)
+    }
+
+    /// The contact of `loc` with this email.
+    pub fn contact_by_email(&self, loc: &str, email: &str) -> serde_json::Value {
+        self.contacts(loc)
+            .into_iter()
+            .find(|c| c["email"] == email)
+            .unwrap_or_else(|| panic!("no contact {email} in {loc}"))
     }
 
     /// Sends one raw HTTP/1.1 request and returns (status, body). Used for admin queries and
