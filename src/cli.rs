@@ -57,6 +57,10 @@ pub enum Command {
         /// No progress display.
         #[arg(short, long)]
         quiet: bool,
+        /// Plan every row (create / update with diff / unchanged / conflict / reject) with read
+        /// requests only, write plan.csv and a quota forecast; nothing is written to the location.
+        #[arg(long)]
+        dry_run: bool,
         /// Read a GHL source in full, ignoring its incremental high-water mark.
         #[arg(long)]
         full_refresh: bool,

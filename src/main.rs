@@ -28,6 +28,7 @@ fn main() -> ExitCode {
                 sandbox,
                 out,
                 quiet,
+                dry_run,
                 full_refresh,
                 state_dir,
                 seed_contacts,
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
                     quiet,
                     full_refresh,
                     state_dir,
+                    dry_run,
                 })
                 .await
             }

@@ -122,6 +122,15 @@ pub enum Outcome {
     },
     /// The row was written to a file sink (CSV export).
     Exported,
+    /// Dry run: what the row would do.
+    Planned {
+        /// `create`, `update`, `unchanged` or `conflict`.
+        action: &'static str,
+        /// The matched contact (the email's, for a conflict).
+        contact_id: String,
+        /// `field: old → new; …` for an update; the other contact for a conflict.
+        detail: String,
+    },
     /// The row was refused.
     Rejected(RowError),
 }
@@ -133,6 +142,7 @@ impl Outcome {
             Outcome::Created { .. } => "created",
             Outcome::Updated { .. } => "updated",
             Outcome::Exported => "exported",
+            Outcome::Planned { action, .. } => action,
             Outcome::Rejected(_) => "rejected",
         }
     }

@@ -21,6 +21,7 @@ use crate::ghl::client::{ClientConfig, GhlClient};
 use crate::ghl::ratelimit::{Limit, Throttle};
 use crate::ghl::retry::RetryPolicy;
 use crate::load::csv_sink::CsvSink;
+use crate::load::plan::{self as planner, Action, Index};
 use crate::load::Loader;
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::progress::Progress;
@@ -49,6 +50,8 @@ pub struct RunOptions {
     pub full_refresh: bool,
     /// Where incremental state lives (default `.ghl-import`).
     pub state_dir: Option<PathBuf>,
+    /// Plan every row against the target with read requests only; write nothing.
+    pub dry_run: bool,
 }
 
 /// What the producer thread hands to the writer.
@@ -225,6 +228,36 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         .target
         .as_ref()
         .map(|t| Loader::new(apis.client(t).clone()));
+    let index = match (&p.target, opts.dry_run) {
+        (Some(t), true) => {
+            let idx = Index::fetch(apis.client(t), &t.location_id)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "dry run: reading the contacts of location {}: {e}",
+                        t.location_id
+                    )
+                })?;
+            Some(Arc::new(idx))
+        }
+        (None, true) => {
+            return Err(ConfigError::new(
+                "--dry-run plans writes to a GHL target; this pipeline writes a CSV file",
+            )
+            .into())
+        }
+        _ => None,
+    };
+    let mut plan_csv = match &index {
+        Some(_) => {
+            let path = out_dir.join(report::PLAN_CSV);
+            let mut w = csv::Writer::from_path(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            w.write_record(["row", "action", "contact_id", "changes"])?;
+            Some(w)
+        }
+        None => None,
+    };
 
     let dedup_on = p.dedup.by == DedupKey::Email && !p.mapping.is_empty();
     let plan = match (dedup_on, p.dedup.keep, &p.source) {
@@ -276,6 +309,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let mut outcomes = stream_from(rx)
         .map(|(rec, step)| {
             let loader = loader.clone();
+            let index = index.clone();
             let fatal = Arc::clone(&fatal);
             let aborted = Arc::clone(&aborted);
             async move {
@@ -287,6 +321,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                     (Step::Reject(e), _) => Done::Outcome(Outcome::Rejected(e)),
                     (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {
                         Done::Outcome(not_attempted(&fatal))
+                    }
+                    (Step::Load(prepared), _) if index.is_some() => {
+                        let idx = index.as_ref().expect("checked");
+                        Done::Outcome(planned(planner::plan(idx, &prepared.body)))
                     }
                     (Step::Load(prepared), None) => Done::Export(prepared),
                     (Step::Load(prepared), Some(loader)) => match loader.upsert(&prepared).await {
@@ -338,6 +376,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 Outcome::Exported
             }
         };
+        if let Some(w) = plan_csv.as_mut() {
+            let row = rec.row.to_string();
+            match &outcome {
+                Outcome::Planned {
+                    action,
+                    contact_id,
+                    detail,
+                } => w.write_record([row.as_str(), action, contact_id, detail])?,
+                Outcome::Rejected(e) => w.write_record([
+                    row.as_str(),
+                    "reject",
+                    "",
+                    &format!("{}: {}", e.code, e.message),
+                ])?,
+                other => w.write_record([row.as_str(), other.label(), "", ""])?,
+            }
+        }
         writer.write(&rec, &outcome, &warnings)?;
         summary.count(&outcome);
         for w in &warnings {
@@ -363,6 +418,34 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     };
 
     summary.requests = apis.totals();
+    if let Some(mut w) = plan_csv.take() {
+        w.flush()?;
+    }
+    if let Some(idx) = &index {
+        let writes: u64 = ["create", "update", "conflict"]
+            .iter()
+            .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
+            .sum();
+        let per_sec = f64::from(
+            p.load
+                .rate_limit
+                .max_requests
+                .get()
+                .saturating_sub(1)
+                .max(1),
+        ) / (p.load.rate_limit.interval_ms.get() as f64 / 1000.0);
+        let daily = summary.requests.daily_remaining;
+        summary.forecast = Some(report::summary::Forecast {
+            write_requests: writes,
+            read_requests: idx.pages,
+            existing_contacts: idx.len() as u64,
+            daily_remaining: daily,
+            daily_share_percent: daily
+                .filter(|d| *d > 0)
+                .map(|d| writes as f64 * 100.0 / d as f64),
+            eta_seconds: writes as f64 / per_sec,
+        });
+    }
     if let SourceReader::Ghl(g) = &reader {
         summary.source_duplicates_skipped = g.duplicates_skipped();
         if !g.custom_fields().is_empty() {
@@ -407,6 +490,32 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// A planned action as an outcome for the reports.
+fn planned(a: Action) -> Outcome {
+    let label = a.label();
+    match a {
+        Action::Create => Outcome::Planned { action: label, contact_id: String::new(), detail: String::new() },
+        Action::Unchanged { contact_id } => Outcome::Planned { action: label, contact_id, detail: String::new() },
+        Action::Update { contact_id, changes } => Outcome::Planned {
+            action: label,
+            contact_id,
+            detail: changes
+                .iter()
+                .map(|(f, old, new)| format!("{f}: `{old}` → `{new}`"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+        Action::Conflict { email_contact, phone_contact } => Outcome::Planned {
+            action: label,
+            contact_id: email_contact.clone(),
+            detail: format!(
+                "the email matches contact {email_contact} and the phone contact {phone_contact}: an upsert would \
+                 update {email_contact} and drop the phone"
+            ),
+        },
+    }
 }
 
 fn not_attempted(fatal: &Mutex<Option<String>>) -> Outcome {
@@ -557,12 +666,22 @@ fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>) {
     };
     println!("{}: {} → {dest}", s.pipeline, s.source);
     println!("  rows read   {:>8}", r.read);
-    if exported_to.is_some() || r.exported > 0 {
+    if s.forecast.is_some() {
+        // Dry run: the planned actions are printed below.
+    } else if exported_to.is_some() || r.exported > 0 {
         println!("  exported    {:>8}", r.exported);
     } else {
         println!("  created     {:>8}", r.created);
         println!("  updated     {:>8}", r.updated);
         println!("  unchanged   {:>8}", r.unchanged);
+    }
+    if !s.plan.is_empty() || s.forecast.is_some() {
+        for action in ["create", "update", "unchanged", "conflict"] {
+            println!(
+                "  {action:<11} {:>8}  (planned)",
+                s.plan.get(action).copied().unwrap_or(0)
+            );
+        }
     }
     println!("  rejected    {:>8}", r.rejected);
     for (code, n) in &s.rejected_by_code {
@@ -580,5 +699,16 @@ fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>) {
         println!("  warnings    {n:>8}  ({code}: loaded, but see results.csv)");
     }
     println!("  duration    {:>7.1}s", s.duration_ms as f64 / 1000.0);
+    if let Some(f) = &s.forecast {
+        let share = match (f.daily_share_percent, f.daily_remaining) {
+            (Some(pct), Some(d)) => format!(" = {pct:.1} % of today's remaining {d}"),
+            _ => String::new(),
+        };
+        println!(
+            "dry run: nothing was written. A real run would send ≈ {} write requests{share}, ETA {:.0} s at the \
+             configured rate ({} contacts indexed with {} read requests)",
+            f.write_requests, f.eta_seconds, f.existing_contacts, f.read_requests
+        );
+    }
     println!("reports: {}", out.display());
 }

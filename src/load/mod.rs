@@ -3,6 +3,7 @@
 //! matches the contact the first attempt created). Throttle and retries live in the client.
 
 pub mod csv_sink;
+pub mod plan;
 
 use crate::ghl::client::GhlClient;
 use crate::ghl::error::ApiError;

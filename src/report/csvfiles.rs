@@ -90,6 +90,19 @@ impl ReportWriter {
         let row = rec.row.to_string();
         let warn = warnings.join("; ");
         match outcome {
+            Outcome::Planned {
+                contact_id, detail, ..
+            } => {
+                self.results.write_record([
+                    row.as_str(),
+                    outcome.label(),
+                    contact_id,
+                    "",
+                    "",
+                    detail,
+                    &warn,
+                ])?;
+            }
             Outcome::Exported => {
                 self.results.write_record([
                     row.as_str(),

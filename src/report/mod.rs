@@ -11,6 +11,8 @@ pub use summary::Summary;
 pub const REJECTED_CSV: &str = "rejected.csv";
 /// One line per input row.
 pub const RESULTS_CSV: &str = "results.csv";
+/// Dry runs: what each row would do.
+pub const PLAN_CSV: &str = "plan.csv";
 /// Counts and figures.
 pub const SUMMARY_JSON: &str = "summary.json";
 /// GHL sources only: the source location's custom fields (id, name, fieldKey, dataType).

@@ -45,6 +45,23 @@ pub struct RequestCounts {
     pub daily_remaining: Option<u64>,
 }
 
+/// What a real run of a dry-run plan would cost.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct Forecast {
+    /// Write requests (one per create, update or conflict row).
+    pub write_requests: u64,
+    /// Read requests the dry run spent indexing the location (one per 500 contacts).
+    pub read_requests: u64,
+    /// Contacts in the location.
+    pub existing_contacts: u64,
+    /// The location's daily allowance left, as last advertised.
+    pub daily_remaining: Option<u64>,
+    /// Write requests as a share of `daily_remaining`, in percent.
+    pub daily_share_percent: Option<f64>,
+    /// Seconds the writes would take at the configured rate.
+    pub eta_seconds: f64,
+}
+
 /// The whole summary.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
@@ -66,6 +83,10 @@ pub struct Summary {
     pub rejected_by_code: BTreeMap<String, u64>,
     /// Rejected rows per stage.
     pub rejected_by_stage: BTreeMap<String, u64>,
+    /// Dry runs: rows per planned action (create, update, unchanged, conflict).
+    pub plan: BTreeMap<String, u64>,
+    /// Dry runs: the forecast of what a real run would spend.
+    pub forecast: Option<Forecast>,
     /// Warnings (rows loaded, but worth a look) per code.
     pub warnings_by_code: BTreeMap<String, u64>,
     /// Request figures.
@@ -88,6 +109,9 @@ impl Summary {
             Outcome::Created { .. } => self.rows.created += 1,
             Outcome::Updated { .. } => self.rows.updated += 1,
             Outcome::Exported => self.rows.exported += 1,
+            Outcome::Planned { action, .. } => {
+                *self.plan.entry((*action).to_owned()).or_default() += 1
+            }
             Outcome::Rejected(e) => {
                 self.rows.rejected += 1;
                 *self.rejected_by_code.entry(e.code.to_owned()).or_default() += 1;

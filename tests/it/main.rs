@@ -15,6 +15,8 @@ mod ghl_source;
 mod custom_fields;
 // `init`: guessed pipelines validate and run.
 mod init;
+// `run --dry-run`: plans against the location, no writes.
+mod dry_run;
 // Sources on real-world files: Excel, encodings, delimiters, malformed rows.
 mod extract;
 // Request bodies and sandbox rules checked against the official OpenAPI spec.

@@ -1,0 +1,304 @@
+//! The planner: what each row would do to the target location — `create`, `update` (with the
+//! per-field diff), `unchanged`, or `conflict` (the email matches one contact and the phone
+//! another: GHL's upsert would silently merge into the first and drop the phone) — decided
+//! against an index of the location's existing contacts, read with search pages of 500 (one
+//! read per 500 contacts). `run --dry-run` plans every row with read requests only.
+
+use std::collections::HashMap;
+
+use crate::ghl::client::GhlClient;
+use crate::ghl::error::ApiError;
+use crate::ghl::types::{Contact, SearchRequest, UpsertContact};
+
+/// The location's contacts, by normalised email and E.164 phone.
+#[derive(Debug, Default)]
+pub struct Index {
+    contacts: Vec<Contact>,
+    by_email: HashMap<String, usize>,
+    by_phone: HashMap<String, usize>,
+    /// Search requests spent building it.
+    pub pages: u64,
+}
+
+impl Index {
+    /// Reads every contact of `location` (pages of 500, `searchAfter` cursor).
+    pub async fn fetch(client: &GhlClient, location: &str) -> Result<Index, ApiError> {
+        let mut idx = Index::default();
+        let mut after: Option<Vec<serde_json::Value>> = None;
+        loop {
+            let req = SearchRequest {
+                location_id: location.to_owned(),
+                page_limit: 500,
+                page: None,
+                search_after: after.clone(),
+                filters: Vec::new(),
+                query: None,
+            };
+            let page = client.search_contacts(&req).await?;
+            idx.pages += 1;
+            let n = page.contacts.len();
+            after = page.contacts.last().and_then(|c| c.search_after.clone());
+            for c in page.contacts {
+                idx.add(c.contact);
+            }
+            if n < 500 || after.is_none() {
+                return Ok(idx);
+            }
+        }
+    }
+
+    /// Adds a contact (first one wins for a repeated key, as the API's matching would).
+    pub fn add(&mut self, c: Contact) {
+        let i = self.contacts.len();
+        if let Some(e) = c.email.as_deref().filter(|e| !e.is_empty()) {
+            self.by_email.entry(e.to_lowercase()).or_insert(i);
+        }
+        if let Some(p) = c.phone.as_deref().filter(|p| !p.is_empty()) {
+            self.by_phone.entry(p.to_owned()).or_insert(i);
+        }
+        self.contacts.push(c);
+    }
+
+    /// Contacts indexed.
+    pub fn len(&self) -> usize {
+        self.contacts.len()
+    }
+
+    /// Whether the location has no contacts.
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty()
+    }
+}
+
+/// One field that would change: name, current value, new value.
+pub type Change = (&'static str, String, String);
+
+/// What a row would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// No contact matches: one would be created.
+    Create,
+    /// The matched contact would change.
+    Update {
+        /// Its id.
+        contact_id: String,
+        /// The fields that change.
+        changes: Vec<Change>,
+    },
+    /// The matched contact already holds these values.
+    Unchanged {
+        /// Its id.
+        contact_id: String,
+    },
+    /// The email matches one contact and the phone another.
+    Conflict {
+        /// The contact the email matches (the one an upsert would update).
+        email_contact: String,
+        /// The contact the phone matches (whose phone the upsert would drop silently).
+        phone_contact: String,
+    },
+}
+
+impl Action {
+    /// Name in plan.csv and results.csv.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update { .. } => "update",
+            Action::Unchanged { .. } => "unchanged",
+            Action::Conflict { .. } => "conflict",
+        }
+    }
+}
+
+/// Plans one row against the index (matching as the API's upsert does: email, then phone).
+pub fn plan(idx: &Index, body: &UpsertContact) -> Action {
+    let e = body
+        .email
+        .as_deref()
+        .and_then(|e| idx.by_email.get(&e.to_lowercase()))
+        .copied();
+    let p = body
+        .phone
+        .as_deref()
+        .and_then(|p| idx.by_phone.get(p))
+        .copied();
+    let target = match (e, p) {
+        (Some(a), Some(b)) if a != b => {
+            return Action::Conflict {
+                email_contact: idx.contacts[a].id.clone(),
+                phone_contact: idx.contacts[b].id.clone(),
+            }
+        }
+        (Some(a), _) => a,
+        (None, Some(b)) => b,
+        (None, None) => return Action::Create,
+    };
+    let c = &idx.contacts[target];
+    let changes = diff(c, body);
+    if changes.is_empty() {
+        Action::Unchanged {
+            contact_id: c.id.clone(),
+        }
+    } else {
+        Action::Update {
+            contact_id: c.id.clone(),
+            changes,
+        }
+    }
+}
+
+/// Fields the body sets to a different value. A field the body leaves out never counts (a blank
+/// cell does not clear a value). Emails compare case-insensitively; tags as sets (an upsert with
+/// tags replaces them all).
+pub fn diff(c: &Contact, b: &UpsertContact) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut cmp = |name: &'static str, old: &Option<String>, new: &Option<String>, ci: bool| {
+        if let Some(n) = new {
+            let o = old.clone().unwrap_or_default();
+            let same = if ci {
+                o.eq_ignore_ascii_case(n)
+            } else {
+                o == *n
+            };
+            if !same {
+                out.push((name, o, n.clone()));
+            }
+        }
+    };
+    cmp("firstName", &c.first_name, &b.first_name, false);
+    cmp("lastName", &c.last_name, &b.last_name, false);
+    cmp("name", &c.name, &b.name, false);
+    cmp("email", &c.email, &b.email, true);
+    cmp("phone", &c.phone, &b.phone, false);
+    cmp("companyName", &c.company_name, &b.company_name, false);
+    cmp("address1", &c.address1, &b.address1, false);
+    cmp("city", &c.city, &b.city, false);
+    cmp("state", &c.state, &b.state, false);
+    cmp("postalCode", &c.postal_code, &b.postal_code, false);
+    cmp("country", &c.country, &b.country, true);
+    cmp("website", &c.website, &b.website, false);
+    cmp("timezone", &c.timezone, &b.timezone, false);
+    cmp("source", &c.source, &b.source, false);
+    cmp("dateOfBirth", &c.date_of_birth, &b.date_of_birth, false);
+    if let Some(d) = b.dnd {
+        if c.dnd != Some(d) {
+            out.push((
+                "dnd",
+                c.dnd.map(|x| x.to_string()).unwrap_or_default(),
+                d.to_string(),
+            ));
+        }
+    }
+    if let Some(tags) = &b.tags {
+        let norm = |v: &[String]| {
+            let mut t: Vec<String> = v.iter().map(|s| s.to_lowercase()).collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        if norm(tags) != norm(&c.tags) {
+            out.push(("tags", c.tags.join(", "), tags.join(", ")));
+        }
+    }
+    if let Some(cfs) = &b.custom_fields {
+        for cf in cfs {
+            let old = c
+                .custom_fields
+                .iter()
+                .find(|v| v.id == cf.id)
+                .map(|v| v.value.clone());
+            if old.as_ref() != Some(&cf.field_value) {
+                let text = |v: &serde_json::Value| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                };
+                out.push((
+                    "customField",
+                    old.map(|o| text(&o)).unwrap_or_default(),
+                    format!("{}={}", cf.id, text(&cf.field_value)),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(id: &str, email: Option<&str>, phone: Option<&str>, first: Option<&str>) -> Contact {
+        Contact {
+            id: id.into(),
+            email: email.map(str::to_owned),
+            phone: phone.map(str::to_owned),
+            first_name: first.map(str::to_owned),
+            tags: vec!["vip".into()],
+            ..Default::default()
+        }
+    }
+
+    fn body(email: Option<&str>, phone: Option<&str>, first: Option<&str>) -> UpsertContact {
+        UpsertContact {
+            email: email.map(str::to_owned),
+            phone: phone.map(str::to_owned),
+            first_name: first.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn actions() {
+        let mut idx = Index::default();
+        idx.add(contact(
+            "A",
+            Some("ann@x.co"),
+            Some("+14155552671"),
+            Some("Ann"),
+        ));
+        idx.add(contact("B", Some("ben@x.co"), Some("+14155550100"), None));
+        assert_eq!(
+            plan(&idx, &body(Some("new@x.co"), None, None)),
+            Action::Create
+        );
+        assert_eq!(
+            plan(&idx, &body(Some("ANN@x.co"), None, Some("Ann"))),
+            Action::Unchanged {
+                contact_id: "A".into()
+            }
+        );
+        assert_eq!(
+            plan(&idx, &body(Some("ann@x.co"), None, Some("Annie"))),
+            Action::Update {
+                contact_id: "A".into(),
+                changes: vec![("firstName", "Ann".into(), "Annie".into())]
+            }
+        );
+        assert_eq!(
+            plan(&idx, &body(None, Some("+14155550100"), None)),
+            Action::Unchanged {
+                contact_id: "B".into()
+            }
+        );
+        assert_eq!(
+            plan(&idx, &body(Some("ann@x.co"), Some("+14155550100"), None)),
+            Action::Conflict {
+                email_contact: "A".into(),
+                phone_contact: "B".into()
+            }
+        );
+    }
+
+    #[test]
+    fn blanks_never_count_as_changes_and_tags_compare_as_sets() {
+        let c = contact("A", Some("ann@x.co"), None, Some("Ann"));
+        assert!(diff(&c, &body(Some("ann@x.co"), None, None)).is_empty());
+        let mut b = body(Some("ann@x.co"), None, None);
+        b.tags = Some(vec!["VIP".into()]);
+        assert!(diff(&c, &b).is_empty());
+        b.tags = Some(vec!["vip".into(), "lead".into()]);
+        assert_eq!(diff(&c, &b)[0].0, "tags");
+    }
+}
