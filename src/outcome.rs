@@ -69,6 +69,10 @@ pub mod codes {
     pub const PHONE_EXTENSION_DROPPED: &str = "phone_extension_dropped";
     /// Warning (the row is loaded): the email's domain looks like a typo of a common one.
     pub const EMAIL_DOMAIN_TYPO: &str = "email_domain_typo";
+    /// Update mode: no existing contact matches the row.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The email matches one contact and the phone another (an upsert would merge silently).
+    pub const CONFLICT: &str = "conflict";
     /// The API refused the row (4xx).
     pub const API_REJECTED: &str = "api_rejected";
     /// The API kept failing (429/5xx/transport) until retries ran out.
@@ -120,6 +124,12 @@ pub enum Outcome {
         /// Contact id.
         contact_id: String,
     },
+    /// The contact already holds the row's values (sync mode), or exists and the mode leaves
+    /// existing contacts alone (create mode): nothing was sent.
+    Unchanged {
+        /// Contact id.
+        contact_id: String,
+    },
     /// The row was written to a file sink (CSV export).
     Exported,
     /// Dry run: what the row would do.
@@ -141,6 +151,7 @@ impl Outcome {
         match self {
             Outcome::Created { .. } => "created",
             Outcome::Updated { .. } => "updated",
+            Outcome::Unchanged { .. } => "unchanged",
             Outcome::Exported => "exported",
             Outcome::Planned { action, .. } => action,
             Outcome::Rejected(_) => "rejected",

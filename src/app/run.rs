@@ -13,15 +13,16 @@ use anyhow::Context;
 use futures::StreamExt;
 use secrecy::SecretString;
 
-use crate::config::{self, DedupKey, Keep, Pipeline, Sink, Source, Target};
+use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Pipeline, Sink, Source, Target};
 use crate::error::{ConfigError, Exit};
 use crate::extract::ghl::{GhlReader, Watermark};
 use crate::extract::{SourceItem, SourceReader};
 use crate::ghl::client::{ClientConfig, GhlClient};
+use crate::ghl::fields::ContactField;
 use crate::ghl::ratelimit::{Limit, Throttle};
 use crate::ghl::retry::RetryPolicy;
 use crate::load::csv_sink::CsvSink;
-use crate::load::plan::{self as planner, Action, Index};
+use crate::load::plan::{self as planner, Action, Decision, Index};
 use crate::load::Loader;
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::progress::Progress;
@@ -228,13 +229,21 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         .target
         .as_ref()
         .map(|t| Loader::new(apis.client(t).clone()));
-    let index = match (&p.target, opts.dry_run) {
+    let policies: Arc<Vec<(ContactField, FieldPolicy)>> = Arc::new(
+        p.load
+            .fields
+            .iter()
+            .filter_map(|(k, v)| ContactField::from_api_name(k).map(|f| (f, *v)))
+            .collect(),
+    );
+    let need_index = opts.dry_run || p.load.mode != LoadMode::Upsert || !policies.is_empty();
+    let index = match (&p.target, need_index) {
         (Some(t), true) => {
             let idx = Index::fetch(apis.client(t), &t.location_id)
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!(
-                        "dry run: reading the contacts of location {}: {e}",
+                        "planning: reading the contacts of location {}: {e}",
                         t.location_id
                     )
                 })?;
@@ -248,15 +257,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         }
         _ => None,
     };
-    let mut plan_csv = match &index {
-        Some(_) => {
+    let mut plan_csv = match (&index, opts.dry_run) {
+        (Some(_), true) => {
             let path = out_dir.join(report::PLAN_CSV);
             let mut w = csv::Writer::from_path(&path)
                 .with_context(|| format!("creating {}", path.display()))?;
             w.write_record(["row", "action", "contact_id", "changes"])?;
             Some(w)
         }
-        None => None,
+        _ => None,
     };
 
     let dedup_on = p.dedup.by == DedupKey::Email && !p.mapping.is_empty();
@@ -306,10 +315,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         })
     };
     let concurrency = p.load.concurrency.get() as usize;
+    let (mode, dry_run) = (p.load.mode, opts.dry_run);
     let mut outcomes = stream_from(rx)
         .map(|(rec, step)| {
             let loader = loader.clone();
             let index = index.clone();
+            let policies = Arc::clone(&policies);
             let fatal = Arc::clone(&fatal);
             let aborted = Arc::clone(&aborted);
             async move {
@@ -322,9 +333,49 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                     (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {
                         Done::Outcome(not_attempted(&fatal))
                     }
-                    (Step::Load(prepared), _) if index.is_some() => {
+                    (Step::Load(prepared), loader) if index.is_some() => {
                         let idx = index.as_ref().expect("checked");
-                        Done::Outcome(planned(planner::plan(idx, &prepared.body)))
+                        let (action, body) = planner::plan_with(idx, &prepared.body, &policies);
+                        match (planner::decide(mode, &action), loader) {
+                            (
+                                Decision::Reject {
+                                    code,
+                                    message,
+                                    hint,
+                                },
+                                _,
+                            ) => Done::Outcome(Outcome::Rejected(RowError::new(
+                                Stage::Load,
+                                code,
+                                message,
+                                hint,
+                            ))),
+                            (Decision::Skip { contact_id }, _) if dry_run => {
+                                Done::Outcome(Outcome::Planned {
+                                    action: "unchanged",
+                                    contact_id,
+                                    detail: String::new(),
+                                })
+                            }
+                            (Decision::Skip { contact_id }, _) => {
+                                Done::Outcome(Outcome::Unchanged { contact_id })
+                            }
+                            (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
+                            (Decision::Write, Some(loader)) => {
+                                match loader.upsert_body(&body).await {
+                                    Ok(o) => Done::Outcome(o),
+                                    Err(f) => {
+                                        aborted.store(true, Ordering::SeqCst);
+                                        fatal
+                                            .lock()
+                                            .unwrap_or_else(|p| p.into_inner())
+                                            .get_or_insert(f.0);
+                                        Done::Outcome(not_attempted(&fatal))
+                                    }
+                                }
+                            }
+                            (Decision::Write, None) => Done::Export(prepared),
+                        }
                     }
                     (Step::Load(prepared), None) => Done::Export(prepared),
                     (Step::Load(prepared), Some(loader)) => match loader.upsert(&prepared).await {
@@ -384,6 +435,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                     contact_id,
                     detail,
                 } => w.write_record([row.as_str(), action, contact_id, detail])?,
+                Outcome::Rejected(e) if e.code == codes::CONFLICT => {
+                    w.write_record([row.as_str(), "conflict", "", e.message.as_str()])?
+                }
                 Outcome::Rejected(e) => w.write_record([
                     row.as_str(),
                     "reject",
@@ -421,8 +475,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     if let Some(mut w) = plan_csv.take() {
         w.flush()?;
     }
-    if let Some(idx) = &index {
-        let writes: u64 = ["create", "update", "conflict"]
+    if let (Some(idx), true) = (&index, opts.dry_run) {
+        let writes: u64 = ["create", "update"]
             .iter()
             .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
             .sum();
@@ -676,12 +730,18 @@ fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>) {
         println!("  unchanged   {:>8}", r.unchanged);
     }
     if !s.plan.is_empty() || s.forecast.is_some() {
-        for action in ["create", "update", "unchanged", "conflict"] {
+        for action in ["create", "update", "unchanged"] {
             println!(
                 "  {action:<11} {:>8}  (planned)",
                 s.plan.get(action).copied().unwrap_or(0)
             );
         }
+        let conflicts = s
+            .rejected_by_code
+            .get(codes::CONFLICT)
+            .copied()
+            .unwrap_or(0);
+        println!("  conflict    {conflicts:>8}  (planned: rejected, see plan.csv)");
     }
     println!("  rejected    {:>8}", r.rejected);
     for (code, n) in &s.rejected_by_code {

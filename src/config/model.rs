@@ -407,6 +407,9 @@ pub struct LoadConfig {
     /// Write mode.
     #[serde(default)]
     pub mode: LoadMode,
+    /// Write policy per contact field (`firstName: fill_empty`); the rest overwrite.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldPolicy>,
     /// Requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: NonZeroU32,
@@ -450,6 +453,7 @@ impl Default for LoadConfig {
             path: None,
             columns: CsvColumns::default(),
             mode: LoadMode::default(),
+            fields: BTreeMap::new(),
             concurrency: default_concurrency(),
             rate_limit: RateLimitConfig::default(),
             retry: RetryConfig::default(),
@@ -465,6 +469,25 @@ pub enum LoadMode {
     /// `POST /contacts/upsert`: create or update per the location's duplicate rules.
     #[default]
     Upsert,
+    /// Create new contacts only; rows matching an existing contact are left alone (unchanged).
+    Create,
+    /// Update existing contacts only; rows matching none are rejected (`not_found`).
+    Update,
+    /// Upsert, but rows whose contact already holds the same values send nothing (unchanged).
+    Sync,
+}
+
+/// Per-field write policy against an existing contact.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldPolicy {
+    /// Write the row's value.
+    #[default]
+    Overwrite,
+    /// Write only where the contact has no value yet.
+    FillEmpty,
+    /// Never change it on an existing contact (new contacts still get it).
+    Never,
 }
 
 /// `load.rate_limit:`. Defaults to the documented burst limit, 100 requests / 10 s.

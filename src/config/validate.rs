@@ -388,6 +388,27 @@ pub(super) fn validate(
         .into_iter()
         .zip(cfg.validate.max_length.values().map(|n| n.get()))
         .collect();
+    for (f, _) in &load.fields {
+        match ContactField::from_api_name(f) {
+            Some(cf) if mapped(cf) => {}
+            Some(_) => c.err(
+                &["load", "fields", f],
+                format!("`{f}` is not mapped, so no row writes it"),
+            ),
+            None => {
+                let hint = did_you_mean(f, names)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                c.err(
+                    &["load", "fields", f],
+                    format!("`{f}` is not a standard contact field{hint}"),
+                );
+            }
+        }
+    }
+    if load.mode != LoadMode::Upsert && !matches!(sink, Sink::Ghl) {
+        c.err(&["load", "mode"], "applies to a GHL target");
+    }
     if load.concurrency.get() > 64 {
         c.err(
             &["load", "concurrency"],

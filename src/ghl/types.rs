@@ -61,6 +61,30 @@ pub struct CustomFieldInput {
 }
 
 impl UpsertContact {
+    /// Leaves a field out of the request.
+    pub fn clear(&mut self, f: super::fields::ContactField) {
+        use super::fields::ContactField as F;
+        match f {
+            F::FirstName => self.first_name = None,
+            F::LastName => self.last_name = None,
+            F::Name => self.name = None,
+            F::Email => self.email = None,
+            F::Phone => self.phone = None,
+            F::CompanyName => self.company_name = None,
+            F::Address1 => self.address1 = None,
+            F::City => self.city = None,
+            F::State => self.state = None,
+            F::PostalCode => self.postal_code = None,
+            F::Country => self.country = None,
+            F::Website => self.website = None,
+            F::Timezone => self.timezone = None,
+            F::Source => self.source = None,
+            F::Tags => self.tags = None,
+            F::DateOfBirth => self.date_of_birth = None,
+            F::Dnd => self.dnd = None,
+        }
+    }
+
     /// A field's value as text (tags joined with `, `), as written to a CSV export.
     pub fn field_text(&self, f: super::fields::ContactField) -> Option<String> {
         use super::fields::ContactField as F;
@@ -136,6 +160,33 @@ pub struct Contact {
     /// Custom field values, by field id (the API returns no keys here).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomFieldValue>,
+}
+
+impl Contact {
+    /// Whether the contact has a (non-empty) value for a field.
+    pub fn has(&self, f: super::fields::ContactField) -> bool {
+        use super::fields::ContactField as F;
+        let s = |v: &Option<String>| v.as_deref().is_some_and(|x| !x.is_empty());
+        match f {
+            F::FirstName => s(&self.first_name),
+            F::LastName => s(&self.last_name),
+            F::Name => s(&self.name),
+            F::Email => s(&self.email),
+            F::Phone => s(&self.phone),
+            F::CompanyName => s(&self.company_name),
+            F::Address1 => s(&self.address1),
+            F::City => s(&self.city),
+            F::State => s(&self.state),
+            F::PostalCode => s(&self.postal_code),
+            F::Country => s(&self.country),
+            F::Website => s(&self.website),
+            F::Timezone => s(&self.timezone),
+            F::Source => s(&self.source),
+            F::Tags => !self.tags.is_empty(),
+            F::DateOfBirth => s(&self.date_of_birth),
+            F::Dnd => self.dnd.is_some(),
+        }
+    }
 }
 
 /// `{id, value}` of a contact's custom field. `value` is text, a number or a list.

@@ -34,7 +34,15 @@ impl Loader {
 
     /// Upserts one row.
     pub async fn upsert(&self, row: &Prepared) -> Result<Outcome, Fatal> {
-        match self.client.upsert_contact(&row.body).await {
+        self.upsert_body(&row.body).await
+    }
+
+    /// Upserts a body (a row's, possibly narrowed by write policies).
+    pub async fn upsert_body(
+        &self,
+        body: &crate::ghl::types::UpsertContact,
+    ) -> Result<Outcome, Fatal> {
+        match self.client.upsert_contact(body).await {
             Ok(r) if r.new => Ok(Outcome::Created {
                 contact_id: r.contact.id,
             }),

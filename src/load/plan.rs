@@ -111,6 +111,41 @@ impl Action {
     }
 }
 
+/// Field write policies, applied to a row against the contact it matches.
+pub type Policies = [(crate::ghl::fields::ContactField, crate::config::FieldPolicy)];
+
+/// Plans one row with write policies: `fill_empty` fields the contact already has, and `never`
+/// fields, are left out of the body for an existing contact. Returns the action and the body
+/// to send.
+pub fn plan_with(
+    idx: &Index,
+    body: &UpsertContact,
+    policies: &Policies,
+) -> (Action, UpsertContact) {
+    let mut b = body.clone();
+    if let Some(i) = matched(idx, body) {
+        let c = &idx.contacts[i];
+        for (f, pol) in policies {
+            match pol {
+                crate::config::FieldPolicy::Overwrite => {}
+                crate::config::FieldPolicy::FillEmpty if c.has(*f) => b.clear(*f),
+                crate::config::FieldPolicy::FillEmpty => {}
+                crate::config::FieldPolicy::Never => b.clear(*f),
+            }
+        }
+    }
+    let action = plan(idx, &b);
+    (action, b)
+}
+
+fn matched(idx: &Index, body: &UpsertContact) -> Option<usize> {
+    body.email
+        .as_deref()
+        .and_then(|e| idx.by_email.get(&e.to_lowercase()))
+        .or_else(|| body.phone.as_deref().and_then(|p| idx.by_phone.get(p)))
+        .copied()
+}
+
 /// Plans one row against the index (matching as the API's upsert does: email, then phone).
 pub fn plan(idx: &Index, body: &UpsertContact) -> Action {
     let e = body
@@ -225,6 +260,53 @@ pub fn diff(c: &Contact, b: &UpsertContact) -> Vec<Change> {
     out
 }
 
+/// What a run in `mode` does with a planned action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Send the upsert.
+    Write,
+    /// Send nothing; the row is unchanged.
+    Skip {
+        /// The existing contact.
+        contact_id: String,
+    },
+    /// Reject the row with this code and message.
+    Reject {
+        /// Reject code.
+        code: &'static str,
+        /// Why.
+        message: String,
+        /// How to fix it.
+        hint: &'static str,
+    },
+}
+
+/// The decision for `action` under `mode`.
+pub fn decide(mode: crate::config::LoadMode, action: &Action) -> Decision {
+    use crate::config::LoadMode as M;
+    use crate::outcome::codes;
+    match (mode, action) {
+        (_, Action::Conflict { email_contact, phone_contact }) => Decision::Reject {
+            code: codes::CONFLICT,
+            message: format!(
+                "the email matches contact {email_contact} and the phone contact {phone_contact}; an upsert would \
+                 update {email_contact} and silently drop the phone"
+            ),
+            hint: "fix the email or the phone so both name the same person, or merge the two contacts in GHL",
+        },
+        (M::Update, Action::Create) => Decision::Reject {
+            code: codes::NOT_FOUND,
+            message: "no existing contact has this email or phone".into(),
+            hint: "load.mode update only changes existing contacts; use upsert or sync to create",
+        },
+        (M::Create, Action::Update { contact_id, .. } | Action::Unchanged { contact_id }) => {
+            Decision::Skip { contact_id: contact_id.clone() }
+        }
+        (M::Sync, Action::Unchanged { contact_id }) => Decision::Skip { contact_id: contact_id.clone() },
+        _ => Decision::Write,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +371,63 @@ mod tests {
                 phone_contact: "B".into()
             }
         );
+    }
+
+    #[test]
+    fn modes_and_policies() {
+        use crate::config::{FieldPolicy, LoadMode};
+        use crate::ghl::fields::ContactField;
+        let mut idx = Index::default();
+        idx.add(contact("A", Some("ann@x.co"), None, Some("Ann")));
+        let b = body(Some("ann@x.co"), Some("+14155552671"), Some("Annie"));
+        let (a, sent) = plan_with(
+            &idx,
+            &b,
+            &[(ContactField::FirstName, FieldPolicy::FillEmpty)],
+        );
+        assert_eq!(
+            sent.first_name, None,
+            "fill_empty keeps the existing first name"
+        );
+        assert_eq!(
+            a,
+            Action::Update {
+                contact_id: "A".into(),
+                changes: vec![("phone", String::new(), "+14155552671".into())]
+            }
+        );
+        let (a, _) = plan_with(
+            &idx,
+            &body(Some("ann@x.co"), None, Some("Bob")),
+            &[(ContactField::FirstName, FieldPolicy::Never)],
+        );
+        assert_eq!(
+            a,
+            Action::Unchanged {
+                contact_id: "A".into()
+            }
+        );
+        assert_eq!(
+            decide(LoadMode::Sync, &a),
+            Decision::Skip {
+                contact_id: "A".into()
+            }
+        );
+        assert_eq!(decide(LoadMode::Upsert, &a), Decision::Write);
+        assert_eq!(
+            decide(LoadMode::Create, &a),
+            Decision::Skip {
+                contact_id: "A".into()
+            }
+        );
+        assert!(matches!(
+            decide(LoadMode::Update, &Action::Create),
+            Decision::Reject {
+                code: "not_found",
+                ..
+            }
+        ));
+        assert_eq!(decide(LoadMode::Create, &Action::Create), Decision::Write);
     }
 
     #[test]

@@ -114,7 +114,9 @@ impl ReportWriter {
                     &warn,
                 ])?;
             }
-            Outcome::Created { contact_id } | Outcome::Updated { contact_id } => {
+            Outcome::Created { contact_id }
+            | Outcome::Updated { contact_id }
+            | Outcome::Unchanged { contact_id } => {
                 self.results.write_record([
                     row.as_str(),
                     outcome.label(),

@@ -19,8 +19,8 @@ pub struct RowCounts {
     pub created: u64,
     /// Contacts updated.
     pub updated: u64,
-    /// Rows whose contact already held the same values (no write). Always 0 in upsert mode,
-    /// which cannot tell; `sync` mode will.
+    /// Rows that sent nothing: the contact already held the values (`sync`), or exists and the
+    /// mode leaves existing contacts alone (`create`). Always 0 in `upsert` mode.
     pub unchanged: u64,
     /// Rows written to a CSV sink.
     pub exported: u64,
@@ -108,6 +108,7 @@ impl Summary {
         match o {
             Outcome::Created { .. } => self.rows.created += 1,
             Outcome::Updated { .. } => self.rows.updated += 1,
+            Outcome::Unchanged { .. } => self.rows.unchanged += 1,
             Outcome::Exported => self.rows.exported += 1,
             Outcome::Planned { action, .. } => {
                 *self.plan.entry((*action).to_owned()).or_default() += 1

@@ -60,8 +60,104 @@ Bad,not-an-email,
     );
     assert_eq!(sb.contacts("loc-it").len(), 2, "nothing written");
     let s = summary(&dir.path().join("o"));
-    assert_eq!(s["forecast"]["write_requests"], 3);
+    assert_eq!(
+        s["forecast"]["write_requests"], 2,
+        "the conflict would be rejected, not written"
+    );
+    assert_eq!(s["rejected_by_code"]["conflict"], 1);
     assert_eq!(s["forecast"]["read_requests"], 1);
     assert_eq!(s["forecast"]["existing_contacts"], 2);
     assert!(text(&o).0.contains("dry run: nothing was written"));
+}
+
+fn seeded() -> (SandboxProc, tempfile::TempDir) {
+    let dir = workdir();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(&seed, SEED).unwrap();
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[FAST, &["--seed", seed.to_str().unwrap()]].concat(),
+    );
+    (sb, dir)
+}
+
+const ROWS: &str = "First Name,Email,Phone
+Cy,cy@example.com,
+Ann,ann@example.com,
+Benjamin,ben@example.com,
+";
+
+#[test]
+fn sync_mode_sends_nothing_for_unchanged_rows() {
+    let (sb, dir) = seeded();
+    let p = pipeline(dir.path(), &sb.base_url, ROWS, "load:\n  mode: sync\n");
+
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(
+        (
+            s["rows"]["created"].as_u64(),
+            s["rows"]["updated"].as_u64(),
+            s["rows"]["unchanged"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(
+        sb.stats()["requests_by_endpoint"]["POST /contacts/upsert"],
+        2,
+        "no write for the unchanged row"
+    );
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ben@example.com")["firstName"],
+        "Benjamin"
+    );
+}
+
+#[test]
+fn create_and_update_modes_and_fill_empty() {
+    let (sb, dir) = seeded();
+    // create: existing contacts are left alone.
+    let p = pipeline(dir.path(), &sb.base_url, ROWS, "load:\n  mode: create\n");
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("c"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(summary(&dir.path().join("c"))["rows"]["unchanged"], 2);
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ben@example.com")["firstName"],
+        "Ben"
+    );
+
+    // update with fill_empty on firstName: Ben keeps his name; a new email is not_found.
+    let rows =
+        "First Name,Email,Phone\nBenjamin,ben@example.com,415-555-0199\nDee,dee@example.com,\n";
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        rows,
+        "load:\n  mode: update\n  fields:\n    firstName: fill_empty\n",
+    );
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("u"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(3));
+    let ben = sb.contact_by_email("loc-it", "ben@example.com");
+    assert_eq!(
+        (ben["firstName"].as_str(), ben["phone"].as_str()),
+        (Some("Ben"), Some("+14155550199"))
+    );
+    assert_eq!(
+        summary(&dir.path().join("u"))["rejected_by_code"]["not_found"],
+        1
+    );
 }
