@@ -388,7 +388,7 @@ pub(super) fn validate(
         .into_iter()
         .zip(cfg.validate.max_length.values().map(|n| n.get()))
         .collect();
-    for (f, _) in &load.fields {
+    for f in load.fields.keys() {
         match ContactField::from_api_name(f) {
             Some(cf) if mapped(cf) => {}
             Some(_) => c.err(
