@@ -316,6 +316,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     };
     let concurrency = p.load.concurrency.get() as usize;
     let (mode, dry_run) = (p.load.mode, opts.dry_run);
+    let daily_floor = p.load.daily_floor;
     let mut outcomes = stream_from(rx)
         .map(|(rec, step)| {
             let loader = loader.clone();
@@ -328,6 +329,16 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                     Step::Load(p) => p.warnings.clone(),
                     Step::Reject(_) => Vec::new(),
                 };
+                if let (Step::Load(_), Some(l)) = (&step, &loader) {
+                    if let Some(left) = l.below_floor(daily_floor) {
+                        if !aborted.swap(true, Ordering::SeqCst) {
+                            fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(format!(
+                                "the location's daily allowance left ({left}) reached load.daily_floor ({daily_floor}); \
+                                 re-run after the daily window resets (rows already written will not be duplicated)"
+                            ));
+                        }
+                    }
+                }
                 let done = match (step, loader) {
                     (Step::Reject(e), _) => Done::Outcome(Outcome::Rejected(e)),
                     (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {

@@ -422,6 +422,10 @@ pub struct LoadConfig {
     /// Per-request timeout.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: NonZeroU64,
+    /// Stop writing when the location's advertised daily allowance left falls to this many
+    /// requests, leaving room for the customer's other apps.
+    #[serde(default)]
+    pub daily_floor: u64,
 }
 
 /// Sinks.
@@ -458,6 +462,7 @@ impl Default for LoadConfig {
             rate_limit: RateLimitConfig::default(),
             retry: RetryConfig::default(),
             timeout_secs: default_timeout_secs(),
+            daily_floor: 0,
         }
     }
 }

@@ -133,6 +133,11 @@ impl GhlClient {
         &self.stats
     }
 
+    /// The last advertised daily allowance left, if the API has sent one.
+    pub fn daily_remaining(&self) -> Option<u64> {
+        Some(self.stats.daily_remaining.load(Ordering::Relaxed)).filter(|d| *d != u64::MAX)
+    }
+
     /// The throttle shared by this client's requests.
     pub fn throttle(&self) -> &Arc<Throttle> {
         &self.throttle

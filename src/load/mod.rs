@@ -37,6 +37,13 @@ impl Loader {
         self.upsert_body(&row.body).await
     }
 
+    /// Whether the location's daily allowance left is at or below `floor` (as last advertised).
+    pub fn below_floor(&self, floor: u64) -> Option<u64> {
+        self.client
+            .daily_remaining()
+            .filter(|d| floor > 0 && *d <= floor)
+    }
+
     /// Upserts a body (a row's, possibly narrowed by write policies).
     pub async fn upsert_body(
         &self,

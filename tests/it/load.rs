@@ -567,3 +567,31 @@ fn dedup_merge_and_phone_key_through_the_cli() {
         rejected[2]
     );
 }
+
+#[test]
+fn stops_cleanly_at_the_daily_floor() {
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--daily-limit", "5"]].concat());
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(10),
+        "load:\n  concurrency: 1\n  daily_floor: 2\n",
+    );
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("reached load.daily_floor (2)"),
+        "{}",
+        text(&o).1
+    );
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(
+        s["rows"]["created"], 3,
+        "writes until the advertised allowance left reaches the floor"
+    );
+    assert_eq!(s["rejected_by_code"]["not_attempted"], 7);
+    assert_eq!(sb.contacts("loc-it").len(), 3);
+}
