@@ -73,6 +73,8 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// The email matches one contact and the phone another (an upsert would merge silently).
     pub const CONFLICT: &str = "conflict";
+    /// The contact was written but a follow-up (tags) failed; re-running repeats both safely.
+    pub const FOLLOWUP_FAILED: &str = "followup_failed";
     /// The API refused the row (4xx).
     pub const API_REJECTED: &str = "api_rejected";
     /// The API kept failing (429/5xx/transport) until retries ran out.

@@ -317,6 +317,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let concurrency = p.load.concurrency.get() as usize;
     let (mode, dry_run) = (p.load.mode, opts.dry_run);
     let daily_floor = p.load.daily_floor;
+    let tag_mode = p.load.tags;
     let mut outcomes = stream_from(rx)
         .map(|(rec, step)| {
             let loader = loader.clone();
@@ -346,7 +347,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                     }
                     (Step::Load(prepared), loader) if index.is_some() => {
                         let idx = index.as_ref().expect("checked");
-                        let (action, body) = planner::plan_with(idx, &prepared.body, &policies);
+                        let (action, body) = planner::plan_with(idx, &prepared.body, &policies, tag_mode);
                         match (planner::decide(mode, &action), loader) {
                             (
                                 Decision::Reject {
@@ -373,7 +374,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                             }
                             (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
                             (Decision::Write, Some(loader)) => {
-                                match loader.upsert_body(&body).await {
+                                match loader.write(&body, tag_mode).await {
                                     Ok(o) => Done::Outcome(o),
                                     Err(f) => {
                                         aborted.store(true, Ordering::SeqCst);
@@ -389,7 +390,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         }
                     }
                     (Step::Load(prepared), None) => Done::Export(prepared),
-                    (Step::Load(prepared), Some(loader)) => match loader.upsert(&prepared).await {
+                    (Step::Load(prepared), Some(loader)) => match loader.write(&prepared.body, tag_mode).await {
                         Ok(o) => Done::Outcome(o),
                         Err(f) => {
                             aborted.store(true, Ordering::SeqCst);

@@ -407,6 +407,10 @@ pub struct LoadConfig {
     /// Write mode.
     #[serde(default)]
     pub mode: LoadMode,
+    /// How mapped tags are written: `replace` (in the upsert: the contact's tags become the
+    /// row's), `add` or `remove` (through the tags endpoint, one more request per row with tags).
+    #[serde(default)]
+    pub tags: TagMode,
     /// Write policy per contact field (`firstName: fill_empty`); the rest overwrite.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldPolicy>,
@@ -457,6 +461,7 @@ impl Default for LoadConfig {
             path: None,
             columns: CsvColumns::default(),
             mode: LoadMode::default(),
+            tags: TagMode::default(),
             fields: BTreeMap::new(),
             concurrency: default_concurrency(),
             rate_limit: RateLimitConfig::default(),
@@ -480,6 +485,19 @@ pub enum LoadMode {
     Update,
     /// Upsert, but rows whose contact already holds the same values send nothing (unchanged).
     Sync,
+}
+
+/// Tag writes.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TagMode {
+    /// The upsert's `tags` replaces all of the contact's tags.
+    #[default]
+    Replace,
+    /// Add the row's tags, keep the others.
+    Add,
+    /// Remove the row's tags.
+    Remove,
 }
 
 /// Per-field write policy against an existing contact.

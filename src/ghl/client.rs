@@ -164,6 +164,31 @@ impl GhlClient {
         Ok(r.custom_fields)
     }
 
+    /// `POST /contacts/{id}/tags` (add) or `DELETE /contacts/{id}/tags` (remove): the contact's
+    /// tags afterwards.
+    pub async fn change_tags(
+        &self,
+        contact_id: &str,
+        tags: &[String],
+        add: bool,
+    ) -> Result<Vec<String>, ApiError> {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            tags: &'a [String],
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Answer {
+            tags: Vec<String>,
+        }
+        let path = format!("/contacts/{}/tags", enc(contact_id));
+        let method = if add { Method::POST } else { Method::DELETE };
+        let a: Answer = self
+            .send(method, &path, "tags", Some(&Body { tags }))
+            .await?;
+        Ok(a.tags)
+    }
+
     /// `GET /contacts/{id}/notes`.
     pub async fn notes(&self, contact_id: &str) -> Result<Vec<Note>, ApiError> {
         let path = format!("/contacts/{}/notes", enc(contact_id));

@@ -34,7 +34,7 @@ impl Loader {
 
     /// Upserts one row.
     pub async fn upsert(&self, row: &Prepared) -> Result<Outcome, Fatal> {
-        self.upsert_body(&row.body).await
+        self.write(&row.body, crate::config::TagMode::Replace).await
     }
 
     /// Whether the location's daily allowance left is at or below `floor` (as last advertised).
@@ -44,19 +44,57 @@ impl Loader {
             .filter(|d| floor > 0 && *d <= floor)
     }
 
-    /// Upserts a body (a row's, possibly narrowed by write policies).
-    pub async fn upsert_body(
+    /// Writes a row: the upsert, then — with `add`/`remove` tag modes — the tags follow-up.
+    pub async fn write(
         &self,
         body: &crate::ghl::types::UpsertContact,
+        tags: crate::config::TagMode,
     ) -> Result<Outcome, Fatal> {
-        match self.client.upsert_contact(body).await {
-            Ok(r) if r.new => Ok(Outcome::Created {
+        use crate::config::TagMode;
+        let follow = match tags {
+            TagMode::Replace => None,
+            mode => body
+                .tags
+                .clone()
+                .filter(|t| !t.is_empty())
+                .map(|t| (t, mode == TagMode::Add)),
+        };
+        let upsert_body;
+        let body = if follow.is_some() || tags != TagMode::Replace {
+            let mut b = body.clone();
+            b.tags = None;
+            upsert_body = b;
+            &upsert_body
+        } else {
+            body
+        };
+        let outcome = match self.client.upsert_contact(body).await {
+            Ok(r) if r.new => Outcome::Created {
                 contact_id: r.contact.id,
-            }),
-            Ok(r) => Ok(Outcome::Updated {
+            },
+            Ok(r) => Outcome::Updated {
                 contact_id: r.contact.id,
-            }),
-            Err(e) => outcome_of_error(e).map(Outcome::Rejected),
+            },
+            Err(e) => return outcome_of_error(e).map(Outcome::Rejected),
+        };
+        let Some((tag_list, add)) = follow else {
+            return Ok(outcome);
+        };
+        let id = match &outcome {
+            Outcome::Created { contact_id } | Outcome::Updated { contact_id } => contact_id.clone(),
+            _ => return Ok(outcome),
+        };
+        match self.client.change_tags(&id, &tag_list, add).await {
+            Ok(_) => Ok(outcome),
+            Err(e) => {
+                let e = outcome_of_error(e)?;
+                Ok(Outcome::Rejected(RowError::new(
+                    Stage::Load,
+                    codes::FOLLOWUP_FAILED,
+                    format!("contact {id} was {} but {} its tags failed: {}", outcome.label(), if add { "adding" } else { "removing" }, e.message),
+                    "re-run the pipeline: the upsert matches the same contact and the tags are applied again",
+                )))
+            }
         }
     }
 }

@@ -121,10 +121,23 @@ pub fn plan_with(
     idx: &Index,
     body: &UpsertContact,
     policies: &Policies,
+    tags: crate::config::TagMode,
 ) -> (Action, UpsertContact) {
     let mut b = body.clone();
     if let Some(i) = matched(idx, body) {
         let c = &idx.contacts[i];
+        // Additive/subtractive tags: only the tags that would change anything count.
+        let has = |t: &String| c.tags.iter().any(|x| x.eq_ignore_ascii_case(t));
+        b.tags = match tags {
+            crate::config::TagMode::Replace => b.tags,
+            crate::config::TagMode::Add => b
+                .tags
+                .map(|t| t.into_iter().filter(|x| !has(x)).collect::<Vec<_>>()),
+            crate::config::TagMode::Remove => b
+                .tags
+                .map(|t| t.into_iter().filter(has).collect::<Vec<_>>()),
+        }
+        .filter(|t| !t.is_empty());
         for (f, pol) in policies {
             match pol {
                 crate::config::FieldPolicy::Overwrite => {}

@@ -139,6 +139,40 @@ pub fn create_task(st: &mut State, id: &str, body: &[u8]) -> Answer {
     (201, json!({"task": task}))
 }
 
+/// `POST /contacts/{id}/tags` (add, 201) and `DELETE /contacts/{id}/tags` (remove, 200):
+/// body `{tags: [...]}`; answers `{tags}` — the contact's tags after the change.
+pub fn change_tags(st: &mut State, id: &str, body: &[u8], add: bool) -> Answer {
+    let obj = match check_body(body, &["tags"]) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(tags) = obj.get("tags").and_then(Value::as_array) else {
+        return unprocessable(vec!["tags should not be empty".into()]);
+    };
+    let tags: Vec<String> = tags
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|t| t.trim().to_lowercase())
+        .collect();
+    let (_, ms) = st.next_id_and_time();
+    for cs in st.locations.values_mut() {
+        if let Some(c) = cs.iter_mut().find(|c| c.id == id) {
+            if add {
+                for t in tags {
+                    if !c.tags.contains(&t) {
+                        c.tags.push(t);
+                    }
+                }
+            } else {
+                c.tags.retain(|t| !tags.contains(t));
+            }
+            c.date_updated = Some(now_iso(ms));
+            return (if add { 201 } else { 200 }, json!({"tags": c.tags}));
+        }
+    }
+    not_found()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/contacts/{id}/notes", get(list_notes).post(create_note))
         .route("/contacts/{id}/tasks", get(list_tasks).post(create_task))
         .route("/contacts/{id}/appointments", get(list_appointments))
+        .route("/contacts/{id}/tags", post(add_tags).delete(remove_tags))
         .route("/contacts/business/{business_id}", get(business_contacts))
         .route("/locations/{location_id}/customFields", get(custom_fields))
         .route("/_sandbox/contacts", get(admin_contacts))
@@ -254,6 +255,28 @@ async fn create_task(
 ) -> Response {
     handle(&app, &headers, "POST /contacts/{id}/tasks", |st| {
         followups::create_task(st, &id, &body)
+    })
+}
+
+async fn add_tags(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&app, &headers, "POST /contacts/{id}/tags", |st| {
+        followups::change_tags(st, &id, &body, true)
+    })
+}
+
+async fn remove_tags(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&app, &headers, "DELETE /contacts/{id}/tags", |st| {
+        followups::change_tags(st, &id, &body, false)
     })
 }
 

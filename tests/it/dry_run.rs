@@ -161,3 +161,54 @@ fn create_and_update_modes_and_fill_empty() {
         1
     );
 }
+
+#[test]
+fn tags_can_be_added_without_replacing() {
+    let (sb, dir) = seeded();
+    let rows = "First Name,Email,Phone,Tags\nAnn,ann@example.com,,newsletter\n";
+    std::fs::write(dir.path().join("in.csv"), rows).unwrap();
+    let add_tag = |tag: &str| {
+        let auth = format!("Bearer {}", sb.token);
+        let id = sb.contact_by_email("loc-it", "ann@example.com")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (s, _) = sb.raw(
+            "POST",
+            &format!("/contacts/{id}/tags"),
+            &[("Authorization", &auth), ("Version", "2021-07-28")],
+            &format!(r#"{{"tags":["{tag}"]}}"#),
+        );
+        assert_eq!(s, 201);
+    };
+    add_tag("vip");
+    let yaml = format!(
+        "version: 1\nsource: {{type: csv, path: in.csv}}\ntarget: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+         mapping: {{firstName: First Name, email: Email, tags: Tags}}\nload: {{mode: sync, tags: add}}\n",
+        sb.base_url
+    );
+    std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
+    let go = |out: &str| {
+        run(bin()
+            .args(["run", "-q", "--out"])
+            .arg(dir.path().join(out))
+            .arg(dir.path().join("p.yaml"))
+            .env("IT_TOKEN", &sb.token))
+    };
+
+    assert_eq!(go("o1").status.code(), Some(0));
+    let tags = sb.contact_by_email("loc-it", "ann@example.com")["tags"].clone();
+    assert_eq!(
+        tags,
+        serde_json::json!(["vip", "newsletter"]),
+        "added, not replaced"
+    );
+    // Second run: the tag is there, nothing to send.
+    assert_eq!(go("o2").status.code(), Some(0));
+    assert_eq!(summary(&dir.path().join("o2"))["rows"]["unchanged"], 1);
+    assert_eq!(
+        sb.stats()["requests_by_endpoint"]["POST /contacts/{id}/tags"],
+        2,
+        "the seed's tag plus one follow-up"
+    );
+}
