@@ -393,10 +393,12 @@ mod tests {
         let mut idx = Index::default();
         idx.add(contact("A", Some("ann@x.co"), None, Some("Ann")));
         let b = body(Some("ann@x.co"), Some("+14155552671"), Some("Annie"));
+        let rep = crate::config::TagMode::Replace;
         let (a, sent) = plan_with(
             &idx,
             &b,
             &[(ContactField::FirstName, FieldPolicy::FillEmpty)],
+            rep,
         );
         assert_eq!(
             sent.first_name, None,
@@ -413,6 +415,20 @@ mod tests {
             &idx,
             &body(Some("ann@x.co"), None, Some("Bob")),
             &[(ContactField::FirstName, FieldPolicy::Never)],
+            rep,
+        );
+        let mut t = body(Some("ann@x.co"), None, None);
+        t.tags = Some(vec!["VIP".into()]);
+        let (a2, sent) = plan_with(&idx, &t, &[], crate::config::TagMode::Add);
+        assert_eq!(
+            (a2, sent.tags),
+            (
+                Action::Unchanged {
+                    contact_id: "A".into()
+                },
+                None
+            ),
+            "adding a tag it has changes nothing"
         );
         assert_eq!(
             a,
