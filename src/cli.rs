@@ -64,9 +64,10 @@ pub enum Command {
         /// Read a GHL source in full, ignoring its incremental high-water mark.
         #[arg(long)]
         full_refresh: bool,
-        /// Folder for state kept between runs (incremental marks).
-        #[arg(long, value_name = "DIR", default_value = crate::state::DEFAULT_STATE_DIR)]
-        state_dir: PathBuf,
+        /// Folder for state kept between runs: the run journal and incremental marks
+        /// (default: .ghl-import/ next to the pipeline file).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         /// With --sandbox: start it with N synthetic contacts in the source (or target) location.
         #[arg(long, value_name = "N", default_value_t = 0, requires = "sandbox")]
         seed_contacts: usize,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod ghl;
+pub mod journal;
 pub mod load;
 pub mod outcome;
 pub mod progress;

@@ -33,7 +33,6 @@ fn main() -> ExitCode {
                 state_dir,
                 seed_contacts,
             } => {
-                let state_dir = Some(state_dir);
                 app::run(RunOptions {
                     pipeline,
                     sandbox,

@@ -21,6 +21,7 @@ use crate::ghl::client::{ClientConfig, GhlClient};
 use crate::ghl::fields::ContactField;
 use crate::ghl::ratelimit::{Limit, Throttle};
 use crate::ghl::retry::RetryPolicy;
+use crate::journal::{self, Journal};
 use crate::load::csv_sink::CsvSink;
 use crate::load::plan::{self as planner, Action, Decision, Index};
 use crate::load::Loader;
@@ -169,11 +170,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
 
     // Build: the API clients, the source, the transform, the sink, the output folder.
     let apis = Apis::build(p, &opts).await?;
-    let state = StateStore::new(
-        opts.state_dir
-            .clone()
-            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into()),
-    );
+    let state_dir = opts.state_dir.clone().unwrap_or_else(|| {
+        p.file
+            .parent()
+            .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
+            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into())
+    });
+    let state = StateStore::new(state_dir.clone());
     let (reader, incremental) = match &p.source {
         Source::Ghl(g) => {
             // Sandbox runs keep their marks apart from real ones.
@@ -229,6 +232,26 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         .target
         .as_ref()
         .map(|t| Loader::new(apis.client(t).clone()));
+    // The run journal: real targets only (an embedded sandbox starts empty every run), keyed by
+    // pipeline, location and API address.
+    let journal = match (&p.target, opts.dry_run, opts.sandbox) {
+        (Some(t), false, false) => {
+            let where_ = format!(
+                "{}@{}",
+                t.location_id,
+                t.base_url.host_str().unwrap_or_default()
+            );
+            let where_ = match t.base_url.port() {
+                Some(port) => format!("{where_}_{port}"),
+                None => where_,
+            };
+            Some(Arc::new(Mutex::new(Journal::open(
+                &state_dir, &p.name, &where_,
+            )?)))
+        }
+        _ => None,
+    };
+    let full_refresh = opts.full_refresh;
     let policies: Arc<Vec<(ContactField, FieldPolicy)>> = Arc::new(
         p.load
             .fields
@@ -322,6 +345,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         .map(|(rec, step)| {
             let loader = loader.clone();
             let index = index.clone();
+            let journal = journal.clone();
             let policies = Arc::clone(&policies);
             let fatal = Arc::clone(&fatal);
             let aborted = Arc::clone(&aborted);
@@ -338,6 +362,25 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                                  re-run after the daily window resets (rows already written will not be duplicated)"
                             ));
                         }
+                    }
+                }
+                // Journal: rows already applied with the same payload send nothing.
+                let journaled = match (&step, &journal) {
+                    (Step::Load(p), Some(_)) => match (journal::key(&p.body), journal::payload_hash(&p.body)) {
+                        (Some(k), h) => Some((k, h)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let (Some((k, h)), Some(j), false) = (&journaled, &journal, full_refresh) {
+                    let applied = j.lock().unwrap_or_else(|p| p.into_inner()).applied(k, h);
+                    if let Ok(Some(contact_id)) = applied {
+                        return (rec, Done::Outcome(Outcome::Unchanged { contact_id }), warnings);
+                    }
+                }
+                if let (Some((k, h)), Some(j)) = (&journaled, &journal) {
+                    if let Err(e) = j.lock().unwrap_or_else(|p| p.into_inner()).intent(k, h) {
+                        tracing::warn!(error = %e, "Could not record the intent in the run journal.");
                     }
                 }
                 let done = match (step, loader) {
@@ -402,6 +445,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         }
                     },
                 };
+                if let (Some((k, h)), Some(j), Done::Outcome(Outcome::Created { contact_id } | Outcome::Updated { contact_id })) =
+                    (&journaled, &journal, &done)
+                {
+                    if let Err(e) = j.lock().unwrap_or_else(|p| p.into_inner()).done(k, h, contact_id) {
+                        tracing::warn!(error = %e, "Could not record the result in the run journal.");
+                    }
+                }
                 (rec, done, warnings)
             }
         })

@@ -1,0 +1,173 @@
+//! The run journal: a SQLite file per pipeline and location (under the state folder) recording,
+//! for each row identity, the payload last written and the contact it went to. The intent is
+//! recorded before each request and the result after it, so a re-run sends nothing for rows
+//! already applied — even when the file was edited or re-sorted — and a row whose request was in
+//! flight when a run died is simply sent again (an upsert matches the contact it created).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::ghl::types::UpsertContact;
+
+/// What the journal knows about a row identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Hash of the payload last sent.
+    pub hash: String,
+    /// `intent` (sent, no answer recorded) or `done`.
+    pub state: String,
+    /// The contact, once known.
+    pub contact_id: Option<String>,
+}
+
+/// An open journal.
+#[derive(Debug)]
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The identity of a row: its normalised email, else its E.164 phone.
+pub fn key(body: &UpsertContact) -> Option<String> {
+    body.email
+        .clone()
+        .or_else(|| body.phone.as_ref().map(|p| format!("phone:{p}")))
+}
+
+/// A stable hash of what would be sent (the request body).
+pub fn payload_hash(body: &UpsertContact) -> String {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal of `pipeline` writing to `location`.
+    pub fn open(state_dir: &Path, pipeline: &str, location: &str) -> anyhow::Result<Journal> {
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        let dir = state_dir.join("journal");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{}--{}.sqlite", clean(pipeline), clean(location)));
+        let conn = Connection::open(&path)
+            .with_context(|| format!("opening the run journal {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS rows (
+                 key TEXT PRIMARY KEY,
+                 hash TEXT NOT NULL,
+                 state TEXT NOT NULL CHECK (state IN ('intent', 'done')),
+                 contact_id TEXT,
+                 updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             );",
+        )
+        .with_context(|| format!("preparing the run journal {}", path.display()))?;
+        Ok(Journal { conn, path })
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What is known about `key`.
+    pub fn lookup(&self, key: &str) -> anyhow::Result<Option<Entry>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hash, state, contact_id FROM rows WHERE key = ?1",
+                params![key],
+                |r| {
+                    Ok(Entry {
+                        hash: r.get(0)?,
+                        state: r.get(1)?,
+                        contact_id: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records that `key` is about to be sent with `hash`.
+    pub fn intent(&self, key: &str, hash: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO rows (key, hash, state) VALUES (?1, ?2, 'intent')
+             ON CONFLICT(key) DO UPDATE SET hash = excluded.hash, state = 'intent',
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            params![key, hash],
+        )?;
+        Ok(())
+    }
+
+    /// Records that `key` was written with `hash` to `contact_id`.
+    pub fn done(&self, key: &str, hash: &str, contact_id: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO rows (key, hash, state, contact_id) VALUES (?1, ?2, 'done', ?3)
+             ON CONFLICT(key) DO UPDATE SET hash = excluded.hash, state = 'done', contact_id = excluded.contact_id,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            params![key, hash, contact_id],
+        )?;
+        Ok(())
+    }
+
+    /// The contact id if `key` was already written with exactly `hash`.
+    pub fn applied(&self, key: &str, hash: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .lookup(key)?
+            .filter(|e| e.state == "done" && e.hash == hash)
+            .and_then(|e| e.contact_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_intent_then_done_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), "p", "L").unwrap();
+        let body = UpsertContact {
+            location_id: "L".into(),
+            email: Some("a@x.co".into()),
+            ..Default::default()
+        };
+        let (k, h) = (key(&body).unwrap(), payload_hash(&body));
+        assert_eq!(j.applied(&k, &h).unwrap(), None);
+        j.intent(&k, &h).unwrap();
+        assert_eq!(j.applied(&k, &h).unwrap(), None, "in flight is not applied");
+        j.done(&k, &h, "c1").unwrap();
+        drop(j);
+        let j = Journal::open(dir.path(), "p", "L").unwrap();
+        assert_eq!(j.applied(&k, &h).unwrap().as_deref(), Some("c1"));
+        let changed = UpsertContact {
+            city: Some("Paris".into()),
+            ..body.clone()
+        };
+        assert_eq!(
+            j.applied(&k, &payload_hash(&changed)).unwrap(),
+            None,
+            "a changed row is sent again"
+        );
+        assert_eq!(
+            key(&UpsertContact {
+                phone: Some("+1".into()),
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("phone:+1")
+        );
+    }
+}
