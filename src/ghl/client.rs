@@ -263,6 +263,7 @@ impl GhlClient {
             if let Some(b) = body {
                 rb = rb.json(b);
             }
+            let mut dropped: Option<String> = None;
             let (failure, retry_after) = match rb.send().await {
                 Err(e) => {
                     self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
@@ -278,54 +279,66 @@ impl GhlClient {
                             .and_then(|v| v.to_str().ok()),
                     );
                     let bytes = resp.bytes().await;
-                    if (200..300).contains(&status) {
-                        let bytes = bytes.map_err(|e| ApiError::Decode {
-                            endpoint,
-                            status,
-                            detail: describe_transport(&e),
-                        })?;
-                        return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
-                            endpoint,
-                            status,
-                            detail: e.to_string(),
-                        });
-                    }
-                    let parsed: ApiErrorBody = bytes
-                        .as_deref()
-                        .ok()
-                        .and_then(|b| serde_json::from_slice(b).ok())
-                        .unwrap_or_default();
-                    let messages = parsed
-                        .message
-                        .map(|m| m.into_vec())
-                        .filter(|m| !m.is_empty())
-                        .unwrap_or_else(|| {
-                            vec![parsed.error.clone().unwrap_or_else(|| status_text(status))]
-                        });
-                    if status == 429 {
-                        self.stats.throttled_429.fetch_add(1, Ordering::Relaxed);
-                    } else if status >= 500 {
-                        self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    match (status, classify_status(status)) {
-                        (401 | 403, _) => {
-                            return Err(ApiError::Auth {
+                    match (&bytes, (200..300).contains(&status)) {
+                        // The connection dropped while the answer was read: the request may
+                        // or may not have been applied. Every call here is idempotent (upsert,
+                        // reads, tag changes), so it is retried like any transport error.
+                        (Err(e), _) => {
+                            self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                            dropped = Some(format!(
+                                "{endpoint}: HTTP {status}, then {}",
+                                describe_transport(e)
+                            ));
+                        }
+                        (Ok(b), true) => {
+                            return serde_json::from_slice(b).map_err(|e| ApiError::Decode {
+                                endpoint,
                                 status,
-                                message: messages.join("; "),
+                                detail: e.to_string(),
                             })
                         }
-                        (_, RetryAction::DontRetry) => {
-                            return Err(ApiError::Rejected {
-                                status,
-                                messages,
-                                trace_id: parsed.trace_id,
-                                meta: parsed.meta,
-                            })
+                        (Ok(_), false) => {}
+                    }
+                    if let Some(failure) = dropped.take() {
+                        (failure, None)
+                    } else {
+                        let parsed: ApiErrorBody = bytes
+                            .as_deref()
+                            .ok()
+                            .and_then(|b| serde_json::from_slice(b).ok())
+                            .unwrap_or_default();
+                        let messages = parsed
+                            .message
+                            .map(|m| m.into_vec())
+                            .filter(|m| !m.is_empty())
+                            .unwrap_or_else(|| {
+                                vec![parsed.error.clone().unwrap_or_else(|| status_text(status))]
+                            });
+                        if status == 429 {
+                            self.stats.throttled_429.fetch_add(1, Ordering::Relaxed);
+                        } else if status >= 500 {
+                            self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
                         }
-                        (_, RetryAction::Retry) => (
-                            format!("{endpoint}: HTTP {status}: {}", messages.join("; ")),
-                            retry_after,
-                        ),
+                        match (status, classify_status(status)) {
+                            (401 | 403, _) => {
+                                return Err(ApiError::Auth {
+                                    status,
+                                    message: messages.join("; "),
+                                })
+                            }
+                            (_, RetryAction::DontRetry) => {
+                                return Err(ApiError::Rejected {
+                                    status,
+                                    messages,
+                                    trace_id: parsed.trace_id,
+                                    meta: parsed.meta,
+                                })
+                            }
+                            (_, RetryAction::Retry) => (
+                                format!("{endpoint}: HTTP {status}: {}", messages.join("; ")),
+                                retry_after,
+                            ),
+                        }
                     }
                 }
             };

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::contacts::{self, Answer};
-use super::state::{LimitDecision, State};
+use super::state::{Fault, FaultKind, LimitDecision, State};
 use super::{followups, reads};
 use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
 use crate::ghl::API_VERSION;
@@ -85,7 +85,14 @@ fn gate<'a>(
     app: &'a AppState,
     headers: &HeaderMap,
     endpoint: &str,
-) -> Result<(std::sync::MutexGuard<'a, State>, LimitDecision), Box<Response>> {
+) -> Result<
+    (
+        std::sync::MutexGuard<'a, State>,
+        LimitDecision,
+        Option<Fault>,
+    ),
+    Box<Response>,
+> {
     let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -124,37 +131,78 @@ fn gate<'a>(
             None,
         )));
     }
-    if let Some(f) = fault {
-        let msg = match f.status {
-            429 => "Too Many Requests",
-            500 => "Internal Server Error",
-            502 => "Bad Gateway",
-            503 => "Service Unavailable",
-            _ => "Injected fault",
-        };
-        return Err(Box::new(respond(
-            (f.status, json!({"statusCode": f.status, "message": msg})),
-            Some((app, decision)),
-            f.retry_after,
-        )));
+    if let Some(f) = fault.clone().filter(|f| f.kind == FaultKind::Status) {
+        return Err(Box::new(fault_response(app, decision, &f)));
     }
-    Ok((st, decision))
+    Ok((st, decision, fault.filter(|f| f.kind != FaultKind::Status)))
 }
 
-/// Runs `op` on the state if the request passes the gate, and renders the answer.
-fn handle(
+/// The answer of a status fault.
+fn fault_response(app: &AppState, decision: LimitDecision, f: &Fault) -> Response {
+    let msg = match f.status {
+        401 => "Invalid JWT",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Injected fault",
+    };
+    respond(
+        (f.status, json!({"statusCode": f.status, "message": msg})),
+        Some((app, decision)),
+        f.retry_after,
+    )
+}
+
+/// A 200 whose body fails mid-stream: the client sees the connection drop.
+fn dropped() -> Response {
+    let body = axum::body::Body::from_stream(futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected drop",
+        ))
+    }));
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::OK.into_response())
+}
+
+/// Runs `op` on the state if the request passes the gate, and renders the answer; applies
+/// the non-status faults (drop, slow, write-then-error).
+async fn handle(
     app: &AppState,
     headers: &HeaderMap,
     endpoint: &str,
     op: impl FnOnce(&mut State) -> Answer,
 ) -> Response {
-    match gate(app, headers, endpoint) {
-        Ok((mut st, d)) => {
-            let answer = op(&mut st);
-            respond(answer, Some((app, d)), None)
+    let (slow, decision) = {
+        let (mut st, d, fault) = match gate(app, headers, endpoint) {
+            Ok(g) => g,
+            Err(r) => return *r,
+        };
+        match fault {
+            None => {
+                let a = op(&mut st);
+                return respond(a, Some((app, d)), None);
+            }
+            Some(f) if f.kind == FaultKind::Drop => return dropped(),
+            Some(f) if f.kind == FaultKind::AfterWrite => {
+                let _ = op(&mut st);
+                return fault_response(app, d, &f);
+            }
+            Some(f) => (f, d),
         }
-        Err(r) => *r,
+    };
+    if let FaultKind::Slow(ms) = slow.kind {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
+    let a = {
+        let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+        op(&mut st)
+    };
+    respond(a, Some((app, decision)), None)
 }
 
 async fn create_contact(
@@ -165,6 +213,7 @@ async fn create_contact(
     handle(&app, &headers, "POST /contacts/", |st| {
         contacts::create(st, &body)
     })
+    .await
 }
 
 async fn upsert_contact(
@@ -175,6 +224,7 @@ async fn upsert_contact(
     handle(&app, &headers, "POST /contacts/upsert", |st| {
         contacts::upsert(st, &body)
     })
+    .await
 }
 
 async fn search_contacts(
@@ -185,6 +235,7 @@ async fn search_contacts(
     handle(&app, &headers, "POST /contacts/search", |st| {
         reads::search(st, &body)
     })
+    .await
 }
 
 async fn list_contacts(
@@ -192,7 +243,7 @@ async fn list_contacts(
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "GET /contacts/", |st| reads::list(st, &q))
+    handle(&app, &headers, "GET /contacts/", |st| reads::list(st, &q)).await
 }
 
 async fn get_contact(
@@ -203,6 +254,7 @@ async fn get_contact(
     handle(&app, &headers, "GET /contacts/{id}", |st| {
         contacts::get(st, &id)
     })
+    .await
 }
 
 async fn update_contact(
@@ -214,6 +266,7 @@ async fn update_contact(
     handle(&app, &headers, "PUT /contacts/{id}", |st| {
         contacts::update(st, &id, &body)
     })
+    .await
 }
 
 async fn list_notes(
@@ -224,6 +277,7 @@ async fn list_notes(
     handle(&app, &headers, "GET /contacts/{id}/notes", |st| {
         followups::list_notes(st, &id)
     })
+    .await
 }
 
 async fn create_note(
@@ -235,6 +289,7 @@ async fn create_note(
     handle(&app, &headers, "POST /contacts/{id}/notes", |st| {
         followups::create_note(st, &id, &body)
     })
+    .await
 }
 
 async fn list_tasks(
@@ -245,6 +300,7 @@ async fn list_tasks(
     handle(&app, &headers, "GET /contacts/{id}/tasks", |st| {
         followups::list_tasks(st, &id)
     })
+    .await
 }
 
 async fn create_task(
@@ -256,6 +312,7 @@ async fn create_task(
     handle(&app, &headers, "POST /contacts/{id}/tasks", |st| {
         followups::create_task(st, &id, &body)
     })
+    .await
 }
 
 async fn add_tags(
@@ -267,6 +324,7 @@ async fn add_tags(
     handle(&app, &headers, "POST /contacts/{id}/tags", |st| {
         followups::change_tags(st, &id, &body, true)
     })
+    .await
 }
 
 async fn remove_tags(
@@ -278,6 +336,7 @@ async fn remove_tags(
     handle(&app, &headers, "DELETE /contacts/{id}/tags", |st| {
         followups::change_tags(st, &id, &body, false)
     })
+    .await
 }
 
 async fn list_appointments(
@@ -288,6 +347,7 @@ async fn list_appointments(
     handle(&app, &headers, "GET /contacts/{id}/appointments", |st| {
         followups::list_appointments(st, &id)
     })
+    .await
 }
 
 async fn business_contacts(
@@ -302,6 +362,7 @@ async fn business_contacts(
         "GET /contacts/business/{businessId}",
         |st| reads::business(st, &business_id, &q),
     )
+    .await
 }
 
 async fn custom_fields(
@@ -315,6 +376,7 @@ async fn custom_fields(
         "GET /locations/{locationId}/customFields",
         |st| reads::custom_fields(st, &location_id),
     )
+    .await
 }
 
 async fn admin_contacts(

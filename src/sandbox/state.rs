@@ -11,10 +11,26 @@ use serde::Serialize;
 
 use crate::ghl::types::{Appointment, Contact, CustomFieldDef, Note, Task};
 
+/// Kinds of scripted faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer `status` without doing anything.
+    Status,
+    /// Do the operation, then answer `status` (e.g. a create that answers 422 but created).
+    AfterWrite,
+    /// Send headers, then drop the connection before the body.
+    Drop,
+    /// Wait this many milliseconds, then handle the request normally.
+    Slow(u64),
+}
+
 /// A scripted fault: the next `count` API requests (after the first `after`) answer `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
-    /// HTTP status to answer (429, 500, 502, 503, …).
+    /// What happens to the request.
+    pub kind: FaultKind,
+    /// HTTP status to answer (429, 500, 502, 503, …; for `AfterWrite` the status sent after
+    /// the write was made).
     pub status: u16,
     /// How many requests get it.
     pub count: u32,
@@ -27,10 +43,15 @@ pub struct Fault {
 impl std::str::FromStr for Fault {
     type Err = String;
 
-    /// `STATUS[xCOUNT][@AFTER][:retry-after=SECS]`, e.g. `429x3`, `503x2@10`, `429x1:retry-after=1`.
+    /// `KIND[xCOUNT][@AFTER][:retry-after=SECS]` where KIND is an HTTP status (`429`, `503`, `401`),
+    /// `drop`, `slow=MS`, or `STATUScreated` (do the write, then answer STATUS, e.g. `422created`).
+    /// Examples: `429x3@10`, `dropx2`, `slow=3000x1`, `422createdx1@5`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            format!("bad fault `{s}`: expected STATUS[xCOUNT][@AFTER][:retry-after=SECS], e.g. 429x3@10")
+            format!(
+                "bad fault `{s}`: expected KIND[xCOUNT][@AFTER][:retry-after=SECS] with KIND an HTTP status, \
+                 drop, slow=MS or STATUScreated, e.g. 429x3@10, dropx1, slow=2000x2, 422createdx1"
+            )
         };
         let (main, ra) = match s.split_once(":retry-after=") {
             Some((m, r)) => (m, Some(r.parse().map_err(|_| bad())?)),
@@ -40,15 +61,28 @@ impl std::str::FromStr for Fault {
             Some((m, a)) => (m, a.parse().map_err(|_| bad())?),
             None => (main, 0),
         };
-        let (status, count) = match main.split_once('x') {
-            Some((st, c)) => (st, c.parse().map_err(|_| bad())?),
-            None => (main, 1),
+        let (kind_txt, count) = match main.rsplit_once('x') {
+            Some((k, c)) if c.bytes().all(|b| b.is_ascii_digit()) && !c.is_empty() => {
+                (k, c.parse().map_err(|_| bad())?)
+            }
+            _ => (main, 1),
         };
-        let status: u16 = status.parse().map_err(|_| bad())?;
-        if !(400..=599).contains(&status) {
+        let (kind, status) = if kind_txt == "drop" {
+            (FaultKind::Drop, 0)
+        } else if let Some(ms) = kind_txt.strip_prefix("slow=") {
+            (FaultKind::Slow(ms.parse().map_err(|_| bad())?), 0)
+        } else if let Some(st) = kind_txt.strip_suffix("created") {
+            (FaultKind::AfterWrite, st.parse().map_err(|_| bad())?)
+        } else {
+            (FaultKind::Status, kind_txt.parse().map_err(|_| bad())?)
+        };
+        if matches!(kind, FaultKind::Status | FaultKind::AfterWrite)
+            && !(400..=599).contains(&status)
+        {
             return Err(bad());
         }
         Ok(Fault {
+            kind,
             status,
             count,
             after,
@@ -329,6 +363,7 @@ mod tests {
         assert_eq!(
             "429x3@10".parse::<Fault>().unwrap(),
             Fault {
+                kind: FaultKind::Status,
                 status: 429,
                 count: 3,
                 after: 10,
@@ -338,6 +373,7 @@ mod tests {
         assert_eq!(
             "503".parse::<Fault>().unwrap(),
             Fault {
+                kind: FaultKind::Status,
                 status: 503,
                 count: 1,
                 after: 0,
@@ -349,6 +385,13 @@ mod tests {
             Some(2)
         );
         assert!("42x".parse::<Fault>().is_err());
+        assert_eq!("dropx2@1".parse::<Fault>().unwrap().kind, FaultKind::Drop);
+        assert_eq!(
+            "slow=1500".parse::<Fault>().unwrap().kind,
+            FaultKind::Slow(1500)
+        );
+        let c = "422createdx1".parse::<Fault>().unwrap();
+        assert_eq!((c.kind, c.status), (FaultKind::AfterWrite, 422));
         assert!("200x1".parse::<Fault>().is_err());
     }
 

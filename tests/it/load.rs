@@ -651,3 +651,62 @@ fn journal_sends_only_changed_rows_of_an_edited_resorted_file() {
         "the journal sits next to the pipeline"
     );
 }
+
+#[test]
+fn dropped_connections_and_slow_answers_are_retried_without_duplicates() {
+    // Two answers dropped mid-body, one slower than the client's timeout: every row lands once.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[FAST, &["--fault", "dropx2@1", "--fault", "slow=2500x1@4"]].concat(),
+    );
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, CSV, "load:\n  concurrency: 1\n  timeout_secs: 1\n  retry:\n    base_delay_ms: 5\n    max_delay_ms: 50\n");
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["requests"]["transport_errors"], 3);
+    assert_eq!(
+        s["rows"]["created"].as_u64().unwrap() + s["rows"]["updated"].as_u64().unwrap(),
+        5
+    );
+    assert_eq!(
+        sb.contacts("loc-it").len(),
+        5,
+        "a dropped answer's retry matched the contact it created"
+    );
+}
+
+#[test]
+fn a_write_that_answers_422_but_was_made_is_reconciled_by_the_next_run() {
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--fault", "422createdx1@1"]].concat());
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, CSV, "load:\n  concurrency: 1\n");
+
+    let o = run_pipeline(&sb, &p, &dir.path().join("o1"));
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        summary(&dir.path().join("o1"))["rejected_by_code"]["api_rejected"],
+        1
+    );
+    assert_eq!(
+        sb.contacts("loc-it").len(),
+        5,
+        "the API made the write despite its 422"
+    );
+
+    // The journal holds only the intent for that row: the next run sends it again, the upsert
+    // matches the contact, nothing is duplicated, and the other rows send nothing.
+    let o = run_pipeline(&sb, &p, &dir.path().join("o2"));
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("o2"));
+    assert_eq!(
+        (
+            s["rows"]["updated"].as_u64(),
+            s["rows"]["unchanged"].as_u64()
+        ),
+        (Some(1), Some(4))
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 5);
+}
