@@ -9,6 +9,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::report::summary::RowCounts;
 
+/// The request rate against the limit, for the progress line.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRate {
+    /// Requests per second so far.
+    pub per_sec: f64,
+    /// Requests per second the limit allows.
+    pub allowed_per_sec: f64,
+    /// The daily allowance left, as last advertised.
+    pub daily_remaining: Option<u64>,
+}
+
 /// How often plain progress lines are printed.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
@@ -57,15 +68,28 @@ impl Progress {
     }
 
     /// Updates with the current counts.
-    pub fn update(&mut self, c: &RowCounts) {
+    pub fn update(&mut self, c: &RowCounts, api: Option<&ApiRate>) {
+        let api_msg = api
+            .map(|a| {
+                let daily = a
+                    .daily_remaining
+                    .map(|d| format!(" · daily left {d}"))
+                    .unwrap_or_default();
+                format!(
+                    " · {:.1} req/s of {:.1} allowed{daily}",
+                    a.per_sec, a.allowed_per_sec
+                )
+            })
+            .unwrap_or_default();
         let msg = if c.exported > 0 {
             format!("exported {} · rejected {}", c.exported, c.rejected)
         } else {
             format!(
-                "created {} · updated {} · rejected {}",
-                c.created, c.updated, c.rejected
+                "created {} · updated {} · unchanged {} · rejected {}",
+                c.created, c.updated, c.unchanged, c.rejected
             )
         };
+        let msg = msg + &api_msg;
         match self {
             Progress::Bar(b) => {
                 b.set_position(c.read);

@@ -515,7 +515,16 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             let code = w.split(':').next().unwrap_or_default().to_owned();
             *summary.warnings_by_code.entry(code).or_default() += 1;
         }
-        progress.update(&summary.rows);
+        let rate = (!apis.clients.is_empty()).then(|| {
+            let t = apis.totals();
+            crate::progress::ApiRate {
+                per_sec: t.sent as f64 / started.elapsed().as_secs_f64().max(0.001),
+                allowed_per_sec: f64::from(p.load.rate_limit.max_requests.get())
+                    / (p.load.rate_limit.interval_ms.get() as f64 / 1000.0),
+                daily_remaining: t.daily_remaining,
+            }
+        });
+        progress.update(&summary.rows, rate.as_ref());
     }
     progress.finish();
     interrupt.abort();
