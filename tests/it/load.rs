@@ -710,3 +710,44 @@ fn a_write_that_answers_422_but_was_made_is_reconciled_by_the_next_run() {
     );
     assert_eq!(sb.contacts("loc-it").len(), 5);
 }
+
+#[test]
+fn killed_three_times_then_finished_holds_each_contact_once() {
+    // kill -9 at several points of the same import (journal and all), then let it finish.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "40", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let extra =
+        "load:\n  concurrency: 4\n  rate_limit:\n    max_requests: 40\n    interval_ms: 1000\n";
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(60), extra);
+    for (i, at) in [2usize, 15, 35].into_iter().enumerate() {
+        let mut child = bin()
+            .args(["run", "-q", "--out"])
+            .arg(dir.path().join(format!("k{i}")))
+            .arg(&p)
+            .env("IT_TOKEN", &sb.token)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_contacts(&sb, "loc-it", at);
+        signal(&child, "-KILL");
+        child.wait().unwrap();
+    }
+    let o = run_pipeline(&sb, &p, &dir.path().join("done"));
+
+    assert_eq!(o.status.code(), Some(0));
+    let contacts = sb.contacts("loc-it");
+    let mut emails: Vec<&str> = contacts
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!((contacts.len(), emails.len()), (60, 60));
+    let s = summary(&dir.path().join("done"));
+    let n = |k: &str| s["rows"][k].as_u64().unwrap();
+    assert_eq!(n("created") + n("updated") + n("unchanged"), 60, "{s}");
+}
