@@ -80,6 +80,20 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Re-run a finished run's pipeline on its rejected.csv (after fixing the cells).
+    RetryRejects {
+        /// The run's output folder (holding summary.json and rejected.csv).
+        run: PathBuf,
+        /// Load into an embedded sandbox instead of the pipeline's target.
+        #[arg(long)]
+        sandbox: bool,
+        /// Output folder for this run's reports.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// No progress display.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Guess a pipeline from a file's headers and values; writes commented YAML to check.
     Init {
         /// The CSV or workbook to import.

@@ -42,10 +42,25 @@ fn main() -> ExitCode {
                     full_refresh,
                     state_dir,
                     dry_run,
+                    source_override: None,
                 })
                 .await
             }
             Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
+            Command::RetryRejects {
+                run,
+                sandbox,
+                out,
+                quiet,
+            } => match app::retry_rejects_options(&run) {
+                Ok(mut opts) => {
+                    opts.sandbox = sandbox;
+                    opts.out = out;
+                    opts.quiet = quiet;
+                    app::run(opts).await
+                }
+                Err(e) => Err(e),
+            },
             Command::Init {
                 input,
                 out,

@@ -35,6 +35,35 @@ pub(crate) fn token_from_env(
     }
 }
 
+/// Run options that re-run a finished run's pipeline on its rejected.csv.
+pub fn retry_rejects_options(run_dir: &std::path::Path) -> anyhow::Result<RunOptions> {
+    let summary_path = run_dir.join(crate::report::SUMMARY_JSON);
+    let text = std::fs::read_to_string(&summary_path).map_err(|e| {
+        ConfigError::new(format!(
+            "cannot read {}: {e} (is {} a run's output folder?)",
+            summary_path.display(),
+            run_dir.display()
+        ))
+    })?;
+    let summary: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ConfigError::new(format!("{}: {e}", summary_path.display())))?;
+    let pipeline = summary["pipeline_file"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(format!("{} names no pipeline_file", summary_path.display()))
+        })?;
+    let rejected = run_dir.join(crate::report::REJECTED_CSV);
+    if !rejected.exists() {
+        return Err(ConfigError::new(format!("{} does not exist", rejected.display())).into());
+    }
+    Ok(RunOptions {
+        pipeline: pipeline.into(),
+        source_override: Some(rejected),
+        ..Default::default()
+    })
+}
+
 /// Every API endpoint the pipeline talks to: (`section`, target) for the GHL source and target.
 pub(crate) fn apis(p: &Pipeline) -> Vec<(&'static str, &Target)> {
     let mut v = Vec::new();

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub state_dir: Option<PathBuf>,
     /// Plan every row against the target with read requests only; write nothing.
     pub dry_run: bool,
+    /// Read this file (a run's rejected.csv) instead of the pipeline's source.
+    pub source_override: Option<PathBuf>,
 }
 
 /// What the producer thread hands to the writer.
@@ -162,7 +164,16 @@ impl Apis {
 pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let started_at = time::OffsetDateTime::now_utc();
-    let pipeline = Arc::new(config::load(&opts.pipeline)?);
+    let mut loaded = config::load(&opts.pipeline)?;
+    if let Some(rejected) = &opts.source_override {
+        // retry-rejects: the same pipeline, reading a run's rejected.csv (our own CSV dialect;
+        // its reason columns and formula escapes are dropped on read).
+        loaded.source = Source::Csv(config::CsvSource {
+            delimiter: Some(b','),
+            ..config::CsvSource::new(rejected)
+        });
+    }
+    let pipeline = Arc::new(loaded);
     let p = &*pipeline;
     if opts.seed_contacts > 0 && !opts.sandbox {
         return Err(ConfigError::new("--seed-contacts only applies with --sandbox").into());
@@ -460,6 +471,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let mut summary = Summary {
         version: report::summary::SUMMARY_VERSION,
         pipeline: p.name.clone(),
+        pipeline_file: std::fs::canonicalize(&p.file)
+            .unwrap_or_else(|_| p.file.clone())
+            .display()
+            .to_string(),
         source: p.source.describe(),
         location_id: p
             .target

@@ -69,6 +69,8 @@ pub struct Summary {
     pub version: u32,
     /// Pipeline name.
     pub pipeline: String,
+    /// The pipeline file (absolute), so that `retry-rejects` can re-run it.
+    pub pipeline_file: String,
     /// What was read: a file path or `GHL location <id>`.
     pub source: String,
     /// Target location (empty for a CSV sink).

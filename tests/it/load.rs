@@ -751,3 +751,38 @@ fn killed_three_times_then_finished_holds_each_contact_once() {
     let n = |k: &str| s["rows"][k].as_u64().unwrap();
     assert_eq!(n("created") + n("updated") + n("unchanged"), 60, "{s}");
 }
+
+#[test]
+fn retry_rejects_reruns_the_pipeline_on_a_corrected_rejected_csv() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\nAnn,ann@,\nBen,ben@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    assert_eq!(
+        run_pipeline(&sb, &p, &dir.path().join("o1")).status.code(),
+        Some(3)
+    );
+    let rejected = dir.path().join("o1/rejected.csv");
+    let fixed = std::fs::read_to_string(&rejected)
+        .unwrap()
+        .replace("ann@,", "ann@example.com,");
+    std::fs::write(&rejected, fixed).unwrap();
+
+    let o = run(bin()
+        .args(["retry-rejects", "-q", "--out"])
+        .arg(dir.path().join("o2"))
+        .arg(dir.path().join("o1"))
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("o2"));
+    assert_eq!(
+        (s["rows"]["read"].as_u64(), s["rows"]["created"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 2);
+    let missing = run(bin()
+        .args(["retry-rejects", "-q"])
+        .arg(dir.path().join("nope")));
+    assert_eq!(missing.status.code(), Some(2));
+}
