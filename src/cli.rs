@@ -80,6 +80,11 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Undo a run: delete the contacts it created, restore the fields it changed.
+    Rollback {
+        /// The run's output folder (holding rollback.jsonl and summary.json).
+        run: PathBuf,
+    },
     /// Re-run a finished run's pipeline on its rejected.csv (after fixing the cells).
     RetryRejects {
         /// The run's output folder (holding summary.json and rejected.csv).

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
+            Command::Rollback { run } => app::rollback(&run).await,
             Command::RetryRejects {
                 run,
                 sandbox,

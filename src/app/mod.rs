@@ -1,11 +1,13 @@
 //! Commands: the build and run phases that connect config, extract, transform, load and report.
 
 mod init;
+mod rollback;
 mod run;
 mod sandbox_cmd;
 mod validate;
 
 pub use init::{init, InitOptions};
+pub use rollback::rollback;
 pub use run::{run, RunOptions};
 pub use sandbox_cmd::sandbox;
 pub use validate::validate;

@@ -291,6 +291,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         }
         _ => None,
     };
+    // Rollback manifest: what this run created, and the previous values of what it changed
+    // (known when the location was indexed: sync/create/update modes or field policies).
+    let mut manifest = match (&p.target, opts.dry_run) {
+        (Some(_), false) => {
+            let path = out_dir.join(report::ROLLBACK_JSONL);
+            Some(std::io::BufWriter::new(
+                std::fs::File::create(&path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            ))
+        }
+        _ => None,
+    };
     let mut plan_csv = match (&index, opts.dry_run) {
         (Some(_), true) => {
             let path = out_dir.join(report::PLAN_CSV);
@@ -386,7 +398,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 if let (Some((k, h)), Some(j), false) = (&journaled, &journal, full_refresh) {
                     let applied = j.lock().unwrap_or_else(|p| p.into_inner()).applied(k, h);
                     if let Ok(Some(contact_id)) = applied {
-                        return (rec, Done::Outcome(Outcome::Unchanged { contact_id }), warnings);
+                        return (rec, Done::Outcome(Outcome::Unchanged { contact_id }), warnings, None);
                     }
                 }
                 if let (Some((k, h)), Some(j)) = (&journaled, &journal) {
@@ -394,6 +406,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         tracing::warn!(error = %e, "Could not record the intent in the run journal.");
                     }
                 }
+                let mut before: Option<Vec<(String, String)>> = None;
                 let done = match (step, loader) {
                     (Step::Reject(e), _) => Done::Outcome(Outcome::Rejected(e)),
                     (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {
@@ -402,6 +415,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                     (Step::Load(prepared), loader) if index.is_some() => {
                         let idx = index.as_ref().expect("checked");
                         let (action, body) = planner::plan_with(idx, &prepared.body, &policies, tag_mode);
+                        if let Action::Update { changes, .. } = &action {
+                            before = Some(changes.iter().map(|(f, old, _)| (f.to_string(), old.clone())).collect());
+                        }
                         match (planner::decide(mode, &action), loader) {
                             (
                                 Decision::Reject {
@@ -463,7 +479,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         tracing::warn!(error = %e, "Could not record the result in the run journal.");
                     }
                 }
-                (rec, done, warnings)
+                (rec, done, warnings, before)
             }
         })
         .buffered(concurrency);
@@ -493,7 +509,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         ..Default::default()
     };
     let mut progress = Progress::new(total_rows, opts.quiet);
-    while let Some((rec, done, warnings)) = outcomes.next().await {
+    while let Some((rec, done, warnings, before)) = outcomes.next().await {
         let outcome = match done {
             Done::Outcome(o) => o,
             Done::Export(prepared) => {
@@ -524,6 +540,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 other => w.write_record([row.as_str(), other.label(), "", ""])?,
             }
         }
+        if let Some(m) = manifest.as_mut() {
+            use std::io::Write as _;
+            let line = match &outcome {
+                Outcome::Created { contact_id } => Some(
+                    serde_json::json!({"row": rec.row, "action": "created", "contact_id": contact_id}),
+                ),
+                Outcome::Updated { contact_id } => Some(serde_json::json!({
+                    "row": rec.row, "action": "updated", "contact_id": contact_id,
+                    "before": before.as_ref().map(|b| b.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
+                })),
+                _ => None,
+            };
+            if let Some(l) = line {
+                writeln!(m, "{l}")?;
+            }
+        }
         writer.write(&rec, &outcome, &warnings)?;
         summary.count(&outcome);
         for w in &warnings {
@@ -546,6 +578,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     drop(outcomes);
     let mut reader = producer.await.context("reader thread")??;
     writer.finish()?;
+    if let Some(mut m) = manifest.take() {
+        use std::io::Write as _;
+        m.flush()?;
+    }
     if let Some(err) = reader.take_error() {
         fatal
             .lock()

@@ -155,6 +155,26 @@ impl GhlClient {
             .await
     }
 
+    /// `PUT /contacts/{id}`.
+    pub async fn update_contact(
+        &self,
+        id: &str,
+        body: &super::types::UpdateContact,
+    ) -> Result<(), ApiError> {
+        let path = format!("/contacts/{}", enc(id));
+        let _: serde_json::Value = self.send(Method::PUT, &path, "update", Some(body)).await?;
+        Ok(())
+    }
+
+    /// `DELETE /contacts/{id}`.
+    pub async fn delete_contact(&self, id: &str) -> Result<(), ApiError> {
+        let path = format!("/contacts/{}", enc(id));
+        let _: serde_json::Value = self
+            .send::<(), _>(Method::DELETE, &path, "delete", None)
+            .await?;
+        Ok(())
+    }
+
     /// `GET /locations/{locationId}/customFields?model=contact`.
     pub async fn custom_fields(&self, location_id: &str) -> Result<Vec<CustomFieldDef>, ApiError> {
         let path = format!("/locations/{}/customFields?model=contact", enc(location_id));

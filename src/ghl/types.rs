@@ -110,6 +110,82 @@ impl UpsertContact {
     }
 }
 
+/// Body of `PUT /contacts/{id}` (spec `UpdateContactDto`; no `locationId`, `companyName` or
+/// `gender`). `Some(None)` sends `null`, which clears a nullable field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateContact {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address1: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<Option<String>>,
+    /// Not nullable: cleared with an empty string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnd: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+impl UpdateContact {
+    /// Sets a field (by API name) back to `old` (empty = cleared). Returns false for a field a
+    /// PUT cannot write (companyName) or that is not a standard field.
+    pub fn restore(&mut self, field: &str, old: &str) -> bool {
+        let v = || (!old.is_empty()).then(|| old.to_owned());
+        match field {
+            "firstName" => self.first_name = Some(v()),
+            "lastName" => self.last_name = Some(v()),
+            "name" => self.name = Some(v()),
+            "email" => self.email = Some(v()),
+            "phone" => self.phone = Some(v()),
+            "address1" => self.address1 = Some(v()),
+            "city" => self.city = Some(v()),
+            "state" => self.state = Some(v()),
+            "postalCode" => self.postal_code = Some(old.to_owned()),
+            "website" => self.website = Some(v()),
+            "timezone" => self.timezone = Some(v()),
+            "source" => self.source = Some(v()),
+            "dateOfBirth" => self.date_of_birth = Some(v()),
+            "country" => self.country = Some(old.to_owned()),
+            "dnd" => self.dnd = Some(old == "true"),
+            "tags" => {
+                self.tags = Some(
+                    old.split(", ")
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// A contact as the API returns it (spec: `GetContectByIdSchema`), the fields the importer reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

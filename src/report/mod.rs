@@ -11,6 +11,9 @@ pub use summary::Summary;
 pub const REJECTED_CSV: &str = "rejected.csv";
 /// One line per input row.
 pub const RESULTS_CSV: &str = "results.csv";
+/// Runs with a GHL target: one JSON line per contact created or updated (with previous values
+/// when known), read by `rollback`.
+pub const ROLLBACK_JSONL: &str = "rollback.jsonl";
 /// Dry runs: what each row would do.
 pub const PLAN_CSV: &str = "plan.csv";
 /// Counts and figures.

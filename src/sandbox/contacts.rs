@@ -481,6 +481,20 @@ pub fn get(st: &mut State, id: &str) -> Answer {
     }
 }
 
+/// `DELETE /contacts/{id}`: `{succeded: true}`.
+pub fn delete(st: &mut State, id: &str) -> Answer {
+    match find_by_id(st, id) {
+        Some((loc, i)) => {
+            st.locations.get_mut(&loc).expect("found above").remove(i);
+            st.notes.remove(id);
+            st.tasks.remove(id);
+            st.appointments.remove(id);
+            (200, json!({"succeded": true}))
+        }
+        None => bad_request("Contact not found"),
+    }
+}
+
 /// `PUT /contacts/{id}`.
 pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
     let obj = match check_body(body, UPDATE_FIELDS) {

@@ -34,7 +34,10 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/contacts", post(create_contact).get(list_contacts))
         .route("/contacts/upsert", post(upsert_contact))
         .route("/contacts/search", post(search_contacts))
-        .route("/contacts/{id}", get(get_contact).put(update_contact))
+        .route(
+            "/contacts/{id}",
+            get(get_contact).put(update_contact).delete(delete_contact),
+        )
         .route("/contacts/{id}/notes", get(list_notes).post(create_note))
         .route("/contacts/{id}/tasks", get(list_tasks).post(create_task))
         .route("/contacts/{id}/appointments", get(list_appointments))
@@ -265,6 +268,17 @@ async fn update_contact(
 ) -> Response {
     handle(&app, &headers, "PUT /contacts/{id}", |st| {
         contacts::update(st, &id, &body)
+    })
+    .await
+}
+
+async fn delete_contact(
+    AxState(app): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    handle(&app, &headers, "DELETE /contacts/{id}", |st| {
+        contacts::delete(st, &id)
     })
     .await
 }

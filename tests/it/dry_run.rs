@@ -212,3 +212,46 @@ fn tags_can_be_added_without_replacing() {
         "the seed's tag plus one follow-up"
     );
 }
+
+#[test]
+fn rollback_deletes_what_a_run_created_and_restores_what_it_changed() {
+    let (sb, dir) = seeded();
+    let p = pipeline(dir.path(), &sb.base_url, ROWS, "load:\n  mode: sync\n");
+    let before: Vec<serde_json::Value> = sb.contacts("loc-it");
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(sb.contacts("loc-it").len(), 3);
+
+    let r = run(bin()
+        .arg("rollback")
+        .arg(dir.path().join("o"))
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(r.status.code(), Some(0));
+    assert!(
+        text(&r)
+            .0
+            .contains("1 created contacts deleted, 1 updated contacts restored"),
+        "{}",
+        text(&r).0
+    );
+    let after = sb.contacts("loc-it");
+    let key = |v: &Vec<serde_json::Value>| {
+        let mut k: Vec<(String, String)> = v
+            .iter()
+            .map(|c| {
+                (
+                    c["email"].as_str().unwrap_or("").to_owned(),
+                    c["firstName"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(key(&after), key(&before), "back to the seeded contacts");
+}

@@ -89,3 +89,41 @@ fn custom_field_items_use_the_spec_write_shape() {
     assert!(sent.is_subset(&allowed), "{sent:?} ⊄ {allowed:?}");
     assert!(sent.contains("id") && text["required"][0] == "id");
 }
+
+#[test]
+fn update_body_only_uses_properties_the_spec_allows() {
+    let mut full = ghl_import::ghl::types::UpdateContact::default();
+    for f in [
+        "firstName",
+        "lastName",
+        "name",
+        "email",
+        "phone",
+        "address1",
+        "city",
+        "state",
+        "postalCode",
+        "website",
+        "timezone",
+        "source",
+        "dateOfBirth",
+        "country",
+        "dnd",
+        "tags",
+    ] {
+        assert!(full.restore(f, "x"), "{f}");
+    }
+    assert!(
+        !full.restore("companyName", "x"),
+        "PUT cannot write companyName"
+    );
+    let v = serde_json::to_value(&full).unwrap();
+    let sent: BTreeSet<String> = v.as_object().unwrap().keys().cloned().collect();
+    let allowed = dto_properties("UpdateContactDto");
+    assert!(
+        sent.is_subset(&allowed),
+        "not in UpdateContactDto: {:?}",
+        sent.difference(&allowed).collect::<Vec<_>>()
+    );
+    assert_eq!(sent.len(), 16);
+}

@@ -1,0 +1,110 @@
+//! `ghl-import rollback <run-dir>`: undo a run from its rollback.jsonl — delete the contacts it
+//! created and put back the previous values of the fields it changed (known when the run indexed
+//! the location: sync/create/update modes or field policies). Newest first.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::error::{ConfigError, Exit};
+use crate::ghl::client::{ClientConfig, GhlClient};
+use crate::ghl::ratelimit::{Limit, Throttle};
+use crate::ghl::retry::RetryPolicy;
+use crate::ghl::types::UpdateContact;
+
+/// Undoes the run in `run_dir` against its pipeline's target (token from the pipeline's variable).
+pub async fn rollback(run_dir: &Path) -> anyhow::Result<Exit> {
+    let manifest = run_dir.join(crate::report::ROLLBACK_JSONL);
+    let file = std::fs::File::open(&manifest).map_err(|e| {
+        ConfigError::new(format!(
+            "cannot read {}: {e} (is {} a run's output folder?)",
+            manifest.display(),
+            run_dir.display()
+        ))
+    })?;
+    let opts = super::retry_rejects_options(run_dir)?;
+    let p = crate::config::load(&opts.pipeline)?;
+    let t = p
+        .target
+        .as_ref()
+        .ok_or_else(|| ConfigError::new("the run's pipeline has no GHL target"))?;
+    let (url, token) = (t.base_url.clone(), super::token_from_env(&p, "target", t)?);
+    let throttle = std::sync::Arc::new(Throttle::new(Limit {
+        max: p.load.rate_limit.max_requests,
+        interval: Duration::from_millis(p.load.rate_limit.interval_ms.get()),
+    }));
+    let client = GhlClient::new(
+        ClientConfig {
+            base_url: url,
+            timeout: Duration::from_secs(p.load.timeout_secs.get()),
+            retry: RetryPolicy {
+                max_attempts: p.load.retry.max_attempts.get(),
+                base: Duration::from_millis(p.load.retry.base_delay_ms),
+                cap: Duration::from_millis(p.load.retry.max_delay_ms),
+            },
+        },
+        &token,
+        throttle,
+    )?;
+    let mut entries: Vec<serde_json::Value> = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.with_context(|| format!("reading {}", manifest.display()))?;
+        if !line.trim().is_empty() {
+            entries.push(
+                serde_json::from_str(&line)
+                    .with_context(|| format!("{}: bad line", manifest.display()))?,
+            );
+        }
+    }
+    let (mut deleted, mut restored, mut skipped, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    for e in entries.iter().rev() {
+        let id = e["contact_id"].as_str().unwrap_or_default();
+        match e["action"].as_str() {
+            Some("created") => match client.delete_contact(id).await {
+                Ok(()) => deleted += 1,
+                Err(err) => {
+                    failed += 1;
+                    eprintln!("row {}: deleting contact {id}: {err}", e["row"]);
+                }
+            },
+            Some("updated") => {
+                let Some(before) = e["before"].as_object() else {
+                    skipped += 1;
+                    eprintln!(
+                        "row {}: contact {id} was updated without a record of its previous values",
+                        e["row"]
+                    );
+                    continue;
+                };
+                let mut body = UpdateContact::default();
+                for (field, old) in before {
+                    if !body.restore(field, old.as_str().unwrap_or_default()) {
+                        eprintln!(
+                            "row {}: {field} of contact {id} cannot be restored with an update",
+                            e["row"]
+                        );
+                    }
+                }
+                match client.update_contact(id, &body).await {
+                    Ok(()) => restored += 1,
+                    Err(err) => {
+                        failed += 1;
+                        eprintln!("row {}: restoring contact {id}: {err}", e["row"]);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    println!(
+        "rollback of {}: {deleted} created contacts deleted, {restored} updated contacts restored, {skipped} without previous values, {failed} failed",
+        run_dir.display()
+    );
+    Ok(if failed + skipped > 0 {
+        Exit::Rejects
+    } else {
+        Exit::Ok
+    })
+}
