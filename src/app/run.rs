@@ -389,7 +389,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 }
                 // Journal: rows already applied with the same payload send nothing.
                 let journaled = match (&step, &journal) {
-                    (Step::Load(p), Some(_)) => match (journal::key(&p.body), journal::payload_hash(&p.body)) {
+                    (Step::Load(p), Some(_)) => match (journal::key(&p.body), journal::payload_hash(&p.body, &p.notes)) {
                         (Some(k), h) => Some((k, h)),
                         _ => None,
                     },
@@ -444,7 +444,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                             }
                             (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
                             (Decision::Write, Some(loader)) => {
-                                match loader.write(&body, tag_mode).await {
+                                match loader.write(&body, tag_mode, &prepared.notes).await {
                                     Ok(o) => Done::Outcome(o),
                                     Err(f) => {
                                         aborted.store(true, Ordering::SeqCst);
@@ -460,7 +460,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         }
                     }
                     (Step::Load(prepared), None) => Done::Export(prepared),
-                    (Step::Load(prepared), Some(loader)) => match loader.write(&prepared.body, tag_mode).await {
+                    (Step::Load(prepared), Some(loader)) => match loader.write(&prepared.body, tag_mode, &prepared.notes).await {
                         Ok(o) => Done::Outcome(o),
                         Err(f) => {
                             aborted.store(true, Ordering::SeqCst);

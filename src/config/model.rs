@@ -407,6 +407,10 @@ pub struct LoadConfig {
     /// Write mode.
     #[serde(default)]
     pub mode: LoadMode,
+    /// Notes to add to each contact, from columns (one request to list the contact's notes, one
+    /// per new note; a note whose text the contact already has is not added again).
+    #[serde(default)]
+    pub notes: Vec<NoteSource>,
     /// How mapped tags are written: `replace` (in the upsert: the contact's tags become the
     /// row's), `add` or `remove` (through the tags endpoint, one more request per row with tags).
     #[serde(default)]
@@ -461,6 +465,7 @@ impl Default for LoadConfig {
             path: None,
             columns: CsvColumns::default(),
             mode: LoadMode::default(),
+            notes: Vec::new(),
             tags: TagMode::default(),
             fields: BTreeMap::new(),
             concurrency: default_concurrency(),
@@ -485,6 +490,32 @@ pub enum LoadMode {
     Update,
     /// Upsert, but rows whose contact already holds the same values send nothing (unchanged).
     Sync,
+}
+
+/// Where notes come from.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NoteSource {
+    /// The column.
+    pub column: String,
+    /// `text`: the cell is one note. `json`: the cell is a JSON array of `{body, title?}` (what a
+    /// GHL source's `include: [notes]` column holds).
+    #[serde(default)]
+    pub format: NoteFormat,
+    /// Title for `text` notes.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// Note cell formats.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteFormat {
+    /// One note per cell.
+    #[default]
+    Text,
+    /// A JSON array of notes.
+    Json,
 }
 
 /// Tag writes.

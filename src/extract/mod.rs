@@ -55,10 +55,13 @@ impl SourceReader {
     /// The column names a source will have, without opening it when they are fixed (GHL).
     pub fn headers_of(src: &Source) -> Result<Headers, ConfigError> {
         match src {
-            Source::Ghl(_) => Ok(std::sync::Arc::from(
+            // Fixed columns and includes; custom-field columns are only known once the location's
+            // fields are listed at run time.
+            Source::Ghl(g) => Ok(std::sync::Arc::from(
                 ghl::CONTACT_COLUMNS
                     .iter()
                     .map(|c| c.to_string())
+                    .chain(g.include.iter().map(|i| ghl::include_column(*i).to_owned()))
                     .collect::<Vec<_>>(),
             )),
             other => Ok(SourceReader::open(other)?.headers().clone()),

@@ -218,6 +218,31 @@ impl GhlClient {
             .notes)
     }
 
+    /// `POST /contacts/{id}/notes` (spec `NotesDTO`).
+    pub async fn create_note(
+        &self,
+        contact_id: &str,
+        title: Option<&str>,
+        body: &str,
+    ) -> Result<(), ApiError> {
+        #[derive(serde::Serialize)]
+        struct NoteBody<'a> {
+            body: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            title: Option<&'a str>,
+        }
+        let path = format!("/contacts/{}/notes", enc(contact_id));
+        let _: serde_json::Value = self
+            .send(
+                Method::POST,
+                &path,
+                "notes",
+                Some(&NoteBody { body, title }),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `GET /contacts/{id}/tasks`.
     pub async fn tasks(&self, contact_id: &str) -> Result<Vec<Task>, ApiError> {
         let path = format!("/contacts/{}/tasks", enc(contact_id));

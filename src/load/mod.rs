@@ -34,7 +34,8 @@ impl Loader {
 
     /// Upserts one row.
     pub async fn upsert(&self, row: &Prepared) -> Result<Outcome, Fatal> {
-        self.write(&row.body, crate::config::TagMode::Replace).await
+        self.write(&row.body, crate::config::TagMode::Replace, &row.notes)
+            .await
     }
 
     /// Whether the location's daily allowance left is at or below `floor` (as last advertised).
@@ -49,6 +50,7 @@ impl Loader {
         &self,
         body: &crate::ghl::types::UpsertContact,
         tags: crate::config::TagMode,
+        notes: &[(Option<String>, String)],
     ) -> Result<Outcome, Fatal> {
         use crate::config::TagMode;
         let follow = match tags {
@@ -77,12 +79,27 @@ impl Loader {
             },
             Err(e) => return outcome_of_error(e).map(Outcome::Rejected),
         };
-        let Some((tag_list, add)) = follow else {
-            return Ok(outcome);
-        };
         let id = match &outcome {
             Outcome::Created { contact_id } | Outcome::Updated { contact_id } => contact_id.clone(),
             _ => return Ok(outcome),
+        };
+        if !notes.is_empty() {
+            if let Err(e) = self.add_notes(&id, notes).await {
+                let e = outcome_of_error(e)?;
+                return Ok(Outcome::Rejected(RowError::new(
+                    Stage::Load,
+                    codes::FOLLOWUP_FAILED,
+                    format!(
+                        "contact {id} was {} but adding its notes failed: {}",
+                        outcome.label(),
+                        e.message
+                    ),
+                    "re-run the pipeline: notes the contact already has are not added twice",
+                )));
+            }
+        }
+        let Some((tag_list, add)) = follow else {
+            return Ok(outcome);
         };
         match self.client.change_tags(&id, &tag_list, add).await {
             Ok(_) => Ok(outcome),
@@ -96,6 +113,24 @@ impl Loader {
                 )))
             }
         }
+    }
+}
+
+impl Loader {
+    /// Adds the notes the contact does not have yet (compared by trimmed text).
+    async fn add_notes(
+        &self,
+        id: &str,
+        notes: &[(Option<String>, String)],
+    ) -> Result<(), ApiError> {
+        let existing = self.client.notes(id).await?;
+        let has = |b: &str| existing.iter().any(|n| n.body.trim() == b.trim());
+        for (title, body) in notes {
+            if !has(body) {
+                self.client.create_note(id, title.as_deref(), body).await?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -71,6 +71,8 @@ pub fn apply_batch(t: &Transformer, rows: &[Record]) -> Vec<Result<Prepared, Row
 pub struct Prepared {
     /// The request body.
     pub body: UpsertContact,
+    /// Notes to add to the contact (title, body).
+    pub notes: Vec<(Option<String>, String)>,
     /// Things worth a look that did not stop the row (`code: message`), e.g. a likely typo.
     pub warnings: Vec<String>,
 }
@@ -84,6 +86,7 @@ pub struct Transformer {
     require_any: Vec<RequiredKey>,
     required: Vec<ContactField>,
     max_length: Vec<(ContactField, usize)>,
+    notes: Vec<(usize, crate::config::NoteSource)>,
     extension: crate::config::ExtensionPolicy,
     region: Option<phonenumber::country::Id>,
 }
@@ -97,6 +100,14 @@ impl Transformer {
         for (field, rule) in &p.mapping {
             let r = resolve_columns(p, headers, &format!("mapping.{field}"), rule, &mut errs);
             fields.push((*field, r));
+        }
+        let mut note_columns = Vec::new();
+        for n in &p.load.notes {
+            let rule = crate::config::mapping::FieldRule::column(&n.column);
+            let r = resolve_columns(p, headers, "load.notes", &rule, &mut errs);
+            if let Some(i) = r.cols.first() {
+                note_columns.push((*i, n.clone()));
+            }
         }
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
@@ -112,6 +123,7 @@ impl Transformer {
             require_any: p.validate.require_any.clone(),
             required: p.validate.required.clone(),
             max_length: p.validate.max_length.clone(),
+            notes: note_columns,
             extension: p.validate.phone_extension,
             region: p.validate.phone_default_region,
         })
@@ -310,7 +322,40 @@ impl Transformer {
                 ));
             }
         }
-        Ok(Prepared { body, warnings })
+        let mut notes = Vec::new();
+        for (i, n) in &self.notes {
+            let cell = rec.get(*i).trim();
+            if cell.is_empty() {
+                continue;
+            }
+            match n.format {
+                crate::config::NoteFormat::Text => notes.push((n.title.clone(), cell.to_owned())),
+                crate::config::NoteFormat::Json => {
+                    let parsed: Result<Vec<crate::ghl::types::Note>, _> =
+                        serde_json::from_str(cell);
+                    match parsed {
+                        Ok(list) => notes.extend(
+                            list.into_iter()
+                                .filter(|x| !x.body.trim().is_empty())
+                                .map(|x| (x.title, x.body)),
+                        ),
+                        Err(e) => {
+                            return Err(RowError::new(
+                                Stage::Validate,
+                                codes::INVALID_NOTES,
+                                format!("column `{}` is not a JSON array of notes: {e}", n.column),
+                                "write [{\"body\": \"…\"}] or use format: text",
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Prepared {
+            body,
+            warnings,
+            notes,
+        })
     }
 }
 

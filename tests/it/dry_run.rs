@@ -255,3 +255,57 @@ fn rollback_deletes_what_a_run_created_and_restores_what_it_changed() {
     };
     assert_eq!(key(&after), key(&before), "back to the seeded contacts");
 }
+
+#[test]
+fn notes_from_columns_are_added_once() {
+    let (sb, dir) = seeded();
+    let csv = "First Name,Email,Phone,Note,History\nAnn,ann@example.com,,Called on Monday,\"[{\"\"body\"\": \"\"Met at the fair\"\", \"\"title\"\": \"\"2024\"\"}]\"\nCy,cy@example.com,,,\"[]\"\nBad,bad@example.com,,,not json\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let yaml = format!(
+        "version: 1\nsource: {{type: csv, path: in.csv}}\ntarget: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+         mapping: {{firstName: First Name, email: Email}}\n\
+         load:\n  notes:\n    - {{column: Note, title: Imported}}\n    - {{column: History, format: json}}\n",
+        sb.base_url
+    );
+    std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
+    let go = |out: &str, extra: &[&str]| {
+        run(bin()
+            .args(["run", "-q"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .arg(dir.path().join("p.yaml"))
+            .env("IT_TOKEN", &sb.token))
+    };
+
+    let o = go("o1", &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        summary(&dir.path().join("o1"))["rejected_by_code"]["invalid_notes"],
+        1
+    );
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
+    let auth = format!("Bearer {}", sb.token);
+    let notes = |id: &str| -> serde_json::Value {
+        let (s, body) = sb.raw(
+            "GET",
+            &format!("/contacts/{id}/notes"),
+            &[("Authorization", &auth), ("Version", "2021-07-28")],
+            "",
+        );
+        assert_eq!(s, 200);
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["notes"].clone()
+    };
+    let ann_id = ann["id"].as_str().unwrap();
+    let bodies: Vec<String> = notes(ann_id)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies, ["Called on Monday", "Met at the fair"]);
+
+    // A full re-send (journal ignored) does not add the same notes again.
+    assert_eq!(go("o2", &["--full-refresh"]).status.code(), Some(3));
+    assert_eq!(notes(ann_id).as_array().unwrap().len(), 2);
+}

@@ -183,7 +183,7 @@ fn migration_between_two_locations_copies_then_updates() {
             "    token_env: GHL_TARGET_TOKEN",
             &format!("    token_env: IT_TOKEN\n  base_url: {}", sb.base_url),
         )
-        + "load:\n  rate_limit:\n    max_requests: 1000\n    interval_ms: 1000\n";
+        + "  rate_limit:\n    max_requests: 1000\n    interval_ms: 1000\n";
     let p = dir.path().join("migrate.yaml");
     std::fs::write(&p, yaml).unwrap();
     let go = |out: &str| {
@@ -232,6 +232,21 @@ fn migration_between_two_locations_copies_then_updates() {
             cf(cb, "loc-b-cf-ltv").is_some_and(|v| v.is_number()),
             "MONETORY written as a number"
         );
+        // Notes: every 5th seeded contact has one; it arrives on B's copy.
+        let auth = format!("Bearer {}", sb.token);
+        let h = [("Authorization", auth.as_str()), ("Version", "2021-07-28")];
+        let notes_of = |id: &str| {
+            let (_, body) = sb.raw("GET", &format!("/contacts/{id}/notes"), &h, "");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["notes"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        let (na, nb) = (
+            notes_of(ca["id"].as_str().unwrap()),
+            notes_of(cb["id"].as_str().unwrap()),
+        );
+        assert_eq!(na, nb, "{}", ca["email"]);
     }
 
     assert_eq!(go("o2").status.code(), Some(0));
