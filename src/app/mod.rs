@@ -66,6 +66,36 @@ pub fn retry_rejects_options(run_dir: &std::path::Path) -> anyhow::Result<RunOpt
     })
 }
 
+/// A client for one location with the pipeline's rate limit, retry policy and timeout, and a
+/// throttle of its own.
+pub(crate) fn client_for(
+    p: &Pipeline,
+    base_url: reqwest::Url,
+    token: &SecretString,
+) -> anyhow::Result<crate::ghl::client::GhlClient> {
+    use crate::ghl::client::{ClientConfig, GhlClient};
+    use crate::ghl::ratelimit::{Limit, Throttle};
+    use crate::ghl::retry::RetryPolicy;
+    use std::time::Duration;
+    let throttle = std::sync::Arc::new(Throttle::new(Limit {
+        max: p.load.rate_limit.max_requests,
+        interval: Duration::from_millis(p.load.rate_limit.interval_ms.get()),
+    }));
+    GhlClient::new(
+        ClientConfig {
+            base_url,
+            timeout: Duration::from_secs(p.load.timeout_secs.get()),
+            retry: RetryPolicy {
+                max_attempts: p.load.retry.max_attempts.get(),
+                base: Duration::from_millis(p.load.retry.base_delay_ms),
+                cap: Duration::from_millis(p.load.retry.max_delay_ms),
+            },
+        },
+        token,
+        throttle,
+    )
+}
+
 /// Every API endpoint the pipeline talks to: (`section`, target) for the GHL source and target.
 pub(crate) fn apis(p: &Pipeline) -> Vec<(&'static str, &Target)> {
     let mut v = Vec::new();

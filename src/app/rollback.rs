@@ -4,14 +4,10 @@
 
 use std::io::BufRead;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::error::{ConfigError, Exit};
-use crate::ghl::client::{ClientConfig, GhlClient};
-use crate::ghl::ratelimit::{Limit, Throttle};
-use crate::ghl::retry::RetryPolicy;
 use crate::ghl::types::UpdateContact;
 
 /// Undoes the run in `run_dir` against its pipeline's target (token from the pipeline's variable).
@@ -31,23 +27,7 @@ pub async fn rollback(run_dir: &Path) -> anyhow::Result<Exit> {
         .as_ref()
         .ok_or_else(|| ConfigError::new("the run's pipeline has no GHL target"))?;
     let (url, token) = (t.base_url.clone(), super::token_from_env(&p, "target", t)?);
-    let throttle = std::sync::Arc::new(Throttle::new(Limit {
-        max: p.load.rate_limit.max_requests,
-        interval: Duration::from_millis(p.load.rate_limit.interval_ms.get()),
-    }));
-    let client = GhlClient::new(
-        ClientConfig {
-            base_url: url,
-            timeout: Duration::from_secs(p.load.timeout_secs.get()),
-            retry: RetryPolicy {
-                max_attempts: p.load.retry.max_attempts.get(),
-                base: Duration::from_millis(p.load.retry.base_delay_ms),
-                cap: Duration::from_millis(p.load.retry.max_delay_ms),
-            },
-        },
-        &token,
-        throttle,
-    )?;
+    let client = super::client_for(&p, url, &token)?;
     let mut entries: Vec<serde_json::Value> = Vec::new();
     for line in std::io::BufReader::new(file).lines() {
         let line = line.with_context(|| format!("reading {}", manifest.display()))?;

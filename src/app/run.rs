@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use futures::StreamExt;
@@ -17,10 +17,8 @@ use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Pipeline, Sink,
 use crate::error::{ConfigError, Exit};
 use crate::extract::ghl::{GhlReader, Watermark};
 use crate::extract::{SourceItem, SourceReader};
-use crate::ghl::client::{ClientConfig, GhlClient};
+use crate::ghl::client::GhlClient;
 use crate::ghl::fields::ContactField;
-use crate::ghl::ratelimit::{Limit, Throttle};
-use crate::ghl::retry::RetryPolicy;
 use crate::journal::{self, Journal};
 use crate::load::csv_sink::CsvSink;
 use crate::load::plan::{self as planner, Action, Decision, Index};
@@ -113,23 +111,7 @@ impl Apis {
         }
         let mut clients = HashMap::new();
         for (location, (url, token)) in tokens {
-            let throttle = Arc::new(Throttle::new(Limit {
-                max: p.load.rate_limit.max_requests,
-                interval: Duration::from_millis(p.load.rate_limit.interval_ms.get()),
-            }));
-            let client = GhlClient::new(
-                ClientConfig {
-                    base_url: url,
-                    timeout: Duration::from_secs(p.load.timeout_secs.get()),
-                    retry: RetryPolicy {
-                        max_attempts: p.load.retry.max_attempts.get(),
-                        base: Duration::from_millis(p.load.retry.base_delay_ms),
-                        cap: Duration::from_millis(p.load.retry.max_delay_ms),
-                    },
-                },
-                &token,
-                throttle,
-            )?;
+            let client = super::client_for(p, url, &token)?;
             clients.insert(location, client);
         }
         Ok(Apis { sandbox, clients })
@@ -444,33 +426,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                             }
                             (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
                             (Decision::Write, Some(loader)) => {
-                                match loader.write(&body, tag_mode, &prepared.notes).await {
-                                    Ok(o) => Done::Outcome(o),
-                                    Err(f) => {
-                                        aborted.store(true, Ordering::SeqCst);
-                                        fatal
-                                            .lock()
-                                            .unwrap_or_else(|p| p.into_inner())
-                                            .get_or_insert(f.0);
-                                        Done::Outcome(not_attempted(&fatal))
-                                    }
-                                }
+                                Done::Outcome(written(loader.write(&body, tag_mode, &prepared.notes).await, &aborted, &fatal))
                             }
                             (Decision::Write, None) => Done::Export(prepared),
                         }
                     }
                     (Step::Load(prepared), None) => Done::Export(prepared),
-                    (Step::Load(prepared), Some(loader)) => match loader.write(&prepared.body, tag_mode, &prepared.notes).await {
-                        Ok(o) => Done::Outcome(o),
-                        Err(f) => {
-                            aborted.store(true, Ordering::SeqCst);
-                            fatal
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(f.0);
-                            Done::Outcome(not_attempted(&fatal))
-                        }
-                    },
+                    (Step::Load(prepared), Some(loader)) => Done::Outcome(written(loader.write(&prepared.body, tag_mode, &prepared.notes).await, &aborted, &fatal)),
                 };
                 if let (Some((k, h)), Some(j), Done::Outcome(Outcome::Created { contact_id } | Outcome::Updated { contact_id })) =
                     (&journaled, &journal, &done)
@@ -691,6 +653,25 @@ fn planned(a: Action) -> Outcome {
                  update {email_contact} and drop the phone"
             ),
         },
+    }
+}
+
+/// The outcome of a write; a fatal error stops the run (later rows become not_attempted).
+fn written(
+    r: Result<Outcome, crate::load::Fatal>,
+    aborted: &AtomicBool,
+    fatal: &Mutex<Option<String>>,
+) -> Outcome {
+    match r {
+        Ok(o) => o,
+        Err(f) => {
+            aborted.store(true, Ordering::SeqCst);
+            fatal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(f.0);
+            not_attempted(fatal)
+        }
     }
 }
 
