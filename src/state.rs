@@ -33,20 +33,9 @@ impl StateStore {
     }
 
     fn watermark_path(&self, pipeline: &str, location: &str) -> PathBuf {
-        let clean = |s: &str| -> String {
-            s.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        };
         self.dir
             .join("incremental")
-            .join(format!("{}--{}.json", clean(pipeline), clean(location)))
+            .join(format!("{}.json", file_key(pipeline, location)))
     }
 
     /// The stored mark of a pipeline's GHL source, if any.
@@ -89,6 +78,22 @@ impl StateStore {
         write_atomically(&path, &body)?;
         Ok(path)
     }
+}
+
+/// A file name for state of `pipeline` at `location`: letters, digits, `-` and `_` kept, the rest `_`.
+pub fn file_key(pipeline: &str, location: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}--{}", clean(pipeline), clean(location))
 }
 
 /// Writes `body` to `path` through a temp file in the same folder, fsynced, then renamed.

@@ -1,6 +1,7 @@
 //! Commands: the build and run phases that connect config, extract, transform, load and report.
 
 mod init;
+mod output;
 mod rollback;
 mod run;
 mod sandbox_cmd;

@@ -4,7 +4,7 @@
 //! are in input order too.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,6 +13,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use secrecy::SecretString;
 
+use super::output::{output_dir, print_summary, write_json};
 use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Pipeline, Sink, Source, Target};
 use crate::error::{ConfigError, Exit};
 use crate::extract::ghl::{GhlReader, Watermark};
@@ -771,107 +772,4 @@ fn stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-/// `--out`, else `report.dir`, else `out/<name>-<UTC timestamp>` (suffixed if it exists).
-fn output_dir(
-    opts: &RunOptions,
-    p: &Pipeline,
-    at: time::OffsetDateTime,
-) -> anyhow::Result<PathBuf> {
-    let dir = match opts.out.clone().or_else(|| p.report.dir.clone()) {
-        Some(d) => d,
-        None => {
-            let fmt =
-                time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-            let stamp = at.format(&fmt).unwrap_or_else(|_| "run".into());
-            let base = Path::new("out").join(format!("{}-{stamp}", p.name));
-            let mut dir = base.clone();
-            let mut n = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{n}", base.display()));
-                n += 1;
-            }
-            dir
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        ConfigError::new(format!(
-            "cannot create the output folder {}: {e}",
-            dir.display()
-        ))
-    })?;
-    Ok(dir)
-}
-
-fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    serde_json::to_writer_pretty(std::io::BufWriter::new(f), value)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>) {
-    let r = &s.rows;
-    let dest = match exported_to {
-        Some(p) => format!("{}", p.display()),
-        None if s.location_id.is_empty() => "(nothing written)".to_owned(),
-        None => format!(
-            "location {}{}",
-            s.location_id,
-            if s.sandbox { " (embedded sandbox)" } else { "" }
-        ),
-    };
-    println!("{}: {} → {dest}", s.pipeline, s.source);
-    println!("  rows read   {:>8}", r.read);
-    if s.forecast.is_some() {
-        // Dry run: the planned actions are printed below.
-    } else if exported_to.is_some() || r.exported > 0 {
-        println!("  exported    {:>8}", r.exported);
-    } else {
-        println!("  created     {:>8}", r.created);
-        println!("  updated     {:>8}", r.updated);
-        println!("  unchanged   {:>8}", r.unchanged);
-    }
-    if !s.plan.is_empty() || s.forecast.is_some() {
-        for action in ["create", "update", "unchanged"] {
-            println!(
-                "  {action:<11} {:>8}  (planned)",
-                s.plan.get(action).copied().unwrap_or(0)
-            );
-        }
-        let conflicts = s
-            .rejected_by_code
-            .get(codes::CONFLICT)
-            .copied()
-            .unwrap_or(0);
-        println!("  conflict    {conflicts:>8}  (planned: rejected, see plan.csv)");
-    }
-    println!("  rejected    {:>8}", r.rejected);
-    for (code, n) in &s.rejected_by_code {
-        println!("    {code:<22}{n:>6}");
-    }
-    println!(
-        "  requests    {:>8}  (retries {}, 429s {}, 5xx {}, transport errors {})",
-        s.requests.sent,
-        s.requests.retries,
-        s.requests.rate_limited_429,
-        s.requests.server_errors,
-        s.requests.transport_errors
-    );
-    for (code, n) in &s.warnings_by_code {
-        println!("  warnings    {n:>8}  ({code}: loaded, but see results.csv)");
-    }
-    println!("  duration    {:>7.1}s", s.duration_ms as f64 / 1000.0);
-    if let Some(f) = &s.forecast {
-        let share = match (f.daily_share_percent, f.daily_remaining) {
-            (Some(pct), Some(d)) => format!(" = {pct:.1} % of today's remaining {d}"),
-            _ => String::new(),
-        };
-        println!(
-            "dry run: nothing was written. A real run would send ≈ {} write requests{share}, ETA {:.0} s at the \
-             configured rate ({} contacts indexed with {} read requests)",
-            f.write_requests, f.eta_seconds, f.existing_contacts, f.read_requests
-        );
-    }
-    println!("reports: {}", out.display());
 }

@@ -45,20 +45,12 @@ pub fn payload_hash(body: &UpsertContact, notes: &[(Option<String>, String)]) ->
 impl Journal {
     /// Opens (creating if needed) the journal of `pipeline` writing to `location`.
     pub fn open(state_dir: &Path, pipeline: &str, location: &str) -> anyhow::Result<Journal> {
-        let clean = |s: &str| -> String {
-            s.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        };
         let dir = state_dir.join("journal");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{}--{}.sqlite", clean(pipeline), clean(location)));
+        let path = dir.join(format!(
+            "{}.sqlite",
+            crate::state::file_key(pipeline, location)
+        ));
         let conn = Connection::open(&path)
             .with_context(|| format!("opening the run journal {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
