@@ -73,6 +73,8 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// The email matches one contact and the phone another (an upsert would merge silently).
     pub const CONFLICT: &str = "conflict";
+    /// A task's due date is not a date.
+    pub const INVALID_TASK: &str = "invalid_task";
     /// A notes cell declared `format: json` is not a JSON array of notes.
     pub const INVALID_NOTES: &str = "invalid_notes";
     /// The contact was written but a follow-up (tags) failed; re-running repeats both safely.

@@ -372,7 +372,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 }
                 // Journal: rows already applied with the same payload send nothing.
                 let journaled = match (&step, &journal) {
-                    (Step::Load(p), Some(_)) => match (journal::key(&p.body), journal::payload_hash(&p.body, &p.notes)) {
+                    (Step::Load(p), Some(_)) => match (journal::key(&p.body), journal::payload_hash(&p.body, &(&p.notes, &p.tasks))) {
                         (Some(k), h) => Some((k, h)),
                         _ => None,
                     },
@@ -427,13 +427,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                             }
                             (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
                             (Decision::Write, Some(loader)) => {
-                                Done::Outcome(written(loader.write(&body, tag_mode, &prepared.notes).await, &aborted, &fatal))
+                                Done::Outcome(written(loader.write(&body, tag_mode, &prepared.notes, &prepared.tasks).await, &aborted, &fatal))
                             }
                             (Decision::Write, None) => Done::Export(prepared),
                         }
                     }
                     (Step::Load(prepared), None) => Done::Export(prepared),
-                    (Step::Load(prepared), Some(loader)) => Done::Outcome(written(loader.write(&prepared.body, tag_mode, &prepared.notes).await, &aborted, &fatal)),
+                    (Step::Load(prepared), Some(loader)) => Done::Outcome(written(loader.write(&prepared.body, tag_mode, &prepared.notes, &prepared.tasks).await, &aborted, &fatal)),
                 };
                 if let (Some((k, h)), Some(j), Done::Outcome(Outcome::Created { contact_id } | Outcome::Updated { contact_id })) =
                     (&journaled, &journal, &done)

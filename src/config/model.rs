@@ -411,6 +411,10 @@ pub struct LoadConfig {
     /// per new note; a note whose text the contact already has is not added again).
     #[serde(default)]
     pub notes: Vec<NoteSource>,
+    /// Tasks to add to each contact, from columns (the contact's tasks are listed first; a task
+    /// with the same title and due date is not added again).
+    #[serde(default)]
+    pub tasks: Vec<TaskSource>,
     /// How mapped tags are written: `replace` (in the upsert: the contact's tags become the
     /// row's), `add` or `remove` (through the tags endpoint, one more request per row with tags).
     #[serde(default)]
@@ -466,6 +470,7 @@ impl Default for LoadConfig {
             columns: CsvColumns::default(),
             mode: LoadMode::default(),
             notes: Vec::new(),
+            tasks: Vec::new(),
             tags: TagMode::default(),
             fields: BTreeMap::new(),
             concurrency: default_concurrency(),
@@ -505,6 +510,19 @@ pub struct NoteSource {
     /// Title for `text` notes.
     #[serde(default)]
     pub title: Option<String>,
+}
+
+/// Where a task comes from: a title column and a due-date column (ISO 8601 or `YYYY-MM-DD`).
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSource {
+    /// Column holding the task title (blank: no task).
+    pub title: String,
+    /// Column holding the due date.
+    pub due: String,
+    /// Column holding the task's description.
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 /// Note cell formats.

@@ -243,6 +243,34 @@ impl GhlClient {
         Ok(())
     }
 
+    /// `POST /contacts/{id}/tasks` (spec `CreateTaskParams`).
+    pub async fn create_task(
+        &self,
+        contact_id: &str,
+        title: &str,
+        due: &str,
+        body: Option<&str>,
+    ) -> Result<(), ApiError> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct TaskBody<'a> {
+            title: &'a str,
+            due_date: &'a str,
+            completed: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            body: Option<&'a str>,
+        }
+        let path = format!("/contacts/{}/tasks", enc(contact_id));
+        let b = TaskBody {
+            title,
+            due_date: due,
+            completed: false,
+            body,
+        };
+        let _: serde_json::Value = self.send(Method::POST, &path, "tasks", Some(&b)).await?;
+        Ok(())
+    }
+
     /// `GET /contacts/{id}/tasks`.
     pub async fn tasks(&self, contact_id: &str) -> Result<Vec<Task>, ApiError> {
         let path = format!("/contacts/{}/tasks", enc(contact_id));

@@ -36,9 +36,9 @@ pub fn key(body: &UpsertContact) -> Option<String> {
         .or_else(|| body.phone.as_ref().map(|p| format!("phone:{p}")))
 }
 
-/// A stable hash of what would be sent (the request body and the notes).
-pub fn payload_hash(body: &UpsertContact, notes: &[(Option<String>, String)]) -> String {
-    let bytes = serde_json::to_vec(&(body, notes)).unwrap_or_default();
+/// A stable hash of what would be sent (the request body and the follow-ups).
+pub fn payload_hash(body: &UpsertContact, follow_ups: &impl serde::Serialize) -> String {
+    let bytes = serde_json::to_vec(&(body, follow_ups)).unwrap_or_default();
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
@@ -136,7 +136,7 @@ mod tests {
             email: Some("a@x.co".into()),
             ..Default::default()
         };
-        let (k, h) = (key(&body).unwrap(), payload_hash(&body, &[]));
+        let (k, h) = (key(&body).unwrap(), payload_hash(&body, &()));
         assert_eq!(j.applied(&k, &h).unwrap(), None);
         j.intent(&k, &h).unwrap();
         assert_eq!(j.applied(&k, &h).unwrap(), None, "in flight is not applied");
@@ -149,7 +149,7 @@ mod tests {
             ..body.clone()
         };
         assert_eq!(
-            j.applied(&k, &payload_hash(&changed, &[])).unwrap(),
+            j.applied(&k, &payload_hash(&changed, &())).unwrap(),
             None,
             "a changed row is sent again"
         );

@@ -34,8 +34,13 @@ impl Loader {
 
     /// Upserts one row.
     pub async fn upsert(&self, row: &Prepared) -> Result<Outcome, Fatal> {
-        self.write(&row.body, crate::config::TagMode::Replace, &row.notes)
-            .await
+        self.write(
+            &row.body,
+            crate::config::TagMode::Replace,
+            &row.notes,
+            &row.tasks,
+        )
+        .await
     }
 
     /// Whether the location's daily allowance left is at or below `floor` (as last advertised).
@@ -51,6 +56,7 @@ impl Loader {
         body: &crate::ghl::types::UpsertContact,
         tags: crate::config::TagMode,
         notes: &[(Option<String>, String)],
+        tasks: &[(String, String, Option<String>)],
     ) -> Result<Outcome, Fatal> {
         use crate::config::TagMode;
         let follow = match tags {
@@ -83,18 +89,22 @@ impl Loader {
             Outcome::Created { contact_id } | Outcome::Updated { contact_id } => contact_id.clone(),
             _ => return Ok(outcome),
         };
-        if !notes.is_empty() {
-            if let Err(e) = self.add_notes(&id, notes).await {
+        if !notes.is_empty() || !tasks.is_empty() {
+            let r = match self.add_notes(&id, notes).await {
+                Ok(()) => self.add_tasks(&id, tasks).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
                 let e = outcome_of_error(e)?;
                 return Ok(Outcome::Rejected(RowError::new(
                     Stage::Load,
                     codes::FOLLOWUP_FAILED,
                     format!(
-                        "contact {id} was {} but adding its notes failed: {}",
+                        "contact {id} was {} but adding its notes or tasks failed: {}",
                         outcome.label(),
                         e.message
                     ),
-                    "re-run the pipeline: notes the contact already has are not added twice",
+                    "re-run the pipeline: notes and tasks the contact already has are not added twice",
                 )));
             }
         }
@@ -117,12 +127,38 @@ impl Loader {
 }
 
 impl Loader {
+    /// Adds the tasks the contact does not have yet (same title and due date).
+    async fn add_tasks(
+        &self,
+        id: &str,
+        tasks: &[(String, String, Option<String>)],
+    ) -> Result<(), ApiError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let existing = self.client.tasks(id).await?;
+        for (title, due, body) in tasks {
+            let has = existing
+                .iter()
+                .any(|t| t.title == *title && t.due_date.as_deref() == Some(due.as_str()));
+            if !has {
+                self.client
+                    .create_task(id, title, due, body.as_deref())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Adds the notes the contact does not have yet (compared by trimmed text).
     async fn add_notes(
         &self,
         id: &str,
         notes: &[(Option<String>, String)],
     ) -> Result<(), ApiError> {
+        if notes.is_empty() {
+            return Ok(());
+        }
         let existing = self.client.notes(id).await?;
         let has = |b: &str| existing.iter().any(|n| n.body.trim() == b.trim());
         for (title, body) in notes {

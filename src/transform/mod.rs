@@ -73,6 +73,8 @@ pub struct Prepared {
     pub body: UpsertContact,
     /// Notes to add to the contact (title, body).
     pub notes: Vec<(Option<String>, String)>,
+    /// Tasks to add to the contact (title, due date as RFC 3339, body).
+    pub tasks: Vec<(String, String, Option<String>)>,
     /// Things worth a look that did not stop the row (`code: message`), e.g. a likely typo.
     pub warnings: Vec<String>,
 }
@@ -87,6 +89,7 @@ pub struct Transformer {
     required: Vec<ContactField>,
     max_length: Vec<(ContactField, usize)>,
     notes: Vec<(usize, crate::config::NoteSource)>,
+    tasks: Vec<(usize, usize, Option<usize>)>,
     extension: crate::config::ExtensionPolicy,
     region: Option<phonenumber::country::Id>,
 }
@@ -100,6 +103,22 @@ impl Transformer {
         for (field, rule) in &p.mapping {
             let r = resolve_columns(p, headers, &format!("mapping.{field}"), rule, &mut errs);
             fields.push((*field, r));
+        }
+        let mut task_columns = Vec::new();
+        for t in &p.load.tasks {
+            let col = |name: &str, errs: &mut Vec<ConfigError>| {
+                let rule = crate::config::mapping::FieldRule::column(name);
+                resolve_columns(p, headers, "load.tasks", &rule, errs)
+                    .cols
+                    .first()
+                    .copied()
+            };
+            let title = col(&t.title, &mut errs);
+            let due = col(&t.due, &mut errs);
+            let body = t.body.as_deref().and_then(|b| col(b, &mut errs));
+            if let (Some(ti), Some(du)) = (title, due) {
+                task_columns.push((ti, du, body));
+            }
         }
         let mut note_columns = Vec::new();
         for n in &p.load.notes {
@@ -124,6 +143,7 @@ impl Transformer {
             required: p.validate.required.clone(),
             max_length: p.validate.max_length.clone(),
             notes: note_columns,
+            tasks: task_columns,
             extension: p.validate.phone_extension,
             region: p.validate.phone_default_region,
         })
@@ -351,10 +371,45 @@ impl Transformer {
                 }
             }
         }
+        let mut tasks = Vec::new();
+        for (ti, du, bo) in &self.tasks {
+            let title = rec.get(*ti).trim();
+            if title.is_empty() {
+                continue;
+            }
+            let due_raw = rec.get(*du).trim();
+            let rfc = &time::format_description::well_known::Rfc3339;
+            let due = time::OffsetDateTime::parse(due_raw, rfc)
+                .ok()
+                .and_then(|t| t.format(rfc).ok())
+                .or_else(|| {
+                    normalize::date(due_raw, None)
+                        .ok()
+                        .flatten()
+                        .map(|d| format!("{d}T00:00:00Z"))
+                });
+            match due {
+                Some(d) => tasks.push((
+                    title.to_owned(),
+                    d,
+                    bo.map(|b| rec.get(b).trim().to_owned())
+                        .filter(|b| !b.is_empty()),
+                )),
+                None => {
+                    return Err(RowError::new(
+                        Stage::Validate,
+                        codes::INVALID_TASK,
+                        format!("task `{title}` has due date `{due_raw}`, which is not a date"),
+                        "write the due date as YYYY-MM-DD or an RFC 3339 time",
+                    ))
+                }
+            }
+        }
         Ok(Prepared {
             body,
             warnings,
             notes,
+            tasks,
         })
     }
 }

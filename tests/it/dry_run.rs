@@ -309,3 +309,49 @@ fn notes_from_columns_are_added_once() {
     assert_eq!(go("o2", &["--full-refresh"]).status.code(), Some(3));
     assert_eq!(notes(ann_id).as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn tasks_from_columns_are_added_once() {
+    let (sb, dir) = seeded();
+    let csv = "First Name,Email,Phone,Task,Due\nAnn,ann@example.com,,Call back,2026-12-01\nBen,ben@example.com,,Send deck,someday\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let yaml = format!(
+        "version: 1\nsource: {{type: csv, path: in.csv}}\ntarget: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+         mapping: {{firstName: First Name, email: Email}}\nload:\n  tasks:\n    - {{title: Task, due: Due}}\n",
+        sb.base_url
+    );
+    std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
+    let go = |out: &str, extra: &[&str]| {
+        run(bin()
+            .args(["run", "-q"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .arg(dir.path().join("p.yaml"))
+            .env("IT_TOKEN", &sb.token))
+    };
+
+    assert_eq!(go("o1", &[]).status.code(), Some(3));
+    assert_eq!(
+        summary(&dir.path().join("o1"))["rejected_by_code"]["invalid_task"],
+        1
+    );
+    let ann_id = sb.contact_by_email("loc-it", "ann@example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("Bearer {}", sb.token);
+    let tasks = || -> serde_json::Value {
+        let (_, body) = sb.raw(
+            "GET",
+            &format!("/contacts/{ann_id}/tasks"),
+            &[("Authorization", &auth), ("Version", "2021-07-28")],
+            "",
+        );
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["tasks"].clone()
+    };
+    assert_eq!(tasks()[0]["title"], "Call back");
+    assert_eq!(tasks()[0]["dueDate"], "2026-12-01T00:00:00Z");
+    assert_eq!(go("o2", &["--full-refresh"]).status.code(), Some(3));
+    assert_eq!(tasks().as_array().unwrap().len(), 1, "not added twice");
+}
