@@ -707,14 +707,17 @@ fn produce(
         }
         // Transform the well-formed rows of the batch on all cores, then walk the batch in
         // order: dedup depends on order, and so do the reports.
-        let rows: Vec<Record> = batch
+        // Borrowed, not cloned: the batch is walked again below to hand the records on.
+        let rows: Vec<&Record> = batch
             .iter()
             .filter_map(|i| match i {
-                SourceItem::Row(r) => Some(r.clone()),
+                SourceItem::Row(r) => Some(r),
                 SourceItem::Malformed { .. } => None,
             })
             .collect();
-        let mut results = apply_batch(&transformer, &rows).into_iter();
+        let results = apply_batch(&transformer, &rows);
+        drop(rows);
+        let mut results = results.into_iter();
         for item in batch.drain(..) {
             let (rec, step) = match item {
                 SourceItem::Malformed { raw, error } => (raw, Step::Reject(error)),

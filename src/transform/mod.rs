@@ -58,11 +58,14 @@ fn resolve_columns(
 pub const BATCH_ROWS: usize = 4096;
 
 /// Transforms a batch of rows on all cores (rayon), results in input order.
-pub fn apply_batch(t: &Transformer, rows: &[Record]) -> Vec<Result<Prepared, RowError>> {
+pub fn apply_batch<R: std::borrow::Borrow<Record> + Sync>(
+    t: &Transformer,
+    rows: &[R],
+) -> Vec<Result<Prepared, RowError>> {
     use rayon::prelude::*;
     rows.par_iter()
         .with_min_len(512)
-        .map(|r| t.apply(r))
+        .map(|r| t.apply(r.borrow()))
         .collect()
 }
 
