@@ -44,11 +44,7 @@ fn values_are_resolved_coerced_and_checked() {
         "  contact.membership_level: Level\n  Lifetime Value: LTV\n  joined: {column: Joined, date_format: \"%d/%m/%Y\"}\n  contact.interests: Interests\n  Note: Note\n",
     );
 
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("o"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(3));
     let rejected = read_csv(&dir.path().join("o/rejected.csv"));
@@ -92,11 +88,7 @@ fn values_are_resolved_coerced_and_checked() {
 fn unknown_custom_field_is_a_config_error_before_any_write() {
     let (sb, dir, p) = setup("  contact.membershp_level: Level\n");
 
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("o"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o).1;

@@ -92,11 +92,7 @@ fn sync_mode_sends_nothing_for_unchanged_rows() {
     let (sb, dir) = seeded();
     let p = pipeline(dir.path(), &sb.base_url, ROWS, "load:\n  mode: sync\n");
 
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("o"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(0));
     let s = summary(&dir.path().join("o"));
@@ -124,11 +120,7 @@ fn create_and_update_modes_and_fill_empty() {
     let (sb, dir) = seeded();
     // create: existing contacts are left alone.
     let p = pipeline(dir.path(), &sb.base_url, ROWS, "load:\n  mode: create\n");
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("c"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("c"));
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(summary(&dir.path().join("c"))["rows"]["unchanged"], 2);
     assert_eq!(
@@ -145,11 +137,7 @@ fn create_and_update_modes_and_fill_empty() {
         rows,
         "load:\n  mode: update\n  fields:\n    firstName: fill_empty\n",
     );
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("u"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("u"));
     assert_eq!(o.status.code(), Some(3));
     let ben = sb.contact_by_email("loc-it", "ben@example.com");
     assert_eq!(
@@ -218,11 +206,7 @@ fn rollback_deletes_what_a_run_created_and_restores_what_it_changed() {
     let (sb, dir) = seeded();
     let p = pipeline(dir.path(), &sb.base_url, ROWS, "load:\n  mode: sync\n");
     let before: Vec<serde_json::Value> = sb.contacts("loc-it");
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("o"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(sb.contacts("loc-it").len(), 3);
 
@@ -285,16 +269,8 @@ fn notes_from_columns_are_added_once() {
         1
     );
     let ann = sb.contact_by_email("loc-it", "ann@example.com");
-    let auth = format!("Bearer {}", sb.token);
     let notes = |id: &str| -> serde_json::Value {
-        let (s, body) = sb.raw(
-            "GET",
-            &format!("/contacts/{id}/notes"),
-            &[("Authorization", &auth), ("Version", "2021-07-28")],
-            "",
-        );
-        assert_eq!(s, 200);
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()["notes"].clone()
+        sb.api_get(&format!("/contacts/{id}/notes"))["notes"].clone()
     };
     let ann_id = ann["id"].as_str().unwrap();
     let bodies: Vec<String> = notes(ann_id)
@@ -340,15 +316,8 @@ fn tasks_from_columns_are_added_once() {
         .as_str()
         .unwrap()
         .to_owned();
-    let auth = format!("Bearer {}", sb.token);
     let tasks = || -> serde_json::Value {
-        let (_, body) = sb.raw(
-            "GET",
-            &format!("/contacts/{ann_id}/tasks"),
-            &[("Authorization", &auth), ("Version", "2021-07-28")],
-            "",
-        );
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()["tasks"].clone()
+        sb.api_get(&format!("/contacts/{ann_id}/tasks"))["tasks"].clone()
     };
     assert_eq!(tasks()[0]["title"], "Call back");
     assert_eq!(tasks()[0]["dueDate"], "2026-12-01T00:00:00Z");

@@ -233,11 +233,8 @@ fn migration_between_two_locations_copies_then_updates() {
             "MONETORY written as a number"
         );
         // Notes: every 5th seeded contact has one; it arrives on B's copy.
-        let auth = format!("Bearer {}", sb.token);
-        let h = [("Authorization", auth.as_str()), ("Version", "2021-07-28")];
         let notes_of = |id: &str| {
-            let (_, body) = sb.raw("GET", &format!("/contacts/{id}/notes"), &h, "");
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()["notes"]
+            sb.api_get(&format!("/contacts/{id}/notes"))["notes"]
                 .as_array()
                 .unwrap()
                 .len()

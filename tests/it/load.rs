@@ -13,25 +13,13 @@ Ed,ed@example.com,
 /// Fast retries for tests: the backoff is real but short.
 const FAST_RETRY: &str = "load:\n  retry:\n    base_delay_ms: 5\n    max_delay_ms: 50\n";
 
-fn run_pipeline(
-    sb: &SandboxProc,
-    p: &std::path::Path,
-    out: &std::path::Path,
-) -> std::process::Output {
-    run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(out)
-        .arg(p)
-        .env("IT_TOKEN", &sb.token))
-}
-
 #[test]
 fn rerun_updates_and_never_duplicates() {
     let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
 
-    let first = run_pipeline(&sb, &p, &dir.path().join("o1"));
+    let first = sb.run_pipeline(&p, &dir.path().join("o1"));
     assert_eq!(first.status.code(), Some(0));
     let s1 = summary(&dir.path().join("o1"));
     assert_eq!(
@@ -48,7 +36,7 @@ fn rerun_updates_and_never_duplicates() {
         .collect();
 
     // Second run: the journal knows every row was applied with this payload: nothing is sent.
-    let second = run_pipeline(&sb, &p, &dir.path().join("o2"));
+    let second = sb.run_pipeline(&p, &dir.path().join("o2"));
     assert_eq!(second.status.code(), Some(0));
     let s2 = summary(&dir.path().join("o2"));
     assert_eq!(
@@ -106,7 +94,7 @@ fn rate_limited_429s_and_5xx_are_retried_and_rows_land() {
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(0));
     let s = summary(&dir.path().join("o"));
@@ -137,7 +125,7 @@ fn retries_are_bounded_and_the_row_is_reported() {
     let extra = "load:\n  retry:\n    max_attempts: 3\n    base_delay_ms: 1\n    max_delay_ms: 5\n";
     let p = pipeline(dir.path(), &sb.base_url, CSV, extra);
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(3));
     let s = summary(&dir.path().join("o"));
@@ -163,7 +151,7 @@ fn api_4xx_is_a_row_reject_carrying_the_api_message() {
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, "load:\n  concurrency: 1\n");
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(3));
     let s = summary(&dir.path().join("o"));
@@ -190,7 +178,7 @@ fn client_paces_requests_within_the_advertised_window() {
         "load:\n  concurrency: 8\n  rate_limit:\n    max_requests: 20\n    interval_ms: 500\n";
     let p = pipeline(dir.path(), &sb.base_url, &csv, extra);
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(0));
     let stats = sb.stats();
@@ -251,7 +239,7 @@ fn client_adopts_a_stricter_advertised_limit() {
     let extra = "load:\n  concurrency: 1\n  rate_limit:\n    max_requests: 1000\n    interval_ms: 1000\n  retry:\n    base_delay_ms: 50\n    max_delay_ms: 200\n";
     let p = pipeline(dir.path(), &sb.base_url, &csv, extra);
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(0));
     let stats = sb.stats();
@@ -295,7 +283,7 @@ fn location_without_access_is_fatal() {
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("HTTP 403"), "{}", text(&o).1);
@@ -400,11 +388,7 @@ fn kill_9_then_rerun_leaves_each_contact_exactly_once() {
         "killed mid-run: {after_kill}"
     );
 
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("o2"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("o2"));
 
     assert_eq!(o.status.code(), Some(0));
     let contacts = sb.contacts("loc-it");
@@ -439,7 +423,7 @@ fn dedup_keep_last_loads_the_last_row_and_names_it() {
         "dedup:\n  keep: last\nload:\n  concurrency: 1\n",
     );
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(3));
     let rejected = read_csv(&dir.path().join("o/rejected.csv"));
@@ -469,7 +453,7 @@ fn formula_escaping_can_be_turned_off() {
         "report:\n  escape_formulas: false\n",
     );
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(3));
     let rejected = read_csv(&dir.path().join("o/rejected.csv"));
@@ -484,7 +468,7 @@ fn rejected_csv_can_be_corrected_and_reloaded() {
     let csv = "First Name,Email,Phone\n=Ann,ann@,+1 415 555 2671\nBen,ben@example.com,\n";
     let p = pipeline(dir.path(), &sb.base_url, csv, "");
     assert_eq!(
-        run_pipeline(&sb, &p, &dir.path().join("o1")).status.code(),
+        sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),
         Some(3)
     );
     let fixed = std::fs::read_to_string(dir.path().join("o1/rejected.csv"))
@@ -492,7 +476,7 @@ fn rejected_csv_can_be_corrected_and_reloaded() {
         .replace("ann@,", "ann@example.com,");
     std::fs::write(dir.path().join("in.csv"), fixed).unwrap();
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o2"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o2"));
 
     assert_eq!(o.status.code(), Some(0));
     let ann = sb.contact_by_email("loc-it", "ann@example.com");
@@ -600,7 +584,7 @@ fn stops_cleanly_at_the_daily_floor() {
         "load:\n  concurrency: 1\n  daily_floor: 2\n",
     );
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -623,14 +607,14 @@ fn journal_sends_only_changed_rows_of_an_edited_resorted_file() {
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, FAST_RETRY);
     assert_eq!(
-        run_pipeline(&sb, &p, &dir.path().join("o1")).status.code(),
+        sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),
         Some(0)
     );
 
     // Same contacts, re-sorted, one first name edited.
     let edited = "First Name,Email,Phone\nEd,ed@example.com,\nDiana,di@example.com,415-555-0100\nCy,,+44 20 7946 0958\nBen,ben@example.com,\nAnn,ann@example.com,(415) 555-2671\n";
     std::fs::write(dir.path().join("in.csv"), edited).unwrap();
-    let o = run_pipeline(&sb, &p, &dir.path().join("o2"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o2"));
 
     assert_eq!(o.status.code(), Some(0));
     let s = summary(&dir.path().join("o2"));
@@ -662,7 +646,7 @@ fn dropped_connections_and_slow_answers_are_retried_without_duplicates() {
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, "load:\n  concurrency: 1\n  timeout_secs: 1\n  retry:\n    base_delay_ms: 5\n    max_delay_ms: 50\n");
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(0));
     let s = summary(&dir.path().join("o"));
@@ -684,7 +668,7 @@ fn a_write_that_answers_422_but_was_made_is_reconciled_by_the_next_run() {
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, "load:\n  concurrency: 1\n");
 
-    let o = run_pipeline(&sb, &p, &dir.path().join("o1"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o1"));
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(
         summary(&dir.path().join("o1"))["rejected_by_code"]["api_rejected"],
@@ -698,7 +682,7 @@ fn a_write_that_answers_422_but_was_made_is_reconciled_by_the_next_run() {
 
     // The journal holds only the intent for that row: the next run sends it again, the upsert
     // matches the contact, nothing is duplicated, and the other rows send nothing.
-    let o = run_pipeline(&sb, &p, &dir.path().join("o2"));
+    let o = sb.run_pipeline(&p, &dir.path().join("o2"));
     assert_eq!(o.status.code(), Some(0));
     let s = summary(&dir.path().join("o2"));
     assert_eq!(
@@ -736,7 +720,7 @@ fn killed_three_times_then_finished_holds_each_contact_once() {
         signal(&child, "-KILL");
         child.wait().unwrap();
     }
-    let o = run_pipeline(&sb, &p, &dir.path().join("done"));
+    let o = sb.run_pipeline(&p, &dir.path().join("done"));
 
     assert_eq!(o.status.code(), Some(0));
     let contacts = sb.contacts("loc-it");
@@ -759,7 +743,7 @@ fn retry_rejects_reruns_the_pipeline_on_a_corrected_rejected_csv() {
     let csv = "First Name,Email,Phone\nAnn,ann@,\nBen,ben@example.com,\n";
     let p = pipeline(dir.path(), &sb.base_url, csv, "");
     assert_eq!(
-        run_pipeline(&sb, &p, &dir.path().join("o1")).status.code(),
+        sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),
         Some(3)
     );
     let rejected = dir.path().join("o1/rejected.csv");

@@ -146,6 +146,28 @@ impl SandboxProc {
         (status, body.to_owned())
     }
 
+    /// Runs `ghl-import run -q --out OUT PIPELINE` with this sandbox's token in `IT_TOKEN`.
+    pub fn run_pipeline(&self, p: &Path, out: &Path) -> Output {
+        run(bin()
+            .args(["run", "-q", "--out"])
+            .arg(out)
+            .arg(p)
+            .env("IT_TOKEN", &self.token))
+    }
+
+    /// GET an API path with this sandbox's token and parse the JSON answer (status must be 200).
+    pub fn api_get(&self, path: &str) -> serde_json::Value {
+        let auth = format!("Bearer {}", self.token);
+        let (status, body) = self.raw(
+            "GET",
+            path,
+            &[("Authorization", &auth), ("Version", "2021-07-28")],
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("json body")
+    }
+
     /// GET an admin path and parse the JSON answer.
     pub fn admin(&self, path_and_query: &str) -> serde_json::Value {
         let (status, body) = self.raw("GET", path_and_query, &[], "");
