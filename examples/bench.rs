@@ -98,7 +98,7 @@ fn extract(rows: usize) -> anyhow::Result<()> {
     let mut bytes = 0usize;
     for item in SourceReader::open(&src)? {
         if let SourceItem::Row(r) = item {
-            bytes += r.cells.iter().map(String::len).sum::<usize>();
+            bytes += r.cells().map(str::len).sum::<usize>();
         }
         n += 1;
     }
@@ -179,7 +179,14 @@ fn transform(rows: usize) -> anyhow::Result<()> {
         (ok + rejected) as f64 / el.as_secs_f64(),
         rayon::current_num_threads()
     );
-    println!("peak RSS: {:.1} MB", peak_rss_mb());
+    let (keys, bytes) = dedup.footprint();
+    let rss = peak_rss_mb();
+    println!(
+        "peak RSS: {rss:.1} MB, of which the dedup index ≈ {:.1} MB ({keys} distinct keys); \
+         without it ≈ {:.1} MB",
+        bytes as f64 / 1048576.0,
+        rss - bytes as f64 / 1048576.0
+    );
     Ok(())
 }
 

@@ -32,10 +32,13 @@ fn main() {
             println!("headers {:?}", r.headers());
             for it in r.take(8) {
                 match it {
-                    SourceItem::Row(r) => println!("row {} {:?}", r.row, r.cells),
+                    SourceItem::Row(r) => println!("row {} {:?}", r.row, r.to_vec()),
                     SourceItem::Malformed { raw, error } => println!(
                         "reject {} {:?} {} {}",
-                        raw.row, raw.cells, error.code, error.message
+                        raw.row,
+                        raw.to_vec(),
+                        error.code,
+                        error.message
                     ),
                 }
             }

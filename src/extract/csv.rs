@@ -3,6 +3,7 @@
 //! fallback encoding via encoding_rs), delimiter sniffing, source row numbers (header = row 1),
 //! and per-row rejects for ragged rows, undecodable text, NUL bytes and oversize fields.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::sync::Arc;
@@ -133,7 +134,7 @@ impl CsvReader {
                     cell
                 };
                 match me.decode(cell) {
-                    Some(s) => hs.push(s),
+                    Some(s) => hs.push(s.into_owned()),
                     None => {
                         let guess = me.guess_encoding();
                         return Err(ConfigError::new(format!(
@@ -204,21 +205,18 @@ impl CsvReader {
     }
 
     /// Decodes one cell without replacement; `None` if it is not valid in the file's encoding.
-    fn decode(&self, cell: &[u8]) -> Option<String> {
+    fn decode<'c>(&self, cell: &'c [u8]) -> Option<Cow<'c, str>> {
         match self.decoding {
             Decoding::Utf8 { fallback } => match std::str::from_utf8(cell) {
-                Ok(s) => Some(s.to_owned()),
+                Ok(s) => Some(Cow::Borrowed(s)),
                 Err(_) => fallback
-                    .and_then(|e| e.decode_without_bom_handling_and_without_replacement(cell))
-                    .map(|c| c.into_owned()),
+                    .and_then(|e| e.decode_without_bom_handling_and_without_replacement(cell)),
             },
             Decoding::FromUtf16 => std::str::from_utf8(cell)
                 .ok()
                 .filter(|s| !s.contains('\u{FFFD}'))
-                .map(str::to_owned),
-            Decoding::Fixed(e) => e
-                .decode_without_bom_handling_and_without_replacement(cell)
-                .map(|c| c.into_owned()),
+                .map(Cow::Borrowed),
+            Decoding::Fixed(e) => e.decode_without_bom_handling_and_without_replacement(cell),
         }
     }
 
@@ -246,9 +244,15 @@ impl CsvReader {
 
     fn item_from_record(&mut self, row: u64) -> SourceItem {
         let record = std::mem::take(&mut self.record);
-        let mut cells = Vec::with_capacity(record.len());
+        // A re-read rejected.csv carries our report columns at the end: leave them out.
+        let keep = if self.reinput {
+            record.len().saturating_sub(REJECT_COLUMNS.len())
+        } else {
+            record.len()
+        };
+        let mut raw = Record::with_capacity(row, record.as_slice().len(), keep);
         let mut problem: Option<RowError> = None;
-        for (i, c) in record.iter().enumerate() {
+        for (i, c) in record.iter().take(keep).enumerate() {
             if problem.is_none() {
                 if c.len() > self.max_field {
                     problem = Some(RowError::new(
@@ -272,7 +276,8 @@ impl CsvReader {
                 }
             }
             match self.decode(c) {
-                Some(s) => cells.push(s),
+                Some(s) if self.reinput => raw.push(unescape_formula(&s)),
+                Some(s) => raw.push(&s),
                 None => {
                     if problem.is_none() {
                         let col = self.column_name(i);
@@ -292,31 +297,22 @@ impl CsvReader {
                             },
                         ));
                     }
-                    cells.push(String::from_utf8_lossy(c).into_owned());
+                    raw.push(&String::from_utf8_lossy(c));
                 }
             }
         }
         self.record = record;
-        if self.reinput {
-            cells.truncate(cells.len().saturating_sub(REJECT_COLUMNS.len()));
-            for c in &mut cells {
-                if let Some(stripped) = Some(unescape_formula(c)).filter(|u| u.len() != c.len()) {
-                    *c = stripped.to_owned();
-                }
-            }
-        }
-        let raw = Record::new(row, cells);
         if let Some(error) = problem {
             return SourceItem::Malformed { raw, error };
         }
-        if raw.cells.len() != self.headers.len() {
-            let multiline = raw.cells.iter().any(|c| c.contains('\n'));
+        if raw.len() != self.headers.len() {
+            let multiline = raw.cells().any(|c| c.contains('\n'));
             let error = RowError::new(
                 Stage::Extract,
                 codes::MALFORMED_ROW,
                 format!(
                     "row has {} fields, the header has {}{}",
-                    raw.cells.len(),
+                    raw.len(),
                     self.headers.len(),
                     if multiline {
                         "; a quoted field spans several lines"
@@ -353,7 +349,7 @@ impl Iterator for CsvReader {
                     let row = self.next_row;
                     self.next_row += 1;
                     return Some(SourceItem::Malformed {
-                        raw: Record::new(row, Vec::new()),
+                        raw: Record::new(row, Vec::<String>::new()),
                         error: RowError::new(
                             Stage::Extract,
                             codes::MALFORMED_ROW,
@@ -387,7 +383,7 @@ mod tests {
 
     fn rows(r: CsvReader) -> Vec<(u64, Result<Vec<String>, &'static str>)> {
         r.map(|i| match i {
-            SourceItem::Row(rec) => (rec.row, Ok(rec.cells)),
+            SourceItem::Row(rec) => (rec.row, Ok(rec.to_vec())),
             SourceItem::Malformed { raw, error } => (raw.row, Err(error.code)),
         })
         .collect()

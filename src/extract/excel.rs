@@ -204,11 +204,8 @@ impl Iterator for ExcelReader {
                 }
                 out.push(cell_text(c, as_date, self.is_1904));
             }
-            let raw = Record {
-                row,
-                cells: out,
-                numeric,
-            };
+            let mut raw = Record::new(row, out);
+            raw.numeric = numeric;
             return Some(match problem {
                 Some(error) => SourceItem::Malformed { raw, error },
                 None => SourceItem::Row(raw),

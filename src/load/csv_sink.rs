@@ -56,7 +56,7 @@ impl CsvSink {
     /// Writes one row.
     pub fn write(&mut self, rec: &Record, prepared: &Prepared) -> anyhow::Result<()> {
         match self.columns {
-            CsvColumns::Source => self.w.write_record(&rec.cells)?,
+            CsvColumns::Source => self.w.write_record(rec.cells())?,
             CsvColumns::Mapped => {
                 let cells: Vec<String> = self
                     .fields

@@ -137,15 +137,14 @@ impl ReportWriter {
                     e.message.as_str(),
                     &warn,
                 ])?;
-                let mut line: Vec<&str> = Vec::with_capacity(rec.cells.len() + 5);
+                let mut line: Vec<&str> = Vec::with_capacity(rec.len() + 5);
                 let escaped: Vec<std::borrow::Cow<'_, str>> = rec
-                    .cells
-                    .iter()
+                    .cells()
                     .map(|c| {
                         if self.escape {
                             escape_formula(c)
                         } else {
-                            std::borrow::Cow::Borrowed(c.as_str())
+                            std::borrow::Cow::Borrowed(c)
                         }
                     })
                     .collect();

@@ -168,7 +168,7 @@ mod tests {
     }
 
     fn rec(cells: &[&str]) -> Record {
-        Record::new(2, cells.iter().map(|s| s.to_string()).collect())
+        Record::new(2, cells)
     }
 
     #[test]

@@ -301,19 +301,24 @@ pub fn tags(raw: &str) -> Option<Vec<String>> {
 
 /// Splits a tag cell on any of `seps`, trims, drops empties and repeats (case-insensitively).
 pub fn tags_split(raw: &str, seps: &[String]) -> Option<Vec<String>> {
-    let mut pieces = vec![raw.to_owned()];
-    for sep in seps.iter().filter(|s| !s.is_empty()) {
-        pieces = pieces
-            .iter()
-            .flat_map(|p| p.split(sep.as_str()).map(str::to_owned))
-            .collect();
-    }
-    let mut out: Vec<String> = Vec::new();
-    for t in pieces.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        if !out.iter().any(|o| o.eq_ignore_ascii_case(t)) {
-            out.push(t.to_owned());
+    fn pieces(s: &str, seps: &[String], out: &mut Vec<String>) {
+        match seps.split_first() {
+            Some((sep, rest)) if !sep.is_empty() => {
+                for p in s.split(sep.as_str()) {
+                    pieces(p, rest, out)
+                }
+            }
+            Some((_, rest)) => pieces(s, rest, out),
+            None => {
+                let t = s.trim();
+                if !t.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(t)) {
+                    out.push(t.to_owned());
+                }
+            }
         }
     }
+    let mut out = Vec::new();
+    pieces(raw, seps, &mut out);
     (!out.is_empty()).then_some(out)
 }
 

@@ -190,28 +190,9 @@ mod tests {
     fn profiles_kinds_of_values() {
         let h = vec!["E".to_owned(), "P".into(), "D".into(), "B".into()];
         let rows = vec![
-            Record::new(
-                2,
-                vec![
-                    "a@x.co".into(),
-                    "+1 415 555 2671".into(),
-                    "25/12/1990".into(),
-                    "Yes".into(),
-                ],
-            ),
-            Record::new(
-                3,
-                vec![
-                    "b@x.co".into(),
-                    "(415) 555-0100".into(),
-                    "01/02/1990".into(),
-                    "no".into(),
-                ],
-            ),
-            Record::new(
-                4,
-                vec!["".into(), "n/a".into(), "1990-02-01".into(), "".into()],
-            ),
+            Record::new(2, ["a@x.co", "+1 415 555 2671", "25/12/1990", "Yes"]),
+            Record::new(3, ["b@x.co", "(415) 555-0100", "01/02/1990", "no"]),
+            Record::new(4, ["", "n/a", "1990-02-01", ""]),
         ];
         let p = profile(&h, &rows);
         assert_eq!((p[0].filled, p[0].emails), (2, 2));

@@ -30,7 +30,7 @@ fn read(src: Source) -> (Vec<String>, Items) {
     let headers = r.headers().to_vec();
     let items = r
         .map(|i| match i {
-            SourceItem::Row(rec) => (rec.row, Ok(rec.cells)),
+            SourceItem::Row(rec) => (rec.row, Ok(rec.to_vec())),
             SourceItem::Malformed { raw, error } => {
                 (raw.row, Err((error.code.to_owned(), error.message)))
             }
