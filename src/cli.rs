@@ -138,6 +138,9 @@ pub struct SandboxArgs {
     /// Daily request allowance.
     #[arg(long, default_value_t = 200_000)]
     pub daily_limit: u64,
+    /// Simulate another app of the location spending N requests at the start of every window.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub other_app_requests: u32,
     /// Scripted fault: STATUS[xCOUNT][@AFTER][:retry-after=SECS], e.g. 429x3@10 (repeatable).
     #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
     pub faults: Vec<Fault>,
@@ -174,6 +177,7 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
             rate_max: a.rate_max,
             rate_interval: Duration::from_millis(a.rate_interval_ms),
             daily_limit: a.daily_limit,
+            other_app_requests: a.other_app_requests,
             faults: a.faults,
             seed,
         })

@@ -328,6 +328,7 @@ impl GhlClient {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
             }
             self.throttle.acquire().await;
+            let sent_at = std::time::Instant::now();
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let mut rb = self
                 .http
@@ -345,7 +346,7 @@ impl GhlClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let info = RateLimitInfo::from_headers(resp.headers());
-                    self.observe(&info);
+                    self.observe(&info, sent_at);
                     let retry_after = parse_retry_after(
                         resp.headers()
                             .get(reqwest::header::RETRY_AFTER)
@@ -427,16 +428,28 @@ impl GhlClient {
         }
     }
 
-    fn observe(&self, info: &RateLimitInfo) {
+    fn observe(&self, info: &RateLimitInfo, sent_at: std::time::Instant) {
         if let Some(d) = info.daily_remaining {
             self.stats.daily_remaining.store(d, Ordering::Relaxed);
         }
-        if let Some(l) = self.throttle.observe(info) {
-            tracing::info!(
+        use super::ratelimit::Adjustment;
+        match self.throttle.observe(info, sent_at) {
+            Some(Adjustment::Stricter(l)) => tracing::info!(
                 max = l.max.get(),
                 interval_ms = l.interval.as_millis() as u64,
                 "Server advertises a stricter rate limit; slowing down."
-            );
+            ),
+            Some(Adjustment::Shared(l)) => tracing::info!(
+                max = l.max.get(),
+                interval_ms = l.interval.as_millis() as u64,
+                "Another client is using this location's rate limit; pacing at the share left."
+            ),
+            Some(Adjustment::Restored(l)) => tracing::info!(
+                max = l.max.get(),
+                interval_ms = l.interval.as_millis() as u64,
+                "The other client stopped; back to the full rate limit."
+            ),
+            None => {}
         }
     }
 }

@@ -4,11 +4,14 @@
 //! (one request of headroom from `max` = 10 up) with a burst of one, so that no window of
 //! `interval` — aligned with the server's or not, with some jitter on the way — ever holds more
 //! than `max` requests. When the server advertises a stricter limit than configured, the
-//! limiter is replaced by a stricter one (never loosened beyond the configuration).
+//! limiter is replaced by a stricter one (never loosened beyond the configuration). When
+//! `X-RateLimit-Remaining` shows that another client (another run, another integration of the
+//! same app) spends part of the budget, the pace drops to the share left over until that stops.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::HeaderMap;
@@ -85,7 +88,40 @@ impl Limit {
 /// The per-location throttle shared by every request of a run.
 #[derive(Debug)]
 pub struct Throttle {
-    current: RwLock<(Limit, Arc<DefaultDirectRateLimiter>)>,
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Debug)]
+struct ThrottleState {
+    /// The configured limit, tightened by what the server advertises (never loosened).
+    base: Limit,
+    /// The limit paced at: `base`, or less while another client spends part of the budget.
+    limit: Limit,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    /// When this client's recent requests were sent (within the last interval).
+    sent: VecDeque<Instant>,
+    /// No request starts before this (the server said the window's budget is spent).
+    hold_until: Option<Instant>,
+    /// When a response last showed requests this client did not send.
+    foreign_seen: Option<Instant>,
+}
+
+impl ThrottleState {
+    fn set_limit(&mut self, limit: Limit) {
+        self.limit = limit;
+        self.limiter = Arc::new(RateLimiter::direct(limit.quota()));
+    }
+}
+
+/// What [`Throttle::observe`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adjustment {
+    /// The server advertises a stricter limit than the one configured.
+    Stricter(Limit),
+    /// Another client spends part of the budget: paced at this share of it.
+    Shared(Limit),
+    /// The other client stopped: back to the full limit.
+    Restored(Limit),
 }
 
 impl Throttle {
@@ -93,51 +129,125 @@ impl Throttle {
     pub fn new(limit: Limit) -> Self {
         let limiter = Arc::new(RateLimiter::direct(limit.quota()));
         Throttle {
-            current: RwLock::new((limit, limiter)),
+            state: Mutex::new(ThrottleState {
+                base: limit,
+                limit,
+                limiter,
+                sent: VecDeque::new(),
+                hold_until: None,
+                foreign_seen: None,
+            }),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ThrottleState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The limit in force.
     pub fn limit(&self) -> Limit {
-        self.current
-            .read()
-            .map(|g| g.0)
-            .unwrap_or_else(|p| p.into_inner().0)
+        self.lock().limit
     }
 
     /// Waits for a slot.
     pub async fn acquire(&self) {
-        let limiter = {
-            let g = self.current.read().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(&g.1)
-        };
-        limiter.until_ready().await;
+        loop {
+            let (hold, limiter) = {
+                let g = self.lock();
+                (g.hold_until, Arc::clone(&g.limiter))
+            };
+            if let Some(until) = hold.filter(|u| *u > Instant::now()) {
+                tokio::time::sleep_until(until.into()).await;
+                continue;
+            }
+            limiter.until_ready().await;
+            let mut g = self.lock();
+            // A hold or a new limit may have come while this request waited: wait again.
+            if g.hold_until.is_some_and(|u| u > Instant::now())
+                || !Arc::ptr_eq(&g.limiter, &limiter)
+            {
+                continue;
+            }
+            let now = Instant::now();
+            let interval = g.base.interval;
+            while g
+                .sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= interval)
+            {
+                g.sent.pop_front();
+            }
+            g.sent.push_back(now);
+            return;
+        }
     }
 
-    /// Tightens the limit if the server advertises a slower rate than the one in force.
-    /// Returns the new limit when it changed.
-    pub fn observe(&self, info: &RateLimitInfo) -> Option<Limit> {
-        let (Some(max), Some(interval_ms)) = (info.max, info.interval_ms) else {
-            return None;
-        };
-        let max = NonZeroU32::new(max)?;
-        if interval_ms == 0 {
-            return None;
+    /// Adapts to the rate-limit headers of the response to a request sent at `at`:
+    /// - a stricter advertised `max`/interval replaces the limit (a looser one is ignored);
+    /// - `max − remaining` is what the server counted in its window; what this client sent in
+    ///   the last interval is subtracted, and the rest was spent by another client of the same
+    ///   app and location. While that happens the pace drops to the share left over (one
+    ///   request of headroom); a full interval without it restores the limit;
+    /// - `remaining = 0` with another client present holds every request for one interval
+    ///   (the window has certainly turned by then).
+    pub fn observe(&self, info: &RateLimitInfo, at: Instant) -> Option<Adjustment> {
+        let mut g = self.lock();
+        let mut change = None;
+        if let (Some(max), Some(interval_ms)) =
+            (info.max.and_then(NonZeroU32::new), info.interval_ms)
+        {
+            if interval_ms > 0 {
+                let advertised = Limit {
+                    max,
+                    interval: Duration::from_millis(interval_ms),
+                };
+                if advertised.per_second() < g.base.per_second() {
+                    g.base = advertised;
+                    g.set_limit(advertised);
+                    change = Some(Adjustment::Stricter(advertised));
+                }
+            }
         }
-        let advertised = Limit {
-            max,
-            interval: Duration::from_millis(interval_ms),
+        let (Some(max), Some(remaining)) = (info.max, info.remaining) else {
+            return change;
         };
-        let mut g = self.current.write().unwrap_or_else(|p| p.into_inner());
-        if advertised.per_second() < g.0.per_second() {
-            *g = (
-                advertised,
-                Arc::new(RateLimiter::direct(advertised.quota())),
-            );
-            Some(advertised)
-        } else {
-            None
+        let interval = g.base.interval;
+        let ours = g
+            .sent
+            .iter()
+            .filter(|t| **t <= at && at.duration_since(**t) < interval)
+            .count() as u32;
+        let foreign = max.saturating_sub(remaining).saturating_sub(ours);
+        if foreign > 0 {
+            g.foreign_seen = Some(at);
+            if remaining == 0 {
+                let until = at + interval;
+                g.hold_until = Some(g.hold_until.map_or(until, |h| h.max(until)));
+            }
+            let share = g
+                .base
+                .max
+                .get()
+                .saturating_sub(foreign)
+                .saturating_sub(1)
+                .max(1);
+            if share < g.limit.max.get() {
+                let shared = Limit {
+                    max: NonZeroU32::new(share).unwrap_or(NonZeroU32::MIN),
+                    interval,
+                };
+                g.set_limit(shared);
+                change = change.or(Some(Adjustment::Shared(shared)));
+            }
+        } else if g.limit != g.base
+            && g.foreign_seen
+                .is_none_or(|t| at.saturating_duration_since(t) >= interval)
+        {
+            let base = g.base;
+            g.set_limit(base);
+            change = change.or(Some(Adjustment::Restored(base)));
         }
+        change
     }
 }
 
@@ -179,13 +289,16 @@ mod tests {
             interval_ms: Some(1000),
             ..Default::default()
         };
-        assert_eq!(t.observe(&looser), None);
+        assert_eq!(t.observe(&looser, Instant::now()), None);
         let stricter = RateLimitInfo {
             max: Some(50),
             interval_ms: Some(10_000),
             ..Default::default()
         };
-        assert_eq!(t.observe(&stricter).map(|l| l.max.get()), Some(50));
+        assert!(matches!(
+            t.observe(&stricter, Instant::now()),
+            Some(Adjustment::Stricter(l)) if l.max.get() == 50
+        ));
         assert_eq!(t.limit().max.get(), 50);
     }
 

@@ -40,6 +40,8 @@ pub struct SandboxConfig {
     pub rate_interval: Duration,
     /// Daily allowance.
     pub daily_limit: u64,
+    /// Requests another app spends at the start of every window (shared budget).
+    pub other_app_requests: u32,
     /// Scripted faults.
     pub faults: Vec<Fault>,
     /// What locations start with.
@@ -56,6 +58,7 @@ impl Default for SandboxConfig {
             rate_max: 100,
             rate_interval: Duration::from_secs(10),
             daily_limit: 200_000,
+            other_app_requests: 0,
             faults: Vec::new(),
             seed: Vec::new(),
         }
@@ -209,6 +212,7 @@ impl Sandbox {
             cfg.daily_limit,
             cfg.faults.clone(),
         );
+        st.windows.other_app = cfg.other_app_requests;
         for (loc, contacts) in cfg.seed.clone() {
             st.seed(&loc, contacts);
         }

@@ -143,6 +143,9 @@ pub struct Windows {
     pub interval: Duration,
     /// Daily allowance.
     pub daily_limit: u64,
+    /// Requests another app of the same location spends at the start of every window (they
+    /// count against `max` and show in `X-RateLimit-Remaining`, but not in the statistics).
+    pub other_app: u32,
     window_start: Instant,
     in_window: u32,
     daily_used: u64,
@@ -166,6 +169,7 @@ impl Windows {
             max,
             interval,
             daily_limit,
+            other_app: 0,
             window_start: Instant::now(),
             in_window: 0,
             daily_used: 0,
@@ -180,6 +184,9 @@ impl Windows {
             let k = elapsed / self.interval.as_nanos().max(1);
             self.window_start += Duration::from_nanos((k * self.interval.as_nanos()) as u64);
             self.in_window = 0;
+        }
+        if self.in_window == 0 {
+            self.in_window = self.other_app.min(self.max);
         }
         let allowed = self.in_window < self.max && self.daily_used < self.daily_limit;
         if allowed {

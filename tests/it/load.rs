@@ -191,6 +191,39 @@ fn client_paces_requests_within_the_advertised_window() {
 }
 
 #[test]
+fn client_leaves_room_for_another_app_spending_the_same_budget() {
+    // Another app of the location spends 10 of the 20 requests of every 500 ms window. Paced at
+    // the configured 19 per window the run would draw ~9 429s per window; reading
+    // X-RateLimit-Remaining, the client paces at the share left and draws (almost) none.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            "20",
+            "--rate-interval-ms",
+            "500",
+            "--other-app-requests",
+            "10",
+        ],
+    );
+    let dir = workdir();
+    let extra =
+        "load:\n  concurrency: 8\n  rate_limit:\n    max_requests: 20\n    interval_ms: 500\n";
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(45), extra);
+
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let stats = sb.stats();
+    assert!(stats["rate_limited_429"].as_u64().unwrap() <= 2, "{stats}");
+    assert!(
+        stats["max_in_any_window"].as_u64().unwrap() <= 11,
+        "{stats}"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 45);
+}
+
+#[test]
 fn sandbox_answers_429_above_the_burst_limit_with_headers() {
     // A client that does not pace itself: the sandbox pushes back once the window is spent.
     let sb = SandboxProc::start(
