@@ -110,5 +110,17 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
             f.write_requests, f.eta_seconds, f.existing_contacts, f.read_requests
         );
     }
+    if let Some(r) = &s.resume {
+        let share = r
+            .daily_share_percent
+            .map(|p| format!(", {p:.1} % of a day's allowance"))
+            .unwrap_or_default();
+        println!(
+            "resume: {} rows were not sent (≈ {} requests{share}). The API does not say when its daily \
+             allowance resets: re-run the same command after {} (calendar day, UTC), or by {} at the \
+             latest (rolling 24 hours); rows already written are skipped.",
+            r.rows_left, r.requests_needed, r.earliest, r.latest
+        );
+    }
     println!("reports: {}", out.display());
 }

@@ -137,6 +137,10 @@ impl Apis {
             if d != u64::MAX {
                 r.daily_remaining = Some(r.daily_remaining.map_or(d, |x| x.min(d)));
             }
+            let l = s.daily_limit.load(Ordering::Relaxed);
+            if l > 0 {
+                r.daily_limit = Some(r.daily_limit.map_or(l, |x| x.min(l)));
+            }
         }
         r
     }
@@ -346,6 +350,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let concurrency = p.load.concurrency.get() as usize;
     let (mode, dry_run) = (p.load.mode, opts.dry_run);
     let daily_floor = p.load.daily_floor;
+    let floor_hit = Arc::new(AtomicBool::new(false));
     let tag_mode = p.load.tags;
     let mut outcomes = stream_from(rx)
         .map(|(rec, step)| {
@@ -355,6 +360,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             let policies = Arc::clone(&policies);
             let fatal = Arc::clone(&fatal);
             let aborted = Arc::clone(&aborted);
+            let floor_hit = Arc::clone(&floor_hit);
             async move {
                 let warnings = match &step {
                     Step::Load(p) => p.warnings.clone(),
@@ -362,6 +368,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 };
                 if let (Step::Load(_), Some(l)) = (&step, &loader) {
                     if let Some(left) = l.below_floor(daily_floor) {
+                        floor_hit.store(true, Ordering::SeqCst);
                         if !aborted.swap(true, Ordering::SeqCst) {
                             fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(format!(
                                 "the location's daily allowance left ({left}) reached load.daily_floor ({daily_floor}); \
@@ -595,6 +602,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         }
     }
     summary.aborted = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if floor_hit.load(Ordering::SeqCst) {
+        summary.resume = Some(resume_estimate(&summary, time::OffsetDateTime::now_utc()));
+    }
     summary.duration_ms = started.elapsed().as_millis() as u64;
     write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
     if let (Some(sb), Some(t)) = (&apis.sandbox, &p.target) {
@@ -629,6 +639,34 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// What is left of a run stopped at the daily floor, and when re-running can work.
+fn resume_estimate(s: &Summary, now: time::OffsetDateTime) -> report::summary::Resume {
+    let rows_left = s
+        .rejected_by_code
+        .get(codes::NOT_ATTEMPTED)
+        .copied()
+        .unwrap_or(0);
+    let attempted = (s.rows.created + s.rows.updated + s.rows.unchanged).max(1);
+    let per_row = (s.requests.sent as f64 / attempted as f64).max(1.0);
+    let requests_needed = (rows_left as f64 * per_row).ceil() as u64;
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let midnight = (now + time::Duration::days(1)).replace_time(time::Time::MIDNIGHT);
+    report::summary::Resume {
+        rows_left,
+        requests_needed,
+        daily_share_percent: s
+            .requests
+            .daily_limit
+            .filter(|l| *l > 0)
+            .map(|l| requests_needed as f64 * 100.0 / l as f64),
+        earliest: rfc(midnight),
+        latest: rfc(now + time::Duration::days(1)),
+    }
 }
 
 /// A planned action as an outcome for the reports.

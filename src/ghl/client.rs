@@ -60,6 +60,8 @@ pub struct ClientStats {
     pub transport_errors: AtomicU64,
     /// The last `X-RateLimit-Daily-Remaining` seen (`u64::MAX` when never seen).
     pub daily_remaining: AtomicU64,
+    /// The last `X-RateLimit-Limit-Daily` seen (0 when never seen).
+    pub daily_limit: AtomicU64,
 }
 
 impl ClientStats {
@@ -431,6 +433,9 @@ impl GhlClient {
     fn observe(&self, info: &RateLimitInfo, sent_at: std::time::Instant) {
         if let Some(d) = info.daily_remaining {
             self.stats.daily_remaining.store(d, Ordering::Relaxed);
+        }
+        if let Some(d) = info.limit_daily {
+            self.stats.daily_limit.store(d, Ordering::Relaxed);
         }
         use super::ratelimit::Adjustment;
         match self.throttle.observe(info, sent_at) {

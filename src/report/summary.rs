@@ -43,6 +43,24 @@ pub struct RequestCounts {
     pub transport_errors: u64,
     /// Last `X-RateLimit-Daily-Remaining` seen, if any.
     pub daily_remaining: Option<u64>,
+    /// Last `X-RateLimit-Limit-Daily` seen, if any.
+    pub daily_limit: Option<u64>,
+}
+
+/// When and how to finish a run that stopped at `load.daily_floor`.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct Resume {
+    /// Rows not sent (`not_attempted`).
+    pub rows_left: u64,
+    /// Requests those rows need, at this run's requests per attempted row (at least one each).
+    pub requests_needed: u64,
+    /// `requests_needed` as a share of a full day's allowance, in percent (when advertised).
+    pub daily_share_percent: Option<f64>,
+    /// The next 00:00 UTC: the earliest time worth re-running if the allowance is per calendar day.
+    pub earliest: String,
+    /// 24 hours after the stop: by then a rolling 24-hour allowance has recovered too. (The API
+    /// does not document which of the two it uses.)
+    pub latest: String,
 }
 
 /// What a real run of a dry-run plan would cost.
@@ -97,6 +115,8 @@ pub struct Summary {
     pub source_duplicates_skipped: u64,
     /// The fatal error that stopped the run, if any.
     pub aborted: Option<String>,
+    /// Set when the run stopped at `load.daily_floor`: what is left and when to re-run.
+    pub resume: Option<Resume>,
     /// RFC 3339 start time.
     pub started_at: String,
     /// Wall time in ms.

@@ -632,6 +632,20 @@ fn stops_cleanly_at_the_daily_floor() {
     );
     assert_eq!(s["rejected_by_code"]["not_attempted"], 7);
     assert_eq!(sb.contacts("loc-it").len(), 3);
+    // When to come back: 7 rows at one request each, 140 % of the sandbox's 5-a-day allowance.
+    let r = &s["resume"];
+    assert_eq!(r["rows_left"], 7, "{s}");
+    assert_eq!(r["requests_needed"], 7, "{s}");
+    assert_eq!(r["daily_share_percent"], 140.0, "{s}");
+    assert!(
+        r["earliest"].as_str().unwrap().ends_with("T00:00:00Z"),
+        "{s}"
+    );
+    let out = text(&o).0;
+    assert!(
+        out.contains("resume: 7 rows were not sent (≈ 7 requests, 140.0 % of a day's allowance)"),
+        "{out}"
+    );
 }
 
 #[test]
