@@ -257,7 +257,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             .filter_map(|(k, v)| ContactField::from_api_name(k).map(|f| (f, *v)))
             .collect(),
     );
-    let need_index = opts.dry_run || p.load.mode != LoadMode::Upsert || !policies.is_empty();
+    // The index costs one read per 500 contacts. Besides planning modes and field policies, it
+    // gives additive/subtractive tags their exact changes and every update a pre-image for
+    // rollback.
+    let need_index = opts.dry_run
+        || p.load.mode != LoadMode::Upsert
+        || !policies.is_empty()
+        || p.load.tags != config::TagMode::Replace;
     let index = match (&p.target, need_index) {
         (Some(t), true) => {
             let idx = Index::fetch(apis.client(t), &t.location_id)
@@ -396,7 +402,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         tracing::warn!(error = %e, "Could not record the intent in the run journal.");
                     }
                 }
-                let mut before: Option<Vec<(String, String)>> = None;
+                let mut before: Option<std::collections::BTreeMap<String, serde_json::Value>> = None;
                 let done = match (step, loader) {
                     (Step::Reject(e), _) => Done::Outcome(Outcome::Rejected(e)),
                     (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {
@@ -405,8 +411,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                     (Step::Load(prepared), loader) if index.is_some() => {
                         let idx = index.as_ref().expect("checked");
                         let (action, body) = planner::plan_with(idx, &prepared.body, &policies, tag_mode);
-                        if let Action::Update { changes, .. } = &action {
-                            before = Some(changes.iter().map(|(f, old, _)| (f.to_string(), old.clone())).collect());
+                        if matches!(action, Action::Update { .. } | Action::Unchanged { .. }) {
+                            before = planner::pre_image(idx, &body);
                         }
                         match (planner::decide(mode, &action), loader) {
                             (
@@ -518,7 +524,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 ),
                 Outcome::Updated { contact_id } => Some(serde_json::json!({
                     "row": rec.row, "action": "updated", "contact_id": contact_id,
-                    "before": before.as_ref().map(|b| b.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
+                    "before": before,
                 })),
                 _ => None,
             };

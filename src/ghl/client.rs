@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::ratelimit::{RateLimitInfo, Throttle};
 use super::retry::{classify_status, parse_retry_after, RetryAction, RetryPolicy};
 use super::types::{
-    ApiErrorBody, Appointment, AppointmentsResponse, CustomFieldDef, CustomFieldsResponse,
+    ApiErrorBody, Appointment, AppointmentsResponse, Contact, CustomFieldDef, CustomFieldsResponse,
     ListResponse, Note, NotesResponse, SearchRequest, SearchResponse, Task, TasksResponse,
     UpsertContact, UpsertResponse,
 };
@@ -166,6 +166,17 @@ impl GhlClient {
         let path = format!("/contacts/{}", enc(id));
         let _: serde_json::Value = self.send(Method::PUT, &path, "update", Some(body)).await?;
         Ok(())
+    }
+
+    /// `GET /contacts/{id}`.
+    pub async fn get_contact(&self, id: &str) -> Result<Contact, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct One {
+            contact: Contact,
+        }
+        let path = format!("/contacts/{}", enc(id));
+        let one: One = self.send::<(), _>(Method::GET, &path, "get", None).await?;
+        Ok(one.contact)
     }
 
     /// `DELETE /contacts/{id}`.

@@ -148,12 +148,42 @@ pub struct UpdateContact {
     pub dnd: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// `[{id, field_value}]`; an empty string clears a field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<Vec<CustomFieldInput>>,
 }
 
 impl UpdateContact {
-    /// Sets a field (by API name) back to `old` (empty = cleared). Returns false for a field a
-    /// PUT cannot write (companyName) or that is not a standard field.
-    pub fn restore(&mut self, field: &str, old: &str) -> bool {
+    /// Sets a field back to its value in a rollback manifest (`pre_image`): a standard field by
+    /// API name (text; empty = cleared), `tags` (the list), `customField:<id>` (JSON; null =
+    /// cleared). Returns false for a field a PUT cannot write (companyName) or an unknown one.
+    pub fn restore(&mut self, field: &str, value: &serde_json::Value) -> bool {
+        if let Some(id) = field.strip_prefix("customField:") {
+            let field_value = match value {
+                serde_json::Value::Null => serde_json::Value::String(String::new()),
+                v => v.clone(),
+            };
+            self.custom_fields
+                .get_or_insert_with(Vec::new)
+                .push(CustomFieldInput {
+                    id: id.to_owned(),
+                    field_value,
+                });
+            return true;
+        }
+        if field == "tags" {
+            let Some(list) = value.as_array() else {
+                return false;
+            };
+            self.tags = Some(
+                list.iter()
+                    .filter_map(|t| t.as_str())
+                    .map(str::to_owned)
+                    .collect(),
+            );
+            return true;
+        }
+        let old = value.as_str().unwrap_or_default();
         let v = || (!old.is_empty()).then(|| old.to_owned());
         match field {
             "firstName" => self.first_name = Some(v()),
@@ -171,15 +201,6 @@ impl UpdateContact {
             "dateOfBirth" => self.date_of_birth = Some(v()),
             "country" => self.country = Some(old.to_owned()),
             "dnd" => self.dnd = Some(old == "true"),
-            "tags" => {
-                self.tags = Some(
-                    old.split(", ")
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                )
-            }
             _ => return false,
         }
         true

@@ -77,6 +77,47 @@ impl Index {
 /// One field that would change: name, current value, new value.
 pub type Change = (&'static str, String, String);
 
+/// What `body` would overwrite on the contact it matches (`None` when it matches none): the
+/// previous values `rollback` writes back. Standard fields as text (empty = was blank), `tags`
+/// as the whole previous list, custom fields as `customField:<id>` with their previous JSON
+/// value (null = had none).
+pub fn pre_image(
+    idx: &Index,
+    body: &UpsertContact,
+) -> Option<std::collections::BTreeMap<String, serde_json::Value>> {
+    use serde_json::Value;
+    let c = &idx.contacts[matched(idx, body)?];
+    let mut out = std::collections::BTreeMap::new();
+    for (name, old, _) in diff(c, body) {
+        match name {
+            "customField" => {}
+            "tags" => {
+                out.insert(
+                    name.to_owned(),
+                    Value::Array(c.tags.iter().cloned().map(Value::String).collect()),
+                );
+            }
+            _ => {
+                out.insert(name.to_owned(), Value::String(old));
+            }
+        }
+    }
+    for cf in body.custom_fields.iter().flatten() {
+        let old = c
+            .custom_fields
+            .iter()
+            .find(|v| v.id == cf.id)
+            .map(|v| &v.value);
+        if old != Some(&cf.field_value) {
+            out.insert(
+                format!("customField:{}", cf.id),
+                old.cloned().unwrap_or(Value::Null),
+            );
+        }
+    }
+    Some(out)
+}
+
 /// What a row would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

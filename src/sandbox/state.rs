@@ -309,7 +309,11 @@ impl State {
             c.location_id = Some(location.to_owned());
             c.date_added.get_or_insert_with(|| ts.clone());
             c.date_updated.get_or_insert(ts);
+            // Stored as the API stores them: emails and tags lower-cased.
             c.email = c.email.map(|e| e.to_lowercase());
+            for t in &mut c.tags {
+                *t = t.to_lowercase();
+            }
             let cid = c.id.clone();
             let stamp = |mut n: Note, st: &mut State| {
                 let (id, ms) = st.next_id_and_time();

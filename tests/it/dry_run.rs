@@ -324,3 +324,105 @@ fn tasks_from_columns_are_added_once() {
     assert_eq!(go("o2", &["--full-refresh"]).status.code(), Some(3));
     assert_eq!(tasks().as_array().unwrap().len(), 1, "not added twice");
 }
+
+#[test]
+fn rollback_restores_custom_fields_company_and_added_tags() {
+    // Upsert mode with additive tags: the run indexes the location for the pre-images, the
+    // rollback puts back custom fields (PUT customFields), tags (the whole previous list) and the
+    // company name (which PUT cannot write: an upsert addressed by the contact's unique email).
+    let dir = workdir();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        r#"{"loc-it": {"customFields": [
+  {"id": "f-note", "name": "Note", "fieldKey": "contact.note", "dataType": "TEXT"},
+  {"id": "f-ltv", "name": "LTV", "fieldKey": "contact.ltv", "dataType": "NUMERICAL"}
+], "contacts": [
+  {"email": "ann@example.com", "firstName": "Ann", "companyName": "Acme", "tags": ["vip"],
+   "customFields": [{"id": "f-note", "value": "old note"}, {"id": "f-ltv", "value": 12.5}]},
+  {"email": "ben@example.com", "firstName": "Ben", "tags": ["lead", "Past Customer"]}
+]}}"#,
+    )
+    .unwrap();
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[FAST, &["--seed", seed.to_str().unwrap()]].concat(),
+    );
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "First Name,Email,Company,Tags,Note,LTV\n\
+         Ann,ann@example.com,NewCo,new,new note,99\n\
+         Ben,ben@example.com,BenCo,\"lead, x\",ben note,\n\
+         Cy,cy@example.com,CyCo,y,,\n",
+    )
+    .unwrap();
+    let p = dir.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             target: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+             mapping: {{firstName: First Name, email: Email, companyName: Company, tags: Tags}}\n\
+             custom_fields: {{contact.note: Note, contact.ltv: LTV}}\n\
+             load: {{tags: add}}\n",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+    let state = |sb: &SandboxProc| {
+        let mut v: Vec<String> = sb
+            .contacts("loc-it")
+            .iter()
+            .map(|c| {
+                let mut tags: Vec<String> = c["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned())
+                    .collect();
+                tags.sort();
+                let mut cf: Vec<String> = c["customFields"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|f| format!("{}={}", f["id"], f["value"]))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                cf.sort();
+                format!(
+                    "{} {} company={} tags={tags:?} cf={cf:?}",
+                    c["email"], c["firstName"], c["companyName"]
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = state(&sb);
+
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let during = state(&sb);
+    assert_eq!(during.len(), 3);
+    assert!(
+        during[0].contains("company=\"NewCo\"") && during[0].contains("\"new\", \"vip\""),
+        "{during:?}"
+    );
+    assert!(during[0].contains("=99"), "{during:?}");
+
+    let r = run(bin()
+        .arg("rollback")
+        .arg(dir.path().join("o"))
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r).1);
+    assert!(
+        text(&r)
+            .0
+            .contains("1 created contacts deleted, 2 updated contacts restored"),
+        "{}",
+        text(&r).0
+    );
+    assert_eq!(state(&sb), before);
+}
