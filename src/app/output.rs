@@ -110,6 +110,12 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
             f.write_requests, f.eta_seconds, f.existing_contacts, f.read_requests
         );
     }
+    if let Some(f) = &s.followups {
+        println!(
+            "  follow-ups  {:>8}  (applied {}, unchanged {}, rejected {}: see followups.csv)",
+            f.rows, f.applied, f.unchanged, f.rejected
+        );
+    }
     if let Some(r) = &s.resume {
         let share = r
             .daily_share_percent

@@ -218,6 +218,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         }
         _ => transformer,
     };
+    // Follow-up files are read (and their columns checked) before anything is written.
+    let followups = match &p.target {
+        Some(_) if !p.load.followups.is_empty() => {
+            Some(crate::load::followups::FollowUps::read(p)?)
+        }
+        _ => None,
+    };
     let out_dir = output_dir(&opts, p, started_at)?;
     let mut csv_sink = match &p.sink {
         Sink::Csv { path, columns } => {
@@ -569,6 +576,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         _ => None, // an incomplete export is not moved into place
     };
 
+    if let (Some(f), Some(l), Some(t)) = (followups, &loader, &p.target) {
+        if opts.dry_run {
+            eprintln!("note: dry run: the follow-up files were read and checked, not applied");
+        } else {
+            let stopped = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let (counts, stop) = f
+                .apply(l, &t.location_id, concurrency, stopped.as_deref(), &out_dir)
+                .await?;
+            if let Some(s) = stop {
+                fatal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(s.0);
+            }
+            summary.followups = Some(counts);
+        }
+    }
     summary.requests = apis.totals();
     if let Some(mut w) = plan_csv.take() {
         w.flush()?;
@@ -640,7 +664,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     Ok(if let Some(f) = &summary.aborted {
         eprintln!("error: run stopped: {f}");
         Exit::Fatal
-    } else if summary.rows.rejected > 0 {
+    } else if summary.rows.rejected > 0
+        || summary.followups.as_ref().is_some_and(|f| f.rejected > 0)
+    {
         Exit::Rejects
     } else {
         Exit::Ok

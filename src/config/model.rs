@@ -415,6 +415,10 @@ pub struct LoadConfig {
     /// with the same title and due date is not added again).
     #[serde(default)]
     pub tasks: Vec<TaskSource>,
+    /// Files of notes and tasks keyed by email, applied after the rows are written (reported
+    /// in followups.csv).
+    #[serde(default)]
+    pub followups: Vec<FollowUpFile>,
     /// How mapped tags are written: `replace` (in the upsert: the contact's tags become the
     /// row's), `add` or `remove` (through the tags endpoint, one more request per row with tags).
     #[serde(default)]
@@ -471,6 +475,7 @@ impl Default for LoadConfig {
             mode: LoadMode::default(),
             notes: Vec::new(),
             tasks: Vec::new(),
+            followups: Vec::new(),
             tags: TagMode::default(),
             fields: BTreeMap::new(),
             concurrency: default_concurrency(),
@@ -512,17 +517,39 @@ pub struct NoteSource {
     pub title: Option<String>,
 }
 
-/// Where a task comes from: a title column and a due-date column (ISO 8601 or `YYYY-MM-DD`).
+/// Where a task comes from: a title column, a due-date column (ISO 8601 or `YYYY-MM-DD`), and
+/// optionally a description and an action column.
 #[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSource {
-    /// Column holding the task title (blank: no task).
+    /// Column holding the task title (blank: no task). Existing tasks are matched by title.
     pub title: String,
-    /// Column holding the due date.
-    pub due: String,
+    /// Column holding the due date (needed to create or update).
+    #[serde(default)]
+    pub due: Option<String>,
     /// Column holding the task's description.
     #[serde(default)]
     pub body: Option<String>,
+    /// Column holding what to do: `create` (blank), `update`, `complete` or `delete`.
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+/// A second file of notes and tasks for contacts, matched by email (e.g. an activity export).
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpFile {
+    /// The CSV file, relative to the pipeline file (encoding and delimiter detected as for a
+    /// CSV source).
+    pub path: PathBuf,
+    /// Column holding the contact's email.
+    pub email: String,
+    /// Notes, as in `load.notes`.
+    #[serde(default)]
+    pub notes: Vec<NoteSource>,
+    /// Tasks, as in `load.tasks`.
+    #[serde(default)]
+    pub tasks: Vec<TaskSource>,
 }
 
 /// Note cell formats.

@@ -418,6 +418,23 @@ pub(super) fn validate(
             ),
         );
     }
+    let mut load = load;
+    for (i, f) in load.followups.iter_mut().enumerate() {
+        f.path = c.resolve(&f.path);
+        if !matches!(sink, Sink::Ghl) {
+            c.err(&["load", "followups"], "applies to a GHL target");
+        }
+        if f.notes.is_empty() && f.tasks.is_empty() {
+            c.err(
+                &["load", "followups"],
+                format!(
+                    "entry {} ({}) names no notes or tasks: add `notes:` or `tasks:` columns",
+                    i + 1,
+                    f.path.display()
+                ),
+            );
+        }
+    }
     if load.retry.base_delay_ms > load.retry.max_delay_ms {
         c.err(
             &["load", "retry"],

@@ -284,6 +284,52 @@ impl GhlClient {
         Ok(())
     }
 
+    /// `PUT /contacts/{id}/tasks/{taskId}` with the fields to change (spec `UpdateTaskBody`).
+    pub async fn update_task(
+        &self,
+        contact_id: &str,
+        task_id: &str,
+        due: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<(), ApiError> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct TaskUpdate<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            due_date: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            body: Option<&'a str>,
+        }
+        let path = format!("/contacts/{}/tasks/{}", enc(contact_id), enc(task_id));
+        let b = TaskUpdate {
+            due_date: due,
+            body,
+        };
+        let _: serde_json::Value = self.send(Method::PUT, &path, "tasks", Some(&b)).await?;
+        Ok(())
+    }
+
+    /// `PUT /contacts/{id}/tasks/{taskId}/completed` (spec `UpdateTaskStatusParams`).
+    pub async fn complete_task(&self, contact_id: &str, task_id: &str) -> Result<(), ApiError> {
+        let path = format!(
+            "/contacts/{}/tasks/{}/completed",
+            enc(contact_id),
+            enc(task_id)
+        );
+        let b = serde_json::json!({"completed": true});
+        let _: serde_json::Value = self.send(Method::PUT, &path, "tasks", Some(&b)).await?;
+        Ok(())
+    }
+
+    /// `DELETE /contacts/{id}/tasks/{taskId}`.
+    pub async fn delete_task(&self, contact_id: &str, task_id: &str) -> Result<(), ApiError> {
+        let path = format!("/contacts/{}/tasks/{}", enc(contact_id), enc(task_id));
+        let _: serde_json::Value = self
+            .send::<(), _>(Method::DELETE, &path, "tasks", None)
+            .await?;
+        Ok(())
+    }
+
     /// `GET /contacts/{id}/tasks`.
     pub async fn tasks(&self, contact_id: &str) -> Result<Vec<Task>, ApiError> {
         let path = format!("/contacts/{}/tasks", enc(contact_id));

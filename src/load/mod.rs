@@ -3,11 +3,14 @@
 //! matches the contact the first attempt created). Throttle and retries live in the client.
 
 pub mod csv_sink;
+pub mod followups;
 pub mod plan;
 
 use crate::ghl::client::GhlClient;
 use crate::ghl::error::ApiError;
+use crate::ghl::types::Task;
 use crate::outcome::{codes, Outcome, RowError, Stage};
+use crate::transform::followup::{NoteOp, TaskAction, TaskOp};
 use crate::transform::Prepared;
 
 /// Writes rows through one client.
@@ -55,8 +58,8 @@ impl Loader {
         &self,
         body: &crate::ghl::types::UpsertContact,
         tags: crate::config::TagMode,
-        notes: &[(Option<String>, String)],
-        tasks: &[(String, String, Option<String>)],
+        notes: &[NoteOp],
+        tasks: &[TaskOp],
     ) -> Result<Outcome, Fatal> {
         use crate::config::TagMode;
         let follow = match tags {
@@ -90,11 +93,7 @@ impl Loader {
             _ => return Ok(outcome),
         };
         if !notes.is_empty() || !tasks.is_empty() {
-            let r = match self.add_notes(&id, notes).await {
-                Ok(()) => self.add_tasks(&id, tasks).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = r {
+            if let Err(e) = self.follow_ups(&id, notes, tasks).await {
                 let e = outcome_of_error(e)?;
                 return Ok(Outcome::Rejected(RowError::new(
                     Stage::Load,
@@ -127,46 +126,118 @@ impl Loader {
 }
 
 impl Loader {
-    /// Adds the tasks the contact does not have yet (same title and due date).
-    async fn add_tasks(
-        &self,
-        id: &str,
-        tasks: &[(String, String, Option<String>)],
-    ) -> Result<(), ApiError> {
+    /// Applies the task operations the contact needs (its tasks are listed once), in order.
+    /// Returns the number of writes made: 0 when everything was already so.
+    async fn apply_tasks(&self, id: &str, tasks: &[TaskOp]) -> Result<u64, ApiError> {
         if tasks.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let existing = self.client.tasks(id).await?;
-        for (title, due, body) in tasks {
-            let has = existing
-                .iter()
-                .any(|t| t.title == *title && t.due_date.as_deref() == Some(due.as_str()));
-            if !has {
-                self.client
-                    .create_task(id, title, due, body.as_deref())
-                    .await?;
+        let mut existing = self.client.tasks(id).await?;
+        let mut writes = 0;
+        let same = |t: &Task, title: &str| t.title.trim().eq_ignore_ascii_case(title.trim());
+        for op in tasks {
+            let due = op.due.as_deref();
+            match op.action {
+                TaskAction::Create => {
+                    let has = existing
+                        .iter()
+                        .any(|t| same(t, &op.title) && t.due_date.as_deref() == due);
+                    if !has {
+                        let due = due.unwrap_or_default();
+                        self.client
+                            .create_task(id, &op.title, due, op.body.as_deref())
+                            .await?;
+                        existing.push(Task {
+                            title: op.title.clone(),
+                            due_date: Some(due.to_owned()),
+                            body: op.body.clone(),
+                            ..Task::default()
+                        });
+                        writes += 1;
+                    }
+                }
+                TaskAction::Update => match existing.iter_mut().find(|t| same(t, &op.title)) {
+                    Some(t) => {
+                        let new_due = due.filter(|d| t.due_date.as_deref() != Some(*d));
+                        let new_body = op.body.as_deref().filter(|b| t.body.as_deref() != Some(*b));
+                        if new_due.is_some() || new_body.is_some() {
+                            self.client
+                                .update_task(id, &t.id, new_due, new_body)
+                                .await?;
+                            if let Some(d) = new_due {
+                                t.due_date = Some(d.to_owned());
+                            }
+                            if let Some(b) = new_body {
+                                t.body = Some(b.to_owned());
+                            }
+                            writes += 1;
+                        }
+                    }
+                    None => {
+                        let due = due.unwrap_or_default();
+                        self.client
+                            .create_task(id, &op.title, due, op.body.as_deref())
+                            .await?;
+                        existing.push(Task {
+                            title: op.title.clone(),
+                            due_date: Some(due.to_owned()),
+                            body: op.body.clone(),
+                            ..Task::default()
+                        });
+                        writes += 1;
+                    }
+                },
+                TaskAction::Complete => {
+                    for t in existing
+                        .iter_mut()
+                        .filter(|t| same(t, &op.title) && !t.completed)
+                    {
+                        self.client.complete_task(id, &t.id).await?;
+                        t.completed = true;
+                        writes += 1;
+                    }
+                }
+                TaskAction::Delete => {
+                    let (gone, kept): (Vec<Task>, Vec<Task>) =
+                        existing.into_iter().partition(|t| same(t, &op.title));
+                    existing = kept;
+                    for t in gone {
+                        self.client.delete_task(id, &t.id).await?;
+                        writes += 1;
+                    }
+                }
             }
         }
-        Ok(())
+        Ok(writes)
     }
 
-    /// Adds the notes the contact does not have yet (compared by trimmed text).
-    async fn add_notes(
-        &self,
-        id: &str,
-        notes: &[(Option<String>, String)],
-    ) -> Result<(), ApiError> {
+    /// Adds the notes the contact does not have yet (compared by trimmed text). Returns the
+    /// number of notes added.
+    async fn add_notes(&self, id: &str, notes: &[NoteOp]) -> Result<u64, ApiError> {
         if notes.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let existing = self.client.notes(id).await?;
-        let has = |b: &str| existing.iter().any(|n| n.body.trim() == b.trim());
+        let mut added: Vec<&str> = Vec::new();
         for (title, body) in notes {
-            if !has(body) {
+            let has = existing.iter().any(|n| n.body.trim() == body.trim())
+                || added.contains(&body.trim());
+            if !has {
                 self.client.create_note(id, title.as_deref(), body).await?;
+                added.push(body.trim());
             }
         }
-        Ok(())
+        Ok(added.len() as u64)
+    }
+
+    /// Notes and task operations for an existing contact; the number of writes made.
+    pub async fn follow_ups(
+        &self,
+        id: &str,
+        notes: &[NoteOp],
+        tasks: &[TaskOp],
+    ) -> Result<u64, ApiError> {
+        Ok(self.add_notes(id, notes).await? + self.apply_tasks(id, tasks).await?)
     }
 }
 

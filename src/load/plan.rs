@@ -63,6 +63,13 @@ impl Index {
         self.contacts.push(c);
     }
 
+    /// The id of the contact with this email (case-insensitive), if any.
+    pub fn id_by_email(&self, email: &str) -> Option<&str> {
+        self.by_email
+            .get(&email.to_lowercase())
+            .map(|i| self.contacts[*i].id.as_str())
+    }
+
     /// Contacts indexed.
     pub fn len(&self) -> usize {
         self.contacts.len()

@@ -47,6 +47,21 @@ pub struct RequestCounts {
     pub daily_limit: Option<u64>,
 }
 
+/// Follow-up file rows (`load.followups`) and what became of them (details in followups.csv).
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct FollowUpCounts {
+    /// Rows read from the follow-up files.
+    pub rows: u64,
+    /// Rows that wrote something.
+    pub applied: u64,
+    /// Rows whose notes and tasks the contact already had.
+    pub unchanged: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Rejected rows per code.
+    pub rejected_by_code: BTreeMap<String, u64>,
+}
+
 /// When and how to finish a run that stopped at `load.daily_floor`.
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct Resume {
@@ -117,6 +132,8 @@ pub struct Summary {
     pub aborted: Option<String>,
     /// Set when the run stopped at `load.daily_floor`: what is left and when to re-run.
     pub resume: Option<Resume>,
+    /// Set when the pipeline has follow-up files.
+    pub followups: Option<FollowUpCounts>,
     /// RFC 3339 start time.
     pub started_at: String,
     /// Wall time in ms.

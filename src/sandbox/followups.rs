@@ -139,6 +139,75 @@ pub fn create_task(st: &mut State, id: &str, body: &[u8]) -> Answer {
     (201, json!({"task": task}))
 }
 
+/// The contact's task `task_id`, or the error answer.
+fn task_mut<'a>(st: &'a mut State, id: &str, task_id: &str) -> Result<&'a mut Task, Answer> {
+    if !contact_exists(st, id) {
+        return Err(not_found());
+    }
+    st.tasks
+        .get_mut(id)
+        .and_then(|ts| ts.iter_mut().find(|t| t.id == task_id))
+        .ok_or_else(|| super::contacts::bad_request("Task not found"))
+}
+
+/// `PUT /contacts/{id}/tasks/{taskId}` (spec `UpdateTaskBody`, every field optional): 200 `{task}`.
+pub fn update_task(st: &mut State, id: &str, task_id: &str, body: &[u8]) -> Answer {
+    let obj = match check_body(body, TASK_FIELDS) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let t = match task_mut(st, id, task_id) {
+        Ok(t) => t,
+        Err(a) => return a,
+    };
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(v) = text("title") {
+        t.title = v;
+    }
+    if let Some(v) = text("body") {
+        t.body = Some(v);
+    }
+    if let Some(v) = text("dueDate") {
+        t.due_date = Some(v);
+    }
+    if let Some(v) = text("assignedTo") {
+        t.assigned_to = Some(v);
+    }
+    if let Some(v) = obj.get("completed").and_then(Value::as_bool) {
+        t.completed = v;
+    }
+    (200, json!({"task": t}))
+}
+
+/// `PUT /contacts/{id}/tasks/{taskId}/completed`: `{completed}` required; 200 `{task}`.
+pub fn complete_task(st: &mut State, id: &str, task_id: &str, body: &[u8]) -> Answer {
+    let obj = match check_body(body, &["completed"]) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(done) = obj.get("completed").and_then(Value::as_bool) else {
+        return unprocessable(vec!["completed must be a boolean value".into()]);
+    };
+    match task_mut(st, id, task_id) {
+        Ok(t) => {
+            t.completed = done;
+            (200, json!({"task": t}))
+        }
+        Err(a) => a,
+    }
+}
+
+/// `DELETE /contacts/{id}/tasks/{taskId}`: 200 `{succeded: true}`.
+pub fn delete_task(st: &mut State, id: &str, task_id: &str) -> Answer {
+    if let Err(a) = task_mut(st, id, task_id) {
+        return a;
+    }
+    if let Some(ts) = st.tasks.get_mut(id) {
+        ts.retain(|t| t.id != task_id);
+    }
+    (200, json!({"succeded": true}))
+}
+
 /// `POST /contacts/{id}/tags` (add, 201) and `DELETE /contacts/{id}/tags` (remove, 200):
 /// body `{tags: [...]}`; answers `{tags}` — the contact's tags after the change.
 pub fn change_tags(st: &mut State, id: &str, body: &[u8], add: bool) -> Answer {

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -40,6 +40,14 @@ pub(super) fn router(app: AppState) -> Router {
         )
         .route("/contacts/{id}/notes", get(list_notes).post(create_note))
         .route("/contacts/{id}/tasks", get(list_tasks).post(create_task))
+        .route(
+            "/contacts/{id}/tasks/{task_id}",
+            put(update_task).delete(delete_task),
+        )
+        .route(
+            "/contacts/{id}/tasks/{task_id}/completed",
+            put(complete_task),
+        )
         .route("/contacts/{id}/appointments", get(list_appointments))
         .route("/contacts/{id}/tags", post(add_tags).delete(remove_tags))
         .route("/contacts/business/{business_id}", get(business_contacts))
@@ -326,6 +334,47 @@ async fn create_task(
     handle(&app, &headers, "POST /contacts/{id}/tasks", |st| {
         followups::create_task(st, &id, &body)
     })
+    .await
+}
+
+async fn update_task(
+    AxState(app): AxState<AppState>,
+    Path((id, task_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&app, &headers, "PUT /contacts/{id}/tasks/{taskId}", |st| {
+        followups::update_task(st, &id, &task_id, &body)
+    })
+    .await
+}
+
+async fn complete_task(
+    AxState(app): AxState<AppState>,
+    Path((id, task_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(
+        &app,
+        &headers,
+        "PUT /contacts/{id}/tasks/{taskId}/completed",
+        |st| followups::complete_task(st, &id, &task_id, &body),
+    )
+    .await
+}
+
+async fn delete_task(
+    AxState(app): AxState<AppState>,
+    Path((id, task_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    handle(
+        &app,
+        &headers,
+        "DELETE /contacts/{id}/tasks/{taskId}",
+        |st| followups::delete_task(st, &id, &task_id),
+    )
     .await
 }
 

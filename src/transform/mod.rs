@@ -3,6 +3,7 @@
 
 pub mod custom;
 pub mod dedup;
+pub mod followup;
 pub mod map;
 pub mod normalize;
 pub mod phone;
@@ -19,7 +20,7 @@ use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
 
 /// Resolves a rule's columns against the headers, collecting errors that name the key.
-fn resolve_columns(
+pub(crate) fn resolve_columns(
     p: &Pipeline,
     headers: &Headers,
     key: &str,
@@ -75,9 +76,9 @@ pub struct Prepared {
     /// The request body.
     pub body: UpsertContact,
     /// Notes to add to the contact (title, body).
-    pub notes: Vec<(Option<String>, String)>,
-    /// Tasks to add to the contact (title, due date as RFC 3339, body).
-    pub tasks: Vec<(String, String, Option<String>)>,
+    pub notes: Vec<followup::NoteOp>,
+    /// Task operations on the contact.
+    pub tasks: Vec<followup::TaskOp>,
     /// Things worth a look that did not stop the row (`code: message`), e.g. a likely typo.
     pub warnings: Vec<String>,
 }
@@ -91,8 +92,7 @@ pub struct Transformer {
     require_any: Vec<RequiredKey>,
     required: Vec<ContactField>,
     max_length: Vec<(ContactField, usize)>,
-    notes: Vec<(usize, crate::config::NoteSource)>,
-    tasks: Vec<(usize, usize, Option<usize>)>,
+    follow_ups: followup::FollowUpColumns,
     extension: crate::config::ExtensionPolicy,
     region: Option<phonenumber::country::Id>,
 }
@@ -107,30 +107,14 @@ impl Transformer {
             let r = resolve_columns(p, headers, &format!("mapping.{field}"), rule, &mut errs);
             fields.push((*field, r));
         }
-        let mut task_columns = Vec::new();
-        for t in &p.load.tasks {
-            let col = |name: &str, errs: &mut Vec<ConfigError>| {
-                let rule = crate::config::mapping::FieldRule::column(name);
-                resolve_columns(p, headers, "load.tasks", &rule, errs)
-                    .cols
-                    .first()
-                    .copied()
-            };
-            let title = col(&t.title, &mut errs);
-            let due = col(&t.due, &mut errs);
-            let body = t.body.as_deref().and_then(|b| col(b, &mut errs));
-            if let (Some(ti), Some(du)) = (title, due) {
-                task_columns.push((ti, du, body));
-            }
-        }
-        let mut note_columns = Vec::new();
-        for n in &p.load.notes {
-            let rule = crate::config::mapping::FieldRule::column(&n.column);
-            let r = resolve_columns(p, headers, "load.notes", &rule, &mut errs);
-            if let Some(i) = r.cols.first() {
-                note_columns.push((*i, n.clone()));
-            }
-        }
+        let follow_ups = followup::FollowUpColumns::resolve(
+            p,
+            headers,
+            &p.load.notes,
+            &p.load.tasks,
+            "load",
+            &mut errs,
+        );
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
         }
@@ -145,8 +129,7 @@ impl Transformer {
             require_any: p.validate.require_any.clone(),
             required: p.validate.required.clone(),
             max_length: p.validate.max_length.clone(),
-            notes: note_columns,
-            tasks: task_columns,
+            follow_ups,
             extension: p.validate.phone_extension,
             region: p.validate.phone_default_region,
         })
@@ -345,69 +328,7 @@ impl Transformer {
                 ));
             }
         }
-        let mut notes = Vec::new();
-        for (i, n) in &self.notes {
-            let cell = rec.get(*i).trim();
-            if cell.is_empty() {
-                continue;
-            }
-            match n.format {
-                crate::config::NoteFormat::Text => notes.push((n.title.clone(), cell.to_owned())),
-                crate::config::NoteFormat::Json => {
-                    let parsed: Result<Vec<crate::ghl::types::Note>, _> =
-                        serde_json::from_str(cell);
-                    match parsed {
-                        Ok(list) => notes.extend(
-                            list.into_iter()
-                                .filter(|x| !x.body.trim().is_empty())
-                                .map(|x| (x.title, x.body)),
-                        ),
-                        Err(e) => {
-                            return Err(RowError::new(
-                                Stage::Validate,
-                                codes::INVALID_NOTES,
-                                format!("column `{}` is not a JSON array of notes: {e}", n.column),
-                                "write [{\"body\": \"…\"}] or use format: text",
-                            ))
-                        }
-                    }
-                }
-            }
-        }
-        let mut tasks = Vec::new();
-        for (ti, du, bo) in &self.tasks {
-            let title = rec.get(*ti).trim();
-            if title.is_empty() {
-                continue;
-            }
-            let due_raw = rec.get(*du).trim();
-            let rfc = &time::format_description::well_known::Rfc3339;
-            let due = time::OffsetDateTime::parse(due_raw, rfc)
-                .ok()
-                .and_then(|t| t.format(rfc).ok())
-                .or_else(|| {
-                    normalize::date(due_raw, None)
-                        .ok()
-                        .flatten()
-                        .map(|d| format!("{d}T00:00:00Z"))
-                });
-            match due {
-                Some(d) => tasks.push((
-                    title.to_owned(),
-                    d,
-                    bo.map(|b| rec.get(b).trim().to_owned())
-                        .filter(|b| !b.is_empty()),
-                )),
-                None => {
-                    return Err(RowError::new(
-                        Stage::Validate,
-                        codes::INVALID_TASK,
-                        format!("task `{title}` has due date `{due_raw}`, which is not a date"),
-                        "write the due date as YYYY-MM-DD or an RFC 3339 time",
-                    ))
-                }
-            }
-        }
+        let (notes, tasks) = self.follow_ups.extract(rec)?;
         Ok(Prepared {
             body,
             warnings,

@@ -426,3 +426,181 @@ fn rollback_restores_custom_fields_company_and_added_tags() {
     );
     assert_eq!(state(&sb), before);
 }
+
+#[test]
+fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
+    let dir = workdir();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        r#"{"loc-it": {"contacts": [
+  {"email": "ann@example.com", "firstName": "Ann", "tasks": [
+     {"title": "Call back", "dueDate": "2026-12-01T00:00:00Z", "completed": false},
+     {"title": "Send deck", "dueDate": "2026-12-02T00:00:00Z", "completed": false},
+     {"title": "Old lead", "dueDate": "2026-01-01T00:00:00Z", "completed": false}]},
+  {"email": "ben@example.com", "firstName": "Ben"}
+]}}"#,
+    )
+    .unwrap();
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[FAST, &["--seed", seed.to_str().unwrap()]].concat(),
+    );
+    // The main file creates Cy; the activity file then works on Ann (seeded), Cy (created by this
+    // very run) and two rows that cannot apply.
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "First Name,Email\nCy,cy@example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("activity.csv"),
+        "Contact Email,Task,Due,Details,Action,Note\n\
+         ANN@example.com,Call back,2026-12-05,New time,update,Moved the call\n\
+         ann@example.com,Send deck,,,done,\n\
+         ann@example.com,Old lead,,,delete,\n\
+         cy@example.com,Welcome call,2026-12-03,,,Imported from the fair\n\
+         nobody@example.com,Call,2026-12-03,,,\n\
+         ben@example.com,Call,2026-12-03,,archive,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             target: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+             mapping: {{firstName: First Name, email: Email}}\n\
+             load:\n  followups:\n    - path: activity.csv\n      email: Contact Email\n\
+             \x20     notes: [{{column: Note}}]\n\
+             \x20     tasks: [{{title: Task, due: Due, body: Details, action: Action}}]\n",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+    let go = |out: &str| {
+        run(bin()
+            .args(["run", "-q", "--full-refresh", "--out"])
+            .arg(dir.path().join(out))
+            .arg(dir.path().join("p.yaml"))
+            .env("IT_TOKEN", &sb.token))
+    };
+
+    let o = go("o1");
+
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let report = read_csv(&dir.path().join("o1/followups.csv"));
+    let got: Vec<(&str, &str, &str)> = report[1..]
+        .iter()
+        .map(|r| (r[1].as_str(), r[4].as_str(), r[5].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2", "applied", ""),
+            ("3", "applied", ""),
+            ("4", "applied", ""),
+            ("5", "applied", ""),
+            ("6", "rejected", "not_found"),
+            ("7", "rejected", "invalid_task"),
+        ]
+    );
+    let s = summary(&dir.path().join("o1"));
+    assert_eq!(s["followups"]["applied"], 4, "{s}");
+    let tasks_of = |email: &str| -> Vec<(String, String, bool, String)> {
+        let id = sb.contact_by_email("loc-it", email)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut t: Vec<_> = sb.api_get(&format!("/contacts/{id}/tasks"))["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["title"].as_str().unwrap().to_owned(),
+                    t["dueDate"].as_str().unwrap_or("").to_owned(),
+                    t["completed"].as_bool().unwrap(),
+                    t["body"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        t.sort();
+        t
+    };
+    let ann = tasks_of("ann@example.com");
+    assert_eq!(
+        ann,
+        [
+            (
+                "Call back".into(),
+                "2026-12-05T00:00:00Z".into(),
+                false,
+                "New time".into()
+            ),
+            (
+                "Send deck".into(),
+                "2026-12-02T00:00:00Z".into(),
+                true,
+                String::new()
+            ),
+        ]
+    );
+    assert_eq!(tasks_of("cy@example.com").len(), 1);
+
+    // Again: everything is already so — only reads reach the task and note endpoints.
+    let before = sb.stats()["requests_by_endpoint"].clone();
+    assert_eq!(go("o2").status.code(), Some(3));
+    let after = sb.stats()["requests_by_endpoint"].clone();
+    let writes = |v: &serde_json::Value| -> u64 {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.contains("/tasks") || k.contains("/notes"))
+            .filter(|(k, _)| !k.starts_with("GET"))
+            .map(|(_, n)| n.as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(writes(&after), writes(&before), "{after}");
+    let s = summary(&dir.path().join("o2"));
+    assert_eq!(s["followups"]["unchanged"], 4, "{s}");
+    assert_eq!(tasks_of("ann@example.com"), ann);
+}
+
+#[test]
+fn followup_file_with_a_wrong_column_stops_the_run_before_any_write() {
+    let (sb, dir) = seeded();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "First Name,Email\nCy,cy@example.com\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("activity.csv"), "Email,Task,Due\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             target: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+             mapping: {{firstName: First Name, email: Email}}\n\
+             load:\n  followups:\n    - {{path: activity.csv, email: Mail, tasks: [{{title: Tsk, due: Due}}]}}\n",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(dir.path().join("p.yaml"))
+        .env("IT_TOKEN", &sb.token));
+
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o).1;
+    assert!(
+        err.contains("email column `Mail` is not in the file"),
+        "{err}"
+    );
+    assert!(err.contains("column `Tsk`"), "{err}");
+    assert!(sb.stats()["requests_by_endpoint"]
+        .get("POST /contacts/upsert")
+        .is_none());
+}

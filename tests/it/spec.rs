@@ -63,6 +63,14 @@ fn sandbox_accepts_exactly_the_spec_properties() {
     assert_eq!(set(UPSERT_FIELDS), dto_properties("UpsertContactDto"));
     assert_eq!(set(CREATE_FIELDS), dto_properties("CreateContactDto"));
     assert_eq!(set(UPDATE_FIELDS), dto_properties("UpdateContactDto"));
+    // Tasks: create and update take the same properties; the completed endpoint one.
+    let task = set(ghl_import::sandbox::followups::TASK_FIELDS);
+    assert_eq!(task, dto_properties("CreateTaskParams"));
+    assert_eq!(task, dto_properties("UpdateTaskBody"));
+    assert_eq!(
+        set(&["completed"]),
+        dto_properties("UpdateTaskStatusParams")
+    );
 }
 
 #[test]

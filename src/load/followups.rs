@@ -1,0 +1,257 @@
+//! Follow-up files (`load.followups`): notes and task operations for contacts named by email,
+//! read before the run (a bad file or column stops it with a config error before anything is
+//! written) and applied after the rows are written, against a fresh index of the location (one
+//! read per 500 contacts). Rows of one contact are applied in file order; contacts in parallel.
+//! Every row of every file gets one outcome in `followups.csv`: `applied`, `unchanged` (the
+//! contact already had it all) or `rejected` with a code, a message and a hint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::plan::Index;
+use super::{outcome_of_error, Fatal, Loader};
+use crate::config::{CsvSource, Pipeline, Source};
+use crate::error::{ConfigError, ConfigErrors};
+use crate::extract::{find_column, SourceItem, SourceReader};
+use crate::outcome::{codes, RowError, Stage};
+use crate::report::summary::FollowUpCounts;
+use crate::transform::followup::{FollowUpColumns, NoteOp, TaskOp};
+use anyhow::Context;
+use futures::StreamExt;
+
+/// The report file.
+pub const FOLLOWUPS_CSV: &str = "followups.csv";
+
+/// One row of a follow-up file, read and checked.
+#[derive(Debug)]
+struct FollowRow {
+    file: usize,
+    row: u64,
+    email: String,
+    ops: Result<(Vec<NoteOp>, Vec<TaskOp>), RowError>,
+}
+
+/// The follow-up files of a pipeline, read.
+#[derive(Debug, Default)]
+pub struct FollowUps {
+    files: Vec<PathBuf>,
+    rows: Vec<FollowRow>,
+}
+
+impl FollowUps {
+    /// Reads every follow-up file of the pipeline. Unreadable files and unknown columns are
+    /// config errors; row problems (bad email, bad task) become that row's reject.
+    pub fn read(p: &Pipeline) -> Result<FollowUps, ConfigErrors> {
+        let mut out = FollowUps::default();
+        let mut errs = Vec::new();
+        for f in &p.load.followups {
+            let src = Source::Csv(CsvSource::new(&f.path));
+            let reader = match SourceReader::open(&src) {
+                Ok(r) => r,
+                Err(e) => {
+                    errs.push(ConfigError::new(format!("load.followups: {e}")));
+                    continue;
+                }
+            };
+            let headers = reader.headers().clone();
+            let key = format!("load.followups ({})", f.path.display());
+            let email_col = find_column(&headers, &f.email);
+            if email_col.is_none() {
+                errs.push(ConfigError::new(format!(
+                    "{key}: email column `{}` is not in the file; columns: {}",
+                    f.email,
+                    headers
+                        .iter()
+                        .map(|h| format!("`{}`", h.trim()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let cols = FollowUpColumns::resolve(p, &headers, &f.notes, &f.tasks, &key, &mut errs);
+            let Some(email_col) = email_col else { continue };
+            out.files.push(f.path.clone());
+            let file = out.files.len() - 1;
+            for item in reader {
+                let (row, ops, email) = match item {
+                    SourceItem::Row(rec) => {
+                        let raw = rec.get(email_col);
+                        let ops = match crate::transform::normalize::email(raw) {
+                            Ok(Some(e)) => cols.extract(&rec).map(|ops| (e, ops)),
+                            Ok(None) => Err(RowError::new(
+                                Stage::Validate,
+                                codes::MISSING_CONTACT_KEY,
+                                "the row has no email",
+                                "fill in the email of the contact the notes and tasks belong to",
+                            )),
+                            Err(e) => Err(e),
+                        };
+                        match ops {
+                            Ok((e, ops)) => (rec.row, Ok(ops), e),
+                            Err(e) => (rec.row, Err(e), raw.trim().to_owned()),
+                        }
+                    }
+                    SourceItem::Malformed { raw, error } => (raw.row, Err(error), String::new()),
+                };
+                out.rows.push(FollowRow {
+                    file,
+                    row,
+                    email,
+                    ops,
+                });
+            }
+        }
+        if errs.is_empty() {
+            Ok(out)
+        } else {
+            Err(ConfigErrors(errs))
+        }
+    }
+
+    /// Whether there is nothing to apply.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Applies the rows to the contacts of `location` and writes `followups.csv` into `out`.
+    /// `stopped` (the run's fatal error, if any) turns every row into `not_attempted`.
+    pub async fn apply(
+        self,
+        loader: &Loader,
+        location: &str,
+        concurrency: usize,
+        stopped: Option<&str>,
+        out: &Path,
+    ) -> anyhow::Result<(FollowUpCounts, Option<Fatal>)> {
+        let mut results: Vec<Result<u64, RowError>> = Vec::with_capacity(self.rows.len());
+        let mut fatal = None;
+        let index = match stopped {
+            Some(_) => None,
+            None => Some(Index::fetch(loader.client(), location).await.map_err(|e| {
+                anyhow::anyhow!("follow-ups: reading the contacts of {location}: {e}")
+            })?),
+        };
+        // Contact id per row, or the row's reject.
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            let res = match (&r.ops, &index, stopped) {
+                (Err(e), _, _) => Err(e.clone()),
+                (_, _, Some(why)) => Err(not_attempted(why)),
+                (Ok(_), Some(idx), None) => match idx.id_by_email(&r.email) {
+                    Some(id) => {
+                        groups.entry(id.to_owned()).or_default().push(i);
+                        Ok(0)
+                    }
+                    None => Err(RowError::new(
+                        Stage::Load,
+                        codes::NOT_FOUND,
+                        format!("no contact of the location has the email {}", r.email),
+                        "load the contact first (a row of the main file), or fix the email",
+                    )),
+                },
+                (Ok(_), None, None) => unreachable!("index is fetched unless stopped"),
+            };
+            results.push(res);
+        }
+        let rows = &self.rows;
+        let mut done = futures::stream::iter(groups)
+            .map(|(id, idxs)| async move {
+                let mut out = Vec::with_capacity(idxs.len());
+                let mut stop: Option<Fatal> = None;
+                for i in idxs {
+                    let Ok((notes, tasks)) = &rows[i].ops else {
+                        continue;
+                    };
+                    let r = match &stop {
+                        Some(f) => Err(not_attempted(&f.0)),
+                        None => match loader.follow_ups(&id, notes, tasks).await {
+                            Ok(n) => Ok(n),
+                            Err(e) => match outcome_of_error(e) {
+                                Ok(mut rej) => {
+                                    rej.message = format!("contact {id}: {}", rej.message);
+                                    Err(rej)
+                                }
+                                Err(f) => {
+                                    let rej = not_attempted(&f.0);
+                                    stop = Some(f);
+                                    Err(rej)
+                                }
+                            },
+                        },
+                    };
+                    out.push((i, id.clone(), r));
+                }
+                (out, stop)
+            })
+            .buffer_unordered(concurrency.max(1));
+        let mut ids: Vec<String> = vec![String::new(); self.rows.len()];
+        while let Some((group, stop)) = done.next().await {
+            for (i, id, r) in group {
+                ids[i] = id;
+                results[i] = r;
+            }
+            if fatal.is_none() {
+                fatal = stop;
+            }
+        }
+        let mut counts = FollowUpCounts::default();
+        let path = out.join(FOLLOWUPS_CSV);
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        w.write_record([
+            "file",
+            "row",
+            "email",
+            "contact_id",
+            "outcome",
+            "code",
+            "message",
+            "hint",
+        ])?;
+        for (i, (r, res)) in self.rows.iter().zip(results).enumerate() {
+            counts.rows += 1;
+            let file = self.files[r.file].display().to_string();
+            let row = r.row.to_string();
+            let email = crate::report::escape_formula(&r.email);
+            match res {
+                Ok(n) => {
+                    let outcome = if n > 0 {
+                        counts.applied += 1;
+                        "applied"
+                    } else {
+                        counts.unchanged += 1;
+                        "unchanged"
+                    };
+                    w.write_record([file.as_str(), &row, &email, &ids[i], outcome, "", "", ""])?;
+                }
+                Err(e) => {
+                    counts.rejected += 1;
+                    *counts
+                        .rejected_by_code
+                        .entry(e.code.to_owned())
+                        .or_default() += 1;
+                    w.write_record([
+                        file.as_str(),
+                        &row,
+                        &email,
+                        &ids[i],
+                        "rejected",
+                        e.code,
+                        &crate::report::escape_formula(&e.message),
+                        &e.hint,
+                    ])?;
+                }
+            }
+        }
+        w.flush()?;
+        Ok((counts, fatal))
+    }
+}
+
+fn not_attempted(why: &str) -> RowError {
+    RowError::new(
+        Stage::Load,
+        codes::NOT_ATTEMPTED,
+        format!("not sent: the run stopped ({why})"),
+        "fix the cause and re-run: notes and tasks the contact already has are not added twice",
+    )
+}
