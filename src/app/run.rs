@@ -22,7 +22,7 @@ use crate::ghl::client::GhlClient;
 use crate::ghl::fields::ContactField;
 use crate::journal::{self, Journal};
 use crate::load::csv_sink::CsvSink;
-use crate::load::plan::{self as planner, Action, Decision, Index};
+use crate::load::plan::{self as planner, Action, Decision, Planning};
 use crate::load::Loader;
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::progress::Progress;
@@ -267,21 +267,32 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     // The index costs one read per 500 contacts. Besides planning modes and field policies, it
     // gives additive/subtractive tags their exact changes and every update a pre-image for
     // rollback.
+    let mut planning_note = None;
     let need_index = opts.dry_run
         || p.load.mode != LoadMode::Upsert
         || !policies.is_empty()
         || p.load.tags != config::TagMode::Replace;
     let index = match (&p.target, need_index) {
         (Some(t), true) => {
-            let idx = Index::fetch(apis.client(t), &t.location_id)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "planning: reading the contacts of location {}: {e}",
-                        t.location_id
-                    )
-                })?;
-            Some(Arc::new(idx))
+            let keys = [ContactField::Email, ContactField::Phone]
+                .iter()
+                .filter(|f| p.mapping.iter().any(|(g, _)| g == *f))
+                .count() as u64;
+            let rows = crate::extract::estimate_rows(&p.source);
+            let (planning, why) =
+                Planning::choose(apis.client(t), &t.location_id, p.load.lookup, rows, keys)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "planning: reading the contacts of location {}: {e}",
+                            t.location_id
+                        )
+                    })?;
+            if !opts.quiet {
+                eprintln!("{why}");
+            }
+            planning_note = Some(why);
+            Some(Arc::new(planning))
         }
         (None, true) => {
             return Err(ConfigError::new(
@@ -416,40 +427,49 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                         Done::Outcome(not_attempted(&fatal))
                     }
                     (Step::Load(prepared), loader) if index.is_some() => {
-                        let idx = index.as_ref().expect("checked");
-                        let (action, body) = planner::plan_with(idx, &prepared.body, &policies, tag_mode);
-                        if matches!(action, Action::Update { .. } | Action::Unchanged { .. }) {
-                            before = planner::pre_image(idx, &body);
-                        }
-                        match (planner::decide(mode, &action), loader) {
-                            (
-                                Decision::Reject {
-                                    code,
-                                    message,
-                                    hint,
-                                },
-                                _,
-                            ) => Done::Outcome(Outcome::Rejected(RowError::new(
-                                Stage::Load,
-                                code,
-                                message,
-                                hint,
-                            ))),
-                            (Decision::Skip { contact_id }, _) if dry_run => {
-                                Done::Outcome(Outcome::Planned {
-                                    action: "unchanged",
-                                    contact_id,
-                                    detail: String::new(),
-                                })
+                        let planning = index.as_ref().expect("checked");
+                        match planning.index_for(&prepared.body).await {
+                            Err(e) => match crate::load::outcome_of_error(e) {
+                                Ok(rej) => Done::Outcome(Outcome::Rejected(rej)),
+                                Err(f) => Done::Outcome(written(Err(f), &aborted, &fatal)),
+                            },
+                            Ok(idx) => {
+                                let idx = &*idx;
+                                let (action, body) = planner::plan_with(idx, &prepared.body, &policies, tag_mode);
+                                if matches!(action, Action::Update { .. } | Action::Unchanged { .. }) {
+                                    before = planner::pre_image(idx, &body);
+                                }
+                                match (planner::decide(mode, &action), loader) {
+                                    (
+                                        Decision::Reject {
+                                            code,
+                                            message,
+                                            hint,
+                                        },
+                                        _,
+                                    ) => Done::Outcome(Outcome::Rejected(RowError::new(
+                                        Stage::Load,
+                                        code,
+                                        message,
+                                        hint,
+                                    ))),
+                                    (Decision::Skip { contact_id }, _) if dry_run => {
+                                        Done::Outcome(Outcome::Planned {
+                                            action: "unchanged",
+                                            contact_id,
+                                            detail: String::new(),
+                                        })
+                                    }
+                                    (Decision::Skip { contact_id }, _) => {
+                                        Done::Outcome(Outcome::Unchanged { contact_id })
+                                    }
+                                    (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
+                                    (Decision::Write, Some(loader)) => {
+                                        Done::Outcome(written(loader.write(&body, tag_mode, &prepared.notes, &prepared.tasks).await, &aborted, &fatal))
+                                    }
+                                    (Decision::Write, None) => Done::Export(prepared),
+                                }
                             }
-                            (Decision::Skip { contact_id }, _) => {
-                                Done::Outcome(Outcome::Unchanged { contact_id })
-                            }
-                            (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
-                            (Decision::Write, Some(loader)) => {
-                                Done::Outcome(written(loader.write(&body, tag_mode, &prepared.notes, &prepared.tasks).await, &aborted, &fatal))
-                            }
-                            (Decision::Write, None) => Done::Export(prepared),
                         }
                     }
                     (Step::Load(prepared), None) => Done::Export(prepared),
@@ -594,6 +614,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         }
     }
     summary.requests = apis.totals();
+    summary.planning = planning_note;
     if let Some(mut w) = plan_csv.take() {
         w.flush()?;
     }
@@ -613,8 +634,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         let daily = summary.requests.daily_remaining;
         summary.forecast = Some(report::summary::Forecast {
             write_requests: writes,
-            read_requests: idx.pages,
-            existing_contacts: idx.len() as u64,
+            read_requests: idx.reads(),
+            existing_contacts: idx.contacts(),
             daily_remaining: daily,
             daily_share_percent: daily
                 .filter(|d| *d > 0)

@@ -415,6 +415,10 @@ pub struct LoadConfig {
     /// with the same title and due date is not added again).
     #[serde(default)]
     pub tasks: Vec<TaskSource>,
+    /// How rows are matched against the location's contacts when planning: `auto`, `index`
+    /// or `per_row`.
+    #[serde(default)]
+    pub lookup: LookupStrategy,
     /// Files of notes and tasks keyed by email, applied after the rows are written (reported
     /// in followups.csv).
     #[serde(default)]
@@ -476,6 +480,7 @@ impl Default for LoadConfig {
             notes: Vec::new(),
             tasks: Vec::new(),
             followups: Vec::new(),
+            lookup: LookupStrategy::default(),
             tags: TagMode::default(),
             fields: BTreeMap::new(),
             concurrency: default_concurrency(),
@@ -550,6 +555,20 @@ pub struct FollowUpFile {
     /// Tasks, as in `load.tasks`.
     #[serde(default)]
     pub tasks: Vec<TaskSource>,
+}
+
+/// Which planning strategy to use (`load.lookup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupStrategy {
+    /// Whichever costs fewer read requests, estimated from the location's contact count and
+    /// the file's row count.
+    #[default]
+    Auto,
+    /// Always index the location.
+    Index,
+    /// Always look rows up one by one.
+    PerRow,
 }
 
 /// Note cell formats.

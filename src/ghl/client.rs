@@ -157,6 +157,34 @@ impl GhlClient {
             .await
     }
 
+    /// `GET /contacts/search/duplicate`: the contact an email or a phone number matches under the
+    /// location's duplicate rules, if any (the answer has no documented schema: `{contact}`, null
+    /// or absent when none).
+    pub async fn duplicate(
+        &self,
+        location_id: &str,
+        email: Option<&str>,
+        number: Option<&str>,
+    ) -> Result<Option<Contact>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Dup {
+            #[serde(default)]
+            contact: Option<Contact>,
+        }
+        let mut q: Vec<(&str, String)> = vec![("locationId", location_id.to_owned())];
+        if let Some(e) = email {
+            q.push(("email", e.to_owned()));
+        }
+        if let Some(n) = number {
+            q.push(("number", n.to_owned()));
+        }
+        let path = format!("/contacts/search/duplicate?{}", serde_urlencoded_pairs(&q));
+        let d: Dup = self
+            .send::<(), _>(Method::GET, &path, "duplicate", None)
+            .await?;
+        Ok(d.contact.filter(|c| !c.id.is_empty()))
+    }
+
     /// `PUT /contacts/{id}`.
     pub async fn update_contact(
         &self,

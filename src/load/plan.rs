@@ -18,11 +18,151 @@ pub struct Index {
     by_phone: HashMap<String, usize>,
     /// Search requests spent building it.
     pub pages: u64,
+    /// The location's announced contact count, when the index stopped early.
+    total: Option<u64>,
 }
+
+/// How rows are matched against the location's contacts.
+#[derive(Debug)]
+pub enum Planning {
+    /// Every contact read up front: one read per 500 contacts.
+    Prefetched(std::sync::Arc<Index>),
+    /// Duplicate lookups per row (`GET /contacts/search/duplicate`): one per key (email, phone)
+    /// of each row, cheaper than indexing a large location for a small file.
+    PerRow {
+        /// The client.
+        client: GhlClient,
+        /// The location.
+        location: String,
+        /// The location's contacts (announced).
+        contacts: u64,
+        /// Reads spent: the first index page and the lookups.
+        reads: std::sync::atomic::AtomicU64,
+    },
+}
+
+impl Planning {
+    /// Chooses and prepares the strategy. With `auto`, the first index page tells the location's
+    /// size: indexing the rest costs `ceil(contacts / 500) − 1` reads, per-row lookups
+    /// `rows × keys` (`rows` estimated from the source, `keys` = 1 or 2 lookups per row); the
+    /// cheaper wins (an unknown row count indexes). Returns the strategy and a sentence saying
+    /// which and why.
+    pub async fn choose(
+        client: &GhlClient,
+        location: &str,
+        strategy: crate::config::LookupStrategy,
+        rows: Option<u64>,
+        keys: u64,
+    ) -> Result<(Planning, String), ApiError> {
+        let per_row = rows.map(|r| r * keys.max(1));
+        use crate::config::LookupStrategy;
+        let (idx, stopped) = match strategy {
+            LookupStrategy::Index => Index::fetch_until(client, location, |_| false).await?,
+            LookupStrategy::PerRow => Index::fetch_until(client, location, |_| true).await?,
+            LookupStrategy::Auto => {
+                Index::fetch_until(client, location, |total| {
+                    let rest = total.div_ceil(PAGE).saturating_sub(1);
+                    per_row.is_some_and(|p| p < rest)
+                })
+                .await?
+            }
+        };
+        if stopped {
+            let contacts = idx.total.unwrap_or(idx.len() as u64);
+            let why = format!(
+                "planning: per-row lookups (≈ {} reads for ≈ {} rows) instead of indexing the location's {contacts} contacts ({} reads)",
+                per_row.map_or("?".into(), |p| p.to_string()),
+                rows.map_or("?".into(), |r| r.to_string()),
+                contacts.div_ceil(PAGE)
+            );
+            return Ok((
+                Planning::PerRow {
+                    client: client.clone(),
+                    location: location.to_owned(),
+                    contacts,
+                    reads: std::sync::atomic::AtomicU64::new(idx.pages),
+                },
+                why,
+            ));
+        }
+        let why = format!(
+            "planning: indexed the location's {} contacts with {} reads{}",
+            idx.len(),
+            idx.pages,
+            per_row
+                .filter(|_| idx.pages > 1)
+                .map(|p| format!(" (per-row lookups: ≈ {p})"))
+                .unwrap_or_default()
+        );
+        Ok((Planning::Prefetched(std::sync::Arc::new(idx)), why))
+    }
+
+    /// The contacts a row can match: the whole index, or what the row's lookups found.
+    pub async fn index_for(&self, body: &UpsertContact) -> Result<std::sync::Arc<Index>, ApiError> {
+        match self {
+            Planning::Prefetched(idx) => Ok(std::sync::Arc::clone(idx)),
+            Planning::PerRow {
+                client,
+                location,
+                reads,
+                ..
+            } => {
+                use std::sync::atomic::Ordering;
+                let mut idx = Index::default();
+                if let Some(e) = body.email.as_deref() {
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if let Some(c) = client.duplicate(location, Some(e), None).await? {
+                        idx.add(c);
+                    }
+                }
+                if let Some(p) = body.phone.as_deref() {
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if let Some(c) = client.duplicate(location, None, Some(p)).await? {
+                        if !idx.contacts.iter().any(|x| x.id == c.id) {
+                            idx.add(c);
+                        }
+                    }
+                }
+                Ok(std::sync::Arc::new(idx))
+            }
+        }
+    }
+
+    /// Read requests spent on planning so far.
+    pub fn reads(&self) -> u64 {
+        match self {
+            Planning::Prefetched(idx) => idx.pages,
+            Planning::PerRow { reads, .. } => reads.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// The location's contacts.
+    pub fn contacts(&self) -> u64 {
+        match self {
+            Planning::Prefetched(idx) => idx.len() as u64,
+            Planning::PerRow { contacts, .. } => *contacts,
+        }
+    }
+}
+
+/// Contacts per search page while indexing.
+pub const PAGE: u64 = 500;
 
 impl Index {
     /// Reads every contact of `location` (pages of 500, `searchAfter` cursor).
     pub async fn fetch(client: &GhlClient, location: &str) -> Result<Index, ApiError> {
+        Self::fetch_until(client, location, |_| false)
+            .await
+            .map(|(idx, _)| idx)
+    }
+
+    /// Like [`Index::fetch`], but after the first page asks `stop(total)` (the location's
+    /// announced contact count) whether to give up; then returns the partial index and `true`.
+    pub async fn fetch_until(
+        client: &GhlClient,
+        location: &str,
+        mut stop: impl FnMut(u64) -> bool,
+    ) -> Result<(Index, bool), ApiError> {
         let mut idx = Index::default();
         let mut after: Option<Vec<serde_json::Value>> = None;
         loop {
@@ -46,7 +186,11 @@ impl Index {
             // upsert matches it.
             let complete = page.total.is_some_and(|t| idx.len() as u64 >= t);
             if n < 500 || after.is_none() || complete {
-                return Ok(idx);
+                return Ok((idx, false));
+            }
+            if idx.pages == 1 && stop(page.total.unwrap_or(u64::MAX)) {
+                idx.total = page.total;
+                return Ok((idx, true));
             }
         }
     }

@@ -120,6 +120,8 @@ pub struct Summary {
     pub rejected_by_stage: BTreeMap<String, u64>,
     /// Dry runs: rows per planned action (create, update, unchanged, conflict).
     pub plan: BTreeMap<String, u64>,
+    /// How rows were matched against the location (planning modes): the strategy chosen and why.
+    pub planning: Option<String>,
     /// Dry runs: the forecast of what a real run would spend.
     pub forecast: Option<Forecast>,
     /// Warnings (rows loaded, but worth a look) per code.

@@ -308,7 +308,7 @@ pub(super) fn now_iso(ms: u64) -> String {
 
 /// Finds a contact in `location` whose email (case-insensitive) or phone matches.
 /// Returns (index, matching field).
-fn find_match(
+pub(super) fn find_match(
     contacts: &[Contact],
     email: Option<&str>,
     phone: Option<&str>,

@@ -181,6 +181,29 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
 
 /// `GET /contacts/` (deprecated): `locationId`, `limit` (default 20, ≤ 100), `startAfter`
 /// (epoch ms of the previous page's last `dateAdded`) and `startAfterId`.
+/// `GET /contacts/search/duplicate?locationId&email&number`: `{contact}` — the contact the email
+/// (first) or the number matches, or null. 400 without either.
+pub fn duplicate(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
+    let mut obj = Map::new();
+    if let Some(l) = query.get("locationId") {
+        obj.insert("locationId".into(), json!(l));
+    }
+    let contacts = match location_of(st, &obj) {
+        Ok(c) => c,
+        Err(a) => return a,
+    };
+    let (email, number) = (query.get("email"), query.get("number"));
+    if email.is_none() && number.is_none() {
+        return super::contacts::bad_request("Pass at least one of number, email query parameter");
+    }
+    let (e, p) = super::contacts::find_match(
+        contacts,
+        email.map(String::as_str),
+        number.map(String::as_str),
+    );
+    (200, json!({"contact": e.or(p).map(|i| &contacts[i])}))
+}
+
 pub fn list(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
     let limit: usize = match query.get("limit").map(|l| l.parse::<usize>()) {
         None => 20,

@@ -34,6 +34,7 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/contacts", post(create_contact).get(list_contacts))
         .route("/contacts/upsert", post(upsert_contact))
         .route("/contacts/search", post(search_contacts))
+        .route("/contacts/search/duplicate", get(duplicate_contact))
         .route(
             "/contacts/{id}",
             get(get_contact).put(update_contact).delete(delete_contact),
@@ -245,6 +246,17 @@ async fn search_contacts(
 ) -> Response {
     handle(&app, &headers, "POST /contacts/search", |st| {
         reads::search(st, &body)
+    })
+    .await
+}
+
+async fn duplicate_contact(
+    AxState(app): AxState<AppState>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    handle(&app, &headers, "GET /contacts/search/duplicate", |st| {
+        reads::duplicate(st, &q)
     })
     .await
 }

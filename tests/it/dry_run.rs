@@ -604,3 +604,52 @@ fn followup_file_with_a_wrong_column_stops_the_run_before_any_write() {
         .get("POST /contacts/upsert")
         .is_none());
 }
+
+#[test]
+fn small_file_against_a_large_location_plans_with_per_row_lookups() {
+    // 5,000 contacts: indexing costs 10 reads, three rows need 3 email lookups (+1 for the phone
+    // of the third row). auto picks the lookups and plans exactly what the index would.
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--seed-contacts", "5000"]].concat());
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\n\
+               Seed7,seed7@example.com,\n\
+               Renamed,seed8@example.com,\n\
+               New,new@example.com,+14155550199\n";
+    let plan_of = |extra: &str, out: &str| {
+        let p = pipeline(dir.path(), &sb.base_url, csv, extra);
+        let o = run(bin()
+            .args(["run", "--dry-run", "--out"])
+            .arg(dir.path().join(out))
+            .arg(&p)
+            .env("IT_TOKEN", &sb.token));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+        let plan = read_csv(&dir.path().join(out).join("plan.csv"));
+        let actions: Vec<String> = plan[1..].iter().map(|r| r[1].clone()).collect();
+        (actions, text(&o).1)
+    };
+    let reads = |sb: &SandboxProc| {
+        let s = sb.stats();
+        let n = |k: &str| s["requests_by_endpoint"][k].as_u64().unwrap_or(0);
+        (
+            n("POST /contacts/search"),
+            n("GET /contacts/search/duplicate"),
+        )
+    };
+
+    let (auto, err) = plan_of("load:\n  mode: sync\n", "auto");
+    assert!(err.contains("planning: per-row lookups"), "{err}");
+    assert_eq!(
+        reads(&sb),
+        (1, 4),
+        "one index page, then 3 email + 1 phone lookups"
+    );
+
+    let (indexed, err) = plan_of("load:\n  mode: sync\n  lookup: index\n", "index");
+    assert!(
+        err.contains("indexed the location's 5000 contacts with 10 reads"),
+        "{err}"
+    );
+    assert_eq!(reads(&sb), (11, 4));
+    assert_eq!(auto, ["unchanged", "update", "create"]);
+    assert_eq!(auto, indexed);
+}
