@@ -79,12 +79,21 @@ pub enum Command {
         /// Skip the credentials check (for pipelines meant for --sandbox).
         #[arg(long)]
         sandbox: bool,
+        /// Folder holding the OAuth token store (`tokens/`; default: the XDG data dir).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Undo a run: delete the contacts it created, restore the fields it changed.
     Rollback {
         /// The run's output folder (holding rollback.jsonl and summary.json).
         run: PathBuf,
+        /// Folder holding the OAuth token store (`tokens/`; default: the XDG data dir).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
+    /// OAuth: log in to a location, show or remove stored tokens.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Re-run a finished run's pipeline on its rejected.csv (after fixing the cells).
     RetryRejects {
         /// The run's output folder (holding summary.json and rejected.csv).
@@ -117,6 +126,61 @@ pub enum Command {
     Sandbox(SandboxArgs),
 }
 
+/// `ghl-import auth …`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Authorize the app for a location (authorization-code flow) and store its tokens.
+    Login {
+        /// The OAuth app's client id (GHL Marketplace → your app → Auth).
+        #[arg(long)]
+        client_id: String,
+        /// Environment variable holding the app's client secret.
+        #[arg(long, value_name = "VAR")]
+        client_secret_env: String,
+        /// Scope to ask for (repeatable; default contacts.readonly and contacts.write).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// The location to authorize (checked against the approval).
+        #[arg(long)]
+        location: Option<String>,
+        /// API base URL (the token endpoint is BASE/oauth/token).
+        #[arg(long, default_value = crate::config::DEFAULT_BASE_URL)]
+        base_url: String,
+        /// Authorize page (default: GHL's location chooser; BASE/oauth/chooselocation for any
+        /// other base URL, such as a sandbox).
+        #[arg(long)]
+        authorize_url: Option<String>,
+        /// Loopback port of the redirect URI http://127.0.0.1:PORT/callback (register that URI in
+        /// the app; 0 picks a free port).
+        #[arg(long, default_value_t = 8765)]
+        port: u16,
+        /// Do not listen: print the URL and read the redirect URL pasted on stdin.
+        #[arg(long)]
+        no_browser: bool,
+        /// Folder for the token store (`tokens/`; default: the XDG data dir).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Show the stored tokens' location, scopes and expiry (never the tokens).
+    Status {
+        /// Only this location.
+        #[arg(long)]
+        location: Option<String>,
+        /// Folder for the token store.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Delete a location's stored tokens.
+    Logout {
+        /// The location.
+        #[arg(long)]
+        location: String,
+        /// Folder for the token store.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+}
+
 /// Flags of `ghl-import sandbox`.
 #[derive(Debug, clap::Args)]
 pub struct SandboxArgs {
@@ -141,6 +205,15 @@ pub struct SandboxArgs {
     /// Simulate another app of the location spending N requests at the start of every window.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub other_app_requests: u32,
+    /// OAuth: the client id of the one app the sandbox knows.
+    #[arg(long, default_value = "sandbox-client")]
+    pub oauth_client_id: String,
+    /// OAuth: that app's client secret.
+    #[arg(long, default_value = "sandbox-secret")]
+    pub oauth_client_secret: String,
+    /// OAuth: lifetime of access tokens, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 86_399)]
+    pub access_token_ttl_secs: u64,
     /// Scripted fault: STATUS[xCOUNT][@AFTER][:retry-after=SECS], e.g. 429x3@10 (repeatable).
     #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
     pub faults: Vec<Fault>,
@@ -178,6 +251,11 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
             rate_interval: Duration::from_millis(a.rate_interval_ms),
             daily_limit: a.daily_limit,
             other_app_requests: a.other_app_requests,
+            oauth: crate::sandbox::oauth::OAuthConfig {
+                client_id: a.oauth_client_id,
+                client_secret: a.oauth_client_secret,
+                access_ttl: Duration::from_secs(a.access_token_ttl_secs),
+            },
             faults: a.faults,
             seed,
         })

@@ -6,6 +6,7 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;

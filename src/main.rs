@@ -46,8 +46,13 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Validate { pipeline, sandbox } => Ok(app::validate(&pipeline, sandbox)),
-            Command::Rollback { run } => app::rollback(&run).await,
+            Command::Validate {
+                pipeline,
+                sandbox,
+                state_dir,
+            } => Ok(app::validate(&pipeline, sandbox, state_dir.as_deref()).await),
+            Command::Rollback { run, state_dir } => app::rollback(&run, state_dir.as_deref()).await,
+            Command::Auth(cmd) => app::auth(cmd).await,
             Command::RetryRejects {
                 run,
                 sandbox,

@@ -1,5 +1,6 @@
 //! Commands: the build and run phases that connect config, extract, transform, load and report.
 
+mod auth_cmd;
 mod init;
 mod output;
 mod rollback;
@@ -7,6 +8,7 @@ mod run;
 mod sandbox_cmd;
 mod validate;
 
+pub use auth_cmd::auth;
 pub use init::{init, InitOptions};
 pub use rollback::rollback;
 pub use run::{run, RunOptions};
@@ -15,26 +17,75 @@ pub use validate::validate;
 
 use secrecy::SecretString;
 
-use crate::config::{Pipeline, Target};
+use crate::config::{Pipeline, Target, TargetAuth};
+use crate::ghl::client::Credentials;
 use crate::error::ConfigError;
 
-/// Reads the token from the variable a target (or GHL source, `section`) names. A missing
-/// variable is a configuration error naming the variable and the key that references it; the
-/// value is never printed.
-pub(crate) fn token_from_env(
+/// The credentials a target (or GHL source, `section`) names: a Private Integration Token from
+/// its variable, or the location's OAuth tokens from the token store (in `state_dir/tokens`, else
+/// the default data directory) with the client secret from its variable. A missing variable or
+/// login is a configuration error naming what to set; no secret is ever printed.
+pub(crate) fn credentials(
     p: &Pipeline,
     section: &str,
     t: &Target,
-) -> Result<SecretString, ConfigError> {
-    match std::env::var(&t.token_env) {
-        Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
-        _ => Err(ConfigError::new(format!(
-            "{}: {section}.auth.token_env: environment variable `{}` is not set; export it with a \
-             Private Integration Token of location {} (Settings → Private Integrations), or run with --sandbox",
-            p.file.display(),
-            t.token_env,
-            t.location_id
-        ))),
+    state_dir: Option<&std::path::Path>,
+) -> Result<Credentials, ConfigError> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| SecretString::from(v.trim().to_owned()))
+    };
+    match &t.auth {
+        TargetAuth::Token { env } => var(env).map(Credentials::Static).ok_or_else(|| {
+            ConfigError::new(format!(
+                "{}: {section}.auth.token_env: environment variable `{env}` is not set; export it with a \
+                 Private Integration Token of location {} (Settings → Private Integrations), or run with --sandbox",
+                p.file.display(),
+                t.location_id
+            ))
+        }),
+        TargetAuth::OAuth { client_secret_env } => {
+            let secret = var(client_secret_env).ok_or_else(|| {
+                ConfigError::new(format!(
+                    "{}: {section}.auth.oauth.client_secret_env: environment variable `{client_secret_env}` is \
+                     not set; export the OAuth app's client secret (needed to refresh tokens)",
+                    p.file.display()
+                ))
+            })?;
+            let store = crate::auth::store::TokenStore::new(state_dir);
+            crate::auth::manager::TokenManager::open(store, &t.location_id, secret)
+                .map(|m| Credentials::OAuth(std::sync::Arc::new(m)))
+                .map_err(|e| ConfigError::new(format!("{}: {section}.auth.oauth: {e:#}", p.file.display())))
+        }
+    }
+}
+
+/// Checks that OAuth credentials carry the scope a command needs (`contacts.write` to run,
+/// `contacts.readonly` — or write — to validate and plan). Tokens always pass: their scopes are
+/// not visible to the client.
+pub(crate) async fn check_scope(
+    creds: &Credentials,
+    location: &str,
+    need: &str,
+    what: &str,
+) -> Result<(), ConfigError> {
+    let Credentials::OAuth(m) = creds else {
+        return Ok(());
+    };
+    let scopes = m.scopes().await;
+    let ok = scopes.iter().any(|s| {
+        s == need || (need == crate::auth::SCOPE_READ && s == crate::auth::SCOPE_WRITE)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(format!(
+            "the OAuth grant of location {location} has scopes [{}]; {what} needs {need}: log in again asking \
+             for it, e.g. `ghl-import auth login --location {location} --scope contacts.readonly --scope contacts.write …`",
+            scopes.join(", ")
+        )))
     }
 }
 
@@ -72,7 +123,7 @@ pub fn retry_rejects_options(run_dir: &std::path::Path) -> anyhow::Result<RunOpt
 pub(crate) fn client_for(
     p: &Pipeline,
     base_url: reqwest::Url,
-    token: &SecretString,
+    credentials: Credentials,
 ) -> anyhow::Result<crate::ghl::client::GhlClient> {
     use crate::ghl::client::{ClientConfig, GhlClient};
     use crate::ghl::ratelimit::{Limit, Throttle};
@@ -92,7 +143,7 @@ pub(crate) fn client_for(
                 cap: Duration::from_millis(p.load.retry.max_delay_ms),
             },
         },
-        token,
+        credentials,
         throttle,
     )
 }

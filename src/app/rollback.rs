@@ -69,7 +69,7 @@ async fn restore_company(
 }
 
 /// Undoes the run in `run_dir` against its pipeline's target (token from the pipeline's variable).
-pub async fn rollback(run_dir: &Path) -> anyhow::Result<Exit> {
+pub async fn rollback(run_dir: &Path, state_dir: Option<&Path>) -> anyhow::Result<Exit> {
     let manifest = run_dir.join(crate::report::ROLLBACK_JSONL);
     let file = std::fs::File::open(&manifest).map_err(|e| {
         ConfigError::new(format!(
@@ -84,8 +84,9 @@ pub async fn rollback(run_dir: &Path) -> anyhow::Result<Exit> {
         .target
         .as_ref()
         .ok_or_else(|| ConfigError::new("the run's pipeline has no GHL target"))?;
-    let (url, token) = (t.base_url.clone(), super::token_from_env(&p, "target", t)?);
-    let client = super::client_for(&p, url, &token)?;
+    let creds = super::credentials(&p, "target", t, state_dir)?;
+    super::check_scope(&creds, &t.location_id, crate::auth::SCOPE_WRITE, "`rollback`").await?;
+    let client = super::client_for(&p, t.base_url.clone(), creds)?;
     let mut entries: Vec<serde_json::Value> = Vec::new();
     for line in std::io::BufReader::new(file).lines() {
         let line = line.with_context(|| format!("reading {}", manifest.display()))?;

@@ -18,7 +18,7 @@ use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Pipeline, Sink,
 use crate::error::{ConfigError, Exit};
 use crate::extract::ghl::{GhlReader, Watermark};
 use crate::extract::{SourceItem, SourceReader};
-use crate::ghl::client::GhlClient;
+use crate::ghl::client::{Credentials, GhlClient};
 use crate::ghl::fields::ContactField;
 use crate::journal::{self, Journal};
 use crate::load::csv_sink::CsvSink;
@@ -80,7 +80,7 @@ impl Apis {
     async fn build(p: &Pipeline, opts: &RunOptions) -> anyhow::Result<Apis> {
         let targets = super::apis(p);
         let mut sandbox = None;
-        let mut tokens: HashMap<String, (reqwest::Url, SecretString)> = HashMap::new();
+        let mut tokens: HashMap<String, (reqwest::Url, Credentials)> = HashMap::new();
         if opts.sandbox && !targets.is_empty() {
             let mut locations: Vec<String> =
                 targets.iter().map(|(_, t)| t.location_id.clone()).collect();
@@ -100,19 +100,29 @@ impl Apis {
             for (_, t) in &targets {
                 tokens.insert(
                     t.location_id.clone(),
-                    (url.clone(), SecretString::from(sb.token().to_owned())),
+                    (
+                        url.clone(),
+                        Credentials::Static(SecretString::from(sb.token().to_owned())),
+                    ),
                 );
             }
             sandbox = Some(sb);
         } else {
             for (section, t) in &targets {
-                let token = super::token_from_env(p, section, t)?;
-                tokens.insert(t.location_id.clone(), (t.base_url.clone(), token));
+                let creds = super::credentials(p, section, t, opts.state_dir.as_deref())?;
+                // Least privilege: reading (a source, a dry run) needs contacts.readonly only.
+                let (need, what) = match (*section, opts.dry_run) {
+                    ("target", false) => (crate::auth::SCOPE_WRITE, "`run`"),
+                    ("target", true) => (crate::auth::SCOPE_READ, "`run --dry-run`"),
+                    _ => (crate::auth::SCOPE_READ, "reading a GHL source"),
+                };
+                super::check_scope(&creds, &t.location_id, need, what).await?;
+                tokens.insert(t.location_id.clone(), (t.base_url.clone(), creds));
             }
         }
         let mut clients = HashMap::new();
-        for (location, (url, token)) in tokens {
-            let client = super::client_for(p, url, &token)?;
+        for (location, (url, creds)) in tokens {
+            let client = super::client_for(p, url, creds)?;
             clients.insert(location, client);
         }
         Ok(Apis { sandbox, clients })

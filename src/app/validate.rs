@@ -9,7 +9,7 @@ use crate::transform::Transformer;
 
 /// Validates a pipeline: config, source header and mapping, credentials present. Returns the exit
 /// code; problems are printed to stderr.
-pub fn validate(path: &Path, sandbox: bool) -> Exit {
+pub async fn validate(path: &Path, sandbox: bool, state_dir: Option<&Path>) -> Exit {
     let p = match config::load(path) {
         Ok(p) => {
             println!(
@@ -52,8 +52,24 @@ pub fn validate(path: &Path, sandbox: bool) -> Exit {
         println!("✓ credentials (the embedded sandbox issues its own token)");
     } else {
         for (section, t) in super::apis(&p) {
-            match super::token_from_env(&p, section, t) {
-                Ok(_) => println!("✓ credentials for {section} (${} is set)", t.token_env),
+            let creds = super::credentials(&p, section, t, state_dir);
+            let checked = match creds {
+                Ok(c) => super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
+                    .await
+                    .map(|()| c),
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok(crate::ghl::client::Credentials::Static(_)) => {
+                    if let crate::config::TargetAuth::Token { env } = &t.auth {
+                        println!("✓ credentials for {section} (${env} is set)");
+                    }
+                }
+                Ok(crate::ghl::client::Credentials::OAuth(m)) => println!(
+                    "✓ credentials for {section} (OAuth tokens of {}, scopes: {})",
+                    t.location_id,
+                    m.scopes().await.join(" ")
+                ),
                 Err(e) => {
                     ok = false;
                     println!("✗ credentials for {section}");

@@ -159,8 +159,23 @@ pub struct Target {
     pub location_id: String,
     /// Parsed base URL.
     pub base_url: reqwest::Url,
-    /// Env var holding the token.
-    pub token_env: String,
+    /// How to authenticate.
+    pub auth: TargetAuth,
+}
+
+/// A checked `auth:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetAuth {
+    /// A Private Integration Token in this environment variable.
+    Token {
+        /// The variable's name.
+        env: String,
+    },
+    /// OAuth tokens from the token store; the client secret in this variable.
+    OAuth {
+        /// The variable's name.
+        client_secret_env: String,
+    },
 }
 
 /// Checked validation rules.

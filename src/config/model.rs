@@ -284,7 +284,19 @@ pub struct TargetConfig {
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Environment variable holding a Private Integration Token (or an access token).
-    pub token_env: String,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// OAuth tokens from the token store (`ghl-import auth login`), refreshed unattended.
+    #[serde(default)]
+    pub oauth: Option<OAuthAuthConfig>,
+}
+
+/// `auth.oauth:`: the app's client secret is read from an environment variable at refresh time.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthAuthConfig {
+    /// Environment variable holding the OAuth app's client secret.
+    pub client_secret_env: String,
 }
 
 /// `dedup:`.

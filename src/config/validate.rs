@@ -12,6 +12,7 @@ use super::{
     CsvSource, ExcelSource, GhlSource, Pipeline, ReportSettings, Sink, Source, Target,
     ValidateRules,
 };
+use crate::config::TargetAuth;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::ghl::fields::{did_you_mean, ContactField};
 
@@ -49,7 +50,7 @@ impl Checker<'_> {
         section: &str,
         location_id: String,
         base_url: &str,
-        token_env: String,
+        auth: AuthConfig,
     ) -> Target {
         if location_id.trim().is_empty() {
             self.err(&[section, "location_id"], "must not be empty");
@@ -64,23 +65,55 @@ impl Checker<'_> {
                 reqwest::Url::parse(DEFAULT_BASE_URL).expect("constant URL parses")
             }
         };
-        let var_ok = !token_env.is_empty()
-            && token_env
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !var_ok {
-            self.err(
-                &[section, "auth", "token_env"],
-                format!(
-                    "`{token_env}` is not an environment variable name; write the variable's name \
-                     (e.g. GHL_TOKEN), never the token itself"
-                ),
-            );
-        }
+        let var_name_ok =
+            |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let auth = match (auth.token_env, auth.oauth) {
+            (Some(env), None) => {
+                if !var_name_ok(&env) {
+                    self.err(
+                        &[section, "auth", "token_env"],
+                        format!(
+                            "`{env}` is not an environment variable name; write the variable's name \
+                             (e.g. GHL_TOKEN), never the token itself"
+                        ),
+                    );
+                }
+                TargetAuth::Token { env }
+            }
+            (None, Some(o)) => {
+                if !var_name_ok(&o.client_secret_env) {
+                    self.err(
+                        &[section, "auth", "oauth", "client_secret_env"],
+                        format!(
+                            "`{}` is not an environment variable name; write the variable's name \
+                             (e.g. GHL_CLIENT_SECRET), never the secret itself",
+                            o.client_secret_env
+                        ),
+                    );
+                }
+                TargetAuth::OAuth {
+                    client_secret_env: o.client_secret_env,
+                }
+            }
+            (Some(_), Some(_)) => {
+                self.err(
+                    &[section, "auth"],
+                    "has both token_env and oauth: choose one",
+                );
+                TargetAuth::Token { env: String::new() }
+            }
+            (None, None) => {
+                self.err(
+                    &[section, "auth"],
+                    "needs token_env (a Private Integration Token's variable) or oauth: {client_secret_env: …}",
+                );
+                TargetAuth::Token { env: String::new() }
+            }
+        };
         Target {
             location_id,
             base_url,
-            token_env,
+            auth,
         }
     }
 
@@ -141,7 +174,7 @@ impl Checker<'_> {
                 duplicate_headers: x.duplicate_headers,
             }),
             SourceConfig::Ghl(g) => {
-                let api = self.api("source", g.location_id, &g.base_url, g.auth.token_env);
+                let api = self.api("source", g.location_id, &g.base_url, g.auth);
                 let max = match g.method {
                     ReadMethod::Search => 500,
                     ReadMethod::List => 100,
@@ -257,7 +290,7 @@ pub(super) fn validate(
         }
     };
     let target = match (cfg.target, &sink) {
-        (Some(t), _) => Some(c.api("target", t.location_id, &t.base_url, t.auth.token_env)),
+        (Some(t), _) => Some(c.api("target", t.location_id, &t.base_url, t.auth)),
         (None, Sink::Ghl) => {
             c.errs.push(ConfigError::new(format!(
                 "{}: `target` is missing: name the location to load into (target.location_id, \

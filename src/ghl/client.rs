@@ -84,29 +84,54 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
 }
 
+/// How requests authenticate.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A Private Integration Token (or any fixed bearer token).
+    Static(SecretString),
+    /// OAuth tokens from the token store, refreshed before expiry and once after a 401.
+    OAuth(Arc<crate::auth::manager::TokenManager>),
+}
+
+#[derive(Debug, Clone)]
+enum Auth {
+    Static(HeaderValue),
+    OAuth(Arc<crate::auth::manager::TokenManager>),
+}
+
+fn bearer(token: &SecretString) -> Result<HeaderValue, ApiError> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+        ApiError::Auth {
+            status: 401,
+            message: "the token contains characters not allowed in an HTTP header".into(),
+        }
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// A typed client of the Contacts API for one location.
 #[derive(Debug, Clone)]
 pub struct GhlClient {
     http: reqwest::Client,
     base: String,
-    auth: HeaderValue,
+    auth: Auth,
     throttle: Arc<Throttle>,
     retry: RetryPolicy,
     stats: Arc<ClientStats>,
 }
 
 impl GhlClient {
-    /// Builds the client. The token is held only in a sensitive header value.
+    /// Builds the client. A static token is held only in a sensitive header value.
     pub fn new(
         cfg: ClientConfig,
-        token: &SecretString,
+        credentials: Credentials,
         throttle: Arc<Throttle>,
     ) -> anyhow::Result<Self> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-            .map_err(|_| {
-                anyhow::anyhow!("the token contains characters not allowed in an HTTP header")
-            })?;
-        auth.set_sensitive(true);
+        let auth = match credentials {
+            Credentials::Static(t) => Auth::Static(bearer(&t)?),
+            Credentials::OAuth(m) => Auth::OAuth(m),
+        };
         let mut headers = HeaderMap::new();
         headers.insert("Version", HeaderValue::from_static(API_VERSION));
         headers.insert(
@@ -409,18 +434,26 @@ impl GhlClient {
     ) -> Result<R, ApiError> {
         let url = format!("{}{}", self.base, path);
         let mut attempt = 0u32;
+        let mut reauthorized = false;
         loop {
             attempt += 1;
             if attempt > 1 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
             }
+            let (auth, used) = match &self.auth {
+                Auth::Static(h) => (h.clone(), None),
+                Auth::OAuth(m) => {
+                    let t = m.access_token().await.map_err(oauth_failure)?;
+                    (bearer(&t)?, Some(t))
+                }
+            };
             self.throttle.acquire().await;
             let sent_at = std::time::Instant::now();
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let mut rb = self
                 .http
                 .request(method.clone(), &url)
-                .header(AUTHORIZATION, self.auth.clone());
+                .header(AUTHORIZATION, auth);
             if let Some(b) = body {
                 rb = rb.json(b);
             }
@@ -479,6 +512,15 @@ impl GhlClient {
                             self.stats.throttled_429.fetch_add(1, Ordering::Relaxed);
                         } else if status >= 500 {
                             self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if let (401, Some(used), Auth::OAuth(m), false) =
+                            (status, &used, &self.auth, reauthorized)
+                        {
+                            // The access token was refused before its expiry (revoked, or
+                            // rotated by another run): refresh once and send again.
+                            reauthorized = true;
+                            m.after_unauthorized(used).await.map_err(oauth_failure)?;
+                            continue;
                         }
                         match (status, classify_status(status)) {
                             (401 | 403, _) => {
@@ -541,6 +583,13 @@ impl GhlClient {
             ),
             None => {}
         }
+    }
+}
+
+fn oauth_failure(e: crate::auth::oauth::AuthError) -> ApiError {
+    ApiError::Auth {
+        status: 401,
+        message: format!("OAuth: {e}"),
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod contacts;
 pub mod followups;
+pub mod oauth;
 pub mod reads;
 mod server;
 pub mod state;
@@ -42,6 +43,8 @@ pub struct SandboxConfig {
     pub daily_limit: u64,
     /// Requests another app spends at the start of every window (shared budget).
     pub other_app_requests: u32,
+    /// The OAuth app and token lifetime.
+    pub oauth: oauth::OAuthConfig,
     /// Scripted faults.
     pub faults: Vec<Fault>,
     /// What locations start with.
@@ -59,6 +62,7 @@ impl Default for SandboxConfig {
             rate_interval: Duration::from_secs(10),
             daily_limit: 200_000,
             other_app_requests: 0,
+            oauth: oauth::OAuthConfig::default(),
             faults: Vec::new(),
             seed: Vec::new(),
         }
@@ -213,6 +217,7 @@ impl Sandbox {
             cfg.faults.clone(),
         );
         st.windows.other_app = cfg.other_app_requests;
+        st.oauth = oauth::OAuthState::new(cfg.oauth.clone());
         for (loc, contacts) in cfg.seed.clone() {
             st.seed(&loc, contacts);
         }

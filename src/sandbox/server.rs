@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::contacts::{self, Answer};
+use super::oauth::{self, Bearer};
 use super::state::{Fault, FaultKind, LimitDecision, State};
 use super::{followups, reads};
 use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
@@ -53,6 +54,8 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/contacts/{id}/tags", post(add_tags).delete(remove_tags))
         .route("/contacts/business/{business_id}", get(business_contacts))
         .route("/locations/{location_id}/customFields", get(custom_fields))
+        .route("/oauth/chooselocation", get(oauth_authorize))
+        .route("/oauth/token", post(oauth_token))
         .route("/_sandbox/contacts", get(admin_contacts))
         .route("/_sandbox/stats", get(admin_stats))
         .fallback(not_found)
@@ -110,7 +113,16 @@ fn gate<'a>(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer != Some(app.token.as_str()) {
+    let refused = match bearer {
+        Some(b) if b == app.token => None,
+        Some(b) => match st.oauth.bearer(b) {
+            Bearer::Valid(scopes) if oauth::allows(&scopes, endpoint) => None,
+            Bearer::Valid(_) => Some("The token is not authorized for this scope."),
+            Bearer::Expired | Bearer::Unknown => Some("Invalid JWT"),
+        },
+        None => Some("Invalid JWT"),
+    };
+    if let Some(message) = refused {
         st.stats.unauthorized_401 += 1;
         *st.stats
             .requests_by_endpoint
@@ -119,7 +131,7 @@ fn gate<'a>(
         return Err(Box::new(respond(
             (
                 401,
-                json!({"statusCode": 401, "message": "Invalid JWT", "error": "Unauthorized"}),
+                json!({"statusCode": 401, "message": message, "error": "Unauthorized"}),
             ),
             None,
             None,
@@ -215,6 +227,43 @@ async fn handle(
         op(&mut st)
     };
     respond(a, Some((app, decision)), None)
+}
+
+/// `GET /oauth/chooselocation`: approves at once and redirects back with a code.
+async fn oauth_authorize(
+    AxState(app): AxState<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut locations: Vec<String> = st.locations.keys().cloned().collect();
+    locations.sort();
+    match st.oauth.authorize(&q, &locations) {
+        Ok(to) => (
+            StatusCode::FOUND,
+            [(axum::http::header::LOCATION, to)],
+        )
+            .into_response(),
+        Err(a) => respond(a, None, None),
+    }
+}
+
+/// `POST /oauth/token` (form-urlencoded).
+async fn oauth_token(
+    AxState(app): AxState<AppState>,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let ((status, body), reuse) = st.oauth.token(&form);
+    if reuse {
+        st.stats.refresh_token_reuse += 1;
+    }
+    if status == 200 {
+        st.stats.oauth_tokens_issued += 1;
+        if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+            st.stats.oauth_refreshes += 1;
+        }
+    }
+    respond((status, body), None, None)
 }
 
 async fn create_contact(

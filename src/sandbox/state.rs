@@ -132,6 +132,12 @@ pub struct Stats {
     pub max_in_any_window: u64,
     /// Requests rejected with 401.
     pub unauthorized_401: u64,
+    /// Tokens issued by `POST /oauth/token` (both grants).
+    pub oauth_tokens_issued: u64,
+    /// Refresh grants answered with new tokens.
+    pub oauth_refreshes: u64,
+    /// Refresh tokens presented again after they were used (refused).
+    pub refresh_token_reuse: u64,
 }
 
 /// Fixed-window rate limiting, as the API advertises it.
@@ -235,6 +241,8 @@ pub struct State {
     pub api_requests_seen: u64,
     /// Statistics.
     pub stats: Stats,
+    /// OAuth codes and tokens.
+    pub oauth: super::oauth::OAuthState,
     /// Last timestamp handed out (ms).
     seq: u64,
 }
@@ -260,6 +268,7 @@ impl State {
             faults,
             api_requests_seen: 0,
             stats: Stats::default(),
+            oauth: super::oauth::OAuthState::new(super::oauth::OAuthConfig::default()),
             seq: 0,
         }
     }

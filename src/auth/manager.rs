@@ -1,0 +1,129 @@
+//! Access tokens for a run: refreshed shortly before expiry and once after a 401, single-flight
+//! within the process (an async mutex) and across processes (the store's lock file). After taking
+//! the lock the store is read again: another run may have refreshed already, and its new tokens
+//! are adopted instead of presenting a used refresh token. A new refresh token is persisted
+//! before the new access token is used.
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::oauth::{AuthError, OAuthApp};
+use super::store::{crash_point, now, TokenStore, Tokens};
+
+/// Refresh when the access token expires within this many seconds.
+pub const MARGIN_SECS: i64 = 60;
+
+/// How long to wait for another process's refresh.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// The OAuth tokens of one location, kept fresh.
+pub struct TokenManager {
+    app: OAuthApp,
+    store: TokenStore,
+    location: String,
+    current: tokio::sync::Mutex<Tokens>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("location", &self.location)
+            .field("store", &self.store.dir())
+            .finish()
+    }
+}
+
+impl TokenManager {
+    /// The stored tokens of `location`, refreshed with the app's `client_secret`.
+    pub fn open(
+        store: TokenStore,
+        location: &str,
+        client_secret: SecretString,
+    ) -> anyhow::Result<TokenManager> {
+        let tokens = store.load(location)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no OAuth tokens for location {location} in {}: run `ghl-import auth login --location {location}` \
+                 (with the same --state-dir), or use a Private Integration Token (auth.token_env)",
+                store.dir().display()
+            )
+        })?;
+        let app = OAuthApp {
+            client_id: tokens.client_id.clone(),
+            client_secret,
+            authorize_url: String::new(),
+            token_url: tokens.token_url.clone(),
+        };
+        Ok(TokenManager {
+            app,
+            store,
+            location: location.to_owned(),
+            current: tokio::sync::Mutex::new(tokens),
+        })
+    }
+
+    /// The granted scopes.
+    pub async fn scopes(&self) -> Vec<String> {
+        self.current.lock().await.scopes.clone()
+    }
+
+    /// A current access token, refreshed first when it expires within a minute.
+    pub async fn access_token(&self) -> Result<SecretString, AuthError> {
+        let mut cur = self.current.lock().await;
+        if cur.expiring(now(), MARGIN_SECS) {
+            self.refresh(&mut cur).await?;
+        }
+        Ok(cur.access_token.clone())
+    }
+
+    /// After the API refused `used` with 401: a new access token (refreshed unless another
+    /// request has done so since).
+    pub async fn after_unauthorized(&self, used: &SecretString) -> Result<SecretString, AuthError> {
+        let mut cur = self.current.lock().await;
+        if cur.access_token.expose_secret() == used.expose_secret() {
+            // Expire it locally so that the refresh cannot be skipped.
+            cur.expires_at = 0;
+            self.refresh(&mut cur).await?;
+        }
+        Ok(cur.access_token.clone())
+    }
+
+    async fn refresh(&self, cur: &mut Tokens) -> Result<(), AuthError> {
+        let mut lock = self.store.lock_file(&self.location)?;
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let _guard = loop {
+            match lock.try_write() {
+                Ok(g) => break g,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(AuthError::Other(format!(
+                            "another process has held the token lock of {} for over a minute",
+                            self.location
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(AuthError::Other(format!("locking the token store: {e}"))),
+            }
+        };
+        // Another run may have refreshed while this one waited: adopt its tokens.
+        if let Some(disk) = self.store.load(&self.location)? {
+            if !disk.same_refresh(cur) {
+                let expired_here = cur.expires_at == 0;
+                *cur = disk;
+                if !cur.expiring(now(), MARGIN_SECS) || expired_here {
+                    tracing::debug!(location = %self.location, "Adopted tokens refreshed by another process.");
+                    return Ok(());
+                }
+            }
+        }
+        let new = self.app.refresh(cur).await?;
+        crash_point("after-refresh");
+        self.store.save(&new)?;
+        crash_point("after-persist");
+        tracing::info!(location = %self.location, "Refreshed the OAuth access token.");
+        *cur = new;
+        Ok(())
+    }
+}

@@ -1,0 +1,335 @@
+//! The sandbox's OAuth 2.0 server, shaped like GHL's: an authorize endpoint that approves at once
+//! (no browser: it redirects straight back with a code), the token endpoint with the
+//! `authorization_code` and `refresh_token` grants (form body, client credentials in the body,
+//! `user_type`), rotating refresh tokens (a used one is refused and counted as a reuse attempt),
+//! access tokens with a configurable lifetime and scopes that the API routes check.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::json;
+
+use super::contacts::Answer;
+
+/// Scope that reads contacts.
+pub const SCOPE_READ: &str = "contacts.readonly";
+/// Scope that writes contacts.
+pub const SCOPE_WRITE: &str = "contacts.write";
+
+/// OAuth settings of a sandbox.
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    /// The one registered app's client id.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: String,
+    /// Lifetime of access tokens.
+    pub access_ttl: Duration,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            client_id: "sandbox-client".into(),
+            client_secret: "sandbox-secret".into(),
+            access_ttl: Duration::from_secs(86_399),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Grant {
+    location: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Code {
+    grant: Grant,
+    redirect_uri: String,
+}
+
+#[derive(Debug)]
+struct Refresh {
+    grant: Grant,
+    used: bool,
+}
+
+/// Issued codes and tokens.
+#[derive(Debug)]
+pub struct OAuthState {
+    cfg: OAuthConfig,
+    codes: HashMap<String, Code>,
+    access: HashMap<String, (Grant, Instant)>,
+    refresh: HashMap<String, Refresh>,
+}
+
+/// What the gate learned from a bearer token that is not the static one.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bearer {
+    /// A live access token with these scopes.
+    Valid(Vec<String>),
+    /// Expired.
+    Expired,
+    /// Not issued here.
+    Unknown,
+}
+
+fn random(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 40)
+    )
+}
+
+impl OAuthState {
+    /// Empty state for `cfg`.
+    pub fn new(cfg: OAuthConfig) -> Self {
+        OAuthState {
+            cfg,
+            codes: HashMap::new(),
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+        }
+    }
+
+    /// Looks an access token up.
+    pub fn bearer(&self, token: &str) -> Bearer {
+        match self.access.get(token) {
+            Some((g, exp)) if *exp > Instant::now() => Bearer::Valid(g.scopes.clone()),
+            Some(_) => Bearer::Expired,
+            None => Bearer::Unknown,
+        }
+    }
+
+    /// `GET /oauth/chooselocation`: approves at once. Returns the redirect target, or an error
+    /// answer. `location` is the first sandbox location unless the query names one.
+    pub fn authorize(
+        &mut self,
+        q: &HashMap<String, String>,
+        locations: &[String],
+    ) -> Result<String, Answer> {
+        let bad = |m: &str| Err((400, json!({"statusCode": 400, "message": m})));
+        if q.get("response_type").map(String::as_str) != Some("code") {
+            return bad("response_type must be code");
+        }
+        if q.get("client_id") != Some(&self.cfg.client_id) {
+            return bad("Invalid client_id");
+        }
+        let Some(redirect) = q.get("redirect_uri").filter(|r| !r.is_empty()) else {
+            return bad("redirect_uri is required");
+        };
+        let location = match q.get("locationId") {
+            Some(l) if locations.contains(l) => l.clone(),
+            Some(_) => return bad("Unknown location"),
+            None => match locations.first() {
+                Some(l) => l.clone(),
+                None => return bad("No location to choose"),
+            },
+        };
+        let scopes: Vec<String> = q
+            .get("scope")
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let code = random("code");
+        self.codes.insert(
+            code.clone(),
+            Code {
+                grant: Grant { location, scopes },
+                redirect_uri: redirect.clone(),
+            },
+        );
+        let mut url = reqwest::Url::parse(redirect).map_err(|_| {
+            (
+                400,
+                json!({"statusCode": 400, "message": "redirect_uri is not a URL"}),
+            )
+        })?;
+        url.query_pairs_mut().append_pair("code", &code);
+        if let Some(s) = q.get("state") {
+            url.query_pairs_mut().append_pair("state", s);
+        }
+        Ok(url.to_string())
+    }
+
+    /// `POST /oauth/token` (form). Returns the answer and whether it was a refresh-token reuse.
+    pub fn token(&mut self, form: &HashMap<String, String>) -> (Answer, bool) {
+        let err = |status: u16, e: &str, d: &str| {
+            (
+                status,
+                json!({"error": e, "error_description": d, "statusCode": status}),
+            )
+        };
+        let creds_ok = form.get("client_id") == Some(&self.cfg.client_id)
+            && form.get("client_secret") == Some(&self.cfg.client_secret);
+        if !creds_ok {
+            return (
+                err(401, "invalid_client", "Invalid client credentials"),
+                false,
+            );
+        }
+        if form.get("user_type").map(String::as_str) != Some("Location") {
+            return (
+                err(400, "invalid_request", "user_type must be Location"),
+                false,
+            );
+        }
+        let grant = match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => {
+                let code = form.get("code").and_then(|c| self.codes.remove(c));
+                match code {
+                    Some(c) if form.get("redirect_uri") == Some(&c.redirect_uri) => c.grant,
+                    Some(_) => {
+                        return (
+                            err(400, "invalid_grant", "redirect_uri does not match"),
+                            false,
+                        )
+                    }
+                    None => return (err(400, "invalid_grant", "Invalid code"), false),
+                }
+            }
+            Some("refresh_token") => {
+                let Some(r) = form
+                    .get("refresh_token")
+                    .and_then(|t| self.refresh.get_mut(t))
+                else {
+                    return (err(400, "invalid_grant", "Invalid refresh token"), false);
+                };
+                if r.used {
+                    return (
+                        err(400, "invalid_grant", "Refresh token has already been used"),
+                        true,
+                    );
+                }
+                r.used = true;
+                Grant {
+                    location: r.grant.location.clone(),
+                    scopes: r.grant.scopes.clone(),
+                }
+            }
+            _ => {
+                return (
+                    err(400, "unsupported_grant_type", "Unsupported grant_type"),
+                    false,
+                )
+            }
+        };
+        let (access, refresh) = (random("sbx-at"), random("sbx-rt"));
+        let answer = json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.cfg.access_ttl.as_secs(),
+            "refresh_token": refresh,
+            "scope": grant.scopes.join(" "),
+            "userType": "Location",
+            "locationId": grant.location,
+            "companyId": "sandbox-company",
+            "userId": "sandbox-user",
+        });
+        self.access.insert(
+            access,
+            (
+                Grant {
+                    location: grant.location.clone(),
+                    scopes: grant.scopes.clone(),
+                },
+                Instant::now() + self.cfg.access_ttl,
+            ),
+        );
+        self.refresh.insert(refresh, Refresh { grant, used: false });
+        ((200, answer), false)
+    }
+}
+
+/// The scope an API endpoint (`METHOD /route`) needs: reads need `contacts.readonly` (or
+/// `contacts.write`), everything else `contacts.write`.
+pub fn needs(endpoint: &str) -> &'static str {
+    let read = endpoint.starts_with("GET ") || endpoint == "POST /contacts/search";
+    if read {
+        SCOPE_READ
+    } else {
+        SCOPE_WRITE
+    }
+}
+
+/// Whether `scopes` allow `endpoint`.
+pub fn allows(scopes: &[String], endpoint: &str) -> bool {
+    let need = needs(endpoint);
+    scopes
+        .iter()
+        .any(|s| s == need || (need == SCOPE_READ && s == SCOPE_WRITE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn code_flow_then_rotation_refuses_a_used_refresh_token() {
+        let mut o = OAuthState::new(OAuthConfig::default());
+        let locs = vec!["L".to_owned()];
+        let to = o
+            .authorize(
+                &q(&[
+                    ("response_type", "code"),
+                    ("client_id", "sandbox-client"),
+                    ("redirect_uri", "http://127.0.0.1:9/cb"),
+                    ("scope", "contacts.readonly contacts.write"),
+                    ("state", "xyz"),
+                ]),
+                &locs,
+            )
+            .unwrap();
+        let url = reqwest::Url::parse(&to).unwrap();
+        let pairs: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(pairs["state"], "xyz");
+        let base = [
+            ("client_id", "sandbox-client"),
+            ("client_secret", "sandbox-secret"),
+            ("user_type", "Location"),
+        ];
+        let mut form = q(&base);
+        form.extend(q(&[
+            ("grant_type", "authorization_code"),
+            ("code", &pairs["code"]),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ]));
+        let ((s, t), _) = o.token(&form);
+        assert_eq!(s, 200, "{t}");
+        assert_eq!(t["locationId"], "L");
+        assert_eq!(
+            o.bearer(t["access_token"].as_str().unwrap()),
+            Bearer::Valid(vec!["contacts.readonly".into(), "contacts.write".into()])
+        );
+        let ((s, _), _) = o.token(&form);
+        assert_eq!(s, 400, "a code is single-use");
+        let mut refresh = q(&base);
+        refresh.insert("grant_type".into(), "refresh_token".into());
+        refresh.insert(
+            "refresh_token".into(),
+            t["refresh_token"].as_str().unwrap().into(),
+        );
+        let ((s, t2), reuse) = o.token(&refresh);
+        assert_eq!((s, reuse), (200, false));
+        assert_ne!(t2["refresh_token"], t["refresh_token"]);
+        let ((s, _), reuse) = o.token(&refresh);
+        assert_eq!((s, reuse), (400, true), "rotation: the old one is dead");
+    }
+
+    #[test]
+    fn scopes_gate_reads_and_writes() {
+        let read = vec![SCOPE_READ.to_owned()];
+        assert!(allows(&read, "POST /contacts/search"));
+        assert!(allows(&read, "GET /contacts/{id}"));
+        assert!(!allows(&read, "POST /contacts/upsert"));
+        assert!(allows(&[SCOPE_WRITE.to_owned()], "GET /contacts/{id}"));
+    }
+}
