@@ -43,7 +43,10 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
                 }
             });
             let scopes = if scopes.is_empty() {
-                vec![crate::auth::SCOPE_READ.to_owned(), crate::auth::SCOPE_WRITE.to_owned()]
+                vec![
+                    crate::auth::SCOPE_READ.to_owned(),
+                    crate::auth::SCOPE_WRITE.to_owned(),
+                ]
             } else {
                 scopes
             };
@@ -90,7 +93,11 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
                     Some(t) => {
                         let left = t.expires_at - now();
                         let expiry = if left > 0 {
-                            format!("access token expires in {} h {} min", left / 3600, left % 3600 / 60)
+                            format!(
+                                "access token expires in {} h {} min",
+                                left / 3600,
+                                left % 3600 / 60
+                            )
                         } else {
                             "access token expired (the next run refreshes it)".to_owned()
                         };

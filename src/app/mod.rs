@@ -18,8 +18,8 @@ pub use validate::validate;
 use secrecy::SecretString;
 
 use crate::config::{Pipeline, Target, TargetAuth};
-use crate::ghl::client::Credentials;
 use crate::error::ConfigError;
+use crate::ghl::client::Credentials;
 
 /// The credentials a target (or GHL source, `section`) names: a Private Integration Token from
 /// its variable, or the location's OAuth tokens from the token store (in `state_dir/tokens`, else
@@ -75,9 +75,9 @@ pub(crate) async fn check_scope(
         return Ok(());
     };
     let scopes = m.scopes().await;
-    let ok = scopes.iter().any(|s| {
-        s == need || (need == crate::auth::SCOPE_READ && s == crate::auth::SCOPE_WRITE)
-    });
+    let ok = scopes
+        .iter()
+        .any(|s| s == need || (need == crate::auth::SCOPE_READ && s == crate::auth::SCOPE_WRITE));
     if ok {
         Ok(())
     } else {

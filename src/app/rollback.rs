@@ -85,7 +85,13 @@ pub async fn rollback(run_dir: &Path, state_dir: Option<&Path>) -> anyhow::Resul
         .as_ref()
         .ok_or_else(|| ConfigError::new("the run's pipeline has no GHL target"))?;
     let creds = super::credentials(&p, "target", t, state_dir)?;
-    super::check_scope(&creds, &t.location_id, crate::auth::SCOPE_WRITE, "`rollback`").await?;
+    super::check_scope(
+        &creds,
+        &t.location_id,
+        crate::auth::SCOPE_WRITE,
+        "`rollback`",
+    )
+    .await?;
     let client = super::client_for(&p, t.base_url.clone(), creds)?;
     let mut entries: Vec<serde_json::Value> = Vec::new();
     for line in std::io::BufReader::new(file).lines() {

@@ -54,9 +54,11 @@ pub async fn validate(path: &Path, sandbox: bool, state_dir: Option<&Path>) -> E
         for (section, t) in super::apis(&p) {
             let creds = super::credentials(&p, section, t, state_dir);
             let checked = match creds {
-                Ok(c) => super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
-                    .await
-                    .map(|()| c),
+                Ok(c) => {
+                    super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
+                        .await
+                        .map(|()| c)
+                }
                 Err(e) => Err(e),
             };
             match checked {

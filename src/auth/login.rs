@@ -64,9 +64,12 @@ pub async fn login(opts: LoginOptions) -> anyhow::Result<Tokens> {
             "Open this URL in a browser, choose the location and approve:\n\n  {url}\n\n\
              Waiting for the redirect to {redirect_uri} … (Ctrl-C to give up; --no-browser to paste it instead)"
         );
-        let q = tokio::time::timeout(std::time::Duration::from_secs(600), wait_for_redirect(&listener))
-            .await
-            .context("no redirect came back within 10 minutes")??;
+        let q = tokio::time::timeout(
+            std::time::Duration::from_secs(600),
+            wait_for_redirect(&listener),
+        )
+        .await
+        .context("no redirect came back within 10 minutes")??;
         (q, redirect_uri, state)
     };
     if let Some(err) = query.get("error") {
@@ -125,7 +128,9 @@ async fn wait_for_redirect(
         let url = reqwest::Url::parse(&format!("http://127.0.0.1{target}"))?;
         if url.path() != "/callback" {
             let _ = sock
-                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
                 .await;
             continue;
         }

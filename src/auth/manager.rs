@@ -12,8 +12,13 @@ use secrecy::{ExposeSecret, SecretString};
 use super::oauth::{AuthError, OAuthApp};
 use super::store::{crash_point, now, TokenStore, Tokens};
 
-/// Refresh when the access token expires within this many seconds.
+/// Refresh when the access token expires within this many seconds (or a quarter of its
+/// lifetime, if shorter).
 pub const MARGIN_SECS: i64 = 60;
+
+fn margin(t: &Tokens) -> i64 {
+    MARGIN_SECS.min((t.expires_at - t.obtained_at) / 4).max(0)
+}
 
 /// How long to wait for another process's refresh.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -52,7 +57,8 @@ impl TokenManager {
         let app = OAuthApp {
             client_id: tokens.client_id.clone(),
             client_secret,
-            authorize_url: String::new(),
+            // Not used to refresh; the token URL stands in.
+            authorize_url: tokens.token_url.clone(),
             token_url: tokens.token_url.clone(),
         };
         Ok(TokenManager {
@@ -71,7 +77,7 @@ impl TokenManager {
     /// A current access token, refreshed first when it expires within a minute.
     pub async fn access_token(&self) -> Result<SecretString, AuthError> {
         let mut cur = self.current.lock().await;
-        if cur.expiring(now(), MARGIN_SECS) {
+        if cur.expiring(now(), margin(&cur)) {
             self.refresh(&mut cur).await?;
         }
         Ok(cur.access_token.clone())
@@ -112,13 +118,33 @@ impl TokenManager {
             if !disk.same_refresh(cur) {
                 let expired_here = cur.expires_at == 0;
                 *cur = disk;
-                if !cur.expiring(now(), MARGIN_SECS) || expired_here {
+                if !cur.expiring(now(), margin(cur)) || expired_here {
                     tracing::debug!(location = %self.location, "Adopted tokens refreshed by another process.");
                     return Ok(());
                 }
             }
         }
-        let new = self.app.refresh(cur).await?;
+        let new = match self.app.refresh(cur).await {
+            Ok(t) => t,
+            // The refresh token is dead: used by a run that crashed before saving the new one,
+            // or revoked. Recover through the reconnect call, else the user must log in again.
+            Err(AuthError::Refused {
+                grant,
+                error,
+                description,
+            }) if error == "invalid_grant" => {
+                tracing::warn!(location = %self.location, "The refresh token was refused; trying the reconnect endpoint.");
+                self.app
+                    .reconnect(&self.location, &cur.scopes)
+                    .await
+                    .map_err(|_| AuthError::Refused {
+                        grant,
+                        error,
+                        description,
+                    })?
+            }
+            Err(e) => return Err(e),
+        };
         crash_point("after-refresh");
         self.store.save(&new)?;
         crash_point("after-persist");

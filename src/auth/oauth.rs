@@ -23,7 +23,11 @@ pub const AUTHORIZE_URL: &str = "https://marketplace.gohighlevel.com/v2/oauth/ch
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GhlExtra {
     /// The location a Location token is for.
-    #[serde(rename = "locationId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "locationId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub location_id: Option<String>,
     /// `Location` or `Company`.
     #[serde(rename = "userType", default, skip_serializing_if = "Option::is_none")]
@@ -161,6 +165,55 @@ impl OAuthApp {
         self.tokens(resp, None, requested)
     }
 
+    /// Recovery when the refresh token is lost or already used (GHL help center:
+    /// `POST /oauth/reconnect` with the app's credentials and the location): mints an
+    /// authorization code without the user, which is exchanged for new tokens.
+    pub async fn reconnect(&self, location: &str, scopes: &[String]) -> Result<Tokens, AuthError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Reconnect {
+            authorization_code: String,
+        }
+        let url = match self.token_url.strip_suffix("/oauth/token") {
+            Some(base) => format!("{base}/oauth/reconnect"),
+            None => {
+                return Err(AuthError::Other(
+                    "no reconnect endpoint for this token URL".into(),
+                ))
+            }
+        };
+        let resp = http()?
+            .post(&url)
+            .json(&serde_json::json!({
+                "clientKey": self.client_id,
+                "clientSecret": self.client_secret.expose_secret(),
+                "locationId": location,
+            }))
+            .send()
+            .await
+            .map_err(|e| AuthError::Transport(e.without_url().to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(AuthError::Refused {
+                grant: "reconnect",
+                error: format!("HTTP {}", status.as_u16()),
+                description: None,
+            });
+        }
+        let r: Reconnect = resp
+            .json()
+            .await
+            .map_err(|e| AuthError::Transport(format!("unreadable reconnect answer: {e}")))?;
+        let tok = self
+            .client()?
+            .exchange_code(AuthorizationCode::new(r.authorization_code))
+            .add_extra_param("user_type", "Location")
+            .request_async(&http()?)
+            .await
+            .map_err(|e| token_error("authorization code", e))?;
+        self.tokens(tok, Some(location), scopes)
+    }
+
     /// Uses the refresh token once: the answer carries a new one, which replaces it.
     pub async fn refresh(&self, t: &Tokens) -> Result<Tokens, AuthError> {
         let resp = self
@@ -191,9 +244,9 @@ impl OAuthApp {
                     "the token answer names no location (a Company token?); log in choosing a location".into(),
                 )
             })?;
-        let refresh = resp.refresh_token().ok_or_else(|| {
-            AuthError::Other("the token answer carries no refresh token".into())
-        })?;
+        let refresh = resp
+            .refresh_token()
+            .ok_or_else(|| AuthError::Other("the token answer carries no refresh token".into()))?;
         let scopes = match resp.scopes() {
             Some(s) if !s.is_empty() => s.iter().map(|s| s.to_string()).collect(),
             _ => requested.to_vec(),
@@ -223,9 +276,7 @@ fn token_error<RE: std::error::Error + 'static>(
             description: r.error_description().cloned(),
         },
         RequestTokenError::Request(e) => AuthError::Transport(e.to_string()),
-        RequestTokenError::Parse(e, _) => {
-            AuthError::Transport(format!("unreadable answer: {e}"))
-        }
+        RequestTokenError::Parse(e, _) => AuthError::Transport(format!("unreadable answer: {e}")),
         RequestTokenError::Other(m) => AuthError::Transport(m),
     }
 }

@@ -304,7 +304,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.path("loc/1")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(store.path("loc/1"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
             let dmode = std::fs::metadata(store.dir()).unwrap().permissions().mode();
             assert_eq!(dmode & 0o777, 0o700);
@@ -322,7 +325,10 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let s = format!("{:?}", tokens("rt-secret-value"));
-        assert!(!s.contains("rt-secret-value") && !s.contains("at-secret"), "{s}");
+        assert!(
+            !s.contains("rt-secret-value") && !s.contains("at-secret"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -100,12 +100,13 @@ enum Auth {
 }
 
 fn bearer(token: &SecretString) -> Result<HeaderValue, ApiError> {
-    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-        ApiError::Auth {
-            status: 401,
-            message: "the token contains characters not allowed in an HTTP header".into(),
-        }
-    })?;
+    let mut v =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+            ApiError::Auth {
+                status: 401,
+                message: "the token contains characters not allowed in an HTTP header".into(),
+            }
+        })?;
     v.set_sensitive(true);
     Ok(v)
 }

@@ -245,6 +245,7 @@ impl Loader {
 pub fn outcome_of_error(e: ApiError) -> Result<RowError, Fatal> {
     match e {
         ApiError::Auth { status, message } => Err(Fatal(match status {
+            401 if message.starts_with("OAuth:") => format!("the API could not be authorized: {message}"),
             401 => format!(
                 "the API refused the token (HTTP 401: {message}); check that the variable named by \
                  target.auth.token_env holds a valid Private Integration Token for this location"

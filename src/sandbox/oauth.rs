@@ -17,6 +17,17 @@ pub const SCOPE_READ: &str = "contacts.readonly";
 /// Scope that writes contacts.
 pub const SCOPE_WRITE: &str = "contacts.write";
 
+/// Form fields of `POST /oauth/token` (spec `GetAccessCodebodyDto`); others are refused.
+pub const TOKEN_FIELDS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "grant_type",
+    "code",
+    "refresh_token",
+    "user_type",
+    "redirect_uri",
+];
+
 /// OAuth settings of a sandbox.
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
@@ -63,6 +74,8 @@ pub struct OAuthState {
     codes: HashMap<String, Code>,
     access: HashMap<String, (Grant, Instant)>,
     refresh: HashMap<String, Refresh>,
+    /// Scopes last granted per location (what `reconnect` grants again).
+    granted: HashMap<String, Vec<String>>,
 }
 
 /// What the gate learned from a bearer token that is not the static one.
@@ -91,6 +104,7 @@ impl OAuthState {
             codes: HashMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
+            granted: HashMap::new(),
         }
     }
 
@@ -161,6 +175,20 @@ impl OAuthState {
                 json!({"error": e, "error_description": d, "statusCode": status}),
             )
         };
+        let mut unknown: Vec<&String> = form
+            .keys()
+            .filter(|k| !TOKEN_FIELDS.contains(&k.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort();
+            return (
+                (
+                    422,
+                    json!({"statusCode": 422, "message": unknown.iter().map(|k| format!("property {k} should not exist")).collect::<Vec<_>>()}),
+                ),
+                false,
+            );
+        }
         let creds_ok = form.get("client_id") == Some(&self.cfg.client_id)
             && form.get("client_secret") == Some(&self.cfg.client_secret);
         if !creds_ok {
@@ -179,7 +207,12 @@ impl OAuthState {
             Some("authorization_code") => {
                 let code = form.get("code").and_then(|c| self.codes.remove(c));
                 match code {
-                    Some(c) if form.get("redirect_uri") == Some(&c.redirect_uri) => c.grant,
+                    Some(c)
+                        if c.redirect_uri.is_empty()
+                            || form.get("redirect_uri") == Some(&c.redirect_uri) =>
+                    {
+                        c.grant
+                    }
                     Some(_) => {
                         return (
                             err(400, "invalid_grant", "redirect_uri does not match"),
@@ -215,6 +248,8 @@ impl OAuthState {
                 )
             }
         };
+        self.granted
+            .insert(grant.location.clone(), grant.scopes.clone());
         let (access, refresh) = (random("sbx-at"), random("sbx-rt"));
         let answer = json!({
             "access_token": access,
@@ -239,6 +274,39 @@ impl OAuthState {
         );
         self.refresh.insert(refresh, Refresh { grant, used: false });
         ((200, answer), false)
+    }
+}
+
+impl OAuthState {
+    /// `POST /oauth/reconnect` (JSON `{clientKey, clientSecret, locationId}`): a new
+    /// authorization code for a location the app was installed on, without the user.
+    pub fn reconnect(&mut self, body: &serde_json::Value) -> Answer {
+        let s = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        if s("clientKey") != self.cfg.client_id || s("clientSecret") != self.cfg.client_secret {
+            return (
+                401,
+                json!({"statusCode": 401, "message": "Invalid client credentials"}),
+            );
+        }
+        let location = s("locationId").to_owned();
+        let Some(scopes) = self.granted.get(&location).cloned() else {
+            return (
+                400,
+                json!({"statusCode": 400, "message": "The app is not installed on this location"}),
+            );
+        };
+        let code = random("code");
+        self.codes.insert(
+            code.clone(),
+            Code {
+                grant: Grant { location, scopes },
+                redirect_uri: String::new(),
+            },
+        );
+        (
+            200,
+            json!({"authorizationCode": code, "expiresAt": "2099-01-01T00:00:00.000Z", "traceId": random("trace")}),
+        )
     }
 }
 

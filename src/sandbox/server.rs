@@ -56,6 +56,7 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/locations/{location_id}/customFields", get(custom_fields))
         .route("/oauth/chooselocation", get(oauth_authorize))
         .route("/oauth/token", post(oauth_token))
+        .route("/oauth/reconnect", post(oauth_reconnect))
         .route("/_sandbox/contacts", get(admin_contacts))
         .route("/_sandbox/stats", get(admin_stats))
         .fallback(not_found)
@@ -238,11 +239,7 @@ async fn oauth_authorize(
     let mut locations: Vec<String> = st.locations.keys().cloned().collect();
     locations.sort();
     match st.oauth.authorize(&q, &locations) {
-        Ok(to) => (
-            StatusCode::FOUND,
-            [(axum::http::header::LOCATION, to)],
-        )
-            .into_response(),
+        Ok(to) => (StatusCode::FOUND, [(axum::http::header::LOCATION, to)]).into_response(),
         Err(a) => respond(a, None, None),
     }
 }
@@ -264,6 +261,17 @@ async fn oauth_token(
         }
     }
     respond((status, body), None, None)
+}
+
+/// `POST /oauth/reconnect` (JSON).
+async fn oauth_reconnect(AxState(app): AxState<AppState>, body: Bytes) -> Response {
+    let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (status, answer) = st.oauth.reconnect(&v);
+    if status == 200 {
+        st.stats.oauth_reconnects += 1;
+    }
+    respond((status, answer), None, None)
 }
 
 async fn create_contact(

@@ -138,6 +138,8 @@ pub struct Stats {
     pub oauth_refreshes: u64,
     /// Refresh tokens presented again after they were used (refused).
     pub refresh_token_reuse: u64,
+    /// Authorization codes minted by `POST /oauth/reconnect`.
+    pub oauth_reconnects: u64,
 }
 
 /// Fixed-window rate limiting, as the API advertises it.

@@ -21,3 +21,5 @@ mod dry_run;
 mod extract;
 // Request bodies and sandbox rules checked against the official OpenAPI spec.
 mod spec;
+// OAuth: login, token store, refresh with rotation, least privilege.
+mod auth;

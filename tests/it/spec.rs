@@ -136,3 +136,24 @@ fn update_body_only_uses_properties_the_spec_allows() {
     );
     assert_eq!(sent.len(), 17);
 }
+
+#[test]
+fn sandbox_token_endpoint_accepts_exactly_the_spec_form_fields() {
+    let spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::repo().join("spec/ghl-openapi/apps/oauth.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let props: BTreeSet<String> = spec["components"]["schemas"]["GetAccessCodebodyDto"]
+        ["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let ours: BTreeSet<String> = ghl_import::sandbox::oauth::TOKEN_FIELDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(ours, props);
+}

@@ -1,0 +1,432 @@
+//! OAuth against the sandbox's OAuth server: login (loopback and pasted), the 0600 token store,
+//! refresh mid-run, two runs sharing a store, a crash between refresh and persist, least
+//! privilege, and no token in any output or report.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::util::*;
+
+const SECRET_VAR: &str = "IT_CLIENT_SECRET";
+const SECRET: &str = "sandbox-secret";
+
+/// One HTTP GET to an absolute http URL; returns (status, Location header).
+fn get(url: &str) -> (u16, Option<String>) {
+    let u = reqwest::Url::parse(url).unwrap();
+    let addr = format!("{}:{}", u.host_str().unwrap(), u.port().unwrap());
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let target = match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    };
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let location = raw
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .map(|l| l.trim().to_owned());
+    (status, location)
+}
+
+fn login_cmd(sb: &SandboxProc, state: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.args([
+        "auth",
+        "login",
+        "--client-id",
+        "sandbox-client",
+        "--client-secret-env",
+        SECRET_VAR,
+        "--base-url",
+        &sb.base_url,
+        "--location",
+        "loc-it",
+        "--port",
+        "0",
+        "--state-dir",
+    ])
+    .arg(state)
+    .args(extra)
+    .env(SECRET_VAR, SECRET);
+    c
+}
+
+/// Logs in like a user with a browser: open the printed URL (the sandbox approves at once and
+/// redirects), follow the redirect to the tool's loopback listener.
+fn login(sb: &SandboxProc, state: &Path, extra: &[&str]) -> Output {
+    let mut child = login_cmd(sb, state, extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "no URL printed: {seen}"
+        );
+        seen.push_str(&line);
+        if let Some(u) = line.trim().strip_prefix("http") {
+            break format!("http{u}");
+        }
+    };
+    assert!(
+        url.contains("client_id=sandbox-client") && url.contains("state="),
+        "{url}"
+    );
+    let (status, to) = get(&url);
+    assert_eq!(status, 302);
+    let (status, _) = get(&to.expect("redirect"));
+    assert_eq!(status, 200);
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let mut out = child.wait_with_output().unwrap();
+    out.stderr = format!("{seen}{rest}").into_bytes();
+    out
+}
+
+fn token_file(state: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(state.join("tokens/loc-it.json")).unwrap())
+        .unwrap()
+}
+
+fn oauth_pipeline(dir: &Path, sb: &SandboxProc, csv: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("in.csv"), csv).unwrap();
+    let p = dir.join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             target:\n  location_id: loc-it\n  base_url: {}\n  auth:\n    oauth: {{client_secret_env: {SECRET_VAR}}}\n\
+             mapping: {{firstName: First Name, email: Email}}\n{extra}",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn rows(prefix: &str, n: usize) -> String {
+    let mut s = String::from("First Name,Email\n");
+    for i in 0..n {
+        s.push_str(&format!("{prefix}{i},{prefix}{i}@example.com\n"));
+    }
+    s
+}
+
+fn run_oauth(p: &Path, state: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(["run", "-q"])
+        .args(extra)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--out")
+        .arg(out)
+        .arg(p)
+        .env(SECRET_VAR, SECRET);
+    c
+}
+
+/// Every file under `dir`, as text.
+fn all_text(dir: &Path) -> String {
+    let mut s = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            s.push_str(&all_text(&p));
+        } else if let Ok(t) = std::fs::read_to_string(&p) {
+            s.push_str(&t);
+        }
+    }
+    s
+}
+
+#[test]
+fn login_stores_private_tokens_and_a_run_uses_them_without_printing_any() {
+    let sb = SandboxProc::start("loc-it", FAST);
+    let dir = workdir();
+    let state = dir.path().join("state");
+
+    let o = login(&sb, &state, &[]);
+
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert!(text(&o)
+        .0
+        .contains("logged in: location loc-it, scopes contacts.readonly contacts.write"));
+    let f = token_file(&state);
+    let (at, rt) = (
+        f["access_token"].as_str().unwrap().to_owned(),
+        f["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state.join("tokens/loc-it.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let p = oauth_pipeline(dir.path(), &sb, &rows("p", 5), "");
+    let r = run(&mut run_oauth(&p, &state, &dir.path().join("o"), &["-v"]));
+    let status = run(bin().args(["auth", "status", "--state-dir"]).arg(&state));
+
+    assert_eq!(r.status.code(), Some(0));
+    assert_eq!(sb.contacts("loc-it").len(), 5);
+    assert!(text(&status)
+        .0
+        .contains("loc-it: client sandbox-client, scopes contacts.readonly contacts.write"));
+    let everything = [
+        text(&o).0,
+        text(&o).1,
+        text(&r).0,
+        text(&r).1,
+        text(&status).0,
+        all_text(&dir.path().join("o")),
+    ]
+    .concat();
+    assert!(
+        !everything.contains(&at) && !everything.contains(&rt),
+        "a token leaked"
+    );
+    assert!(!everything.contains(SECRET), "the client secret leaked");
+
+    let out = run(bin()
+        .args(["auth", "logout", "--location", "loc-it", "--state-dir"])
+        .arg(&state));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!state.join("tokens/loc-it.json").exists());
+}
+
+#[test]
+fn headless_login_takes_the_pasted_redirect_and_checks_state() {
+    let sb = SandboxProc::start("loc-it", FAST);
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let attempt = |tamper: bool| {
+        let mut child = login_cmd(&sb, &state, &["--no-browser"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let url = loop {
+            let mut line = String::new();
+            assert!(err.read_line(&mut line).unwrap() > 0);
+            if let Some(u) = line.trim().strip_prefix("http") {
+                break format!("http{u}");
+            }
+        };
+        let (_, to) = get(&url);
+        let mut to = to.unwrap();
+        if tamper {
+            to = to.replace("state=", "state=forged");
+        }
+        writeln!(child.stdin.take().unwrap(), "{to}").unwrap();
+        let mut rest = String::new();
+        err.read_to_string(&mut rest).unwrap();
+        (child.wait().unwrap().code(), rest)
+    };
+
+    let (code, err) = attempt(true);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("state does not match"), "{err}");
+    assert!(!state.join("tokens/loc-it.json").exists());
+
+    let (code, err) = attempt(false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(state.join("tokens/loc-it.json").exists());
+}
+
+#[test]
+fn access_token_expiring_mid_run_is_refreshed_and_the_run_completes() {
+    // Tokens live 2 s; 30 rows at 10 requests per second take ~3 s.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            "10",
+            "--rate-interval-ms",
+            "1000",
+            "--access-token-ttl-secs",
+            "2",
+        ],
+    );
+    let dir = workdir();
+    let state = dir.path().join("state");
+    assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
+    let first = token_file(&state)["refresh_token"].clone();
+    let p = oauth_pipeline(
+        dir.path(),
+        &sb,
+        &rows("p", 30),
+        "load:\n  concurrency: 2\n  rate_limit: {max_requests: 10, interval_ms: 1000}\n",
+    );
+
+    let r = run(&mut run_oauth(&p, &state, &dir.path().join("o"), &[]));
+
+    assert_eq!(r.status.code(), Some(0));
+    assert_eq!(sb.contacts("loc-it").len(), 30);
+    let s = sb.stats();
+    assert!(s["oauth_refreshes"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["refresh_token_reuse"], 0, "{s}");
+    assert_ne!(
+        token_file(&state)["refresh_token"],
+        first,
+        "the rotated token was saved"
+    );
+}
+
+#[test]
+fn two_runs_sharing_a_store_never_present_the_same_refresh_token() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            "40",
+            "--rate-interval-ms",
+            "1000",
+            "--access-token-ttl-secs",
+            "1",
+        ],
+    );
+    let dir = workdir();
+    let state = dir.path().join("state");
+    assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
+    let mk = |name: &str, prefix: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        oauth_pipeline(
+            &d,
+            &sb,
+            &rows(prefix, 40),
+            "load:\n  concurrency: 2\n  rate_limit: {max_requests: 20, interval_ms: 1000}\n",
+        )
+    };
+    let (pa, pb) = (mk("a", "a"), mk("b", "b"));
+
+    let ca = run_oauth(&pa, &state, &dir.path().join("oa"), &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cb = run_oauth(&pb, &state, &dir.path().join("ob"), &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (oa, ob) = (
+        ca.wait_with_output().unwrap(),
+        cb.wait_with_output().unwrap(),
+    );
+
+    assert_eq!(
+        oa.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&oa.stderr)
+    );
+    assert_eq!(
+        ob.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ob.stderr)
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 80);
+    let s = sb.stats();
+    assert!(s["oauth_refreshes"].as_u64().unwrap() >= 2, "{s}");
+    assert_eq!(s["refresh_token_reuse"], 0, "{s}");
+}
+
+#[test]
+fn a_crash_between_refresh_and_persist_does_not_lose_access() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[FAST, &["--access-token-ttl-secs", "1"]].concat(),
+    );
+    let dir = workdir();
+    let state = dir.path().join("state");
+    assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let p = oauth_pipeline(dir.path(), &sb, &rows("p", 5), "");
+
+    // The refresh succeeds at the server (the old refresh token is now spent) and the process
+    // dies before saving the new tokens.
+    let crashed = run(run_oauth(&p, &state, &dir.path().join("o1"), &[])
+        .env("GHL_IMPORT_CRASH_AT", "after-refresh"));
+    assert_ne!(crashed.status.code(), Some(0));
+    assert!(text(&crashed).1.contains("crash injected at after-refresh"));
+    assert_eq!(sb.contacts("loc-it").len(), 0);
+
+    // The next run finds the stored refresh token refused and recovers through the reconnect
+    // endpoint, without the user.
+    let r = run(&mut run_oauth(&p, &state, &dir.path().join("o2"), &[]));
+
+    assert_eq!(r.status.code(), Some(0));
+    assert_eq!(sb.contacts("loc-it").len(), 5);
+    let s = sb.stats();
+    assert_eq!(s["oauth_reconnects"], 1, "{s}");
+    assert_eq!(
+        s["refresh_token_reuse"], 1,
+        "the one spent by the crashed run: {s}"
+    );
+}
+
+#[test]
+fn a_read_only_grant_plans_but_a_write_run_fails_early_naming_the_scope() {
+    let sb = SandboxProc::start("loc-it", FAST);
+    let dir = workdir();
+    let state = dir.path().join("state");
+    assert_eq!(
+        login(&sb, &state, &["--scope", "contacts.readonly"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let p = oauth_pipeline(dir.path(), &sb, &rows("p", 3), "");
+
+    let dry = run(&mut run_oauth(
+        &p,
+        &state,
+        &dir.path().join("o1"),
+        &["--dry-run"],
+    ));
+    let real = run(&mut run_oauth(&p, &state, &dir.path().join("o2"), &[]));
+
+    assert_eq!(dry.status.code(), Some(0));
+    assert_eq!(real.status.code(), Some(2));
+    assert!(
+        text(&real)
+            .1
+            .contains("has scopes [contacts.readonly]; `run` needs contacts.write"),
+        "{}",
+        text(&real).1
+    );
+    let s = sb.stats();
+    assert!(
+        s["requests_by_endpoint"]
+            .get("POST /contacts/upsert")
+            .is_none(),
+        "{s}"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 0);
+}
