@@ -130,6 +130,40 @@ fn token_value_instead_of_name_is_refused() {
 }
 
 #[test]
+fn auth_is_a_token_variable_or_oauth_never_both_nor_neither() {
+    let oauth = parse(&GOOD.replace(
+        "token_env: GHL_TOKEN",
+        "oauth: {client_secret_env: GHL_CLIENT_SECRET}",
+    ))
+    .unwrap();
+    assert_eq!(
+        oauth.target.unwrap().auth,
+        TargetAuth::OAuth {
+            client_secret_env: "GHL_CLIENT_SECRET".into()
+        }
+    );
+    let both = err(&GOOD.replace(
+        "token_env: GHL_TOKEN",
+        "token_env: GHL_TOKEN\n    oauth: {client_secret_env: S}",
+    ));
+    assert!(
+        both.contains("dir/p.yaml:7:3: target.auth: has both token_env and oauth"),
+        "{both}"
+    );
+    let neither = err(&GOOD.replace("    token_env: GHL_TOKEN\n", "    {}\n"));
+    assert!(neither.contains("needs token_env"), "{neither}");
+    let secret = err(&GOOD.replace(
+        "token_env: GHL_TOKEN",
+        "oauth: {client_secret_env: \"s3cr3t value\"}",
+    ));
+    assert!(secret.contains("never the secret itself"), "{secret}");
+    assert!(
+        err(&GOOD.replace("token_env: GHL_TOKEN", "oauth: {client_id: x}"))
+            .contains("unknown field")
+    );
+}
+
+#[test]
 fn require_any_needs_at_least_one_of_its_fields_mapped() {
     // Email only: fine with the default [email, phone].
     assert!(parse(&GOOD.replace("  phone: Phone\n", "")).is_ok());

@@ -430,3 +430,34 @@ fn a_read_only_grant_plans_but_a_write_run_fails_early_naming_the_scope() {
     );
     assert_eq!(sb.contacts("loc-it").len(), 0);
 }
+
+#[test]
+fn a_refused_refresh_stops_the_run_with_every_row_accounted_and_no_secret_shown() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[FAST, &["--access-token-ttl-secs", "1"]].concat(),
+    );
+    let dir = workdir();
+    let state = dir.path().join("state");
+    assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let p = oauth_pipeline(dir.path(), &sb, &rows("p", 3), "");
+    let rt = token_file(&state)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let r = run(run_oauth(&p, &state, &dir.path().join("o"), &[]).env(SECRET_VAR, "wrong-secret"));
+
+    assert_eq!(r.status.code(), Some(1));
+    let (out, err) = text(&r);
+    assert!(
+        err.contains("invalid_client") && err.contains("auth login"),
+        "{err}"
+    );
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rejected_by_code"]["not_attempted"], 3, "{s}");
+    let all = [out, err, all_text(&dir.path().join("o"))].concat();
+    assert!(!all.contains(&rt) && !all.contains("wrong-secret"));
+    assert_eq!(sb.contacts("loc-it").len(), 0);
+}
