@@ -188,6 +188,19 @@ fn login_stores_private_tokens_and_a_run_uses_them_without_printing_any() {
     let p = oauth_pipeline(dir.path(), &sb, &rows("p", 5), "");
     let r = run(&mut run_oauth(&p, &state, &dir.path().join("o"), &["-v"]));
     let status = run(bin().args(["auth", "status", "--state-dir"]).arg(&state));
+    let valid = run(bin()
+        .args(["validate", "--state-dir"])
+        .arg(&state)
+        .arg(&p)
+        .env(SECRET_VAR, SECRET));
+    assert_eq!(valid.status.code(), Some(0));
+    assert!(
+        text(&valid)
+            .0
+            .contains("✓ credentials for target (OAuth tokens of loc-it, scopes: contacts.readonly contacts.write)"),
+        "{}",
+        text(&valid).0
+    );
 
     assert_eq!(r.status.code(), Some(0));
     assert_eq!(sb.contacts("loc-it").len(), 5);
@@ -359,36 +372,42 @@ fn two_runs_sharing_a_store_never_present_the_same_refresh_token() {
 
 #[test]
 fn a_crash_between_refresh_and_persist_does_not_lose_access() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[FAST, &["--access-token-ttl-secs", "1"]].concat(),
-    );
-    let dir = workdir();
-    let state = dir.path().join("state");
-    assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let p = oauth_pipeline(dir.path(), &sb, &rows("p", 5), "");
+    // Two crash points: right after the server answered the refresh (the old refresh token is
+    // spent, the new one only in memory), and in the middle of saving (the new file written and
+    // synced, not yet renamed over the old one). Either way the store still holds a complete
+    // file, and the next run recovers without the user.
+    for (i, point) in ["after-refresh", "before-rename"].into_iter().enumerate() {
+        let sb = SandboxProc::start(
+            "loc-it",
+            &[FAST, &["--access-token-ttl-secs", "1"]].concat(),
+        );
+        let dir = workdir();
+        let state = dir.path().join("state");
+        assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let p = oauth_pipeline(dir.path(), &sb, &rows("p", 5), "");
 
-    // The refresh succeeds at the server (the old refresh token is now spent) and the process
-    // dies before saving the new tokens.
-    let crashed = run(run_oauth(&p, &state, &dir.path().join("o1"), &[])
-        .env("GHL_IMPORT_CRASH_AT", "after-refresh"));
-    assert_ne!(crashed.status.code(), Some(0));
-    assert!(text(&crashed).1.contains("crash injected at after-refresh"));
-    assert_eq!(sb.contacts("loc-it").len(), 0);
+        let crashed =
+            run(run_oauth(&p, &state, &dir.path().join("o1"), &[])
+                .env("GHL_IMPORT_CRASH_AT", point));
+        assert_ne!(crashed.status.code(), Some(0), "{point}");
+        assert!(text(&crashed)
+            .1
+            .contains(&format!("crash injected at {point}")));
+        assert_eq!(sb.contacts("loc-it").len(), 0);
+        let _ = token_file(&state); // still a complete, readable file
 
-    // The next run finds the stored refresh token refused and recovers through the reconnect
-    // endpoint, without the user.
-    let r = run(&mut run_oauth(&p, &state, &dir.path().join("o2"), &[]));
+        let r = run(&mut run_oauth(&p, &state, &dir.path().join("o2"), &[]));
 
-    assert_eq!(r.status.code(), Some(0));
-    assert_eq!(sb.contacts("loc-it").len(), 5);
-    let s = sb.stats();
-    assert_eq!(s["oauth_reconnects"], 1, "{s}");
-    assert_eq!(
-        s["refresh_token_reuse"], 1,
-        "the one spent by the crashed run: {s}"
-    );
+        assert_eq!(r.status.code(), Some(0), "{point}");
+        assert_eq!(sb.contacts("loc-it").len(), 5);
+        let s = sb.stats();
+        assert_eq!(s["oauth_reconnects"], 1, "{point} ({i}): {s}");
+        assert_eq!(
+            s["refresh_token_reuse"], 1,
+            "the one spent by the crashed run: {s}"
+        );
+    }
 }
 
 #[test]
