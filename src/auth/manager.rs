@@ -17,7 +17,8 @@ use super::store::{crash_point, now, TokenStore, Tokens};
 pub const MARGIN_SECS: i64 = 60;
 
 fn margin(t: &Tokens) -> i64 {
-    MARGIN_SECS.min((t.expires_at - t.obtained_at) / 4).max(0)
+    // At least a second: expiry times are whole seconds.
+    MARGIN_SECS.min((t.expires_at - t.obtained_at) / 4).max(1)
 }
 
 /// How long to wait for another process's refresh.
@@ -116,9 +117,8 @@ impl TokenManager {
         // Another run may have refreshed while this one waited: adopt its tokens.
         if let Some(disk) = self.store.load(&self.location)? {
             if !disk.same_refresh(cur) {
-                let expired_here = cur.expires_at == 0;
                 *cur = disk;
-                if !cur.expiring(now(), margin(cur)) || expired_here {
+                if !cur.expiring(now(), margin(cur)) {
                     tracing::debug!(location = %self.location, "Adopted tokens refreshed by another process.");
                     return Ok(());
                 }

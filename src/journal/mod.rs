@@ -53,19 +53,39 @@ impl Journal {
         ));
         let conn = Connection::open(&path)
             .with_context(|| format!("opening the run journal {}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS rows (
-                 key TEXT PRIMARY KEY,
-                 hash TEXT NOT NULL,
-                 state TEXT NOT NULL CHECK (state IN ('intent', 'done')),
-                 contact_id TEXT,
-                 updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-             );",
-        )
-        .with_context(|| format!("preparing the run journal {}", path.display()))?;
+        // Another run opening the same journal at this moment may hold a lock while it switches
+        // to WAL or creates the table; SQLite answers BUSY at once for that (no busy wait), so
+        // retry for a while.
+        let init = || {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS rows (
+                     key TEXT PRIMARY KEY,
+                     hash TEXT NOT NULL,
+                     state TEXT NOT NULL CHECK (state IN ('intent', 'done')),
+                     contact_id TEXT,
+                     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 );",
+            )
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match init() {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("preparing the run journal {}", path.display()))
+                }
+            }
+        }
         Ok(Journal { conn, path })
     }
 

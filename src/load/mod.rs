@@ -143,16 +143,7 @@ impl Loader {
                         .iter()
                         .any(|t| same(t, &op.title) && t.due_date.as_deref() == due);
                     if !has {
-                        let due = due.unwrap_or_default();
-                        self.client
-                            .create_task(id, &op.title, due, op.body.as_deref())
-                            .await?;
-                        existing.push(Task {
-                            title: op.title.clone(),
-                            due_date: Some(due.to_owned()),
-                            body: op.body.clone(),
-                            ..Task::default()
-                        });
+                        self.create_task(id, op, &mut existing).await?;
                         writes += 1;
                     }
                 }
@@ -174,16 +165,7 @@ impl Loader {
                         }
                     }
                     None => {
-                        let due = due.unwrap_or_default();
-                        self.client
-                            .create_task(id, &op.title, due, op.body.as_deref())
-                            .await?;
-                        existing.push(Task {
-                            title: op.title.clone(),
-                            due_date: Some(due.to_owned()),
-                            body: op.body.clone(),
-                            ..Task::default()
-                        });
+                        self.create_task(id, op, &mut existing).await?;
                         writes += 1;
                     }
                 },
@@ -209,6 +191,26 @@ impl Loader {
             }
         }
         Ok(writes)
+    }
+
+    /// Creates the task of `op` and adds it to the contact's known tasks.
+    async fn create_task(
+        &self,
+        id: &str,
+        op: &TaskOp,
+        existing: &mut Vec<Task>,
+    ) -> Result<(), ApiError> {
+        let due = op.due.as_deref().unwrap_or_default();
+        self.client
+            .create_task(id, &op.title, due, op.body.as_deref())
+            .await?;
+        existing.push(Task {
+            title: op.title.clone(),
+            due_date: Some(due.to_owned()),
+            body: op.body.clone(),
+            ..Task::default()
+        });
+        Ok(())
     }
 
     /// Adds the notes the contact does not have yet (compared by trimmed text). Returns the
@@ -248,7 +250,8 @@ pub fn outcome_of_error(e: ApiError) -> Result<RowError, Fatal> {
             401 if message.starts_with("OAuth:") => format!("the API could not be authorized: {message}"),
             401 => format!(
                 "the API refused the token (HTTP 401: {message}); check that the variable named by \
-                 target.auth.token_env holds a valid Private Integration Token for this location"
+                 target.auth.token_env holds a valid Private Integration Token for this location (with \
+                 auth.oauth: run `ghl-import auth login` again)"
             ),
             _ => format!(
                 "the token has no access (HTTP {status}: {message}); check target.location_id and that \

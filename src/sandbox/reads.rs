@@ -179,16 +179,22 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
     )
 }
 
-/// `GET /contacts/` (deprecated): `locationId`, `limit` (default 20, ≤ 100), `startAfter`
-/// (epoch ms of the previous page's last `dateAdded`) and `startAfterId`.
-/// `GET /contacts/search/duplicate?locationId&email&number`: `{contact}` — the contact the email
-/// (first) or the number matches, or null. 400 without either.
-pub fn duplicate(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
+/// The contacts of the query's `locationId`, or the error answer.
+fn location_of_query<'a>(
+    st: &'a mut State,
+    query: &BTreeMap<String, String>,
+) -> Result<&'a mut Vec<Contact>, Answer> {
     let mut obj = Map::new();
     if let Some(l) = query.get("locationId") {
         obj.insert("locationId".into(), json!(l));
     }
-    let contacts = match location_of(st, &obj) {
+    location_of(st, &obj)
+}
+
+/// `GET /contacts/search/duplicate?locationId&email&number`: `{contact}` — the contact the email
+/// (first) or the number matches, or null. 400 without either.
+pub fn duplicate(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
+    let contacts = match location_of_query(st, query) {
         Ok(c) => c,
         Err(a) => return a,
     };
@@ -204,17 +210,15 @@ pub fn duplicate(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
     (200, json!({"contact": e.or(p).map(|i| &contacts[i])}))
 }
 
+/// `GET /contacts/` (deprecated): `locationId`, `limit` (default 20, ≤ 100), `startAfter`
+/// (epoch ms of the previous page's last `dateAdded`) and `startAfterId`.
 pub fn list(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
     let limit: usize = match query.get("limit").map(|l| l.parse::<usize>()) {
         None => 20,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
         Some(_) => return unprocessable(vec!["limit must not be greater than 100".into()]),
     };
-    let mut obj = Map::new();
-    if let Some(l) = query.get("locationId") {
-        obj.insert("locationId".into(), json!(l));
-    }
-    let contacts = match location_of(st, &obj) {
+    let contacts = match location_of_query(st, query) {
         Ok(c) => c,
         Err(a) => return a,
     };

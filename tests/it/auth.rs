@@ -43,6 +43,22 @@ fn get(url: &str) -> (u16, Option<String>) {
     (status, location)
 }
 
+/// A sandbox for `loc-it` allowing `rate` requests per second, whose access tokens live `ttl` s.
+fn oauth_sandbox(rate: u32, ttl: u32) -> SandboxProc {
+    let (rate, ttl) = (rate.to_string(), ttl.to_string());
+    SandboxProc::start(
+        "loc-it",
+        &[
+            "--rate-max",
+            &rate,
+            "--rate-interval-ms",
+            "1000",
+            "--access-token-ttl-secs",
+            &ttl,
+        ],
+    )
+}
+
 fn login_cmd(sb: &SandboxProc, state: &Path, extra: &[&str]) -> Command {
     let mut c = bin();
     c.args([
@@ -273,17 +289,7 @@ fn headless_login_takes_the_pasted_redirect_and_checks_state() {
 #[test]
 fn access_token_expiring_mid_run_is_refreshed_and_the_run_completes() {
     // Tokens live 2 s; 30 rows at 10 requests per second take ~3 s.
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[
-            "--rate-max",
-            "10",
-            "--rate-interval-ms",
-            "1000",
-            "--access-token-ttl-secs",
-            "2",
-        ],
-    );
+    let sb = oauth_sandbox(10, 2);
     let dir = workdir();
     let state = dir.path().join("state");
     assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
@@ -311,17 +317,7 @@ fn access_token_expiring_mid_run_is_refreshed_and_the_run_completes() {
 
 #[test]
 fn two_runs_sharing_a_store_never_present_the_same_refresh_token() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[
-            "--rate-max",
-            "40",
-            "--rate-interval-ms",
-            "1000",
-            "--access-token-ttl-secs",
-            "1",
-        ],
-    );
+    let sb = oauth_sandbox(40, 2);
     let dir = workdir();
     let state = dir.path().join("state");
     assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
@@ -377,10 +373,7 @@ fn a_crash_between_refresh_and_persist_does_not_lose_access() {
     // synced, not yet renamed over the old one). Either way the store still holds a complete
     // file, and the next run recovers without the user.
     for (i, point) in ["after-refresh", "before-rename"].into_iter().enumerate() {
-        let sb = SandboxProc::start(
-            "loc-it",
-            &[FAST, &["--access-token-ttl-secs", "1"]].concat(),
-        );
+        let sb = oauth_sandbox(1000, 1);
         let dir = workdir();
         let state = dir.path().join("state");
         assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
@@ -452,10 +445,7 @@ fn a_read_only_grant_plans_but_a_write_run_fails_early_naming_the_scope() {
 
 #[test]
 fn a_refused_refresh_stops_the_run_with_every_row_accounted_and_no_secret_shown() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[FAST, &["--access-token-ttl-secs", "1"]].concat(),
-    );
+    let sb = oauth_sandbox(1000, 1);
     let dir = workdir();
     let state = dir.path().join("state");
     assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
