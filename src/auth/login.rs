@@ -100,6 +100,7 @@ pub async fn login(opts: LoginOptions) -> anyhow::Result<Tokens> {
             tokens.location_id
         );
     }
+    let _lock = opts.store.lock(&tokens.location_id).await?;
     opts.store.save(&tokens)?;
     Ok(tokens)
 }

@@ -4,9 +4,6 @@
 //! are adopted instead of presenting a used refresh token. A new refresh token is persisted
 //! before the new access token is used.
 
-use std::io::ErrorKind;
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::{AuthError, OAuthApp};
@@ -20,9 +17,6 @@ fn margin(t: &Tokens) -> i64 {
     // At least a second: expiry times are whole seconds.
     MARGIN_SECS.min((t.expires_at - t.obtained_at) / 4).max(1)
 }
-
-/// How long to wait for another process's refresh.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// The OAuth tokens of one location, kept fresh.
 pub struct TokenManager {
@@ -97,23 +91,7 @@ impl TokenManager {
     }
 
     async fn refresh(&self, cur: &mut Tokens) -> Result<(), AuthError> {
-        let mut lock = self.store.lock_file(&self.location)?;
-        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
-        let _guard = loop {
-            match lock.try_write() {
-                Ok(g) => break g,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if tokio::time::Instant::now() > deadline {
-                        return Err(AuthError::Other(format!(
-                            "another process has held the token lock of {} for over a minute",
-                            self.location
-                        )));
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => return Err(AuthError::Other(format!("locking the token store: {e}"))),
-            }
-        };
+        let _lock = self.store.lock(&self.location).await?;
         // Another run may have refreshed while this one waited: adopt its tokens.
         if let Some(disk) = self.store.load(&self.location)? {
             if !disk.same_refresh(cur) {

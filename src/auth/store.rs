@@ -223,8 +223,10 @@ impl TokenStore {
         Ok(())
     }
 
-    /// Opens the lock file of `location` (not yet locked).
-    pub fn lock_file(&self, location: &str) -> anyhow::Result<fd_lock::RwLock<std::fs::File>> {
+    /// Takes the exclusive lock of `location` (a lock file next to its tokens; `flock`, so it is
+    /// released when the holder exits, even by a crash), waiting up to a minute for another
+    /// process to release it.
+    pub async fn lock(&self, location: &str) -> anyhow::Result<StoreLock> {
         self.ensure_dir()?;
         let path = self.lock_path(location);
         let f = std::fs::OpenOptions::new()
@@ -233,9 +235,29 @@ impl TokenStore {
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        Ok(fd_lock::RwLock::new(f))
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(StoreLock(f)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if tokio::time::Instant::now() > deadline {
+                        anyhow::bail!(
+                            "another process has held the token lock of {location} for over a minute"
+                        );
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", path.display()))
+                }
+            }
+        }
     }
 }
+
+/// An exclusive lock on a location's tokens, released when dropped.
+#[derive(Debug)]
+pub struct StoreLock(#[allow(dead_code)] std::fs::File);
 
 /// `$XDG_DATA_HOME/ghl-import`, else `~/.local/share/ghl-import`, else `.ghl-import`.
 pub fn default_data_dir() -> PathBuf {
@@ -320,6 +342,23 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(store.remove("loc/1").unwrap());
         assert!(!store.remove("loc/1").unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_lock_is_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(Some(dir.path()));
+        let first = store.lock("L").await.unwrap();
+        let other = store.clone();
+        let waiter = tokio::spawn(async move { other.lock("L").await.map(|_| ()) });
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert!(!waiter.is_finished(), "a second holder got the lock");
+        drop(first);
+        tokio::time::timeout(std::time::Duration::from_secs(2), waiter)
+            .await
+            .expect("acquired after release")
+            .unwrap()
+            .unwrap();
     }
 
     #[test]
