@@ -101,6 +101,7 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
     println!("  duration    {:>7.1}s", s.duration_ms as f64 / 1000.0);
     if let Some(f) = &s.forecast {
         let share = match (f.daily_share_percent, f.daily_remaining) {
+            (Some(pct), Some(d)) if pct < 1.0 => format!(" = {pct:.2} % of today's remaining {d}"),
             (Some(pct), Some(d)) => format!(" = {pct:.1} % of today's remaining {d}"),
             _ => String::new(),
         };
