@@ -20,19 +20,7 @@ Di,di@example.com,,,,,,
 
 fn setup(custom: &str) -> (SandboxProc, tempfile::TempDir, std::path::PathBuf) {
     let dir = workdir();
-    let seed = dir.path().join("seed.json");
-    std::fs::write(&seed, SEED).unwrap();
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[
-            "--rate-max",
-            "1000",
-            "--rate-interval-ms",
-            "1000",
-            "--seed",
-            seed.to_str().unwrap(),
-        ],
-    );
+    let sb = SandboxProc::seeded("loc-it", dir.path(), SEED);
     let extra = format!("load:\n  concurrency: 1\ncustom_fields:\n{custom}");
     let p = pipeline(dir.path(), &sb.base_url, CSV, &extra);
     (sb, dir, p)

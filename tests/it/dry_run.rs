@@ -9,13 +9,7 @@ const SEED: &str = r#"{"loc-it": {"contacts": [
 
 #[test]
 fn dry_run_plans_every_row_and_writes_nothing() {
-    let dir = workdir();
-    let seed = dir.path().join("seed.json");
-    std::fs::write(&seed, SEED).unwrap();
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[FAST, &["--seed", seed.to_str().unwrap()]].concat(),
-    );
+    let (sb, dir) = seeded();
     let csv = "First Name,Email,Phone
 Cy,cy@example.com,
 Ann,ANN@example.com,
@@ -72,12 +66,7 @@ Bad,not-an-email,
 
 fn seeded() -> (SandboxProc, tempfile::TempDir) {
     let dir = workdir();
-    let seed = dir.path().join("seed.json");
-    std::fs::write(&seed, SEED).unwrap();
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[FAST, &["--seed", seed.to_str().unwrap()]].concat(),
-    );
+    let sb = SandboxProc::seeded("loc-it", dir.path(), SEED);
     (sb, dir)
 }
 
@@ -331,9 +320,9 @@ fn rollback_restores_custom_fields_company_and_added_tags() {
     // rollback puts back custom fields (PUT customFields), tags (the whole previous list) and the
     // company name (which PUT cannot write: an upsert addressed by the contact's unique email).
     let dir = workdir();
-    let seed = dir.path().join("seed.json");
-    std::fs::write(
-        &seed,
+    let sb = SandboxProc::seeded(
+        "loc-it",
+        dir.path(),
         r#"{"loc-it": {"customFields": [
   {"id": "f-note", "name": "Note", "fieldKey": "contact.note", "dataType": "TEXT"},
   {"id": "f-ltv", "name": "LTV", "fieldKey": "contact.ltv", "dataType": "NUMERICAL"}
@@ -342,11 +331,6 @@ fn rollback_restores_custom_fields_company_and_added_tags() {
    "customFields": [{"id": "f-note", "value": "old note"}, {"id": "f-ltv", "value": 12.5}]},
   {"email": "ben@example.com", "firstName": "Ben", "tags": ["lead", "Past Customer"]}
 ]}}"#,
-    )
-    .unwrap();
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[FAST, &["--seed", seed.to_str().unwrap()]].concat(),
     );
     std::fs::write(
         dir.path().join("in.csv"),
@@ -430,9 +414,9 @@ fn rollback_restores_custom_fields_company_and_added_tags() {
 #[test]
 fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
     let dir = workdir();
-    let seed = dir.path().join("seed.json");
-    std::fs::write(
-        &seed,
+    let sb = SandboxProc::seeded(
+        "loc-it",
+        dir.path(),
         r#"{"loc-it": {"contacts": [
   {"email": "ann@example.com", "firstName": "Ann", "tasks": [
      {"title": "Call back", "dueDate": "2026-12-01T00:00:00Z", "completed": false},
@@ -440,11 +424,6 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
      {"title": "Old lead", "dueDate": "2026-01-01T00:00:00Z", "completed": false}]},
   {"email": "ben@example.com", "firstName": "Ben"}
 ]}}"#,
-    )
-    .unwrap();
-    let sb = SandboxProc::start(
-        "loc-it",
-        &[FAST, &["--seed", seed.to_str().unwrap()]].concat(),
     );
     // The main file creates Cy; the activity file then works on Ann (seeded), Cy (created by this
     // very run) and two rows that cannot apply.

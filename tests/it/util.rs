@@ -101,6 +101,13 @@ impl SandboxProc {
         }
     }
 
+    /// A fast sandbox for `loc` started with the contacts of `seed` (JSON, written into `dir`).
+    pub fn seeded(loc: &str, dir: &Path, seed: &str) -> SandboxProc {
+        let path = dir.join("seed.json");
+        std::fs::write(&path, seed).unwrap();
+        SandboxProc::start(loc, &[FAST, &["--seed", path.to_str().unwrap()]].concat())
+    }
+
     /// A sandbox for `loc` with a generous rate limit (1,000 requests per second), for tests
     /// that are not about pacing.
     pub fn fast(loc: &str) -> SandboxProc {
