@@ -105,10 +105,17 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
             (Some(pct), Some(d)) => format!(" = {pct:.1} % of today's remaining {d}"),
             _ => String::new(),
         };
+        let planning = match f.existing_contacts {
+            Some(n) => format!(
+                "{n} contacts in the location, {} read requests to plan",
+                f.read_requests
+            ),
+            None => format!("{} per-row lookups to plan", f.read_requests),
+        };
         println!(
             "dry run: nothing was written. A real run would send ≈ {} write requests{share}, ETA {:.0} s at the \
-             configured rate ({} contacts indexed with {} read requests)",
-            f.write_requests, f.eta_seconds, f.existing_contacts, f.read_requests
+             configured rate ({planning})",
+            f.write_requests, f.eta_seconds
         );
     }
     if let Some(f) = &s.followups {

@@ -34,8 +34,8 @@ pub enum Planning {
         client: GhlClient,
         /// The location.
         location: String,
-        /// The location's contacts (announced).
-        contacts: u64,
+        /// The location's contacts (announced), when the first index page was read.
+        contacts: Option<u64>,
         /// Reads spent: the first index page and the lookups.
         reads: std::sync::atomic::AtomicU64,
     },
@@ -58,7 +58,18 @@ impl Planning {
         use crate::config::LookupStrategy;
         let (idx, stopped) = match strategy {
             LookupStrategy::Index => Index::fetch_until(client, location, |_| false).await?,
-            LookupStrategy::PerRow => Index::fetch_until(client, location, |_| true).await?,
+            LookupStrategy::PerRow => {
+                let why = "planning: per-row lookups (load.lookup: per_row)".to_owned();
+                return Ok((
+                    Planning::PerRow {
+                        client: client.clone(),
+                        location: location.to_owned(),
+                        contacts: None,
+                        reads: std::sync::atomic::AtomicU64::new(0),
+                    },
+                    why,
+                ));
+            }
             LookupStrategy::Auto => {
                 Index::fetch_until(client, location, |total| {
                     let rest = total.div_ceil(PAGE).saturating_sub(1);
@@ -69,6 +80,7 @@ impl Planning {
         };
         if stopped {
             let contacts = idx.total.unwrap_or(idx.len() as u64);
+            let contacts_known = Some(contacts);
             let why = format!(
                 "planning: per-row lookups (≈ {} reads for ≈ {} rows) instead of indexing the location's {contacts} contacts ({} reads)",
                 per_row.map_or("?".into(), |p| p.to_string()),
@@ -79,7 +91,7 @@ impl Planning {
                 Planning::PerRow {
                     client: client.clone(),
                     location: location.to_owned(),
-                    contacts,
+                    contacts: contacts_known,
                     reads: std::sync::atomic::AtomicU64::new(idx.pages),
                 },
                 why,
@@ -136,10 +148,10 @@ impl Planning {
         }
     }
 
-    /// The location's contacts.
-    pub fn contacts(&self) -> u64 {
+    /// The location's contacts, when known.
+    pub fn contacts(&self) -> Option<u64> {
         match self {
-            Planning::Prefetched(idx) => idx.len() as u64,
+            Planning::Prefetched(idx) => Some(idx.len() as u64),
             Planning::PerRow { contacts, .. } => *contacts,
         }
     }

@@ -86,7 +86,7 @@ pub struct Forecast {
     /// Read requests the dry run spent indexing the location (one per 500 contacts).
     pub read_requests: u64,
     /// Contacts in the location.
-    pub existing_contacts: u64,
+    pub existing_contacts: Option<u64>,
     /// The location's daily allowance left, as last advertised.
     pub daily_remaining: Option<u64>,
     /// Write requests as a share of `daily_remaining`, in percent.

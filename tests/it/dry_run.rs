@@ -631,4 +631,9 @@ fn small_file_against_a_large_location_plans_with_per_row_lookups() {
     assert_eq!(reads(&sb), (11, 4));
     assert_eq!(auto, ["unchanged", "update", "create"]);
     assert_eq!(auto, indexed);
+
+    // Forced per-row: no index page at all.
+    let (forced, _) = plan_of("load:\n  mode: sync\n  lookup: per_row\n", "per-row");
+    assert_eq!(reads(&sb), (11, 8));
+    assert_eq!(forced, auto);
 }
