@@ -567,6 +567,24 @@ pub struct FollowUpFile {
     /// Tasks, as in `load.tasks`.
     #[serde(default)]
     pub tasks: Vec<TaskSource>,
+    /// Tags to add to (or remove from) the contact, from a column.
+    #[serde(default)]
+    pub tags: Option<FollowUpTags>,
+}
+
+/// `load.followups[].tags`.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpTags {
+    /// The column (tags separated by `,` or `;`).
+    pub column: String,
+    /// `add` (default) or `remove`.
+    #[serde(default = "default_followup_tag_mode")]
+    pub mode: TagMode,
+}
+
+fn default_followup_tag_mode() -> TagMode {
+    TagMode::Add
 }
 
 /// Which planning strategy to use (`load.lookup`).

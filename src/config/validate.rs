@@ -457,11 +457,21 @@ pub(super) fn validate(
         if !matches!(sink, Sink::Ghl) {
             c.err(&["load", "followups"], "applies to a GHL target");
         }
-        if f.notes.is_empty() && f.tasks.is_empty() {
+        if f.notes.is_empty() && f.tasks.is_empty() && f.tags.is_none() {
             c.err(
                 &["load", "followups"],
                 format!(
-                    "entry {} ({}) names no notes or tasks: add `notes:` or `tasks:` columns",
+                    "entry {} ({}) names no notes, tasks or tags: add `notes:`, `tasks:` or `tags:`",
+                    i + 1,
+                    f.path.display()
+                ),
+            );
+        }
+        if f.tags.as_ref().is_some_and(|t| t.mode == TagMode::Replace) {
+            c.err(
+                &["load", "followups"],
+                format!(
+                    "entry {} ({}): tags.mode is add or remove (a follow-up never replaces all tags)",
                     i + 1,
                     f.path.display()
                 ),

@@ -22,13 +22,22 @@ use futures::StreamExt;
 /// The report file.
 pub const FOLLOWUPS_CSV: &str = "followups.csv";
 
+/// What one row does to its contact.
+#[derive(Debug)]
+struct Ops {
+    notes: Vec<NoteOp>,
+    tasks: Vec<TaskOp>,
+    /// Tags, and whether they are added (else removed).
+    tags: Option<(Vec<String>, bool)>,
+}
+
 /// One row of a follow-up file, read and checked.
 #[derive(Debug)]
 struct FollowRow {
     file: usize,
     row: u64,
     email: String,
-    ops: Result<(Vec<NoteOp>, Vec<TaskOp>), RowError>,
+    ops: Result<Ops, RowError>,
 }
 
 /// The follow-up files of a pipeline, read.
@@ -68,6 +77,16 @@ impl FollowUps {
                 )));
             }
             let cols = FollowUpColumns::resolve(p, &headers, &f.notes, &f.tasks, &key, &mut errs);
+            let tag_col = f.tags.as_ref().and_then(|t| {
+                let c = find_column(&headers, &t.column);
+                if c.is_none() {
+                    errs.push(ConfigError::new(format!(
+                        "{key}: tags column `{}` is not in the file",
+                        t.column
+                    )));
+                }
+                c.map(|c| (c, t.mode == crate::config::TagMode::Add))
+            });
             let Some(email_col) = email_col else { continue };
             out.files.push(f.path.clone());
             let file = out.files.len() - 1;
@@ -76,7 +95,16 @@ impl FollowUps {
                     SourceItem::Row(rec) => {
                         let raw = rec.get(email_col);
                         let ops = match crate::transform::normalize::email(raw) {
-                            Ok(Some(e)) => cols.extract(&rec).map(|ops| (e, ops)),
+                            Ok(Some(e)) => cols.extract(&rec).map(|(notes, tasks)| {
+                                let tags = tag_col.and_then(|(c, add)| {
+                                    crate::transform::normalize::tags_split(
+                                        rec.get(c),
+                                        &[",".into(), ";".into()],
+                                    )
+                                    .map(|t| (t, add))
+                                });
+                                (e, Ops { notes, tasks, tags })
+                            }),
                             Ok(None) => Err(RowError::new(
                                 Stage::Validate,
                                 codes::MISSING_CONTACT_KEY,
@@ -124,21 +152,26 @@ impl FollowUps {
     ) -> anyhow::Result<(FollowUpCounts, Option<Fatal>)> {
         let mut results: Vec<Result<u64, RowError>> = Vec::with_capacity(self.rows.len());
         let mut fatal = None;
-        let index = match stopped {
+        let index: Option<Index> = match stopped {
             Some(_) => None,
             None => Some(Index::fetch(loader.client(), location).await.map_err(|e| {
                 anyhow::anyhow!("follow-ups: reading the contacts of {location}: {e}")
             })?),
         };
         // Contact id per row, or the row's reject.
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        // Contact id → (its tags now, its rows in file order).
+        let mut groups: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
         for (i, r) in self.rows.iter().enumerate() {
             let res = match (&r.ops, &index, stopped) {
                 (Err(e), _, _) => Err(e.clone()),
                 (_, _, Some(why)) => Err(not_attempted(why)),
-                (Ok(_), Some(idx), None) => match idx.id_by_email(&r.email) {
-                    Some(id) => {
-                        groups.entry(id.to_owned()).or_default().push(i);
+                (Ok(_), Some(idx), None) => match idx.contact_by_email(&r.email) {
+                    Some(c) => {
+                        groups
+                            .entry(c.id.clone())
+                            .or_insert_with(|| (c.tags.clone(), Vec::new()))
+                            .1
+                            .push(i);
                         Ok(0)
                     }
                     None => Err(RowError::new(
@@ -154,16 +187,16 @@ impl FollowUps {
         }
         let rows = &self.rows;
         let mut done = futures::stream::iter(groups)
-            .map(|(id, idxs)| async move {
+            .map(|(id, (mut tags, idxs))| async move {
                 let mut out = Vec::with_capacity(idxs.len());
                 let mut stop: Option<Fatal> = None;
                 for i in idxs {
-                    let Ok((notes, tasks)) = &rows[i].ops else {
+                    let Ok(ops) = &rows[i].ops else {
                         continue;
                     };
                     let r = match &stop {
                         Some(f) => Err(not_attempted(&f.0)),
-                        None => match loader.follow_ups(&id, notes, tasks).await {
+                        None => match apply_row(loader, &id, ops, &mut tags).await {
                             Ok(n) => Ok(n),
                             Err(e) => match outcome_of_error(e) {
                                 Ok(mut rej) => {
@@ -245,6 +278,31 @@ impl FollowUps {
         w.flush()?;
         Ok((counts, fatal))
     }
+}
+
+/// One row's notes, tasks and tags; the number of writes. `tags` is the contact's current list,
+/// kept up to date across its rows: only tags that change something are sent.
+async fn apply_row(
+    loader: &Loader,
+    id: &str,
+    ops: &Ops,
+    tags: &mut Vec<String>,
+) -> Result<u64, crate::ghl::error::ApiError> {
+    let mut writes = loader.follow_ups(id, &ops.notes, &ops.tasks).await?;
+    if let Some((list, add)) = &ops.tags {
+        let has = |t: &String| tags.iter().any(|x| x.eq_ignore_ascii_case(t));
+        let change: Vec<String> = list.iter().filter(|t| has(t) != *add).cloned().collect();
+        if !change.is_empty() {
+            loader.client().change_tags(id, &change, *add).await?;
+            if *add {
+                tags.extend(change);
+            } else {
+                tags.retain(|t| !change.iter().any(|c| c.eq_ignore_ascii_case(t)));
+            }
+            writes += 1;
+        }
+    }
+    Ok(writes)
 }
 
 fn not_attempted(why: &str) -> RowError {

@@ -219,11 +219,11 @@ impl Index {
         self.contacts.push(c);
     }
 
-    /// The id of the contact with this email (case-insensitive), if any.
-    pub fn id_by_email(&self, email: &str) -> Option<&str> {
+    /// The contact with this email (case-insensitive), if any.
+    pub fn contact_by_email(&self, email: &str) -> Option<&Contact> {
         self.by_email
             .get(&email.to_lowercase())
-            .map(|i| self.contacts[*i].id.as_str())
+            .map(|i| &self.contacts[*i])
     }
 
     /// Contacts indexed.

@@ -418,7 +418,7 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
         "loc-it",
         dir.path(),
         r#"{"loc-it": {"contacts": [
-  {"email": "ann@example.com", "firstName": "Ann", "tasks": [
+  {"email": "ann@example.com", "firstName": "Ann", "tags": ["old", "vip"], "tasks": [
      {"title": "Call back", "dueDate": "2026-12-01T00:00:00Z", "completed": false},
      {"title": "Send deck", "dueDate": "2026-12-02T00:00:00Z", "completed": false},
      {"title": "Old lead", "dueDate": "2026-01-01T00:00:00Z", "completed": false}]},
@@ -443,6 +443,17 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
          ben@example.com,Call,2026-12-03,,archive,\n",
     )
     .unwrap();
+    // Tags: one file adds, another removes; only tags that change something are sent.
+    std::fs::write(
+        dir.path().join("add.csv"),
+        "Email,Tags\nann@example.com,\"Webinar; VIP\"\ncy@example.com,webinar\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("remove.csv"),
+        "Email,Tags\nann@example.com,OLD\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("p.yaml"),
         format!(
@@ -451,7 +462,9 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
              mapping: {{firstName: First Name, email: Email}}\n\
              load:\n  followups:\n    - path: activity.csv\n      email: Contact Email\n\
              \x20     notes: [{{column: Note}}]\n\
-             \x20     tasks: [{{title: Task, due: Due, body: Details, action: Action}}]\n",
+             \x20     tasks: [{{title: Task, due: Due, body: Details, action: Action}}]\n\
+             \x20   - {{path: add.csv, email: Email, tags: {{column: Tags}}}}\n\
+             \x20   - {{path: remove.csv, email: Email, tags: {{column: Tags, mode: remove}}}}\n",
             sb.base_url
         ),
     )
@@ -468,23 +481,37 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
 
     assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
     let report = read_csv(&dir.path().join("o1/followups.csv"));
-    let got: Vec<(&str, &str, &str)> = report[1..]
+    let got: Vec<(&str, &str, &str, &str)> = report[1..]
         .iter()
-        .map(|r| (r[1].as_str(), r[4].as_str(), r[5].as_str()))
+        .map(|r| {
+            let file = r[0].rsplit('/').next().unwrap();
+            (file, r[1].as_str(), r[4].as_str(), r[5].as_str())
+        })
         .collect();
     assert_eq!(
         got,
         [
-            ("2", "applied", ""),
-            ("3", "applied", ""),
-            ("4", "applied", ""),
-            ("5", "applied", ""),
-            ("6", "rejected", "not_found"),
-            ("7", "rejected", "invalid_task"),
+            ("activity.csv", "2", "applied", ""),
+            ("activity.csv", "3", "applied", ""),
+            ("activity.csv", "4", "applied", ""),
+            ("activity.csv", "5", "applied", ""),
+            ("activity.csv", "6", "rejected", "not_found"),
+            ("activity.csv", "7", "rejected", "invalid_task"),
+            ("add.csv", "2", "applied", ""),
+            ("add.csv", "3", "applied", ""),
+            ("remove.csv", "2", "applied", ""),
         ]
     );
     let s = summary(&dir.path().join("o1"));
-    assert_eq!(s["followups"]["applied"], 4, "{s}");
+    assert_eq!(s["followups"]["applied"], 7, "{s}");
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ann@example.com")["tags"],
+        serde_json::json!(["vip", "webinar"])
+    );
+    assert_eq!(
+        sb.contact_by_email("loc-it", "cy@example.com")["tags"],
+        serde_json::json!(["webinar"])
+    );
     let tasks_of = |email: &str| -> Vec<(String, String, bool, String)> {
         let id = sb.contact_by_email("loc-it", email)["id"]
             .as_str()
@@ -534,14 +561,14 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
         v.as_object()
             .unwrap()
             .iter()
-            .filter(|(k, _)| k.contains("/tasks") || k.contains("/notes"))
+            .filter(|(k, _)| k.contains("/tasks") || k.contains("/notes") || k.contains("/tags"))
             .filter(|(k, _)| !k.starts_with("GET"))
             .map(|(_, n)| n.as_u64().unwrap())
             .sum()
     };
     assert_eq!(writes(&after), writes(&before), "{after}");
     let s = summary(&dir.path().join("o2"));
-    assert_eq!(s["followups"]["unchanged"], 4, "{s}");
+    assert_eq!(s["followups"]["unchanged"], 7, "{s}");
     assert_eq!(tasks_of("ann@example.com"), ann);
 }
 
