@@ -59,6 +59,7 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/oauth/reconnect", post(oauth_reconnect))
         .route("/_sandbox/contacts", get(admin_contacts))
         .route("/_sandbox/stats", get(admin_stats))
+        .route("/_sandbox/faults", post(admin_faults))
         .fallback(not_found)
         .with_state(app)
 }
@@ -531,6 +532,35 @@ async fn admin_stats(AxState(app): AxState<AppState>) -> Response {
         o.insert("contacts".into(), json!(contacts));
     }
     Json(v).into_response()
+}
+
+/// `POST /_sandbox/faults` with a JSON array of fault specs (the `--fault` syntax): adds them
+/// while the sandbox runs; `@AFTER` counts from now. Answers the faults still pending.
+async fn admin_faults(AxState(app): AxState<AppState>, body: Bytes) -> Response {
+    let specs: Vec<String> = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return respond(
+                contacts::bad_request(&format!("expected a JSON array of fault specs: {e}")),
+                None,
+                None,
+            )
+        }
+    };
+    let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut added = Vec::new();
+    for s in &specs {
+        match s.parse::<Fault>() {
+            Ok(mut f) => {
+                f.after += st.api_requests_seen;
+                added.push(f);
+            }
+            Err(e) => return respond(contacts::bad_request(&format!("{s}: {e}")), None, None),
+        }
+    }
+    st.faults.extend(added);
+    let pending = st.faults.iter().filter(|f| f.count > 0).count();
+    Json(json!({"pending": pending})).into_response()
 }
 
 async fn not_found() -> Response {

@@ -470,3 +470,25 @@ fn a_refused_refresh_stops_the_run_with_every_row_accounted_and_no_secret_shown(
     assert!(!all.contains(&rt) && !all.contains("wrong-secret"));
     assert_eq!(sb.contacts("loc-it").len(), 0);
 }
+
+#[test]
+fn a_401_mid_run_triggers_one_refresh_and_the_request_is_sent_again() {
+    let sb = oauth_sandbox(1000, 3600);
+    let dir = workdir();
+    let state = dir.path().join("state");
+    assert_eq!(login(&sb, &state, &[]).status.code(), Some(0));
+    // The 3rd API request from now is refused with 401 (as when the token was revoked or
+    // rotated elsewhere), once.
+    let (status, body) = sb.raw("POST", "/_sandbox/faults", &[], r#"["401x1@2"]"#);
+    assert_eq!((status, body.as_str()), (200, r#"{"pending":1}"#));
+    let p = oauth_pipeline(dir.path(), &sb, &rows("p", 6), "load:\n  concurrency: 1\n");
+
+    let r = run(&mut run_oauth(&p, &state, &dir.path().join("o"), &[]));
+
+    assert_eq!(r.status.code(), Some(0));
+    assert_eq!(sb.contacts("loc-it").len(), 6);
+    let s = sb.stats();
+    assert_eq!(s["faults_injected"], 1, "{s}");
+    assert_eq!(s["oauth_refreshes"], 1, "{s}");
+    assert_eq!(s["refresh_token_reuse"], 0, "{s}");
+}
