@@ -336,7 +336,12 @@ pub fn render(
             serial_dates.join(", ")
         );
     }
-    let _ = writeln!(y, "\ntarget:\n  location_id: ${{GHL_LOCATION_ID:-your-location-id}}\n  auth:\n    token_env: GHL_TOKEN\n\nmapping:");
+    let _ = writeln!(
+        y,
+        "\ntarget:\n  location_id: ${{GHL_LOCATION_ID:-your-location-id}}\n  auth:\n    \
+         token_env: GHL_TOKEN    # the variable holding a Private Integration Token\n    \
+         # or, after `ghl-import auth login`: oauth: {{client_secret_env: GHL_CLIENT_SECRET}}\n\nmapping:"
+    );
     for g in guesses {
         let p = profiles.iter().find(|p| p.name == g.column);
         let mut value = yaml_str(&g.column);
