@@ -47,6 +47,11 @@ pub async fn login(opts: LoginOptions) -> anyhow::Result<Tokens> {
         })
         .await?
         .context("reading the pasted redirect URL")?;
+        anyhow::ensure!(
+            !line.trim().is_empty(),
+            "nothing was pasted (standard input is closed or empty); run the login in a terminal, \
+             or without --no-browser"
+        );
         let pasted = reqwest::Url::parse(line.trim())
             .context("the pasted text is not a URL (paste the whole address from the browser)")?;
         let q: HashMap<String, String> = pasted.query_pairs().into_owned().collect();
