@@ -162,10 +162,11 @@ impl FollowUps {
         // Contact id → (its tags now, its rows in file order).
         let mut groups: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
         for (i, r) in self.rows.iter().enumerate() {
-            let res = match (&r.ops, &index, stopped) {
-                (Err(e), _, _) => Err(e.clone()),
-                (_, _, Some(why)) => Err(not_attempted(why)),
-                (Ok(_), Some(idx), None) => match idx.contact_by_email(&r.email) {
+            let res = match (&r.ops, &index) {
+                (Err(e), _) => Err(e.clone()),
+                // No index: the run stopped before the follow-ups.
+                (Ok(_), None) => Err(not_attempted(stopped.unwrap_or("stopped"))),
+                (Ok(_), Some(idx)) => match idx.contact_by_email(&r.email) {
                     Some(c) => {
                         groups
                             .entry(c.id.clone())
@@ -181,7 +182,6 @@ impl FollowUps {
                         "load the contact first (a row of the main file), or fix the email",
                     )),
                 },
-                (Ok(_), None, None) => unreachable!("index is fetched unless stopped"),
             };
             results.push(res);
         }
