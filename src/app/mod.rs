@@ -1,9 +1,12 @@
 //! Commands: the build and run phases that connect config, extract, transform, load and report.
 
+mod apis;
 mod auth_cmd;
 mod init;
 mod output;
+mod produce;
 mod rollback;
+mod rows;
 mod run;
 mod sandbox_cmd;
 mod validate;

@@ -3,7 +3,6 @@
 //! bounded channel; writes run with bounded concurrency and complete in input order, so reports
 //! are in input order too.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,27 +10,27 @@ use std::time::Instant;
 
 use anyhow::Context;
 use futures::StreamExt;
-use secrecy::SecretString;
 
+use super::apis::Apis;
 use super::output::{output_dir, print_summary, write_json};
-use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Pipeline, Sink, Source, Target};
+use super::produce::{planning_pass, produce, stream_from};
+use super::rows::{Done, RowCtx, RowResult, Step, Stop};
+use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Sink, Source};
 use crate::error::{ConfigError, Exit};
 use crate::extract::ghl::{GhlReader, Watermark};
-use crate::extract::{SourceItem, SourceReader};
-use crate::ghl::client::{Credentials, GhlClient};
+use crate::extract::SourceReader;
 use crate::ghl::fields::ContactField;
-use crate::journal::{self, Journal};
+use crate::journal::Journal;
 use crate::load::csv_sink::CsvSink;
-use crate::load::plan::{self as planner, Action, Decision, Planning};
+use crate::load::plan::Planning;
 use crate::load::Loader;
-use crate::outcome::{codes, Outcome, RowError, Stage};
+use crate::outcome::{codes, Outcome};
 use crate::progress::Progress;
 use crate::record::Record;
 use crate::report::{self, ReportWriter, Summary};
-use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::state::StateStore;
-use crate::transform::dedup::{Dedup, Plan, Planner};
-use crate::transform::{apply_batch, Prepared, Transformer, BATCH_ROWS};
+use crate::transform::dedup::Dedup;
+use crate::transform::Transformer;
 
 /// Options of the `run` command (how this run behaves; the YAML says what the pipeline is).
 #[derive(Debug, Clone, Default)]
@@ -55,105 +54,6 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Read this file (a run's rejected.csv) instead of the pipeline's source.
     pub source_override: Option<PathBuf>,
-}
-
-/// What the producer thread hands to the writer.
-enum Step {
-    Reject(RowError),
-    Load(Box<Prepared>),
-}
-
-/// What one row came to before the report: done, or a row for the CSV sink.
-enum Done {
-    Outcome(Outcome),
-    Export(Box<Prepared>),
-}
-
-/// The API side of a run: a client per location (sharing a throttle per location) and the
-/// sandbox when there is one.
-struct Apis {
-    sandbox: Option<Sandbox>,
-    clients: HashMap<String, GhlClient>,
-}
-
-impl Apis {
-    async fn build(p: &Pipeline, opts: &RunOptions) -> anyhow::Result<Apis> {
-        let targets = super::apis(p);
-        let mut sandbox = None;
-        let mut tokens: HashMap<String, (reqwest::Url, Credentials)> = HashMap::new();
-        if opts.sandbox && !targets.is_empty() {
-            let mut locations: Vec<String> =
-                targets.iter().map(|(_, t)| t.location_id.clone()).collect();
-            locations.dedup();
-            let sb = Sandbox::start(SandboxConfig {
-                locations: locations.clone(),
-                seed: if opts.seed_contacts > 0 {
-                    crate::sandbox::synthetic_seed(&locations, opts.seed_contacts)
-                } else {
-                    Vec::new()
-                },
-                ..SandboxConfig::default()
-            })
-            .await
-            .context("starting the embedded sandbox")?;
-            let url = reqwest::Url::parse(&sb.base_url()).context("sandbox URL")?;
-            for (_, t) in &targets {
-                tokens.insert(
-                    t.location_id.clone(),
-                    (
-                        url.clone(),
-                        Credentials::Static(SecretString::from(sb.token().to_owned())),
-                    ),
-                );
-            }
-            sandbox = Some(sb);
-        } else {
-            for (section, t) in &targets {
-                let creds = super::credentials(p, section, t, opts.state_dir.as_deref())?;
-                // Least privilege: reading (a source, a dry run) needs contacts.readonly only.
-                let (need, what) = match (*section, opts.dry_run) {
-                    ("target", false) => (crate::auth::SCOPE_WRITE, "`run`"),
-                    ("target", true) => (crate::auth::SCOPE_READ, "`run --dry-run`"),
-                    _ => (crate::auth::SCOPE_READ, "reading a GHL source"),
-                };
-                super::check_scope(&creds, &t.location_id, need, what).await?;
-                tokens.insert(t.location_id.clone(), (t.base_url.clone(), creds));
-            }
-        }
-        let mut clients = HashMap::new();
-        for (location, (url, creds)) in tokens {
-            let client = super::client_for(p, url, creds)?;
-            clients.insert(location, client);
-        }
-        Ok(Apis { sandbox, clients })
-    }
-
-    fn client(&self, t: &Target) -> &GhlClient {
-        self.clients
-            .get(&t.location_id)
-            .expect("a client per location of the pipeline")
-    }
-
-    fn totals(&self) -> report::summary::RequestCounts {
-        let mut r = report::summary::RequestCounts::default();
-        for c in self.clients.values() {
-            let s = c.stats();
-            r.sent += s.requests.load(Ordering::Relaxed);
-            r.retries += s.retries.load(Ordering::Relaxed);
-            r.rate_limited_429 += s.throttled_429.load(Ordering::Relaxed);
-            r.server_errors += s.server_errors.load(Ordering::Relaxed);
-            r.transport_errors += s.transport_errors.load(Ordering::Relaxed);
-            let d = s.daily_remaining.load(Ordering::Relaxed);
-            if d != u64::MAX {
-                r.daily_remaining = Some(r.daily_remaining.map_or(d, |x| x.min(d)));
-            }
-            let l = s.daily_limit.load(Ordering::Relaxed);
-            if l > 0 {
-                r.daily_limit = Some(r.daily_limit.map_or(l, |x| x.min(l)));
-            }
-        }
-        r
-    }
 }
 
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
@@ -260,20 +160,16 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 Some(port) => format!("{where_}_{port}"),
                 None => where_,
             };
-            Some(Arc::new(Mutex::new(Journal::open(
-                &state_dir, &p.name, &where_,
-            )?)))
+            Some(Mutex::new(Journal::open(&state_dir, &p.name, &where_)?))
         }
         _ => None,
     };
-    let full_refresh = opts.full_refresh;
-    let policies: Arc<Vec<(ContactField, FieldPolicy)>> = Arc::new(
-        p.load
-            .fields
-            .iter()
-            .filter_map(|(k, v)| ContactField::from_api_name(k).map(|f| (f, *v)))
-            .collect(),
-    );
+    let policies: Vec<(ContactField, FieldPolicy)> = p
+        .load
+        .fields
+        .iter()
+        .filter_map(|(k, v)| ContactField::from_api_name(k).map(|f| (f, *v)))
+        .collect();
     // The index costs one read per 500 contacts. Besides planning modes and field policies, it
     // gives additive/subtractive tags their exact changes and every update a pre-image for
     // rollback.
@@ -363,137 +259,37 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
     let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
 
-    let fatal: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let aborted = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Stop::default());
     // Ctrl-C: stop sending, let requests in flight finish, account for every row, write reports.
     let interrupt = {
-        let (fatal, aborted) = (Arc::clone(&fatal), Arc::clone(&aborted));
+        let stop = Arc::clone(&stop);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("interrupted: finishing requests in flight and writing reports (Ctrl-C again to kill)");
-                fatal
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_or_insert("interrupted by Ctrl-C".into());
-                aborted.store(true, Ordering::SeqCst);
+                stop.stop("interrupted by Ctrl-C".into());
                 let _ = tokio::signal::ctrl_c().await;
                 std::process::exit(130);
             }
         })
     };
     let concurrency = p.load.concurrency.get() as usize;
-    let (mode, dry_run) = (p.load.mode, opts.dry_run);
-    let daily_floor = p.load.daily_floor;
-    let floor_hit = Arc::new(AtomicBool::new(false));
-    let tag_mode = p.load.tags;
+    let ctx = Arc::new(RowCtx {
+        loader,
+        planning: index.clone(),
+        journal,
+        policies,
+        stop: Arc::clone(&stop),
+        floor_hit: AtomicBool::new(false),
+        mode: p.load.mode,
+        tags: p.load.tags,
+        dry_run: opts.dry_run,
+        full_refresh: opts.full_refresh,
+        daily_floor: p.load.daily_floor,
+    });
     let mut outcomes = stream_from(rx)
         .map(|(rec, step)| {
-            let loader = loader.clone();
-            let index = index.clone();
-            let journal = journal.clone();
-            let policies = Arc::clone(&policies);
-            let fatal = Arc::clone(&fatal);
-            let aborted = Arc::clone(&aborted);
-            let floor_hit = Arc::clone(&floor_hit);
-            async move {
-                let warnings = match &step {
-                    Step::Load(p) => p.warnings.clone(),
-                    Step::Reject(_) => Vec::new(),
-                };
-                if let (Step::Load(_), Some(l)) = (&step, &loader) {
-                    if let Some(left) = l.below_floor(daily_floor) {
-                        floor_hit.store(true, Ordering::SeqCst);
-                        if !aborted.swap(true, Ordering::SeqCst) {
-                            fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(format!(
-                                "the location's daily allowance left ({left}) reached load.daily_floor ({daily_floor}); \
-                                 re-run after the daily window resets (rows already written will not be duplicated)"
-                            ));
-                        }
-                    }
-                }
-                // Journal: rows already applied with the same payload send nothing.
-                let journaled = match (&step, &journal) {
-                    (Step::Load(p), Some(_)) => match (journal::key(&p.body), journal::payload_hash(&p.body, &(&p.notes, &p.tasks))) {
-                        (Some(k), h) => Some((k, h)),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                if let (Some((k, h)), Some(j), false) = (&journaled, &journal, full_refresh) {
-                    let applied = j.lock().unwrap_or_else(|p| p.into_inner()).applied(k, h);
-                    if let Ok(Some(contact_id)) = applied {
-                        return (rec, Done::Outcome(Outcome::Unchanged { contact_id }), warnings, None);
-                    }
-                }
-                if let (Some((k, h)), Some(j)) = (&journaled, &journal) {
-                    if let Err(e) = j.lock().unwrap_or_else(|p| p.into_inner()).intent(k, h) {
-                        tracing::warn!(error = %e, "Could not record the intent in the run journal.");
-                    }
-                }
-                let mut before: Option<std::collections::BTreeMap<String, serde_json::Value>> = None;
-                let done = match (step, loader) {
-                    (Step::Reject(e), _) => Done::Outcome(Outcome::Rejected(e)),
-                    (Step::Load(_), _) if aborted.load(Ordering::SeqCst) => {
-                        Done::Outcome(not_attempted(&fatal))
-                    }
-                    (Step::Load(prepared), loader) if index.is_some() => {
-                        let planning = index.as_ref().expect("checked");
-                        match planning.index_for(&prepared.body).await {
-                            Err(e) => match crate::load::outcome_of_error(e) {
-                                Ok(rej) => Done::Outcome(Outcome::Rejected(rej)),
-                                Err(f) => Done::Outcome(written(Err(f), &aborted, &fatal)),
-                            },
-                            Ok(idx) => {
-                                let idx = &*idx;
-                                let (action, body) = planner::plan_with(idx, &prepared.body, &policies, tag_mode);
-                                if matches!(action, Action::Update { .. } | Action::Unchanged { .. }) {
-                                    before = planner::pre_image(idx, &body);
-                                }
-                                match (planner::decide(mode, &action), loader) {
-                                    (
-                                        Decision::Reject {
-                                            code,
-                                            message,
-                                            hint,
-                                        },
-                                        _,
-                                    ) => Done::Outcome(Outcome::Rejected(RowError::new(
-                                        Stage::Load,
-                                        code,
-                                        message,
-                                        hint,
-                                    ))),
-                                    (Decision::Skip { contact_id }, _) if dry_run => {
-                                        Done::Outcome(Outcome::Planned {
-                                            action: "unchanged",
-                                            contact_id,
-                                            detail: String::new(),
-                                        })
-                                    }
-                                    (Decision::Skip { contact_id }, _) => {
-                                        Done::Outcome(Outcome::Unchanged { contact_id })
-                                    }
-                                    (Decision::Write, _) if dry_run => Done::Outcome(planned(action)),
-                                    (Decision::Write, Some(loader)) => {
-                                        Done::Outcome(written(loader.write(&body, tag_mode, &prepared.notes, &prepared.tasks).await, &aborted, &fatal))
-                                    }
-                                    (Decision::Write, None) => Done::Export(prepared),
-                                }
-                            }
-                        }
-                    }
-                    (Step::Load(prepared), None) => Done::Export(prepared),
-                    (Step::Load(prepared), Some(loader)) => Done::Outcome(written(loader.write(&prepared.body, tag_mode, &prepared.notes, &prepared.tasks).await, &aborted, &fatal)),
-                };
-                if let (Some((k, h)), Some(j), Done::Outcome(Outcome::Created { contact_id } | Outcome::Updated { contact_id })) =
-                    (&journaled, &journal, &done)
-                {
-                    if let Err(e) = j.lock().unwrap_or_else(|p| p.into_inner()).done(k, h, contact_id) {
-                        tracing::warn!(error = %e, "Could not record the result in the run journal.");
-                    }
-                }
-                (rec, done, warnings, before)
-            }
+            let ctx = Arc::clone(&ctx);
+            async move { ctx.process(rec, step).await }
         })
         .buffered(concurrency);
 
@@ -522,7 +318,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         ..Default::default()
     };
     let mut progress = Progress::new(total_rows, opts.quiet);
-    while let Some((rec, done, warnings, before)) = outcomes.next().await {
+    while let Some(RowResult {
+        rec,
+        done,
+        warnings,
+        before,
+    }) = outcomes.next().await
+    {
         let outcome = match done {
             Done::Outcome(o) => o,
             Done::Export(prepared) => {
@@ -596,29 +398,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         m.flush()?;
     }
     if let Some(err) = reader.take_error() {
-        fatal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert(err);
+        stop.stop(err);
     }
     let exported_to = match csv_sink {
-        Some(s) if fatal.lock().unwrap_or_else(|p| p.into_inner()).is_none() => Some(s.finish()?),
+        Some(s) if stop.reason().is_none() => Some(s.finish()?),
         _ => None, // an incomplete export is not moved into place
     };
 
-    if let (Some(f), Some(l), Some(t)) = (followups, &loader, &p.target) {
+    if let (Some(f), Some(l), Some(t)) = (followups, &ctx.loader, &p.target) {
         if opts.dry_run {
             eprintln!("note: dry run: the follow-up files were read and checked, not applied");
         } else {
-            let stopped = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let (counts, stop) = f
+            let stopped = stop.reason();
+            let (counts, fatal) = f
                 .apply(l, &t.location_id, concurrency, stopped.as_deref(), &out_dir)
                 .await?;
-            if let Some(s) = stop {
-                fatal
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_or_insert(s.0);
+            if let Some(f) = fatal {
+                stop.stop(f.0);
             }
             summary.followups = Some(counts);
         }
@@ -662,8 +458,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             )?;
         }
     }
-    summary.aborted = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    if floor_hit.load(Ordering::SeqCst) {
+    summary.aborted = stop.reason();
+    if ctx.floor_hit.load(Ordering::SeqCst) {
         summary.resume = Some(resume_estimate(&summary, time::OffsetDateTime::now_utc()));
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
@@ -730,150 +526,4 @@ fn resume_estimate(s: &Summary, now: time::OffsetDateTime) -> report::summary::R
         earliest: rfc(midnight),
         latest: rfc(now + time::Duration::days(1)),
     }
-}
-
-/// A planned action as an outcome for the reports.
-fn planned(a: Action) -> Outcome {
-    let label = a.label();
-    match a {
-        Action::Create => Outcome::Planned { action: label, contact_id: String::new(), detail: String::new() },
-        Action::Unchanged { contact_id } => Outcome::Planned { action: label, contact_id, detail: String::new() },
-        Action::Update { contact_id, changes } => Outcome::Planned {
-            action: label,
-            contact_id,
-            detail: changes
-                .iter()
-                .map(|(f, old, new)| format!("{f}: `{old}` → `{new}`"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        },
-        Action::Conflict { email_contact, phone_contact } => Outcome::Planned {
-            action: label,
-            contact_id: email_contact.clone(),
-            detail: format!(
-                "the email matches contact {email_contact} and the phone contact {phone_contact}: an upsert would \
-                 update {email_contact} and drop the phone"
-            ),
-        },
-    }
-}
-
-/// The outcome of a write; a fatal error stops the run (later rows become not_attempted).
-fn written(
-    r: Result<Outcome, crate::load::Fatal>,
-    aborted: &AtomicBool,
-    fatal: &Mutex<Option<String>>,
-) -> Outcome {
-    match r {
-        Ok(o) => o,
-        Err(f) => {
-            aborted.store(true, Ordering::SeqCst);
-            fatal
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(f.0);
-            not_attempted(fatal)
-        }
-    }
-}
-
-fn not_attempted(fatal: &Mutex<Option<String>>) -> Outcome {
-    let why = fatal
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .unwrap_or_default();
-    Outcome::Rejected(RowError::new(
-        Stage::Load,
-        codes::NOT_ATTEMPTED,
-        format!("not sent: the run stopped after a fatal error ({why})"),
-        "fix the error, then re-run; rows already written are matched, not duplicated",
-    ))
-}
-
-/// Reads, transforms and dedups every row in order, on a blocking thread. Returns the reader so
-/// that its final state (errors, incremental mark) can be read.
-fn produce(
-    mut reader: SourceReader,
-    transformer: Transformer,
-    mut dedup: Dedup,
-    tx: tokio::sync::mpsc::Sender<(Record, Step)>,
-) -> anyhow::Result<SourceReader> {
-    let mut batch: Vec<SourceItem> = Vec::with_capacity(BATCH_ROWS);
-    loop {
-        batch.clear();
-        batch.extend(reader.by_ref().take(BATCH_ROWS));
-        if batch.is_empty() {
-            break;
-        }
-        // Transform the well-formed rows of the batch on all cores, then walk the batch in
-        // order: dedup depends on order, and so do the reports.
-        // Borrowed, not cloned: the batch is walked again below to hand the records on.
-        let rows: Vec<&Record> = batch
-            .iter()
-            .filter_map(|i| match i {
-                SourceItem::Row(r) => Some(r),
-                SourceItem::Malformed { .. } => None,
-            })
-            .collect();
-        let results = apply_batch(&transformer, &rows);
-        drop(rows);
-        let mut results = results.into_iter();
-        for item in batch.drain(..) {
-            let (rec, step) = match item {
-                SourceItem::Malformed { raw, error } => (raw, Step::Reject(error)),
-                SourceItem::Row(rec) => {
-                    let step = match results.next().expect("one result per row") {
-                        Err(e) => Step::Reject(e),
-                        Ok(mut prepared) => match dedup.check(&prepared.body, rec.row) {
-                            Err(e) => Step::Reject(e),
-                            Ok(merged) => {
-                                if let Some(body) = merged {
-                                    prepared.body = body;
-                                }
-                                Step::Load(Box::new(prepared))
-                            }
-                        },
-                    };
-                    (rec, step)
-                }
-            };
-            if tx.blocking_send((rec, step)).is_err() {
-                // The writer stopped (it failed); its error is the one to report.
-                return Ok(reader);
-            }
-        }
-    }
-    Ok(reader)
-}
-
-/// The planning pass of `keep: last` and `keep: merge`: every valid row, in order.
-fn planning_pass(src: &Source, t: &Transformer, keep: Keep, phone: bool) -> anyhow::Result<Plan> {
-    let mut planner = Planner::new(keep, phone);
-    let mut reader = SourceReader::open(src)?;
-    loop {
-        let batch: Vec<SourceItem> = reader.by_ref().take(BATCH_ROWS).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let rows: Vec<Record> = batch
-            .into_iter()
-            .filter_map(|i| match i {
-                SourceItem::Row(r) => Some(r),
-                SourceItem::Malformed { .. } => None,
-            })
-            .collect();
-        for (rec, res) in rows.iter().zip(apply_batch(t, &rows)) {
-            if let Ok(prepared) = res {
-                planner.note(&prepared.body, rec.row);
-            }
-        }
-    }
-    Ok(planner.finish())
-}
-
-fn stream_from<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -1,0 +1,101 @@
+//! The API side of `run`: one client per location, with the credentials the command needs
+//! (checked for scope up front), or an embedded sandbox.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use super::run::RunOptions;
+use crate::config::{Pipeline, Target};
+use crate::ghl::client::{Credentials, GhlClient};
+use crate::report;
+use crate::sandbox::{Sandbox, SandboxConfig};
+use std::sync::atomic::Ordering;
+
+/// The API side of a run: a client per location (sharing a throttle per location) and the
+/// sandbox when there is one.
+pub(super) struct Apis {
+    pub sandbox: Option<Sandbox>,
+    pub clients: HashMap<String, GhlClient>,
+}
+
+impl Apis {
+    pub async fn build(p: &Pipeline, opts: &RunOptions) -> anyhow::Result<Apis> {
+        let targets = super::apis(p);
+        let mut sandbox = None;
+        let mut tokens: HashMap<String, (reqwest::Url, Credentials)> = HashMap::new();
+        if opts.sandbox && !targets.is_empty() {
+            let mut locations: Vec<String> =
+                targets.iter().map(|(_, t)| t.location_id.clone()).collect();
+            locations.dedup();
+            let sb = Sandbox::start(SandboxConfig {
+                locations: locations.clone(),
+                seed: if opts.seed_contacts > 0 {
+                    crate::sandbox::synthetic_seed(&locations, opts.seed_contacts)
+                } else {
+                    Vec::new()
+                },
+                ..SandboxConfig::default()
+            })
+            .await
+            .context("starting the embedded sandbox")?;
+            let url = reqwest::Url::parse(&sb.base_url()).context("sandbox URL")?;
+            for (_, t) in &targets {
+                tokens.insert(
+                    t.location_id.clone(),
+                    (
+                        url.clone(),
+                        Credentials::Static(SecretString::from(sb.token().to_owned())),
+                    ),
+                );
+            }
+            sandbox = Some(sb);
+        } else {
+            for (section, t) in &targets {
+                let creds = super::credentials(p, section, t, opts.state_dir.as_deref())?;
+                // Least privilege: reading (a source, a dry run) needs contacts.readonly only.
+                let (need, what) = match (*section, opts.dry_run) {
+                    ("target", false) => (crate::auth::SCOPE_WRITE, "`run`"),
+                    ("target", true) => (crate::auth::SCOPE_READ, "`run --dry-run`"),
+                    _ => (crate::auth::SCOPE_READ, "reading a GHL source"),
+                };
+                super::check_scope(&creds, &t.location_id, need, what).await?;
+                tokens.insert(t.location_id.clone(), (t.base_url.clone(), creds));
+            }
+        }
+        let mut clients = HashMap::new();
+        for (location, (url, creds)) in tokens {
+            let client = super::client_for(p, url, creds)?;
+            clients.insert(location, client);
+        }
+        Ok(Apis { sandbox, clients })
+    }
+
+    pub fn client(&self, t: &Target) -> &GhlClient {
+        self.clients
+            .get(&t.location_id)
+            .expect("a client per location of the pipeline")
+    }
+
+    pub fn totals(&self) -> report::summary::RequestCounts {
+        let mut r = report::summary::RequestCounts::default();
+        for c in self.clients.values() {
+            let s = c.stats();
+            r.sent += s.requests.load(Ordering::Relaxed);
+            r.retries += s.retries.load(Ordering::Relaxed);
+            r.rate_limited_429 += s.throttled_429.load(Ordering::Relaxed);
+            r.server_errors += s.server_errors.load(Ordering::Relaxed);
+            r.transport_errors += s.transport_errors.load(Ordering::Relaxed);
+            let d = s.daily_remaining.load(Ordering::Relaxed);
+            if d != u64::MAX {
+                r.daily_remaining = Some(r.daily_remaining.map_or(d, |x| x.min(d)));
+            }
+            let l = s.daily_limit.load(Ordering::Relaxed);
+            if l > 0 {
+                r.daily_limit = Some(r.daily_limit.map_or(l, |x| x.min(l)));
+            }
+        }
+        r
+    }
+}

@@ -1,0 +1,266 @@
+//! The per-row step of `run`: what one transformed row comes to — a reject passed through, a
+//! journal hit (already applied), a planned action (dry run), a skip, a write, or a row for the
+//! CSV sink — and the run-wide stop (a fatal error, Ctrl-C, the daily floor) that turns rows not
+//! yet sent into `not_attempted`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::config::{FieldPolicy, LoadMode, TagMode};
+use crate::ghl::fields::ContactField;
+use crate::journal::{self, Journal};
+use crate::load::plan::{self as planner, Action, Decision, Planning};
+use crate::load::{Fatal, Loader};
+use crate::outcome::{codes, Outcome, RowError, Stage};
+use crate::record::Record;
+use crate::transform::Prepared;
+
+/// What the producer thread hands to the writer.
+pub(super) enum Step {
+    Reject(RowError),
+    Load(Box<Prepared>),
+}
+
+/// What one row came to before the report: done, or a row for the CSV sink.
+pub(super) enum Done {
+    Outcome(Outcome),
+    Export(Box<Prepared>),
+}
+
+/// Previous values of what a write changed, for rollback.jsonl.
+pub(super) type PreImage = BTreeMap<String, serde_json::Value>;
+
+/// A row with what became of it.
+pub(super) struct RowResult {
+    pub rec: Record,
+    pub done: Done,
+    pub warnings: Vec<String>,
+    pub before: Option<PreImage>,
+}
+
+/// Why the run stopped, if it did. The first reason is kept; once stopped, rows not yet sent
+/// become `not_attempted`.
+#[derive(Debug, Default)]
+pub(super) struct Stop {
+    reason: Mutex<Option<String>>,
+    stopped: AtomicBool,
+}
+
+impl Stop {
+    /// Stops the run for `why` (unless it already stopped for another reason).
+    pub fn stop(&self, why: String) {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the run stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Why the run stopped.
+    pub fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The outcome of a row not sent because the run stopped.
+    pub fn not_attempted(&self) -> Outcome {
+        let why = self.reason().unwrap_or_default();
+        Outcome::Rejected(RowError::new(
+            Stage::Load,
+            codes::NOT_ATTEMPTED,
+            format!("not sent: the run stopped after a fatal error ({why})"),
+            "fix the error, then re-run; rows already written are matched, not duplicated",
+        ))
+    }
+
+    /// The outcome of a write; a fatal error stops the run.
+    fn written(&self, r: Result<Outcome, Fatal>) -> Outcome {
+        r.unwrap_or_else(|f| {
+            self.stop(f.0);
+            self.not_attempted()
+        })
+    }
+}
+
+/// Everything a row needs, shared by the rows in flight.
+pub(super) struct RowCtx {
+    pub loader: Option<Loader>,
+    pub planning: Option<Arc<Planning>>,
+    pub journal: Option<Mutex<Journal>>,
+    pub policies: Vec<(ContactField, FieldPolicy)>,
+    pub stop: Arc<Stop>,
+    /// Set when the daily floor stopped the run.
+    pub floor_hit: AtomicBool,
+    pub mode: LoadMode,
+    pub tags: TagMode,
+    pub dry_run: bool,
+    pub full_refresh: bool,
+    pub daily_floor: u64,
+}
+
+impl RowCtx {
+    /// What `step` comes to.
+    pub async fn process(&self, rec: Record, step: Step) -> RowResult {
+        let prepared = match step {
+            Step::Reject(e) => {
+                return self.result(rec, Done::Outcome(Outcome::Rejected(e)), Vec::new(), None)
+            }
+            Step::Load(p) => p,
+        };
+        let warnings = prepared.warnings.clone();
+        if let Some(left) = self
+            .loader
+            .as_ref()
+            .and_then(|l| l.below_floor(self.daily_floor))
+        {
+            self.floor_hit.store(true, Ordering::SeqCst);
+            self.stop.stop(format!(
+                "the location's daily allowance left ({left}) reached load.daily_floor ({}); re-run after the \
+                 daily window resets (rows already written will not be duplicated)",
+                self.daily_floor
+            ));
+        }
+        // Journal: rows already applied with the same payload send nothing.
+        let journaled = self.journal.as_ref().and_then(|_| {
+            let hash = journal::payload_hash(&prepared.body, &(&prepared.notes, &prepared.tasks));
+            journal::key(&prepared.body).map(|k| (k, hash))
+        });
+        if let (Some((k, h)), Some(j)) = (&journaled, &self.journal) {
+            let j = j.lock().unwrap_or_else(|p| p.into_inner());
+            if !self.full_refresh {
+                if let Ok(Some(contact_id)) = j.applied(k, h) {
+                    let done = Done::Outcome(Outcome::Unchanged { contact_id });
+                    return self.result(rec, done, warnings, None);
+                }
+            }
+            if let Err(e) = j.intent(k, h) {
+                tracing::warn!(error = %e, "Could not record the intent in the run journal.");
+            }
+        }
+        let mut before = None;
+        let done = if self.stop.is_stopped() {
+            Done::Outcome(self.stop.not_attempted())
+        } else {
+            self.load(prepared, &mut before).await
+        };
+        if let (
+            Some((k, h)),
+            Some(j),
+            Done::Outcome(Outcome::Created { contact_id } | Outcome::Updated { contact_id }),
+        ) = (&journaled, &self.journal, &done)
+        {
+            if let Err(e) = j
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .done(k, h, contact_id)
+            {
+                tracing::warn!(error = %e, "Could not record the result in the run journal.");
+            }
+        }
+        self.result(rec, done, warnings, before)
+    }
+
+    fn result(
+        &self,
+        rec: Record,
+        done: Done,
+        warnings: Vec<String>,
+        before: Option<PreImage>,
+    ) -> RowResult {
+        RowResult {
+            rec,
+            done,
+            warnings,
+            before,
+        }
+    }
+
+    /// Plans (when the location is indexed or looked up) and writes, exports or reports a row.
+    async fn load(&self, prepared: Box<Prepared>, before: &mut Option<PreImage>) -> Done {
+        let Some(planning) = &self.planning else {
+            return match &self.loader {
+                Some(l) => Done::Outcome(
+                    self.stop
+                        .written(self.write(l, &prepared, &prepared.body).await),
+                ),
+                None => Done::Export(prepared),
+            };
+        };
+        let idx = match planning.index_for(&prepared.body).await {
+            Ok(idx) => idx,
+            Err(e) => {
+                return Done::Outcome(match crate::load::outcome_of_error(e) {
+                    Ok(rej) => Outcome::Rejected(rej),
+                    Err(f) => self.stop.written(Err(f)),
+                })
+            }
+        };
+        let (action, body) = planner::plan_with(&idx, &prepared.body, &self.policies, self.tags);
+        if matches!(action, Action::Update { .. } | Action::Unchanged { .. }) {
+            *before = planner::pre_image(&idx, &body);
+        }
+        Done::Outcome(match planner::decide(self.mode, &action) {
+            Decision::Reject {
+                code,
+                message,
+                hint,
+            } => Outcome::Rejected(RowError::new(Stage::Load, code, message, hint)),
+            Decision::Skip { contact_id } if self.dry_run => Outcome::Planned {
+                action: "unchanged",
+                contact_id,
+                detail: String::new(),
+            },
+            Decision::Skip { contact_id } => Outcome::Unchanged { contact_id },
+            Decision::Write if self.dry_run => planned(action),
+            Decision::Write => match &self.loader {
+                Some(l) => self.stop.written(self.write(l, &prepared, &body).await),
+                None => return Done::Export(prepared),
+            },
+        })
+    }
+
+    async fn write(
+        &self,
+        loader: &Loader,
+        prepared: &Prepared,
+        body: &crate::ghl::types::UpsertContact,
+    ) -> Result<Outcome, Fatal> {
+        loader
+            .write(body, self.tags, &prepared.notes, &prepared.tasks)
+            .await
+    }
+}
+
+/// A planned action as an outcome for the reports.
+fn planned(a: Action) -> Outcome {
+    let label = a.label();
+    match a {
+        Action::Create => Outcome::Planned { action: label, contact_id: String::new(), detail: String::new() },
+        Action::Unchanged { contact_id } => Outcome::Planned { action: label, contact_id, detail: String::new() },
+        Action::Update { contact_id, changes } => Outcome::Planned {
+            action: label,
+            contact_id,
+            detail: changes
+                .iter()
+                .map(|(f, old, new)| format!("{f}: `{old}` → `{new}`"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+        Action::Conflict { email_contact, phone_contact } => Outcome::Planned {
+            action: label,
+            contact_id: email_contact.clone(),
+            detail: format!(
+                "the email matches contact {email_contact} and the phone contact {phone_contact}: an upsert would \
+                 update {email_contact} and drop the phone"
+            ),
+        },
+    }
+}
