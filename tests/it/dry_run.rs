@@ -143,7 +143,6 @@ fn create_and_update_modes_and_fill_empty() {
 fn tags_can_be_added_without_replacing() {
     let (sb, dir) = seeded();
     let rows = "First Name,Email,Phone,Tags\nAnn,ann@example.com,,newsletter\n";
-    std::fs::write(dir.path().join("in.csv"), rows).unwrap();
     let add_tag = |tag: &str| {
         let auth = format!("Bearer {}", sb.token);
         let id = sb.contact_by_email("loc-it", "ann@example.com")["id"]
@@ -159,19 +158,13 @@ fn tags_can_be_added_without_replacing() {
         assert_eq!(s, 201);
     };
     add_tag("vip");
-    let yaml = format!(
-        "version: 1\nsource: {{type: csv, path: in.csv}}\ntarget: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
-         mapping: {{firstName: First Name, email: Email, tags: Tags}}\nload: {{mode: sync, tags: add}}\n",
-        sb.base_url
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        rows,
+        "mapping: {firstName: First Name, email: Email, tags: Tags}\nload: {mode: sync, tags: add}\n",
     );
-    std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
-    let go = |out: &str| {
-        run(bin()
-            .args(["run", "-q", "--out"])
-            .arg(dir.path().join(out))
-            .arg(dir.path().join("p.yaml"))
-            .env("IT_TOKEN", &sb.token))
-    };
+    let go = |out: &str| sb.run_pipeline(&p, &dir.path().join(out));
 
     assert_eq!(go("o1").status.code(), Some(0));
     let tags = sb.contact_by_email("loc-it", "ann@example.com")["tags"].clone();
@@ -233,23 +226,13 @@ fn rollback_deletes_what_a_run_created_and_restores_what_it_changed() {
 fn notes_from_columns_are_added_once() {
     let (sb, dir) = seeded();
     let csv = "First Name,Email,Phone,Note,History\nAnn,ann@example.com,,Called on Monday,\"[{\"\"body\"\": \"\"Met at the fair\"\", \"\"title\"\": \"\"2024\"\"}]\"\nCy,cy@example.com,,,\"[]\"\nBad,bad@example.com,,,not json\n";
-    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
-    let yaml = format!(
-        "version: 1\nsource: {{type: csv, path: in.csv}}\ntarget: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
-         mapping: {{firstName: First Name, email: Email}}\n\
-         load:\n  notes:\n    - {{column: Note, title: Imported}}\n    - {{column: History, format: json}}\n",
-        sb.base_url
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "mapping: {firstName: First Name, email: Email}\nload:\n  notes:\n    - {column: Note, title: Imported}\n    - {column: History, format: json}\n",
     );
-    std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
-    let go = |out: &str, extra: &[&str]| {
-        run(bin()
-            .args(["run", "-q"])
-            .args(extra)
-            .arg("--out")
-            .arg(dir.path().join(out))
-            .arg(dir.path().join("p.yaml"))
-            .env("IT_TOKEN", &sb.token))
-    };
+    let go = |out: &str, extra: &[&str]| sb.run_with(&p, &dir.path().join(out), extra);
 
     let o = go("o1", &[]);
     assert_eq!(o.status.code(), Some(3));
@@ -279,22 +262,13 @@ fn notes_from_columns_are_added_once() {
 fn tasks_from_columns_are_added_once() {
     let (sb, dir) = seeded();
     let csv = "First Name,Email,Phone,Task,Due\nAnn,ann@example.com,,Call back,2026-12-01\nBen,ben@example.com,,Send deck,someday\n";
-    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
-    let yaml = format!(
-        "version: 1\nsource: {{type: csv, path: in.csv}}\ntarget: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
-         mapping: {{firstName: First Name, email: Email}}\nload:\n  tasks:\n    - {{title: Task, due: Due}}\n",
-        sb.base_url
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "mapping: {firstName: First Name, email: Email}\nload:\n  tasks:\n    - {title: Task, due: Due}\n",
     );
-    std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
-    let go = |out: &str, extra: &[&str]| {
-        run(bin()
-            .args(["run", "-q"])
-            .args(extra)
-            .arg("--out")
-            .arg(dir.path().join(out))
-            .arg(dir.path().join("p.yaml"))
-            .env("IT_TOKEN", &sb.token))
-    };
+    let go = |out: &str, extra: &[&str]| sb.run_with(&p, &dir.path().join(out), extra);
 
     assert_eq!(go("o1", &[]).status.code(), Some(3));
     assert_eq!(
@@ -332,27 +306,17 @@ fn rollback_restores_custom_fields_company_and_added_tags() {
   {"email": "ben@example.com", "firstName": "Ben", "tags": ["lead", "Past Customer"]}
 ]}}"#,
     );
-    std::fs::write(
-        dir.path().join("in.csv"),
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
         "First Name,Email,Company,Tags,Note,LTV\n\
          Ann,ann@example.com,NewCo,new,new note,99\n\
          Ben,ben@example.com,BenCo,\"lead, x\",ben note,\n\
          Cy,cy@example.com,CyCo,y,,\n",
-    )
-    .unwrap();
-    let p = dir.path().join("p.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
-             target: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
-             mapping: {{firstName: First Name, email: Email, companyName: Company, tags: Tags}}\n\
-             custom_fields: {{contact.note: Note, contact.ltv: LTV}}\n\
-             load: {{tags: add}}\n",
-            sb.base_url
-        ),
-    )
-    .unwrap();
+        "mapping: {firstName: First Name, email: Email, companyName: Company, tags: Tags}\n\
+         custom_fields: {contact.note: Note, contact.ltv: LTV}\n\
+         load: {tags: add}\n",
+    );
     let state = |sb: &SandboxProc| {
         let mut v: Vec<String> = sb
             .contacts("loc-it")
@@ -428,11 +392,6 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
     // The main file creates Cy; the activity file then works on Ann (seeded), Cy (created by this
     // very run) and two rows that cannot apply.
     std::fs::write(
-        dir.path().join("in.csv"),
-        "First Name,Email\nCy,cy@example.com\n",
-    )
-    .unwrap();
-    std::fs::write(
         dir.path().join("activity.csv"),
         "Contact Email,Task,Due,Details,Action,Note\n\
          ANN@example.com,Call back,2026-12-05,New time,update,Moved the call\n\
@@ -454,28 +413,18 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
         "Email,Tags\nann@example.com,OLD\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("p.yaml"),
-        format!(
-            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
-             target: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
-             mapping: {{firstName: First Name, email: Email}}\n\
-             load:\n  followups:\n    - path: activity.csv\n      email: Contact Email\n\
-             \x20     notes: [{{column: Note}}]\n\
-             \x20     tasks: [{{title: Task, due: Due, body: Details, action: Action}}]\n\
-             \x20   - {{path: add.csv, email: Email, tags: {{column: Tags}}}}\n\
-             \x20   - {{path: remove.csv, email: Email, tags: {{column: Tags, mode: remove}}}}\n",
-            sb.base_url
-        ),
-    )
-    .unwrap();
-    let go = |out: &str| {
-        run(bin()
-            .args(["run", "-q", "--full-refresh", "--out"])
-            .arg(dir.path().join(out))
-            .arg(dir.path().join("p.yaml"))
-            .env("IT_TOKEN", &sb.token))
-    };
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        "First Name,Email\nCy,cy@example.com\n",
+        "mapping: {firstName: First Name, email: Email}\n\
+         load:\n  followups:\n    - path: activity.csv\n      email: Contact Email\n\
+         \x20     notes: [{column: Note}]\n\
+         \x20     tasks: [{title: Task, due: Due, body: Details, action: Action}]\n\
+         \x20   - {path: add.csv, email: Email, tags: {column: Tags}}\n\
+         \x20   - {path: remove.csv, email: Email, tags: {column: Tags, mode: remove}}\n",
+    );
+    let go = |out: &str| sb.run_with(&p, &dir.path().join(out), &["--full-refresh"]);
 
     let o = go("o1");
 
@@ -575,29 +524,16 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
 #[test]
 fn followup_file_with_a_wrong_column_stops_the_run_before_any_write() {
     let (sb, dir) = seeded();
-    std::fs::write(
-        dir.path().join("in.csv"),
-        "First Name,Email\nCy,cy@example.com\n",
-    )
-    .unwrap();
     std::fs::write(dir.path().join("activity.csv"), "Email,Task,Due\n").unwrap();
-    std::fs::write(
-        dir.path().join("p.yaml"),
-        format!(
-            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
-             target: {{location_id: loc-it, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
-             mapping: {{firstName: First Name, email: Email}}\n\
-             load:\n  followups:\n    - {{path: activity.csv, email: Mail, tasks: [{{title: Tsk, due: Due}}]}}\n",
-            sb.base_url
-        ),
-    )
-    .unwrap();
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        "First Name,Email\nCy,cy@example.com\n",
+        "mapping: {firstName: First Name, email: Email}\n\
+         load:\n  followups:\n    - {path: activity.csv, email: Mail, tasks: [{title: Tsk, due: Due}]}\n",
+    );
 
-    let o = run(bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("o"))
-        .arg(dir.path().join("p.yaml"))
-        .env("IT_TOKEN", &sb.token));
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o).1;

@@ -155,8 +155,15 @@ impl SandboxProc {
 
     /// Runs `ghl-import run -q --out OUT PIPELINE` with this sandbox's token in `IT_TOKEN`.
     pub fn run_pipeline(&self, p: &Path, out: &Path) -> Output {
+        self.run_with(p, out, &[])
+    }
+
+    /// Like [`SandboxProc::run_pipeline`] with extra flags (`--full-refresh`, `--dry-run`, …).
+    pub fn run_with(&self, p: &Path, out: &Path, extra: &[&str]) -> Output {
         run(bin()
-            .args(["run", "-q", "--out"])
+            .args(["run", "-q"])
+            .args(extra)
+            .arg("--out")
             .arg(out)
             .arg(p)
             .env("IT_TOKEN", &self.token))
@@ -226,6 +233,22 @@ validate:
     );
     let p = dir.join("p.yaml");
     std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+/// Writes `csv` as in.csv and a pipeline p.yaml reading it into `loc-it` at `base_url` (token in
+/// `IT_TOKEN`), followed by `rest` (the mapping and anything else).
+pub fn csv_pipeline(dir: &Path, base_url: &str, csv: &str, rest: &str) -> PathBuf {
+    std::fs::write(dir.join("in.csv"), csv).unwrap();
+    let p = dir.join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             target: {{location_id: loc-it, base_url: \"{base_url}\", auth: {{token_env: IT_TOKEN}}}}\n{rest}"
+        ),
+    )
+    .unwrap();
     p
 }
 
