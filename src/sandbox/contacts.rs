@@ -539,17 +539,9 @@ pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
 mod tests {
     use super::super::reads::search;
     use super::*;
-    use std::time::Duration;
 
     fn st() -> State {
-        State::new(
-            &["L".into()],
-            false,
-            100,
-            Duration::from_secs(10),
-            1000,
-            vec![],
-        )
+        State::for_tests()
     }
 
     #[test]

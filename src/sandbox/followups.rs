@@ -246,18 +246,10 @@ pub fn change_tags(st: &mut State, id: &str, body: &[u8], add: bool) -> Answer {
 mod tests {
     use super::*;
     use crate::sandbox::contacts::upsert;
-    use std::time::Duration;
 
     #[test]
     fn notes_and_tasks_follow_the_spec() {
-        let mut st = State::new(
-            &["L".into()],
-            false,
-            100,
-            Duration::from_secs(10),
-            1000,
-            vec![],
-        );
+        let mut st = State::for_tests();
         let (_, v) = upsert(&mut st, br#"{"locationId":"L","email":"a@x.co"}"#);
         let id = v["contact"]["id"].as_str().unwrap().to_owned();
         assert_eq!(

@@ -291,17 +291,9 @@ pub fn business(st: &mut State, business_id: &str, query: &BTreeMap<String, Stri
 mod tests {
     use super::*;
     use crate::sandbox::contacts::upsert;
-    use std::time::Duration;
 
     fn seeded(n: usize) -> State {
-        let mut st = State::new(
-            &["L".into()],
-            false,
-            100,
-            Duration::from_secs(10),
-            1000,
-            vec![],
-        );
+        let mut st = State::for_tests();
         for i in 0..n {
             upsert(
                 &mut st,

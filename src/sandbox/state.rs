@@ -275,6 +275,20 @@ impl State {
         }
     }
 
+    /// A state for unit tests: location `L`, duplicates refused, 100 requests per 10 s, 1,000 a
+    /// day, no faults.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        State::new(
+            &["L".into()],
+            false,
+            100,
+            Duration::from_secs(10),
+            1000,
+            vec![],
+        )
+    }
+
     /// Counts an API request, applies the rate limit, and returns a scripted fault if one fires.
     pub fn admit(&mut self, endpoint: &str) -> (LimitDecision, Option<Fault>) {
         *self
