@@ -190,29 +190,26 @@ fn transform(rows: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load(rows: usize) -> anyhow::Result<()> {
-    use ghl_import::sandbox::{Sandbox, SandboxConfig};
-    let sb = Sandbox::start(SandboxConfig {
-        locations: vec!["bench-location".into()],
-        rate_max: 200,
-        rate_interval: Duration::from_secs(1),
-        ..SandboxConfig::default()
-    })
-    .await?;
+/// Writes `header` and `rows` as a CSV, runs a pipeline loading it into the sandbox's
+/// `bench-location` (`rest`: mapping and load settings), and returns the exit code and seconds.
+async fn run_on_sandbox(
+    sb: &ghl_import::sandbox::Sandbox,
+    header: &str,
+    rows: impl Iterator<Item = String>,
+    rest: &str,
+) -> anyhow::Result<(ghl_import::error::Exit, f64)> {
     let dir = tempfile::tempdir()?;
     let mut w = std::io::BufWriter::new(std::fs::File::create(dir.path().join("bench.csv"))?);
-    writeln!(w, "First Name,Email")?;
-    for i in 0..rows {
-        writeln!(w, "P{i},p{i}@example.com")?;
+    writeln!(w, "{header}")?;
+    for r in rows {
+        writeln!(w, "{r}")?;
     }
     w.flush()?;
     drop(w);
     let yaml = format!(
         "version: 1\nsource: {{type: csv, path: bench.csv}}\n\
          target: {{location_id: bench-location, base_url: \"{}\", auth: {{token_env: BENCH_TOKEN}}}}\n\
-         mapping: {{firstName: First Name, email: Email}}\n\
-         load: {{concurrency: 8, rate_limit: {{max_requests: 200, interval_ms: 1000}}}}\n\
-         report: {{dir: out}}\n",
+         report: {{dir: out}}\n{rest}",
         sb.base_url()
     );
     let pfile = dir.path().join("p.yaml");
@@ -226,7 +223,26 @@ async fn load(rows: usize) -> anyhow::Result<()> {
         ..Default::default()
     })
     .await?;
-    let el = t.elapsed().as_secs_f64();
+    Ok((code, t.elapsed().as_secs_f64()))
+}
+
+async fn load(rows: usize) -> anyhow::Result<()> {
+    use ghl_import::sandbox::{Sandbox, SandboxConfig};
+    let sb = Sandbox::start(SandboxConfig {
+        locations: vec!["bench-location".into()],
+        rate_max: 200,
+        rate_interval: Duration::from_secs(1),
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let (code, el) = run_on_sandbox(
+        &sb,
+        "First Name,Email",
+        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
+        "mapping: {firstName: First Name, email: Email}\n\
+         load: {concurrency: 8, rate_limit: {max_requests: 200, interval_ms: 1000}}\n",
+    )
+    .await?;
     let stats = sb.stats();
     let sent: u64 = stats.requests_by_endpoint.values().sum();
     println!(
@@ -342,39 +358,18 @@ async fn sync(rows: usize) -> anyhow::Result<()> {
         ..SandboxConfig::default()
     })
     .await?;
-    let dir = tempfile::tempdir()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.path().join("bench.csv"))?);
-    writeln!(w, "First Name,Last Name,Email")?;
-    for i in 0..rows {
-        let first = if i % 10 == 0 {
-            format!("Changed{i}")
-        } else {
-            format!("Seed{i}")
-        };
-        writeln!(w, "{first},Contact,seed{i}@example.com")?;
-    }
-    w.flush()?;
-    drop(w);
-    let yaml = format!(
-        "version: 1\nsource: {{type: csv, path: bench.csv}}\n\
-         target: {{location_id: bench-location, base_url: \"{}\", auth: {{token_env: BENCH_TOKEN}}}}\n\
-         mapping: {{firstName: First Name, lastName: Last Name, email: Email}}\n\
-         load: {{mode: sync, concurrency: 8, rate_limit: {{max_requests: 1000, interval_ms: 1000}}}}\n\
-         report: {{dir: out}}\n",
-        sb.base_url()
-    );
-    let pfile = dir.path().join("p.yaml");
-    std::fs::write(&pfile, yaml)?;
-    // SAFETY of intent: single-threaded at this point of the benchmark; the variable is ours.
-    unsafe { std::env::set_var("BENCH_TOKEN", sb.token()) };
-    let t = Instant::now();
-    ghl_import::app::run(ghl_import::app::RunOptions {
-        pipeline: pfile,
-        quiet: true,
-        ..Default::default()
-    })
+    let rows_csv = (0..rows).map(|i| {
+        let first = if i % 10 == 0 { "Changed" } else { "Seed" };
+        format!("{first}{i},Contact,seed{i}@example.com")
+    });
+    let (_, el) = run_on_sandbox(
+        &sb,
+        "First Name,Last Name,Email",
+        rows_csv,
+        "mapping: {firstName: First Name, lastName: Last Name, email: Email}\n\
+         load: {mode: sync, concurrency: 8, rate_limit: {max_requests: 1000, interval_ms: 1000}}\n",
+    )
     .await?;
-    let el = t.elapsed().as_secs_f64();
     let stats = sb.stats();
     let reads = stats
         .requests_by_endpoint
