@@ -89,78 +89,50 @@ impl ReportWriter {
     ) -> anyhow::Result<()> {
         let row = rec.row.to_string();
         let warn = warnings.join("; ");
-        match outcome {
+        // results.csv: row, outcome, contact_id, stage, code, message (detail), warnings.
+        let (contact_id, stage, code, message) = match outcome {
             Outcome::Planned {
                 contact_id, detail, ..
-            } => {
-                self.results.write_record([
-                    row.as_str(),
-                    outcome.label(),
-                    contact_id,
-                    "",
-                    "",
-                    detail,
-                    &warn,
-                ])?;
-            }
-            Outcome::Exported => {
-                self.results.write_record([
-                    row.as_str(),
-                    outcome.label(),
-                    "",
-                    "",
-                    "",
-                    "",
-                    &warn,
-                ])?;
-            }
+            } => (contact_id.as_str(), "", "", detail.as_str()),
+            Outcome::Exported => ("", "", "", ""),
             Outcome::Created { contact_id }
             | Outcome::Updated { contact_id }
-            | Outcome::Unchanged { contact_id } => {
-                self.results.write_record([
-                    row.as_str(),
-                    outcome.label(),
-                    contact_id,
-                    "",
-                    "",
-                    "",
-                    &warn,
-                ])?;
-            }
-            Outcome::Rejected(e) => {
-                self.results.write_record([
-                    row.as_str(),
-                    outcome.label(),
-                    "",
-                    e.stage.as_str(),
-                    e.code,
-                    e.message.as_str(),
-                    &warn,
-                ])?;
-                let mut line: Vec<&str> = Vec::with_capacity(rec.len() + 5);
-                let escaped: Vec<std::borrow::Cow<'_, str>> = rec
-                    .cells()
-                    .map(|c| {
-                        if self.escape {
-                            escape_formula(c)
-                        } else {
-                            std::borrow::Cow::Borrowed(c)
-                        }
-                    })
-                    .collect();
-                line.extend(escaped.iter().map(|c| c.as_ref()));
-                // Short (ragged) rows are padded so the reason columns stay aligned in a
-                // spreadsheet; long rows are kept whole, their extra cells before the reasons.
-                line.resize(line.len().max(self.width), "");
-                line.extend([
-                    row.as_str(),
-                    e.stage.as_str(),
-                    e.code,
-                    e.message.as_str(),
-                    e.hint.as_str(),
-                ]);
-                self.rejected.write_record(&line)?;
-            }
+            | Outcome::Unchanged { contact_id } => (contact_id.as_str(), "", "", ""),
+            Outcome::Rejected(e) => ("", e.stage.as_str(), e.code, e.message.as_str()),
+        };
+        self.results.write_record([
+            row.as_str(),
+            outcome.label(),
+            contact_id,
+            stage,
+            code,
+            message,
+            &warn,
+        ])?;
+        if let Outcome::Rejected(e) = outcome {
+            let mut line: Vec<&str> = Vec::with_capacity(rec.len() + 5);
+            let escaped: Vec<std::borrow::Cow<'_, str>> = rec
+                .cells()
+                .map(|c| {
+                    if self.escape {
+                        escape_formula(c)
+                    } else {
+                        std::borrow::Cow::Borrowed(c)
+                    }
+                })
+                .collect();
+            line.extend(escaped.iter().map(|c| c.as_ref()));
+            // Short (ragged) rows are padded so the reason columns stay aligned in a
+            // spreadsheet; long rows are kept whole, their extra cells before the reasons.
+            line.resize(line.len().max(self.width), "");
+            line.extend([
+                row.as_str(),
+                e.stage.as_str(),
+                e.code,
+                e.message.as_str(),
+                e.hint.as_str(),
+            ]);
+            self.rejected.write_record(&line)?;
         }
         Ok(())
     }
