@@ -189,6 +189,7 @@ impl FollowUps {
         let mut done = futures::stream::iter(groups)
             .map(|(id, (mut tags, idxs))| async move {
                 let mut out = Vec::with_capacity(idxs.len());
+                let mut known = super::Known::default();
                 let mut stop: Option<Fatal> = None;
                 for i in idxs {
                     let Ok(ops) = &rows[i].ops else {
@@ -196,7 +197,7 @@ impl FollowUps {
                     };
                     let r = match &stop {
                         Some(f) => Err(not_attempted(&f.0)),
-                        None => match apply_row(loader, &id, ops, &mut tags).await {
+                        None => match apply_row(loader, &id, ops, &mut tags, &mut known).await {
                             Ok(n) => Ok(n),
                             Err(e) => match outcome_of_error(e) {
                                 Ok(mut rej) => {
@@ -280,15 +281,17 @@ impl FollowUps {
     }
 }
 
-/// One row's notes, tasks and tags; the number of writes. `tags` is the contact's current list,
-/// kept up to date across its rows: only tags that change something are sent.
+/// One row's notes, tasks and tags; the number of writes. `tags` (the contact's current list)
+/// and `known` (its notes and tasks) are kept up to date across its rows: each is listed once
+/// per contact, and only what changes something is sent.
 async fn apply_row(
     loader: &Loader,
     id: &str,
     ops: &Ops,
     tags: &mut Vec<String>,
+    known: &mut super::Known,
 ) -> Result<u64, crate::ghl::error::ApiError> {
-    let mut writes = loader.follow_ups(id, &ops.notes, &ops.tasks).await?;
+    let mut writes = loader.follow_ups(id, &ops.notes, &ops.tasks, known).await?;
     if let Some((list, add)) = &ops.tags {
         let has = |t: &String| tags.iter().any(|x| x.eq_ignore_ascii_case(t));
         let change: Vec<String> = list.iter().filter(|t| has(t) != *add).cloned().collect();

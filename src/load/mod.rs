@@ -93,7 +93,10 @@ impl Loader {
             _ => return Ok(outcome),
         };
         if !notes.is_empty() || !tasks.is_empty() {
-            if let Err(e) = self.follow_ups(&id, notes, tasks).await {
+            if let Err(e) = self
+                .follow_ups(&id, notes, tasks, &mut Known::default())
+                .await
+            {
                 let e = outcome_of_error(e)?;
                 return Ok(Outcome::Rejected(RowError::new(
                     Stage::Load,
@@ -125,14 +128,31 @@ impl Loader {
     }
 }
 
+/// What is known of a contact's notes and tasks: listed on first need, then kept up to date by
+/// the writes, so that several rows for one contact list them once.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Trimmed note bodies.
+    notes: Option<Vec<String>>,
+    tasks: Option<Vec<Task>>,
+}
+
 impl Loader {
-    /// Applies the task operations the contact needs (its tasks are listed once), in order.
-    /// Returns the number of writes made: 0 when everything was already so.
-    async fn apply_tasks(&self, id: &str, tasks: &[TaskOp]) -> Result<u64, ApiError> {
+    /// Applies the task operations the contact needs, in order. Returns the number of writes
+    /// made: 0 when everything was already so.
+    async fn apply_tasks(
+        &self,
+        id: &str,
+        tasks: &[TaskOp],
+        known: &mut Known,
+    ) -> Result<u64, ApiError> {
         if tasks.is_empty() {
             return Ok(0);
         }
-        let mut existing = self.client.tasks(id).await?;
+        let existing = match &mut known.tasks {
+            Some(t) => t,
+            None => known.tasks.insert(self.client.tasks(id).await?),
+        };
         let mut writes = 0;
         let same = |t: &Task, title: &str| t.title.trim().eq_ignore_ascii_case(title.trim());
         for op in tasks {
@@ -143,7 +163,7 @@ impl Loader {
                         .iter()
                         .any(|t| same(t, &op.title) && t.due_date.as_deref() == due);
                     if !has {
-                        self.create_task(id, op, &mut existing).await?;
+                        self.create_task(id, op, existing).await?;
                         writes += 1;
                     }
                 }
@@ -165,7 +185,7 @@ impl Loader {
                         }
                     }
                     None => {
-                        self.create_task(id, op, &mut existing).await?;
+                        self.create_task(id, op, existing).await?;
                         writes += 1;
                     }
                 },
@@ -180,11 +200,9 @@ impl Loader {
                     }
                 }
                 TaskAction::Delete => {
-                    let (gone, kept): (Vec<Task>, Vec<Task>) =
-                        existing.into_iter().partition(|t| same(t, &op.title));
-                    existing = kept;
-                    for t in gone {
-                        self.client.delete_task(id, &t.id).await?;
+                    while let Some(i) = existing.iter().position(|t| same(t, &op.title)) {
+                        self.client.delete_task(id, &existing[i].id).await?;
+                        existing.remove(i);
                         writes += 1;
                     }
                 }
@@ -215,31 +233,45 @@ impl Loader {
 
     /// Adds the notes the contact does not have yet (compared by trimmed text). Returns the
     /// number of notes added.
-    async fn add_notes(&self, id: &str, notes: &[NoteOp]) -> Result<u64, ApiError> {
+    async fn add_notes(
+        &self,
+        id: &str,
+        notes: &[NoteOp],
+        known: &mut Known,
+    ) -> Result<u64, ApiError> {
         if notes.is_empty() {
             return Ok(0);
         }
-        let existing = self.client.notes(id).await?;
-        let mut added: Vec<&str> = Vec::new();
+        let existing = match &mut known.notes {
+            Some(n) => n,
+            None => {
+                let listed = self.client.notes(id).await?;
+                known
+                    .notes
+                    .insert(listed.iter().map(|n| n.body.trim().to_owned()).collect())
+            }
+        };
+        let mut added = 0;
         for (title, body) in notes {
-            let has = existing.iter().any(|n| n.body.trim() == body.trim())
-                || added.contains(&body.trim());
-            if !has {
+            if !existing.iter().any(|b| b == body.trim()) {
                 self.client.create_note(id, title.as_deref(), body).await?;
-                added.push(body.trim());
+                existing.push(body.trim().to_owned());
+                added += 1;
             }
         }
-        Ok(added.len() as u64)
+        Ok(added)
     }
 
-    /// Notes and task operations for an existing contact; the number of writes made.
+    /// Notes and task operations for an existing contact; the number of writes made. `known`
+    /// carries what earlier rows for the same contact listed.
     pub async fn follow_ups(
         &self,
         id: &str,
         notes: &[NoteOp],
         tasks: &[TaskOp],
+        known: &mut Known,
     ) -> Result<u64, ApiError> {
-        Ok(self.add_notes(id, notes).await? + self.apply_tasks(id, tasks).await?)
+        Ok(self.add_notes(id, notes, known).await? + self.apply_tasks(id, tasks, known).await?)
     }
 }
 

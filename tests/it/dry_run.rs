@@ -453,6 +453,16 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
     );
     let s = summary(&dir.path().join("o1"));
     assert_eq!(s["followups"]["applied"], 7, "{s}");
+    // Ann's three activity rows list her tasks once (so do Cy's one row).
+    let stats = sb.stats();
+    assert_eq!(
+        stats["requests_by_endpoint"]["GET /contacts/{id}/tasks"], 2,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["requests_by_endpoint"]["GET /contacts/{id}/notes"], 2,
+        "{stats}"
+    );
     assert_eq!(
         sb.contact_by_email("loc-it", "ann@example.com")["tags"],
         serde_json::json!(["vip", "webinar"])
