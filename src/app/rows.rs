@@ -109,13 +109,13 @@ pub(super) struct RowCtx {
 impl RowCtx {
     /// What `step` comes to.
     pub async fn process(&self, rec: Record, step: Step) -> RowResult {
-        let prepared = match step {
+        let mut prepared = match step {
             Step::Reject(e) => {
                 return self.result(rec, Done::Outcome(Outcome::Rejected(e)), Vec::new(), None)
             }
             Step::Load(p) => p,
         };
-        let warnings = prepared.warnings.clone();
+        let warnings = std::mem::take(&mut prepared.warnings);
         if let Some(left) = self
             .loader
             .as_ref()
