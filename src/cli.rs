@@ -51,9 +51,13 @@ pub enum Command {
         /// Load into an embedded sandbox (started on 127.0.0.1) instead of target.base_url.
         #[arg(long)]
         sandbox: bool,
-        /// Output folder for the reports (default: report.dir, else out/<name>-<timestamp>).
+        /// Output folder for the reports; it must not exist or be empty, unless --force (default:
+        /// a new folder <name>-<timestamp> under report.dir, else under out/).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write into a non-empty --out folder (its earlier reports are replaced).
+        #[arg(long)]
+        force: bool,
         /// No progress display.
         #[arg(short, long)]
         quiet: bool,
@@ -85,11 +89,15 @@ pub enum Command {
     },
     /// Undo a run: delete the contacts it created, restore the fields it changed.
     Rollback {
-        /// The run's output folder (holding rollback.jsonl and summary.json).
+        /// The run's output folder (holding run.json and rollback.jsonl).
         run: PathBuf,
         /// Folder holding the OAuth token store (`tokens/`; default: the XDG data dir).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Delete only the contacts the run created; leave the contacts it updated as they are
+        /// (for runs that did not record previous values).
+        #[arg(long)]
+        created_only: bool,
     },
     /// OAuth: log in to a location, show or remove stored tokens.
     #[command(subcommand)]
@@ -98,15 +106,22 @@ pub enum Command {
     RetryRejects {
         /// The run's output folder (holding summary.json and rejected.csv).
         run: PathBuf,
-        /// Load into an embedded sandbox instead of the pipeline's target.
+        /// Load into an embedded sandbox instead of the run's target (a rehearsal).
         #[arg(long)]
         sandbox: bool,
-        /// Output folder for this run's reports.
+        /// Output folder for this run's reports (must not exist or be empty, unless --force).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write into a non-empty --out folder.
+        #[arg(long)]
+        force: bool,
         /// No progress display.
         #[arg(short, long)]
         quiet: bool,
+        /// Also replay rows rejected as `duplicate_in_file`, merged into the contact their kept
+        /// row went to (only fields it has no value for are written).
+        #[arg(long, value_name = "WHAT", value_parser = ["duplicates"])]
+        include: Vec<String>,
     },
     /// Guess a pipeline from a file's headers and values; writes commented YAML to check.
     Init {

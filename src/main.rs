@@ -9,6 +9,13 @@ use ghl_import::cli::{Cli, Command};
 use ghl_import::error::{exit_code_for, Exit};
 
 fn main() -> ExitCode {
+    // Reports, journals, exports and tokens hold customer data: whatever this process creates is
+    // readable by its owner only (0600 files, 0700 folders).
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -27,6 +34,7 @@ fn main() -> ExitCode {
                 pipeline,
                 sandbox,
                 out,
+                force,
                 quiet,
                 dry_run,
                 full_refresh,
@@ -43,6 +51,8 @@ fn main() -> ExitCode {
                     state_dir,
                     dry_run,
                     source_override: None,
+                    retry_scope: None,
+                    force,
                 })
                 .await
             }
@@ -51,17 +61,29 @@ fn main() -> ExitCode {
                 sandbox,
                 state_dir,
             } => Ok(app::validate(&pipeline, sandbox, state_dir.as_deref()).await),
-            Command::Rollback { run, state_dir } => app::rollback(&run, state_dir.as_deref()).await,
+            Command::Rollback {
+                run,
+                state_dir,
+                created_only,
+            } => app::rollback(&run, state_dir.as_deref(), created_only).await,
             Command::Auth(cmd) => app::auth(cmd).await,
             Command::RetryRejects {
                 run,
                 sandbox,
                 out,
+                force,
                 quiet,
-            } => match app::retry_rejects_options(&run) {
+                include,
+            } => match app::retry_rejects_options(
+                &run,
+                sandbox,
+                app::RetryScope {
+                    duplicates: include.iter().any(|i| i == "duplicates"),
+                },
+            ) {
                 Ok(mut opts) => {
-                    opts.sandbox = sandbox;
                     opts.out = out;
+                    opts.force = force;
                     opts.quiet = quiet;
                     app::run(opts).await
                 }

@@ -85,6 +85,8 @@ pub mod codes {
     pub const API_UNAVAILABLE: &str = "api_unavailable";
     /// The run stopped (fatal error) before this row was sent.
     pub const NOT_ATTEMPTED: &str = "not_attempted";
+    /// The run stopped while this row's request was unanswered; re-running matches it.
+    pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
 }
 
 /// Why a row was refused.

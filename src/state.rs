@@ -96,10 +96,21 @@ pub fn file_key(pipeline: &str, location: &str) -> String {
     format!("{}--{}", clean(pipeline), clean(location))
 }
 
+/// Creates `dir` (and its parents) readable by the owner only (0700 on Unix): state and reports
+/// hold customer data.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
 /// Writes `body` to `path` through a temp file in the same folder, fsynced, then renamed.
 pub fn write_atomically(path: &Path, body: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    create_private_dir(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("writing in {}", dir.display()))?;
     tmp.write_all(body)?;

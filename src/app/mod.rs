@@ -9,6 +9,8 @@ mod rollback;
 mod rows;
 mod run;
 mod sandbox_cmd;
+mod signals;
+mod target;
 mod validate;
 
 pub use auth_cmd::auth;
@@ -16,6 +18,7 @@ pub use init::{init, InitOptions};
 pub use rollback::rollback;
 pub use run::{run, RunOptions};
 pub use sandbox_cmd::sandbox;
+pub use target::{RunRecord, TargetKind, TargetRecord, RUN_JSON};
 pub use validate::validate;
 
 use secrecy::SecretString;
@@ -92,33 +95,67 @@ pub(crate) async fn check_scope(
     }
 }
 
-/// Run options that re-run a finished run's pipeline on its rejected.csv.
-pub fn retry_rejects_options(run_dir: &std::path::Path) -> anyhow::Result<RunOptions> {
-    let summary_path = run_dir.join(crate::report::SUMMARY_JSON);
-    let text = std::fs::read_to_string(&summary_path).map_err(|e| {
-        ConfigError::new(format!(
-            "cannot read {}: {e} (is {} a run's output folder?)",
-            summary_path.display(),
-            run_dir.display()
-        ))
-    })?;
-    let summary: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| ConfigError::new(format!("{}: {e}", summary_path.display())))?;
-    let pipeline = summary["pipeline_file"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ConfigError::new(format!("{} names no pipeline_file", summary_path.display()))
-        })?;
+/// What `retry-rejects` replays besides the rows a user can fix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryScope {
+    /// Replay `duplicate_in_file` rows too, merged into the contact their kept row went to:
+    /// every field at `fill_empty`, so nothing the location holds is overwritten.
+    pub duplicates: bool,
+}
+
+/// Run options that re-run a finished run's pipeline on its rejected.csv, against the target the
+/// run recorded: a run into the embedded sandbox is retried in an embedded sandbox; a run into an
+/// API is retried there only if the pipeline still names it (else refused), or in a sandbox when
+/// `sandbox` asks for a rehearsal.
+pub fn retry_rejects_options(
+    run_dir: &std::path::Path,
+    sandbox: bool,
+    scope: RetryScope,
+) -> anyhow::Result<RunOptions> {
+    let record = target::read_record(run_dir)?;
+    let pipeline = record.pipeline_path(run_dir)?;
     let rejected = run_dir.join(crate::report::REJECTED_CSV);
     if !rejected.exists() {
         return Err(ConfigError::new(format!("{} does not exist", rejected.display())).into());
     }
+    let sandbox = if record.was_embedded_sandbox() {
+        if !sandbox {
+            eprintln!(
+                "note: the run in {} wrote into an embedded sandbox; its rejects are retried in one too",
+                run_dir.display()
+            );
+        }
+        true
+    } else {
+        if !sandbox && record.target.is_some() {
+            let p = crate::config::load(&pipeline)?;
+            record.check_target(run_dir, &p, "retry-rejects")?;
+        }
+        sandbox
+    };
     Ok(RunOptions {
-        pipeline: pipeline.into(),
+        pipeline,
+        sandbox,
         source_override: Some(rejected),
+        retry_scope: Some(scope),
         ..Default::default()
     })
+}
+
+/// The state folder (journal, incremental marks): `--state-dir`, else `.ghl-import` beside the
+/// pipeline file.
+pub(crate) fn state_dir_of(
+    p: &Pipeline,
+    state_dir: Option<&std::path::Path>,
+) -> std::path::PathBuf {
+    state_dir
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| {
+            p.file
+                .parent()
+                .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
+                .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into())
+        })
 }
 
 /// A client for one location with the pipeline's rate limit, retry policy and timeout, and a
@@ -140,6 +177,8 @@ pub(crate) fn client_for(
         ClientConfig {
             base_url,
             timeout: Duration::from_secs(p.load.timeout_secs.get()),
+            connect_timeout: Duration::from_secs(p.load.connect_timeout_secs.get()),
+            max_wait: Duration::from_secs(p.load.rate_limit.max_wait_secs.get()),
             retry: RetryPolicy {
                 max_attempts: p.load.retry.max_attempts.get(),
                 base: Duration::from_millis(p.load.retry.base_delay_ms),

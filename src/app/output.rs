@@ -10,35 +10,75 @@ use crate::error::ConfigError;
 use crate::outcome::codes;
 use crate::report::Summary;
 
-/// `--out`, else `report.dir`, else `out/<name>-<UTC timestamp>` (suffixed if it exists).
+/// `--out` (which must not exist or be empty, unless `--force`: an earlier run's reports and
+/// rollback manifest are never overwritten silently), else a new folder `<name>-<UTC timestamp>`
+/// (suffixed when taken) under `report.dir` or `out/`. Created 0700: reports hold customer data.
 pub(super) fn output_dir(
     opts: &RunOptions,
     p: &Pipeline,
     at: time::OffsetDateTime,
 ) -> anyhow::Result<PathBuf> {
-    let dir = match opts.out.clone().or_else(|| p.report.dir.clone()) {
-        Some(d) => d,
+    let dir = match &opts.out {
+        Some(d) => {
+            let used = std::fs::read_dir(d)
+                .map(|mut entries| entries.next().is_some())
+                .unwrap_or(false);
+            if used && !opts.force {
+                return Err(ConfigError::new(format!(
+                    "--out {}: the folder is not empty (an earlier run's reports?); choose a new folder, leave \
+                     --out out to get one, or add --force to replace what is there",
+                    d.display()
+                ))
+                .into());
+            }
+            d.clone()
+        }
         None => {
+            let parent = p.report.dir.clone().unwrap_or_else(|| PathBuf::from("out"));
+            crate::state::create_private_dir(&parent).map_err(|e| {
+                ConfigError::new(format!("cannot create the reports folder: {e:#}"))
+            })?;
             let fmt =
                 time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
             let stamp = at.format(&fmt).unwrap_or_else(|_| "run".into());
-            let base = Path::new("out").join(format!("{}-{stamp}", p.name));
+            let base = parent.join(format!("{}-{stamp}", p.name));
+            // Claimed with a non-recursive create, so two runs started in the same second get
+            // two folders.
             let mut dir = base.clone();
             let mut n = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{n}", base.display()));
-                n += 1;
+            loop {
+                match private_dir_builder().create(&dir) {
+                    Ok(()) => return Ok(dir),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        dir = PathBuf::from(format!("{}-{n}", base.display()));
+                        n += 1;
+                    }
+                    Err(e) => {
+                        return Err(ConfigError::new(format!(
+                            "cannot create the output folder {}: {e}",
+                            dir.display()
+                        ))
+                        .into())
+                    }
+                }
             }
-            dir
         }
     };
-    std::fs::create_dir_all(&dir).map_err(|e| {
+    crate::state::create_private_dir(&dir).map_err(|e| {
         ConfigError::new(format!(
-            "cannot create the output folder {}: {e}",
+            "cannot create the output folder {}: {e:#}",
             dir.display()
         ))
     })?;
     Ok(dir)
+}
+
+fn private_dir_builder() -> std::fs::DirBuilder {
+    #[allow(unused_mut)]
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b
 }
 
 pub(super) fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -2,13 +2,16 @@
 //! created and put back the previous values of the fields it changed (known when the run indexed
 //! the location: sync/create/update modes or field policies). Newest first.
 
-use std::io::BufRead;
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use anyhow::Context;
 
 use crate::error::{ConfigError, Exit};
+use crate::ghl::error::ApiError;
 use crate::ghl::types::UpdateContact;
+use crate::journal::Journal;
 
 /// Puts back a contact's company name, which `PUT /contacts/{id}` cannot write: with an upsert
 /// keyed by the contact's email (or phone), sent only after a search shows that key matches this
@@ -68,22 +71,139 @@ async fn restore_company(
     Ok(())
 }
 
-/// Undoes the run in `run_dir` against its pipeline's target (token from the pipeline's variable).
-pub async fn rollback(run_dir: &Path, state_dir: Option<&Path>) -> anyhow::Result<Exit> {
+/// Name of the rollback log in a run folder: one JSON line per manifest entry undone, so a second
+/// rollback does only what the first could not.
+pub const ROLLBACK_DONE_JSONL: &str = "rollback-done.jsonl";
+
+/// One line of rollback.jsonl, with its position (its identity in the rollback log).
+struct Entry {
+    line: usize,
+    row: serde_json::Value,
+    action: String,
+    contact_id: String,
+    before: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Reads the manifest, and the positions of the entries an earlier rollback already undid.
+fn read_manifest(run_dir: &Path) -> anyhow::Result<(Vec<Entry>, BTreeSet<usize>)> {
     let manifest = run_dir.join(crate::report::ROLLBACK_JSONL);
     let file = std::fs::File::open(&manifest).map_err(|e| {
         ConfigError::new(format!(
-            "cannot read {}: {e} (is {} a run's output folder?)",
+            "cannot read {}: {e} (is {} the output folder of a run with a GHL target?)",
             manifest.display(),
             run_dir.display()
         ))
     })?;
-    let opts = super::retry_rejects_options(run_dir)?;
-    let p = crate::config::load(&opts.pipeline)?;
-    let t = p
-        .target
-        .as_ref()
-        .ok_or_else(|| ConfigError::new("the run's pipeline has no GHL target"))?;
+    let mut entries = Vec::new();
+    for (line, text) in std::io::BufReader::new(file).lines().enumerate() {
+        let text = text.with_context(|| format!("reading {}", manifest.display()))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ConfigError::new(format!("{}:{}: {e}", manifest.display(), line + 1)))?;
+        entries.push(Entry {
+            line,
+            row: v["row"].clone(),
+            action: v["action"].as_str().unwrap_or_default().to_owned(),
+            contact_id: v["contact_id"].as_str().unwrap_or_default().to_owned(),
+            before: v["before"].as_object().cloned(),
+        });
+    }
+    let mut done = BTreeSet::new();
+    if let Ok(text) = std::fs::read_to_string(run_dir.join(ROLLBACK_DONE_JSONL)) {
+        for l in text.lines() {
+            if let Some(n) = serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["line"].as_u64())
+            {
+                done.insert(n as usize);
+            }
+        }
+    }
+    Ok((entries, done))
+}
+
+/// What rollback did.
+#[derive(Debug, Default)]
+struct Tally {
+    deleted: u64,
+    already_gone: u64,
+    restored: u64,
+    failed: u64,
+}
+
+/// Undoes the run in `run_dir` against the target the run recorded (with the credentials of its
+/// pipeline, which must still name that target). Idempotent: what an earlier rollback undid is
+/// logged in the folder and not done again. Updated contacts need their previous values in the
+/// manifest; when some have none, nothing is sent unless `created_only` asks to delete only the
+/// contacts the run created.
+pub async fn rollback(
+    run_dir: &Path,
+    state_dir: Option<&Path>,
+    created_only: bool,
+) -> anyhow::Result<Exit> {
+    let (entries, done) = read_manifest(run_dir)?;
+    let record = super::target::read_record(run_dir)?;
+    if record.was_embedded_sandbox() {
+        return Err(ConfigError::new(format!(
+            "rollback: the run in {} wrote into an embedded sandbox (`run --sandbox`), which ended with that \
+             run; no other location was changed and there is nothing to roll back",
+            run_dir.display()
+        ))
+        .into());
+    }
+    if record.dry_run {
+        return Err(ConfigError::new(format!(
+            "rollback: the run in {} was a dry run and wrote nothing",
+            run_dir.display()
+        ))
+        .into());
+    }
+    let wanted = |e: &&Entry| match e.action.as_str() {
+        "created" => true,
+        "updated" => !created_only,
+        _ => false,
+    };
+    let pending: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| !done.contains(&e.line))
+        .filter(wanted)
+        .collect();
+    if pending.is_empty() {
+        println!(
+            "rollback of {}: nothing to do — {}",
+            run_dir.display(),
+            if done.is_empty() {
+                "the run created and changed no contact".to_owned()
+            } else {
+                format!("all {} changes were already rolled back", done.len())
+            }
+        );
+        return Ok(Exit::Ok);
+    }
+    let blind: Vec<String> = pending
+        .iter()
+        .filter(|e| e.action == "updated" && e.before.is_none())
+        .map(|e| e.row.to_string())
+        .collect();
+    if !blind.is_empty() {
+        let created = pending.iter().filter(|e| e.action == "created").count();
+        return Err(ConfigError::new(format!(
+            "rollback: {} contacts updated by the run have no record of their previous values (rows {}{}): the \
+             run did not read the location first (load.mode: upsert without field policies), so they cannot be \
+             put back. Nothing was sent. `ghl-import rollback --created-only {}` deletes only the {created} \
+             contacts the run created.",
+            blind.len(),
+            blind.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if blind.len() > 5 { ", …" } else { "" },
+            run_dir.display()
+        ))
+        .into());
+    }
+
+    let p = crate::config::load(&record.pipeline_path(run_dir)?)?;
+    let t = record.check_target(run_dir, &p, "rollback")?;
     let creds = super::credentials(&p, "target", t, state_dir)?;
     super::check_scope(
         &creds,
@@ -93,78 +213,126 @@ pub async fn rollback(run_dir: &Path, state_dir: Option<&Path>) -> anyhow::Resul
     )
     .await?;
     let client = super::client_for(&p, t.base_url.clone(), creds)?;
-    let mut entries: Vec<serde_json::Value> = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.with_context(|| format!("reading {}", manifest.display()))?;
-        if !line.trim().is_empty() {
-            entries.push(
-                serde_json::from_str(&line)
-                    .with_context(|| format!("{}: bad line", manifest.display()))?,
-            );
-        }
-    }
-    let (mut deleted, mut restored, mut skipped, mut failed) = (0u64, 0u64, 0u64, 0u64);
-    for e in entries.iter().rev() {
-        let id = e["contact_id"].as_str().unwrap_or_default();
-        match e["action"].as_str() {
-            Some("created") => match client.delete_contact(id).await {
-                Ok(()) => deleted += 1,
-                Err(err) => {
-                    failed += 1;
-                    eprintln!("row {}: deleting contact {id}: {err}", e["row"]);
-                }
+    let journal = open_journal(&record, &p, t, state_dir)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_dir.join(ROLLBACK_DONE_JSONL))
+        .with_context(|| format!("opening {}", run_dir.join(ROLLBACK_DONE_JSONL).display()))?;
+
+    let mut tally = Tally::default();
+    for e in pending.iter().rev() {
+        let result = match e.action.as_str() {
+            "created" => match client.delete_contact(&e.contact_id).await {
+                Ok(()) => Ok("deleted"),
+                Err(ApiError::Rejected { status: 404, .. }) => Ok("already_gone"),
+                Err(err) => Err(anyhow::Error::from(err).context("deleting it")),
             },
-            Some("updated") => {
-                let Some(before) = e["before"].as_object() else {
-                    skipped += 1;
-                    eprintln!(
-                        "row {}: contact {id} was updated without a record of its previous values",
-                        e["row"]
-                    );
-                    continue;
-                };
-                let mut body = UpdateContact::default();
-                for (field, old) in before {
-                    if field == "companyName" {
-                        continue; // below: PUT cannot write it
-                    }
-                    if !body.restore(field, old) {
-                        eprintln!(
-                            "row {}: {field} of contact {id} cannot be restored with an update",
-                            e["row"]
-                        );
-                    }
+            _ => restore(&client, &t.location_id, e)
+                .await
+                .map(|()| "restored"),
+        };
+        match result {
+            Ok(what) => {
+                match what {
+                    "deleted" => tally.deleted += 1,
+                    "already_gone" => tally.already_gone += 1,
+                    _ => tally.restored += 1,
                 }
-                let company = before
-                    .get("companyName")
-                    .map(|v| v.as_str().unwrap_or_default());
-                let put = if body == UpdateContact::default() {
-                    Ok(())
-                } else {
-                    client.update_contact(id, &body).await
-                };
-                let done = match (put, company) {
-                    (Ok(()), Some(old)) => restore_company(&client, &t.location_id, id, old).await,
-                    (r, _) => r.map_err(anyhow::Error::from),
-                };
-                match done {
-                    Ok(()) => restored += 1,
-                    Err(err) => {
-                        failed += 1;
-                        eprintln!("row {}: restoring contact {id}: {err:#}", e["row"]);
+                writeln!(
+                    log,
+                    "{}",
+                    serde_json::json!({"line": e.line, "row": e.row, "contact_id": e.contact_id, "done": what})
+                )?;
+                log.flush()?;
+                // The row is no longer applied: a re-run sends it again.
+                if let Some(j) = &journal {
+                    if let Err(err) = j.forget_contact(&e.contact_id) {
+                        tracing::warn!(error = %err, "Could not update the run journal.");
                     }
                 }
             }
-            _ => {}
+            Err(err) => {
+                tally.failed += 1;
+                eprintln!("row {}: contact {}: {err:#}", e.row, e.contact_id);
+            }
         }
     }
-    println!(
-        "rollback of {}: {deleted} created contacts deleted, {restored} updated contacts restored, {skipped} without previous values, {failed} failed",
-        run_dir.display()
-    );
-    Ok(if failed + skipped > 0 {
+    let mut did = Vec::new();
+    if tally.deleted > 0 {
+        did.push(format!("{} created contacts deleted", tally.deleted));
+    }
+    if tally.already_gone > 0 {
+        did.push(format!(
+            "{} created contacts were already deleted",
+            tally.already_gone
+        ));
+    }
+    if tally.restored > 0 {
+        did.push(format!("{} updated contacts restored", tally.restored));
+    }
+    if tally.failed > 0 {
+        did.push(format!(
+            "{} failed (see above; run rollback again to retry only those)",
+            tally.failed
+        ));
+    }
+    println!("rollback of {}: {}", run_dir.display(), did.join(", "));
+    if created_only {
+        let left = entries.iter().filter(|e| e.action == "updated").count();
+        if left > 0 {
+            println!("  {left} updated contacts were left as they are (--created-only)");
+        }
+    }
+    Ok(if tally.failed > 0 {
         Exit::Rejects
     } else {
         Exit::Ok
     })
+}
+
+/// The journal the run wrote (recorded in run.json; for older runs, where `run` puts it).
+fn open_journal(
+    record: &super::target::RunRecord,
+    p: &crate::config::Pipeline,
+    t: &crate::config::Target,
+    state_dir: Option<&Path>,
+) -> anyhow::Result<Option<Journal>> {
+    if let Some(path) = record.target.as_ref().and_then(|r| r.journal.as_deref()) {
+        return Journal::open_file(Path::new(path)).map(Some);
+    }
+    let dir = super::state_dir_of(p, state_dir);
+    let j = Journal::open(&dir, &p.name, &super::target::journal_where(t))?;
+    Ok(Some(j))
+}
+
+/// Puts back the previous values of an updated contact.
+async fn restore(
+    client: &crate::ghl::client::GhlClient,
+    location: &str,
+    e: &Entry,
+) -> anyhow::Result<()> {
+    let before = e.before.as_ref().cloned().unwrap_or_default();
+    let mut body = UpdateContact::default();
+    for (field, old) in &before {
+        if field == "companyName" {
+            continue; // below: PUT cannot write it
+        }
+        if !body.restore(field, old) {
+            anyhow::bail!("{field} cannot be restored with an update");
+        }
+    }
+    if body != UpdateContact::default() {
+        client.update_contact(&e.contact_id, &body).await?;
+    }
+    if let Some(old) = before.get("companyName") {
+        restore_company(
+            client,
+            location,
+            &e.contact_id,
+            old.as_str().unwrap_or_default(),
+        )
+        .await?;
+    }
+    Ok(())
 }

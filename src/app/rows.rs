@@ -39,12 +39,17 @@ pub(super) struct RowResult {
     pub before: Option<PreImage>,
 }
 
+/// How long requests in flight may go on after the run stopped (a signal, a fatal error): then
+/// they are abandoned and their rows reported `outcome_unknown`.
+pub(super) const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the run stopped, if it did. The first reason is kept; once stopped, rows not yet sent
 /// become `not_attempted`.
 #[derive(Debug, Default)]
 pub(super) struct Stop {
     reason: Mutex<Option<String>>,
     stopped: AtomicBool,
+    notify: tokio::sync::Notify,
 }
 
 impl Stop {
@@ -55,6 +60,19 @@ impl Stop {
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert(why);
         self.stopped.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Completes [`GRACE`] after the run stopped.
+    async fn grace_over(&self) {
+        loop {
+            let stopped = self.notify.notified();
+            if self.is_stopped() {
+                break;
+            }
+            stopped.await;
+        }
+        tokio::time::sleep(GRACE).await;
     }
 
     /// Whether the run stopped.
@@ -122,11 +140,17 @@ impl RowCtx {
             .and_then(|l| l.below_floor(self.daily_floor))
         {
             self.floor_hit.store(true, Ordering::SeqCst);
-            self.stop.stop(format!(
-                "the location's daily allowance left ({left}) reached load.daily_floor ({}); re-run after the \
-                 daily window resets (rows already written will not be duplicated)",
-                self.daily_floor
-            ));
+            self.stop.stop(if left == 0 {
+                "the location's daily request allowance is spent; re-run after the daily window resets (rows \
+                 already written will not be duplicated)"
+                    .to_owned()
+            } else {
+                format!(
+                    "the location's daily allowance left ({left}) reached load.daily_floor ({}); re-run after the \
+                     daily window resets (rows already written will not be duplicated)",
+                    self.daily_floor
+                )
+            });
         }
         // Journal: rows already applied with the same payload send nothing.
         let journaled = self.journal.as_ref().and_then(|_| {
@@ -227,15 +251,27 @@ impl RowCtx {
         })
     }
 
+    /// Writes a row; a write still going [`GRACE`] after the run stopped is abandoned.
     async fn write(
         &self,
         loader: &Loader,
         prepared: &Prepared,
         body: &crate::ghl::types::UpsertContact,
     ) -> Result<Outcome, Fatal> {
-        loader
-            .write(body, self.tags, &prepared.notes, &prepared.tasks)
-            .await
+        let write = loader.write(body, self.tags, &prepared.notes, &prepared.tasks);
+        tokio::select! {
+            r = write => r,
+            () = self.stop.grace_over() => Ok(Outcome::Rejected(RowError::new(
+                Stage::Load,
+                codes::OUTCOME_UNKNOWN,
+                format!(
+                    "the run stopped and this row's request was still unanswered after {} s: it may or may not \
+                     have been applied",
+                    GRACE.as_secs()
+                ),
+                "re-run the pipeline: the upsert matches the contact if it was created, never duplicating it",
+            ))),
+        }
     }
 }
 

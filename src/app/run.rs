@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub seed_contacts: usize,
     /// Output folder (overrides `report.dir`).
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `out` folder.
+    pub force: bool,
     /// No progress display.
     pub quiet: bool,
     /// Ignore the incremental high-water mark and read everything.
@@ -54,6 +56,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Read this file (a run's rejected.csv) instead of the pipeline's source.
     pub source_override: Option<PathBuf>,
+    /// With `source_override` (`retry-rejects`): what is replayed besides fixable rows.
+    pub retry_scope: Option<super::RetryScope>,
 }
 
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
@@ -65,10 +69,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     if let Some(rejected) = &opts.source_override {
         // retry-rejects: the same pipeline, reading a run's rejected.csv (our own CSV dialect;
         // its reason columns and formula escapes are dropped on read).
+        let scope = opts.retry_scope.unwrap_or_default();
         loaded.source = Source::Csv(config::CsvSource {
             delimiter: Some(b','),
+            hold_duplicates: !scope.duplicates,
             ..config::CsvSource::new(rejected)
         });
+        if scope.duplicates {
+            // Merged, never a blind upsert: fields the location already holds stay as they are.
+            for (field, _) in &loaded.mapping {
+                loaded
+                    .load
+                    .fields
+                    .entry(field.api_name().to_owned())
+                    .or_insert(FieldPolicy::FillEmpty);
+            }
+        }
     }
     let pipeline = Arc::new(loaded);
     let p = &*pipeline;
@@ -78,12 +94,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
 
     // Build: the API clients, the source, the transform, the sink, the output folder.
     let apis = Apis::build(p, &opts).await?;
-    let state_dir = opts.state_dir.clone().unwrap_or_else(|| {
-        p.file
-            .parent()
-            .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
-            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into())
-    });
+    let state_dir = super::state_dir_of(p, opts.state_dir.as_deref());
     let state = StateStore::new(state_dir.clone());
     let (reader, incremental) = match &p.source {
         Source::Ghl(g) => {
@@ -150,20 +161,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     // The run journal: real targets only (an embedded sandbox starts empty every run), keyed by
     // pipeline, location and API address.
     let journal = match (&p.target, opts.dry_run, opts.sandbox) {
-        (Some(t), false, false) => {
-            let where_ = format!(
-                "{}@{}",
-                t.location_id,
-                t.base_url.host_str().unwrap_or_default()
-            );
-            let where_ = match t.base_url.port() {
-                Some(port) => format!("{where_}_{port}"),
-                None => where_,
-            };
-            Some(Mutex::new(Journal::open(&state_dir, &p.name, &where_)?))
-        }
+        (Some(t), false, false) => Some(Mutex::new(Journal::open(
+            &state_dir,
+            &p.name,
+            &super::target::journal_where(t),
+        )?)),
         _ => None,
     };
+    super::target::write_record(
+        &out_dir,
+        &run_record(p, &opts, &apis, &journal, &started_at),
+    )?;
     let policies: Vec<(ContactField, FieldPolicy)> = p
         .load
         .fields
@@ -260,17 +268,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
 
     let stop = Arc::new(Stop::default());
-    // Ctrl-C: stop sending, let requests in flight finish, account for every row, write reports.
+    // SIGINT or SIGTERM: stop sending, let requests in flight end, account for every row, write
+    // reports.
     let interrupt = {
         let stop = Arc::clone(&stop);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: finishing requests in flight and writing reports (Ctrl-C again to kill)");
-                stop.stop("interrupted by Ctrl-C".into());
-                let _ = tokio::signal::ctrl_c().await;
-                std::process::exit(130);
-            }
-        })
+        super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
     };
     let concurrency = p.load.concurrency.get() as usize;
     let ctx = Arc::new(RowCtx {
@@ -296,10 +298,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let mut summary = Summary {
         version: report::summary::SUMMARY_VERSION,
         pipeline: p.name.clone(),
-        pipeline_file: std::fs::canonicalize(&p.file)
-            .unwrap_or_else(|_| p.file.clone())
-            .display()
-            .to_string(),
+        pipeline_file: absolute(&p.file),
         source: p.source.describe(),
         location_id: p
             .target
@@ -368,7 +367,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 _ => None,
             };
             if let Some(l) = line {
+                // Flushed per line: after a crash, the manifest still lists what was created.
                 writeln!(m, "{l}")?;
+                m.flush()?;
             }
         }
         writer.write(&rec, &outcome, &warnings)?;
@@ -459,7 +460,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         }
     }
     summary.aborted = stop.reason();
-    if ctx.floor_hit.load(Ordering::SeqCst) {
+    let daily_spent = summary.requests.daily_remaining == Some(0) && summary.aborted.is_some();
+    if ctx.floor_hit.load(Ordering::SeqCst) || daily_spent {
         summary.resume = Some(resume_estimate(&summary, time::OffsetDateTime::now_utc()));
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
@@ -498,6 +500,48 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// Where this run writes, for `run.json` (read by `retry-rejects` and `rollback`).
+fn run_record(
+    p: &config::Pipeline,
+    opts: &RunOptions,
+    apis: &Apis,
+    journal: &Option<Mutex<Journal>>,
+    started_at: &time::OffsetDateTime,
+) -> super::target::RunRecord {
+    use super::target::{RunRecord, TargetKind, TargetRecord, RUN_RECORD_VERSION};
+    RunRecord {
+        version: RUN_RECORD_VERSION,
+        pipeline: p.name.clone(),
+        pipeline_file: absolute(&p.file),
+        started_at: started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        dry_run: opts.dry_run,
+        target: p.target.as_ref().map(|t| TargetRecord {
+            kind: match &apis.sandbox {
+                Some(_) => TargetKind::EmbeddedSandbox,
+                None => TargetKind::Api,
+            },
+            base_url: match &apis.sandbox {
+                Some(sb) => sb.base_url(),
+                None => t.base_url.as_str().trim_end_matches('/').to_owned(),
+            },
+            location_id: t.location_id.clone(),
+            journal: journal
+                .as_ref()
+                .map(|j| absolute(j.lock().unwrap_or_else(|p| p.into_inner()).path())),
+        }),
+    }
+}
+
+/// `path` made absolute (as given when that fails).
+fn absolute(path: &std::path::Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
 }
 
 /// What is left of a run stopped at the daily floor, and when re-running can work.

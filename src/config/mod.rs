@@ -120,6 +120,10 @@ pub struct CsvSource {
     pub max_field_bytes: u64,
     /// Repeated column names.
     pub duplicate_headers: DuplicateHeaders,
+    /// When the file is one of our rejected.csv reports (`retry-rejects`): pass rows rejected as
+    /// `duplicate_in_file` straight through as rejects again instead of replaying them (a blind
+    /// replay would overwrite the contact their kept duplicate went to).
+    pub hold_duplicates: bool,
 }
 
 impl CsvSource {
@@ -133,6 +137,7 @@ impl CsvSource {
             fallback_encoding: None,
             max_field_bytes: 1 << 20,
             duplicate_headers: DuplicateHeaders::Error,
+            hold_duplicates: false,
         }
     }
 }

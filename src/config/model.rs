@@ -451,9 +451,12 @@ pub struct LoadConfig {
     /// Retry policy for 429, 5xx and transport errors.
     #[serde(default)]
     pub retry: RetryConfig,
-    /// Per-request timeout.
+    /// Per-request timeout (connecting, sending and reading the answer).
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: NonZeroU64,
+    /// Timeout of establishing a connection.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: NonZeroU64,
     /// Stop writing when the location's advertised daily allowance left falls to this many
     /// requests, leaving room for the customer's other apps.
     #[serde(default)]
@@ -499,6 +502,7 @@ impl Default for LoadConfig {
             rate_limit: RateLimitConfig::default(),
             retry: RetryConfig::default(),
             timeout_secs: default_timeout_secs(),
+            connect_timeout_secs: default_connect_timeout_secs(),
             daily_floor: 0,
         }
     }
@@ -648,6 +652,10 @@ pub struct RateLimitConfig {
     /// Interval length in milliseconds.
     #[serde(default = "default_interval_ms")]
     pub interval_ms: NonZeroU64,
+    /// How long one request may keep waiting on 429 answers (waits the server asks for are not
+    /// failures) before the run stops.
+    #[serde(default = "default_max_wait_secs")]
+    pub max_wait_secs: NonZeroU64,
 }
 
 impl Default for RateLimitConfig {
@@ -655,6 +663,7 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             max_requests: default_max_requests(),
             interval_ms: default_interval_ms(),
+            max_wait_secs: default_max_wait_secs(),
         }
     }
 }
@@ -688,8 +697,8 @@ impl Default for RetryConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportConfig {
-    /// Output folder (relative to the pipeline file). Default: `out/<name>-<timestamp>` under the
-    /// current directory. `--out` overrides it.
+    /// The folder under which each run gets a new folder `<name>-<timestamp>` (relative to the
+    /// pipeline file). Default: `out/` under the current directory. `--out` overrides it.
     #[serde(default)]
     pub dir: Option<PathBuf>,
     /// Prefix cells that a spreadsheet would run as formulas with `'`.
@@ -737,5 +746,11 @@ const fn default_max_delay_ms() -> u64 {
     30_000
 }
 const fn default_timeout_secs() -> NonZeroU64 {
-    NonZeroU64::new(30).expect("30 is not zero")
+    NonZeroU64::new(15).expect("15 is not zero")
+}
+const fn default_connect_timeout_secs() -> NonZeroU64 {
+    NonZeroU64::new(5).expect("5 is not zero")
+}
+const fn default_max_wait_secs() -> NonZeroU64 {
+    NonZeroU64::new(600).expect("600 is not zero")
 }

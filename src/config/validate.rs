@@ -164,6 +164,7 @@ impl Checker<'_> {
                     fallback_encoding,
                     max_field_bytes: csv.max_field_bytes.get(),
                     duplicate_headers: csv.duplicate_headers,
+                    hold_duplicates: false,
                 })
             }
             SourceConfig::Excel(x) => Source::Excel(ExcelSource {

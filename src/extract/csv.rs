@@ -45,6 +45,8 @@ pub struct CsvReader {
     reinput: bool,
     decoding: Decoding,
     max_field: usize,
+    /// See [`CsvSource::hold_duplicates`].
+    hold_duplicates: bool,
     /// chardetng's guess for the file, computed on the first undecodable row.
     guess: Option<&'static Encoding>,
     path: std::path::PathBuf,
@@ -122,6 +124,7 @@ impl CsvReader {
             reinput: false,
             decoding,
             max_field: usize::try_from(src.max_field_bytes).unwrap_or(usize::MAX),
+            hold_duplicates: src.hold_duplicates,
             guess: None,
             path: src.path.clone(),
         };
@@ -250,6 +253,9 @@ impl CsvReader {
         } else {
             record.len()
         };
+        let held = self.hold_duplicates
+            && self.reinput
+            && record.get(keep + 2) == Some(codes::DUPLICATE_IN_FILE.as_bytes());
         let mut raw = Record::with_capacity(row, record.as_slice().len(), keep);
         let mut problem: Option<RowError> = None;
         for (i, c) in record.iter().take(keep).enumerate() {
@@ -301,8 +307,25 @@ impl CsvReader {
                 }
             }
         }
+        let first_row = record
+            .get(keep)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .unwrap_or_default();
         self.record = record;
         if let Some(error) = problem {
+            return SourceItem::Malformed { raw, error };
+        }
+        if held {
+            let error = RowError::new(
+                Stage::Dedup,
+                codes::DUPLICATE_IN_FILE,
+                format!(
+                    "not replayed: row {first_row} of the first run duplicated a row that was loaded, and sending it \
+                     as it is would overwrite that contact"
+                ),
+                "merge what this row adds into the kept row's cells and retry that row, or run \
+                 `retry-rejects --include duplicates` to merge it into the kept contact (only empty fields are filled)",
+            );
             return SourceItem::Malformed { raw, error };
         }
         if raw.len() != self.headers.len() {

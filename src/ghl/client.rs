@@ -80,8 +80,12 @@ pub struct ClientConfig {
     pub base_url: Url,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Timeout of establishing a connection.
+    pub connect_timeout: Duration,
     /// Retry policy.
     pub retry: RetryPolicy,
+    /// How long one call may keep waiting on 429 answers.
+    pub max_wait: Duration,
 }
 
 /// How requests authenticate.
@@ -119,7 +123,9 @@ pub struct GhlClient {
     auth: Auth,
     throttle: Arc<Throttle>,
     retry: RetryPolicy,
+    max_wait: Duration,
     stats: Arc<ClientStats>,
+    breaker: Arc<Breaker>,
 }
 
 impl GhlClient {
@@ -143,7 +149,7 @@ impl GhlClient {
             .default_headers(headers)
             .user_agent(concat!("ghl-import/", env!("CARGO_PKG_VERSION")))
             .timeout(cfg.timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
         Ok(GhlClient {
@@ -152,7 +158,9 @@ impl GhlClient {
             auth,
             throttle,
             retry: cfg.retry,
+            max_wait: cfg.max_wait,
             stats: Arc::new(ClientStats::new()),
+            breaker: Arc::new(Breaker::default()),
         })
     }
 
@@ -426,6 +434,11 @@ impl GhlClient {
         self.send::<(), _>(Method::GET, &path, "list", None).await
     }
 
+    /// One API call: authorize, wait for the throttle, send, and then — by what came back —
+    /// decode the answer, refresh an OAuth token once after a 401, wait on a 429 as long as the
+    /// server asks (not a failure, bounded by `max_wait`), or retry 5xx and transport errors with
+    /// backoff up to `max_attempts`. An exhausted daily allowance and an unreachable API (the
+    /// breaker) end the call at once.
     async fn send<B: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         method: Method,
@@ -434,128 +447,210 @@ impl GhlClient {
         body: Option<&B>,
     ) -> Result<R, ApiError> {
         let url = format!("{}{}", self.base, path);
-        let mut attempt = 0u32;
-        let mut reauthorized = false;
+        let mut tries = Tries::default();
         loop {
-            attempt += 1;
-            if attempt > 1 {
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            }
-            let (auth, used) = match &self.auth {
-                Auth::Static(h) => (h.clone(), None),
-                Auth::OAuth(m) => {
-                    let t = m.access_token().await.map_err(oauth_failure)?;
-                    (bearer(&t)?, Some(t))
-                }
-            };
+            self.breaker.check(&self.base)?;
+            let (auth, used) = self.authorization().await?;
             self.throttle.acquire().await;
-            let sent_at = std::time::Instant::now();
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let mut rb = self
-                .http
-                .request(method.clone(), &url)
-                .header(AUTHORIZATION, auth);
-            if let Some(b) = body {
-                rb = rb.json(b);
-            }
-            let mut dropped: Option<String> = None;
-            let (failure, retry_after) = match rb.send().await {
-                Err(e) => {
-                    self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
-                    (format!("{endpoint}: {}", describe_transport(&e)), None)
+            let answer = self.attempt(&method, &url, auth, body, endpoint).await;
+            let (failure, wait) = match answer {
+                Answer::Body { status, bytes } => {
+                    return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+                        endpoint,
+                        status,
+                        detail: e.to_string(),
+                    })
                 }
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let info = RateLimitInfo::from_headers(resp.headers());
-                    self.observe(&info, sent_at);
-                    let retry_after = parse_retry_after(
-                        resp.headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok()),
-                    );
-                    let bytes = resp.bytes().await;
-                    match (&bytes, (200..300).contains(&status)) {
-                        // The connection dropped while the answer was read: the request may
-                        // or may not have been applied. Every call here is idempotent (upsert,
-                        // reads, tag changes), so it is retried like any transport error.
-                        (Err(e), _) => {
-                            self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
-                            dropped = Some(format!(
-                                "{endpoint}: HTTP {status}, then {}",
-                                describe_transport(e)
-                            ));
-                        }
-                        (Ok(b), true) => {
-                            return serde_json::from_slice(b).map_err(|e| ApiError::Decode {
-                                endpoint,
-                                status,
-                                detail: e.to_string(),
-                            })
-                        }
-                        (Ok(_), false) => {}
+                Answer::Final(e) => return Err(e),
+                Answer::Unauthorized(e) => match (&self.auth, used, tries.reauthorized) {
+                    // The access token was refused before its expiry (revoked, or rotated by
+                    // another run): refresh once and send again.
+                    (Auth::OAuth(m), Some(used), false) => {
+                        tries.reauthorized = true;
+                        m.after_unauthorized(&used).await.map_err(oauth_failure)?;
+                        continue;
                     }
-                    if let Some(failure) = dropped.take() {
-                        (failure, None)
-                    } else {
-                        let parsed: ApiErrorBody = bytes
-                            .as_deref()
-                            .ok()
-                            .and_then(|b| serde_json::from_slice(b).ok())
-                            .unwrap_or_default();
-                        let messages = parsed
-                            .message
-                            .map(|m| m.into_vec())
-                            .filter(|m| !m.is_empty())
-                            .unwrap_or_else(|| {
-                                vec![parsed.error.clone().unwrap_or_else(|| status_text(status))]
-                            });
-                        if status == 429 {
-                            self.stats.throttled_429.fetch_add(1, Ordering::Relaxed);
-                        } else if status >= 500 {
-                            self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        if let (401, Some(used), Auth::OAuth(m), false) =
-                            (status, &used, &self.auth, reauthorized)
-                        {
-                            // The access token was refused before its expiry (revoked, or
-                            // rotated by another run): refresh once and send again.
-                            reauthorized = true;
-                            m.after_unauthorized(used).await.map_err(oauth_failure)?;
-                            continue;
-                        }
-                        match (status, classify_status(status)) {
-                            (401 | 403, _) => {
-                                return Err(ApiError::Auth {
-                                    status,
-                                    message: messages.join("; "),
-                                })
-                            }
-                            (_, RetryAction::DontRetry) => {
-                                return Err(ApiError::Rejected {
-                                    status,
-                                    messages,
-                                    trace_id: parsed.trace_id,
-                                    meta: parsed.meta,
-                                })
-                            }
-                            (_, RetryAction::Retry) => (
-                                format!("{endpoint}: HTTP {status}: {}", messages.join("; ")),
-                                retry_after,
-                            ),
-                        }
-                    }
-                }
+                    _ => return Err(e),
+                },
+                Answer::Retry { failure, wait } => (failure, wait),
             };
-            if attempt >= self.retry.max_attempts {
-                return Err(ApiError::Exhausted {
-                    attempts: attempt,
-                    last: failure,
-                });
-            }
-            let delay = self.retry.delay(attempt, retry_after, &mut rand::rng());
-            tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, %failure, "Retrying request.");
+            let delay = self.next_delay(&mut tries, failure, wait)?;
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// The Authorization header, and the OAuth access token it carries.
+    async fn authorization(&self) -> Result<(HeaderValue, Option<SecretString>), ApiError> {
+        match &self.auth {
+            Auth::Static(h) => Ok((h.clone(), None)),
+            Auth::OAuth(m) => {
+                let t = m.access_token().await.map_err(oauth_failure)?;
+                Ok((bearer(&t)?, Some(t)))
+            }
+        }
+    }
+
+    /// Sends one request and classifies what came back.
+    async fn attempt<B: Serialize + ?Sized>(
+        &self,
+        method: &Method,
+        url: &str,
+        auth: HeaderValue,
+        body: Option<&B>,
+        endpoint: &'static str,
+    ) -> Answer {
+        let sent_at = std::time::Instant::now();
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut rb = self
+            .http
+            .request(method.clone(), url)
+            .header(AUTHORIZATION, auth);
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                // No answer at all: connection refused, or a timeout.
+                self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                self.breaker.failure(e.is_timeout());
+                return Answer::Retry {
+                    failure: format!("{endpoint}: {}", describe_transport(&e)),
+                    wait: Wait::Backoff(None),
+                };
+            }
+        };
+        self.breaker.success();
+        let status = resp.status().as_u16();
+        let info = RateLimitInfo::from_headers(resp.headers());
+        self.observe(&info, sent_at);
+        let retry_after = parse_retry_after(
+            resp.headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            // The connection dropped while the answer was read: the request may or may not have
+            // been applied. Every call here is idempotent (upsert, reads, tag changes), so it is
+            // retried like any transport error.
+            Err(e) => {
+                self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                return Answer::Retry {
+                    failure: format!("{endpoint}: HTTP {status}, then {}", describe_transport(&e)),
+                    wait: Wait::Backoff(None),
+                };
+            }
+        };
+        if (200..300).contains(&status) {
+            return Answer::Body { status, bytes };
+        }
+        self.failure_answer(status, &bytes, retry_after, &info, endpoint)
+    }
+
+    /// What a non-2xx answer means for the call.
+    fn failure_answer(
+        &self,
+        status: u16,
+        bytes: &[u8],
+        retry_after: Option<Duration>,
+        info: &RateLimitInfo,
+        endpoint: &'static str,
+    ) -> Answer {
+        let parsed: ApiErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+        let messages = parsed
+            .message
+            .map(|m| m.into_vec())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| vec![parsed.error.clone().unwrap_or_else(|| status_text(status))]);
+        if status == 429 {
+            self.stats.throttled_429.fetch_add(1, Ordering::Relaxed);
+            if info.daily_remaining == Some(0) {
+                return Answer::Final(ApiError::DailyExhausted {
+                    limit: info.limit_daily,
+                });
+            }
+            return Answer::Retry {
+                failure: format!("{endpoint}: HTTP 429: {}", messages.join("; ")),
+                wait: Wait::RateLimited {
+                    retry_after,
+                    interval: info.interval_ms.map(Duration::from_millis),
+                },
+            };
+        }
+        if status >= 500 {
+            self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        match (status, classify_status(status)) {
+            (401, _) => Answer::Unauthorized(ApiError::Auth {
+                status,
+                message: messages.join("; "),
+            }),
+            (403, _) => Answer::Final(ApiError::Auth {
+                status,
+                message: messages.join("; "),
+            }),
+            (_, RetryAction::DontRetry) => Answer::Final(ApiError::Rejected {
+                status,
+                messages,
+                trace_id: parsed.trace_id,
+                meta: parsed.meta,
+            }),
+            (_, RetryAction::Retry) => Answer::Retry {
+                failure: format!("{endpoint}: HTTP {status}: {}", messages.join("; ")),
+                wait: Wait::Backoff(retry_after),
+            },
+        }
+    }
+
+    /// The sleep before the next attempt, or the error that ends the call: failures count
+    /// against `max_attempts`; 429 waits count against `max_wait` only.
+    fn next_delay(
+        &self,
+        tries: &mut Tries,
+        failure: String,
+        wait: Wait,
+    ) -> Result<Duration, ApiError> {
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        let rng = &mut rand::rng();
+        let delay = match wait {
+            Wait::RateLimited {
+                retry_after,
+                interval,
+            } => {
+                tries.rate_limited += 1;
+                // Without Retry-After, the window resets within one interval: back off up to it.
+                let cap = interval
+                    .unwrap_or(self.retry.cap)
+                    .min(self.retry.cap)
+                    .max(Duration::from_millis(100));
+                let policy = RetryPolicy { cap, ..self.retry };
+                let d = match retry_after {
+                    Some(ra) if !ra.is_zero() => ra,
+                    _ => policy.delay(tries.rate_limited, None, rng),
+                };
+                if tries.waited + d > self.max_wait {
+                    return Err(ApiError::RateLimitedTooLong {
+                        waited: tries.waited,
+                        last: failure,
+                    });
+                }
+                tries.waited += d;
+                d
+            }
+            Wait::Backoff(retry_after) => {
+                tries.failures += 1;
+                if tries.failures >= self.retry.max_attempts {
+                    return Err(ApiError::Exhausted {
+                        attempts: tries.failures,
+                        last: failure,
+                    });
+                }
+                self.retry.delay(tries.failures, retry_after, rng)
+            }
+        };
+        tracing::debug!(delay_ms = delay.as_millis() as u64, %failure, "Retrying request.");
+        Ok(delay)
     }
 
     fn observe(&self, info: &RateLimitInfo, sent_at: std::time::Instant) {
@@ -583,6 +678,85 @@ impl GhlClient {
                 "The other client stopped; back to the full rate limit."
             ),
             None => {}
+        }
+    }
+}
+
+/// What one attempt came to.
+enum Answer {
+    /// A 2xx answer with its body.
+    Body { status: u16, bytes: bytes::Bytes },
+    /// A definitive failure.
+    Final(ApiError),
+    /// A 401: final, unless an OAuth token can be refreshed once.
+    Unauthorized(ApiError),
+    /// Worth another attempt after a wait.
+    Retry { failure: String, wait: Wait },
+}
+
+/// Why the next attempt waits.
+enum Wait {
+    /// A 5xx, 408 or transport failure: exponential backoff with jitter (`Retry-After` a floor).
+    Backoff(Option<Duration>),
+    /// A 429 on the burst window: as long as the server asks, else up to one interval.
+    RateLimited {
+        retry_after: Option<Duration>,
+        interval: Option<Duration>,
+    },
+}
+
+/// Attempts of one call so far.
+#[derive(Default)]
+struct Tries {
+    /// Attempts that failed (5xx, 408, transport).
+    failures: u32,
+    /// 429 answers.
+    rate_limited: u32,
+    /// Time spent waiting on 429s.
+    waited: Duration,
+    /// Whether an OAuth token was already refreshed after a 401.
+    reauthorized: bool,
+}
+
+/// Notices an API that does not answer at all: three connection failures in a row, or two
+/// timeouts (each a full request timeout), with no answer of any kind in between, open it; then
+/// every call fails at once with [`ApiError::Unavailable`] and the run stops instead of retrying
+/// every row. It stays open: the run is over.
+#[derive(Debug, Default)]
+struct Breaker {
+    /// Failure points in a row (a connection failure 2, a timeout 3); 6 opens the breaker.
+    points: std::sync::atomic::AtomicU32,
+    /// What the last failure was.
+    last: std::sync::Mutex<String>,
+}
+
+impl Breaker {
+    const OPEN_AT: u32 = 6;
+
+    fn check(&self, base: &str) -> Result<(), ApiError> {
+        if self.points.load(Ordering::SeqCst) >= Self::OPEN_AT {
+            let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            return Err(ApiError::Unavailable {
+                base: base.to_owned(),
+                detail: last,
+            });
+        }
+        Ok(())
+    }
+
+    fn failure(&self, timeout: bool) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = if timeout {
+            "requests time out".into()
+        } else {
+            "connections fail".into()
+        };
+        self.points
+            .fetch_add(if timeout { 3 } else { 2 }, Ordering::SeqCst);
+    }
+
+    fn success(&self) {
+        if self.points.load(Ordering::SeqCst) < Self::OPEN_AT {
+            self.points.store(0, Ordering::SeqCst);
         }
     }
 }

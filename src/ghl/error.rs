@@ -33,6 +33,28 @@ pub enum ApiError {
         /// The last failure.
         last: String,
     },
+    /// The API does not answer at all (connections refused or timing out): fatal for the run.
+    #[error("the API at {base} is unreachable: {detail}")]
+    Unavailable {
+        /// The base URL.
+        base: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The location's daily allowance is spent (a 429 with `X-RateLimit-Daily-Remaining: 0`).
+    #[error("the location's daily request allowance{} is spent", limit.map(|l| format!(" ({l})")).unwrap_or_default())]
+    DailyExhausted {
+        /// `X-RateLimit-Limit-Daily`, if sent.
+        limit: Option<u64>,
+    },
+    /// 429s went on for longer than `load.rate_limit.max_wait_secs`.
+    #[error("the API kept answering 429 for {}s: {last}", waited.as_secs())]
+    RateLimitedTooLong {
+        /// Time waited.
+        waited: std::time::Duration,
+        /// The last answer.
+        last: String,
+    },
     /// A 2xx answer whose body could not be read.
     #[error("unexpected answer from {endpoint} (HTTP {status}): {detail}")]
     Decode {
@@ -48,6 +70,12 @@ pub enum ApiError {
 impl ApiError {
     /// Whether this error should stop the whole run rather than reject one row.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, ApiError::Auth { .. })
+        matches!(
+            self,
+            ApiError::Auth { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::DailyExhausted { .. }
+                | ApiError::RateLimitedTooLong { .. }
+        )
     }
 }

@@ -46,11 +46,17 @@ impl Journal {
     /// Opens (creating if needed) the journal of `pipeline` writing to `location`.
     pub fn open(state_dir: &Path, pipeline: &str, location: &str) -> anyhow::Result<Journal> {
         let dir = state_dir.join("journal");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::state::create_private_dir(&dir)?;
         let path = dir.join(format!(
             "{}.sqlite",
             crate::state::file_key(pipeline, location)
         ));
+        Self::open_file(&path)
+    }
+
+    /// Opens the journal file at `path` (creating it if needed).
+    pub fn open_file(path: &Path) -> anyhow::Result<Journal> {
+        let path = path.to_owned();
         let conn = Connection::open(&path)
             .with_context(|| format!("opening the run journal {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -134,6 +140,15 @@ impl Journal {
         Ok(())
     }
 
+    /// Forgets what was written to `contact_id` (rolled back): rows that went to it are sent
+    /// again by the next run. Returns the number of row identities forgotten.
+    pub fn forget_contact(&self, contact_id: &str) -> anyhow::Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM rows WHERE contact_id = ?1",
+            params![contact_id],
+        )?)
+    }
+
     /// The contact id if `key` was already written with exactly `hash`.
     pub fn applied(&self, key: &str, hash: &str) -> anyhow::Result<Option<String>> {
         Ok(self
@@ -173,6 +188,8 @@ mod tests {
             None,
             "a changed row is sent again"
         );
+        assert_eq!(j.forget_contact("c1").unwrap(), 1);
+        assert_eq!(j.applied(&k, &h).unwrap(), None, "rolled back: sent again");
         assert_eq!(
             key(&UpsertContact {
                 phone: Some("+1".into()),

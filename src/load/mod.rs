@@ -46,11 +46,10 @@ impl Loader {
         .await
     }
 
-    /// Whether the location's daily allowance left is at or below `floor` (as last advertised).
+    /// Whether the location's daily allowance left is at or below `floor` (as last advertised):
+    /// with a floor of 0, whether it is spent.
     pub fn below_floor(&self, floor: u64) -> Option<u64> {
-        self.client
-            .daily_remaining()
-            .filter(|d| floor > 0 && *d <= floor)
+        self.client.daily_remaining().filter(|d| *d <= floor)
     }
 
     /// Writes a row: the upsert, then — with `add`/`remove` tag modes — the tags follow-up.
@@ -306,6 +305,14 @@ pub fn outcome_of_error(e: ApiError) -> Result<RowError, Fatal> {
             };
             Ok(RowError::new(Stage::Load, codes::API_REJECTED, message, hint))
         }
+        e @ (ApiError::Unavailable { .. } | ApiError::RateLimitedTooLong { .. }) => Err(Fatal(format!(
+            "api_unavailable: {e}; stopped instead of retrying every row — check the base URL and the \
+             network (load.timeout_secs, load.connect_timeout_secs), then re-run: rows already written are \
+             matched, not duplicated"
+        ))),
+        e @ ApiError::DailyExhausted { .. } => Err(Fatal(format!(
+            "{e}; re-run after the daily window resets (rows already written will not be duplicated)"
+        ))),
         ApiError::Exhausted { attempts, last } => Ok(RowError::new(
             Stage::Load,
             codes::API_UNAVAILABLE,

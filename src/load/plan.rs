@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use crate::ghl::client::GhlClient;
 use crate::ghl::error::ApiError;
+use crate::ghl::fields::ContactField;
 use crate::ghl::types::{Contact, SearchRequest, UpsertContact};
 
 /// The location's contacts, by normalised email and E.164 phone.
@@ -346,7 +347,21 @@ pub fn plan_with(
                 .map(|t| t.into_iter().filter(has).collect::<Vec<_>>()),
         }
         .filter(|t| !t.is_empty());
+        // The key the row matched by addresses the upsert: a policy never takes it out of the
+        // body (the upsert would then match by the other key, or create a new contact).
+        let by_email = body
+            .email
+            .as_deref()
+            .is_some_and(|e| idx.by_email.contains_key(&e.to_lowercase()));
         for (f, pol) in policies {
+            let key = match f {
+                ContactField::Email => by_email,
+                ContactField::Phone => !by_email,
+                _ => false,
+            };
+            if key {
+                continue;
+            }
             match pol {
                 crate::config::FieldPolicy::Overwrite => {}
                 crate::config::FieldPolicy::FillEmpty if c.has(*f) => b.clear(*f),
@@ -665,6 +680,38 @@ mod tests {
             }
         ));
         assert_eq!(decide(LoadMode::Create, &Action::Create), Decision::Write);
+    }
+
+    #[test]
+    fn a_policy_never_removes_the_key_a_row_matched_by() {
+        use crate::config::FieldPolicy;
+        let mut idx = Index::default();
+        idx.add(contact("A", Some("ann@x.co"), None, Some("Ann")));
+        idx.add(contact("B", None, Some("+14155550100"), None));
+        let all = [
+            (ContactField::Email, FieldPolicy::FillEmpty),
+            (ContactField::Phone, FieldPolicy::Never),
+            (ContactField::FirstName, FieldPolicy::FillEmpty),
+        ];
+        let rep = crate::config::TagMode::Replace;
+        // Matched by email: the email stays, so the upsert still lands on A.
+        let (_, sent) = plan_with(
+            &idx,
+            &body(Some("ann@x.co"), Some("+14155552671"), Some("Annie")),
+            &all,
+            rep,
+        );
+        assert_eq!(sent.email.as_deref(), Some("ann@x.co"));
+        assert_eq!((sent.phone, sent.first_name), (None, None));
+        // Matched by phone: the phone stays.
+        let (a, sent) = plan_with(
+            &idx,
+            &body(None, Some("+14155550100"), Some("Bo")),
+            &all,
+            rep,
+        );
+        assert_eq!(sent.phone.as_deref(), Some("+14155550100"));
+        assert!(matches!(a, Action::Update { contact_id, .. } if contact_id == "B"));
     }
 
     #[test]

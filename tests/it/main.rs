@@ -23,3 +23,5 @@ mod extract;
 mod spec;
 // OAuth: login, token store, refresh with rotation, least privilege.
 mod auth;
+// Trust on every path: recovery commands, signals, unreachable APIs, spent allowances.
+mod trust;

@@ -269,3 +269,33 @@ pub fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json"))
         .unwrap()
 }
+
+/// A CSV of `n` rows with distinct emails.
+pub fn many_rows(n: usize) -> String {
+    let mut csv = String::from("First Name,Email,Phone\n");
+    for i in 0..n {
+        csv.push_str(&format!("P{i},p{i}@example.com,\n"));
+    }
+    csv
+}
+
+/// Waits (up to 20 s) until the sandbox holds at least `n` contacts: the run is under way.
+pub fn wait_for_contacts(sb: &SandboxProc, loc: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sb.contacts(loc).len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends `sig` (`-TERM`, `-INT`, `-9`) to a child process.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}

@@ -1,0 +1,445 @@
+//! Trust on every path: recovery commands act on the run's own target and journal, signals end
+//! runs with complete reports, an unreachable API or a spent allowance stops a run quickly, and
+//! nothing overwrites a user's file or an earlier run's reports.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const SEED: &str = r#"{"loc-it": {"contacts": [
+  {"email": "ann@example.com", "phone": "+14155552671", "firstName": "Ann"},
+  {"email": "ben@example.com", "phone": "+14155550100", "firstName": "Ben"}
+]}}"#;
+
+/// A TCP listener on 127.0.0.1 that counts the connections it gets; with `answer: false` it
+/// holds them open and never answers (a hung server).
+struct Listener {
+    url: String,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Listener {
+    fn start() -> Listener {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&connections);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut s2 = s.try_clone().unwrap();
+                // Read what comes, never answer.
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while matches!(s2.read(&mut buf), Ok(n) if n > 0) {}
+                });
+                held.push(s);
+            }
+        });
+        Listener { url, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// The pipeline's base URL set to `url` (the rest unchanged).
+fn point_at(p: &std::path::Path, from: &str, to: &str) {
+    let y = std::fs::read_to_string(p).unwrap();
+    assert!(y.contains(from));
+    std::fs::write(p, y.replace(from, to)).unwrap();
+}
+
+fn emails(sb: &SandboxProc) -> Vec<String> {
+    let mut v: Vec<String> = sb
+        .contacts("loc-it")
+        .iter()
+        .map(|c| c["email"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// (email, firstName, phone) of every contact, sorted: the state rollback must restore.
+fn state(sb: &SandboxProc) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = sb
+        .contacts("loc-it")
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (s("email"), s("firstName"), s("phone"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn rollback(sb: &SandboxProc, run_dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    run(bin()
+        .arg("rollback")
+        .args(extra)
+        .arg(run_dir)
+        .env("IT_TOKEN", &sb.token))
+}
+
+#[test]
+fn sigterm_and_sigint_stop_with_complete_reports_and_a_rerun_loads_each_contact_once() {
+    for (sig, at) in [("-TERM", 12), ("-TERM", 36), ("-INT", 12)] {
+        let sb = SandboxProc::start(
+            "loc-it",
+            &["--rate-max", "20", "--rate-interval-ms", "1000"],
+        );
+        let dir = workdir();
+        let extra = "load:\n  rate_limit:\n    max_requests: 20\n    interval_ms: 1000\n";
+        let p = pipeline(dir.path(), &sb.base_url, &many_rows(60), extra);
+        let out = dir.path().join("o");
+        let child = bin()
+            .args(["run", "-q", "--out"])
+            .arg(&out)
+            .arg(&p)
+            .env("IT_TOKEN", &sb.token)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_contacts(&sb, "loc-it", at);
+        signal(&child, sig);
+        let status = child.wait_with_output().unwrap().status;
+
+        assert_eq!(status.code(), Some(1), "{sig} at {at}");
+        let s = summary(&out);
+        let name = if sig == "-TERM" { "SIGTERM" } else { "SIGINT" };
+        assert!(
+            s["aborted"].as_str().unwrap().contains(name),
+            "{sig}: {}",
+            s["aborted"]
+        );
+        assert_eq!(s["rows"]["read"], 60);
+        let created = s["rows"]["created"].as_u64().unwrap();
+        assert!(created >= at as u64 && created < 60, "{sig} at {at}: {s}");
+        assert_eq!(
+            s["rejected_by_code"]["not_attempted"].as_u64().unwrap(),
+            60 - created,
+            "every row accounted for"
+        );
+        assert_eq!(
+            read_csv(&out.join("results.csv")).len(),
+            61,
+            "results.csv: a line per row"
+        );
+        let manifest = std::fs::read_to_string(out.join("rollback.jsonl")).unwrap();
+        assert_eq!(manifest.lines().count() as u64, created);
+        assert_eq!(sb.contacts("loc-it").len() as u64, created);
+
+        // The re-run loads the rest, each contact exactly once.
+        let again = sb.run_pipeline(&p, &dir.path().join("o2"));
+        assert_eq!(again.status.code(), Some(0));
+        let all = emails(&sb);
+        let mut unique = all.clone();
+        unique.dedup();
+        assert_eq!((all.len(), unique.len()), (60, 60), "{sig} at {at}");
+    }
+}
+
+#[test]
+fn rollback_of_a_sandbox_run_reaches_no_other_host() {
+    let dir = workdir();
+    let listener = Listener::start();
+    let p = pipeline(
+        dir.path(),
+        &listener.url,
+        "First Name,Email,Phone\nAnn,ann@example.com,\n",
+        "",
+    );
+    let out = dir.path().join("o");
+    let r = run(bin()
+        .args(["run", "-q", "--sandbox", "--out"])
+        .arg(&out)
+        .arg(&p));
+    assert_eq!(r.status.code(), Some(0));
+
+    let rb = run(bin()
+        .arg("rollback")
+        .arg(&out)
+        .env("IT_TOKEN", "a-real-token-that-must-stay-home"));
+    assert_eq!(rb.status.code(), Some(2), "refused");
+    assert!(text(&rb).1.contains("embedded sandbox"), "{}", text(&rb).1);
+
+    // retry-rejects of a sandbox run stays in a sandbox.
+    let retry = run(bin()
+        .args(["retry-rejects", "-q", "--out"])
+        .arg(dir.path().join("o2"))
+        .arg(&out)
+        .env("IT_TOKEN", "a-real-token-that-must-stay-home"));
+    assert_eq!(retry.status.code(), Some(0), "nothing to retry");
+    assert_eq!(summary(&dir.path().join("o2"))["sandbox"], true);
+    assert_eq!(listener.connections(), 0, "the pipeline's host got nothing");
+}
+
+#[test]
+fn rollback_refuses_a_pipeline_that_now_targets_another_host() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        "First Name,Email,Phone\nAnn,ann@example.com,\n",
+        "",
+    );
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o")).status.code(),
+        Some(0)
+    );
+    let listener = Listener::start();
+    point_at(&p, &sb.base_url, &listener.url);
+
+    let rb = rollback(&sb, &dir.path().join("o"), &[]);
+    assert_eq!(rb.status.code(), Some(2));
+    let e = text(&rb).1;
+    assert!(e.contains(&sb.base_url) && e.contains(&listener.url), "{e}");
+    assert_eq!(listener.connections(), 0);
+    assert_eq!(sb.contacts("loc-it").len(), 1, "nothing deleted");
+}
+
+#[test]
+fn rollback_then_rerun_restores_the_original_state_and_a_second_rollback_does_nothing() {
+    let dir = workdir();
+    let sb = SandboxProc::seeded("loc-it", dir.path(), SEED);
+    let csv = "First Name,Email,Phone\nCy,cy@example.com,\nAnnie,ann@example.com,\nDi,di@example.com,\nBenjamin,ben@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  mode: sync\n");
+    let original = state(&sb);
+
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(
+        (s["rows"]["created"].as_u64(), s["rows"]["updated"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    let rb = rollback(&sb, &dir.path().join("o"), &[]);
+    assert_eq!(rb.status.code(), Some(0));
+    assert!(
+        text(&rb)
+            .0
+            .contains("2 created contacts deleted, 2 updated contacts restored"),
+        "{}",
+        text(&rb).0
+    );
+    assert_eq!(state(&sb), original, "exactly the state before the run");
+
+    let requests = sb.stats()["requests"].clone();
+    let again = rollback(&sb, &dir.path().join("o"), &[]);
+    assert_eq!(again.status.code(), Some(0), "a second rollback is a no-op");
+    assert!(
+        text(&again).0.contains("already rolled back"),
+        "{}",
+        text(&again).0
+    );
+    assert_eq!(sb.stats()["requests"], requests, "and sends nothing");
+
+    // The journal forgot the rolled-back rows: a re-run writes them again.
+    let rerun = sb.run_pipeline(&p, &dir.path().join("o2"));
+    assert_eq!(rerun.status.code(), Some(0));
+    let s2 = summary(&dir.path().join("o2"));
+    assert_eq!(
+        (
+            s2["rows"]["created"].as_u64(),
+            s2["rows"]["updated"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 4);
+}
+
+#[test]
+fn rollback_without_previous_values_refuses_or_deletes_only_what_was_created() {
+    let dir = workdir();
+    let sb = SandboxProc::seeded("loc-it", dir.path(), SEED);
+    let csv = "First Name,Email,Phone\nCy,cy@example.com,\nAnnie,ann@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o")).status.code(),
+        Some(0)
+    );
+    let requests = sb.stats()["requests"].clone();
+
+    let rb = rollback(&sb, &dir.path().join("o"), &[]);
+    assert_eq!(rb.status.code(), Some(2));
+    assert!(text(&rb).1.contains("--created-only"), "{}", text(&rb).1);
+    assert_eq!(sb.stats()["requests"], requests, "nothing sent");
+
+    let c = rollback(&sb, &dir.path().join("o"), &["--created-only"]);
+    assert_eq!(c.status.code(), Some(0));
+    assert!(
+        text(&c).0.contains("1 created contacts deleted"),
+        "{}",
+        text(&c).0
+    );
+    assert_eq!(emails(&sb), ["ann@example.com", "ben@example.com"]);
+}
+
+#[test]
+fn retry_rejects_never_replays_a_duplicate_over_the_kept_contact() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let csv = "First Name,Email,Phone\nBen,ben@example.com,\nBenedict,ben@example.com,415-555-0100\nbad,not-an-email,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        summary(&dir.path().join("o"))["rejected_by_code"]["duplicate_in_file"],
+        1
+    );
+
+    let retry = |out: &str, extra: &[&str]| {
+        run(bin()
+            .args(["retry-rejects", "-q"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .arg(dir.path().join("o"))
+            .env("IT_TOKEN", &sb.token))
+    };
+    let r = retry("r1", &[]);
+    assert_eq!(r.status.code(), Some(3));
+    let s = summary(&dir.path().join("r1"));
+    assert_eq!(
+        s["rejected_by_code"]["duplicate_in_file"], 1,
+        "held back again"
+    );
+    assert_eq!(s["rows"]["read"], 2);
+    let ben = sb.contact_by_email("loc-it", "ben@example.com");
+    assert_eq!(ben["firstName"], "Ben", "the kept contact is untouched");
+    assert!(ben["phone"].is_null() || ben["phone"] == "", "{ben}");
+
+    // Asked for, the duplicate is merged: only what the kept contact lacks is filled.
+    let m = retry("r2", &["--include", "duplicates"]);
+    assert_eq!(m.status.code(), Some(3), "the bad email is still bad");
+    let ben = sb.contact_by_email("loc-it", "ben@example.com");
+    assert_eq!(ben["firstName"], "Ben", "not overwritten");
+    assert_eq!(ben["phone"], "+14155550100", "filled");
+    assert_eq!(sb.contacts("loc-it").len(), 1);
+}
+
+#[test]
+fn an_out_folder_holding_a_run_is_refused_unless_forced_and_reports_are_private() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        "First Name,Email,Phone\nAnn,ann@example.com,\n",
+        "",
+    );
+    let out = dir.path().join("o");
+    assert_eq!(sb.run_pipeline(&p, &out).status.code(), Some(0));
+    let manifest = std::fs::read(out.join("rollback.jsonl")).unwrap();
+
+    let again = sb.run_pipeline(&p, &out);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again).1.contains("--force"), "{}", text(&again).1);
+    assert_eq!(
+        std::fs::read(out.join("rollback.jsonl")).unwrap(),
+        manifest,
+        "the earlier manifest is intact"
+    );
+    assert_eq!(sb.run_with(&p, &out, &["--force"]).status.code(), Some(0));
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o700);
+    for f in [
+        "summary.json",
+        "results.csv",
+        "rejected.csv",
+        "rollback.jsonl",
+        "run.json",
+    ] {
+        assert_eq!(mode(&out.join(f)), 0o600, "{f}");
+    }
+    let journal_dir = dir.path().join(".ghl-import/journal");
+    assert_eq!(mode(&journal_dir), 0o700);
+    for e in std::fs::read_dir(&journal_dir).unwrap() {
+        let e = e.unwrap().path();
+        assert_eq!(mode(&e), 0o600, "{}", e.display());
+    }
+}
+
+#[test]
+fn a_refused_port_and_a_silent_server_stop_the_run_within_seconds() {
+    let dir = workdir();
+    // A port nobody listens on: bind, note it, close.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let silent = Listener::start();
+    for url in [closed, silent.url.clone()] {
+        let p = pipeline(dir.path(), &url, &many_rows(30), "");
+        let out = dir
+            .path()
+            .join(format!("o-{}", url.rsplit(':').next().unwrap()));
+        let started = Instant::now();
+        let r = run(bin()
+            .args(["run", "-q", "--out"])
+            .arg(&out)
+            .arg(&p)
+            .env("IT_TOKEN", "t"));
+        let took = started.elapsed();
+        assert_eq!(r.status.code(), Some(1), "{url}");
+        assert!(took < Duration::from_secs(30), "{url}: {took:?}");
+        let s = summary(&out);
+        assert!(
+            s["aborted"].as_str().unwrap().contains("api_unavailable"),
+            "{}",
+            s["aborted"]
+        );
+        assert_eq!(s["rows"]["read"], 30);
+        assert_eq!(s["rows"]["rejected"], 30, "every row accounted for: {s}");
+    }
+    assert!(silent.connections() > 0);
+}
+
+#[test]
+fn a_spent_daily_allowance_stops_the_run_whatever_the_floor() {
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--daily-limit", "10"]].concat());
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(30), "");
+    let started = Instant::now();
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 10);
+    assert_eq!(s["rejected_by_code"]["not_attempted"], 20);
+    assert!(
+        s["requests"]["rate_limited_429"].as_u64().unwrap() <= 4,
+        "{s}"
+    );
+    assert_eq!(s["resume"]["rows_left"], 20);
+    assert!(s["aborted"].as_str().unwrap().contains("daily"), "{s}");
+}
+
+#[test]
+fn a_long_run_of_429s_is_waited_out_not_turned_into_rejects() {
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--fault", "429x50@3"]].concat());
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(12),
+        "load:\n  retry: {base_delay_ms: 20, max_delay_ms: 200}\n",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 12);
+    assert_eq!(s["requests"]["rate_limited_429"], 50);
+}
