@@ -85,6 +85,9 @@ pub mod codes {
     pub const API_UNAVAILABLE: &str = "api_unavailable";
     /// The run stopped (fatal error) before this row was sent.
     pub const NOT_ATTEMPTED: &str = "not_attempted";
+    /// Warning: the API answered with an error (or its answer was lost), but the contact was
+    /// created; the row is reported and recorded as created.
+    pub const CREATED_AFTER_ERROR: &str = "created_after_error";
     /// The run stopped while this row's request was unanswered; re-running matches it.
     pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
 }

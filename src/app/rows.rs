@@ -133,7 +133,7 @@ impl RowCtx {
             }
             Step::Load(p) => p,
         };
-        let warnings = std::mem::take(&mut prepared.warnings);
+        let mut warnings = std::mem::take(&mut prepared.warnings);
         if let Some(left) = self
             .loader
             .as_ref()
@@ -173,7 +173,7 @@ impl RowCtx {
         let done = if self.stop.is_stopped() {
             Done::Outcome(self.stop.not_attempted())
         } else {
-            self.load(prepared, &mut before).await
+            self.load(prepared, &mut before, &mut warnings).await
         };
         if let (
             Some((k, h)),
@@ -208,12 +208,17 @@ impl RowCtx {
     }
 
     /// Plans (when the location is indexed or looked up) and writes, exports or reports a row.
-    async fn load(&self, prepared: Box<Prepared>, before: &mut Option<PreImage>) -> Done {
+    async fn load(
+        &self,
+        prepared: Box<Prepared>,
+        before: &mut Option<PreImage>,
+        warnings: &mut Vec<String>,
+    ) -> Done {
         let Some(planning) = &self.planning else {
             return match &self.loader {
                 Some(l) => Done::Outcome(
                     self.stop
-                        .written(self.write(l, &prepared, &prepared.body).await),
+                        .written(self.write(l, &prepared, &prepared.body, warnings).await),
                 ),
                 None => Done::Export(prepared),
             };
@@ -245,22 +250,29 @@ impl RowCtx {
             Decision::Skip { contact_id } => Outcome::Unchanged { contact_id },
             Decision::Write if self.dry_run => planned(action),
             Decision::Write => match &self.loader {
-                Some(l) => self.stop.written(self.write(l, &prepared, &body).await),
+                Some(l) => self
+                    .stop
+                    .written(self.write(l, &prepared, &body, warnings).await),
                 None => return Done::Export(prepared),
             },
         })
     }
 
-    /// Writes a row; a write still going [`GRACE`] after the run stopped is abandoned.
+    /// Writes a row (adding the warning of a settled outcome to `warnings`); a write still
+    /// going [`GRACE`] after the run stopped is abandoned.
     async fn write(
         &self,
         loader: &Loader,
         prepared: &Prepared,
         body: &crate::ghl::types::UpsertContact,
+        warnings: &mut Vec<String>,
     ) -> Result<Outcome, Fatal> {
         let write = loader.write(body, self.tags, &prepared.notes, &prepared.tasks);
         tokio::select! {
-            r = write => r,
+            r = write => r.map(|w| {
+                warnings.extend(w.warning);
+                w.outcome
+            }),
             () = self.stop.grace_over() => Ok(Outcome::Rejected(RowError::new(
                 Stage::Load,
                 codes::OUTCOME_UNKNOWN,

@@ -62,6 +62,8 @@ pub struct ClientStats {
     pub daily_remaining: AtomicU64,
     /// The last `X-RateLimit-Limit-Daily` seen (0 when never seen).
     pub daily_limit: AtomicU64,
+    /// The server's clock minus ours, in ms, from the last `Date` header (second precision).
+    pub server_offset_ms: std::sync::atomic::AtomicI64,
 }
 
 impl ClientStats {
@@ -181,8 +183,36 @@ impl GhlClient {
 
     /// `POST /contacts/upsert`. Idempotent by the location's matching rules, so retried freely.
     pub async fn upsert_contact(&self, body: &UpsertContact) -> Result<UpsertResponse, ApiError> {
-        self.send(Method::POST, PATH_UPSERT, "upsert", Some(body))
-            .await
+        self.upsert_traced(body).await.0
+    }
+
+    /// `POST /contacts/upsert`, with what its attempts leave uncertain: whether an attempt
+    /// whose answer was lost (a timeout, a dropped connection, a 5xx) may have written, and when
+    /// the first attempt left — so that a retry answered "updated" can still be known as this
+    /// call's create.
+    pub async fn upsert_traced(
+        &self,
+        body: &UpsertContact,
+    ) -> (Result<UpsertResponse, ApiError>, Trace) {
+        let mut tries = Tries::default();
+        let r = self
+            .send_with(Method::POST, PATH_UPSERT, "upsert", Some(body), &mut tries)
+            .await;
+        (r, tries.trace)
+    }
+
+    /// Whether `c` was added at or after `since` (local clock), by the server's `dateAdded`,
+    /// corrected by the server clock's offset seen in `Date` headers, with 2 s of tolerance.
+    pub fn added_since(&self, c: &Contact, since: std::time::SystemTime) -> bool {
+        let Some(added) = c.date_added.as_deref().and_then(|d| {
+            time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+        }) else {
+            return false;
+        };
+        let offset_ms = self.stats.server_offset_ms.load(Ordering::Relaxed);
+        let since = time::OffsetDateTime::from(since) + time::Duration::milliseconds(offset_ms)
+            - time::Duration::seconds(2);
+        added >= since
     }
 
     /// `POST /contacts/search`, one page.
@@ -446,12 +476,28 @@ impl GhlClient {
         endpoint: &'static str,
         body: Option<&B>,
     ) -> Result<R, ApiError> {
+        self.send_with(method, path, endpoint, body, &mut Tries::default())
+            .await
+    }
+
+    /// [`GhlClient::send`], keeping what the attempts were in `tries`.
+    async fn send_with<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &'static str,
+        body: Option<&B>,
+        tries: &mut Tries,
+    ) -> Result<R, ApiError> {
         let url = format!("{}{}", self.base, path);
-        let mut tries = Tries::default();
         loop {
             self.breaker.check(&self.base)?;
             let (auth, used) = self.authorization().await?;
             self.throttle.acquire().await;
+            tries
+                .trace
+                .first_sent
+                .get_or_insert_with(std::time::SystemTime::now);
             let answer = self.attempt(&method, &url, auth, body, endpoint).await;
             let (failure, wait) = match answer {
                 Answer::Body { status, bytes } => {
@@ -472,9 +518,16 @@ impl GhlClient {
                     }
                     _ => return Err(e),
                 },
-                Answer::Retry { failure, wait } => (failure, wait),
+                Answer::Retry {
+                    failure,
+                    wait,
+                    maybe_applied,
+                } => {
+                    tries.trace.uncertain |= maybe_applied;
+                    (failure, wait)
+                }
             };
-            let delay = self.next_delay(&mut tries, failure, wait)?;
+            let delay = self.next_delay(tries, failure, wait)?;
             tokio::time::sleep(delay).await;
         }
     }
@@ -517,10 +570,13 @@ impl GhlClient {
                 return Answer::Retry {
                     failure: format!("{endpoint}: {}", describe_transport(&e)),
                     wait: Wait::Backoff(None),
+                    // A request that timed out may have been sent and applied.
+                    maybe_applied: !e.is_connect(),
                 };
             }
         };
         self.breaker.success();
+        self.observe_clock(resp.headers());
         let status = resp.status().as_u16();
         let info = RateLimitInfo::from_headers(resp.headers());
         self.observe(&info, sent_at);
@@ -539,6 +595,7 @@ impl GhlClient {
                 return Answer::Retry {
                     failure: format!("{endpoint}: HTTP {status}, then {}", describe_transport(&e)),
                     wait: Wait::Backoff(None),
+                    maybe_applied: true,
                 };
             }
         };
@@ -576,6 +633,7 @@ impl GhlClient {
                     retry_after,
                     interval: info.interval_ms.map(Duration::from_millis),
                 },
+                maybe_applied: false,
             };
         }
         if status >= 500 {
@@ -599,6 +657,8 @@ impl GhlClient {
             (_, RetryAction::Retry) => Answer::Retry {
                 failure: format!("{endpoint}: HTTP {status}: {}", messages.join("; ")),
                 wait: Wait::Backoff(retry_after),
+                // A 5xx can come after the write was committed.
+                maybe_applied: status >= 500,
             },
         }
     }
@@ -653,6 +713,24 @@ impl GhlClient {
         Ok(delay)
     }
 
+    /// Notes how far the server's clock is from ours (its `Date` header).
+    fn observe_clock(&self, headers: &HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|d| {
+                time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok()
+            })
+        else {
+            return;
+        };
+        let now = time::OffsetDateTime::now_utc();
+        // The header has whole seconds: the offset is only counted beyond that.
+        let ms = (date - now).whole_milliseconds();
+        let ms = if ms.abs() <= 1_000 { 0 } else { ms as i64 };
+        self.stats.server_offset_ms.store(ms, Ordering::Relaxed);
+    }
+
     fn observe(&self, info: &RateLimitInfo, sent_at: std::time::Instant) {
         if let Some(d) = info.daily_remaining {
             self.stats.daily_remaining.store(d, Ordering::Relaxed);
@@ -691,7 +769,21 @@ enum Answer {
     /// A 401: final, unless an OAuth token can be refreshed once.
     Unauthorized(ApiError),
     /// Worth another attempt after a wait.
-    Retry { failure: String, wait: Wait },
+    Retry {
+        failure: String,
+        wait: Wait,
+        /// Whether the failed attempt may have been applied (its answer was lost or was a 5xx).
+        maybe_applied: bool,
+    },
+}
+
+/// What the attempts of one call leave uncertain.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trace {
+    /// When the first attempt was sent.
+    pub first_sent: Option<std::time::SystemTime>,
+    /// Whether a failed attempt may have been applied by the server.
+    pub uncertain: bool,
 }
 
 /// Why the next attempt waits.
@@ -716,6 +808,8 @@ struct Tries {
     waited: Duration,
     /// Whether an OAuth token was already refreshed after a 401.
     reauthorized: bool,
+    /// What a caller may need to reconcile.
+    trace: Trace,
 }
 
 /// Notices an API that does not answer at all: three connection failures in a row, or two
@@ -797,5 +891,18 @@ fn describe_transport(e: &reqwest::Error) -> String {
         kind.to_owned()
     } else {
         format!("{kind} ({detail})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_dates_parse_for_the_clock_offset() {
+        let d = time::OffsetDateTime::parse(
+            "Sun, 29 Nov 2026 18:00:39 GMT",
+            &time::format_description::well_known::Rfc2822,
+        )
+        .unwrap();
+        assert_eq!(d.unix_timestamp(), 1_795_975_239);
     }
 }

@@ -214,6 +214,10 @@ async fn handle(
                 return respond(a, Some((app, d)), None);
             }
             Some(f) if f.kind == FaultKind::Drop => return dropped(),
+            Some(f) if f.kind == FaultKind::DropAfterWrite => {
+                let _ = op(&mut st);
+                return dropped();
+            }
             Some(f) if f.kind == FaultKind::AfterWrite => {
                 let _ = op(&mut st);
                 return fault_response(app, d, &f);

@@ -20,6 +20,8 @@ pub enum FaultKind {
     AfterWrite,
     /// Send headers, then drop the connection before the body.
     Drop,
+    /// Do the operation, then drop the connection before the answer's body.
+    DropAfterWrite,
     /// Wait this many milliseconds, then handle the request normally.
     Slow(u64),
 }
@@ -44,13 +46,14 @@ impl std::str::FromStr for Fault {
     type Err = String;
 
     /// `KIND[xCOUNT][@AFTER][:retry-after=SECS]` where KIND is an HTTP status (`429`, `503`, `401`),
-    /// `drop`, `slow=MS`, or `STATUScreated` (do the write, then answer STATUS, e.g. `422created`).
-    /// Examples: `429x3@10`, `dropx2`, `slow=3000x1`, `422createdx1@5`.
+    /// `drop`, `slow=MS`, `STATUScreated` (do the write, then answer STATUS, e.g. `422created`) or
+    /// `dropcreated` (do the write, then drop the connection).
+    /// Examples: `429x3@10`, `dropx2`, `slow=3000x1`, `422createdx1@5`, `dropcreatedx1@7`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             format!(
                 "bad fault `{s}`: expected KIND[xCOUNT][@AFTER][:retry-after=SECS] with KIND an HTTP status, \
-                 drop, slow=MS or STATUScreated, e.g. 429x3@10, dropx1, slow=2000x2, 422createdx1"
+                 drop, slow=MS, STATUScreated or dropcreated, e.g. 429x3@10, dropx1, slow=2000x2, 422createdx1"
             )
         };
         let (main, ra) = match s.split_once(":retry-after=") {
@@ -69,6 +72,8 @@ impl std::str::FromStr for Fault {
         };
         let (kind, status) = if kind_txt == "drop" {
             (FaultKind::Drop, 0)
+        } else if kind_txt == "dropcreated" {
+            (FaultKind::DropAfterWrite, 0)
         } else if let Some(ms) = kind_txt.strip_prefix("slow=") {
             (FaultKind::Slow(ms.parse().map_err(|_| bad())?), 0)
         } else if let Some(st) = kind_txt.strip_suffix("created") {
@@ -302,10 +307,17 @@ impl State {
             return (decision, None);
         }
         let seen = self.api_requests_seen;
+        // Faults that make the write first only hit writes (a read has nothing to commit).
+        let write = !endpoint.starts_with("GET") && !endpoint.contains("/search");
         let fault = self
             .faults
             .iter_mut()
-            .find(|f| f.count > 0 && seen > f.after)
+            .find(|f| {
+                f.count > 0
+                    && seen > f.after
+                    && (write
+                        || !matches!(f.kind, FaultKind::AfterWrite | FaultKind::DropAfterWrite))
+            })
             .map(|f| {
                 f.count -= 1;
                 f.clone()

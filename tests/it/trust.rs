@@ -443,3 +443,52 @@ fn a_long_run_of_429s_is_waited_out_not_turned_into_rejects() {
     assert_eq!(s["rows"]["created"], 12);
     assert_eq!(s["requests"]["rate_limited_429"], 50);
 }
+
+#[test]
+fn post_commit_faults_still_report_and_record_every_create_so_rollback_leaves_nothing() {
+    let dir = workdir();
+    // 40 rows; about 10 % of the writes fail after the server made them: 500s, dropped
+    // connections and a 422 that created the contact anyway.
+    let faults = [
+        "500createdx1@3",
+        "dropcreatedx1@9",
+        "422createdx1@15",
+        "502createdx1@21",
+        "dropcreatedx1@27",
+        "422createdx1@33",
+    ];
+    let mut args: Vec<&str> = FAST.to_vec();
+    for f in &faults {
+        args.extend(["--fault", f]);
+    }
+    let sb = SandboxProc::start("loc-it", &args);
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(40),
+        "load:\n  retry: {base_delay_ms: 10, max_delay_ms: 50}\n  rate_limit: {max_requests: 1000, interval_ms: 1000}\n",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "no row is lost to a fault");
+    assert_eq!(sb.stats()["faults_injected"], 6);
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 40, "{s}");
+    assert_eq!(s["rows"]["updated"], 0);
+    // A fault can hit a retry of a row that already met one: one warning for both.
+    let settled = s["warnings_by_code"]["created_after_error"]
+        .as_u64()
+        .unwrap();
+    assert!((4..=6).contains(&settled), "{s}");
+    let manifest = std::fs::read_to_string(dir.path().join("o/rollback.jsonl")).unwrap();
+    assert_eq!(manifest.lines().count(), 40);
+    assert_eq!(sb.contacts("loc-it").len(), 40);
+
+    let rb = rollback(&sb, &dir.path().join("o"), &[]);
+    assert_eq!(rb.status.code(), Some(0));
+    assert!(
+        text(&rb).0.contains("40 created contacts deleted"),
+        "{}",
+        text(&rb).0
+    );
+    assert!(sb.contacts("loc-it").is_empty(), "nothing left behind");
+}
