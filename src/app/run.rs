@@ -148,9 +148,25 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     };
     let out_dir = output_dir(&opts, p, started_at)?;
     let mut csv_sink = match &p.sink {
-        Sink::Csv { path, columns } => {
+        Sink::Csv {
+            path,
+            columns,
+            if_exists,
+        } => {
             let fields = p.mapping.iter().map(|(f, _)| *f).collect();
-            Some(CsvSink::create(path, *columns, &headers, fields)?)
+            let mut inputs: Vec<PathBuf> =
+                p.load.followups.iter().map(|f| f.path.clone()).collect();
+            inputs.extend(p.source.path().map(PathBuf::from));
+            inputs.push(p.file.clone());
+            let o = crate::load::csv_sink::SinkOptions {
+                path,
+                columns: *columns,
+                if_exists: *if_exists,
+                escape_formulas: p.report.escape_formulas,
+                inputs,
+                started_at,
+            };
+            Some(CsvSink::create(&o, &headers, fields)?)
         }
         Sink::Ghl => None,
     };

@@ -56,6 +56,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The file read, for file sources.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Source::Csv(c) => Some(&c.path),
+            Source::Excel(x) => Some(&x.path),
+            Source::Ghl(_) => None,
+        }
+    }
+
     /// What the source is, for messages: a file path or `ghl location <id>`.
     pub fn describe(&self) -> String {
         match self {
@@ -100,6 +109,8 @@ pub enum Sink {
         path: PathBuf,
         /// Which columns.
         columns: CsvColumns,
+        /// What to do when the file exists.
+        if_exists: IfExists,
     },
 }
 

@@ -416,6 +416,9 @@ pub struct LoadConfig {
     /// With `type: csv`: write the source's columns (`source`) or the mapped fields (`mapped`).
     #[serde(default)]
     pub columns: CsvColumns,
+    /// With `type: csv`: what to do when the file already exists.
+    #[serde(default)]
+    pub if_exists: IfExists,
     /// Write mode.
     #[serde(default)]
     pub mode: LoadMode,
@@ -474,6 +477,22 @@ pub enum SinkKind {
     Csv,
 }
 
+/// What the CSV sink does with a file that already exists at `load.path`.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IfExists {
+    /// Refuse before reading anything (exit 2): nothing is overwritten silently.
+    #[default]
+    Error,
+    /// Write `<stem>-<UTC timestamp>.<ext>` beside it: one file per run.
+    NewFile,
+    /// Merge into it: rows with the same key (`id`, else `email`) are replaced, new ones added,
+    /// none removed — an incremental export keeps a complete snapshot.
+    Merge,
+    /// Replace it (with a complete file, moved into place when the run completes).
+    Replace,
+}
+
 /// Columns of the CSV sink.
 #[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -491,6 +510,7 @@ impl Default for LoadConfig {
             kind: SinkKind::default(),
             path: None,
             columns: CsvColumns::default(),
+            if_exists: IfExists::default(),
             mode: LoadMode::default(),
             notes: Vec::new(),
             tasks: Vec::new(),

@@ -278,6 +278,7 @@ pub(super) fn validate(
         (SinkKind::Csv, Some(p)) => Sink::Csv {
             path: c.resolve(p),
             columns: load.columns,
+            if_exists: load.if_exists,
         },
         (SinkKind::Csv, None) => {
             c.err(
@@ -287,6 +288,7 @@ pub(super) fn validate(
             Sink::Csv {
                 path: PathBuf::new(),
                 columns: load.columns,
+                if_exists: load.if_exists,
             }
         }
     };

@@ -22,9 +22,33 @@ pub const RESULT_COLUMNS: [&str; 7] = [
     "warnings",
 ];
 
-/// Prefixes a cell that a spreadsheet would evaluate (`= + - @`, tab, CR) with `'`.
+/// First characters that make a spreadsheet evaluate a cell: `= + - @`, `|` (DDE), tab, CR,
+/// and the full-width forms of `= + - @` that some spreadsheets fold to ASCII.
+const FORMULA_TRIGGERS: [char; 11] = [
+    '=', '+', '-', '@', '|', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
+/// Whether a spreadsheet would evaluate `cell` as a formula. A plain number (a sign, digits, at
+/// most one decimal point: `+14155552671`, `-5`) cannot run anything and is left as it is, so
+/// E.164 phone numbers stay usable.
+fn is_formula(cell: &str) -> bool {
+    cell.starts_with(FORMULA_TRIGGERS) && !is_plain_number(cell)
+}
+
+fn is_plain_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix(['+', '-']).unwrap_or(cell);
+    let mut dots = 0;
+    !digits.is_empty()
+        && digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits.chars().all(|c| {
+            dots += usize::from(c == '.');
+            c.is_ascii_digit() || (c == '.' && dots == 1)
+        })
+}
+
+/// Prefixes a cell that a spreadsheet would evaluate (see [`FORMULA_TRIGGERS`]) with `'`.
 pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if is_formula(cell) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
@@ -34,7 +58,7 @@ pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
 /// Reverses [`escape_formula`]: strips a `'` that precedes a formula trigger.
 pub fn unescape_formula(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        Some(rest) if is_formula(rest) => rest,
         _ => cell,
     }
 }
@@ -151,12 +175,31 @@ mod tests {
 
     #[test]
     fn formulas_are_escaped_and_round_trip() {
-        for c in ["=SUM(A1)", "+1 415", "-5", "@cmd", "\tx", "\rx"] {
+        for c in [
+            "=SUM(A1)",
+            "+1 415",
+            "-5-5",
+            "@cmd",
+            "\tx",
+            "\rx",
+            "|cmd",
+            "＝1+1",
+            "＠SUM(1)",
+            "＋1",
+            "－1",
+        ] {
             let e = escape_formula(c);
             assert!(e.starts_with('\''), "{c}");
             assert_eq!(unescape_formula(&e), c);
         }
         assert_eq!(escape_formula("ann@x.com"), "ann@x.com");
+        for n in ["+14155552671", "-5", "+1.5"] {
+            assert_eq!(escape_formula(n), n, "a plain number runs nothing");
+        }
+        assert_eq!(
+            escape_formula("-5+cmd|' /C calc'!A0"),
+            "'-5+cmd|' /C calc'!A0"
+        );
         assert_eq!(unescape_formula("'quoted"), "'quoted");
     }
 }

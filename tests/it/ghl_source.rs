@@ -21,6 +21,7 @@ validate:
 load:
   type: csv
   path: export.csv
+  if_exists: merge
   rate_limit:
     max_requests: 1000
     interval_ms: 1000
@@ -143,20 +144,41 @@ fn incremental_runs_read_only_what_changed() {
         changed.insert(v["contact"]["id"].as_str().unwrap().to_owned());
     }
 
-    // Run 2: exactly the 5 changes.
+    // Run 2: exactly the 5 changes are read, and merged into the snapshot: 302 rows, the 3
+    // changed ones updated in place, nothing dropped.
+    let before = std::fs::read_to_string(dir.path().join("export.csv")).unwrap();
     assert_eq!(
         run_export(&sb, dir.path(), &p, "o2", &[]).status.code(),
         Some(0)
     );
-    let ids: BTreeSet<String> = exported_ids(dir.path()).into_iter().collect();
-    assert_eq!(ids, changed);
+    assert_eq!(summary(&dir.path().join("o2"))["rows"]["exported"], 5);
+    let ids = exported_ids(dir.path());
+    assert_eq!(ids.len(), 302);
+    assert!(changed.iter().all(|c| ids.contains(c)));
+    let rows = read_csv(&dir.path().join("export.csv"));
+    let city = rows[0].iter().position(|h| h == "city").unwrap();
+    let paris: BTreeSet<String> = rows[1..]
+        .iter()
+        .filter(|r| r[city] == "Paris")
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(paris.len(), 3, "updated in place");
+    assert_eq!(
+        before.lines().nth(1),
+        std::fs::read_to_string(dir.path().join("export.csv"))
+            .unwrap()
+            .lines()
+            .nth(1),
+        "unchanged rows keep their place"
+    );
 
-    // Run 3: nothing new. Full refresh: everything again.
+    // Run 3: nothing new, the snapshot stays whole. Full refresh: everything again.
     assert_eq!(
         run_export(&sb, dir.path(), &p, "o3", &[]).status.code(),
         Some(0)
     );
-    assert_eq!(exported_ids(dir.path()).len(), 0);
+    assert_eq!(summary(&dir.path().join("o3"))["rows"]["exported"], 0);
+    assert_eq!(exported_ids(dir.path()).len(), 302);
     assert_eq!(
         run_export(&sb, dir.path(), &p, "o4", &["--full-refresh"])
             .status

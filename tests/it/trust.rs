@@ -492,3 +492,89 @@ fn post_commit_faults_still_report_and_record_every_create_so_rollback_leaves_no
     );
     assert!(sb.contacts("loc-it").is_empty(), "nothing left behind");
 }
+
+/// A pipeline that cleans `in.csv` into the CSV file `dest` (no API).
+fn cleaning_pipeline(
+    dir: &std::path::Path,
+    csv: &str,
+    dest: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    std::fs::write(dir.join("in.csv"), csv).unwrap();
+    let p = dir.join("clean.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             mapping: {{firstName: First Name, email: Email, companyName: Company}}\n\
+             load: {{type: csv, path: {dest}, columns: mapped{extra}}}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn clean(p: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    run(bin().args(["run", "-q", "--out"]).arg(out).arg(p))
+}
+
+#[test]
+fn the_csv_sink_never_destroys_a_file() {
+    let dir = workdir();
+    let d = dir.path();
+    let csv = "First Name,Email,Company\nAnn,ann@example.com,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\nBo,not-an-email,\nCy,cy@example.com,|cmd\n";
+
+    // Its own source: refused, the input intact.
+    let p = cleaning_pipeline(d, csv, "in.csv", "");
+    let o = clean(&p, &d.join("o0"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("overwrite what it reads"),
+        "{}",
+        text(&o).1
+    );
+    assert_eq!(std::fs::read_to_string(d.join("in.csv")).unwrap(), csv);
+
+    // A first export; formulas from the data are escaped like in the reports.
+    let p = cleaning_pipeline(d, csv, "clean.csv", "");
+    assert_eq!(clean(&p, &d.join("o1")).status.code(), Some(3));
+    let first = std::fs::read_to_string(d.join("clean.csv")).unwrap();
+    let rows = read_csv(&d.join("clean.csv"));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[1][2], "'=HYPERLINK(\"http://x\",\"y\")");
+    assert_eq!(rows[2][2], "'|cmd");
+
+    // By default an existing file is refused before anything is read.
+    let o = clean(&p, &d.join("o2"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("if_exists"), "{}", text(&o).1);
+    assert_eq!(std::fs::read_to_string(d.join("clean.csv")).unwrap(), first);
+
+    // new_file: one file per run beside it.
+    let p = cleaning_pipeline(
+        d,
+        "First Name,Email,Company\nDi,di@example.com,\n",
+        "clean.csv",
+        ", if_exists: new_file",
+    );
+    assert_eq!(clean(&p, &d.join("o3")).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(d.join("clean.csv")).unwrap(), first);
+    let stamped: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("clean-") && n.ends_with(".csv"))
+        .collect();
+    assert_eq!(stamped.len(), 1, "{stamped:?}");
+
+    // merge by email: Ann updated, Cy kept, Di added; nothing dropped.
+    let p = cleaning_pipeline(
+        d,
+        "First Name,Email,Company\nAnnie,ann@example.com,Acme\nDi,di@example.com,\n",
+        "clean.csv",
+        ", if_exists: merge",
+    );
+    assert_eq!(clean(&p, &d.join("o4")).status.code(), Some(0));
+    let rows = read_csv(&d.join("clean.csv"));
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["Annie", "Cy", "Di"]);
+}
