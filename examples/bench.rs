@@ -15,6 +15,8 @@
 //! transform + dedup, and prints rows/s and the process's peak RSS.
 //! `sync N` plans N rows against N existing contacts in sync mode (reads per 500, writes only
 //! for changed rows).
+//! `headers N` opens a CSV whose header has N columns (one of them repeated at the end, then
+//! without the repeat) and times reading or rejecting it.
 //! `load N` loads N rows into an in-process sandbox advertising 200 requests / 1 s and prints the
 //! achieved request rate against that limit, 429s received and requests per created contact.
 
@@ -112,6 +114,38 @@ fn extract(rows: usize) -> anyhow::Result<()> {
         size as f64 / 1e6 / el.as_secs_f64(),
         peak_rss_mb()
     );
+    Ok(())
+}
+
+fn headers(columns: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    for repeated in [true, false] {
+        let csv = dir.path().join("wide.csv");
+        let mut names: Vec<String> = (0..columns).map(|i| format!("Column {i}")).collect();
+        if repeated {
+            names.push("column   0".into());
+        }
+        std::fs::write(&csv, format!("{}\n", names.join(",")))?;
+        let t = Instant::now();
+        let src = ghl_import::config::Source::Csv(ghl_import::config::CsvSource::new(&csv));
+        let what = match SourceReader::open(&src) {
+            Ok(r) => format!("read, {} columns", r.headers().len()),
+            Err(e) => format!(
+                "rejected: {}",
+                e.to_string().chars().take(60).collect::<String>()
+            ),
+        };
+        println!(
+            "headers: {} columns{} in {:.3} s ({what})",
+            names.len(),
+            if repeated {
+                " (last repeats the first)"
+            } else {
+                ""
+            },
+            t.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 
@@ -402,6 +436,7 @@ fn main() -> anyhow::Result<()> {
         "transform" => transform(rows),
         "load" => tokio::runtime::Runtime::new()?.block_on(load(rows)),
         "sync" => tokio::runtime::Runtime::new()?.block_on(sync(rows)),
+        "headers" => headers(rows),
         other => anyhow::bail!("unknown benchmark `{other}`: use extract, transform or load"),
     }
 }

@@ -287,6 +287,7 @@ fn yaml_error(shown: &str, text: &str, e: &serde_saphyr::Error) -> String {
     let mut pos = e
         .location()
         .map(|l| (l.line() as usize, l.column() as usize));
+    let message = plain_message(&message, pos.and_then(|(l, c)| key_at(text, l, c)));
     let mut hint = String::new();
     if let Some((kind, bad, expected)) = parse_unknown(&message) {
         // Positions of errors inside an internally tagged enum point at the parent key; look
@@ -314,6 +315,66 @@ fn yaml_error(shown: &str, text: &str, e: &serde_saphyr::Error) -> String {
         }
     }
     out
+}
+
+/// The YAML library's message in the user's words: what is wrong and what is expected, naming
+/// the key when it is known.
+fn plain_message(message: &str, key: Option<String>) -> String {
+    let named = |what: &str| match &key {
+        Some(k) => format!("`{k}`: {what}"),
+        None => what.to_owned(),
+    };
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let k = rest.split(',').next().unwrap_or(rest).trim();
+        return format!("the key `{k}` appears twice in the same section; keep one of them");
+    }
+    if message.contains("expected a nonzero") {
+        return named("expected a whole number of at least 1");
+    }
+    let whole = [
+        "invalid u8",
+        "invalid u16",
+        "invalid u32",
+        "invalid u64",
+        "invalid usize",
+    ];
+    if whole.iter().any(|w| message.starts_with(w))
+        || message.contains("expected u32")
+        || message.contains("expected u64")
+    {
+        return named("expected a whole number (0 or more; no sign, no decimals)");
+    }
+    if message.starts_with("expected string scalar") {
+        return named("expected a single value here, not a list or a section");
+    }
+    if message.contains("budget") || message.contains("recursion") || message.contains("depth") {
+        return format!(
+            "the file is too large or too deeply nested to be a pipeline ({message}); repeated aliases (`*name`) \
+             expand to a copy each — write the values out"
+        );
+    }
+    message.to_owned()
+}
+
+/// The YAML key at, or just before, line `l` column `c` (1-based).
+fn key_at(text: &str, l: usize, c: usize) -> Option<String> {
+    let line = text.lines().nth(l.checked_sub(1)?)?;
+    let at = c.saturating_sub(1).min(line.len());
+    let ident = |s: &str| -> Option<String> {
+        let s = s.trim_start();
+        let end = s.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))?;
+        (end > 0 && s[end..].trim_start().starts_with(':')).then(|| s[..end].to_owned())
+    };
+    if let Some(k) = line.get(at..).and_then(ident) {
+        return Some(k);
+    }
+    // `key: value` with the position on the value: the identifier before the last `:`.
+    let before = line.get(..at)?.trim_end().strip_suffix(':')?;
+    let start = before
+        .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+        .map_or(0, |i| i + 1);
+    let k = &before[start..];
+    (!k.is_empty()).then(|| k.to_owned())
 }
 
 /// Splits "unknown field `x`, expected one of a, b" (or "unknown variant …", "expected `a` or `b`").

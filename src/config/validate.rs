@@ -56,6 +56,15 @@ impl Checker<'_> {
             self.err(&[section, "location_id"], "must not be empty");
         }
         let base_url = match reqwest::Url::parse(base_url) {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                // Never echo the value: it holds a secret.
+                self.err(
+                    &[section, "base_url"],
+                    "holds credentials (`user:password@`); they would be sent instead of the token and \
+                     written into reports — remove them and name the token's variable in auth.token_env",
+                );
+                reqwest::Url::parse(DEFAULT_BASE_URL).expect("constant URL parses")
+            }
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
             Ok(_) | Err(_) => {
                 self.err(
@@ -154,6 +163,15 @@ impl Checker<'_> {
                         None
                     }
                 };
+                if csv.max_field_bytes.get() > 1 << 30 {
+                    self.err(
+                        &["source", "max_field_bytes"],
+                        format!(
+                            "{} is out of range: use 1..=1073741824 bytes (1 GiB)",
+                            csv.max_field_bytes
+                        ),
+                    );
+                }
                 let encoding = self.encoding("encoding", &csv.encoding);
                 let fallback_encoding = self.encoding("fallback_encoding", &csv.fallback_encoding);
                 Source::Csv(CsvSource {
@@ -453,6 +471,81 @@ pub(super) fn validate(
                 load.concurrency
             ),
         );
+    }
+    // Every number has a range that means something; outside it, a clear error instead of an
+    // overflow deep in a library.
+    let bounds: [(&[&str], u64, u64, u64, &str); 9] = [
+        (
+            &["load", "rate_limit", "max_requests"],
+            load.rate_limit.max_requests.get().into(),
+            1,
+            100_000,
+            "requests per interval",
+        ),
+        (
+            &["load", "rate_limit", "interval_ms"],
+            load.rate_limit.interval_ms.get(),
+            1,
+            86_400_000,
+            "ms (at most a day)",
+        ),
+        (
+            &["load", "rate_limit", "max_wait_secs"],
+            load.rate_limit.max_wait_secs.get(),
+            1,
+            86_400,
+            "s (at most a day)",
+        ),
+        (
+            &["load", "retry", "max_attempts"],
+            load.retry.max_attempts.get().into(),
+            1,
+            100,
+            "attempts",
+        ),
+        (
+            &["load", "retry", "base_delay_ms"],
+            load.retry.base_delay_ms,
+            0,
+            600_000,
+            "ms (at most 10 minutes)",
+        ),
+        (
+            &["load", "retry", "max_delay_ms"],
+            load.retry.max_delay_ms,
+            0,
+            3_600_000,
+            "ms (at most an hour)",
+        ),
+        (
+            &["load", "timeout_secs"],
+            load.timeout_secs.get(),
+            1,
+            3_600,
+            "s (at most an hour)",
+        ),
+        (
+            &["load", "connect_timeout_secs"],
+            load.connect_timeout_secs.get(),
+            1,
+            300,
+            "s (at most 5 minutes)",
+        ),
+        (
+            &["load", "daily_floor"],
+            load.daily_floor,
+            0,
+            10_000_000,
+            "requests",
+        ),
+    ];
+    for (keys, value, min, max, unit) in bounds {
+        if value < min || value > max {
+            c.err(
+                keys,
+                format!("{value} is out of range: use {min}..={max} {unit}"),
+            );
+        }
     }
     let mut load = load;
     for (i, f) in load.followups.iter_mut().enumerate() {

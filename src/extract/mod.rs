@@ -159,11 +159,18 @@ pub fn clean_headers(
     shown: &str,
 ) -> Result<Vec<String>, ConfigError> {
     let key = |s: &str| {
-        s.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
+        let mut k = String::with_capacity(s.len());
+        for w in s.split_whitespace() {
+            if !k.is_empty() {
+                k.push(' ');
+            }
+            k.push_str(w);
+        }
+        k.to_lowercase()
     };
+    // Each name's key → its column: one hash look-up per column, linear in the header's size.
+    let mut seen: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(raw.len());
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for (i, h) in raw.into_iter().enumerate() {
         if h.trim().is_empty() {
@@ -171,39 +178,55 @@ pub fn clean_headers(
             continue;
         }
         let k = key(&h);
-        if let Some(j) = out.iter().position(|o| key(o) == k) {
-            match policy {
-                DuplicateHeaders::Error => {
-                    return Err(ConfigError::new(format!(
-                        "{shown}: columns {} and {} are both named `{}`; rename one, or set \
-                         source.duplicate_headers: suffix",
-                        j + 1,
-                        i + 1,
-                        h.trim()
-                    )))
-                }
-                DuplicateHeaders::Suffix => {
-                    let mut n = 2;
-                    let renamed = loop {
-                        let c = format!("{}_{n}", h.trim());
-                        if !out.iter().any(|o| key(o) == key(&c)) {
-                            break c;
-                        }
-                        n += 1;
-                    };
-                    tracing::warn!(column = i + 1, from = %h.trim(), to = %renamed, "Renamed a repeated column name.");
-                    out.push(renamed);
-                    continue;
-                }
+        let Some(&j) = seen.get(&k) else {
+            seen.insert(k, i);
+            out.push(h);
+            continue;
+        };
+        match policy {
+            DuplicateHeaders::Error => {
+                return Err(ConfigError::new(format!(
+                    "{shown}: columns {} and {} are both named `{}`; rename one, or set \
+                     source.duplicate_headers: suffix",
+                    j + 1,
+                    i + 1,
+                    h.trim()
+                )))
+            }
+            DuplicateHeaders::Suffix => {
+                let mut n = 2;
+                let (renamed, rk) = loop {
+                    let c = format!("{}_{n}", h.trim());
+                    let ck = key(&c);
+                    if !seen.contains_key(&ck) {
+                        break (c, ck);
+                    }
+                    n += 1;
+                };
+                tracing::warn!(column = i + 1, from = %h.trim(), to = %renamed, "Renamed a repeated column name.");
+                seen.insert(rk, i);
+                out.push(renamed);
             }
         }
-        out.push(h);
     }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_repeat_far_along_a_wide_header_is_found_with_both_positions() {
+        let mut raw: Vec<String> = (0..100_000).map(|i| format!("Column {i}")).collect();
+        raw.push(" column   7 ".into());
+        let e = super::clean_headers(raw.clone(), super::DuplicateHeaders::Error, "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("columns 8 and 100001"), "{e}");
+        let ok = super::clean_headers(raw, super::DuplicateHeaders::Suffix, "f.csv").unwrap();
+        assert_eq!(ok[100_000], "column   7_2");
+        assert_eq!(ok.len(), 100_001);
+    }
+
     use super::*;
 
     #[test]

@@ -127,3 +127,68 @@ fn help_lists_examples_and_exit_codes() {
     );
     assert!(stdout.contains("Exit codes"), "{stdout}");
 }
+
+#[test]
+fn yaml_library_errors_read_in_the_users_words_with_positions() {
+    let dir = workdir();
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "load:\n  concurrency: 2\n  concurrency: 3\n",
+            ":18:3:",
+            "the key `concurrency` appears twice",
+        ),
+        (
+            "load:\n  concurrency: lots\n",
+            ":17:16:",
+            "`concurrency`: expected a whole number",
+        ),
+        (
+            "load:\n  concurrency: 0\n",
+            ":17:",
+            "`concurrency`: expected a whole number of at least 1",
+        ),
+        (
+            "load:\n  concurrency: [1]\n",
+            ":17:16:",
+            "not a list or a section",
+        ),
+        (
+            "load:\n  rate_limit:\n    interval_ms: 100000000000000000\n",
+            ":18:5:",
+            "load.rate_limit.interval_ms: 100000000000000000 is out of range: use 1..=86400000",
+        ),
+    ];
+    for (extra, pos, message) in cases {
+        let p = pipeline(
+            dir.path(),
+            "http://127.0.0.1:9",
+            "First Name,Email,Phone\n",
+            extra,
+        );
+        // `run` too: the bad value must never reach a library and panic there.
+        for cmd in ["validate", "run"] {
+            let e = expect_config_error(&run(bin().arg(cmd).arg(&p).env("IT_TOKEN", "t")));
+            assert!(e.contains(&format!("p.yaml{pos}")), "{extra}: {e}");
+            assert!(e.contains(message), "{extra}: {e}");
+        }
+    }
+}
+
+#[test]
+fn credentials_in_a_base_url_are_refused_and_never_echoed() {
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        "http://user:s3cr3t-pass@127.0.0.1:9",
+        "First Name,Email,Phone\nAnn,ann@example.com,\n",
+        "",
+    );
+    let o = run(bin().arg("run").arg(&p).env("IT_TOKEN", "t"));
+    let e = expect_config_error(&o);
+    assert!(e.contains("target.base_url: holds credentials"), "{e}");
+    let (out, err) = text(&o);
+    assert!(
+        !out.contains("s3cr3t") && !err.contains("s3cr3t"),
+        "{out}{err}"
+    );
+}
