@@ -63,15 +63,20 @@ impl Stop {
         self.notify.notify_waiters();
     }
 
-    /// Completes [`GRACE`] after the run stopped.
-    async fn grace_over(&self) {
+    /// Completes when the run stops.
+    pub async fn stopped(&self) {
         loop {
             let stopped = self.notify.notified();
             if self.is_stopped() {
-                break;
+                return;
             }
             stopped.await;
         }
+    }
+
+    /// Completes [`GRACE`] after the run stopped.
+    async fn grace_over(&self) {
+        self.stopped().await;
         tokio::time::sleep(GRACE).await;
     }
 

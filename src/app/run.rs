@@ -86,12 +86,31 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             }
         }
     }
-    let pipeline = Arc::new(loaded);
-    let p = &*pipeline;
+    let p = &loaded;
     if opts.seed_contacts > 0 && !opts.sandbox {
         return Err(ConfigError::new("--seed-contacts only applies with --sandbox").into());
     }
 
+    // SIGINT or SIGTERM, from here on: stop sending, let requests in flight end, account for
+    // every row, write reports.
+    let stop = Arc::new(Stop::default());
+    let interrupt = {
+        let stop = Arc::clone(&stop);
+        super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
+    };
+    let run = build_and_run(&opts, p, &stop, started, started_at).await;
+    interrupt.abort();
+    run
+}
+
+/// The build and run phases of [`run`], with the run-wide stop that signals set.
+async fn build_and_run(
+    opts: &RunOptions,
+    p: &config::Pipeline,
+    stop: &Arc<Stop>,
+    started: Instant,
+    started_at: time::OffsetDateTime,
+) -> anyhow::Result<Exit> {
     // Build: the API clients, the source, the transform, the sink, the output folder.
     let apis = Apis::build(p, &opts).await?;
     let state_dir = super::state_dir_of(p, opts.state_dir.as_deref());
@@ -209,15 +228,21 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 .filter(|f| p.mapping.iter().any(|(g, _)| g == *f))
                 .count() as u64;
             let rows = crate::extract::estimate_rows(&p.source);
-            let (planning, why) =
-                Planning::choose(apis.client(t), &t.location_id, p.load.lookup, rows, keys)
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "planning: reading the contacts of location {}: {e}",
-                            t.location_id
-                        )
-                    })?;
+            let choose =
+                Planning::choose(apis.client(t), &t.location_id, p.load.lookup, rows, keys);
+            let (planning, why) = tokio::select! {
+                r = choose => r.map_err(|e| {
+                    anyhow::anyhow!(
+                        "planning: reading the contacts of location {}: {e}",
+                        t.location_id
+                    )
+                })?,
+                // Stopped while reading the location: every row is reported not_attempted.
+                () = stop.stopped() => (
+                    Planning::Prefetched(Arc::new(crate::load::plan::Index::default())),
+                    "planning stopped".to_owned(),
+                ),
+            };
             if !opts.quiet {
                 eprintln!("{why}");
             }
@@ -283,20 +308,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
     let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
 
-    let stop = Arc::new(Stop::default());
-    // SIGINT or SIGTERM: stop sending, let requests in flight end, account for every row, write
-    // reports.
-    let interrupt = {
-        let stop = Arc::clone(&stop);
-        super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
-    };
     let concurrency = p.load.concurrency.get() as usize;
     let ctx = Arc::new(RowCtx {
         loader,
         planning: index.clone(),
         journal,
         policies,
-        stop: Arc::clone(&stop),
+        stop: Arc::clone(stop),
         floor_hit: AtomicBool::new(false),
         mode: p.load.mode,
         tags: p.load.tags,
@@ -406,7 +424,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         progress.update(&summary.rows, rate.as_ref());
     }
     progress.finish();
-    interrupt.abort();
     drop(outcomes);
     let mut reader = producer.await.context("reader thread")??;
     writer.finish()?;

@@ -115,7 +115,10 @@ fn semantic_errors_are_collected_with_positions() {
 fn zero_concurrency_and_wrong_version_are_rejected() {
     let e = err(&format!("{GOOD}load:\n  concurrency: 0\n"));
     assert!(e.starts_with("dir/p.yaml:16:3:"), "{e}");
-    assert!(e.contains("`concurrency`: expected a whole number of at least 1"), "{e}");
+    assert!(
+        e.contains("`concurrency`: expected a whole number of at least 1"),
+        "{e}"
+    );
     let e = err(&GOOD.replace("version: 1", "version: 2"));
     assert!(
         e.starts_with("dir/p.yaml:1:1: version: unsupported version 2"),

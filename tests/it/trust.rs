@@ -578,3 +578,42 @@ fn the_csv_sink_never_destroys_a_file() {
     let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["Annie", "Cy", "Di"]);
 }
+
+#[test]
+fn sigterm_while_the_location_is_read_reports_every_row_not_attempted() {
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--fault", "slow=20000x1"]].concat());
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(8),
+        "load:\n  mode: sync\n",
+    );
+    let out = dir.path().join("o");
+    let started = Instant::now();
+    let child = bin()
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The planning read is held for 20 s by the sandbox.
+    while sb.stats()["requests_by_endpoint"]["POST /contacts/search"] != 1 {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, "-TERM");
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "did not wait for the read"
+    );
+    let s = summary(&out);
+    assert_eq!(s["rows"]["read"], 8);
+    assert_eq!(s["rejected_by_code"]["not_attempted"], 8);
+    assert!(sb.contacts("loc-it").is_empty());
+}
