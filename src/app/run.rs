@@ -65,10 +65,40 @@ pub struct RunOptions {
 pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let started_at = time::OffsetDateTime::now_utc();
+    let p = load_pipeline(&opts)?;
+    if opts.seed_contacts > 0 && !opts.sandbox {
+        return Err(ConfigError::new("--seed-contacts only applies with --sandbox").into());
+    }
+    // SIGINT or SIGTERM, from here on: stop sending, let requests in flight end, account for
+    // every row, write reports.
+    let stop = Arc::new(Stop::default());
+    let interrupt = {
+        let stop = Arc::clone(&stop);
+        super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
+    };
+    let result = match Apis::build(&p, &opts).await {
+        Ok(apis) => {
+            let run = Run {
+                opts: &opts,
+                p: &p,
+                apis,
+                stop,
+                started,
+                started_at,
+            };
+            run.execute().await
+        }
+        Err(e) => Err(e),
+    };
+    interrupt.abort();
+    result
+}
+
+/// The pipeline, or for `retry-rejects` the same pipeline reading a run's rejected.csv.
+fn load_pipeline(opts: &RunOptions) -> anyhow::Result<config::Pipeline> {
     let mut loaded = config::load(&opts.pipeline)?;
     if let Some(rejected) = &opts.source_override {
-        // retry-rejects: the same pipeline, reading a run's rejected.csv (our own CSV dialect;
-        // its reason columns and formula escapes are dropped on read).
+        // Our own CSV dialect: its reason columns and formula escapes are dropped on read.
         let scope = opts.retry_scope.unwrap_or_default();
         loaded.source = Source::Csv(config::CsvSource {
             delimiter: Some(b','),
@@ -86,289 +116,542 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             }
         }
     }
-    let p = &loaded;
-    if opts.seed_contacts > 0 && !opts.sandbox {
-        return Err(ConfigError::new("--seed-contacts only applies with --sandbox").into());
-    }
-
-    // SIGINT or SIGTERM, from here on: stop sending, let requests in flight end, account for
-    // every row, write reports.
-    let stop = Arc::new(Stop::default());
-    let interrupt = {
-        let stop = Arc::clone(&stop);
-        super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
-    };
-    let run = build_and_run(&opts, p, &stop, started, started_at).await;
-    interrupt.abort();
-    run
+    Ok(loaded)
 }
 
-/// The build and run phases of [`run`], with the run-wide stop that signals set.
-async fn build_and_run(
-    opts: &RunOptions,
-    p: &config::Pipeline,
-    stop: &Arc<Stop>,
+/// One run: what it reads and writes, and the run-wide stop that signals and fatal errors set.
+struct Run<'a> {
+    opts: &'a RunOptions,
+    p: &'a config::Pipeline,
+    apis: Apis,
+    stop: Arc<Stop>,
     started: Instant,
     started_at: time::OffsetDateTime,
-) -> anyhow::Result<Exit> {
-    // Build: the API clients, the source, the transform, the sink, the output folder.
-    let apis = Apis::build(p, &opts).await?;
-    let state_dir = super::state_dir_of(p, opts.state_dir.as_deref());
-    let state = StateStore::new(state_dir.clone());
-    let (reader, incremental) = match &p.source {
-        Source::Ghl(g) => {
-            // Sandbox runs keep their marks apart from real ones.
-            let state_key = match opts.sandbox {
-                true => format!("sandbox-{}", g.api.location_id),
-                false => g.api.location_id.clone(),
-            };
-            let since = match (g.incremental, opts.full_refresh) {
-                (Some(_), false) => state.load_watermark(&p.name, &state_key)?,
-                _ => None,
-            };
-            let r = GhlReader::open(apis.client(&g.api).clone(), g.clone(), since)
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
-            (
-                SourceReader::Ghl(Box::new(r)),
-                g.incremental.map(|_| g.api.location_id.clone()),
-            )
+}
+
+/// The source, the transform and the dedup, handed to the reader thread.
+struct Stages {
+    reader: SourceReader,
+    transformer: Transformer,
+    dedup: Dedup,
+}
+
+/// What a run writes as rows come out, in input order.
+struct RunFiles {
+    reports: ReportWriter,
+    /// rollback.jsonl (runs that write to a GHL target).
+    manifest: Option<std::io::BufWriter<std::fs::File>>,
+    /// plan.csv (dry runs).
+    plan: Option<csv::Writer<std::fs::File>>,
+    /// The CSV sink's file.
+    sink: Option<CsvSink>,
+}
+
+impl Run<'_> {
+    /// Build (source, transform, sink, output folder, journal, planning), stream every row, then
+    /// finish (follow-ups, summary, incremental mark).
+    async fn execute(&self) -> anyhow::Result<Exit> {
+        let (p, opts) = (self.p, self.opts);
+        let state_dir = super::state_dir_of(p, opts.state_dir.as_deref());
+        let state = StateStore::new(state_dir.clone());
+        let (reader, incremental) = self.open_source(&state).await?;
+        let headers = reader.headers().clone();
+        let transformer = self.transformer(&headers).await?;
+        // Follow-up files are read (and their columns checked) before anything is written.
+        let followups = match &p.target {
+            Some(_) if !p.load.followups.is_empty() => {
+                Some(crate::load::followups::FollowUps::read(p)?)
+            }
+            _ => None,
+        };
+        let sink = self.open_sink(&headers)?;
+        let out_dir = output_dir(opts, p, self.started_at)?;
+        let journal = self.open_journal(&state_dir)?;
+        super::target::write_record(&out_dir, &self.record(&journal))?;
+        let policies: Vec<(ContactField, FieldPolicy)> = p
+            .load
+            .fields
+            .iter()
+            .filter_map(|(k, v)| ContactField::from_api_name(k).map(|f| (f, *v)))
+            .collect();
+        let (index, planning_note) = self.plan_location(&policies).await?;
+        let dedup = self.dedup(&transformer)?;
+        let mut files = RunFiles::create(&out_dir, &headers, p, opts, index.is_some(), sink)?;
+        let ctx = Arc::new(RowCtx {
+            loader: p
+                .target
+                .as_ref()
+                .map(|t| Loader::new(self.apis.client(t).clone())),
+            planning: index.clone(),
+            journal,
+            policies,
+            stop: Arc::clone(&self.stop),
+            floor_hit: AtomicBool::new(false),
+            mode: p.load.mode,
+            tags: p.load.tags,
+            dry_run: opts.dry_run,
+            full_refresh: opts.full_refresh,
+            daily_floor: p.load.daily_floor,
+        });
+
+        // Run.
+        let mut summary = self.new_summary();
+        let stages = Stages {
+            reader,
+            transformer,
+            dedup,
+        };
+        let mut reader = self
+            .stream_rows(&ctx, stages, &mut files, &mut summary)
+            .await?;
+
+        // Finish.
+        if let Some(err) = reader.take_error() {
+            self.stop.stop(err);
         }
-        other => (SourceReader::open(other)?, None),
-    };
-    let headers = reader.headers().clone();
-    let transformer = Transformer::new(p, &headers)?;
-    let transformer = match (&p.target, p.custom_fields.is_empty()) {
-        (Some(t), false) => {
-            let defs = apis
-                .client(t)
-                .custom_fields(&t.location_id)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
+        let exported_to = files.finish(&self.stop)?;
+        if let Some(f) = followups {
+            self.follow_ups(f, &ctx, &out_dir, &mut summary).await?;
+        }
+        summary.requests = self.apis.totals();
+        summary.planning = planning_note;
+        if let (Some(idx), true) = (&index, opts.dry_run) {
+            summary.forecast = Some(self.forecast(&summary, idx));
+        }
+        if let SourceReader::Ghl(g) = &reader {
+            summary.source_duplicates_skipped = g.duplicates_skipped();
+            if !g.custom_fields().is_empty() {
+                write_json(
+                    &out_dir.join(report::CUSTOM_FIELDS_JSON),
+                    &g.custom_fields(),
+                )?;
+            }
+        }
+        summary.aborted = self.stop.reason();
+        let daily_spent = summary.requests.daily_remaining == Some(0) && summary.aborted.is_some();
+        if ctx.floor_hit.load(Ordering::SeqCst) || daily_spent {
+            summary.resume = Some(resume_estimate(&summary, time::OffsetDateTime::now_utc()));
+        }
+        summary.duration_ms = self.started.elapsed().as_millis() as u64;
+        write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
+        if let (Some(sb), Some(t)) = (&self.apis.sandbox, &p.target) {
+            write_json(
+                &out_dir.join(report::SANDBOX_CONTACTS_JSON),
+                &sb.contacts(&t.location_id),
+            )?;
+        }
+        if let (Some(location), SourceReader::Ghl(g)) = (&incremental, &reader) {
+            self.advance_mark(&state, location, g, &summary)?;
+        }
+        print_summary(&summary, &out_dir, exported_to.as_deref());
+        Ok(exit_code(&summary))
+    }
+
+    /// The source reader, and for an incremental GHL source the location its mark belongs to.
+    async fn open_source(
+        &self,
+        state: &StateStore,
+    ) -> anyhow::Result<(SourceReader, Option<String>)> {
+        let (p, opts) = (self.p, self.opts);
+        let Source::Ghl(g) = &p.source else {
+            return Ok((SourceReader::open(&p.source)?, None));
+        };
+        // Sandbox runs keep their marks apart from real ones.
+        let state_key = match opts.sandbox {
+            true => format!("sandbox-{}", g.api.location_id),
+            false => g.api.location_id.clone(),
+        };
+        let since = match (g.incremental, opts.full_refresh) {
+            (Some(_), false) => state.load_watermark(&p.name, &state_key)?,
+            _ => None,
+        };
+        let r = GhlReader::open(self.apis.client(&g.api).clone(), g.clone(), since)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok((
+            SourceReader::Ghl(Box::new(r)),
+            g.incremental.map(|_| g.api.location_id.clone()),
+        ))
+    }
+
+    /// The transform for these columns, with the target's custom fields resolved.
+    async fn transformer(&self, headers: &Arc<[String]>) -> anyhow::Result<Transformer> {
+        let p = self.p;
+        let transformer = Transformer::new(p, headers)?;
+        let Some(t) = p.target.as_ref().filter(|_| !p.custom_fields.is_empty()) else {
+            return Ok(transformer);
+        };
+        let defs = self
+            .apis
+            .client(t)
+            .custom_fields(&t.location_id)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
                     "listing the custom fields of target location {}: {e}; the token needs the \
                      locations/customFields.readonly scope to write custom fields by key or name",
                     t.location_id
                 )
-                })?;
-            let shown = p.file.display().to_string();
-            let resolved =
-                crate::transform::custom::resolve(&p.custom_fields, &defs, &shown, &t.location_id)?;
-            transformer.with_custom_fields(p, &headers, resolved)?
-        }
-        _ => transformer,
-    };
-    // Follow-up files are read (and their columns checked) before anything is written.
-    let followups = match &p.target {
-        Some(_) if !p.load.followups.is_empty() => {
-            Some(crate::load::followups::FollowUps::read(p)?)
-        }
-        _ => None,
-    };
-    let out_dir = output_dir(&opts, p, started_at)?;
-    let mut csv_sink = match &p.sink {
-        Sink::Csv {
+            })?;
+        let shown = p.file.display().to_string();
+        let resolved =
+            crate::transform::custom::resolve(&p.custom_fields, &defs, &shown, &t.location_id)?;
+        Ok(transformer.with_custom_fields(p, headers, resolved)?)
+    }
+
+    /// The CSV sink's file, checked against `load.if_exists` and the run's inputs.
+    fn open_sink(&self, headers: &[String]) -> anyhow::Result<Option<CsvSink>> {
+        let p = self.p;
+        let Sink::Csv {
             path,
             columns,
             if_exists,
-        } => {
-            let fields = p.mapping.iter().map(|(f, _)| *f).collect();
-            let mut inputs: Vec<PathBuf> =
-                p.load.followups.iter().map(|f| f.path.clone()).collect();
-            inputs.extend(p.source.path().map(PathBuf::from));
-            inputs.push(p.file.clone());
-            let o = crate::load::csv_sink::SinkOptions {
-                path,
-                columns: *columns,
-                if_exists: *if_exists,
-                escape_formulas: p.report.escape_formulas,
-                inputs,
-                started_at,
-            };
-            Some(CsvSink::create(&o, &headers, fields)?)
+        } = &p.sink
+        else {
+            return Ok(None);
+        };
+        let fields = p.mapping.iter().map(|(f, _)| *f).collect();
+        let mut inputs: Vec<PathBuf> = p.load.followups.iter().map(|f| f.path.clone()).collect();
+        inputs.extend(p.source.path().map(PathBuf::from));
+        inputs.extend(self.opts.source_override.clone());
+        inputs.push(p.file.clone());
+        let o = crate::load::csv_sink::SinkOptions {
+            path,
+            columns: *columns,
+            if_exists: *if_exists,
+            escape_formulas: p.report.escape_formulas,
+            inputs,
+            started_at: self.started_at,
+        };
+        Ok(Some(CsvSink::create(&o, headers, fields)?))
+    }
+
+    /// The run journal: real targets only (an embedded sandbox starts empty every run), keyed
+    /// by pipeline, location and API address.
+    fn open_journal(&self, state_dir: &std::path::Path) -> anyhow::Result<Option<Mutex<Journal>>> {
+        match (&self.p.target, self.opts.dry_run, self.opts.sandbox) {
+            (Some(t), false, false) => Ok(Some(Mutex::new(Journal::open(
+                state_dir,
+                &self.p.name,
+                &super::target::journal_where(t),
+            )?))),
+            _ => Ok(None),
         }
-        Sink::Ghl => None,
-    };
-    let loader = p
-        .target
-        .as_ref()
-        .map(|t| Loader::new(apis.client(t).clone()));
-    // The run journal: real targets only (an embedded sandbox starts empty every run), keyed by
-    // pipeline, location and API address.
-    let journal = match (&p.target, opts.dry_run, opts.sandbox) {
-        (Some(t), false, false) => Some(Mutex::new(Journal::open(
-            &state_dir,
-            &p.name,
-            &super::target::journal_where(t),
-        )?)),
-        _ => None,
-    };
-    super::target::write_record(
-        &out_dir,
-        &run_record(p, &opts, &apis, &journal, &started_at),
-    )?;
-    let policies: Vec<(ContactField, FieldPolicy)> = p
-        .load
-        .fields
-        .iter()
-        .filter_map(|(k, v)| ContactField::from_api_name(k).map(|f| (f, *v)))
-        .collect();
-    // The index costs one read per 500 contacts. Besides planning modes and field policies, it
-    // gives additive/subtractive tags their exact changes and every update a pre-image for
-    // rollback.
-    let mut planning_note = None;
-    let need_index = opts.dry_run
-        || p.load.mode != LoadMode::Upsert
-        || !policies.is_empty()
-        || p.load.tags != config::TagMode::Replace;
-    let index = match (&p.target, need_index) {
-        (Some(t), true) => {
-            let keys = [ContactField::Email, ContactField::Phone]
-                .iter()
-                .filter(|f| p.mapping.iter().any(|(g, _)| g == *f))
-                .count() as u64;
-            let rows = crate::extract::estimate_rows(&p.source);
-            let choose =
-                Planning::choose(apis.client(t), &t.location_id, p.load.lookup, rows, keys);
-            let (planning, why) = tokio::select! {
-                r = choose => r.map_err(|e| {
-                    anyhow::anyhow!(
-                        "planning: reading the contacts of location {}: {e}",
-                        t.location_id
-                    )
-                })?,
-                // Stopped while reading the location: every row is reported not_attempted.
-                () = stop.stopped() => (
-                    Planning::Prefetched(Arc::new(crate::load::plan::Index::default())),
-                    "planning stopped".to_owned(),
-                ),
-            };
-            if !opts.quiet {
-                eprintln!("{why}");
+    }
+
+    /// The location's contacts (an index, or per-row lookups) when planning needs them, and the
+    /// note saying which strategy was chosen. The index costs one read per 500 contacts.
+    /// Besides planning modes and field policies, it gives additive/subtractive tags their
+    /// exact changes and every update a pre-image for rollback.
+    async fn plan_location(
+        &self,
+        policies: &[(ContactField, FieldPolicy)],
+    ) -> anyhow::Result<(Option<Arc<Planning>>, Option<String>)> {
+        let (p, opts) = (self.p, self.opts);
+        let need_index = opts.dry_run
+            || p.load.mode != LoadMode::Upsert
+            || !policies.is_empty()
+            || p.load.tags != config::TagMode::Replace;
+        let t = match (&p.target, need_index) {
+            (_, false) => return Ok((None, None)),
+            (Some(t), true) => t,
+            (None, true) => {
+                return Err(ConfigError::new(
+                    "--dry-run plans writes to a GHL target; this pipeline writes a CSV file",
+                )
+                .into())
             }
-            planning_note = Some(why);
-            Some(Arc::new(planning))
+        };
+        let keys = [ContactField::Email, ContactField::Phone]
+            .iter()
+            .filter(|f| p.mapping.iter().any(|(g, _)| g == *f))
+            .count() as u64;
+        let rows = crate::extract::estimate_rows(&p.source);
+        let choose = Planning::choose(
+            self.apis.client(t),
+            &t.location_id,
+            p.load.lookup,
+            rows,
+            keys,
+        );
+        let (planning, why) = tokio::select! {
+            r = choose => r.map_err(|e| {
+                anyhow::anyhow!("planning: reading the contacts of location {}: {e}", t.location_id)
+            })?,
+            // Stopped while reading the location: every row is reported not_attempted.
+            () = self.stop.stopped() => (
+                Planning::Prefetched(Arc::new(crate::load::plan::Index::default())),
+                "planning stopped".to_owned(),
+            ),
+        };
+        if !opts.quiet {
+            eprintln!("{why}");
         }
-        (None, true) => {
-            return Err(ConfigError::new(
-                "--dry-run plans writes to a GHL target; this pipeline writes a CSV file",
-            )
-            .into())
-        }
-        _ => None,
-    };
-    // Rollback manifest: what this run created, and the previous values of what it changed
-    // (known when the location was indexed: sync/create/update modes or field policies).
-    let mut manifest = match (&p.target, opts.dry_run) {
-        (Some(_), false) => {
-            let path = out_dir.join(report::ROLLBACK_JSONL);
-            Some(std::io::BufWriter::new(
-                std::fs::File::create(&path)
-                    .with_context(|| format!("creating {}", path.display()))?,
-            ))
-        }
-        _ => None,
-    };
-    let mut plan_csv = match (&index, opts.dry_run) {
-        (Some(_), true) => {
-            let path = out_dir.join(report::PLAN_CSV);
-            let mut w = csv::Writer::from_path(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            w.write_record(["row", "action", "contact_id", "changes"])?;
-            Some(w)
-        }
-        _ => None,
-    };
+        Ok((Some(Arc::new(planning)), Some(why)))
+    }
 
-    let dedup_on = p.dedup.by == DedupKey::Email && !p.mapping.is_empty();
-    let plan = match (dedup_on, p.dedup.keep, &p.source) {
-        (true, Keep::Last | Keep::Merge, Source::Ghl(_)) => {
-            return Err(ConfigError::new(
-                "dedup.keep: last and merge need a file source (they read the input twice)",
-            )
-            .into())
+    /// In-file dedup; `keep: last|merge` first read a file source once to plan.
+    fn dedup(&self, transformer: &Transformer) -> anyhow::Result<Dedup> {
+        let p = self.p;
+        let dedup_on = p.dedup.by == DedupKey::Email && !p.mapping.is_empty();
+        let plan = match (dedup_on, p.dedup.keep, &p.source) {
+            (true, Keep::Last | Keep::Merge, Source::Ghl(_)) => {
+                return Err(ConfigError::new(
+                    "dedup.keep: last and merge need a file source (they read the input twice)",
+                )
+                .into())
+            }
+            (true, Keep::Last | Keep::Merge, src) => Some(planning_pass(
+                src,
+                transformer,
+                p.dedup.keep,
+                p.dedup.phone,
+            )?),
+            _ => None,
+        };
+        Ok(Dedup::new(dedup_on, p.dedup.keep, p.dedup.phone, plan))
+    }
+
+    /// Streams every row through the reader thread and the per-row step (bounded
+    /// concurrency, input order) into the files, the summary and the progress display. Returns
+    /// the reader, for its error and its incremental mark.
+    async fn stream_rows(
+        &self,
+        ctx: &Arc<RowCtx>,
+        stages: Stages,
+        files: &mut RunFiles,
+        summary: &mut Summary,
+    ) -> anyhow::Result<SourceReader> {
+        let (p, opts) = (self.p, self.opts);
+        let total_rows = if opts.quiet {
+            0
+        } else {
+            SourceReader::count_rows(&p.source)?
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
+        let Stages {
+            reader,
+            transformer,
+            dedup,
+        } = stages;
+        let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
+        let mut outcomes = stream_from(rx)
+            .map(|(rec, step)| {
+                let ctx = Arc::clone(ctx);
+                async move { ctx.process(rec, step).await }
+            })
+            .buffered(p.load.concurrency.get() as usize);
+        let mut progress = Progress::new(total_rows, opts.quiet);
+        while let Some(row) = outcomes.next().await {
+            let (outcome, warnings) = files.record(row)?;
+            summary.count(&outcome);
+            for w in &warnings {
+                let code = w.split(':').next().unwrap_or_default().to_owned();
+                *summary.warnings_by_code.entry(code).or_default() += 1;
+            }
+            progress.update(&summary.rows, self.api_rate().as_ref());
         }
-        (true, Keep::Last | Keep::Merge, src) => Some(planning_pass(
-            src,
-            &transformer,
-            p.dedup.keep,
-            p.dedup.phone,
-        )?),
-        _ => None,
-    };
-    let dedup = Dedup::new(dedup_on, p.dedup.keep, p.dedup.phone, plan);
+        progress.finish();
+        drop(outcomes);
+        producer.await.context("reader thread")?
+    }
 
-    // Run.
-    let mut writer = ReportWriter::create(&out_dir, &headers, p.report.escape_formulas)?;
-    let total_rows = if opts.quiet {
-        0
-    } else {
-        SourceReader::count_rows(&p.source)?
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
-    let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
-
-    let concurrency = p.load.concurrency.get() as usize;
-    let ctx = Arc::new(RowCtx {
-        loader,
-        planning: index.clone(),
-        journal,
-        policies,
-        stop: Arc::clone(stop),
-        floor_hit: AtomicBool::new(false),
-        mode: p.load.mode,
-        tags: p.load.tags,
-        dry_run: opts.dry_run,
-        full_refresh: opts.full_refresh,
-        daily_floor: p.load.daily_floor,
-    });
-    let mut outcomes = stream_from(rx)
-        .map(|(rec, step)| {
-            let ctx = Arc::clone(&ctx);
-            async move { ctx.process(rec, step).await }
+    /// The request rate so far against the configured one, for the progress display.
+    fn api_rate(&self) -> Option<crate::progress::ApiRate> {
+        let rl = &self.p.load.rate_limit;
+        (!self.apis.clients.is_empty()).then(|| {
+            let t = self.apis.totals();
+            crate::progress::ApiRate {
+                per_sec: t.sent as f64 / self.started.elapsed().as_secs_f64().max(0.001),
+                allowed_per_sec: f64::from(rl.max_requests.get())
+                    / (rl.interval_ms.get() as f64 / 1000.0),
+                daily_remaining: t.daily_remaining,
+            }
         })
-        .buffered(concurrency);
+    }
 
-    let mut summary = Summary {
-        version: report::summary::SUMMARY_VERSION,
-        pipeline: p.name.clone(),
-        pipeline_file: absolute(&p.file),
-        source: p.source.describe(),
-        location_id: p
-            .target
-            .as_ref()
-            .map(|t| t.location_id.clone())
-            .unwrap_or_default(),
-        base_url: match (&apis.sandbox, &p.target) {
-            (Some(sb), _) => sb.base_url(),
-            (None, Some(t)) => t.base_url.to_string(),
-            (None, None) => String::new(),
-        },
-        sandbox: opts.sandbox,
-        started_at: started_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        ..Default::default()
-    };
-    let mut progress = Progress::new(total_rows, opts.quiet);
-    while let Some(RowResult {
-        rec,
-        done,
-        warnings,
-        before,
-    }) = outcomes.next().await
-    {
+    /// Applies the follow-up files after the rows (dry runs only check them).
+    async fn follow_ups(
+        &self,
+        f: crate::load::followups::FollowUps,
+        ctx: &RowCtx,
+        out_dir: &std::path::Path,
+        summary: &mut Summary,
+    ) -> anyhow::Result<()> {
+        let (Some(l), Some(t)) = (&ctx.loader, &self.p.target) else {
+            return Ok(());
+        };
+        if self.opts.dry_run {
+            eprintln!("note: dry run: the follow-up files were read and checked, not applied");
+            return Ok(());
+        }
+        let stopped = self.stop.reason();
+        let concurrency = self.p.load.concurrency.get() as usize;
+        let (counts, fatal) = f
+            .apply(l, &t.location_id, concurrency, stopped.as_deref(), out_dir)
+            .await?;
+        if let Some(f) = fatal {
+            self.stop.stop(f.0);
+        }
+        summary.followups = Some(counts);
+        Ok(())
+    }
+
+    /// What a real run would spend, for a dry run's summary.
+    fn forecast(&self, summary: &Summary, idx: &Planning) -> report::summary::Forecast {
+        let rl = &self.p.load.rate_limit;
+        let writes: u64 = ["create", "update"]
+            .iter()
+            .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
+            .sum();
+        let per_sec = f64::from(rl.max_requests.get().saturating_sub(1).max(1))
+            / (rl.interval_ms.get() as f64 / 1000.0);
+        let daily = summary.requests.daily_remaining;
+        report::summary::Forecast {
+            write_requests: writes,
+            read_requests: idx.reads(),
+            existing_contacts: idx.contacts(),
+            daily_remaining: daily,
+            daily_share_percent: daily
+                .filter(|d| *d > 0)
+                .map(|d| writes as f64 * 100.0 / d as f64),
+            eta_seconds: writes as f64 / per_sec,
+        }
+    }
+
+    /// Moves the incremental mark only when nothing was left to retry: rows that failed for a
+    /// transient reason (or were never sent) must be read again next time.
+    fn advance_mark(
+        &self,
+        state: &StateStore,
+        location: &str,
+        g: &GhlReader,
+        summary: &Summary,
+    ) -> anyhow::Result<()> {
+        let retry_needed = summary
+            .rejected_by_code
+            .contains_key(codes::API_UNAVAILABLE)
+            || summary.rejected_by_code.contains_key(codes::NOT_ATTEMPTED);
+        if summary.aborted.is_none() && !retry_needed {
+            let w: Watermark = g.watermark();
+            if !w.mark.is_empty() {
+                state.save_watermark(&self.p.name, location, &w)?;
+            }
+        } else {
+            eprintln!("note: the incremental mark was not advanced; the next run re-reads from the previous mark");
+        }
+        Ok(())
+    }
+
+    /// The summary's fixed part.
+    fn new_summary(&self) -> Summary {
+        let p = self.p;
+        Summary {
+            version: report::summary::SUMMARY_VERSION,
+            pipeline: p.name.clone(),
+            pipeline_file: absolute(&p.file),
+            source: p.source.describe(),
+            location_id: p
+                .target
+                .as_ref()
+                .map(|t| t.location_id.clone())
+                .unwrap_or_default(),
+            base_url: match (&self.apis.sandbox, &p.target) {
+                (Some(sb), _) => sb.base_url(),
+                (None, Some(t)) => t.base_url.to_string(),
+                (None, None) => String::new(),
+            },
+            sandbox: self.opts.sandbox,
+            started_at: rfc3339(self.started_at),
+            ..Default::default()
+        }
+    }
+
+    /// Where this run writes, for `run.json` (read by `retry-rejects` and `rollback`).
+    fn record(&self, journal: &Option<Mutex<Journal>>) -> super::target::RunRecord {
+        use super::target::{RunRecord, TargetKind, TargetRecord, RUN_RECORD_VERSION};
+        let p = self.p;
+        RunRecord {
+            version: RUN_RECORD_VERSION,
+            pipeline: p.name.clone(),
+            pipeline_file: absolute(&p.file),
+            started_at: rfc3339(self.started_at),
+            dry_run: self.opts.dry_run,
+            target: p.target.as_ref().map(|t| TargetRecord {
+                kind: match &self.apis.sandbox {
+                    Some(_) => TargetKind::EmbeddedSandbox,
+                    None => TargetKind::Api,
+                },
+                base_url: match &self.apis.sandbox {
+                    Some(sb) => sb.base_url(),
+                    None => t.base_url.as_str().trim_end_matches('/').to_owned(),
+                },
+                location_id: t.location_id.clone(),
+                journal: journal
+                    .as_ref()
+                    .map(|j| absolute(j.lock().unwrap_or_else(|p| p.into_inner()).path())),
+            }),
+        }
+    }
+}
+
+impl RunFiles {
+    /// Creates the reports (and rollback.jsonl for writes to a target, plan.csv for dry runs).
+    fn create(
+        out_dir: &std::path::Path,
+        headers: &[String],
+        p: &config::Pipeline,
+        opts: &RunOptions,
+        indexed: bool,
+        sink: Option<CsvSink>,
+    ) -> anyhow::Result<RunFiles> {
+        let manifest = match (&p.target, opts.dry_run) {
+            (Some(_), false) => {
+                let path = out_dir.join(report::ROLLBACK_JSONL);
+                Some(std::io::BufWriter::new(
+                    std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                ))
+            }
+            _ => None,
+        };
+        let plan = match (indexed, opts.dry_run) {
+            (true, true) => {
+                let path = out_dir.join(report::PLAN_CSV);
+                let mut w = csv::Writer::from_path(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                w.write_record(["row", "action", "contact_id", "changes"])?;
+                Some(w)
+            }
+            _ => None,
+        };
+        Ok(RunFiles {
+            reports: ReportWriter::create(out_dir, headers, p.report.escape_formulas)?,
+            manifest,
+            plan,
+            sink,
+        })
+    }
+
+    /// Writes what one row came to everywhere it belongs; returns its outcome and warnings.
+    fn record(&mut self, row: RowResult) -> anyhow::Result<(Outcome, Vec<String>)> {
+        let RowResult {
+            rec,
+            done,
+            warnings,
+            before,
+        } = row;
         let outcome = match done {
             Done::Outcome(o) => o,
             Done::Export(prepared) => {
-                csv_sink
+                self.sink
                     .as_mut()
                     .expect("exports only with a CSV sink")
                     .write(&rec, &prepared)?;
                 Outcome::Exported
             }
         };
-        if let Some(w) = plan_csv.as_mut() {
+        if let Some(w) = self.plan.as_mut() {
             let row = rec.row.to_string();
             match &outcome {
                 Outcome::Planned {
@@ -388,7 +671,7 @@ async fn build_and_run(
                 other => w.write_record([row.as_str(), other.label(), "", ""])?,
             }
         }
-        if let Some(m) = manifest.as_mut() {
+        if let Some(m) = self.manifest.as_mut() {
             use std::io::Write as _;
             let line = match &outcome {
                 Outcome::Created { contact_id } => Some(
@@ -406,124 +689,31 @@ async fn build_and_run(
                 m.flush()?;
             }
         }
-        writer.write(&rec, &outcome, &warnings)?;
-        summary.count(&outcome);
-        for w in &warnings {
-            let code = w.split(':').next().unwrap_or_default().to_owned();
-            *summary.warnings_by_code.entry(code).or_default() += 1;
-        }
-        let rate = (!apis.clients.is_empty()).then(|| {
-            let t = apis.totals();
-            crate::progress::ApiRate {
-                per_sec: t.sent as f64 / started.elapsed().as_secs_f64().max(0.001),
-                allowed_per_sec: f64::from(p.load.rate_limit.max_requests.get())
-                    / (p.load.rate_limit.interval_ms.get() as f64 / 1000.0),
-                daily_remaining: t.daily_remaining,
-            }
-        });
-        progress.update(&summary.rows, rate.as_ref());
+        self.reports.write(&rec, &outcome, &warnings)?;
+        Ok((outcome, warnings))
     }
-    progress.finish();
-    drop(outcomes);
-    let mut reader = producer.await.context("reader thread")??;
-    writer.finish()?;
-    if let Some(mut m) = manifest.take() {
-        use std::io::Write as _;
-        m.flush()?;
-    }
-    if let Some(err) = reader.take_error() {
-        stop.stop(err);
-    }
-    let exported_to = match csv_sink {
-        Some(s) if stop.reason().is_none() => Some(s.finish()?),
-        _ => None, // an incomplete export is not moved into place
-    };
 
-    if let (Some(f), Some(l), Some(t)) = (followups, &ctx.loader, &p.target) {
-        if opts.dry_run {
-            eprintln!("note: dry run: the follow-up files were read and checked, not applied");
-        } else {
-            let stopped = stop.reason();
-            let (counts, fatal) = f
-                .apply(l, &t.location_id, concurrency, stopped.as_deref(), &out_dir)
-                .await?;
-            if let Some(f) = fatal {
-                stop.stop(f.0);
-            }
-            summary.followups = Some(counts);
+    /// Completes the files. The CSV sink's file is moved into place only when the run was not
+    /// stopped (an incomplete export never replaces anything); returns its path then.
+    fn finish(self, stop: &Stop) -> anyhow::Result<Option<PathBuf>> {
+        self.reports.finish()?;
+        if let Some(mut m) = self.manifest {
+            use std::io::Write as _;
+            m.flush()?;
+        }
+        if let Some(mut w) = self.plan {
+            w.flush()?;
+        }
+        match self.sink {
+            Some(s) if stop.reason().is_none() => Ok(Some(s.finish()?)),
+            _ => Ok(None),
         }
     }
-    summary.requests = apis.totals();
-    summary.planning = planning_note;
-    if let Some(mut w) = plan_csv.take() {
-        w.flush()?;
-    }
-    if let (Some(idx), true) = (&index, opts.dry_run) {
-        let writes: u64 = ["create", "update"]
-            .iter()
-            .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
-            .sum();
-        let per_sec = f64::from(
-            p.load
-                .rate_limit
-                .max_requests
-                .get()
-                .saturating_sub(1)
-                .max(1),
-        ) / (p.load.rate_limit.interval_ms.get() as f64 / 1000.0);
-        let daily = summary.requests.daily_remaining;
-        summary.forecast = Some(report::summary::Forecast {
-            write_requests: writes,
-            read_requests: idx.reads(),
-            existing_contacts: idx.contacts(),
-            daily_remaining: daily,
-            daily_share_percent: daily
-                .filter(|d| *d > 0)
-                .map(|d| writes as f64 * 100.0 / d as f64),
-            eta_seconds: writes as f64 / per_sec,
-        });
-    }
-    if let SourceReader::Ghl(g) = &reader {
-        summary.source_duplicates_skipped = g.duplicates_skipped();
-        if !g.custom_fields().is_empty() {
-            write_json(
-                &out_dir.join(report::CUSTOM_FIELDS_JSON),
-                &g.custom_fields(),
-            )?;
-        }
-    }
-    summary.aborted = stop.reason();
-    let daily_spent = summary.requests.daily_remaining == Some(0) && summary.aborted.is_some();
-    if ctx.floor_hit.load(Ordering::SeqCst) || daily_spent {
-        summary.resume = Some(resume_estimate(&summary, time::OffsetDateTime::now_utc()));
-    }
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
-    if let (Some(sb), Some(t)) = (&apis.sandbox, &p.target) {
-        write_json(
-            &out_dir.join(report::SANDBOX_CONTACTS_JSON),
-            &sb.contacts(&t.location_id),
-        )?;
-    }
-    // The incremental mark moves only when nothing was left to retry: rows that failed for a
-    // transient reason (or were never sent) must be read again next time.
-    if let (Some(location), SourceReader::Ghl(g)) = (&incremental, &reader) {
-        let retry_needed = summary
-            .rejected_by_code
-            .contains_key(codes::API_UNAVAILABLE)
-            || summary.rejected_by_code.contains_key(codes::NOT_ATTEMPTED);
-        if summary.aborted.is_none() && !retry_needed {
-            let w: Watermark = g.watermark();
-            if !w.mark.is_empty() {
-                state.save_watermark(&p.name, location, &w)?;
-            }
-        } else {
-            eprintln!("note: the incremental mark was not advanced; the next run re-reads from the previous mark");
-        }
-    }
-    print_summary(&summary, &out_dir, exported_to.as_deref());
+}
 
-    Ok(if let Some(f) = &summary.aborted {
+/// The exit code of a finished run.
+fn exit_code(summary: &Summary) -> Exit {
+    if let Some(f) = &summary.aborted {
         eprintln!("error: run stopped: {f}");
         Exit::Fatal
     } else if summary.rows.rejected > 0
@@ -532,41 +722,12 @@ async fn build_and_run(
         Exit::Rejects
     } else {
         Exit::Ok
-    })
+    }
 }
 
-/// Where this run writes, for `run.json` (read by `retry-rejects` and `rollback`).
-fn run_record(
-    p: &config::Pipeline,
-    opts: &RunOptions,
-    apis: &Apis,
-    journal: &Option<Mutex<Journal>>,
-    started_at: &time::OffsetDateTime,
-) -> super::target::RunRecord {
-    use super::target::{RunRecord, TargetKind, TargetRecord, RUN_RECORD_VERSION};
-    RunRecord {
-        version: RUN_RECORD_VERSION,
-        pipeline: p.name.clone(),
-        pipeline_file: absolute(&p.file),
-        started_at: started_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        dry_run: opts.dry_run,
-        target: p.target.as_ref().map(|t| TargetRecord {
-            kind: match &apis.sandbox {
-                Some(_) => TargetKind::EmbeddedSandbox,
-                None => TargetKind::Api,
-            },
-            base_url: match &apis.sandbox {
-                Some(sb) => sb.base_url(),
-                None => t.base_url.as_str().trim_end_matches('/').to_owned(),
-            },
-            location_id: t.location_id.clone(),
-            journal: journal
-                .as_ref()
-                .map(|j| absolute(j.lock().unwrap_or_else(|p| p.into_inner()).path())),
-        }),
-    }
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// `path` made absolute (as given when that fails).
