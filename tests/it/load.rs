@@ -22,13 +22,7 @@ fn rerun_updates_and_never_duplicates() {
     let first = sb.run_pipeline(&p, &dir.path().join("o1"));
     assert_eq!(first.status.code(), Some(0));
     let s1 = summary(&dir.path().join("o1"));
-    assert_eq!(
-        (
-            s1["rows"]["created"].as_u64(),
-            s1["rows"]["updated"].as_u64()
-        ),
-        (Some(5), Some(0))
-    );
+    assert_eq!(created_updated(&s1), (5, 0));
     let ids1: Vec<String> = sb
         .contacts("loc-it")
         .iter()
@@ -55,13 +49,7 @@ fn rerun_updates_and_never_duplicates() {
         .env("IT_TOKEN", &sb.token));
     assert_eq!(third.status.code(), Some(0));
     let s3 = summary(&dir.path().join("o3"));
-    assert_eq!(
-        (
-            s3["rows"]["created"].as_u64(),
-            s3["rows"]["updated"].as_u64()
-        ),
-        (Some(0), Some(5))
-    );
+    assert_eq!(created_updated(&s3), (0, 5));
     let ids2: Vec<String> = sb
         .contacts("loc-it")
         .iter()
@@ -342,15 +330,7 @@ fn kill_9_then_rerun_leaves_each_contact_exactly_once() {
     let extra = "load:\n  rate_limit:\n    max_requests: 25\n    interval_ms: 1000\n";
     let p = pipeline(dir.path(), &sb.base_url, &many_rows(40), extra);
 
-    let mut child = bin()
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("o1"))
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sb.spawn_run(&p, &dir.path().join("o1"));
     wait_for_contacts(&sb, "loc-it", 3);
     signal(&child, "-KILL");
     child.wait().unwrap();
@@ -691,15 +671,7 @@ fn killed_three_times_then_finished_holds_each_contact_once() {
         "load:\n  concurrency: 4\n  rate_limit:\n    max_requests: 40\n    interval_ms: 1000\n";
     let p = pipeline(dir.path(), &sb.base_url, &many_rows(60), extra);
     for (i, at) in [2usize, 15, 35].into_iter().enumerate() {
-        let mut child = bin()
-            .args(["run", "-q", "--out"])
-            .arg(dir.path().join(format!("k{i}")))
-            .arg(&p)
-            .env("IT_TOKEN", &sb.token)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = sb.spawn_run(&p, &dir.path().join(format!("k{i}")));
         wait_for_contacts(&sb, "loc-it", at);
         signal(&child, "-KILL");
         child.wait().unwrap();

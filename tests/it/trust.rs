@@ -99,15 +99,7 @@ fn sigterm_and_sigint_stop_with_complete_reports_and_a_rerun_loads_each_contact_
         let extra = "load:\n  rate_limit:\n    max_requests: 20\n    interval_ms: 1000\n";
         let p = pipeline(dir.path(), &sb.base_url, &many_rows(60), extra);
         let out = dir.path().join("o");
-        let child = bin()
-            .args(["run", "-q", "--out"])
-            .arg(&out)
-            .arg(&p)
-            .env("IT_TOKEN", &sb.token)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = sb.spawn_run(&p, &out);
         wait_for_contacts(&sb, "loc-it", at);
         signal(&child, sig);
         let status = child.wait_with_output().unwrap().status;
@@ -218,10 +210,7 @@ fn rollback_then_rerun_restores_the_original_state_and_a_second_rollback_does_no
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
     assert_eq!(o.status.code(), Some(0));
     let s = summary(&dir.path().join("o"));
-    assert_eq!(
-        (s["rows"]["created"].as_u64(), s["rows"]["updated"].as_u64()),
-        (Some(2), Some(2))
-    );
+    assert_eq!(created_updated(&s), (2, 2));
 
     let rb = rollback(&sb, &dir.path().join("o"), &[]);
     assert_eq!(rb.status.code(), Some(0));
@@ -248,13 +237,7 @@ fn rollback_then_rerun_restores_the_original_state_and_a_second_rollback_does_no
     let rerun = sb.run_pipeline(&p, &dir.path().join("o2"));
     assert_eq!(rerun.status.code(), Some(0));
     let s2 = summary(&dir.path().join("o2"));
-    assert_eq!(
-        (
-            s2["rows"]["created"].as_u64(),
-            s2["rows"]["updated"].as_u64()
-        ),
-        (Some(2), Some(2))
-    );
+    assert_eq!(created_updated(&s2), (2, 2));
     assert_eq!(sb.contacts("loc-it").len(), 4);
 }
 
@@ -591,15 +574,7 @@ fn sigterm_while_the_location_is_read_reports_every_row_not_attempted() {
     );
     let out = dir.path().join("o");
     let started = Instant::now();
-    let child = bin()
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = sb.spawn_run(&p, &out);
     // The planning read is held for 20 s by the sandbox.
     while sb.stats()["requests_by_endpoint"]["POST /contacts/search"] != 1 {
         assert!(started.elapsed() < Duration::from_secs(10));

@@ -169,6 +169,20 @@ impl SandboxProc {
             .env("IT_TOKEN", &self.token))
     }
 
+    /// Starts `ghl-import run -q --out OUT PIPELINE` in the background (output discarded), for
+    /// tests that signal or kill it.
+    pub fn spawn_run(&self, p: &Path, out: &Path) -> Child {
+        bin()
+            .args(["run", "-q", "--out"])
+            .arg(out)
+            .arg(p)
+            .env("IT_TOKEN", &self.token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts")
+    }
+
     /// GET an API path with this sandbox's token and parse the JSON answer (status must be 200).
     pub fn api_get(&self, path: &str) -> serde_json::Value {
         let auth = format!("Bearer {}", self.token);
@@ -298,4 +312,12 @@ pub fn signal(child: &std::process::Child, sig: &str) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// (created, updated) of a summary.json.
+pub fn created_updated(s: &serde_json::Value) -> (u64, u64) {
+    (
+        s["rows"]["created"].as_u64().unwrap_or(0),
+        s["rows"]["updated"].as_u64().unwrap_or(0),
+    )
 }
