@@ -56,6 +56,18 @@ fn point_at(p: &std::path::Path, from: &str, to: &str) {
     std::fs::write(p, y.replace(from, to)).unwrap();
 }
 
+/// A fast sandbox and a pipeline loading one row (Ann) into it.
+fn one_row(dir: &std::path::Path) -> (SandboxProc, std::path::PathBuf) {
+    let sb = SandboxProc::fast("loc-it");
+    let p = pipeline(
+        dir,
+        &sb.base_url,
+        "First Name,Email,Phone\nAnn,ann@example.com,\n",
+        "",
+    );
+    (sb, p)
+}
+
 fn emails(sb: &SandboxProc) -> Vec<String> {
     let mut v: Vec<String> = sb
         .contacts("loc-it")
@@ -177,13 +189,7 @@ fn rollback_of_a_sandbox_run_reaches_no_other_host() {
 #[test]
 fn rollback_refuses_a_pipeline_that_now_targets_another_host() {
     let dir = workdir();
-    let sb = SandboxProc::fast("loc-it");
-    let p = pipeline(
-        dir.path(),
-        &sb.base_url,
-        "First Name,Email,Phone\nAnn,ann@example.com,\n",
-        "",
-    );
+    let (sb, p) = one_row(dir.path());
     assert_eq!(
         sb.run_pipeline(&p, &dir.path().join("o")).status.code(),
         Some(0)
@@ -314,13 +320,7 @@ fn retry_rejects_never_replays_a_duplicate_over_the_kept_contact() {
 #[test]
 fn an_out_folder_holding_a_run_is_refused_unless_forced_and_reports_are_private() {
     let dir = workdir();
-    let sb = SandboxProc::fast("loc-it");
-    let p = pipeline(
-        dir.path(),
-        &sb.base_url,
-        "First Name,Email,Phone\nAnn,ann@example.com,\n",
-        "",
-    );
+    let (sb, p) = one_row(dir.path());
     let out = dir.path().join("o");
     assert_eq!(sb.run_pipeline(&p, &out).status.code(), Some(0));
     let manifest = std::fs::read(out.join("rollback.jsonl")).unwrap();
