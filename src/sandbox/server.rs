@@ -181,6 +181,18 @@ fn fault_response(app: &AppState, decision: LimitDecision, f: &Fault) -> Respons
     )
 }
 
+/// `resp`, sent after `ms` milliseconds.
+fn delayed(ms: u64, resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let late = futures::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(late))
+}
+
 /// A 200 whose body fails mid-stream: the client sees the connection drop.
 fn dropped() -> Response {
     let body = axum::body::Body::from_stream(futures::stream::once(async {
@@ -217,6 +229,15 @@ async fn handle(
             Some(f) if f.kind == FaultKind::DropAfterWrite => {
                 let _ = op(&mut st);
                 return dropped();
+            }
+            Some(Fault {
+                kind: FaultKind::SlowAfterWrite(ms),
+                ..
+            }) => {
+                let a = op(&mut st);
+                drop(st);
+                // The write is made; the answer comes late (or to a client that gave up).
+                return delayed(ms, respond(a, Some((app, d)), None));
             }
             Some(f) if f.kind == FaultKind::AfterWrite => {
                 let _ = op(&mut st);

@@ -22,6 +22,9 @@ pub enum FaultKind {
     Drop,
     /// Do the operation, then drop the connection before the answer's body.
     DropAfterWrite,
+    /// Do the operation, then wait this many milliseconds before answering (a client that
+    /// times out meanwhile never learns that it was applied).
+    SlowAfterWrite(u64),
     /// Wait this many milliseconds, then handle the request normally.
     Slow(u64),
 }
@@ -47,13 +50,14 @@ impl std::str::FromStr for Fault {
 
     /// `KIND[xCOUNT][@AFTER][:retry-after=SECS]` where KIND is an HTTP status (`429`, `503`, `401`),
     /// `drop`, `slow=MS`, `STATUScreated` (do the write, then answer STATUS, e.g. `422created`) or
-    /// `dropcreated` (do the write, then drop the connection).
+    /// `dropcreated` (do the write, then drop the connection) or `slowcreated=MS` (do the write,
+    /// then answer after MS milliseconds).
     /// Examples: `429x3@10`, `dropx2`, `slow=3000x1`, `422createdx1@5`, `dropcreatedx1@7`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             format!(
                 "bad fault `{s}`: expected KIND[xCOUNT][@AFTER][:retry-after=SECS] with KIND an HTTP status, \
-                 drop, slow=MS, STATUScreated or dropcreated, e.g. 429x3@10, dropx1, slow=2000x2, 422createdx1"
+                 drop, slow=MS, STATUScreated, dropcreated or slowcreated=MS, e.g. 429x3@10, dropx1, slow=2000x2, 422createdx1"
             )
         };
         let (main, ra) = match s.split_once(":retry-after=") {
@@ -74,6 +78,8 @@ impl std::str::FromStr for Fault {
             (FaultKind::Drop, 0)
         } else if kind_txt == "dropcreated" {
             (FaultKind::DropAfterWrite, 0)
+        } else if let Some(ms) = kind_txt.strip_prefix("slowcreated=") {
+            (FaultKind::SlowAfterWrite(ms.parse().map_err(|_| bad())?), 0)
         } else if let Some(ms) = kind_txt.strip_prefix("slow=") {
             (FaultKind::Slow(ms.parse().map_err(|_| bad())?), 0)
         } else if let Some(st) = kind_txt.strip_suffix("created") {
@@ -316,7 +322,12 @@ impl State {
                 f.count > 0
                     && seen > f.after
                     && (write
-                        || !matches!(f.kind, FaultKind::AfterWrite | FaultKind::DropAfterWrite))
+                        || !matches!(
+                            f.kind,
+                            FaultKind::AfterWrite
+                                | FaultKind::DropAfterWrite
+                                | FaultKind::SlowAfterWrite(_)
+                        ))
             })
             .map(|f| {
                 f.count -= 1;

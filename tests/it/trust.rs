@@ -430,13 +430,13 @@ fn a_long_run_of_429s_is_waited_out_not_turned_into_rejects() {
 #[test]
 fn post_commit_faults_still_report_and_record_every_create_so_rollback_leaves_nothing() {
     let dir = workdir();
-    // 40 rows; about 10 % of the writes fail after the server made them: 500s, dropped
-    // connections and a 422 that created the contact anyway.
+    // 40 rows; about 15 % of the writes fail after the server made them: a 500, dropped
+    // connections, a timeout, and 422s that created the contact anyway.
     let faults = [
         "500createdx1@3",
         "dropcreatedx1@9",
         "422createdx1@15",
-        "502createdx1@21",
+        "slowcreated=2500x1@21",
         "dropcreatedx1@27",
         "422createdx1@33",
     ];
@@ -449,7 +449,7 @@ fn post_commit_faults_still_report_and_record_every_create_so_rollback_leaves_no
         dir.path(),
         &sb.base_url,
         &many_rows(40),
-        "load:\n  retry: {base_delay_ms: 10, max_delay_ms: 50}\n  rate_limit: {max_requests: 1000, interval_ms: 1000}\n",
+        "load:\n  timeout_secs: 1\n  retry: {base_delay_ms: 10, max_delay_ms: 50}\n  rate_limit: {max_requests: 1000, interval_ms: 1000}\n",
     );
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
     assert_eq!(o.status.code(), Some(0), "no row is lost to a fault");
