@@ -485,10 +485,10 @@ impl Run<'_> {
             eprintln!("note: dry run: the follow-up files were read and checked, not applied");
             return Ok(());
         }
-        let stopped = self.stop.reason();
         let concurrency = self.p.load.concurrency.get() as usize;
+        let stopped = || self.stop.reason();
         let (counts, fatal) = f
-            .apply(l, &t.location_id, concurrency, stopped.as_deref(), out_dir)
+            .apply(l, &t.location_id, concurrency, &stopped, out_dir)
             .await?;
         if let Some(f) = fatal {
             self.stop.stop(f.0);

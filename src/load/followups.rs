@@ -147,12 +147,13 @@ impl FollowUps {
         loader: &Loader,
         location: &str,
         concurrency: usize,
-        stopped: Option<&str>,
+        stopped: &(dyn Fn() -> Option<String> + Sync),
         out: &Path,
     ) -> anyhow::Result<(FollowUpCounts, Option<Fatal>)> {
         let mut results: Vec<Result<u64, RowError>> = Vec::with_capacity(self.rows.len());
         let mut fatal = None;
-        let index: Option<Index> = match stopped {
+        let stopped_before = stopped();
+        let index: Option<Index> = match stopped_before {
             Some(_) => None,
             None => Some(Index::fetch(loader.client(), location).await.map_err(|e| {
                 anyhow::anyhow!("follow-ups: reading the contacts of {location}: {e}")
@@ -165,7 +166,9 @@ impl FollowUps {
             let res = match (&r.ops, &index) {
                 (Err(e), _) => Err(e.clone()),
                 // No index: the run stopped before the follow-ups.
-                (Ok(_), None) => Err(not_attempted(stopped.unwrap_or("stopped"))),
+                (Ok(_), None) => Err(not_attempted(
+                    stopped_before.as_deref().unwrap_or("stopped"),
+                )),
                 (Ok(_), Some(idx)) => match idx.contact_by_email(&r.email) {
                     Some(c) => {
                         groups
@@ -195,8 +198,10 @@ impl FollowUps {
                     let Ok(ops) = &rows[i].ops else {
                         continue;
                     };
-                    let r = match &stop {
-                        Some(f) => Err(not_attempted(&f.0)),
+                    // A fatal error here, or the run stopped meanwhile (a signal): no more writes.
+                    let why = stop.as_ref().map(|f| f.0.clone()).or_else(stopped);
+                    let r = match why {
+                        Some(why) => Err(not_attempted(&why)),
                         None => match apply_row(loader, &id, ops, &mut tags, &mut known).await {
                             Ok(n) => Ok(n),
                             Err(e) => match outcome_of_error(e) {

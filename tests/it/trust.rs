@@ -592,3 +592,40 @@ fn sigterm_while_the_location_is_read_reports_every_row_not_attempted() {
     assert_eq!(s["rejected_by_code"]["not_attempted"], 8);
     assert!(sb.contacts("loc-it").is_empty());
 }
+
+#[test]
+fn a_request_still_unanswered_after_the_grace_period_is_reported_outcome_unknown() {
+    let dir = workdir();
+    // The third request hangs for 60 s; the others are answered at once.
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--fault", "slow=60000x1@2"]].concat());
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(20),
+        "load:\n  timeout_secs: 120\n  rate_limit: {max_requests: 1000, interval_ms: 1000}\n",
+    );
+    let out = dir.path().join("o");
+    let child = sb.spawn_run(&p, &out);
+    let started = Instant::now();
+    while sb.stats()["faults_injected"] != 1 {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, "-TERM");
+    let signalled = Instant::now();
+    let status = child.wait_with_output().unwrap().status;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(20),
+        "abandoned after the 10 s grace period: {took:?}"
+    );
+    let s = summary(&out);
+    assert_eq!(s["rows"]["read"], 20);
+    assert_eq!(s["rejected_by_code"]["outcome_unknown"], 1, "{s}");
+    let created = s["rows"]["created"].as_u64().unwrap();
+    assert_eq!(
+        created + s["rejected_by_code"]["not_attempted"].as_u64().unwrap_or(0) + 1,
+        20
+    );
+}
