@@ -494,6 +494,9 @@ impl GhlClient {
             self.breaker.check(&self.base)?;
             let (auth, used) = self.authorization().await?;
             self.throttle.acquire().await;
+            if tries.trace.first_sent.is_some() {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
             tries
                 .trace
                 .first_sent
@@ -671,7 +674,6 @@ impl GhlClient {
         failure: String,
         wait: Wait,
     ) -> Result<Duration, ApiError> {
-        self.stats.retries.fetch_add(1, Ordering::Relaxed);
         let rng = &mut rand::rng();
         let delay = match wait {
             Wait::RateLimited {

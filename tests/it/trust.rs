@@ -386,6 +386,15 @@ fn a_refused_port_and_a_silent_server_stop_the_run_within_seconds() {
         );
         assert_eq!(s["rows"]["read"], 30);
         assert_eq!(s["rows"]["rejected"], 30, "every row accounted for: {s}");
+        let (sent, retries) = (
+            s["requests"]["sent"].as_u64(),
+            s["requests"]["retries"].as_u64(),
+        );
+        assert!(
+            sent.unwrap() <= 8,
+            "stopped instead of retrying every row: {s}"
+        );
+        assert!(retries < sent, "a retry is counted when it is sent: {s}");
     }
     assert!(silent.connections() > 0);
 }
