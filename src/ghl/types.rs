@@ -226,7 +226,8 @@ pub struct Contact {
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The street: `address1`, which search answers name `address` (highlevel-api-docs#314).
+    #[serde(skip_serializing_if = "Option::is_none", alias = "address")]
     pub address1: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
@@ -243,7 +244,12 @@ pub struct Contact {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     pub tags: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `YYYY-MM-DD`, whatever form the API answered in: `GET` gives
+    /// `YYYY-MM-DDT00:00:00.000Z`, search gives epoch milliseconds.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date_of_birth"
+    )]
     pub date_of_birth: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dnd: Option<bool>,
@@ -257,6 +263,46 @@ pub struct Contact {
     /// Custom field values, by field id (the API returns no keys here).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomFieldValue>,
+}
+
+/// Reads a date of birth given as `YYYY-MM-DD`, an RFC 3339 date-time, or epoch milliseconds,
+/// as `YYYY-MM-DD` (UTC). Anything else is kept as given.
+fn date_of_birth<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .and_then(|ms| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            })
+            .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())),
+        Some(serde_json::Value::String(s)) => {
+            let s = s.trim();
+            let date = s.get(..10).filter(|d| {
+                d.len() == 10
+                    && d.as_bytes()[4] == b'-'
+                    && d.as_bytes()[7] == b'-'
+                    && (s.len() == 10 || s.as_bytes()[10] == b'T' || s.as_bytes()[10] == b' ')
+            });
+            match date {
+                Some(d) if s.len() > 10 => {
+                    // A date-time: its UTC date (GHL stores dates of birth at midnight UTC).
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .map(|t| {
+                            let t = t.to_offset(time::UtcOffset::UTC);
+                            format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+                        })
+                        .ok()
+                        .or_else(|| Some(d.to_owned()))
+                }
+                _ => Some(s.to_owned()),
+            }
+            .filter(|s| !s.is_empty())
+        }
+        Some(other) => Some(other.to_string()),
+    })
 }
 
 impl Contact {

@@ -462,8 +462,13 @@ pub fn diff(c: &Contact, b: &UpsertContact) -> Vec<Change> {
         }
     }
     if let Some(tags) = &b.tags {
+        // The API stores tags trimmed and lower-cased.
         let norm = |v: &[String]| {
-            let mut t: Vec<String> = v.iter().map(|s| s.to_lowercase()).collect();
+            let mut t: Vec<String> = v
+                .iter()
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
             t.sort();
             t.dedup();
             t
@@ -479,7 +484,10 @@ pub fn diff(c: &Contact, b: &UpsertContact) -> Vec<Change> {
                 .iter()
                 .find(|v| v.id == cf.id)
                 .map(|v| v.value.clone());
-            if old.as_ref() != Some(&cf.field_value) {
+            let same = old
+                .as_ref()
+                .is_some_and(|o| same_custom_value(o, &cf.field_value));
+            if !same {
                 let text = |v: &serde_json::Value| {
                     v.as_str()
                         .map(str::to_owned)
@@ -494,6 +502,44 @@ pub fn diff(c: &Contact, b: &UpsertContact) -> Vec<Change> {
         }
     }
     out
+}
+
+/// Whether a custom field's stored value equals the value a row would send, across the forms
+/// the API answers in: a number for `"42"`, a list for `"a, b"` (compared as sets), text
+/// trimmed.
+pub fn same_custom_value(old: &serde_json::Value, new: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    fn items(v: &V) -> Option<Vec<String>> {
+        let mut out: Vec<String> = match v {
+            V::Array(a) => a
+                .iter()
+                .map(|x| match x {
+                    V::String(s) => s.trim().to_owned(),
+                    other => other.to_string(),
+                })
+                .collect(),
+            V::String(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+            _ => return None,
+        };
+        out.retain(|s| !s.is_empty());
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+    let number = |v: &V| match v {
+        V::Number(n) => n.as_f64(),
+        V::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match (old, new) {
+        (a, b) if a == b => true,
+        (V::String(a), V::String(b)) => a.trim() == b.trim(),
+        (V::Number(_), _) | (_, V::Number(_)) => {
+            matches!((number(old), number(new)), (Some(a), Some(b)) if a == b)
+        }
+        (V::Array(_), _) | (_, V::Array(_)) => items(old) == items(new),
+        _ => false,
+    }
 }
 
 /// What a run in `mode` does with a planned action.
@@ -712,6 +758,33 @@ mod tests {
         );
         assert_eq!(sent.phone.as_deref(), Some("+14155550100"));
         assert!(matches!(a, Action::Update { contact_id, .. } if contact_id == "B"));
+    }
+
+    #[test]
+    fn values_the_api_hands_back_in_other_forms_are_the_same() {
+        use serde_json::json;
+        assert!(same_custom_value(&json!(42), &json!("42")));
+        assert!(same_custom_value(&json!(42.5), &json!("42.50")));
+        assert!(!same_custom_value(&json!(42), &json!("43")));
+        assert!(same_custom_value(&json!(["b", "a"]), &json!("a, b")));
+        assert!(same_custom_value(&json!(["a", "b"]), &json!(["b", "a"])));
+        assert!(!same_custom_value(&json!(["a"]), &json!("a, b")));
+        assert!(same_custom_value(&json!("x "), &json!("x")));
+        let mut c = contact("A", Some("Ann@X.co"), None, None);
+        c.tags = vec!["vip".into(), "lead".into()];
+        let mut b = body(Some("ann@x.co"), None, None);
+        b.tags = Some(vec![" VIP".into(), "Lead ".into()]);
+        assert!(diff(&c, &b).is_empty(), "{:?}", diff(&c, &b));
+        // Dates of birth as GET and search answer them.
+        for raw in [
+            r#"{"id":"A","dateOfBirth":"1990-05-17T00:00:00.000Z","address":"1 Main St"}"#,
+            r#"{"id":"A","dateOfBirth":642902400000,"address1":"1 Main St"}"#,
+            r#"{"id":"A","dateOfBirth":"1990-05-17","address1":"1 Main St"}"#,
+        ] {
+            let c: Contact = serde_json::from_str(raw).unwrap();
+            assert_eq!(c.date_of_birth.as_deref(), Some("1990-05-17"), "{raw}");
+            assert_eq!(c.address1.as_deref(), Some("1 Main St"), "{raw}");
+        }
     }
 
     #[test]

@@ -226,6 +226,40 @@ fn str_field(obj: &Map<String, Value>, k: &str) -> Option<String> {
     obj.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// How an endpoint renders a contact: GHL does not hand values back in the form they were sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// `GET /contacts/{id}` and write answers: `dateOfBirth` as `YYYY-MM-DDT00:00:00.000Z`.
+    Get,
+    /// `POST /contacts/search`: `dateOfBirth` as epoch milliseconds, the street as `address`
+    /// (highlevel-api-docs#314).
+    Search,
+}
+
+/// A stored contact as `form` answers it.
+pub fn render(c: &Contact, form: Form) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    let Value::Object(o) = &mut v else {
+        return v;
+    };
+    if let Some(d) = c.date_of_birth.as_deref() {
+        let dob = match form {
+            Form::Get => json!(format!("{d}T00:00:00.000Z")),
+            Form::Search => json!(super::reads::millis(Some(&format!("{d}T00:00:00Z")))),
+        };
+        o.insert("dateOfBirth".into(), dob);
+    }
+    if let Some(e) = c.email.as_deref() {
+        o.insert("emailLowerCase".into(), json!(e.to_lowercase()));
+    }
+    if form == Form::Search {
+        if let Some(a) = o.remove("address1") {
+            o.insert("address".into(), a);
+        }
+    }
+    v
+}
+
 /// Applies the body's fields to a contact (absent fields unchanged; `tags` replaces).
 fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
     let set = |slot: &mut Option<String>, k: &str| {
@@ -282,7 +316,8 @@ fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
         let mut t: Vec<String> = tags
             .iter()
             .filter_map(Value::as_str)
-            .map(str::to_lowercase)
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
             .collect();
         t.dedup();
         c.tags = t;
@@ -415,7 +450,7 @@ pub fn create(st: &mut State, body: &[u8]) -> Answer {
     let c = new_contact(st, &obj);
     let loc = c.location_id.clone().unwrap_or_default();
     st.locations.entry(loc).or_default().push(c.clone());
-    (201, json!({"contact": c}))
+    (201, json!({"contact": render(&c, Form::Get)}))
 }
 
 /// `POST /contacts/upsert`: match by email, then phone; the matched contact is updated, and a
@@ -455,7 +490,7 @@ pub fn upsert(st: &mut State, body: &[u8]) -> Answer {
         c.date_updated = Some(now_iso(ms));
         return (
             200,
-            json!({"new": false, "contact": c, "traceId": trace_id()}),
+            json!({"new": false, "contact": render(&c, Form::Get), "traceId": trace_id()}),
         );
     }
     let c = new_contact(st, &obj);
@@ -463,7 +498,7 @@ pub fn upsert(st: &mut State, body: &[u8]) -> Answer {
     st.locations.entry(loc).or_default().push(c.clone());
     (
         200,
-        json!({"new": true, "contact": c, "traceId": trace_id()}),
+        json!({"new": true, "contact": render(&c, Form::Get), "traceId": trace_id()}),
     )
 }
 
@@ -476,7 +511,10 @@ fn find_by_id(st: &mut State, id: &str) -> Option<(String, usize)> {
 /// `GET /contacts/{id}`.
 pub fn get(st: &mut State, id: &str) -> Answer {
     match find_by_id(st, id) {
-        Some((loc, i)) => (200, json!({"contact": st.locations[&loc][i]})),
+        Some((loc, i)) => (
+            200,
+            json!({"contact": render(&st.locations[&loc][i], Form::Get)}),
+        ),
         None => bad_request("Contact not found"),
     }
 }
@@ -532,7 +570,10 @@ pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
     let c = &mut st.locations.get_mut(&loc).expect("found above")[idx];
     apply(c, &obj, false);
     c.date_updated = Some(now_iso(ms));
-    (200, json!({"succeded": true, "contact": c}))
+    (
+        200,
+        json!({"succeded": true, "contact": render(&c, Form::Get)}),
+    )
 }
 
 #[cfg(test)]

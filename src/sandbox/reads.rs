@@ -24,8 +24,12 @@ pub fn millis(ts: Option<&str>) -> i64 {
     .unwrap_or(0)
 }
 
+fn get_form(c: &Contact) -> Value {
+    super::contacts::render(c, super::contacts::Form::Get)
+}
+
 fn with_cursor(c: &Contact) -> Value {
-    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    let mut v = super::contacts::render(c, super::contacts::Form::Search);
     if let Value::Object(o) = &mut v {
         o.insert(
             "searchAfter".into(),
@@ -207,7 +211,10 @@ pub fn duplicate(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
         email.map(String::as_str),
         number.map(String::as_str),
     );
-    (200, json!({"contact": e.or(p).map(|i| &contacts[i])}))
+    (
+        200,
+        json!({"contact": e.or(p).map(|i| get_form(&contacts[i]))}),
+    )
 }
 
 /// `GET /contacts/` (deprecated): `locationId`, `limit` (default 20, ≤ 100), `startAfter`
@@ -235,6 +242,7 @@ pub fn list(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
         None => 0,
     };
     let page: Vec<&Contact> = contacts.iter().skip(start).take(limit).collect();
+    let rendered: Vec<Value> = page.iter().map(|c| get_form(c)).collect();
     let meta = match page.last() {
         Some(last) => json!({
             "total": contacts.len(),
@@ -246,7 +254,7 @@ pub fn list(st: &mut State, query: &BTreeMap<String, String>) -> Answer {
     };
     (
         200,
-        json!({"contacts": page, "count": contacts.len(), "meta": meta}),
+        json!({"contacts": rendered, "count": contacts.len(), "meta": meta}),
     )
 }
 
@@ -283,7 +291,12 @@ pub fn business(st: &mut State, business_id: &str, query: &BTreeMap<String, Stri
         .iter()
         .filter(|c| c.business_id.as_deref() == Some(business_id))
         .collect();
-    let page: Vec<&&Contact> = all.iter().skip(skip).take(limit).collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(skip)
+        .take(limit)
+        .map(|c| get_form(c))
+        .collect();
     (200, json!({"contacts": page, "count": all.len()}))
 }
 

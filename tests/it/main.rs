@@ -25,3 +25,5 @@ mod spec;
 mod auth;
 // Trust on every path: recovery commands, signals, unreachable APIs, spent allowances.
 mod trust;
+// Converging with the API as it answers: sync that settles, values in other forms.
+mod converge;
