@@ -220,6 +220,10 @@ pub struct SandboxArgs {
     /// Simulate another app of the location spending N requests at the start of every window.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub other_app_requests: u32,
+    /// Search results lag writes by this many milliseconds, as GHL's do ("a few seconds"): a
+    /// contact written within the lag is found by `POST /contacts/search` as it was before.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub search_lag_ms: u64,
     /// OAuth: the client id of the one app the sandbox knows.
     #[arg(long, default_value = "sandbox-client")]
     pub oauth_client_id: String,
@@ -266,6 +270,7 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
             rate_interval: Duration::from_millis(a.rate_interval_ms),
             daily_limit: a.daily_limit,
             other_app_requests: a.other_app_requests,
+            search_lag: Duration::from_millis(a.search_lag_ms),
             oauth: crate::sandbox::oauth::OAuthConfig {
                 client_id: a.oauth_client_id,
                 client_secret: a.oauth_client_secret,

@@ -37,6 +37,8 @@ pub(super) struct RowResult {
     pub done: Done,
     pub warnings: Vec<String>,
     pub before: Option<PreImage>,
+    /// The row's email, when the run keeps the ids of the contacts it wrote (follow-ups).
+    pub email: Option<String>,
 }
 
 /// How long requests in flight may go on after the run stopped (a signal, a fatal error): then
@@ -127,17 +129,30 @@ pub(super) struct RowCtx {
     pub dry_run: bool,
     pub full_refresh: bool,
     pub daily_floor: u64,
+    /// Keep each written row's email (follow-ups address those contacts by id).
+    pub keep_emails: bool,
 }
 
 impl RowCtx {
     /// What `step` comes to.
     pub async fn process(&self, rec: Record, step: Step) -> RowResult {
-        let mut prepared = match step {
+        let prepared = match step {
             Step::Reject(e) => {
                 return self.result(rec, Done::Outcome(Outcome::Rejected(e)), Vec::new(), None)
             }
             Step::Load(p) => p,
         };
+        let email = match self.keep_emails {
+            true => prepared.body.email.clone(),
+            false => None,
+        };
+        let mut r = self.load_row(rec, prepared).await;
+        r.email = email;
+        r
+    }
+
+    /// The floor, the journal, then the planned write of a row that passed transform and dedup.
+    async fn load_row(&self, rec: Record, mut prepared: Box<Prepared>) -> RowResult {
         let mut warnings = std::mem::take(&mut prepared.warnings);
         if let Some(left) = self
             .loader
@@ -209,6 +224,7 @@ impl RowCtx {
             done,
             warnings,
             before,
+            email: None,
         }
     }
 

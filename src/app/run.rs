@@ -3,6 +3,7 @@
 //! bounded channel; writes run with bounded concurrency and complete in input order, so reports
 //! are in input order too.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -145,6 +146,8 @@ struct RunFiles {
     plan: Option<csv::Writer<std::fs::File>>,
     /// The CSV sink's file.
     sink: Option<CsvSink>,
+    /// Lower-cased email → id of every contact the run wrote (kept for follow-ups).
+    written: HashMap<String, String>,
 }
 
 impl Run<'_> {
@@ -192,6 +195,7 @@ impl Run<'_> {
             dry_run: opts.dry_run,
             full_refresh: opts.full_refresh,
             daily_floor: p.load.daily_floor,
+            keep_emails: followups.is_some(),
         });
 
         // Run.
@@ -209,9 +213,10 @@ impl Run<'_> {
         if let Some(err) = reader.take_error() {
             self.stop.stop(err);
         }
-        let exported_to = files.finish(&self.stop)?;
+        let (exported_to, written) = files.finish(&self.stop)?;
         if let Some(f) = followups {
-            self.follow_ups(f, &ctx, &out_dir, &mut summary).await?;
+            self.follow_ups(f, &ctx, &written, &out_dir, &mut summary)
+                .await?;
         }
         summary.requests = self.apis.totals();
         summary.planning = planning_note;
@@ -475,6 +480,7 @@ impl Run<'_> {
         &self,
         f: crate::load::followups::FollowUps,
         ctx: &RowCtx,
+        written: &HashMap<String, String>,
         out_dir: &std::path::Path,
         summary: &mut Summary,
     ) -> anyhow::Result<()> {
@@ -488,7 +494,7 @@ impl Run<'_> {
         let concurrency = self.p.load.concurrency.get() as usize;
         let stopped = || self.stop.reason();
         let (counts, fatal) = f
-            .apply(l, &t.location_id, concurrency, &stopped, out_dir)
+            .apply(l, &t.location_id, concurrency, written, &stopped, out_dir)
             .await?;
         if let Some(f) = fatal {
             self.stop.stop(f.0);
@@ -630,6 +636,7 @@ impl RunFiles {
             manifest,
             plan,
             sink,
+            written: HashMap::new(),
         })
     }
 
@@ -640,6 +647,7 @@ impl RunFiles {
             done,
             warnings,
             before,
+            email,
         } = row;
         let outcome = match done {
             Done::Outcome(o) => o,
@@ -689,13 +697,23 @@ impl RunFiles {
                 m.flush()?;
             }
         }
+        if let (
+            Some(e),
+            Outcome::Created { contact_id }
+            | Outcome::Updated { contact_id }
+            | Outcome::Unchanged { contact_id },
+        ) = (email, &outcome)
+        {
+            self.written.insert(e.to_lowercase(), contact_id.clone());
+        }
         self.reports.write(&rec, &outcome, &warnings)?;
         Ok((outcome, warnings))
     }
 
     /// Completes the files. The CSV sink's file is moved into place only when the run was not
-    /// stopped (an incomplete export never replaces anything); returns its path then.
-    fn finish(self, stop: &Stop) -> anyhow::Result<Option<PathBuf>> {
+    /// stopped (an incomplete export never replaces anything); returns its path then, and the
+    /// ids of the contacts written.
+    fn finish(self, stop: &Stop) -> anyhow::Result<(Option<PathBuf>, HashMap<String, String>)> {
         self.reports.finish()?;
         if let Some(mut m) = self.manifest {
             use std::io::Write as _;
@@ -704,10 +722,11 @@ impl RunFiles {
         if let Some(mut w) = self.plan {
             w.flush()?;
         }
-        match self.sink {
-            Some(s) if stop.reason().is_none() => Ok(Some(s.finish()?)),
-            _ => Ok(None),
-        }
+        let exported = match self.sink {
+            Some(s) if stop.reason().is_none() => Some(s.finish()?),
+            _ => None,
+        };
+        Ok((exported, self.written))
     }
 }
 

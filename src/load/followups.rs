@@ -5,7 +5,7 @@
 //! Every row of every file gets one outcome in `followups.csv`: `applied`, `unchanged` (the
 //! contact already had it all) or `rejected` with a code, a message and a hint.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::plan::Index;
@@ -141,39 +141,53 @@ impl FollowUps {
     }
 
     /// Applies the rows to the contacts of `location` and writes `followups.csv` into `out`.
-    /// `stopped` (the run's fatal error, if any) turns every row into `not_attempted`.
+    /// `written` maps the (lower-cased) emails of the contacts this run wrote to their ids: those
+    /// are addressed by id, since search results lag writes; only the other emails are looked up
+    /// in an index of the location (read only when some are left). `stopped` (the run's stop
+    /// reason, asked as the rows go) turns the rows not yet sent into `not_attempted`.
     pub async fn apply(
         self,
         loader: &Loader,
         location: &str,
         concurrency: usize,
+        written: &HashMap<String, String>,
         stopped: &(dyn Fn() -> Option<String> + Sync),
         out: &Path,
     ) -> anyhow::Result<(FollowUpCounts, Option<Fatal>)> {
         let mut results: Vec<Result<u64, RowError>> = Vec::with_capacity(self.rows.len());
         let mut fatal = None;
         let stopped_before = stopped();
-        let index: Option<Index> = match stopped_before {
-            Some(_) => None,
-            None => Some(Index::fetch(loader.client(), location).await.map_err(|e| {
+        let unknown = self
+            .rows
+            .iter()
+            .any(|r| r.ops.is_ok() && !written.contains_key(&r.email.to_lowercase()));
+        let index: Option<Index> = match (&stopped_before, unknown) {
+            (Some(_), _) | (None, false) => None,
+            (None, true) => Some(Index::fetch(loader.client(), location).await.map_err(|e| {
                 anyhow::anyhow!("follow-ups: reading the contacts of {location}: {e}")
             })?),
         };
         // Contact id per row, or the row's reject.
-        // Contact id → (its tags now, its rows in file order).
-        let mut groups: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
+        // Contact id → (its tags now, when known, its rows in file order).
+        type Group = (Option<Vec<String>>, Vec<usize>);
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         for (i, r) in self.rows.iter().enumerate() {
-            let res = match (&r.ops, &index) {
-                (Err(e), _) => Err(e.clone()),
-                // No index: the run stopped before the follow-ups.
-                (Ok(_), None) => Err(not_attempted(
+            let by_id = written.get(&r.email.to_lowercase());
+            let res = match (&r.ops, by_id, &index) {
+                (Err(e), _, _) => Err(e.clone()),
+                (Ok(_), _, _) if stopped_before.is_some() => Err(not_attempted(
                     stopped_before.as_deref().unwrap_or("stopped"),
                 )),
-                (Ok(_), Some(idx)) => match idx.contact_by_email(&r.email) {
+                (Ok(_), Some(id), _) => {
+                    groups.entry(id.clone()).or_default().1.push(i);
+                    Ok(0)
+                }
+                (Ok(_), None, None) => Err(not_attempted("stopped")),
+                (Ok(_), None, Some(idx)) => match idx.contact_by_email(&r.email) {
                     Some(c) => {
                         groups
                             .entry(c.id.clone())
-                            .or_insert_with(|| (c.tags.clone(), Vec::new()))
+                            .or_insert_with(|| (Some(c.tags.clone()), Vec::new()))
                             .1
                             .push(i);
                         Ok(0)
@@ -293,11 +307,16 @@ async fn apply_row(
     loader: &Loader,
     id: &str,
     ops: &Ops,
-    tags: &mut Vec<String>,
+    tags: &mut Option<Vec<String>>,
     known: &mut super::Known,
 ) -> Result<u64, crate::ghl::error::ApiError> {
     let mut writes = loader.follow_ups(id, &ops.notes, &ops.tasks, known).await?;
     if let Some((list, add)) = &ops.tags {
+        // A contact this run wrote: its tags are read by id (search may not show it yet).
+        let tags = match tags {
+            Some(t) => t,
+            None => tags.insert(loader.client().get_contact(id).await?.tags),
+        };
         let has = |t: &String| tags.iter().any(|x| x.eq_ignore_ascii_case(t));
         let change: Vec<String> = list.iter().filter(|t| has(t) != *add).cloned().collect();
         if !change.is_empty() {

@@ -449,6 +449,7 @@ pub fn create(st: &mut State, body: &[u8]) -> Answer {
     }
     let c = new_contact(st, &obj);
     let loc = c.location_id.clone().unwrap_or_default();
+    st.note_write(&c.id, None);
     st.locations.entry(loc).or_default().push(c.clone());
     (201, json!({"contact": render(&c, Form::Get)}))
 }
@@ -486,15 +487,16 @@ pub fn upsert(st: &mut State, body: &[u8]) -> Answer {
         let (_, ms) = st.next_id_and_time();
         let loc = str_field(&obj, "locationId").unwrap_or_default();
         let c = &mut st.locations.get_mut(&loc).expect("location checked above")[idx];
+        let before = c.clone();
         apply(c, &obj, phone_taken_elsewhere);
         c.date_updated = Some(now_iso(ms));
-        return (
-            200,
-            json!({"new": false, "contact": render(&c, Form::Get), "traceId": trace_id()}),
-        );
+        let answer = json!({"new": false, "contact": render(c, Form::Get), "traceId": trace_id()});
+        st.note_write(&before.id.clone(), Some(before));
+        return (200, answer);
     }
     let c = new_contact(st, &obj);
     let loc = c.location_id.clone().unwrap_or_default();
+    st.note_write(&c.id, None);
     st.locations.entry(loc).or_default().push(c.clone());
     (
         200,
@@ -568,12 +570,12 @@ pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
     }
     let (_, ms) = st.next_id_and_time();
     let c = &mut st.locations.get_mut(&loc).expect("found above")[idx];
+    let before = c.clone();
     apply(c, &obj, false);
     c.date_updated = Some(now_iso(ms));
-    (
-        200,
-        json!({"succeded": true, "contact": render(&c, Form::Get)}),
-    )
+    let answer = json!({"succeded": true, "contact": render(c, Form::Get)});
+    st.note_write(id, Some(before));
+    (200, answer)
 }
 
 #[cfg(test)]

@@ -226,6 +226,7 @@ pub fn change_tags(st: &mut State, id: &str, body: &[u8], add: bool) -> Answer {
     let (_, ms) = st.next_id_and_time();
     for cs in st.locations.values_mut() {
         if let Some(c) = cs.iter_mut().find(|c| c.id == id) {
+            let before = c.clone();
             if add {
                 for t in tags {
                     if !c.tags.contains(&t) {
@@ -236,7 +237,9 @@ pub fn change_tags(st: &mut State, id: &str, body: &[u8], add: bool) -> Answer {
                 c.tags.retain(|t| !tags.contains(t));
             }
             c.date_updated = Some(now_iso(ms));
-            return (if add { 201 } else { 200 }, json!({"tags": c.tags}));
+            let answer = json!({"tags": c.tags});
+            st.note_write(id, Some(before));
+            return (if add { 201 } else { 200 }, answer);
         }
     }
     not_found()

@@ -43,6 +43,8 @@ pub struct SandboxConfig {
     pub daily_limit: u64,
     /// Requests another app spends at the start of every window (shared budget).
     pub other_app_requests: u32,
+    /// How long search results lag writes.
+    pub search_lag: Duration,
     /// The OAuth app and token lifetime.
     pub oauth: oauth::OAuthConfig,
     /// Scripted faults.
@@ -62,6 +64,7 @@ impl Default for SandboxConfig {
             rate_interval: Duration::from_secs(10),
             daily_limit: 200_000,
             other_app_requests: 0,
+            search_lag: Duration::ZERO,
             oauth: oauth::OAuthConfig::default(),
             faults: Vec::new(),
             seed: Vec::new(),
@@ -217,6 +220,7 @@ impl Sandbox {
             cfg.faults.clone(),
         );
         st.windows.other_app = cfg.other_app_requests;
+        st.search_lag = cfg.search_lag;
         st.oauth = oauth::OAuthState::new(cfg.oauth.clone());
         for (loc, contacts) in cfg.seed.clone() {
             st.seed(&loc, contacts);

@@ -131,12 +131,18 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
         return unprocessable(messages);
     }
     let limit = page_limit.unwrap_or(20) as usize;
-    let contacts = match location_of(st, &obj) {
-        Ok(c) => c,
-        Err(a) => return a,
-    };
+    if let Err(a) = location_of(st, &obj) {
+        return a;
+    }
+    let loc = obj
+        .get("locationId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let st: &State = st;
+    let contacts = &st.locations[loc];
     let mut selected: Vec<&Contact> = Vec::with_capacity(contacts.len());
-    for c in contacts.iter() {
+    // Search lags writes: a contact written within the lag shows as it was, or not at all.
+    for c in contacts.iter().filter_map(|c| st.searchable(c)) {
         if filters.is_empty() {
             selected.push(c);
             continue;

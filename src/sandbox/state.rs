@@ -256,6 +256,11 @@ pub struct State {
     pub stats: Stats,
     /// OAuth codes and tokens.
     pub oauth: super::oauth::OAuthState,
+    /// How long search results lag writes.
+    pub search_lag: Duration,
+    /// Contacts written within the lag: when, and the version search still shows (`None`:
+    /// created, not yet visible).
+    pub search_view: HashMap<String, (Instant, Option<Contact>)>,
     /// Last timestamp handed out (ms).
     seq: u64,
 }
@@ -282,7 +287,36 @@ impl State {
             api_requests_seen: 0,
             stats: Stats::default(),
             oauth: super::oauth::OAuthState::new(super::oauth::OAuthConfig::default()),
+            search_lag: Duration::ZERO,
+            search_view: HashMap::new(),
             seq: 0,
+        }
+    }
+
+    /// Notes a write of contact `id` for search lag: `before` is the contact as it was (`None`
+    /// when it was just created). Within the lag, search keeps showing the oldest version it
+    /// had.
+    pub fn note_write(&mut self, id: &str, before: Option<Contact>) {
+        if self.search_lag.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let lag = self.search_lag;
+        self.search_view
+            .retain(|_, (at, _)| now.duration_since(*at) < lag);
+        match self.search_view.get_mut(id) {
+            Some((at, _)) => *at = now,
+            None => {
+                self.search_view.insert(id.to_owned(), (now, before));
+            }
+        }
+    }
+
+    /// The version of `c` that search shows now: `None` while a new contact is not visible yet.
+    pub fn searchable<'a>(&'a self, c: &'a Contact) -> Option<&'a Contact> {
+        match self.search_view.get(&c.id) {
+            Some((at, before)) if at.elapsed() < self.search_lag => before.as_ref(),
+            _ => Some(c),
         }
     }
 

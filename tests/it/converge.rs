@@ -53,3 +53,71 @@ fn a_second_sync_right_after_the_first_writes_nothing() {
     assert_eq!(plan.status.code(), Some(0));
     assert_eq!(summary(&dir.path().join("o3"))["plan"]["unchanged"], 2);
 }
+
+#[test]
+fn follow_ups_reach_the_contacts_this_run_created_although_search_lags() {
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--search-lag-ms", "3000"]].concat());
+    let mut main = String::from("First Name,Email\n");
+    let mut activity = String::from("Email,Note,Tags\n");
+    for i in 0..8 {
+        main.push_str(&format!("P{i},p{i}@example.com\n"));
+        activity.push_str(&format!("P{i}@Example.com,Called {i},webinar\n"));
+    }
+    std::fs::write(dir.path().join("activity.csv"), activity).unwrap();
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        &main,
+        "mapping: {firstName: First Name, email: Email}\n\
+         load:\n  rate_limit: {max_requests: 1000, interval_ms: 1000}\n  followups:\n\
+         \x20   - {path: activity.csv, email: Email, notes: [{column: Note}], tags: {column: Tags}}\n",
+    );
+    // Search really lags: right after a write, the new contact is not found.
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 8);
+    assert_eq!(s["followups"]["applied"], 8, "{s}");
+    let stats = sb.stats();
+    assert!(
+        stats["requests_by_endpoint"]["POST /contacts/search"].is_null(),
+        "every follow-up contact was written by the run: no search ({stats})"
+    );
+    for i in 0..8 {
+        let c = sb.contact_by_email("loc-it", &format!("p{i}@example.com"));
+        assert_eq!(c["tags"], serde_json::json!(["webinar"]));
+        let notes = sb.api_get(&format!("/contacts/{}/notes", c["id"].as_str().unwrap()));
+        assert_eq!(notes["notes"][0]["body"], format!("Called {i}"));
+    }
+}
+
+#[test]
+fn the_sandbox_search_lags_writes() {
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--search-lag-ms", "1500"]].concat());
+    let auth = format!("Bearer {}", sb.token);
+    let h = [("Authorization", auth.as_str()), ("Version", "2021-07-28")];
+    let (s, _) = sb.raw(
+        "POST",
+        "/contacts/upsert",
+        &h,
+        r#"{"locationId":"loc-it","email":"a@example.com","firstName":"A"}"#,
+    );
+    assert_eq!(s, 200);
+    let search = || {
+        let (s, body) = sb.raw(
+            "POST",
+            "/contacts/search",
+            &h,
+            r#"{"locationId":"loc-it","pageLimit":10}"#,
+        );
+        assert_eq!(s, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["contacts"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(search(), 0, "not visible yet");
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    assert_eq!(search(), 1, "visible after the lag");
+}
