@@ -17,6 +17,8 @@
 //! for changed rows).
 //! `headers N` opens a CSV whose header has N columns (one of them repeated at the end, then
 //! without the repeat) and times reading or rejecting it.
+//! `slow N` is `load N` with every tenth answer delayed by 1.5 s (a slow answer must cost only
+//! its own time).
 //! `load N` loads N rows into an in-process sandbox advertising 200 requests / 1 s and prints the
 //! achieved request rate against that limit, 429s received and requests per created contact.
 
@@ -261,11 +263,39 @@ async fn run_on_sandbox(
 }
 
 async fn load(rows: usize) -> anyhow::Result<()> {
+    load_with(rows, Vec::new(), 200, 8, "load").await
+}
+
+/// `load` with 10 % of the answers delayed by 1.5 s (every tenth request).
+async fn slow(rows: usize) -> anyhow::Result<()> {
+    let n = if std::env::var_os("BENCH_NO_FAULTS").is_some() {
+        0
+    } else {
+        rows / 10
+    };
+    let faults = (0..n)
+        .map(|k| format!("slow=1500x1@{}", k * 10 + 5).parse())
+        .collect::<Result<Vec<ghl_import::sandbox::Fault>, String>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    // The default concurrency (4) at 20 requests / s: enough in flight for the ceiling when a
+    // slow answer holds only itself up (4 / 0.15 s mean latency ≈ 26 / s).
+    load_with(rows, faults, 20, 4, "slow (10 % of answers +1.5 s)").await
+}
+
+/// Loads `rows` rows into a sandbox advertising `rate` requests / s, `concurrency` in flight.
+async fn load_with(
+    rows: usize,
+    faults: Vec<ghl_import::sandbox::Fault>,
+    rate: u32,
+    concurrency: u32,
+    what: &str,
+) -> anyhow::Result<()> {
     use ghl_import::sandbox::{Sandbox, SandboxConfig};
     let sb = Sandbox::start(SandboxConfig {
         locations: vec!["bench-location".into()],
-        rate_max: 200,
+        rate_max: rate,
         rate_interval: Duration::from_secs(1),
+        faults,
         ..SandboxConfig::default()
     })
     .await?;
@@ -273,18 +303,20 @@ async fn load(rows: usize) -> anyhow::Result<()> {
         &sb,
         "First Name,Email",
         (0..rows).map(|i| format!("P{i},p{i}@example.com")),
-        "mapping: {firstName: First Name, email: Email}\n\
-         load: {concurrency: 8, rate_limit: {max_requests: 200, interval_ms: 1000}}\n",
+        &format!(
+            "mapping: {{firstName: First Name, email: Email}}\n\
+             load: {{concurrency: {concurrency}, rate_limit: {{max_requests: {rate}, interval_ms: 1000}}}}\n"
+        ),
     )
     .await?;
     let stats = sb.stats();
     let sent: u64 = stats.requests_by_endpoint.values().sum();
     println!(
-        "load: {rows} rows in {el:.2} s, exit {:?}; {sent} requests = {:.1} req/s against 200 req/s advertised ({:.1} %); \
+        "{what}: {rows} rows in {el:.2} s, exit {:?}; {sent} requests = {:.1} req/s against {rate} req/s advertised ({:.1} %); \
          429s {}; max in any 1 s window {}; requests per created contact {:.2}",
         code,
         sent as f64 / el,
-        sent as f64 / el / 200.0 * 100.0,
+        sent as f64 / el / f64::from(rate) * 100.0,
         stats.rate_limited_429,
         stats.max_in_any_window,
         sent as f64 / sb.contacts("bench-location").len().max(1) as f64
@@ -436,6 +468,7 @@ fn main() -> anyhow::Result<()> {
         "transform" => transform(rows),
         "load" => tokio::runtime::Runtime::new()?.block_on(load(rows)),
         "sync" => tokio::runtime::Runtime::new()?.block_on(sync(rows)),
+        "slow" => tokio::runtime::Runtime::new()?.block_on(slow(rows)),
         "headers" => headers(rows),
         other => anyhow::bail!("unknown benchmark `{other}`: use extract, transform or load"),
     }

@@ -3,6 +3,7 @@
 mod apis;
 mod auth_cmd;
 mod init;
+mod order;
 mod output;
 mod produce;
 mod rollback;

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
-use futures::StreamExt;
 
 use super::apis::Apis;
 use super::output::{output_dir, print_summary, write_json};
@@ -440,24 +439,44 @@ impl Run<'_> {
             dedup,
         } = stages;
         let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
-        let mut outcomes = stream_from(rx)
-            .map(|(rec, step)| {
-                let ctx = Arc::clone(ctx);
-                async move { ctx.process(rec, step).await }
-            })
-            .buffered(p.load.concurrency.get() as usize);
         let mut progress = Progress::new(total_rows, opts.quiet);
-        while let Some(row) = outcomes.next().await {
-            let (outcome, warnings) = files.record(row)?;
-            summary.count(&outcome);
-            for w in &warnings {
-                let code = w.split(':').next().unwrap_or_default().to_owned();
-                *summary.warnings_by_code.entry(code).or_default() += 1;
+        // Rows sharing an email or phone go one after the other, in file order.
+        let mut keys = super::order::KeyOrder::default();
+        let work = |(rec, step): (Record, Step)| {
+            let mut turn = match &step {
+                Step::Load(prepared) => {
+                    let email = prepared.body.email.as_deref().map(str::to_lowercase);
+                    let phone = prepared.body.phone.as_deref().map(|p| format!("phone:{p}"));
+                    keys.register(email.iter().chain(phone.iter()).map(String::as_str))
+                }
+                Step::Reject(_) => keys.register(None),
+            };
+            let ctx = Arc::clone(ctx);
+            async move {
+                turn.ready().await;
+                let row = ctx.process(rec, step).await;
+                drop(turn);
+                row
             }
-            progress.update(&summary.rows, self.api_rate().as_ref());
-        }
+        };
+        let result = super::order::in_order(
+            stream_from(rx),
+            p.load.concurrency.get() as usize,
+            work,
+            |row| {
+                let (outcome, warnings) = files.record(row)?;
+                summary.count(&outcome);
+                for w in &warnings {
+                    let code = w.split(':').next().unwrap_or_default().to_owned();
+                    *summary.warnings_by_code.entry(code).or_default() += 1;
+                }
+                progress.update(&summary.rows, self.api_rate().as_ref());
+                Ok(())
+            },
+        )
+        .await;
         progress.finish();
-        drop(outcomes);
+        result?;
         producer.await.context("reader thread")?
     }
 

@@ -169,11 +169,12 @@ impl Throttle {
                 continue;
             }
             let now = Instant::now();
-            let interval = g.base.interval;
+            // Kept for two intervals: a late answer is compared with the sends before it.
+            let keep = g.base.interval * 2;
             while g
                 .sent
                 .front()
-                .is_some_and(|t| now.duration_since(*t) >= interval)
+                .is_some_and(|t| now.duration_since(*t) >= keep)
             {
                 g.sent.pop_front();
             }
@@ -212,6 +213,11 @@ impl Throttle {
             return change;
         };
         let interval = g.base.interval;
+        // An answer that took longer than an interval speaks of a window that has passed (and
+        // of sends this client no longer remembers): it says nothing about other clients now.
+        if at.elapsed() >= interval {
+            return change;
+        }
         let ours = g
             .sent
             .iter()
@@ -300,6 +306,29 @@ mod tests {
             Some(Adjustment::Stricter(l)) if l.max.get() == 50
         ));
         assert_eq!(t.limit().max.get(), 50);
+    }
+
+    #[tokio::test]
+    async fn a_late_answer_is_not_taken_for_another_client() {
+        // Answered after more than an interval: its `remaining` speaks of a window long gone.
+        let t = Throttle::new(Limit {
+            max: NonZeroU32::new(20).unwrap(),
+            interval: Duration::from_millis(200),
+        });
+        t.acquire().await;
+        let at = Instant::now();
+        for _ in 0..5 {
+            t.acquire().await;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let late = RateLimitInfo {
+            max: Some(20),
+            remaining: Some(3),
+            interval_ms: Some(200),
+            ..Default::default()
+        };
+        assert_eq!(t.observe(&late, at), None);
+        assert_eq!(t.limit().max.get(), 20, "still the full pace");
     }
 
     #[tokio::test]
