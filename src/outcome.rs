@@ -79,6 +79,9 @@ pub mod codes {
     pub const INVALID_NOTES: &str = "invalid_notes";
     /// The contact was written but a follow-up (tags) failed; re-running repeats both safely.
     pub const FOLLOWUP_FAILED: &str = "followup_failed";
+    /// The row's email is new but its phone belongs to a contact or an earlier row with another
+    /// email (`load.phone_conflicts: reject`).
+    pub const PHONE_CONFLICT: &str = "phone_conflict";
     /// The API refused the row (4xx).
     pub const API_REJECTED: &str = "api_rejected";
     /// The API kept failing (429/5xx/transport) until retries ran out.

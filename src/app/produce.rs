@@ -5,7 +5,7 @@
 use crate::config::{Keep, Source};
 use crate::extract::{SourceItem, SourceReader};
 use crate::record::Record;
-use crate::transform::dedup::{Dedup, Plan, Planner};
+use crate::transform::dedup::{Dedup, PhoneOwners, Plan, Planner};
 use crate::transform::{apply_batch, Transformer, BATCH_ROWS};
 
 use super::rows::Step;
@@ -16,6 +16,7 @@ pub(super) fn produce(
     mut reader: SourceReader,
     transformer: Transformer,
     mut dedup: Dedup,
+    mut phones: Option<PhoneOwners>,
     tx: tokio::sync::mpsc::Sender<(Record, Step)>,
 ) -> anyhow::Result<SourceReader> {
     let mut batch: Vec<SourceItem> = Vec::with_capacity(BATCH_ROWS);
@@ -50,7 +51,10 @@ pub(super) fn produce(
                                 if let Some(body) = merged {
                                     prepared.body = body;
                                 }
-                                Step::Load(Box::new(prepared))
+                                match phones.as_mut().map(|p| p.check(&prepared.body, rec.row)) {
+                                    Some(Err(e)) => Step::Reject(e),
+                                    _ => Step::Load(Box::new(prepared)),
+                                }
                             }
                         },
                     };

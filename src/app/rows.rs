@@ -131,6 +131,8 @@ pub(super) struct RowCtx {
     pub daily_floor: u64,
     /// Keep each written row's email (follow-ups address those contacts by id).
     pub keep_emails: bool,
+    /// Rows whose phone belongs to another person's contact: reject or let the upsert merge.
+    pub phone_conflicts: crate::config::PhoneConflicts,
 }
 
 impl RowCtx {
@@ -253,6 +255,21 @@ impl RowCtx {
                 })
             }
         };
+        if self.phone_conflicts == crate::config::PhoneConflicts::Reject {
+            if let Some((id, email)) = planner::phone_taken(&idx, &prepared.body) {
+                return Done::Outcome(Outcome::Rejected(RowError::new(
+                    Stage::Load,
+                    codes::PHONE_CONFLICT,
+                    format!(
+                        "phone {} belongs to contact {id} ({email}) and the email to no contact: the API's upsert would \
+                         update that contact and replace its email",
+                        prepared.body.phone.as_deref().unwrap_or_default()
+                    ),
+                    "if it is the same person, put that email in the row; if not, fix the phone; or set \
+                     load.phone_conflicts: merge to update that contact",
+                )));
+            }
+        }
         let (action, body) = planner::plan_with(&idx, &prepared.body, &self.policies, self.tags);
         if matches!(action, Action::Update { .. } | Action::Unchanged { .. }) {
             *before = planner::pre_image(&idx, &body);

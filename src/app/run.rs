@@ -29,7 +29,7 @@ use crate::progress::Progress;
 use crate::record::Record;
 use crate::report::{self, ReportWriter, Summary};
 use crate::state::StateStore;
-use crate::transform::dedup::Dedup;
+use crate::transform::dedup::{Dedup, PhoneOwners};
 use crate::transform::Transformer;
 
 /// Options of the `run` command (how this run behaves; the YAML says what the pipeline is).
@@ -134,6 +134,8 @@ struct Stages {
     reader: SourceReader,
     transformer: Transformer,
     dedup: Dedup,
+    /// In-file phone conflicts (`load.phone_conflicts: reject`, GHL targets).
+    phones: Option<PhoneOwners>,
 }
 
 /// What a run writes as rows come out, in input order.
@@ -195,6 +197,7 @@ impl Run<'_> {
             full_refresh: opts.full_refresh,
             daily_floor: p.load.daily_floor,
             keep_emails: followups.is_some(),
+            phone_conflicts: p.load.phone_conflicts,
         });
 
         // Run.
@@ -203,6 +206,7 @@ impl Run<'_> {
             reader,
             transformer,
             dedup,
+            phones: self.phone_checks().then(PhoneOwners::default),
         };
         let mut reader = self
             .stream_rows(&ctx, stages, &mut files, &mut summary)
@@ -352,6 +356,8 @@ impl Run<'_> {
         policies: &[(ContactField, FieldPolicy)],
     ) -> anyhow::Result<(Option<Arc<Planning>>, Option<String>)> {
         let (p, opts) = (self.p, self.opts);
+        // Phone conflicts with the location's contacts are found when the run plans (plain
+        // upsert mode does not read the location; the in-file check always runs).
         let need_index = opts.dry_run
             || p.load.mode != LoadMode::Upsert
             || !policies.is_empty()
@@ -378,20 +384,48 @@ impl Run<'_> {
             rows,
             keys,
         );
-        let (planning, why) = tokio::select! {
-            r = choose => r.map_err(|e| {
-                anyhow::anyhow!("planning: reading the contacts of location {}: {e}", t.location_id)
-            })?,
-            // Stopped while reading the location: every row is reported not_attempted.
-            () = self.stop.stopped() => (
+        let stopped = || {
+            (
                 Planning::Prefetched(Arc::new(crate::load::plan::Index::default())),
                 "planning stopped".to_owned(),
-            ),
+            )
+        };
+        let (planning, why) = tokio::select! {
+            r = choose => match r {
+                Ok(chosen) => chosen,
+                // The location could not be read (unreachable, token refused, allowance spent):
+                // the run stops, and every row is reported not_attempted.
+                Err(e) => {
+                    self.stop.stop(format!(
+                        "planning: reading the contacts of location {}: {}",
+                        t.location_id,
+                        match crate::load::outcome_of_error(e) {
+                            Ok(rej) => rej.message,
+                            Err(f) => f.0,
+                        }
+                    ));
+                    stopped()
+                }
+            },
+            // Stopped while reading the location: every row is reported not_attempted.
+            () = self.stop.stopped() => stopped(),
         };
         if !opts.quiet {
             eprintln!("{why}");
         }
         Ok((Some(Arc::new(planning)), Some(why)))
+    }
+
+    /// Whether rows are checked for phones that belong to another person's contact: GHL
+    /// targets with both email and phone mapped, unless `load.phone_conflicts: merge`.
+    fn phone_checks(&self) -> bool {
+        let p = self.p;
+        let mapped = |f: ContactField| p.mapping.iter().any(|(g, _)| *g == f);
+        p.target.is_some()
+            && matches!(p.sink, Sink::Ghl)
+            && p.load.phone_conflicts == config::PhoneConflicts::Reject
+            && mapped(ContactField::Email)
+            && mapped(ContactField::Phone)
     }
 
     /// In-file dedup; `keep: last|merge` first read a file source once to plan.
@@ -437,8 +471,10 @@ impl Run<'_> {
             reader,
             transformer,
             dedup,
+            phones,
         } = stages;
-        let producer = tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, tx));
+        let producer =
+            tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, phones, tx));
         let mut progress = Progress::new(total_rows, opts.quiet);
         // Rows sharing an email or phone go one after the other, in file order.
         let mut keys = super::order::KeyOrder::default();
@@ -686,7 +722,9 @@ impl RunFiles {
                     contact_id,
                     detail,
                 } => w.write_record([row.as_str(), action, contact_id, detail])?,
-                Outcome::Rejected(e) if e.code == codes::CONFLICT => {
+                Outcome::Rejected(e)
+                    if e.code == codes::CONFLICT || e.code == codes::PHONE_CONFLICT =>
+                {
                     w.write_record([row.as_str(), "conflict", "", e.message.as_str()])?
                 }
                 Outcome::Rejected(e) => w.write_record([

@@ -442,6 +442,10 @@ pub struct LoadConfig {
     /// row's), `add` or `remove` (through the tags endpoint, one more request per row with tags).
     #[serde(default)]
     pub tags: TagMode,
+    /// A row whose email is new but whose phone belongs to a contact (or an earlier row) with
+    /// another email: the API's upsert would update that contact and replace its email.
+    #[serde(default)]
+    pub phone_conflicts: PhoneConflicts,
     /// Write policy per contact field (`firstName: fill_empty`); the rest overwrite.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldPolicy>,
@@ -517,6 +521,7 @@ impl Default for LoadConfig {
             followups: Vec::new(),
             lookup: LookupStrategy::default(),
             tags: TagMode::default(),
+            phone_conflicts: PhoneConflicts::default(),
             fields: BTreeMap::new(),
             concurrency: default_concurrency(),
             rate_limit: RateLimitConfig::default(),
@@ -647,6 +652,17 @@ pub enum TagMode {
     Add,
     /// Remove the row's tags.
     Remove,
+}
+
+/// What to do with a row whose phone belongs to another person's contact.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneConflicts {
+    /// Reject the row (`phone_conflict`), naming the contact or row that has the phone.
+    #[default]
+    Reject,
+    /// Let the upsert update the contact that has the phone (its email becomes the row's).
+    Merge,
 }
 
 /// Per-field write policy against an existing contact.

@@ -382,6 +382,19 @@ fn matched(idx: &Index, body: &UpsertContact) -> Option<usize> {
         .copied()
 }
 
+/// The contact whose phone the row has, when the row's email is new and that contact has
+/// another email: the API's upsert (email, then phone) would update it and replace its email.
+/// Returns its id and email.
+pub fn phone_taken<'a>(idx: &'a Index, body: &UpsertContact) -> Option<(&'a str, &'a str)> {
+    let email = body.email.as_deref()?;
+    if idx.by_email.contains_key(&email.to_lowercase()) {
+        return None;
+    }
+    let c = &idx.contacts[*idx.by_phone.get(body.phone.as_deref()?)?];
+    let other = c.email.as_deref().filter(|e| !e.trim().is_empty())?;
+    (!other.eq_ignore_ascii_case(email)).then_some((c.id.as_str(), other))
+}
+
 /// Plans one row against the index (matching as the API's upsert does: email, then phone).
 pub fn plan(idx: &Index, body: &UpsertContact) -> Action {
     let e = body
@@ -726,6 +739,24 @@ mod tests {
             }
         ));
         assert_eq!(decide(LoadMode::Create, &Action::Create), Decision::Write);
+    }
+
+    #[test]
+    fn a_new_email_with_a_phone_of_another_person_is_found() {
+        let mut idx = Index::default();
+        idx.add(contact("A", Some("ann@x.co"), Some("+14155552671"), None));
+        idx.add(contact("B", None, Some("+14155550100"), None));
+        let taken = |e: &str, p: &str| {
+            phone_taken(&idx, &body(Some(e), Some(p), None)).map(|(id, _)| id.to_owned())
+        };
+        assert_eq!(taken("bob@x.co", "+14155552671").as_deref(), Some("A"));
+        assert_eq!(taken("ANN@x.co", "+14155552671"), None, "same person");
+        assert_eq!(
+            taken("bob@x.co", "+14155550100"),
+            None,
+            "that contact has no email to lose"
+        );
+        assert_eq!(taken("bob@x.co", "+14155559999"), None);
     }
 
     #[test]

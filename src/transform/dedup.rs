@@ -520,3 +520,41 @@ mod tests {
         assert!(d.check(&b, 3).is_ok());
     }
 }
+
+/// Rows of the file that have both an email and a phone, by phone: a later row with the same
+/// phone and another email would, through the API's upsert (email, then phone), update the
+/// earlier row's contact and replace its email — whichever request lands last wins. Keys are
+/// 64-bit digests (about 32 bytes per row held).
+#[derive(Debug, Default)]
+pub struct PhoneOwners {
+    owners: rustc_hash::FxHashMap<u64, (u64, u64)>,
+}
+
+impl PhoneOwners {
+    /// `Err(phone_conflict)` when an earlier row has this row's phone with another email.
+    pub fn check(&mut self, body: &UpsertContact, row: u64) -> Result<(), RowError> {
+        let (Some(email), Some(phone)) = (body.email.as_deref(), body.phone.as_deref()) else {
+            return Ok(());
+        };
+        let digest = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        let e = digest(&email.to_lowercase());
+        match self.owners.entry(digest(phone)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((row, e));
+                Ok(())
+            }
+            std::collections::hash_map::Entry::Occupied(o) if o.get().1 == e => Ok(()),
+            std::collections::hash_map::Entry::Occupied(o) => Err(RowError::new(
+                Stage::Dedup,
+                codes::PHONE_CONFLICT,
+                format!(
+                    "phone {phone} is also on row {} with another email: the API's upsert matches by phone when \
+                     the email is new, so this row would replace that contact's email with {email}",
+                    o.get().0
+                ),
+                "if both rows are the same person, merge them into one row; if not, fix one phone; or set \
+                 load.phone_conflicts: merge to let the later row update that contact",
+            )),
+        }
+    }
+}

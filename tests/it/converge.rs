@@ -121,3 +121,103 @@ fn the_sandbox_search_lags_writes() {
     std::thread::sleep(std::time::Duration::from_millis(1600));
     assert_eq!(search(), 1, "visible after the lag");
 }
+
+/// Ten rows, one phone, ten emails.
+fn shared_phone_rows() -> String {
+    let mut csv = String::from("First Name,Email,Phone\n");
+    for i in 0..10 {
+        csv.push_str(&format!("P{i},p{i}@example.com,(415) 555-2671\n"));
+    }
+    csv
+}
+
+#[test]
+fn rows_sharing_a_phone_are_conflicts_or_merged_in_file_order_the_same_every_run() {
+    for policy in ["reject", "merge"] {
+        let mut outcomes = Vec::new();
+        for _ in 0..5 {
+            let dir = workdir();
+            let sb = SandboxProc::fast("loc-it");
+            let p = pipeline(
+                dir.path(),
+                &sb.base_url,
+                &shared_phone_rows(),
+                &format!(
+                    "load:\n  concurrency: 8\n  phone_conflicts: {policy}\n  \
+                     rate_limit: {{max_requests: 1000, interval_ms: 1000}}\n"
+                ),
+            );
+            let o = sb.run_pipeline(&p, &dir.path().join("o"));
+            let results = read_csv(&dir.path().join("o/results.csv"));
+            let contacts = sb.contacts("loc-it");
+            assert_eq!(contacts.len(), 1, "one phone, one contact");
+            outcomes.push((
+                o.status.code(),
+                results[1..]
+                    .iter()
+                    .map(|r| (r[1].clone(), r[4].clone()))
+                    .collect::<Vec<_>>(),
+                contacts[0]["email"].clone(),
+            ));
+        }
+        assert!(
+            outcomes.windows(2).all(|w| w[0] == w[1]),
+            "{policy}: the same every run: {outcomes:?}"
+        );
+        let (code, rows, email) = &outcomes[0];
+        if policy == "reject" {
+            assert_eq!(*code, Some(3));
+            assert_eq!(rows[0], ("created".to_owned(), String::new()));
+            assert!(
+                rows[1..].iter().all(|r| r.1 == "phone_conflict"),
+                "{rows:?}"
+            );
+            assert_eq!(email, "p0@example.com", "never overwritten");
+        } else {
+            assert_eq!(*code, Some(0));
+            assert_eq!(
+                email, "p9@example.com",
+                "merged in file order: the last row wins"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_new_email_with_the_phone_of_an_existing_contact_is_a_conflict_when_planning() {
+    let dir = workdir();
+    let seed = r#"{"loc-it": {"contacts": [{"email": "ann@example.com", "phone": "+14155552671", "firstName": "Ann"}]}}"#;
+    let sb = SandboxProc::seeded("loc-it", dir.path(), seed);
+    let csv = "First Name,Email,Phone\nBob,bob@example.com,(415) 555-2671\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  mode: sync\n");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3));
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    assert_eq!(rejected[1][5], "phone_conflict");
+    assert!(
+        rejected[1][6].contains("ann@example.com"),
+        "{:?}",
+        rejected[1]
+    );
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ann@example.com")["firstName"],
+        "Ann"
+    );
+
+    // Asked for, the upsert merges them.
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "load:\n  mode: sync\n  phone_conflicts: merge\n",
+    );
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o2")).status.code(),
+        Some(0)
+    );
+    let c = &sb.contacts("loc-it")[0];
+    assert_eq!(
+        (c["email"].as_str(), c["firstName"].as_str()),
+        (Some("bob@example.com"), Some("Bob"))
+    );
+}
