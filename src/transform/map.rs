@@ -25,7 +25,13 @@ impl Resolved {
     }
 
     /// Computes the field's text for `rec`. Empty results are `""`.
+    /// The rule's value for `rec`, in Unicode NFC: text written decomposed (`e` + a combining
+    /// accent, as some Mac exports do) is sent composed, like everything typed into GHL.
     pub fn eval<'r>(&self, rec: &'r Record) -> Result<std::borrow::Cow<'r, str>, RowError> {
+        self.eval_raw(rec).map(nfc)
+    }
+
+    fn eval_raw<'r>(&self, rec: &'r Record) -> Result<std::borrow::Cow<'r, str>, RowError> {
         // The common case — a plain column — borrows the cell: no allocation.
         if let Input::Column(_) = self.rule.input {
             if self.rule.replace.is_empty() && self.rule.ops.is_empty() && self.rule.map.is_empty()
@@ -258,5 +264,29 @@ mod tests {
         let e = strict.eval(&rec(&["maybe"])).unwrap_err();
         assert_eq!(e.code, codes::VALUE_NOT_ALLOWED);
         assert!(e.hint.contains("yes"), "{}", e.hint);
+    }
+}
+
+/// `v` in Unicode NFC, borrowed as it is when it already is (ASCII always is).
+pub fn nfc(v: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    if v.is_ascii() || is_nfc_quick(v.chars()) == IsNormalized::Yes {
+        return v;
+    }
+    std::borrow::Cow::Owned(v.nfc().collect())
+}
+
+#[cfg(test)]
+mod nfc_tests {
+    #[test]
+    fn decomposed_text_is_composed_and_composed_text_is_borrowed() {
+        let decomposed = "Jose\u{301} Mun\u{303}oz";
+        let out = super::nfc(std::borrow::Cow::Borrowed(decomposed));
+        assert_eq!(out, "Jos\u{e9} Mu\u{f1}oz");
+        let composed = "Jos\u{e9}";
+        assert!(matches!(
+            super::nfc(std::borrow::Cow::Borrowed(composed)),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -221,3 +221,20 @@ fn a_new_email_with_the_phone_of_an_existing_contact_is_a_conflict_when_planning
         (Some("bob@example.com"), Some("Bob"))
     );
 }
+
+#[test]
+fn decomposed_text_is_sent_composed() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    // "José" and "Muñoz" as a Mac export may write them: letters plus combining marks.
+    let csv = "First Name,Email,Phone\nJose\u{301} Mun\u{303}oz,jose@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o")).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        sb.contact_by_email("loc-it", "jose@example.com")["firstName"],
+        "Jos\u{e9} Mu\u{f1}oz"
+    );
+}
