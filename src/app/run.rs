@@ -226,6 +226,7 @@ impl Run<'_> {
         if let (Some(idx), true) = (&index, opts.dry_run) {
             summary.forecast = Some(self.forecast(&summary, idx));
         }
+        summary.blank_records = reader.blank_records();
         if let SourceReader::Ghl(g) = &reader {
             summary.source_duplicates_skipped = g.duplicates_skipped();
             if !g.custom_fields().is_empty() {

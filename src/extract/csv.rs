@@ -47,6 +47,8 @@ pub struct CsvReader {
     max_field: usize,
     /// See [`CsvSource::hold_duplicates`].
     hold_duplicates: bool,
+    /// Records skipped because every cell was blank after trimming.
+    blank: u64,
     /// chardetng's guess for the file, computed on the first undecodable row.
     guess: Option<&'static Encoding>,
     path: std::path::PathBuf,
@@ -125,6 +127,7 @@ impl CsvReader {
             decoding,
             max_field: usize::try_from(src.max_field_bytes).unwrap_or(usize::MAX),
             hold_duplicates: src.hold_duplicates,
+            blank: 0,
             guess: None,
             path: src.path.clone(),
         };
@@ -192,6 +195,11 @@ impl CsvReader {
             }
         }
         Ok(n)
+    }
+
+    /// Records skipped so far because every cell was blank.
+    pub fn blank_records(&self) -> u64 {
+        self.blank
     }
 
     /// Column names (trimmed; original order).
@@ -363,6 +371,12 @@ impl Iterator for CsvReader {
             self.pending_first = false;
         } else {
             match self.reader.read_byte_record(&mut self.record) {
+                // A record of blank cells (`,,,`, spaces) is a blank line: skipped, counted, and
+                // given no row number.
+                Ok(true) if self.record.iter().all(|c| c.trim_ascii().is_empty()) => {
+                    self.blank += 1;
+                    return self.next();
+                }
                 Ok(true) => {}
                 Ok(false) => return None,
                 Err(e) => {

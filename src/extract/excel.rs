@@ -27,6 +27,8 @@ pub struct ExcelReader {
     date_cols: Vec<usize>,
     is_1904: bool,
     width: usize,
+    /// Rows skipped because every cell was blank.
+    blank: u64,
 }
 
 impl ExcelReader {
@@ -155,6 +157,7 @@ impl ExcelReader {
             date_cols,
             is_1904,
             width,
+            blank: 0,
         })
     }
 
@@ -169,6 +172,13 @@ impl ExcelReader {
     }
 }
 
+impl ExcelReader {
+    /// Rows skipped so far because every cell was blank.
+    pub fn blank_records(&self) -> u64 {
+        self.blank
+    }
+}
+
 impl Iterator for ExcelReader {
     type Item = SourceItem;
 
@@ -176,6 +186,7 @@ impl Iterator for ExcelReader {
         loop {
             let (row, cells) = self.rows.next()?;
             if cells.iter().all(is_blank) {
+                self.blank += 1;
                 continue; // blank rows inside the data are skipped, as in CSV
             }
             let mut out = Vec::with_capacity(self.width);

@@ -68,6 +68,15 @@ impl SourceReader {
         }
     }
 
+    /// Records skipped because every cell was blank (like empty lines).
+    pub fn blank_records(&self) -> u64 {
+        match self {
+            SourceReader::Csv(r) => r.blank_records(),
+            SourceReader::Excel(r) => r.blank_records(),
+            SourceReader::Ghl(_) => 0,
+        }
+    }
+
     /// The error that stopped a source early (GHL reads), taken once.
     pub fn take_error(&mut self) -> Option<String> {
         match self {

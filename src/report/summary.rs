@@ -130,6 +130,9 @@ pub struct Summary {
     pub requests: RequestCounts,
     /// Contacts a GHL source returned twice (page shifts) and that were read once.
     pub source_duplicates_skipped: u64,
+    /// Records of the file whose cells were all blank: skipped like empty lines (no row number,
+    /// not in `rows.read`).
+    pub blank_records: u64,
     /// The fatal error that stopped the run, if any.
     pub aborted: Option<String>,
     /// Set when the run stopped at `load.daily_floor`: what is left and when to re-run.

@@ -238,3 +238,24 @@ fn decomposed_text_is_sent_composed() {
         "Jos\u{e9} Mu\u{f1}oz"
     );
 }
+
+#[test]
+fn blank_records_are_skipped_and_counted_like_empty_lines() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let csv = "First Name,Email,Phone\nAnn,ann@example.com,\n,,\n  , ,\t\n\nBen,ben@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o")).status.code(),
+        Some(0)
+    );
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["read"], 2, "{s}");
+    assert_eq!(s["rows"]["rejected"], 0);
+    assert_eq!(s["blank_records"], 2);
+    let rows: Vec<String> = read_csv(&dir.path().join("o/results.csv"))[1..]
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(rows, ["2", "3"], "no row numbers for blank records");
+}
