@@ -28,15 +28,57 @@ pub fn email(raw: &str) -> Result<Option<String>, RowError> {
         && lower
             .rsplit_once('@')
             .is_some_and(|(_, d)| !d.ends_with('.') && !d.contains(".."));
-    if ok {
-        Ok(Some(lower))
-    } else {
-        Err(reject(
+    if !ok {
+        return Err(reject(
             codes::INVALID_EMAIL,
             format!("`{e}` is not a valid email address"),
             "write one address like name@example.com (no spaces, names or second addresses in the cell)",
-        ))
+        ));
     }
+    match api_refuses(&lower) {
+        None => Ok(Some(lower)),
+        Some(why) => Err(reject(
+            codes::INVALID_EMAIL,
+            format!("`{e}` is an address the API refuses: {why}"),
+            "GHL checks emails like class-validator's IsEmail; correct the address (a typo in the domain?) \
+             or leave the cell empty",
+        )),
+    }
+}
+
+/// Why GHL's own check (class-validator `IsEmail`: a TLD of 2+ letters, no underscore or IP
+/// address in the domain, no quoted local part; UTF-8 allowed) would refuse an address that is
+/// otherwise well formed — so that it is rejected here instead of costing a request.
+fn api_refuses(email: &str) -> Option<&'static str> {
+    let (local, domain) = email.rsplit_once('@')?;
+    if local.starts_with('"') {
+        return Some("a quoted local part");
+    }
+    if local.chars().count() > 64 {
+        return Some("more than 64 characters before the @");
+    }
+    if domain.contains('_') {
+        return Some("an underscore in the domain");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.iter().all(|l| l.bytes().all(|b| b.is_ascii_digit())) || domain.starts_with('[') {
+        return Some("an IP address as the domain");
+    }
+    let tld = labels.last().copied().unwrap_or_default();
+    let letters = tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic);
+    let punycode = tld.starts_with("xn--") && tld.len() > 4;
+    if !letters && !punycode {
+        return Some("the domain does not end in a top-level domain of 2 or more letters");
+    }
+    if labels
+        .iter()
+        .any(|l| l.is_empty() || l.len() > 63 || l.starts_with('-') || l.ends_with('-'))
+    {
+        return Some(
+            "a domain label that is empty, longer than 63 characters, or starts or ends with `-`",
+        );
+    }
+    None
 }
 
 /// Mailbox providers whose near-misses are almost always typos.
@@ -371,6 +413,39 @@ mod tests {
         ] {
             let e = email(bad).unwrap_err();
             assert_eq!(e.code, codes::INVALID_EMAIL, "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_the_api_refuses_are_rejected_before_sending() {
+        for (bad, why) in [
+            ("ann@example.c", "top-level domain"),
+            ("ann@example.123", "top-level domain"),
+            ("ann@my_company.com", "underscore"),
+            ("ann@192.168.0.1", "IP address"),
+            ("\"ann lee\"@example.com", "quoted"),
+            ("ann@-example.com", "domain label"),
+        ] {
+            match email(bad) {
+                Err(e) => {
+                    assert_eq!(e.code, codes::INVALID_EMAIL, "{bad}");
+                    assert!(
+                        e.message.contains(why) || e.message.contains("not a valid"),
+                        "{bad}: {}",
+                        e.message
+                    );
+                }
+                Ok(v) => panic!("{bad} accepted as {v:?}"),
+            }
+        }
+        for good in [
+            "ann@example.co",
+            "jos\u{e9}@example.com",
+            "ann@xn--bcher-kva.de",
+            "a.b+tag@sub.example.org",
+            "ann@b\u{fc}cher.de",
+        ] {
+            assert!(email(good).is_ok(), "{good}");
         }
     }
 
