@@ -202,12 +202,20 @@ fn looks_like_email(e: &str) -> bool {
 }
 
 /// Stored phone form: `+` and digits only. `None` when it can't be a phone number.
+/// A phone as GHL stores it, in E.164: `+` and digits as written when it has a `+`; else a
+/// national number of the location's country (US here): 10 digits get `+1`, 11 starting with 1
+/// get `+`. So `(415) 555-0101` and `+1 415-555-0101` are the same number (and the same
+/// duplicate).
 fn normalize_phone(p: &str) -> Option<String> {
     let digits: String = p.chars().filter(char::is_ascii_digit).collect();
     if !(7..=15).contains(&digits.len()) || p.chars().any(|c| c.is_alphabetic()) {
         return None;
     }
-    Some(format!("+{digits}"))
+    let international = p.trim_start().starts_with('+');
+    Some(match (international, digits.len()) {
+        (false, 10) => format!("+1{digits}"),
+        _ => format!("+{digits}"),
+    })
 }
 
 /// Accepts the spec's date forms, returns `YYYY-MM-DD`.
@@ -582,6 +590,26 @@ pub fn update(st: &mut State, id: &str, body: &[u8]) -> Answer {
 mod tests {
     use super::super::reads::search;
     use super::*;
+
+    #[test]
+    fn national_us_numbers_are_stored_in_e164() {
+        assert_eq!(
+            normalize_phone("(415) 555-0101").as_deref(),
+            Some("+14155550101")
+        );
+        assert_eq!(
+            normalize_phone("1 415 555 0101").as_deref(),
+            Some("+14155550101")
+        );
+        assert_eq!(
+            normalize_phone("+1 415-555-0101").as_deref(),
+            Some("+14155550101")
+        );
+        assert_eq!(
+            normalize_phone("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
+    }
 
     fn st() -> State {
         State::for_tests()
