@@ -36,6 +36,11 @@ const SYNONYMS: &[(ContactField, &[&str])] = &[
             "email1",
             "workemail",
             "emailaddr",
+            "email1value",
+            "personemailwork",
+            "personemailhome",
+            "personemailother",
+            "emailaddress1",
         ],
     ),
     (
@@ -53,19 +58,46 @@ const SYNONYMS: &[(ContactField, &[&str])] = &[
             "phone1",
             "primaryphone",
             "workphone",
+            "businessphone",
+            "homephone",
+            "phone1value",
+            "personphonemobile",
+            "personphonework",
+            "personphonehome",
+            "telephone1",
         ],
     ),
     (
         ContactField::FirstName,
-        &["firstname", "first", "givenname", "fname", "forename"],
+        &[
+            "firstname",
+            "first",
+            "givenname",
+            "fname",
+            "forename",
+            "personfirstname",
+        ],
     ),
     (
         ContactField::LastName,
-        &["lastname", "last", "surname", "familyname", "lname"],
+        &[
+            "lastname",
+            "last",
+            "surname",
+            "familyname",
+            "lname",
+            "personlastname",
+        ],
     ),
     (
         ContactField::Name,
-        &["name", "fullname", "contactname", "displayname"],
+        &[
+            "name",
+            "fullname",
+            "contactname",
+            "displayname",
+            "personname",
+        ],
     ),
     (
         ContactField::CompanyName,
@@ -77,6 +109,11 @@ const SYNONYMS: &[(ContactField, &[&str])] = &[
             "business",
             "account",
             "accountname",
+            "companyaccount",
+            "organizationname",
+            "organization1name",
+            "personorganization",
+            "businessname",
         ],
     ),
     (
@@ -88,11 +125,28 @@ const SYNONYMS: &[(ContactField, &[&str])] = &[
             "streetaddress",
             "addressline1",
             "homeaddress",
+            "mailingstreet",
+            "mailingaddressline1",
+            "address1street1",
+            "address1street",
+            "businessstreet",
+            "homestreet",
+            "personfullcombinedaddressofpostaladdress",
+            "personpostaladdress",
         ],
     ),
     (
         ContactField::City,
-        &["city", "town", "homecity", "workcity"],
+        &[
+            "city",
+            "town",
+            "homecity",
+            "workcity",
+            "mailingcity",
+            "address1city",
+            "businesscity",
+            "personcitytownvillagelocalityofpostaladdress",
+        ],
     ),
     (
         ContactField::State,
@@ -103,42 +157,87 @@ const SYNONYMS: &[(ContactField, &[&str])] = &[
             "region",
             "county",
             "homestate",
+            "mailingstateprovince",
+            "mailingstate",
+            "stateprovince",
+            "address1stateprovince",
+            "address1region",
+            "businessstate",
+            "personstatecountyofpostaladdress",
         ],
     ),
     (
         ContactField::PostalCode,
-        &["zip", "zipcode", "postcode", "postalcode", "homezipcode"],
+        &[
+            "zip",
+            "zipcode",
+            "postcode",
+            "postalcode",
+            "homezipcode",
+            "mailingzippostalcode",
+            "mailingzip",
+            "zippostalcode",
+            "address1zippostalcode",
+            "address1postalcode",
+            "businesspostalcode",
+            "personzippostalcodeofpostaladdress",
+        ],
     ),
     (
         ContactField::Country,
-        &["country", "countryregion", "countrycode", "homecountry"],
+        &[
+            "country",
+            "countryregion",
+            "countrycode",
+            "homecountry",
+            "mailingcountry",
+            "address1countryregion",
+            "address1country",
+            "businesscountryregion",
+            "mailingcountrycode",
+            "countryregioncode",
+            "cc",
+            "personcountryofpostaladdress",
+        ],
     ),
     (
         ContactField::Website,
-        &["website", "url", "web", "webpage", "homepage", "site"],
+        &[
+            "website",
+            "url",
+            "web",
+            "webpage",
+            "homepage",
+            "site",
+            "websiteurl",
+            "website1value",
+            "webpage1",
+        ],
     ),
     (ContactField::Timezone, &["timezone", "tz", "timezonename"]),
-    (ContactField::Source, &["source", "leadsource"]),
+    (
+        ContactField::Source,
+        &["source", "leadsource", "originaltrafficsource"],
+    ),
     (
         ContactField::Tags,
-        &["tags", "tag", "labels", "segments", "lists"],
+        &[
+            "tags",
+            "tag",
+            "labels",
+            "segments",
+            "lists",
+            "personlabels",
+            "personlabel",
+            "groupmembership",
+            "categories",
+        ],
     ),
     (
         ContactField::DateOfBirth,
         &["dob", "dateofbirth", "birthday", "birthdate"],
     ),
-    (
-        ContactField::Dnd,
-        &[
-            "dnd",
-            "donotdisturb",
-            "optout",
-            "optedout",
-            "unsubscribed",
-            "emailoptout",
-            "donotcontact",
-        ],
-    ),
+    (ContactField::Dnd, &["dnd", "donotdisturb"]),
 ];
 
 fn norm(h: &str) -> String {
@@ -149,18 +248,10 @@ fn norm(h: &str) -> String {
 }
 
 /// Substrings of normalised headers that name a field when no synonym matches exactly.
+/// Opt-out columns (`Email Opt Out`, `Do Not Call`, `Unsubscribed…`) are consent flags of one
+/// channel, not GHL's `dnd` (all channels): they are mapped only by the user's explicit choice
+/// (CRM-EXPORTS.md, false friends).
 const CONTAINS: &[(ContactField, &[&str])] = &[
-    (
-        ContactField::Dnd,
-        &[
-            "optout",
-            "optedout",
-            "unsubscrib",
-            "donotcontact",
-            "donotemail",
-            "donotcall",
-        ],
-    ),
     (ContactField::Email, &["email"]),
     (ContactField::Phone, &["phone", "mobile"]),
     (ContactField::Tags, &["tags"]),
@@ -524,6 +615,133 @@ mod tests {
             emails,
             phones,
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn real_crm_export_headers_are_recognised() {
+        // Header sets of real exports (../shared/docs/CRM-EXPORTS.md): Salesforce contacts
+        // report, Zoho, Pipedrive, Mailchimp, Dynamics, Google.
+        use ContactField as F;
+        let cases: &[(&[&str], &[(F, &str)])] = &[
+            (
+                &[
+                    "Contact ID",
+                    "First Name",
+                    "Last Name",
+                    "Account Name",
+                    "Email",
+                    "Mobile",
+                    "Mailing Street",
+                    "Mailing City",
+                    "Mailing State/Province",
+                    "Mailing Zip/Postal Code",
+                    "Mailing Country",
+                    "Birthdate",
+                    "Lead Source",
+                    "Email Opt Out",
+                    "Other Street",
+                ],
+                &[
+                    (F::CompanyName, "Account Name"),
+                    (F::Address1, "Mailing Street"),
+                    (F::City, "Mailing City"),
+                    (F::State, "Mailing State/Province"),
+                    (F::PostalCode, "Mailing Zip/Postal Code"),
+                    (F::Country, "Mailing Country"),
+                    (F::DateOfBirth, "Birthdate"),
+                    (F::Source, "Lead Source"),
+                ],
+            ),
+            (
+                &[
+                    "Person - Name",
+                    "Person - Email - Work",
+                    "Person - Phone - Mobile",
+                    "Person - Organization",
+                    "Person - City/town/village/locality of Postal address",
+                    "Person - Country of Postal address",
+                    "Person - Labels",
+                ],
+                &[
+                    (F::Name, "Person - Name"),
+                    (F::Email, "Person - Email - Work"),
+                    (F::Phone, "Person - Phone - Mobile"),
+                    (F::CompanyName, "Person - Organization"),
+                    (F::Tags, "Person - Labels"),
+                    (
+                        F::City,
+                        "Person - City/town/village/locality of Postal address",
+                    ),
+                    (F::Country, "Person - Country of Postal address"),
+                ],
+            ),
+            (
+                &[
+                    "Email Address",
+                    "First Name",
+                    "Last Name",
+                    "Phone Number",
+                    "TAGS",
+                    "CC",
+                    "MEMBER_RATING",
+                ],
+                &[
+                    (F::Email, "Email Address"),
+                    (F::Tags, "TAGS"),
+                    (F::Country, "CC"),
+                ],
+            ),
+            (
+                &[
+                    "Full Name",
+                    "Email",
+                    "Business Phone",
+                    "Company Name",
+                    "Address 1: Street 1",
+                    "Address 1: City",
+                    "Address 1: ZIP/Postal Code",
+                    "Address 1: Country/Region",
+                ],
+                &[
+                    (F::Address1, "Address 1: Street 1"),
+                    (F::City, "Address 1: City"),
+                    (F::PostalCode, "Address 1: ZIP/Postal Code"),
+                    (F::Country, "Address 1: Country/Region"),
+                ],
+            ),
+            (
+                &[
+                    "Name",
+                    "E-mail 1 - Value",
+                    "Phone 1 - Value",
+                    "Organization 1 - Name",
+                    "Group Membership",
+                ],
+                &[
+                    (F::Email, "E-mail 1 - Value"),
+                    (F::Phone, "Phone 1 - Value"),
+                    (F::CompanyName, "Organization 1 - Name"),
+                    (F::Tags, "Group Membership"),
+                ],
+            ),
+        ];
+        for (headers, expected) in cases {
+            let ps: Vec<ColumnProfile> = headers.iter().map(|h| prof(h, 10, 0, 0)).collect();
+            let g = guess(&ps);
+            for (field, column) in *expected {
+                let got = g
+                    .iter()
+                    .find(|x| x.field == *field)
+                    .map(|x| x.column.as_str());
+                assert_eq!(got, Some(*column), "{field:?} in {headers:?}");
+            }
+            // False friends: consent flags and a second address are never guessed.
+            assert!(
+                !g.iter()
+                    .any(|x| x.column == "Email Opt Out" || x.column == "Other Street"),
+                "{g:?}"
+            );
         }
     }
 

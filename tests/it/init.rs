@@ -20,10 +20,13 @@ fn init_guesses_a_pipeline_that_validates_and_runs() {
         "  phone: Mobile Phone Number",
         "  name: Full Name",
         "  dateOfBirth: {column: Date of birth, date_format: \"%d/%m/%Y\"}",
-        "  dnd: {column: Marketing emails opted out,",
     ] {
         assert!(yaml.contains(line), "missing `{line}` in\n{yaml}");
     }
+    // An email opt-out is consent for one channel, not GHL's dnd (every channel): it is left
+    // for the user to map, never guessed.
+    assert!(!yaml.contains("\n  dnd:"), "{yaml}");
+    assert!(yaml.contains("#   Marketing emails opted out"), "{yaml}");
     assert!(
         yaml.contains("#   Record ID"),
         "unmapped columns are listed"
