@@ -623,7 +623,8 @@ mod tests {
         // Header sets of real exports (../shared/docs/CRM-EXPORTS.md): Salesforce contacts
         // report, Zoho, Pipedrive, Mailchimp, Dynamics, Google.
         use ContactField as F;
-        let cases: &[(&[&str], &[(F, &str)])] = &[
+        type Case<'a> = (&'a [&'a str], &'a [(F, &'a str)]);
+        let cases: &[Case] = &[
             (
                 &[
                     "Contact ID",
