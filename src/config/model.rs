@@ -569,7 +569,13 @@ pub struct NoteSource {
 #[serde(deny_unknown_fields)]
 pub struct TaskSource {
     /// Column holding the task title (blank: no task). Existing tasks are matched by title.
-    pub title: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Instead of `title` and the rest: a column holding a JSON array of tasks
+    /// (`[{title, body, dueDate, completed}]`, a GHL source's `include: [tasks]` column), each
+    /// created if missing and completed if it was.
+    #[serde(default)]
+    pub list: Option<String>,
     /// Column holding the due date (needed to create or update).
     #[serde(default)]
     pub due: Option<String>,

@@ -348,14 +348,15 @@ impl GhlClient {
         Ok(())
     }
 
-    /// `POST /contacts/{id}/tasks` (spec `CreateTaskParams`).
+    /// `POST /contacts/{id}/tasks` (spec `CreateTaskParams`): the task created (`{task}`; its
+    /// id empty if the answer has none).
     pub async fn create_task(
         &self,
         contact_id: &str,
         title: &str,
         due: &str,
         body: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Task, ApiError> {
         #[derive(serde::Serialize)]
         #[serde(rename_all = "camelCase")]
         struct TaskBody<'a> {
@@ -372,8 +373,13 @@ impl GhlClient {
             completed: false,
             body,
         };
-        let _: serde_json::Value = self.send(Method::POST, &path, "tasks", Some(&b)).await?;
-        Ok(())
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Created {
+            task: Option<Task>,
+        }
+        let c: Created = self.send(Method::POST, &path, "tasks", Some(&b)).await?;
+        Ok(c.task.unwrap_or_default())
     }
 
     /// `PUT /contacts/{id}/tasks/{taskId}` with the fields to change (spec `UpdateTaskBody`).

@@ -303,10 +303,13 @@ impl Loader {
         existing: &mut Vec<Task>,
     ) -> Result<(), ApiError> {
         let due = op.due.as_deref().unwrap_or_default();
-        self.client
+        let created = self
+            .client
             .create_task(id, &op.title, due, op.body.as_deref())
             .await?;
+        // Kept with its id, so that a later operation of the same row (complete) can address it.
         existing.push(Task {
+            id: created.id,
             title: op.title.clone(),
             due_date: Some(due.to_owned()),
             body: op.body.clone(),

@@ -128,6 +128,7 @@ pub fn synthetic_location(n: usize) -> SeedLocation {
                 vec![Task {
                     title: format!("Follow up Seed{i}"),
                     due_date: Some("2026-12-01T10:00:00Z".into()),
+                    completed: i % 20 == 0,
                     ..Default::default()
                 }]
             } else {

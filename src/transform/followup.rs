@@ -65,6 +65,8 @@ struct TaskColumns {
 pub struct FollowUpColumns {
     notes: Vec<(usize, NoteSource)>,
     tasks: Vec<TaskColumns>,
+    /// Columns holding JSON arrays of tasks, with their names.
+    task_lists: Vec<(usize, String)>,
 }
 
 impl FollowUpColumns {
@@ -91,7 +93,28 @@ impl FollowUpColumns {
             }
         }
         for t in tasks {
-            let title = col(&t.title, "tasks", errs);
+            let title = match (&t.title, &t.list) {
+                (None, Some(list)) => {
+                    if t.due.is_some() || t.body.is_some() || t.action.is_some() {
+                        errs.push(ConfigError::new(format!(
+                            "{key}.tasks: `list: {list}` takes the whole task from its JSON; leave out due, body and action"
+                        )));
+                    }
+                    if let Some(i) = col(list, "tasks", errs) {
+                        out.task_lists.push((i, list.clone()));
+                    }
+                    continue;
+                }
+                (Some(title), None) => title,
+                _ => {
+                    errs.push(ConfigError::new(format!(
+                        "{key}.tasks: each entry needs `title` (a column of task titles) or `list` (a column of JSON task \
+                         arrays), not both"
+                    )));
+                    continue;
+                }
+            };
+            let title = col(title, "tasks", errs);
             let due = t.due.as_deref().map(|d| col(d, "tasks", errs));
             let body = t.body.as_deref().map(|b| col(b, "tasks", errs));
             let action = t.action.as_deref().map(|a| col(a, "tasks", errs));
@@ -115,7 +138,7 @@ impl FollowUpColumns {
 
     /// Whether there are no note or task columns.
     pub fn is_empty(&self) -> bool {
-        self.notes.is_empty() && self.tasks.is_empty()
+        self.notes.is_empty() && self.tasks.is_empty() && self.task_lists.is_empty()
     }
 
     /// The row's notes and task operations.
@@ -191,6 +214,60 @@ impl FollowUpColumns {
                     .map(|b| rec.get(b).trim().to_owned())
                     .filter(|b| !b.is_empty()),
             });
+        }
+        for (i, column) in &self.task_lists {
+            let cell = rec.get(*i).trim();
+            if cell.is_empty() {
+                continue;
+            }
+            let list: Vec<crate::ghl::types::Task> = serde_json::from_str(cell).map_err(|e| {
+                RowError::new(
+                    Stage::Validate,
+                    codes::INVALID_TASK,
+                    format!("column `{column}` is not a JSON array of tasks: {e}"),
+                    "write [{\"title\": \"…\", \"dueDate\": \"2026-12-01\"}] or use title/due columns",
+                )
+            })?;
+            for t in list.into_iter().filter(|t| !t.title.trim().is_empty()) {
+                let due = t
+                    .due_date
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty());
+                let due = match due {
+                    Some(d) => Some(due_date(d).ok_or_else(|| {
+                        RowError::new(
+                            Stage::Validate,
+                            codes::INVALID_TASK,
+                            format!("task `{}` has due date `{d}`, which is not a date", t.title),
+                            "write the due date as YYYY-MM-DD or an RFC 3339 time",
+                        )
+                    })?),
+                    None => {
+                        return Err(RowError::new(
+                            Stage::Validate,
+                            codes::INVALID_TASK,
+                            format!("task `{}` has no due date", t.title),
+                            "the API needs a due date to create a task",
+                        ))
+                    }
+                };
+                let title = t.title.trim().to_owned();
+                tasks.push(TaskOp {
+                    action: TaskAction::Create,
+                    title: title.clone(),
+                    due,
+                    body: t.body.filter(|b| !b.trim().is_empty()),
+                });
+                if t.completed {
+                    tasks.push(TaskOp {
+                        action: TaskAction::Complete,
+                        title,
+                        due: None,
+                        body: None,
+                    });
+                }
+            }
         }
         Ok((notes, tasks))
     }

@@ -266,7 +266,41 @@ fn migration_between_two_locations_copies_then_updates() {
             notes_of(cb["id"].as_str().unwrap()),
         );
         assert_eq!(na, nb, "{}", ca["email"]);
+        // Tasks: every 10th has one (every 20th completed); title, due date and state arrive.
+        let tasks_of = |id: &str| {
+            let mut t: Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> = sb
+                .api_get(&format!("/contacts/{id}/tasks"))["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["title"].clone(),
+                        t["dueDate"].clone(),
+                        t["completed"].clone(),
+                    )
+                })
+                .collect();
+            t.sort_by_key(|x| x.0.to_string());
+            t
+        };
+        assert_eq!(
+            tasks_of(ca["id"].as_str().unwrap()),
+            tasks_of(cb["id"].as_str().unwrap()),
+            "{}",
+            ca["email"]
+        );
     }
+    let with_tasks = a
+        .iter()
+        .filter(|c| {
+            !sb.api_get(&format!("/contacts/{}/tasks", c["id"].as_str().unwrap()))["tasks"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        })
+        .count();
+    assert_eq!(with_tasks, 6, "the seed has tasks to carry");
 
     assert_eq!(go("o2").status.code(), Some(0));
     assert_eq!(
