@@ -477,20 +477,24 @@ impl Run<'_> {
         let producer =
             tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, phones, tx));
         let mut progress = Progress::new(total_rows, opts.quiet);
-        // Rows sharing an email or phone go one after the other, in file order.
+        // Rows sharing an email or phone go one after the other, in file order (writes to a
+        // location only: a CSV sink has nothing to race).
         let mut keys = super::order::KeyOrder::default();
+        let ordered = ctx.loader.is_some();
         let work = |(rec, step): (Record, Step)| {
             let mut turn = match &step {
-                Step::Load(prepared) => {
+                Step::Load(prepared) if ordered => {
                     let email = prepared.body.email.as_deref().map(str::to_lowercase);
                     let phone = prepared.body.phone.as_deref().map(|p| format!("phone:{p}"));
-                    keys.register(email.iter().chain(phone.iter()).map(String::as_str))
+                    Some(keys.register(email.iter().chain(phone.iter()).map(String::as_str)))
                 }
-                Step::Reject(_) => keys.register(None),
+                _ => None,
             };
             let ctx = Arc::clone(ctx);
             async move {
-                turn.ready().await;
+                if let Some(t) = turn.as_mut() {
+                    t.ready().await;
+                }
                 let row = ctx.process(rec, step).await;
                 drop(turn);
                 row
