@@ -498,8 +498,10 @@ impl GhlClient {
         let url = format!("{}{}", self.base, path);
         loop {
             self.breaker.check(&self.base)?;
-            let (auth, used) = self.authorization().await?;
+            // The slot first, then the token: a token fetched before a long wait for the
+            // throttle could expire on the way.
             self.throttle.acquire().await;
+            let (auth, used) = self.authorization().await?;
             if tries.trace.first_sent.is_some() {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
             }

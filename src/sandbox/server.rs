@@ -69,7 +69,12 @@ fn respond(
     limits: Option<(&AppState, LimitDecision)>,
     retry_after: Option<u32>,
 ) -> Response {
-    let (status, body) = answer;
+    let (status, mut body) = answer;
+    // Every answer of the API carries a traceId.
+    if let Value::Object(o) = &mut body {
+        o.entry("traceId")
+            .or_insert_with(|| Value::String(contacts::trace_id()));
+    }
     let mut resp = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         Json(body),
