@@ -92,6 +92,23 @@ fn state(sb: &SandboxProc) -> Vec<(String, String, String)> {
     v
 }
 
+/// Waits (up to 10 s) until the sandbox statistic at `path` is `n`.
+fn wait_for_stat(sb: &SandboxProc, path: &[&str], n: u64) {
+    let started = Instant::now();
+    loop {
+        let stats = sb.stats();
+        let v = path.iter().fold(&stats, |v, k| &v[*k]);
+        if v.as_u64() == Some(n) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{path:?} never reached {n}: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn rollback(sb: &SandboxProc, run_dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     run(bin()
         .arg("rollback")
@@ -585,10 +602,7 @@ fn sigterm_while_the_location_is_read_reports_every_row_not_attempted() {
     let started = Instant::now();
     let child = sb.spawn_run(&p, &out);
     // The planning read is held for 20 s by the sandbox.
-    while sb.stats()["requests_by_endpoint"]["POST /contacts/search"] != 1 {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_stat(&sb, &["requests_by_endpoint", "POST /contacts/search"], 1);
     signal(&child, "-TERM");
     let status = child.wait_with_output().unwrap().status;
     assert_eq!(status.code(), Some(1));
@@ -615,11 +629,7 @@ fn a_request_still_unanswered_after_the_grace_period_is_reported_outcome_unknown
     );
     let out = dir.path().join("o");
     let child = sb.spawn_run(&p, &out);
-    let started = Instant::now();
-    while sb.stats()["faults_injected"] != 1 {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_stat(&sb, &["faults_injected"], 1);
     signal(&child, "-TERM");
     let signalled = Instant::now();
     let status = child.wait_with_output().unwrap().status;
