@@ -250,7 +250,7 @@ fn norm(h: &str) -> String {
 /// Substrings of normalised headers that name a field when no synonym matches exactly.
 /// Opt-out columns (`Email Opt Out`, `Do Not Call`, `Unsubscribed…`) are consent flags of one
 /// channel, not GHL's `dnd` (all channels): they are mapped only by the user's explicit choice
-/// (CRM-EXPORTS.md, false friends).
+/// (CRM export reference: false friends).
 const CONTAINS: &[(ContactField, &[&str])] = &[
     (ContactField::Email, &["email"]),
     (ContactField::Phone, &["phone", "mobile"]),
@@ -620,7 +620,7 @@ mod tests {
 
     #[test]
     fn real_crm_export_headers_are_recognised() {
-        // Header sets of real exports (../shared/docs/CRM-EXPORTS.md): Salesforce contacts
+        // Header sets of real exports, written out here (from the CRM export reference the issue cites): Salesforce contacts
         // report, Zoho, Pipedrive, Mailchimp, Dynamics, Google.
         use ContactField as F;
         type Case<'a> = (&'a [&'a str], &'a [(F, &'a str)]);
