@@ -145,6 +145,24 @@ pub async fn rollback(
 ) -> anyhow::Result<Exit> {
     let (entries, done) = read_manifest(run_dir)?;
     let record = super::target::read_record(run_dir)?;
+    refuse_runs_without_a_target(run_dir, &record)?;
+    let Some(pending) = pending(run_dir, &entries, &done, created_only)? else {
+        return Ok(Exit::Ok);
+    };
+    let tally = undo(run_dir, &record, &pending, state_dir).await?;
+    print_tally(run_dir, &tally, created_only, &entries);
+    Ok(if tally.failed > 0 {
+        Exit::Rejects
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Refuses runs that wrote to no location rollback could reach.
+fn refuse_runs_without_a_target(
+    run_dir: &Path,
+    record: &super::target::RunRecord,
+) -> anyhow::Result<()> {
     if record.was_embedded_sandbox() {
         return Err(ConfigError::new(format!(
             "rollback: the run in {} wrote into an embedded sandbox (`run --sandbox`), which ended with that \
@@ -160,6 +178,17 @@ pub async fn rollback(
         ))
         .into());
     }
+    Ok(())
+}
+
+/// The entries still to undo, newest last; `None` (after saying so) when there are none. Refuses,
+/// before anything is sent, when an updated contact has no previous values.
+fn pending<'e>(
+    run_dir: &Path,
+    entries: &'e [Entry],
+    done: &BTreeSet<usize>,
+    created_only: bool,
+) -> anyhow::Result<Option<Vec<&'e Entry>>> {
     let wanted = |e: &&Entry| match e.action.as_str() {
         "created" => true,
         "updated" => !created_only,
@@ -180,7 +209,7 @@ pub async fn rollback(
                 format!("all {} changes were already rolled back", done.len())
             }
         );
-        return Ok(Exit::Ok);
+        return Ok(None);
     }
     let blind: Vec<String> = pending
         .iter()
@@ -201,7 +230,17 @@ pub async fn rollback(
         ))
         .into());
     }
+    Ok(Some(pending))
+}
 
+/// Undoes `pending` newest first on the run's target, logging each entry undone and making the
+/// journal forget it.
+async fn undo(
+    run_dir: &Path,
+    record: &super::target::RunRecord,
+    pending: &[&Entry],
+    state_dir: Option<&Path>,
+) -> anyhow::Result<Tally> {
     let p = crate::config::load(&record.pipeline_path(run_dir)?)?;
     let t = record.check_target(run_dir, &p, "rollback")?;
     let creds = super::credentials(&p, "target", t, state_dir)?;
@@ -213,7 +252,7 @@ pub async fn rollback(
     )
     .await?;
     let client = super::client_for(&p, t.base_url.clone(), creds)?;
-    let journal = open_journal(&record, &p, t, state_dir)?;
+    let journal = open_journal(record, &p, t, state_dir)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -258,25 +297,24 @@ pub async fn rollback(
             }
         }
     }
-    let mut did = Vec::new();
-    if tally.deleted > 0 {
-        did.push(format!("{} created contacts deleted", tally.deleted));
-    }
-    if tally.already_gone > 0 {
-        did.push(format!(
-            "{} created contacts were already deleted",
-            tally.already_gone
-        ));
-    }
-    if tally.restored > 0 {
-        did.push(format!("{} updated contacts restored", tally.restored));
-    }
-    if tally.failed > 0 {
-        did.push(format!(
-            "{} failed (see above; run rollback again to retry only those)",
-            tally.failed
-        ));
-    }
+    Ok(tally)
+}
+
+/// Prints only what rollback did: one phrase per count that is not zero.
+fn print_tally(run_dir: &Path, tally: &Tally, created_only: bool, entries: &[Entry]) {
+    let did: Vec<String> = [
+        (tally.deleted, "created contacts deleted"),
+        (tally.already_gone, "created contacts were already deleted"),
+        (tally.restored, "updated contacts restored"),
+        (
+            tally.failed,
+            "failed (see above; run rollback again to retry only those)",
+        ),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
     println!("rollback of {}: {}", run_dir.display(), did.join(", "));
     if created_only {
         let left = entries.iter().filter(|e| e.action == "updated").count();
@@ -284,11 +322,6 @@ pub async fn rollback(
             println!("  {left} updated contacts were left as they are (--created-only)");
         }
     }
-    Ok(if tally.failed > 0 {
-        Exit::Rejects
-    } else {
-        Exit::Ok
-    })
 }
 
 /// The journal the run wrote (recorded in run.json; for older runs, where `run` puts it).

@@ -472,8 +472,80 @@ pub(super) fn validate(
             ),
         );
     }
-    // Every number has a range that means something; outside it, a clear error instead of an
-    // overflow deep in a library.
+    check_bounds(&mut c, &load);
+    let mut load = load;
+    for (i, f) in load.followups.iter_mut().enumerate() {
+        f.path = c.resolve(&f.path);
+        if !matches!(sink, Sink::Ghl) {
+            c.err(&["load", "followups"], "applies to a GHL target");
+        }
+        if f.notes.is_empty() && f.tasks.is_empty() && f.tags.is_none() {
+            c.err(
+                &["load", "followups"],
+                format!(
+                    "entry {} ({}) names no notes, tasks or tags: add `notes:`, `tasks:` or `tags:`",
+                    i + 1,
+                    f.path.display()
+                ),
+            );
+        }
+        if f.tags.as_ref().is_some_and(|t| t.mode == TagMode::Replace) {
+            c.err(
+                &["load", "followups"],
+                format!(
+                    "entry {} ({}): tags.mode is add or remove (a follow-up never replaces all tags)",
+                    i + 1,
+                    f.path.display()
+                ),
+            );
+        }
+    }
+    if load.retry.base_delay_ms > load.retry.max_delay_ms {
+        c.err(
+            &["load", "retry"],
+            format!(
+                "base_delay_ms ({}) is larger than max_delay_ms ({})",
+                load.retry.base_delay_ms, load.retry.max_delay_ms
+            ),
+        );
+    }
+
+    if !c.errs.is_empty() {
+        return Err(ConfigErrors(c.errs));
+    }
+    let name = cfg.name.unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pipeline".into())
+    });
+    let report = ReportSettings {
+        dir: cfg.report.dir.as_deref().map(|d| c.resolve(d)),
+        escape_formulas: cfg.report.escape_formulas,
+    };
+    Ok(Pipeline {
+        name,
+        file: path.to_path_buf(),
+        source,
+        target,
+        sink,
+        mapping,
+        custom_fields,
+        dedup: cfg.dedup,
+        validate: ValidateRules {
+            require_any: cfg.validate.require_any,
+            phone_default_region,
+            required,
+            max_length,
+            phone_extension: cfg.validate.phone_extension,
+        },
+        load,
+        report,
+    })
+}
+
+/// Every number of `load` has a range that means something; outside it, a clear error instead of
+/// an overflow deep in a library.
+fn check_bounds(c: &mut Checker<'_>, load: &LoadConfig) {
     let bounds: [(&[&str], u64, u64, u64, &str); 9] = [
         (
             &["load", "rate_limit", "max_requests"],
@@ -547,72 +619,4 @@ pub(super) fn validate(
             );
         }
     }
-    let mut load = load;
-    for (i, f) in load.followups.iter_mut().enumerate() {
-        f.path = c.resolve(&f.path);
-        if !matches!(sink, Sink::Ghl) {
-            c.err(&["load", "followups"], "applies to a GHL target");
-        }
-        if f.notes.is_empty() && f.tasks.is_empty() && f.tags.is_none() {
-            c.err(
-                &["load", "followups"],
-                format!(
-                    "entry {} ({}) names no notes, tasks or tags: add `notes:`, `tasks:` or `tags:`",
-                    i + 1,
-                    f.path.display()
-                ),
-            );
-        }
-        if f.tags.as_ref().is_some_and(|t| t.mode == TagMode::Replace) {
-            c.err(
-                &["load", "followups"],
-                format!(
-                    "entry {} ({}): tags.mode is add or remove (a follow-up never replaces all tags)",
-                    i + 1,
-                    f.path.display()
-                ),
-            );
-        }
-    }
-    if load.retry.base_delay_ms > load.retry.max_delay_ms {
-        c.err(
-            &["load", "retry"],
-            format!(
-                "base_delay_ms ({}) is larger than max_delay_ms ({})",
-                load.retry.base_delay_ms, load.retry.max_delay_ms
-            ),
-        );
-    }
-
-    if !c.errs.is_empty() {
-        return Err(ConfigErrors(c.errs));
-    }
-    let name = cfg.name.unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "pipeline".into())
-    });
-    let report = ReportSettings {
-        dir: cfg.report.dir.as_deref().map(|d| c.resolve(d)),
-        escape_formulas: cfg.report.escape_formulas,
-    };
-    Ok(Pipeline {
-        name,
-        file: path.to_path_buf(),
-        source,
-        target,
-        sink,
-        mapping,
-        custom_fields,
-        dedup: cfg.dedup,
-        validate: ValidateRules {
-            require_any: cfg.validate.require_any,
-            phone_default_region,
-            required,
-            max_length,
-            phone_extension: cfg.validate.phone_extension,
-        },
-        load,
-        report,
-    })
 }

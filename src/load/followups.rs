@@ -6,6 +6,9 @@
 //! contact already had it all) or `rejected` with a code, a message and a hint.
 
 use std::collections::{BTreeMap, HashMap};
+
+/// A contact's tags now (when known) and its follow-up rows in file order.
+type Group = (Option<Vec<String>>, Vec<usize>);
 use std::path::{Path, PathBuf};
 
 use super::plan::Index;
@@ -140,6 +143,53 @@ impl FollowUps {
         self.rows.is_empty()
     }
 
+    /// Each row's contact: by the id this run's write returned, else by email in `index`. Rows
+    /// that cannot be applied get their reject in `results`; the others are grouped by contact
+    /// (with its tags when known), in file order.
+    fn group(
+        &self,
+        written: &HashMap<String, String>,
+        index: Option<&Index>,
+        stopped_before: Option<&str>,
+        results: &mut Vec<Result<u64, RowError>>,
+    ) -> BTreeMap<String, Group> {
+        // Contact id per row, or the row's reject.
+        // Contact id → (its tags now, when known, its rows in file order).
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            let by_id = written.get(&r.email.to_lowercase());
+            let res = match (&r.ops, by_id, index) {
+                (Err(e), _, _) => Err(e.clone()),
+                (Ok(_), _, _) if stopped_before.is_some() => {
+                    Err(not_attempted(stopped_before.unwrap_or("stopped")))
+                }
+                (Ok(_), Some(id), _) => {
+                    groups.entry(id.clone()).or_default().1.push(i);
+                    Ok(0)
+                }
+                (Ok(_), None, None) => Err(not_attempted("stopped")),
+                (Ok(_), None, Some(idx)) => match idx.contact_by_email(&r.email) {
+                    Some(c) => {
+                        groups
+                            .entry(c.id.clone())
+                            .or_insert_with(|| (Some(c.tags.clone()), Vec::new()))
+                            .1
+                            .push(i);
+                        Ok(0)
+                    }
+                    None => Err(RowError::new(
+                        Stage::Load,
+                        codes::NOT_FOUND,
+                        format!("no contact of the location has the email {}", r.email),
+                        "load the contact first (a row of the main file), or fix the email",
+                    )),
+                },
+            };
+            results.push(res);
+        }
+        groups
+    }
+
     /// Applies the rows to the contacts of `location` and writes `followups.csv` into `out`.
     /// `written` maps the (lower-cased) emails of the contacts this run wrote to their ids: those
     /// are addressed by id, since search results lag writes; only the other emails are looked up
@@ -167,41 +217,12 @@ impl FollowUps {
                 anyhow::anyhow!("follow-ups: reading the contacts of {location}: {e}")
             })?),
         };
-        // Contact id per row, or the row's reject.
-        // Contact id → (its tags now, when known, its rows in file order).
-        type Group = (Option<Vec<String>>, Vec<usize>);
-        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-        for (i, r) in self.rows.iter().enumerate() {
-            let by_id = written.get(&r.email.to_lowercase());
-            let res = match (&r.ops, by_id, &index) {
-                (Err(e), _, _) => Err(e.clone()),
-                (Ok(_), _, _) if stopped_before.is_some() => Err(not_attempted(
-                    stopped_before.as_deref().unwrap_or("stopped"),
-                )),
-                (Ok(_), Some(id), _) => {
-                    groups.entry(id.clone()).or_default().1.push(i);
-                    Ok(0)
-                }
-                (Ok(_), None, None) => Err(not_attempted("stopped")),
-                (Ok(_), None, Some(idx)) => match idx.contact_by_email(&r.email) {
-                    Some(c) => {
-                        groups
-                            .entry(c.id.clone())
-                            .or_insert_with(|| (Some(c.tags.clone()), Vec::new()))
-                            .1
-                            .push(i);
-                        Ok(0)
-                    }
-                    None => Err(RowError::new(
-                        Stage::Load,
-                        codes::NOT_FOUND,
-                        format!("no contact of the location has the email {}", r.email),
-                        "load the contact first (a row of the main file), or fix the email",
-                    )),
-                },
-            };
-            results.push(res);
-        }
+        let groups = self.group(
+            written,
+            index.as_ref(),
+            stopped_before.as_deref(),
+            &mut results,
+        );
         let rows = &self.rows;
         let mut done = futures::stream::iter(groups)
             .map(|(id, (mut tags, idxs))| async move {
