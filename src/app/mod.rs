@@ -2,6 +2,7 @@
 
 mod apis;
 mod auth_cmd;
+mod files;
 mod init;
 mod order;
 mod output;

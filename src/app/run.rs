@@ -12,9 +12,10 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::apis::Apis;
+use super::files::RunFiles;
 use super::output::{output_dir, print_summary, write_json};
 use super::produce::{planning_pass, produce, stream_from};
-use super::rows::{Done, RowCtx, RowResult, Step, Stop};
+use super::rows::{RowCtx, Step, Stop};
 use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Sink, Source};
 use crate::error::{ConfigError, Exit};
 use crate::extract::ghl::{GhlReader, Watermark};
@@ -24,10 +25,10 @@ use crate::journal::Journal;
 use crate::load::csv_sink::CsvSink;
 use crate::load::plan::Planning;
 use crate::load::Loader;
-use crate::outcome::{codes, Outcome};
+use crate::outcome::codes;
 use crate::progress::Progress;
 use crate::record::Record;
-use crate::report::{self, ReportWriter, Summary};
+use crate::report::{self, Summary};
 use crate::state::StateStore;
 use crate::transform::dedup::{Dedup, PhoneOwners};
 use crate::transform::Transformer;
@@ -136,19 +137,6 @@ struct Stages {
     dedup: Dedup,
     /// In-file phone conflicts (`load.phone_conflicts: reject`, GHL targets).
     phones: Option<PhoneOwners>,
-}
-
-/// What a run writes as rows come out, in input order.
-struct RunFiles {
-    reports: ReportWriter,
-    /// rollback.jsonl (runs that write to a GHL target).
-    manifest: Option<std::io::BufWriter<std::fs::File>>,
-    /// plan.csv (dry runs).
-    plan: Option<csv::Writer<std::fs::File>>,
-    /// The CSV sink's file.
-    sink: Option<CsvSink>,
-    /// Lower-cased email → id of every contact the run wrote (kept for follow-ups).
-    written: HashMap<String, String>,
 }
 
 impl Run<'_> {
@@ -658,137 +646,6 @@ impl Run<'_> {
                     .map(|j| absolute(j.lock().unwrap_or_else(|p| p.into_inner()).path())),
             }),
         }
-    }
-}
-
-impl RunFiles {
-    /// Creates the reports (and rollback.jsonl for writes to a target, plan.csv for dry runs).
-    fn create(
-        out_dir: &std::path::Path,
-        headers: &[String],
-        p: &config::Pipeline,
-        opts: &RunOptions,
-        indexed: bool,
-        sink: Option<CsvSink>,
-    ) -> anyhow::Result<RunFiles> {
-        let manifest = match (&p.target, opts.dry_run) {
-            (Some(_), false) => {
-                let path = out_dir.join(report::ROLLBACK_JSONL);
-                Some(std::io::BufWriter::new(
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                ))
-            }
-            _ => None,
-        };
-        let plan = match (indexed, opts.dry_run) {
-            (true, true) => {
-                let path = out_dir.join(report::PLAN_CSV);
-                let mut w = csv::Writer::from_path(&path)
-                    .with_context(|| format!("creating {}", path.display()))?;
-                w.write_record(["row", "action", "contact_id", "changes"])?;
-                Some(w)
-            }
-            _ => None,
-        };
-        Ok(RunFiles {
-            reports: ReportWriter::create(out_dir, headers, p.report.escape_formulas)?,
-            manifest,
-            plan,
-            sink,
-            written: HashMap::new(),
-        })
-    }
-
-    /// Writes what one row came to everywhere it belongs; returns its outcome and warnings.
-    fn record(&mut self, row: RowResult) -> anyhow::Result<(Outcome, Vec<String>)> {
-        let RowResult {
-            rec,
-            done,
-            warnings,
-            before,
-            email,
-        } = row;
-        let outcome = match done {
-            Done::Outcome(o) => o,
-            Done::Export(prepared) => {
-                self.sink
-                    .as_mut()
-                    .expect("exports only with a CSV sink")
-                    .write(&rec, &prepared)?;
-                Outcome::Exported
-            }
-        };
-        if let Some(w) = self.plan.as_mut() {
-            let row = rec.row.to_string();
-            match &outcome {
-                Outcome::Planned {
-                    action,
-                    contact_id,
-                    detail,
-                } => w.write_record([row.as_str(), action, contact_id, detail])?,
-                Outcome::Rejected(e)
-                    if e.code == codes::CONFLICT || e.code == codes::PHONE_CONFLICT =>
-                {
-                    w.write_record([row.as_str(), "conflict", "", e.message.as_str()])?
-                }
-                Outcome::Rejected(e) => w.write_record([
-                    row.as_str(),
-                    "reject",
-                    "",
-                    &format!("{}: {}", e.code, e.message),
-                ])?,
-                other => w.write_record([row.as_str(), other.label(), "", ""])?,
-            }
-        }
-        if let Some(m) = self.manifest.as_mut() {
-            use std::io::Write as _;
-            let line = match &outcome {
-                Outcome::Created { contact_id } => Some(
-                    serde_json::json!({"row": rec.row, "action": "created", "contact_id": contact_id}),
-                ),
-                Outcome::Updated { contact_id } => Some(serde_json::json!({
-                    "row": rec.row, "action": "updated", "contact_id": contact_id,
-                    "before": before,
-                })),
-                _ => None,
-            };
-            if let Some(l) = line {
-                // Flushed per line: after a crash, the manifest still lists what was created.
-                writeln!(m, "{l}")?;
-                m.flush()?;
-            }
-        }
-        if let (
-            Some(e),
-            Outcome::Created { contact_id }
-            | Outcome::Updated { contact_id }
-            | Outcome::Unchanged { contact_id },
-        ) = (email, &outcome)
-        {
-            self.written.insert(e.to_lowercase(), contact_id.clone());
-        }
-        self.reports.write(&rec, &outcome, &warnings)?;
-        Ok((outcome, warnings))
-    }
-
-    /// Completes the files. The CSV sink's file is moved into place only when the run was not
-    /// stopped (an incomplete export never replaces anything); returns its path then, and the
-    /// ids of the contacts written.
-    fn finish(self, stop: &Stop) -> anyhow::Result<(Option<PathBuf>, HashMap<String, String>)> {
-        self.reports.finish()?;
-        if let Some(mut m) = self.manifest {
-            use std::io::Write as _;
-            m.flush()?;
-        }
-        if let Some(mut w) = self.plan {
-            w.flush()?;
-        }
-        let exported = match self.sink {
-            Some(s) if stop.reason().is_none() => Some(s.finish()?),
-            _ => None,
-        };
-        Ok((exported, self.written))
     }
 }
 

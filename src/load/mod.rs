@@ -2,6 +2,7 @@
 //! written with `POST /contacts/upsert` (no 400-duplicate path, and a retry after a lost answer
 //! matches the contact the first attempt created). Throttle and retries live in the client.
 
+mod compare;
 pub mod csv_sink;
 pub mod followups;
 pub mod plan;
