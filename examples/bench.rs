@@ -20,7 +20,10 @@
 //! `slow N` is `load N` with every tenth answer delayed by 1.5 s (a slow answer must cost only
 //! its own time).
 //! `load N` loads N rows into an in-process sandbox advertising 200 requests / 1 s and prints the
-//! achieved request rate against that limit, 429s received and requests per created contact.
+//! achieved request rate against that limit, 429s received and requests per created contact
+//! (no cap in the pipeline: the pace is what the server advertises).
+//! `rerun N` loads N rows at 100 requests / 1 s, then N more in a run started right after, while
+//! the first run's requests still fill the window: the second run's rate and 429s.
 
 use std::io::Write;
 use std::path::Path;
@@ -305,21 +308,78 @@ async fn load_with(
         (0..rows).map(|i| format!("P{i},p{i}@example.com")),
         &format!(
             "mapping: {{firstName: First Name, email: Email}}\n\
-             load: {{concurrency: {concurrency}, rate_limit: {{max_requests: {rate}, interval_ms: 1000}}}}\n"
+             load: {{concurrency: {concurrency}}}\n"
         ),
     )
     .await?;
+    report(&sb, what, rows, code, el, rate, None);
+    Ok(())
+}
+
+/// Prints what the sandbox saw of a load: rate against the ceiling, 429s, the busiest window.
+/// `before`: the statistics before this run (to count this run's requests only).
+fn report(
+    sb: &ghl_import::sandbox::Sandbox,
+    what: &str,
+    rows: usize,
+    code: ghl_import::error::Exit,
+    el: f64,
+    rate: u32,
+    before: Option<&ghl_import::sandbox::Stats>,
+) {
     let stats = sb.stats();
-    let sent: u64 = stats.requests_by_endpoint.values().sum();
+    let total = |s: &ghl_import::sandbox::Stats| s.requests_by_endpoint.values().sum::<u64>();
+    let sent = total(&stats) - before.map_or(0, total);
+    let r429 = stats.rate_limited_429 - before.map_or(0, |b| b.rate_limited_429);
     println!(
         "{what}: {rows} rows in {el:.2} s, exit {:?}; {sent} requests = {:.1} req/s against {rate} req/s advertised ({:.1} %); \
          429s {}; max in any 1 s window {}; requests per created contact {:.2}",
         code,
         sent as f64 / el,
         sent as f64 / el / f64::from(rate) * 100.0,
-        stats.rate_limited_429,
+        r429,
         stats.max_in_any_window,
-        sent as f64 / sb.contacts("bench-location").len().max(1) as f64
+        total(&stats) as f64 / sb.contacts("bench-location").len().max(1) as f64
+    );
+}
+
+/// Two runs of `rows` rows each, the second started as soon as the first ends (its requests
+/// still fill the window): the second's rate against the ceiling, and its 429s.
+async fn rerun(rows: usize) -> anyhow::Result<()> {
+    use ghl_import::sandbox::{Sandbox, SandboxConfig};
+    let rate = 100;
+    let sb = Sandbox::start(SandboxConfig {
+        locations: vec!["bench-location".into()],
+        rate_max: rate,
+        rate_interval: Duration::from_secs(1),
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let rest = "mapping: {firstName: First Name, email: Email}\nload: {concurrency: 8}\n";
+    let (code, el) = run_on_sandbox(
+        &sb,
+        "First Name,Email",
+        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
+        rest,
+    )
+    .await?;
+    report(&sb, "first run", rows, code, el, rate, None);
+    let before = sb.stats();
+    let (code, el) = run_on_sandbox(
+        &sb,
+        "First Name,Email",
+        (0..rows).map(|i| format!("Q{i},q{i}@example.com")),
+        rest,
+    )
+    .await?;
+    report(
+        &sb,
+        "second run, right after",
+        rows,
+        code,
+        el,
+        rate,
+        Some(&before),
     );
     Ok(())
 }
@@ -469,6 +529,7 @@ fn main() -> anyhow::Result<()> {
         "load" => tokio::runtime::Runtime::new()?.block_on(load(rows)),
         "sync" => tokio::runtime::Runtime::new()?.block_on(sync(rows)),
         "slow" => tokio::runtime::Runtime::new()?.block_on(slow(rows)),
+        "rerun" => tokio::runtime::Runtime::new()?.block_on(rerun(rows)),
         "headers" => headers(rows),
         other => anyhow::bail!("unknown benchmark `{other}`: use extract, transform or load"),
     }

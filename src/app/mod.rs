@@ -168,13 +168,10 @@ pub(crate) fn client_for(
     credentials: Credentials,
 ) -> anyhow::Result<crate::ghl::client::GhlClient> {
     use crate::ghl::client::{ClientConfig, GhlClient};
-    use crate::ghl::ratelimit::{Limit, Throttle};
+    use crate::ghl::ratelimit::Throttle;
     use crate::ghl::retry::RetryPolicy;
     use std::time::Duration;
-    let throttle = std::sync::Arc::new(Throttle::new(Limit {
-        max: p.load.rate_limit.max_requests,
-        interval: Duration::from_millis(p.load.rate_limit.interval_ms.get()),
-    }));
+    let throttle = std::sync::Arc::new(Throttle::new(p.load.rate_limit.cap()));
     GhlClient::new(
         ClientConfig {
             base_url,

@@ -511,16 +511,22 @@ impl Run<'_> {
 
     /// The request rate so far against the configured one, for the progress display.
     fn api_rate(&self) -> Option<crate::progress::ApiRate> {
-        let rl = &self.p.load.rate_limit;
+        let pace = self.pace()?;
         (!self.apis.clients.is_empty()).then(|| {
             let t = self.apis.totals();
             crate::progress::ApiRate {
                 per_sec: t.sent as f64 / self.started.elapsed().as_secs_f64().max(0.001),
-                allowed_per_sec: f64::from(rl.max_requests.get())
-                    / (rl.interval_ms.get() as f64 / 1000.0),
+                allowed_per_sec: pace.per_second(),
                 daily_remaining: t.daily_remaining,
             }
         })
+    }
+
+    /// The limit the target's requests are paced at now (what the server advertised, within
+    /// the pipeline's cap).
+    fn pace(&self) -> Option<crate::ghl::ratelimit::Limit> {
+        let t = self.p.target.as_ref()?;
+        Some(self.apis.clients.get(&t.location_id)?.throttle().limit())
     }
 
     /// Applies the follow-up files after the rows (dry runs only check them).
@@ -553,13 +559,15 @@ impl Run<'_> {
 
     /// What a real run would spend, for a dry run's summary.
     fn forecast(&self, summary: &Summary, idx: &Planning) -> report::summary::Forecast {
-        let rl = &self.p.load.rate_limit;
+        let pace = self
+            .pace()
+            .or(self.p.load.rate_limit.cap())
+            .unwrap_or(crate::ghl::ratelimit::DOCUMENTED);
         let writes: u64 = ["create", "update"]
             .iter()
             .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
             .sum();
-        let per_sec = f64::from(rl.max_requests.get().saturating_sub(1).max(1))
-            / (rl.interval_ms.get() as f64 / 1000.0);
+        let per_sec = f64::from(pace.paced_max()) / pace.interval.as_secs_f64();
         let daily = summary.requests.daily_remaining;
         report::summary::Forecast {
             write_requests: writes,

@@ -684,27 +684,44 @@ pub enum FieldPolicy {
     Never,
 }
 
-/// `load.rate_limit:`. Defaults to the documented burst limit, 100 requests / 10 s.
+/// `load.rate_limit:`. The pace follows the limit the server advertises in `X-RateLimit-*`
+/// headers (the documented 100 requests / 10 s until the first answer); `max_requests` and
+/// `interval_ms` set a cap the pace never goes above.
 #[derive(Debug, Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Requests allowed per interval.
-    #[serde(default = "default_max_requests")]
-    pub max_requests: NonZeroU32,
-    /// Interval length in milliseconds.
-    #[serde(default = "default_interval_ms")]
-    pub interval_ms: NonZeroU64,
+    /// Most requests per interval (a cap; none: the server's limit).
+    #[serde(default)]
+    pub max_requests: Option<NonZeroU32>,
+    /// The cap's interval in milliseconds (default 10000 when `max_requests` is set).
+    #[serde(default)]
+    pub interval_ms: Option<NonZeroU64>,
     /// How long one request may keep waiting on 429 answers (waits the server asks for are not
     /// failures) before the run stops.
     #[serde(default = "default_max_wait_secs")]
     pub max_wait_secs: NonZeroU64,
 }
 
+impl RateLimitConfig {
+    /// The cap the user set, if any.
+    pub fn cap(&self) -> Option<crate::ghl::ratelimit::Limit> {
+        if self.max_requests.is_none() && self.interval_ms.is_none() {
+            return None;
+        }
+        Some(crate::ghl::ratelimit::Limit {
+            max: self.max_requests.unwrap_or(default_max_requests()),
+            interval: std::time::Duration::from_millis(
+                self.interval_ms.unwrap_or(default_interval_ms()).get(),
+            ),
+        })
+    }
+}
+
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            max_requests: default_max_requests(),
-            interval_ms: default_interval_ms(),
+            max_requests: None,
+            interval_ms: None,
             max_wait_secs: default_max_wait_secs(),
         }
     }

@@ -549,14 +549,14 @@ fn check_bounds(c: &mut Checker<'_>, load: &LoadConfig) {
     let bounds: [(&[&str], u64, u64, u64, &str); 9] = [
         (
             &["load", "rate_limit", "max_requests"],
-            load.rate_limit.max_requests.get().into(),
+            load.rate_limit.max_requests.map_or(1, |m| m.get().into()),
             1,
             100_000,
             "requests per interval",
         ),
         (
             &["load", "rate_limit", "interval_ms"],
-            load.rate_limit.interval_ms.get(),
+            load.rate_limit.interval_ms.map_or(1, |m| m.get()),
             1,
             86_400_000,
             "ms (at most a day)",

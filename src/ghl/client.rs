@@ -592,7 +592,7 @@ impl GhlClient {
         self.observe_clock(resp.headers());
         let status = resp.status().as_u16();
         let info = RateLimitInfo::from_headers(resp.headers());
-        self.observe(&info, sent_at);
+        self.observe(&info, sent_at, status == 429);
         let retry_after = parse_retry_after(
             resp.headers()
                 .get(reqwest::header::RETRY_AFTER)
@@ -743,7 +743,7 @@ impl GhlClient {
         self.stats.server_offset_ms.store(ms, Ordering::Relaxed);
     }
 
-    fn observe(&self, info: &RateLimitInfo, sent_at: std::time::Instant) {
+    fn observe(&self, info: &RateLimitInfo, sent_at: std::time::Instant, refused: bool) {
         if let Some(d) = info.daily_remaining {
             self.stats.daily_remaining.store(d, Ordering::Relaxed);
         }
@@ -751,22 +751,19 @@ impl GhlClient {
             self.stats.daily_limit.store(d, Ordering::Relaxed);
         }
         use super::ratelimit::Adjustment;
-        match self.throttle.observe(info, sent_at) {
-            Some(Adjustment::Stricter(l)) => tracing::info!(
+        match self.throttle.observe(info, sent_at, refused) {
+            Some(Adjustment::Advertised(l)) => tracing::info!(
                 max = l.max.get(),
                 interval_ms = l.interval.as_millis() as u64,
-                "Server advertises a stricter rate limit; slowing down."
+                "Pacing at the rate limit the server advertises."
             ),
-            Some(Adjustment::Shared(l)) => tracing::info!(
-                max = l.max.get(),
-                interval_ms = l.interval.as_millis() as u64,
-                "Another client is using this location's rate limit; pacing at the share left."
+            Some(Adjustment::Shared(n)) => tracing::info!(
+                requests = n,
+                "Another client is using this location's rate limit; sending only into the room it leaves."
             ),
-            Some(Adjustment::Restored(l)) => tracing::info!(
-                max = l.max.get(),
-                interval_ms = l.interval.as_millis() as u64,
-                "The other client stopped; back to the full rate limit."
-            ),
+            Some(Adjustment::Restored) => {
+                tracing::info!("The other client's requests have left the window.")
+            }
             None => {}
         }
     }

@@ -1,12 +1,23 @@
 //! Client-side throttle per location, and parsing of the `X-RateLimit-*` headers the API sends.
 //!
-//! The throttle is a governor GCRA limiter that spaces requests evenly at `(max − 1) / interval`
-//! (one request of headroom from `max` = 10 up) with a burst of one, so that no window of
-//! `interval` — aligned with the server's or not, with some jitter on the way — ever holds more
-//! than `max` requests. When the server advertises a stricter limit than configured, the
-//! limiter is replaced by a stricter one (never loosened beyond the configuration). When
-//! `X-RateLimit-Remaining` shows that another client (another run, another integration of the
-//! same app) spends part of the budget, the pace drops to the share left over until that stops.
+//! Two rules decide when a request may go:
+//!
+//! - **Pace.** A governor GCRA limiter spaces requests evenly at `(max − 1) / interval` (one
+//!   request of headroom from `max` = 10 up) with a burst of one, so that no window of
+//!   `interval` ever holds more than `max` of this client's requests. The limit paced at is the
+//!   one the server advertises, in both directions, never above the cap the user configured
+//!   (`load.rate_limit`); before the first answer it is the documented 100 / 10 s (or the cap
+//!   when stricter).
+//! - **Budget.** `X-RateLimit-Remaining` says how much of the window is left, counting every
+//!   client of the same app and location: a run started right after another (or killed and
+//!   re-run), or another integration, has spent part of it. A request goes only while the
+//!   latest answer's `remaining`, less this client's requests sent since, leaves room. When it
+//!   does not, the throttle waits for the first moment a slot frees: one of this client's own
+//!   requests leaving the window, or one of the other client's — assumed spread over the
+//!   window, until a 429 shows that client is still sending (then only this client's own
+//!   requests count, until the other's share shrinks). A run therefore starts at the pace the
+//!   window allows, reaches full pace as soon as the earlier run's requests have left it, and
+//!   leaves a live client its share.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -85,6 +96,12 @@ impl Limit {
     }
 }
 
+/// The documented burst limit (GHL-API.md §7), paced at until the server advertises its own.
+pub const DOCUMENTED: Limit = Limit {
+    max: NonZeroU32::new(100).expect("not zero"),
+    interval: Duration::from_secs(10),
+};
+
 /// The per-location throttle shared by every request of a run.
 #[derive(Debug)]
 pub struct Throttle {
@@ -93,17 +110,20 @@ pub struct Throttle {
 
 #[derive(Debug)]
 struct ThrottleState {
-    /// The configured limit, tightened by what the server advertises (never loosened).
-    base: Limit,
-    /// The limit paced at: `base`, or less while another client spends part of the budget.
+    /// The most the user allows (`load.rate_limit`), if anything.
+    cap: Option<Limit>,
+    /// The limit paced at: the advertised one, or the cap when stricter.
     limit: Limit,
     limiter: Arc<DefaultDirectRateLimiter>,
-    /// When this client's recent requests were sent (within the last interval).
+    /// When this client's recent requests were sent (within the last two intervals).
     sent: VecDeque<Instant>,
-    /// No request starts before this (the server said the window's budget is spent).
-    hold_until: Option<Instant>,
-    /// When a response last showed requests this client did not send.
-    foreign_seen: Option<Instant>,
+    /// The freshest answer's `remaining`, and when the request it answered was sent.
+    budget: Option<(Instant, u32)>,
+    /// Requests of another client in the window at the freshest answer.
+    foreign: u32,
+    /// A 429 showed that another client still sends: its share when that was seen. Its
+    /// requests are not expected to leave the window until the share shrinks.
+    foreign_live: Option<u32>,
 }
 
 impl ThrottleState {
@@ -111,31 +131,96 @@ impl ThrottleState {
         self.limit = limit;
         self.limiter = Arc::new(RateLimiter::direct(limit.quota()));
     }
+
+    /// The stricter of `advertised` and the cap.
+    fn capped(&self, advertised: Limit) -> Limit {
+        match self.cap {
+            Some(c) if c.per_second() < advertised.per_second() => c,
+            _ => advertised,
+        }
+    }
+
+    /// This client's requests sent in `(from, to]`.
+    fn ours_between(&self, from: Instant, to: Instant) -> u32 {
+        self.sent.iter().filter(|t| **t > from && **t <= to).count() as u32
+    }
+
+    /// `None` when a request may go now, else when to look again.
+    ///
+    /// The room at `now` is the freshest answer's `remaining`, plus the requests of its window
+    /// that have left it since (this client's, known; the other client's, assumed spread over
+    /// the window unless it still sends), less this client's requests sent after it.
+    fn must_wait(&self, now: Instant) -> Option<Instant> {
+        let (at, remaining) = self.budget?;
+        let interval = self.limit.interval;
+        if now.saturating_duration_since(at) >= interval {
+            // The window of that answer has passed entirely.
+            return None;
+        }
+        let in_window_at = |t: &Instant| *t <= at && at.duration_since(*t) < interval;
+        let ours_left = self
+            .sent
+            .iter()
+            .filter(|t| in_window_at(t) && now.duration_since(**t) >= interval)
+            .count() as u32;
+        let share = |d: Duration| d.as_secs_f64() / interval.as_secs_f64();
+        let spread = self.foreign > 0 && self.foreign_live.is_none();
+        let theirs_left = if spread {
+            (f64::from(self.foreign) * share(now - at)).floor() as u32
+        } else {
+            0
+        };
+        let reserve = u32::from(self.limit.max.get() >= 10);
+        let room = (remaining + ours_left + theirs_left).saturating_sub(reserve);
+        if self.ours_between(at, now) < room {
+            return None;
+        }
+        // The next request of that window to leave it.
+        let ours_next = self
+            .sent
+            .iter()
+            .find(|t| in_window_at(t) && now.duration_since(**t) < interval)
+            .map(|t| *t + interval);
+        let theirs_next = (spread && theirs_left < self.foreign)
+            .then(|| at + interval.mul_f64(f64::from(theirs_left + 1) / f64::from(self.foreign)));
+        Some(
+            [ours_next, theirs_next]
+                .into_iter()
+                .flatten()
+                .fold(at + interval, Instant::min),
+        )
+    }
 }
 
 /// What [`Throttle::observe`] changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adjustment {
-    /// The server advertises a stricter limit than the one configured.
-    Stricter(Limit),
-    /// Another client spends part of the budget: paced at this share of it.
-    Shared(Limit),
-    /// The other client stopped: back to the full limit.
-    Restored(Limit),
+    /// The server advertises another limit: paced at this one now.
+    Advertised(Limit),
+    /// Another client spends part of the budget (this many requests of the window).
+    Shared(u32),
+    /// The other client's requests have left the window.
+    Restored,
 }
 
 impl Throttle {
-    /// A throttle at `limit`.
-    pub fn new(limit: Limit) -> Self {
+    /// A throttle that never goes above `cap` (when set), paced at the documented limit until
+    /// the server advertises one.
+    pub fn new(cap: Option<Limit>) -> Self {
+        let limit = match cap {
+            Some(c) if c.per_second() < DOCUMENTED.per_second() => c,
+            _ => DOCUMENTED,
+        };
         let limiter = Arc::new(RateLimiter::direct(limit.quota()));
         Throttle {
             state: Mutex::new(ThrottleState {
-                base: limit,
+                cap,
                 limit,
                 limiter,
                 sent: VecDeque::new(),
-                hold_until: None,
-                foreign_seen: None,
+                budget: None,
+                foreign: 0,
+                foreign_live: None,
             }),
         }
     }
@@ -149,73 +234,70 @@ impl Throttle {
         self.lock().limit
     }
 
-    /// Waits for a slot.
+    /// Waits until the pace and the window's budget allow one more request.
     pub async fn acquire(&self) {
         loop {
-            let (hold, limiter) = {
-                let g = self.lock();
-                (g.hold_until, Arc::clone(&g.limiter))
-            };
-            if let Some(until) = hold.filter(|u| *u > Instant::now()) {
-                tokio::time::sleep_until(until.into()).await;
-                continue;
-            }
+            let limiter = Arc::clone(&self.lock().limiter);
             limiter.until_ready().await;
-            let mut g = self.lock();
-            // A hold or a new limit may have come while this request waited: wait again.
-            if g.hold_until.is_some_and(|u| u > Instant::now())
-                || !Arc::ptr_eq(&g.limiter, &limiter)
-            {
-                continue;
-            }
-            let now = Instant::now();
-            // Kept for two intervals: a late answer is compared with the sends before it.
-            let keep = g.base.interval * 2;
-            while g
-                .sent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= keep)
-            {
-                g.sent.pop_front();
-            }
-            g.sent.push_back(now);
-            return;
+            let wait = {
+                let mut g = self.lock();
+                if !Arc::ptr_eq(&g.limiter, &limiter) {
+                    // A new limit came while this request waited: pace by that one.
+                    continue;
+                }
+                let now = Instant::now();
+                match g.must_wait(now) {
+                    None => {
+                        let keep = g.limit.interval * 2;
+                        while g
+                            .sent
+                            .front()
+                            .is_some_and(|t| now.duration_since(*t) >= keep)
+                        {
+                            g.sent.pop_front();
+                        }
+                        g.sent.push_back(now);
+                        return;
+                    }
+                    // Looked at again after one pace step at most: a fresher answer may
+                    // have freed room meanwhile.
+                    Some(until) => until.min(now + g.limit.interval / g.limit.paced_max()),
+                }
+            };
+            tokio::time::sleep_until(wait.into()).await;
         }
     }
 
-    /// Adapts to the rate-limit headers of the response to a request sent at `at`:
-    /// - a stricter advertised `max`/interval replaces the limit (a looser one is ignored);
-    /// - `max − remaining` is what the server counted in its window; what this client sent in
-    ///   the last interval is subtracted, and the rest was spent by another client of the same
-    ///   app and location. While that happens the pace drops to the share left over (one
-    ///   request of headroom); a full interval without it restores the limit;
-    /// - `remaining = 0` with another client present holds every request for one interval
-    ///   (the window has certainly turned by then).
-    pub fn observe(&self, info: &RateLimitInfo, at: Instant) -> Option<Adjustment> {
+    /// Adapts to the rate-limit headers of the answer to a request sent at `at` (`refused`:
+    /// it was a 429):
+    /// - an advertised `max`/interval becomes the pace, looser or stricter, within the cap;
+    /// - `remaining` becomes the budget when it is the freshest answer;
+    /// - `max − remaining − this client's requests of the window` is what another client of the
+    ///   same app and location has in the window.
+    pub fn observe(&self, info: &RateLimitInfo, at: Instant, refused: bool) -> Option<Adjustment> {
         let mut g = self.lock();
         let mut change = None;
         if let (Some(max), Some(interval_ms)) =
             (info.max.and_then(NonZeroU32::new), info.interval_ms)
         {
             if interval_ms > 0 {
-                let advertised = Limit {
+                let target = g.capped(Limit {
                     max,
                     interval: Duration::from_millis(interval_ms),
-                };
-                if advertised.per_second() < g.base.per_second() {
-                    g.base = advertised;
-                    g.set_limit(advertised);
-                    change = Some(Adjustment::Stricter(advertised));
+                });
+                if target != g.limit {
+                    g.set_limit(target);
+                    change = Some(Adjustment::Advertised(target));
                 }
             }
         }
         let (Some(max), Some(remaining)) = (info.max, info.remaining) else {
             return change;
         };
-        let interval = g.base.interval;
+        let interval = g.limit.interval;
         // An answer that took longer than an interval speaks of a window that has passed (and
-        // of sends this client no longer remembers): it says nothing about other clients now.
-        if at.elapsed() >= interval {
+        // of sends this client no longer remembers).
+        if at.elapsed() >= interval || g.budget.is_some_and(|(b, _)| b > at) {
             return change;
         }
         let ours = g
@@ -224,36 +306,21 @@ impl Throttle {
             .filter(|t| **t <= at && at.duration_since(**t) < interval)
             .count() as u32;
         let foreign = max.saturating_sub(remaining).saturating_sub(ours);
-        if foreign > 0 {
-            g.foreign_seen = Some(at);
-            if remaining == 0 {
-                let until = at + interval;
-                g.hold_until = Some(g.hold_until.map_or(until, |h| h.max(until)));
-            }
-            let share = g
-                .base
-                .max
-                .get()
-                .saturating_sub(foreign)
-                .saturating_sub(1)
-                .max(1);
-            if share < g.limit.max.get() {
-                let shared = Limit {
-                    max: NonZeroU32::new(share).unwrap_or(NonZeroU32::MIN),
-                    interval,
-                };
-                g.set_limit(shared);
-                change = change.or(Some(Adjustment::Shared(shared)));
-            }
-        } else if g.limit != g.base
-            && g.foreign_seen
-                .is_none_or(|t| at.saturating_duration_since(t) >= interval)
+        g.budget = Some((at, remaining));
+        if refused && foreign > 0 {
+            g.foreign_live = Some(foreign);
+        } else if g
+            .foreign_live
+            .is_some_and(|f| foreign + 2 <= f || foreign == 0)
         {
-            let base = g.base;
-            g.set_limit(base);
-            change = change.or(Some(Adjustment::Restored(base)));
+            g.foreign_live = None;
         }
-        change
+        let before = std::mem::replace(&mut g.foreign, foreign);
+        match (before, foreign) {
+            (0, f) if f > 0 => change.or(Some(Adjustment::Shared(f))),
+            (b, 0) if b > 0 => change.or(Some(Adjustment::Restored)),
+            _ => change,
+        }
     }
 }
 
@@ -284,60 +351,121 @@ mod tests {
         assert_eq!(i.limit_daily, None);
     }
 
+    fn limit(max: u32, ms: u64) -> Limit {
+        Limit {
+            max: NonZeroU32::new(max).unwrap(),
+            interval: Duration::from_millis(ms),
+        }
+    }
+
+    fn advertised(max: u32, ms: u64, remaining: Option<u32>) -> RateLimitInfo {
+        RateLimitInfo {
+            max: Some(max),
+            interval_ms: Some(ms),
+            remaining,
+            ..Default::default()
+        }
+    }
+
+    /// A throttle paced at `max` per `ms`, as after the server's first answer said so.
+    fn throttle(max: u32, ms: u64) -> Throttle {
+        let t = Throttle::new(None);
+        t.observe(&advertised(max, ms, None), Instant::now(), false);
+        assert_eq!(t.limit(), limit(max, ms));
+        t
+    }
+
     #[test]
-    fn observe_only_tightens() {
-        let t = Throttle::new(Limit {
-            max: NonZeroU32::new(100).unwrap(),
-            interval: Duration::from_secs(10),
-        });
-        let looser = RateLimitInfo {
-            max: Some(1000),
-            interval_ms: Some(1000),
-            ..Default::default()
-        };
-        assert_eq!(t.observe(&looser, Instant::now()), None);
-        let stricter = RateLimitInfo {
-            max: Some(50),
-            interval_ms: Some(10_000),
-            ..Default::default()
-        };
-        assert!(matches!(
-            t.observe(&stricter, Instant::now()),
-            Some(Adjustment::Stricter(l)) if l.max.get() == 50
-        ));
-        assert_eq!(t.limit().max.get(), 50);
+    fn follows_the_advertised_limit_both_ways_within_the_cap() {
+        let t = Throttle::new(None);
+        assert_eq!(t.limit(), DOCUMENTED, "before any answer");
+        let faster = advertised(100, 1000, None);
+        assert_eq!(
+            t.observe(&faster, Instant::now(), false),
+            Some(Adjustment::Advertised(limit(100, 1000)))
+        );
+        let slower = advertised(50, 10_000, None);
+        t.observe(&slower, Instant::now(), false);
+        assert_eq!(t.limit(), limit(50, 10_000), "and back down");
+        assert_eq!(t.observe(&slower, Instant::now(), false), None, "no change");
+
+        let capped = Throttle::new(Some(limit(200, 10_000)));
+        assert_eq!(
+            capped.limit(),
+            DOCUMENTED,
+            "the stricter of cap and documented"
+        );
+        capped.observe(&faster, Instant::now(), false);
+        assert_eq!(capped.limit(), limit(200, 10_000), "never above the cap");
+        capped.observe(&slower, Instant::now(), false);
+        assert_eq!(capped.limit(), limit(50, 10_000));
+    }
+
+    #[tokio::test]
+    async fn a_window_left_full_by_an_earlier_run_is_used_as_it_empties() {
+        // 20 per 400 ms. This run's first request finds the window holding 19 requests of a run
+        // that has just stopped: remaining 0. They leave the window spread over the interval,
+        // so the next request waits about one step (400 ms / 19 · 1), not the whole interval.
+        let t = throttle(20, 400);
+        t.acquire().await;
+        let at = Instant::now();
+        let change = t.observe(&advertised(20, 400, Some(0)), at, false);
+        assert_eq!(change, Some(Adjustment::Shared(19)));
+        let start = Instant::now();
+        t.acquire().await;
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(15), "{waited:?}");
+        assert!(waited < Duration::from_millis(150), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_still_sends_is_left_its_share() {
+        // Same window, but a 429 shows the other client is still sending: the next request
+        // waits until this client's own request leaves the window.
+        let t = throttle(20, 400);
+        t.acquire().await;
+        let at = Instant::now();
+        t.observe(&advertised(20, 400, Some(0)), at, true);
+        let start = Instant::now();
+        t.acquire().await;
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        // Once its requests leave the window, the budget is this client's again.
+        let later = Instant::now();
+        assert_eq!(
+            t.observe(&advertised(20, 400, Some(19)), later, false),
+            Some(Adjustment::Restored)
+        );
+        let start = Instant::now();
+        for _ in 0..5 {
+            t.acquire().await;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]
     async fn a_late_answer_is_not_taken_for_another_client() {
         // Answered after more than an interval: its `remaining` speaks of a window long gone.
-        let t = Throttle::new(Limit {
-            max: NonZeroU32::new(20).unwrap(),
-            interval: Duration::from_millis(200),
-        });
+        let t = throttle(20, 200);
         t.acquire().await;
         let at = Instant::now();
         for _ in 0..5 {
             t.acquire().await;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let late = RateLimitInfo {
-            max: Some(20),
-            remaining: Some(3),
-            interval_ms: Some(200),
-            ..Default::default()
-        };
-        assert_eq!(t.observe(&late, at), None);
+        let late = advertised(20, 200, Some(3));
+        assert_eq!(t.observe(&late, at, false), None);
         assert_eq!(t.limit().max.get(), 20, "still the full pace");
     }
 
     #[tokio::test]
     async fn spacing_never_exceeds_max_in_a_window() {
         // 20 per 200 ms, paced at 19 → one per ~10.5 ms. 30 acquisitions take at least 300 ms.
-        let t = Throttle::new(Limit {
-            max: NonZeroU32::new(20).unwrap(),
-            interval: Duration::from_millis(200),
-        });
+        let t = throttle(20, 200);
         let start = std::time::Instant::now();
         for _ in 0..30 {
             t.acquire().await;

@@ -6,6 +6,7 @@
 
 pub mod contacts;
 pub mod followups;
+mod limits;
 pub mod oauth;
 pub mod reads;
 mod server;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxState};
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::contacts::{self, Answer};
 use super::oauth::{self, Bearer};
-use super::state::{Fault, FaultKind, LimitDecision, State};
+use super::state::{Fault, FaultKind, LimitDecision, State, WindowKey};
 use super::{followups, reads};
 use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
 use crate::ghl::API_VERSION;
@@ -101,12 +101,54 @@ fn respond(
     resp
 }
 
+/// What a request is about, to find the location whose budget it spends.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// `locationId` in the JSON body.
+    Body(&'a [u8]),
+    /// `locationId` in the query.
+    Query(&'a BTreeMap<String, String>),
+    /// The location of this contact.
+    Contact(&'a str),
+    /// This location.
+    Location(&'a str),
+}
+
+impl Scope<'_> {
+    fn location(self, st: &State) -> String {
+        match self {
+            Scope::Body(b) => {
+                #[derive(serde::Deserialize)]
+                struct Loc {
+                    #[serde(rename = "locationId")]
+                    location_id: Option<String>,
+                }
+                serde_json::from_slice::<Loc>(b)
+                    .ok()
+                    .and_then(|l| l.location_id)
+                    .unwrap_or_default()
+            }
+            Scope::Query(q) => q.get("locationId").cloned().unwrap_or_default(),
+            Scope::Contact(id) => st
+                .locations
+                .iter()
+                .find(|(_, cs)| cs.iter().any(|c| c.id == id))
+                .map(|(l, _)| l.clone())
+                .unwrap_or_default(),
+            Scope::Location(l) => l.to_owned(),
+        }
+    }
+}
+
 /// Auth, version, rate limit and faults, in the order the real API appears to apply them.
 /// On success returns the locked state to run the operation with, and the limit decision.
+/// Every answer carries the rate-limit headers of the (app, location) budget it concerns; a
+/// refused token spends none of it.
 fn gate<'a>(
     app: &'a AppState,
     headers: &HeaderMap,
     endpoint: &str,
+    scope: Scope<'_>,
 ) -> Result<
     (
         std::sync::MutexGuard<'a, State>,
@@ -120,16 +162,24 @@ fn gate<'a>(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let refused = match bearer {
-        Some(b) if b == app.token => None,
+    let (refused, app_id) = match bearer {
+        Some(b) if b == app.token => (None, "sandbox-token"),
         Some(b) => match st.oauth.bearer(b) {
-            Bearer::Valid(scopes) if oauth::allows(&scopes, endpoint) => None,
-            Bearer::Valid(_) => Some("The token is not authorized for this scope."),
-            Bearer::Expired | Bearer::Unknown => Some("Invalid JWT"),
+            Bearer::Valid(scopes) if oauth::allows(&scopes, endpoint) => (None, "oauth-app"),
+            Bearer::Valid(_) => (
+                Some("The token is not authorized for this scope."),
+                "oauth-app",
+            ),
+            Bearer::Expired | Bearer::Unknown => (Some("Invalid JWT"), "oauth-app"),
         },
-        None => Some("Invalid JWT"),
+        None => (Some("Invalid JWT"), "sandbox-token"),
+    };
+    let key = WindowKey {
+        app: app_id.to_owned(),
+        location: scope.location(&st),
     };
     if let Some(message) = refused {
+        let standing = st.windows.peek(&key, Instant::now());
         st.stats.unauthorized_401 += 1;
         *st.stats
             .requests_by_endpoint
@@ -140,11 +190,11 @@ fn gate<'a>(
                 401,
                 json!({"statusCode": 401, "message": message, "error": "Unauthorized"}),
             ),
-            None,
+            Some((app, standing)),
             None,
         )));
     }
-    let (decision, fault) = st.admit(endpoint);
+    let (decision, fault) = st.admit(endpoint, &key);
     if headers.get("version").and_then(|v| v.to_str().ok()) != Some(API_VERSION) {
         return Err(Box::new(respond(
             contacts::bad_request("version header was not found or is not 2021-07-28"),
@@ -217,11 +267,11 @@ fn dropped() -> Response {
 async fn handle(
     app: &AppState,
     headers: &HeaderMap,
-    endpoint: &str,
+    (endpoint, scope): (&str, Scope<'_>),
     op: impl FnOnce(&mut State) -> Answer,
 ) -> Response {
     let (slow, decision) = {
-        let (mut st, d, fault) = match gate(app, headers, endpoint) {
+        let (mut st, d, fault) = match gate(app, headers, endpoint, scope) {
             Ok(g) => g,
             Err(r) => return *r,
         };
@@ -310,9 +360,12 @@ async fn create_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "POST /contacts/", |st| {
-        contacts::create(st, &body)
-    })
+    handle(
+        &app,
+        &headers,
+        ("POST /contacts/", Scope::Body(&body)),
+        |st| contacts::create(st, &body),
+    )
     .await
 }
 
@@ -321,9 +374,12 @@ async fn upsert_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "POST /contacts/upsert", |st| {
-        contacts::upsert(st, &body)
-    })
+    handle(
+        &app,
+        &headers,
+        ("POST /contacts/upsert", Scope::Body(&body)),
+        |st| contacts::upsert(st, &body),
+    )
     .await
 }
 
@@ -332,9 +388,12 @@ async fn search_contacts(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "POST /contacts/search", |st| {
-        reads::search(st, &body)
-    })
+    handle(
+        &app,
+        &headers,
+        ("POST /contacts/search", Scope::Body(&body)),
+        |st| reads::search(st, &body),
+    )
     .await
 }
 
@@ -343,9 +402,12 @@ async fn duplicate_contact(
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "GET /contacts/search/duplicate", |st| {
-        reads::duplicate(st, &q)
-    })
+    handle(
+        &app,
+        &headers,
+        ("GET /contacts/search/duplicate", Scope::Query(&q)),
+        |st| reads::duplicate(st, &q),
+    )
     .await
 }
 
@@ -354,7 +416,10 @@ async fn list_contacts(
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "GET /contacts/", |st| reads::list(st, &q)).await
+    handle(&app, &headers, ("GET /contacts/", Scope::Query(&q)), |st| {
+        reads::list(st, &q)
+    })
+    .await
 }
 
 async fn get_contact(
@@ -362,9 +427,12 @@ async fn get_contact(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "GET /contacts/{id}", |st| {
-        contacts::get(st, &id)
-    })
+    handle(
+        &app,
+        &headers,
+        ("GET /contacts/{id}", Scope::Contact(&id)),
+        |st| contacts::get(st, &id),
+    )
     .await
 }
 
@@ -374,9 +442,12 @@ async fn update_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "PUT /contacts/{id}", |st| {
-        contacts::update(st, &id, &body)
-    })
+    handle(
+        &app,
+        &headers,
+        ("PUT /contacts/{id}", Scope::Contact(&id)),
+        |st| contacts::update(st, &id, &body),
+    )
     .await
 }
 
@@ -385,9 +456,12 @@ async fn delete_contact(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "DELETE /contacts/{id}", |st| {
-        contacts::delete(st, &id)
-    })
+    handle(
+        &app,
+        &headers,
+        ("DELETE /contacts/{id}", Scope::Contact(&id)),
+        |st| contacts::delete(st, &id),
+    )
     .await
 }
 
@@ -396,9 +470,12 @@ async fn list_notes(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "GET /contacts/{id}/notes", |st| {
-        followups::list_notes(st, &id)
-    })
+    handle(
+        &app,
+        &headers,
+        ("GET /contacts/{id}/notes", Scope::Contact(&id)),
+        |st| followups::list_notes(st, &id),
+    )
     .await
 }
 
@@ -408,9 +485,12 @@ async fn create_note(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "POST /contacts/{id}/notes", |st| {
-        followups::create_note(st, &id, &body)
-    })
+    handle(
+        &app,
+        &headers,
+        ("POST /contacts/{id}/notes", Scope::Contact(&id)),
+        |st| followups::create_note(st, &id, &body),
+    )
     .await
 }
 
@@ -419,9 +499,12 @@ async fn list_tasks(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "GET /contacts/{id}/tasks", |st| {
-        followups::list_tasks(st, &id)
-    })
+    handle(
+        &app,
+        &headers,
+        ("GET /contacts/{id}/tasks", Scope::Contact(&id)),
+        |st| followups::list_tasks(st, &id),
+    )
     .await
 }
 
@@ -431,9 +514,12 @@ async fn create_task(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "POST /contacts/{id}/tasks", |st| {
-        followups::create_task(st, &id, &body)
-    })
+    handle(
+        &app,
+        &headers,
+        ("POST /contacts/{id}/tasks", Scope::Contact(&id)),
+        |st| followups::create_task(st, &id, &body),
+    )
     .await
 }
 
@@ -443,9 +529,12 @@ async fn update_task(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "PUT /contacts/{id}/tasks/{taskId}", |st| {
-        followups::update_task(st, &id, &task_id, &body)
-    })
+    handle(
+        &app,
+        &headers,
+        ("PUT /contacts/{id}/tasks/{taskId}", Scope::Contact(&id)),
+        |st| followups::update_task(st, &id, &task_id, &body),
+    )
     .await
 }
 
@@ -458,7 +547,10 @@ async fn complete_task(
     handle(
         &app,
         &headers,
-        "PUT /contacts/{id}/tasks/{taskId}/completed",
+        (
+            "PUT /contacts/{id}/tasks/{taskId}/completed",
+            Scope::Contact(&id),
+        ),
         |st| followups::complete_task(st, &id, &task_id, &body),
     )
     .await
@@ -472,7 +564,7 @@ async fn delete_task(
     handle(
         &app,
         &headers,
-        "DELETE /contacts/{id}/tasks/{taskId}",
+        ("DELETE /contacts/{id}/tasks/{taskId}", Scope::Contact(&id)),
         |st| followups::delete_task(st, &id, &task_id),
     )
     .await
@@ -484,9 +576,12 @@ async fn add_tags(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "POST /contacts/{id}/tags", |st| {
-        followups::change_tags(st, &id, &body, true)
-    })
+    handle(
+        &app,
+        &headers,
+        ("POST /contacts/{id}/tags", Scope::Contact(&id)),
+        |st| followups::change_tags(st, &id, &body, true),
+    )
     .await
 }
 
@@ -496,9 +591,12 @@ async fn remove_tags(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&app, &headers, "DELETE /contacts/{id}/tags", |st| {
-        followups::change_tags(st, &id, &body, false)
-    })
+    handle(
+        &app,
+        &headers,
+        ("DELETE /contacts/{id}/tags", Scope::Contact(&id)),
+        |st| followups::change_tags(st, &id, &body, false),
+    )
     .await
 }
 
@@ -507,9 +605,12 @@ async fn list_appointments(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    handle(&app, &headers, "GET /contacts/{id}/appointments", |st| {
-        followups::list_appointments(st, &id)
-    })
+    handle(
+        &app,
+        &headers,
+        ("GET /contacts/{id}/appointments", Scope::Contact(&id)),
+        |st| followups::list_appointments(st, &id),
+    )
     .await
 }
 
@@ -522,7 +623,7 @@ async fn business_contacts(
     handle(
         &app,
         &headers,
-        "GET /contacts/business/{businessId}",
+        ("GET /contacts/business/{businessId}", Scope::Query(&q)),
         |st| reads::business(st, &business_id, &q),
     )
     .await
@@ -536,7 +637,10 @@ async fn custom_fields(
     handle(
         &app,
         &headers,
-        "GET /locations/{locationId}/customFields",
+        (
+            "GET /locations/{locationId}/customFields",
+            Scope::Location(&location_id),
+        ),
         |st| reads::custom_fields(st, &location_id),
     )
     .await
@@ -593,13 +697,29 @@ async fn admin_faults(AxState(app): AxState<AppState>, body: Bytes) -> Response 
     Json(json!({"pending": pending})).into_response()
 }
 
-async fn not_found() -> Response {
+/// An unknown route: 404, with the rate-limit headers of the budget its `locationId` names
+/// (nothing spent).
+async fn not_found(
+    AxState(app): AxState<AppState>,
+    q: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let standing = {
+        let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+        let key = WindowKey {
+            app: "sandbox-token".into(),
+            location: q
+                .ok()
+                .and_then(|Query(q)| q.get("locationId").cloned())
+                .unwrap_or_default(),
+        };
+        st.windows.peek(&key, Instant::now())
+    };
     respond(
         (
             404,
             json!({"statusCode": 404, "message": "Cannot find this route"}),
         ),
-        None,
+        Some((&app, standing)),
         None,
     )
 }

@@ -2,13 +2,14 @@
 //! windows, scripted faults and request statistics. Guarded by one `std` mutex that is never held
 //! across an `.await`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rand::distr::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
 
+pub use super::limits::{LimitDecision, WindowKey, Windows};
 use crate::ghl::types::{Appointment, Contact, CustomFieldDef, Note, Task};
 
 /// Kinds of scripted faults.
@@ -139,7 +140,8 @@ pub struct Stats {
     pub rate_limited_429: u64,
     /// Requests answered with a scripted fault.
     pub faults_injected: u64,
-    /// Most requests accepted within any sliding window of the rate-limit interval.
+    /// Most requests accepted within any sliding window of the rate-limit interval, by one
+    /// (app, location) budget.
     pub max_in_any_window: u64,
     /// Requests rejected with 401.
     pub unauthorized_401: u64,
@@ -151,84 +153,6 @@ pub struct Stats {
     pub refresh_token_reuse: u64,
     /// Authorization codes minted by `POST /oauth/reconnect`.
     pub oauth_reconnects: u64,
-}
-
-/// Fixed-window rate limiting, as the API advertises it.
-#[derive(Debug)]
-pub struct Windows {
-    /// Requests per interval.
-    pub max: u32,
-    /// Interval.
-    pub interval: Duration,
-    /// Daily allowance.
-    pub daily_limit: u64,
-    /// Requests another app of the same location spends at the start of every window (they
-    /// count against `max` and show in `X-RateLimit-Remaining`, but not in the statistics).
-    pub other_app: u32,
-    window_start: Instant,
-    in_window: u32,
-    daily_used: u64,
-    recent: VecDeque<Instant>,
-}
-
-/// What the limiter decided for one request, with the header values to send.
-#[derive(Debug, Clone, Copy)]
-pub struct LimitDecision {
-    /// Whether the request may proceed.
-    pub allowed: bool,
-    /// `X-RateLimit-Remaining`.
-    pub remaining: u32,
-    /// `X-RateLimit-Daily-Remaining`.
-    pub daily_remaining: u64,
-}
-
-impl Windows {
-    fn new(max: u32, interval: Duration, daily_limit: u64) -> Self {
-        Windows {
-            max,
-            interval,
-            daily_limit,
-            other_app: 0,
-            window_start: Instant::now(),
-            in_window: 0,
-            daily_used: 0,
-            recent: VecDeque::new(),
-        }
-    }
-
-    fn admit(&mut self, now: Instant, stats: &mut Stats) -> LimitDecision {
-        if now.duration_since(self.window_start) >= self.interval {
-            // Align windows to multiples of the interval since start.
-            let elapsed = now.duration_since(self.window_start).as_nanos();
-            let k = elapsed / self.interval.as_nanos().max(1);
-            self.window_start += Duration::from_nanos((k * self.interval.as_nanos()) as u64);
-            self.in_window = 0;
-        }
-        if self.in_window == 0 {
-            self.in_window = self.other_app.min(self.max);
-        }
-        let allowed = self.in_window < self.max && self.daily_used < self.daily_limit;
-        if allowed {
-            self.in_window += 1;
-            self.daily_used += 1;
-            while self
-                .recent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= self.interval)
-            {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(now);
-            stats.max_in_any_window = stats.max_in_any_window.max(self.recent.len() as u64);
-        } else {
-            stats.rate_limited_429 += 1;
-        }
-        LimitDecision {
-            allowed,
-            remaining: self.max - self.in_window,
-            daily_remaining: self.daily_limit - self.daily_used,
-        }
-    }
 }
 
 /// Everything the sandbox knows.
@@ -335,15 +259,17 @@ impl State {
     }
 
     /// Counts an API request, applies the rate limit, and returns a scripted fault if one fires.
-    pub fn admit(&mut self, endpoint: &str) -> (LimitDecision, Option<Fault>) {
+    pub fn admit(&mut self, endpoint: &str, key: &WindowKey) -> (LimitDecision, Option<Fault>) {
         *self
             .stats
             .requests_by_endpoint
             .entry(endpoint.to_owned())
             .or_default() += 1;
         self.api_requests_seen += 1;
-        let decision = self.windows.admit(Instant::now(), &mut self.stats);
+        let decision = self.windows.admit(key, Instant::now());
+        self.stats.max_in_any_window = self.windows.max_in_any_window;
         if !decision.allowed {
+            self.stats.rate_limited_429 += 1;
             return (decision, None);
         }
         let seen = self.api_requests_seen;
@@ -489,28 +415,12 @@ mod tests {
     }
 
     #[test]
-    fn fixed_window_limits_and_resets() {
-        let mut st = State::new(
-            &["L".into()],
-            false,
-            3,
-            Duration::from_millis(50),
-            1000,
-            vec![],
-        );
-        let allowed: Vec<bool> = (0..5).map(|_| st.admit("x").0.allowed).collect();
-        assert_eq!(allowed, [true, true, true, false, false]);
-        assert_eq!(st.stats.rate_limited_429, 2);
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(st.admit("x").0.allowed);
-        assert_eq!(st.stats.max_in_any_window, 3);
-    }
-
-    #[test]
     fn faults_fire_in_order_after_offset() {
         let f = vec!["500x2@1".parse().unwrap()];
         let mut st = State::new(&["L".into()], false, 100, Duration::from_secs(1), 1000, f);
-        let got: Vec<Option<u16>> = (0..4).map(|_| st.admit("x").1.map(|f| f.status)).collect();
+        let got: Vec<Option<u16>> = (0..4)
+            .map(|_| st.admit("x", &WindowKey::default()).1.map(|f| f.status))
+            .collect();
         assert_eq!(got, [None, Some(500), Some(500), None]);
     }
 }

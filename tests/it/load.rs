@@ -279,6 +279,84 @@ fn client_adopts_a_stricter_advertised_limit() {
 }
 
 #[test]
+fn pace_follows_the_advertised_limit_up_to_the_users_cap() {
+    // The server advertises 30 per second, three times the documented 100 / 10 s: without a cap
+    // the client goes at the advertised pace; with `max_requests: 10` it never goes above 10.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "30", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(60),
+        "load:\n  concurrency: 8\n",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let stats = sb.stats();
+    let busiest = stats["max_in_any_window"].as_u64().unwrap();
+    assert!((20..=30).contains(&busiest), "{stats}");
+    assert_eq!(stats["rate_limited_429"], 0, "{stats}");
+
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "30", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let extra = "load:\n  concurrency: 8\n  rate_limit: {max_requests: 10, interval_ms: 1000}\n";
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(25), extra);
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let stats = sb.stats();
+    assert!(
+        stats["max_in_any_window"].as_u64().unwrap() <= 10,
+        "{stats}"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 25);
+}
+
+#[test]
+fn a_run_started_right_after_another_spends_only_what_the_window_has_left() {
+    // The first run leaves the sliding window nearly full; the second starts at once and must
+    // fit its requests into the room X-RateLimit-Remaining shows: no 429, never more than the
+    // window allows, every row created.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "20", "--rate-interval-ms", "1000"],
+    );
+    let first = workdir();
+    let p = pipeline(
+        first.path(),
+        &sb.base_url,
+        &many_rows(40),
+        "load:\n  concurrency: 8\n",
+    );
+    let o = sb.run_pipeline(&p, &first.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+
+    let second = workdir();
+    let rows = many_rows(40).replace(",p", ",q").replace("\nP", "\nQ");
+    let p = pipeline(
+        second.path(),
+        &sb.base_url,
+        &rows,
+        "load:\n  concurrency: 8\n",
+    );
+    let o = sb.run_pipeline(&p, &second.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+
+    let stats = sb.stats();
+    assert_eq!(stats["rate_limited_429"], 0, "{stats}");
+    assert!(
+        stats["max_in_any_window"].as_u64().unwrap() <= 20,
+        "{stats}"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 80);
+}
+
+#[test]
 fn wrong_token_is_fatal_every_row_accounted_and_token_never_printed() {
     let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
