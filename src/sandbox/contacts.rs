@@ -3,115 +3,15 @@
 
 use serde_json::{json, Map, Value};
 
+pub use super::dto::{check_body, CREATE_FIELDS, UPDATE_FIELDS, UPSERT_FIELDS};
+use super::dto::{custom_field_problems, normalize_phone, parse_dob};
 use super::state::State;
 use crate::ghl::types::Contact;
 
 /// An API answer: status and JSON body.
 pub type Answer = (u16, Value);
 
-/// Properties accepted by `POST /contacts/` (spec `CreateContactDto`).
-pub const CREATE_FIELDS: &[&str] = &[
-    "firstName",
-    "lastName",
-    "name",
-    "email",
-    "locationId",
-    "gender",
-    "phone",
-    "address1",
-    "city",
-    "state",
-    "postalCode",
-    "website",
-    "timezone",
-    "dnd",
-    "dndSettings",
-    "inboundDndSettings",
-    "tags",
-    "customFields",
-    "source",
-    "dateOfBirth",
-    "country",
-    "companyName",
-    "assignedTo",
-];
-/// Properties accepted by `POST /contacts/upsert` (spec `UpsertContactDto`).
-pub const UPSERT_FIELDS: &[&str] = &[
-    "firstName",
-    "lastName",
-    "name",
-    "email",
-    "locationId",
-    "gender",
-    "phone",
-    "address1",
-    "city",
-    "state",
-    "postalCode",
-    "website",
-    "timezone",
-    "dnd",
-    "dndSettings",
-    "inboundDndSettings",
-    "tags",
-    "customFields",
-    "source",
-    "dateOfBirth",
-    "country",
-    "companyName",
-    "assignedTo",
-    "createNewIfDuplicateAllowed",
-];
-/// Properties accepted by `PUT /contacts/{id}` (spec `UpdateContactDto`).
-pub const UPDATE_FIELDS: &[&str] = &[
-    "firstName",
-    "lastName",
-    "name",
-    "email",
-    "phone",
-    "address1",
-    "city",
-    "state",
-    "postalCode",
-    "website",
-    "timezone",
-    "dnd",
-    "dndSettings",
-    "inboundDndSettings",
-    "tags",
-    "customFields",
-    "source",
-    "dateOfBirth",
-    "country",
-    "assignedTo",
-];
-
-/// Fields stored as (nullable) strings.
-const NULLABLE_STRINGS: &[&str] = &[
-    "firstName",
-    "lastName",
-    "name",
-    "email",
-    "phone",
-    "address1",
-    "city",
-    "state",
-    "website",
-    "timezone",
-    "companyName",
-    "dateOfBirth",
-];
-/// Fields that must be strings when present (null not allowed).
-const STRINGS: &[&str] = &[
-    "postalCode",
-    "country",
-    "source",
-    "gender",
-    "assignedTo",
-    "locationId",
-];
-
-fn err(status: u16, message: Value) -> Answer {
+pub(super) fn err(status: u16, message: Value) -> Answer {
     let error = match status {
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -134,100 +34,6 @@ pub fn unprocessable(messages: Vec<String>) -> Answer {
 /// 400 with a single message.
 pub fn bad_request(message: &str) -> Answer {
     err(400, json!(message))
-}
-
-/// Validates a write body against an operation's allowed properties and types; returns it as an
-/// object or the 422 the API would give.
-pub fn check_body(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Answer> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_request(&format!("Unexpected token in JSON body: {e}")))?;
-    let Value::Object(obj) = value else {
-        return Err(bad_request("body must be a JSON object"));
-    };
-    let mut messages = Vec::new();
-    for (k, v) in &obj {
-        if !allowed.contains(&k.as_str()) {
-            messages.push(format!("property {k} should not exist"));
-            continue;
-        }
-        let ok = if NULLABLE_STRINGS.contains(&k.as_str()) {
-            v.is_string() || v.is_null()
-        } else if STRINGS.contains(&k.as_str()) {
-            v.is_string()
-        } else {
-            match k.as_str() {
-                "dnd" | "createNewIfDuplicateAllowed" | "pinned" | "completed" => v.is_boolean(),
-                "body" | "title" | "color" | "userId" | "dueDate" => v.is_string(),
-                "tags" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
-                "customFields" => v.is_array(),
-                _ => v.is_object(),
-            }
-        };
-        if !ok {
-            messages.push(format!("{k} has the wrong type"));
-        }
-    }
-    if let Some(Value::String(e)) = obj.get("email") {
-        if !e.is_empty() && !looks_like_email(e) {
-            messages.push("email must be an email".into());
-        }
-    }
-    if let Some(Value::String(p)) = obj.get("phone") {
-        if !p.is_empty() && normalize_phone(p).is_none() {
-            messages.push("phone must be a valid phone number".into());
-        }
-    }
-    if let Some(Value::String(d)) = obj.get("dateOfBirth") {
-        if !d.is_empty() && parse_dob(d).is_none() {
-            messages.push("dateOfBirth must be a valid date".into());
-        }
-    }
-    if messages.is_empty() {
-        Ok(obj)
-    } else {
-        Err(unprocessable(messages))
-    }
-}
-
-fn looks_like_email(e: &str) -> bool {
-    match e.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !e.contains(' ')
-        }
-        None => false,
-    }
-}
-
-/// Stored phone form: `+` and digits only. `None` when it can't be a phone number.
-/// A phone as GHL stores it, in E.164: `+` and digits as written when it has a `+`; else a
-/// national number of the location's country (US here): 10 digits get `+1`, 11 starting with 1
-/// get `+`. So `(415) 555-0101` and `+1 415-555-0101` are the same number (and the same
-/// duplicate).
-fn normalize_phone(p: &str) -> Option<String> {
-    let digits: String = p.chars().filter(char::is_ascii_digit).collect();
-    if !(7..=15).contains(&digits.len()) || p.chars().any(|c| c.is_alphabetic()) {
-        return None;
-    }
-    let international = p.trim_start().starts_with('+');
-    Some(match (international, digits.len()) {
-        (false, 10) => format!("+1{digits}"),
-        _ => format!("+{digits}"),
-    })
-}
-
-/// Accepts the spec's date forms, returns `YYYY-MM-DD`.
-fn parse_dob(d: &str) -> Option<String> {
-    let parts: Vec<&str> = d.split(['-', '/', '.', '_']).collect();
-    let [a, b, c] = parts.as_slice() else {
-        return None;
-    };
-    let (y, m, dd) = if a.len() == 4 { (a, b, c) } else { (c, a, b) };
-    let (y, m, dd): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, dd.parse().ok()?);
-    ((1..=12).contains(&m) && (1..=31).contains(&dd) && y >= 1000)
-        .then(|| format!("{y:04}-{m:02}-{dd:02}"))
 }
 
 fn str_field(obj: &Map<String, Value>, k: &str) -> Option<String> {
@@ -288,7 +94,8 @@ fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
     set(&mut c.timezone, "timezone");
     set(&mut c.source, "source");
     if let Some(v) = obj.get("email") {
-        c.email = v.as_str().filter(|s| !s.is_empty()).map(str::to_lowercase);
+        // Stored as sent; answers add `emailLowerCase`, and matching ignores case.
+        c.email = v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
     }
     if !skip_phone {
         if let Some(v) = obj.get("phone") {
@@ -361,7 +168,7 @@ pub(super) fn find_match(
     let by_email = email.and_then(|e| {
         contacts
             .iter()
-            .position(|c| c.email.as_deref() == Some(e.as_str()))
+            .position(|c| c.email.as_deref().is_some_and(|x| x.to_lowercase() == e))
     });
     let by_phone = phone.and_then(|p| {
         contacts
@@ -369,25 +176,6 @@ pub(super) fn find_match(
             .position(|c| c.phone.as_deref() == Some(p.as_str()))
     });
     (by_email, by_phone)
-}
-
-/// 422 messages for custom field items whose id is missing or not a field of `location`.
-fn custom_field_problems(st: &State, location: &str, obj: &Map<String, Value>) -> Vec<String> {
-    let Some(items) = obj.get("customFields").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    let defs = st.custom_fields.get(location);
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match item.get("id").and_then(Value::as_str) {
-            None => out.push(format!("customFields.{i}.id should not be empty")),
-            Some(id) if !defs.is_some_and(|d| d.iter().any(|f| f.id == id)) => out.push(format!(
-                "customFields.{i}.id {id} is not a custom field of this location"
-            )),
-            Some(_) => {}
-        }
-    }
-    out
 }
 
 pub(super) fn location_of<'a>(

@@ -1,5 +1,5 @@
-//! Per-contact sub-resources of the sandbox: notes and tasks (list, create) and appointments
-//! (list), with the spec's required properties and the unknown-property 422.
+//! Per-contact sub-resources of the sandbox: notes and tasks (list, create, get, update, delete)
+//! and appointments (list), with the spec's required properties and the unknown-property 422.
 
 use serde_json::{json, Value};
 
@@ -137,6 +137,70 @@ pub fn create_task(st: &mut State, id: &str, body: &[u8]) -> Answer {
         .or_default()
         .push(task.clone());
     (201, json!({"task": task}))
+}
+
+/// The contact's note `note_id`, or the error answer.
+fn note_mut<'a>(st: &'a mut State, id: &str, note_id: &str) -> Result<&'a mut Note, Answer> {
+    if !contact_exists(st, id) {
+        return Err(not_found());
+    }
+    st.notes
+        .get_mut(id)
+        .and_then(|ns| ns.iter_mut().find(|n| n.id == note_id))
+        .ok_or_else(|| super::contacts::bad_request("Note not found"))
+}
+
+/// `GET /contacts/{id}/notes/{noteId}`: 200 `{note}`.
+pub fn get_note(st: &mut State, id: &str, note_id: &str) -> Answer {
+    match note_mut(st, id, note_id) {
+        Ok(n) => (200, json!({"note": n})),
+        Err(a) => a,
+    }
+}
+
+/// `PUT /contacts/{id}/notes/{noteId}` (spec `UpdateNoteDTO`, every field optional): 200 `{note}`.
+pub fn update_note(st: &mut State, id: &str, note_id: &str, body: &[u8]) -> Answer {
+    let obj = match check_body(body, NOTE_FIELDS) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let n = match note_mut(st, id, note_id) {
+        Ok(n) => n,
+        Err(a) => return a,
+    };
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(v) = text("body") {
+        n.body = v;
+    }
+    if let Some(v) = text("title") {
+        n.title = Some(v);
+    }
+    if let Some(v) = text("userId") {
+        n.user_id = Some(v);
+    }
+    if let Some(v) = obj.get("pinned").and_then(Value::as_bool) {
+        n.pinned = Some(v);
+    }
+    (200, json!({"note": n}))
+}
+
+/// `DELETE /contacts/{id}/notes/{noteId}`: 200 `{succeded: true}`.
+pub fn delete_note(st: &mut State, id: &str, note_id: &str) -> Answer {
+    if let Err(a) = note_mut(st, id, note_id) {
+        return a;
+    }
+    if let Some(ns) = st.notes.get_mut(id) {
+        ns.retain(|n| n.id != note_id);
+    }
+    (200, json!({"succeded": true}))
+}
+
+/// `GET /contacts/{id}/tasks/{taskId}`: 200 `{task}`.
+pub fn get_task(st: &mut State, id: &str, task_id: &str) -> Answer {
+    match task_mut(st, id, task_id) {
+        Ok(t) => (200, json!({"task": t})),
+        Err(a) => a,
+    }
 }
 
 /// The contact's task `task_id`, or the error answer.

@@ -5,8 +5,11 @@
 //! quickstart and of the tests.
 
 pub mod contacts;
+mod dto;
 pub mod followups;
+mod handlers;
 mod limits;
+mod links;
 pub mod oauth;
 pub mod reads;
 mod server;

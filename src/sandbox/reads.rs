@@ -1,8 +1,10 @@
-//! Read endpoints of the sandbox: `POST /contacts/search` (filters, `page` or `searchAfter`) and
-//! the deprecated `GET /contacts/` (`limit` ≤ 100, `startAfter` + `startAfterId`).
+//! Read endpoints of the sandbox: `POST /contacts/search` (`query`, filters, `sort`, `page` or
+//! `searchAfter`) and the deprecated `GET /contacts/` (`limit` ≤ 100, `startAfter` +
+//! `startAfterId`).
 //!
 //! Contacts are stored in creation order and every write gets a strictly increasing timestamp,
-//! so creation order is `dateAdded` order and the paging cursor `[dateAddedMs, id]` is exact.
+//! so creation order is `dateAdded` order. A search's cursor is its sort keys then the id —
+//! `[dateAddedMs, id]` by default — so paging with `searchAfter` is exact in any order.
 
 use std::collections::BTreeMap;
 
@@ -28,15 +30,179 @@ fn get_form(c: &Contact) -> Value {
     super::contacts::render(c, super::contacts::Form::Get)
 }
 
-fn with_cursor(c: &Contact) -> Value {
+/// A contact as search answers it, with its cursor under `sort`.
+fn with_cursor(c: &Contact, sort: &[(SortField, bool)]) -> Value {
     let mut v = super::contacts::render(c, super::contacts::Form::Search);
     if let Value::Object(o) = &mut v {
-        o.insert(
-            "searchAfter".into(),
-            json!([millis(c.date_added.as_deref()), c.id]),
-        );
+        o.insert("searchAfter".into(), Value::Array(cursor(c, sort)));
     }
     v
+}
+
+/// Fields a search may filter on (and, with `LowerCase`, the lower-cased copies GHL indexes).
+/// Custom fields are `customFields.{id}`. Anything else is a 422, as GHL answers it.
+const FILTER_FIELDS: &[&str] = &[
+    "id",
+    "firstName",
+    "lastName",
+    "firstNameLowerCase",
+    "lastNameLowerCase",
+    "name",
+    "email",
+    "emailLowerCase",
+    "phone",
+    "companyName",
+    "address",
+    "address1",
+    "city",
+    "state",
+    "country",
+    "postalCode",
+    "website",
+    "timezone",
+    "source",
+    "tags",
+    "dnd",
+    "dateOfBirth",
+    "dateAdded",
+    "dateUpdated",
+    "businessId",
+    "assignedTo",
+    "type",
+];
+
+/// What a search can sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortField {
+    DateAdded,
+    DateUpdated,
+    FirstName,
+    LastName,
+    Email,
+}
+
+impl SortField {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "dateAdded" => SortField::DateAdded,
+            "dateUpdated" => SortField::DateUpdated,
+            "firstNameLowerCase" => SortField::FirstName,
+            "lastNameLowerCase" => SortField::LastName,
+            "email" | "emailLowerCase" => SortField::Email,
+            _ => return None,
+        })
+    }
+
+    fn key(self, c: &Contact) -> Value {
+        let lower = |s: &Option<String>| json!(s.as_deref().unwrap_or("").to_lowercase());
+        match self {
+            SortField::DateAdded => json!(millis(c.date_added.as_deref())),
+            SortField::DateUpdated => json!(millis(c.date_updated.as_deref())),
+            SortField::FirstName => lower(&c.first_name),
+            SortField::LastName => lower(&c.last_name),
+            SortField::Email => lower(&c.email),
+        }
+    }
+}
+
+/// The sort keys of `c`, then its id.
+fn cursor(c: &Contact, sort: &[(SortField, bool)]) -> Vec<Value> {
+    let mut k: Vec<Value> = sort.iter().map(|(f, _)| f.key(c)).collect();
+    k.push(json!(c.id));
+    k
+}
+
+/// Orders two cursors of `sort` (numbers as numbers, text as text; `true` = descending).
+fn cmp_cursor(a: &[Value], b: &[Value], sort: &[(SortField, bool)]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let one = |x: &Value, y: &Value| match (x.as_i64(), y.as_i64()) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => x.as_str().unwrap_or("").cmp(y.as_str().unwrap_or("")),
+    };
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let desc = sort.get(i).is_some_and(|(_, d)| *d);
+        let o = one(x, y);
+        if o != Ordering::Equal {
+            return if desc { o.reverse() } else { o };
+        }
+    }
+    Ordering::Equal
+}
+
+/// `sort: [{field, direction}]`, or the 422 messages.
+fn parse_sort(v: Option<&Value>) -> Result<Vec<(SortField, bool)>, Vec<String>> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(vec![(SortField::DateAdded, false)]);
+    };
+    let items = v
+        .as_array()
+        .ok_or(vec!["sort must be an array".to_owned()])?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = item.get("field").and_then(Value::as_str).unwrap_or("");
+        let dir = item
+            .get("direction")
+            .and_then(Value::as_str)
+            .unwrap_or("asc");
+        match (SortField::parse(field), dir) {
+            (Some(f), "asc") => out.push((f, false)),
+            (Some(f), "desc") => out.push((f, true)),
+            (None, _) => problems.push(format!("sort.{i}.field {field} is not sortable")),
+            (_, d) => problems.push(format!("sort.{i}.direction must be asc or desc, not {d}")),
+        }
+    }
+    if out.is_empty() && problems.is_empty() {
+        out.push((SortField::DateAdded, false));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Whether a free-text `query` finds `c`: in its names, email, phone digits or company.
+fn query_matches(c: &Contact, q: &str) -> bool {
+    let q = q.trim().to_lowercase();
+    if q.is_empty() {
+        return true;
+    }
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    let text = [
+        &c.first_name,
+        &c.last_name,
+        &c.name,
+        &c.email,
+        &c.company_name,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|t| t.to_lowercase().contains(&q));
+    let phone = digits.len() >= 3
+        && digits.len() * 2 >= q.len()
+        && c.phone.as_deref().is_some_and(|p| {
+            p.chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .contains(&digits)
+        });
+    text || phone
+}
+
+/// 422 messages for filters on fields search does not know.
+fn unknown_filter_fields(filters: &[Value], out: &mut Vec<String>) {
+    for f in filters {
+        if let Some(inner) = f.get("filters").and_then(Value::as_array) {
+            unknown_filter_fields(inner, out);
+            continue;
+        }
+        if let Some(field) = f.get("field").and_then(Value::as_str) {
+            if !FILTER_FIELDS.contains(&field) && !field.starts_with("customFields.") {
+                out.push(format!("filters: field {field} is not supported"));
+            }
+        }
+    }
 }
 
 /// A date-ish filter value: RFC 3339 text or epoch milliseconds.
@@ -115,10 +281,38 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
         _ => {}
     }
     let page = obj.get("page").and_then(Value::as_u64);
-    let after = obj.get("searchAfter").and_then(Value::as_array).cloned();
+    let sort = parse_sort(obj.get("sort")).unwrap_or_else(|m| {
+        messages.extend(m);
+        Vec::new()
+    });
+    let after = match obj.get("searchAfter") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a))
+            if a.len() == sort.len() + 1
+                && a.last().is_some_and(Value::is_string)
+                && a.iter().all(|v| v.is_string() || v.is_i64()) =>
+        {
+            Some(a.clone())
+        }
+        Some(_) => {
+            messages.push(format!(
+                "searchAfter must be the searchAfter of a contact of the previous page ({} sort values then the id)",
+                sort.len()
+            ));
+            None
+        }
+    };
     if page.is_some() && after.is_some() {
         messages.push("page and searchAfter cannot be used together".into());
     }
+    let query = match obj.get("query") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(q)) => q.clone(),
+        Some(_) => {
+            messages.push("query must be a string".into());
+            String::new()
+        }
+    };
     let filters: Vec<Value> = match obj.get("filters") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
@@ -127,6 +321,7 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
             Vec::new()
         }
     };
+    unknown_filter_fields(&filters, &mut messages);
     if !messages.is_empty() {
         return unprocessable(messages);
     }
@@ -143,11 +338,14 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
     let mut selected: Vec<&Contact> = Vec::with_capacity(contacts.len());
     // Search lags writes: a contact written within the lag shows as it was, or not at all.
     for c in contacts.iter().filter_map(|c| st.searchable(c)) {
+        if !query_matches(c, &query) {
+            continue;
+        }
         if filters.is_empty() {
             selected.push(c);
             continue;
         }
-        let v = serde_json::to_value(c).unwrap_or(Value::Null);
+        let v = filterable(c);
         let mut keep = true;
         for f in &filters {
             match matches(&v, f) {
@@ -160,13 +358,13 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
             selected.push(c);
         }
     }
+    if sort != [(SortField::DateAdded, false)] {
+        selected.sort_by(|a, b| cmp_cursor(&cursor(a, &sort), &cursor(b, &sort), &sort));
+    }
     let start = match (&after, page) {
-        (Some(a), _) => {
-            let ms = a.first().and_then(Value::as_i64).unwrap_or(i64::MIN);
-            let id = a.get(1).and_then(Value::as_str).unwrap_or("");
-            selected
-                .partition_point(|c| (millis(c.date_added.as_deref()), c.id.as_str()) <= (ms, id))
-        }
+        (Some(a), _) => selected.partition_point(|c| {
+            cmp_cursor(&cursor(c, &sort), a, &sort) != std::cmp::Ordering::Greater
+        }),
         (None, p) => {
             let p = p.unwrap_or(1).max(1) as usize;
             if p * limit > PAGE_WINDOW {
@@ -181,12 +379,28 @@ pub fn search(st: &mut State, body: &[u8]) -> Answer {
         .iter()
         .skip(start)
         .take(limit)
-        .map(|c| with_cursor(c))
+        .map(|c| with_cursor(c, &sort))
         .collect();
     (
         200,
         json!({"contacts": page_contacts, "total": selected.len(), "traceId": trace_id()}),
     )
+}
+
+/// A contact as filters see it: its fields, the lower-cased copies and `address`.
+fn filterable(c: &Contact) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut v {
+        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
+        o.insert("firstNameLowerCase".into(), json!(lower(&c.first_name)));
+        o.insert("lastNameLowerCase".into(), json!(lower(&c.last_name)));
+        o.insert("emailLowerCase".into(), json!(lower(&c.email)));
+        o.insert("address".into(), json!(c.address1));
+        for f in &c.custom_fields {
+            o.insert(format!("customFields.{}", f.id), f.value.clone());
+        }
+    }
+    v
 }
 
 /// The contacts of the query's `locationId`, or the error answer.

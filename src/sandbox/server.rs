@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -14,9 +14,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::contacts::{self, Answer};
+use super::handlers::*;
 use super::oauth::{self, Bearer};
 use super::state::{Fault, FaultKind, LimitDecision, State, WindowKey};
-use super::{followups, reads};
 use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
 use crate::ghl::API_VERSION;
 
@@ -41,11 +41,33 @@ pub(super) fn router(app: AppState) -> Router {
             get(get_contact).put(update_contact).delete(delete_contact),
         )
         .route("/contacts/{id}/notes", get(list_notes).post(create_note))
+        .route(
+            "/contacts/{id}/notes/{note_id}",
+            get(get_note).put(update_note).delete(delete_note),
+        )
         .route("/contacts/{id}/tasks", get(list_tasks).post(create_task))
         .route(
             "/contacts/{id}/tasks/{task_id}",
-            put(update_task).delete(delete_task),
+            get(get_task).put(update_task).delete(delete_task),
         )
+        .route(
+            "/contacts/{id}/followers",
+            post(add_followers).delete(remove_followers),
+        )
+        .route(
+            "/contacts/{id}/campaigns/removeAll",
+            axum::routing::delete(remove_all_campaigns),
+        )
+        .route(
+            "/contacts/{id}/campaigns/{campaign_id}",
+            post(add_campaign).delete(remove_campaign),
+        )
+        .route(
+            "/contacts/{id}/workflow/{workflow_id}",
+            post(add_workflow).delete(remove_workflow),
+        )
+        .route("/contacts/bulk/tags/update/{kind}", post(bulk_tags))
+        .route("/contacts/bulk/business", post(bulk_business))
         .route(
             "/contacts/{id}/tasks/{task_id}/completed",
             put(complete_task),
@@ -103,7 +125,7 @@ fn respond(
 
 /// What a request is about, to find the location whose budget it spends.
 #[derive(Clone, Copy)]
-enum Scope<'a> {
+pub(super) enum Scope<'a> {
     /// `locationId` in the JSON body.
     Body(&'a [u8]),
     /// `locationId` in the query.
@@ -264,7 +286,7 @@ fn dropped() -> Response {
 
 /// Runs `op` on the state if the request passes the gate, and renders the answer; applies
 /// the non-status faults (drop, slow, write-then-error).
-async fn handle(
+pub(super) async fn handle(
     app: &AppState,
     headers: &HeaderMap,
     (endpoint, scope): (&str, Scope<'_>),
@@ -353,297 +375,6 @@ async fn oauth_reconnect(AxState(app): AxState<AppState>, body: Bytes) -> Respon
         st.stats.oauth_reconnects += 1;
     }
     respond((status, answer), None, None)
-}
-
-async fn create_contact(
-    AxState(app): AxState<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/", Scope::Body(&body)),
-        |st| contacts::create(st, &body),
-    )
-    .await
-}
-
-async fn upsert_contact(
-    AxState(app): AxState<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/upsert", Scope::Body(&body)),
-        |st| contacts::upsert(st, &body),
-    )
-    .await
-}
-
-async fn search_contacts(
-    AxState(app): AxState<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/search", Scope::Body(&body)),
-        |st| reads::search(st, &body),
-    )
-    .await
-}
-
-async fn duplicate_contact(
-    AxState(app): AxState<AppState>,
-    Query(q): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/search/duplicate", Scope::Query(&q)),
-        |st| reads::duplicate(st, &q),
-    )
-    .await
-}
-
-async fn list_contacts(
-    AxState(app): AxState<AppState>,
-    Query(q): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    handle(&app, &headers, ("GET /contacts/", Scope::Query(&q)), |st| {
-        reads::list(st, &q)
-    })
-    .await
-}
-
-async fn get_contact(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}", Scope::Contact(&id)),
-        |st| contacts::get(st, &id),
-    )
-    .await
-}
-
-async fn update_contact(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("PUT /contacts/{id}", Scope::Contact(&id)),
-        |st| contacts::update(st, &id, &body),
-    )
-    .await
-}
-
-async fn delete_contact(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("DELETE /contacts/{id}", Scope::Contact(&id)),
-        |st| contacts::delete(st, &id),
-    )
-    .await
-}
-
-async fn list_notes(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}/notes", Scope::Contact(&id)),
-        |st| followups::list_notes(st, &id),
-    )
-    .await
-}
-
-async fn create_note(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/{id}/notes", Scope::Contact(&id)),
-        |st| followups::create_note(st, &id, &body),
-    )
-    .await
-}
-
-async fn list_tasks(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}/tasks", Scope::Contact(&id)),
-        |st| followups::list_tasks(st, &id),
-    )
-    .await
-}
-
-async fn create_task(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/{id}/tasks", Scope::Contact(&id)),
-        |st| followups::create_task(st, &id, &body),
-    )
-    .await
-}
-
-async fn update_task(
-    AxState(app): AxState<AppState>,
-    Path((id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("PUT /contacts/{id}/tasks/{taskId}", Scope::Contact(&id)),
-        |st| followups::update_task(st, &id, &task_id, &body),
-    )
-    .await
-}
-
-async fn complete_task(
-    AxState(app): AxState<AppState>,
-    Path((id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        (
-            "PUT /contacts/{id}/tasks/{taskId}/completed",
-            Scope::Contact(&id),
-        ),
-        |st| followups::complete_task(st, &id, &task_id, &body),
-    )
-    .await
-}
-
-async fn delete_task(
-    AxState(app): AxState<AppState>,
-    Path((id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("DELETE /contacts/{id}/tasks/{taskId}", Scope::Contact(&id)),
-        |st| followups::delete_task(st, &id, &task_id),
-    )
-    .await
-}
-
-async fn add_tags(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/{id}/tags", Scope::Contact(&id)),
-        |st| followups::change_tags(st, &id, &body, true),
-    )
-    .await
-}
-
-async fn remove_tags(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("DELETE /contacts/{id}/tags", Scope::Contact(&id)),
-        |st| followups::change_tags(st, &id, &body, false),
-    )
-    .await
-}
-
-async fn list_appointments(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}/appointments", Scope::Contact(&id)),
-        |st| followups::list_appointments(st, &id),
-    )
-    .await
-}
-
-async fn business_contacts(
-    AxState(app): AxState<AppState>,
-    Path(business_id): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/business/{businessId}", Scope::Query(&q)),
-        |st| reads::business(st, &business_id, &q),
-    )
-    .await
-}
-
-async fn custom_fields(
-    AxState(app): AxState<AppState>,
-    Path(location_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        (
-            "GET /locations/{locationId}/customFields",
-            Scope::Location(&location_id),
-        ),
-        |st| reads::custom_fields(st, &location_id),
-    )
-    .await
 }
 
 async fn admin_contacts(

@@ -2,7 +2,7 @@
 //! windows, scripted faults and request statistics. Guarded by one `std` mutex that is never held
 //! across an `.await`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use rand::distr::Alphanumeric;
@@ -168,6 +168,12 @@ pub struct State {
     pub tasks: HashMap<String, Vec<Task>>,
     /// Appointments per contact id.
     pub appointments: HashMap<String, Vec<Appointment>>,
+    /// Followers (user ids) per contact id.
+    pub followers: HashMap<String, BTreeSet<String>>,
+    /// Campaigns per contact id.
+    pub campaigns: HashMap<String, BTreeSet<String>>,
+    /// Workflows per contact id.
+    pub workflows: HashMap<String, BTreeSet<String>>,
     /// Whether a location lets two contacts share an email or phone.
     pub allow_duplicates: bool,
     /// Rate limiting.
@@ -205,6 +211,9 @@ impl State {
             notes: HashMap::new(),
             tasks: HashMap::new(),
             appointments: HashMap::new(),
+            followers: HashMap::new(),
+            campaigns: HashMap::new(),
+            workflows: HashMap::new(),
             allow_duplicates,
             windows: Windows::new(max, interval, daily_limit),
             faults,
@@ -300,7 +309,7 @@ impl State {
     }
 
     /// Adds a seeded location: its custom fields, then its contacts as if created now, in order
-    /// (ids and timestamps assigned where missing, emails lower-cased), with their notes, tasks
+    /// (ids and timestamps assigned where missing, tags lower-cased), with their notes, tasks
     /// and appointments.
     pub fn seed(&mut self, location: &str, seed: SeedLocation) {
         self.custom_fields
@@ -317,8 +326,7 @@ impl State {
             c.location_id = Some(location.to_owned());
             c.date_added.get_or_insert_with(|| ts.clone());
             c.date_updated.get_or_insert(ts);
-            // Stored as the API stores them: emails and tags lower-cased.
-            c.email = c.email.map(|e| e.to_lowercase());
+            // Stored as the API stores them: emails as given, tags lower-cased.
             for t in &mut c.tags {
                 *t = t.to_lowercase();
             }

@@ -131,6 +131,18 @@ impl SandboxProc {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
+        let (status, _, body) = self.raw_with_head(method, path, headers, body);
+        (status, body)
+    }
+
+    /// Like [`SandboxProc::raw`], also returning the answer's header lines, lower-cased.
+    pub fn raw_with_head(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
         let addr = self.base_url.trim_start_matches("http://");
         let mut s = TcpStream::connect(addr).expect("connect to sandbox");
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -150,7 +162,7 @@ impl SandboxProc {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .expect("status code");
-        (status, body.to_owned())
+        (status, head.to_lowercase(), body.to_owned())
     }
 
     /// Runs `ghl-import run -q --out OUT PIPELINE` with this sandbox's token in `IT_TOKEN`.
