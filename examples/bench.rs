@@ -19,6 +19,8 @@
 //! without the repeat) and times reading or rejecting it.
 //! `slow N` is `load N` with every tenth answer delayed by 1.5 s (a slow answer must cost only
 //! its own time).
+//! `cli N` runs the release binary (`cargo build --release` first) on a generated N-row CSV into a
+//! CSV sink, end to end as a user runs it, and prints wall time and the process's peak RSS.
 //! `load N` loads N rows into an in-process sandbox advertising 200 requests / 1 s and prints the
 //! achieved request rate against that limit, 429s received and requests per created contact
 //! (no cap in the pipeline: the pace is what the server advertises).
@@ -263,6 +265,56 @@ async fn run_on_sandbox(
     })
     .await?;
     Ok((code, t.elapsed().as_secs_f64()))
+}
+
+/// `ghl-import run` on `rows` generated rows into a CSV sink, as a user runs it: the release
+/// binary in a child process, wall time and the child's peak RSS.
+fn cli(rows: usize) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("ghl-import"))
+        .filter(|p| p.exists())
+        .ok_or_else(|| anyhow::anyhow!("build the binary first: cargo build --release"))?;
+    let dir = tempfile::tempdir()?;
+    generate(&dir.path().join("bench.csv"), rows)?;
+    if let Some(keep) = std::env::var_os("BENCH_KEEP") {
+        // Keeps the input for profiling: `BENCH_KEEP=/tmp/x bench cli N`.
+        std::fs::create_dir_all(&keep)?;
+        std::fs::copy(
+            dir.path().join("bench.csv"),
+            Path::new(&keep).join("bench.csv"),
+        )?;
+    }
+    let yaml = PIPELINE
+        .lines()
+        .filter(|l| !l.starts_with("target:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\nload: {type: csv, path: sink.csv}\n";
+    std::fs::write(dir.path().join("p.yaml"), yaml)?;
+    let t = Instant::now();
+    let status = std::process::Command::new(&exe)
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(dir.path().join("p.yaml"))
+        .status()?;
+    let el = t.elapsed().as_secs_f64();
+    // SAFETY: getrusage writes into the struct we pass; RUSAGE_CHILDREN covers the child waited for.
+    let rss_mb = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u.ru_maxrss as f64 / 1024.0
+    };
+    let written = std::fs::read_to_string(dir.path().join("sink.csv"))
+        .map(|s| s.lines().count().saturating_sub(1))
+        .unwrap_or(0);
+    println!(
+        "cli: {rows} rows → CSV sink in {el:.2} s ({:.0} rows/s), exit {:?}, {written} rows written, peak RSS {rss_mb:.1} MB",
+        rows as f64 / el,
+        status.code()
+    );
+    Ok(())
 }
 
 async fn load(rows: usize) -> anyhow::Result<()> {
@@ -523,6 +575,7 @@ fn main() -> anyhow::Result<()> {
     let rows: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     match what {
         "extract" => extract(rows),
+        "cli" => cli(rows),
         "phones" => phones(rows),
         "profile" => profile(rows),
         "transform" => transform(rows),

@@ -106,6 +106,8 @@ pub struct RowError {
     pub message: String,
     /// How to fix it.
     pub hint: String,
+    /// For a duplicate in the file: the row kept in its place.
+    pub kept_row: Option<u64>,
 }
 
 impl RowError {
@@ -121,6 +123,7 @@ impl RowError {
             code,
             message: message.into(),
             hint: hint.into(),
+            kept_row: None,
         }
     }
 }

@@ -24,6 +24,8 @@ pub(super) struct RunFiles {
     sink: Option<CsvSink>,
     /// Lower-cased email → id of every contact the run wrote (kept for follow-ups).
     written: HashMap<String, String>,
+    /// Rows rejected so far (a row a later duplicate names as kept may be one), with the code.
+    not_loaded: HashMap<u64, &'static str>,
 }
 
 impl RunFiles {
@@ -62,6 +64,7 @@ impl RunFiles {
             plan,
             sink,
             written: HashMap::new(),
+            not_loaded: HashMap::new(),
         })
     }
 
@@ -133,8 +136,36 @@ impl RunFiles {
         {
             self.written.insert(e.to_lowercase(), contact_id.clone());
         }
+        let outcome = self.kept_row_fate(rec.row, outcome);
         self.reports.write(&rec, &outcome, &warnings)?;
         Ok((outcome, warnings))
+    }
+
+    /// A duplicate's message names the row kept in its place; when that row came first and was
+    /// not loaded (the API refused it, a conflict, the run stopped), the duplicate says so
+    /// instead of implying the contact exists. Rows come here in file order, so with
+    /// `dedup.keep: first` (and `merge`) the kept row's fate is known; with `keep: last` it
+    /// comes later, and `retry-rejects` of the run retries it.
+    fn kept_row_fate(&mut self, row: u64, outcome: Outcome) -> Outcome {
+        let Outcome::Rejected(mut e) = outcome else {
+            return outcome;
+        };
+        match e.kept_row {
+            Some(kept) => {
+                if let Some(code) = self.not_loaded.get(&kept) {
+                    e.message.push_str(&format!(
+                        "; but row {kept} was not loaded either ({code}), so neither row reached the location"
+                    ));
+                    e.hint = format!(
+                        "fix row {kept} and re-run (this row stays a duplicate of it), or load this row in its place                          with `retry-rejects --include duplicates`"
+                    );
+                }
+            }
+            None => {
+                self.not_loaded.insert(row, e.code);
+            }
+        }
+        Outcome::Rejected(e)
     }
 
     /// Completes the files. The CSV sink's file is moved into place only when the run was not

@@ -10,14 +10,15 @@ use crate::transform::{apply_batch, Transformer, BATCH_ROWS};
 
 use super::rows::Step;
 
-/// Reads, transforms and dedups every row in order, on a blocking thread. Returns the reader so
+/// Reads, transforms and dedups every row in order, on a blocking thread, and hands them on a
+/// batch at a time (one wake-up of the writer per batch, not per row). Returns the reader so
 /// that its final state (errors, incremental mark) can be read.
 pub(super) fn produce(
     mut reader: SourceReader,
     transformer: Transformer,
     mut dedup: Dedup,
     mut phones: Option<PhoneOwners>,
-    tx: tokio::sync::mpsc::Sender<(Record, Step)>,
+    tx: tokio::sync::mpsc::Sender<Vec<(Record, Step)>>,
 ) -> anyhow::Result<SourceReader> {
     let mut batch: Vec<SourceItem> = Vec::with_capacity(BATCH_ROWS);
     loop {
@@ -39,6 +40,7 @@ pub(super) fn produce(
         let results = apply_batch(&transformer, &rows);
         drop(rows);
         let mut results = results.into_iter();
+        let mut out = Vec::with_capacity(batch.len());
         for item in batch.drain(..) {
             let (rec, step) = match item {
                 SourceItem::Malformed { raw, error } => (raw, Step::Reject(error)),
@@ -61,10 +63,11 @@ pub(super) fn produce(
                     (rec, step)
                 }
             };
-            if tx.blocking_send((rec, step)).is_err() {
-                // The writer stopped (it failed); its error is the one to report.
-                return Ok(reader);
-            }
+            out.push((rec, step));
+        }
+        if tx.blocking_send(out).is_err() {
+            // The writer stopped (it failed); its error is the one to report.
+            return Ok(reader);
         }
     }
     Ok(reader)

@@ -137,6 +137,12 @@ pub(super) struct RowCtx {
 
 impl RowCtx {
     /// What `step` comes to.
+    /// Whether rows need no network at all (a CSV sink): nothing to overlap, so they are
+    /// processed one after the other.
+    pub fn offline(&self) -> bool {
+        self.loader.is_none() && self.planning.is_none()
+    }
+
     pub async fn process(&self, rec: Record, step: Step) -> RowResult {
         let prepared = match step {
             Step::Reject(e) => {
@@ -246,7 +252,7 @@ impl RowCtx {
                 None => Done::Export(prepared),
             };
         };
-        let idx = match planning.index_for(&prepared.body).await {
+        let idx = match Box::pin(planning.index_for(&prepared.body)).await {
             Ok(idx) => idx,
             Err(e) => {
                 return Done::Outcome(match crate::load::outcome_of_error(e) {
@@ -305,7 +311,9 @@ impl RowCtx {
         body: &crate::ghl::types::UpsertContact,
         warnings: &mut Vec<String>,
     ) -> Result<Outcome, Fatal> {
-        let write = loader.write(body, self.tags, &prepared.notes, &prepared.tasks);
+        // Boxed: the write's state is large, and every row's future would carry it inline (a
+        // CSV sink run, which never writes to the API, copied kilobytes per row).
+        let write = Box::pin(loader.write(body, self.tags, &prepared.notes, &prepared.tasks));
         tokio::select! {
             r = write => r.map(|w| {
                 warnings.extend(w.warning);

@@ -455,7 +455,8 @@ impl Run<'_> {
         } else {
             SourceReader::count_rows(&p.source)?
         };
-        let (tx, rx) = tokio::sync::mpsc::channel::<(Record, Step)>(1024);
+        // Batches of BATCH_ROWS rows: the reader stays at most two batches ahead.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<(Record, Step)>>(2);
         let Stages {
             reader,
             transformer,
@@ -488,22 +489,38 @@ impl Run<'_> {
                 row
             }
         };
-        let result = super::order::in_order(
-            stream_from(rx),
-            p.load.concurrency.get() as usize,
-            work,
-            |row| {
-                let (outcome, warnings) = files.record(row)?;
-                summary.count(&outcome);
-                for w in &warnings {
-                    let code = w.split(':').next().unwrap_or_default().to_owned();
-                    *summary.warnings_by_code.entry(code).or_default() += 1;
+        let mut record = |row| {
+            let (outcome, warnings) = files.record(row)?;
+            summary.count(&outcome);
+            for w in &warnings {
+                let code = w.split(':').next().unwrap_or_default().to_owned();
+                *summary.warnings_by_code.entry(code).or_default() += 1;
+            }
+            progress.update(&summary.rows, || self.api_rate());
+            Ok(())
+        };
+        let result = if ctx.offline() {
+            // Nothing to wait for: no concurrency, no reordering, no future per row.
+            let mut rx = rx;
+            let mut result = Ok(());
+            'batches: while let Some(batch) = rx.recv().await {
+                for (rec, step) in batch {
+                    if let Err(e) = record(ctx.process(rec, step).await) {
+                        result = Err(e);
+                        break 'batches;
+                    }
                 }
-                progress.update(&summary.rows, self.api_rate().as_ref());
-                Ok(())
-            },
-        )
-        .await;
+            }
+            result
+        } else {
+            super::order::in_order(
+                futures::StreamExt::flat_map(stream_from(rx), futures::stream::iter),
+                p.load.concurrency.get() as usize,
+                work,
+                record,
+            )
+            .await
+        };
         progress.finish();
         result?;
         producer.await.context("reader thread")?

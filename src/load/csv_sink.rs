@@ -148,24 +148,23 @@ impl CsvSink {
         })
     }
 
-    /// Writes one row.
+    /// Writes one row (cells borrowed unless a formula prefix is added).
     pub fn write(&mut self, rec: &Record, prepared: &Prepared) -> anyhow::Result<()> {
-        let esc = |c: &str| -> String {
-            if self.escape {
-                escape_formula(c).into_owned()
-            } else {
-                c.to_owned()
+        let escape = self.escape;
+        let esc = |c| Cell::new(c, escape);
+        match self.columns {
+            CsvColumns::Source => self
+                .w
+                .write_record(rec.cells().map(|c| esc(std::borrow::Cow::Borrowed(c))))?,
+            CsvColumns::Mapped => {
+                let cells: Vec<Cell<'_>> = self
+                    .fields
+                    .iter()
+                    .map(|f| esc(prepared.body.field_text(*f).unwrap_or_default().into()))
+                    .collect();
+                self.w.write_record(&cells)?
             }
-        };
-        let cells: Vec<String> = match self.columns {
-            CsvColumns::Source => rec.cells().map(esc).collect(),
-            CsvColumns::Mapped => self
-                .fields
-                .iter()
-                .map(|f| esc(&prepared.body.field_text(*f).unwrap_or_default()))
-                .collect(),
-        };
-        self.w.write_record(&cells)?;
+        }
         Ok(())
     }
 
@@ -284,6 +283,27 @@ fn merge_into(
         .map_err(|e| anyhow::anyhow!("writing {}: {}", previous.display(), e.error()))?;
     file.sync_all()?;
     Ok(tmp)
+}
+
+/// One cell to write, borrowed when it needs no change.
+struct Cell<'a>(std::borrow::Cow<'a, str>);
+
+impl<'a> Cell<'a> {
+    /// `c`, formula-escaped when `escape`.
+    fn new(c: std::borrow::Cow<'a, str>, escape: bool) -> Self {
+        use std::borrow::Cow;
+        Cell(match (escape, c) {
+            (true, Cow::Borrowed(b)) => escape_formula(b),
+            (true, Cow::Owned(o)) => Cow::Owned(escape_formula(&o).into_owned()),
+            (false, c) => c,
+        })
+    }
+}
+
+impl AsRef<[u8]> for Cell<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 #[cfg(test)]

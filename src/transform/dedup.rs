@@ -338,7 +338,7 @@ impl Dedup {
                         body,
                         u64::from(last),
                         m,
-                        ", which is loaded instead (dedup.keep: last)",
+                        ", which is kept instead (dedup.keep: last)",
                     ))
                 }
                 None => Ok(None),
@@ -348,7 +348,7 @@ impl Dedup {
                 body,
                 first,
                 m,
-                ", which is loaded instead (dedup.keep: first)",
+                ", which is kept instead (dedup.keep: first)",
             )),
             (Some((first, m)), Keep::Last) => match self.plan.last.get(&row_u32(first)) {
                 Some(&last) if last == r => Ok(None),
@@ -356,7 +356,7 @@ impl Dedup {
                     body,
                     u64::from(last),
                     m,
-                    ", which is loaded instead (dedup.keep: last)",
+                    ", which is kept instead (dedup.keep: last)",
                 )),
                 None => Ok(None),
             },
@@ -375,12 +375,15 @@ fn duplicate(body: &UpsertContact, kept_row: u64, m: Matched, what: &str) -> Row
         Matched::Email => format!("email `{}`", body.email.as_deref().unwrap_or_default()),
         Matched::Phone => format!("phone `{}`", body.phone.as_deref().unwrap_or_default()),
     };
-    RowError::new(
-        Stage::Dedup,
-        codes::DUPLICATE_IN_FILE,
-        format!("{key} duplicates row {kept_row}{what}"),
-        format!("merge this row into row {kept_row} if it holds information you need"),
-    )
+    RowError {
+        kept_row: Some(kept_row),
+        ..RowError::new(
+            Stage::Dedup,
+            codes::DUPLICATE_IN_FILE,
+            format!("{key} duplicates row {kept_row}{what}"),
+            format!("merge this row into row {kept_row} if it holds information you need"),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -448,7 +451,7 @@ mod tests {
             .as_ref()
             .unwrap_err()
             .message
-            .contains("row 4, which is loaded instead"));
+            .contains("row 4, which is kept instead"));
         assert!(out[1].is_ok() && out[2].is_ok());
     }
 

@@ -360,7 +360,28 @@ pub fn tags_split(raw: &str, seps: &[String]) -> Option<Vec<String>> {
         }
     }
     let mut out = Vec::new();
-    pieces(raw, seps, &mut out);
+    // One pass when every separator is one character (the usual `,` `;` `|`): splitting on a
+    // string pattern sets up a substring searcher per call.
+    let mut chars = ['\0'; 8];
+    let mut n = 0;
+    let single = seps.iter().filter(|s| !s.is_empty()).all(|s| {
+        let mut it = s.chars();
+        match (it.next(), it.next()) {
+            (Some(c), None) if n < chars.len() => {
+                chars[n] = c;
+                n += 1;
+                true
+            }
+            _ => false,
+        }
+    });
+    if single {
+        for p in raw.split(&chars[..n]) {
+            pieces(p, &[], &mut out);
+        }
+    } else {
+        pieces(raw, seps, &mut out);
+    }
     (!out.is_empty()).then_some(out)
 }
 

@@ -259,3 +259,38 @@ fn blank_records_are_skipped_and_counted_like_empty_lines() {
         .collect();
     assert_eq!(rows, ["2", "3"], "no row numbers for blank records");
 }
+
+#[test]
+fn a_duplicate_never_names_a_row_the_api_refused_as_loaded() {
+    // Row 2 is kept (dedup.keep: first) and the API refuses it (422); row 3 duplicates it.
+    // Row 3's reason must say that row 2 did not reach the location either.
+    let sb = SandboxProc::start("loc-it", &["--fault", "422x1"]);
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\nA,dup@example.com,\nB,dup@example.com,\nC,c@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  concurrency: 1\n");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let results = read_csv(&dir.path().join("o/results.csv"));
+    assert_eq!(results[1][1], "rejected", "{results:?}");
+    assert_ne!(results[1][4], "duplicate_in_file");
+    assert_eq!(results[2][4], "duplicate_in_file");
+    assert!(
+        results[2][5].contains("kept instead")
+            && results[2][5].contains("row 2 was not loaded either"),
+        "{:?}",
+        results[2]
+    );
+    assert_eq!(results[3][1], "created");
+    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
+    let dup = rejected.iter().find(|r| r[0] == "B").unwrap();
+    assert!(
+        dup.iter()
+            .any(|c| c.contains("retry-rejects --include duplicates")),
+        "{dup:?}"
+    );
+    assert_eq!(
+        sb.contacts("loc-it").len(),
+        1,
+        "only row 4 reached the location"
+    );
+}
