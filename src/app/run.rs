@@ -345,12 +345,20 @@ impl Run<'_> {
         policies: &[(ContactField, FieldPolicy)],
     ) -> anyhow::Result<(Option<Arc<Planning>>, Option<String>)> {
         let (p, opts) = (self.p, self.opts);
-        // Phone conflicts with the location's contacts are found when the run plans (plain
-        // upsert mode does not read the location; the in-file check always runs).
+        // A row with a new email and the phone of an existing contact would, sent as is, update
+        // that contact and replace its email (the API's upsert matches the phone too): with
+        // `phone_conflicts: reject` (the default) the run reads the location to find them —
+        // an index of it, or per-row lookups when the file is small against the location.
+        let maps = |f: ContactField| p.mapping.iter().any(|(g, _)| *g == f);
+        let phone_conflicts = p.load.phone_conflicts == config::PhoneConflicts::Reject
+            && p.target.is_some()
+            && maps(ContactField::Email)
+            && maps(ContactField::Phone);
         let need_index = opts.dry_run
             || p.load.mode != LoadMode::Upsert
             || !policies.is_empty()
-            || p.load.tags != config::TagMode::Replace;
+            || p.load.tags != config::TagMode::Replace
+            || phone_conflicts;
         let t = match (&p.target, need_index) {
             (_, false) => return Ok((None, None)),
             (Some(t), true) => t,

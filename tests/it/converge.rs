@@ -184,11 +184,23 @@ fn rows_sharing_a_phone_are_conflicts_or_merged_in_file_order_the_same_every_run
 }
 
 #[test]
-fn a_new_email_with_the_phone_of_an_existing_contact_is_a_conflict_when_planning() {
+fn a_new_email_with_the_phone_of_an_existing_contact_is_a_conflict_in_every_mode() {
     let dir = workdir();
     let seed = r#"{"loc-it": {"contacts": [{"email": "ann@example.com", "phone": "+14155552671", "firstName": "Ann"}]}}"#;
     let sb = SandboxProc::seeded("loc-it", dir.path(), seed);
     let csv = "First Name,Email,Phone\nBob,bob@example.com,(415) 555-2671\n";
+    // Plain upsert mode (the default) reads the location for this too: no silent merge.
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o0"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let rejected = read_csv(&dir.path().join("o0/rejected.csv"));
+    assert_eq!(rejected[1][5], "phone_conflict", "{:?}", rejected[1]);
+    assert_eq!(
+        sb.stats()["requests_by_endpoint"]["POST /contacts/upsert"],
+        serde_json::Value::Null,
+        "nothing written"
+    );
+
     let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  mode: sync\n");
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
     assert_eq!(o.status.code(), Some(3));
@@ -264,7 +276,8 @@ fn blank_records_are_skipped_and_counted_like_empty_lines() {
 fn a_duplicate_never_names_a_row_the_api_refused_as_loaded() {
     // Row 2 is kept (dedup.keep: first) and the API refuses it (422); row 3 duplicates it.
     // Row 3's reason must say that row 2 did not reach the location either.
-    let sb = SandboxProc::start("loc-it", &["--fault", "422x1"]);
+    // The first request reads the location; the second is row 2's upsert.
+    let sb = SandboxProc::start("loc-it", &["--fault", "422x1@1"]);
     let dir = workdir();
     let csv = "First Name,Email,Phone\nA,dup@example.com,\nB,dup@example.com,\nC,c@example.com,\n";
     let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  concurrency: 1\n");

@@ -29,7 +29,8 @@ fn rerun_updates_and_never_duplicates() {
         .map(|c| c["id"].as_str().unwrap().to_owned())
         .collect();
 
-    // Second run: the journal knows every row was applied with this payload: nothing is sent.
+    // Second run: the journal knows every row was applied with this payload: nothing is
+    // written (the one request is the read of the location that finds phone conflicts).
     let second = sb.run_pipeline(&p, &dir.path().join("o2"));
     assert_eq!(second.status.code(), Some(0));
     let s2 = summary(&dir.path().join("o2"));
@@ -38,7 +39,11 @@ fn rerun_updates_and_never_duplicates() {
             s2["rows"]["unchanged"].as_u64(),
             s2["requests"]["sent"].as_u64()
         ),
-        (Some(5), Some(0))
+        (Some(5), Some(1))
+    );
+    assert_eq!(
+        sb.stats()["requests_by_endpoint"]["POST /contacts/upsert"],
+        5
     );
 
     // Third run ignoring the journal: every row is upserted again and matches its contact.
@@ -74,9 +79,9 @@ fn rate_limited_429s_and_5xx_are_retried_and_rows_land() {
             "--rate-interval-ms",
             "1000",
             "--fault",
-            "429x3@1",
+            "429x3@2",
             "--fault",
-            "503x2@4",
+            "503x2@5",
         ],
     );
     let dir = workdir();
@@ -90,7 +95,8 @@ fn rate_limited_429s_and_5xx_are_retried_and_rows_land() {
     assert_eq!(s["requests"]["rate_limited_429"], 3);
     assert_eq!(s["requests"]["server_errors"], 2);
     assert_eq!(s["requests"]["retries"], 5);
-    assert_eq!(s["requests"]["sent"], 10);
+    // One read of the location (phone conflicts), five upserts, five retries.
+    assert_eq!(s["requests"]["sent"], 11);
     assert_eq!(sb.stats()["faults_injected"], 5);
     assert_eq!(sb.contacts("loc-it").len(), 5);
 }
@@ -110,7 +116,9 @@ fn retries_are_bounded_and_the_row_is_reported() {
         ],
     );
     let dir = workdir();
-    let extra = "load:\n  retry:\n    max_attempts: 3\n    base_delay_ms: 1\n    max_delay_ms: 5\n";
+    // Phone conflicts merged: no read of the location first (it would fail the same way and
+    // stop the run before any row).
+    let extra = "load:\n  phone_conflicts: merge\n  retry:\n    max_attempts: 3\n    base_delay_ms: 1\n    max_delay_ms: 5\n";
     let p = pipeline(dir.path(), &sb.base_url, CSV, extra);
 
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
@@ -143,7 +151,7 @@ fn api_4xx_is_a_row_reject_carrying_the_api_message() {
             "--rate-interval-ms",
             "1000",
             "--fault",
-            "422x1@2",
+            "422x1@3",
         ],
     );
     let dir = workdir();
@@ -613,7 +621,8 @@ fn stops_cleanly_at_the_daily_floor() {
         dir.path(),
         &sb.base_url,
         &many_rows(10),
-        "load:\n  concurrency: 1\n  daily_floor: 2\n",
+        // Writes only (no read of the location first): the allowance is all rows.
+        "load:\n  concurrency: 1\n  daily_floor: 2\n  phone_conflicts: merge\n",
     );
 
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
@@ -671,7 +680,10 @@ fn journal_sends_only_changed_rows_of_an_edited_resorted_file() {
         ),
         (Some(1), Some(4))
     );
-    assert_eq!(s["requests"]["sent"], 1);
+    assert_eq!(
+        s["requests"]["sent"], 2,
+        "the read of the location, then the one write"
+    );
     assert_eq!(
         sb.contact_by_email("loc-it", "di@example.com")["firstName"],
         "Diana"
@@ -710,7 +722,7 @@ fn dropped_connections_and_slow_answers_are_retried_without_duplicates() {
 
 #[test]
 fn a_write_that_answers_422_but_was_made_is_reported_created_in_the_same_run() {
-    let sb = SandboxProc::start("loc-it", &[FAST, &["--fault", "422createdx1@1"]].concat());
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--fault", "422createdx1@2"]].concat());
     let dir = workdir();
     let p = pipeline(dir.path(), &sb.base_url, CSV, "load:\n  concurrency: 1\n");
 

@@ -49,7 +49,10 @@ fn quickstart_end_to_end() {
     assert_eq!(s["rows"]["created"], 39);
     assert_eq!(s["rows"]["updated"], 0);
     assert_eq!(s["rows"]["rejected"], 11);
-    assert_eq!(s["requests"]["sent"], 39, "one request per loaded row");
+    assert_eq!(
+        s["requests"]["sent"], 40,
+        "one read of the location (phone conflicts), then one request per loaded row"
+    );
     let by_code: BTreeMap<String, u64> =
         serde_json::from_value(s["rejected_by_code"].clone()).unwrap();
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
