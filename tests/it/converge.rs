@@ -307,3 +307,110 @@ fn a_duplicate_never_names_a_row_the_api_refused_as_loaded() {
         "only row 4 reached the location"
     );
 }
+
+/// Requests that change something, from the sandbox's statistics.
+fn writes(sb: &SandboxProc) -> u64 {
+    sb.stats()["requests_by_endpoint"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !k.starts_with("GET") && !k.contains("/search"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn every_shipped_pipeline_settles_in_sync_mode_under_search_lag() {
+    // Each shipped pipeline that writes to GHL, in sync mode, against a sandbox whose search
+    // lags writes by 3 s: the second run, started right after the first, writes nothing (the
+    // journal knows every row); a third one with --full-refresh, once the lag has passed, writes
+    // nothing either (the planner alone sees every contact unchanged, whatever forms the API
+    // answered values in).
+    let sb = SandboxProc::start(
+        "loc-a",
+        &[
+            FAST,
+            &[
+                "--location",
+                "loc-it",
+                "--location",
+                "loc-b",
+                "--seed-contacts",
+                "60",
+                "--search-lag-ms",
+                "3000",
+            ],
+        ]
+        .concat(),
+    );
+    let samples = repo().join("samples");
+    for name in [
+        "quickstart",
+        "excel-import",
+        "hubspot-import",
+        "ghl-to-ghl-migration",
+    ] {
+        let dir = workdir();
+        let mut yaml = std::fs::read_to_string(repo().join(format!("pipelines/{name}.yaml")))
+            .unwrap()
+            .replace("../samples/", &format!("{}/", samples.display()))
+            .replace("  mode: upsert", "  mode: sync");
+        yaml = yaml
+            .lines()
+            .map(|l| match l.trim_start().starts_with("token_env: GHL_") {
+                true => format!("    token_env: IT_TOKEN\n  base_url: {}\n", sb.base_url),
+                false => format!("{l}\n"),
+            })
+            .collect();
+        if !yaml.contains("  mode: sync") {
+            yaml = if yaml.contains("\nload:\n") {
+                yaml.replace("\nload:\n", "\nload:\n  mode: sync\n")
+            } else {
+                yaml + "\nload:\n  mode: sync\n"
+            };
+        }
+        let p = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&p, yaml).unwrap();
+        let go = |out: &str, extra: &[&str]| {
+            let o = run(bin()
+                .args(["run", "-q"])
+                .args(extra)
+                .arg("--out")
+                .arg(dir.path().join(out))
+                .arg(&p)
+                .env("IT_TOKEN", &sb.token)
+                .env("GHL_LOCATION_ID", "loc-it")
+                .env("GHL_SOURCE_LOCATION_ID", "loc-a")
+                .env("GHL_TARGET_LOCATION_ID", "loc-b"));
+            assert!(
+                matches!(o.status.code(), Some(0) | Some(3)),
+                "{name} {out}: {}",
+                text(&o).1
+            );
+            summary(&dir.path().join(out))
+        };
+        let first = go("o1", &[]);
+        let (created, updated) = created_updated(&first);
+        assert!(created + updated > 0, "{name}: {first}");
+        let before = writes(&sb);
+        let second = go("o2", &[]);
+        assert_eq!(
+            writes(&sb),
+            before,
+            "{name}: the second run wrote: {second}"
+        );
+        assert_eq!(
+            second["rows"]["unchanged"].as_u64().unwrap(),
+            created + updated,
+            "{name}: {second}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(3100));
+        let third = go("o3", &["--full-refresh"]);
+        assert_eq!(writes(&sb), before, "{name}: the planner re-sent: {third}");
+        assert_eq!(
+            third["rows"]["unchanged"].as_u64().unwrap(),
+            created + updated,
+            "{name}: {third}"
+        );
+    }
+}
