@@ -463,8 +463,8 @@ impl Run<'_> {
         } else {
             SourceReader::count_rows(&p.source)?
         };
-        // Batches of BATCH_ROWS rows: the reader stays at most two batches ahead.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<(Record, Step)>>(2);
+        // Batches of BATCH_ROWS rows: the reader stays at most one batch ahead.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<(Record, Step)>>(1);
         let Stages {
             reader,
             transformer,

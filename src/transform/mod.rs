@@ -56,7 +56,7 @@ pub(crate) fn resolve_columns(
 
 /// Rows transformed together: large enough to spread over the cores, small enough to keep
 /// memory flat.
-pub const BATCH_ROWS: usize = 4096;
+pub const BATCH_ROWS: usize = 2048;
 
 /// Transforms a batch of rows on all cores (rayon), results in input order.
 pub fn apply_batch<R: std::borrow::Borrow<Record> + Sync>(
