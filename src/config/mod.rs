@@ -2,6 +2,7 @@
 //! [`Pipeline`] whose values are checked. Validation is pure computation: it opens no files and
 //! makes no requests (the build phase in `app` does that). Errors carry `file:line:col`.
 
+mod followup_model;
 pub mod interpolate;
 pub mod locate;
 pub mod mapping;

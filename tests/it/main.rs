@@ -5,8 +5,10 @@ mod util;
 
 // The quickstart pipeline end to end, with its exact expected outcome per row.
 mod quickstart;
-// Re-runs, retries on 429/5xx, API rejects, rate-limit pacing, bad tokens.
+// Re-runs, retries on 429/5xx, API rejects, bad tokens.
 mod load;
+// Rate limits: the advertised window, the user's cap, a shared budget, a run right after another.
+mod pace;
 // Configuration errors: positions, env vars, missing files; exit code 2, never a panic.
 mod config_errors;
 // GHL as a source: big exports, list paging, incremental, migration.
