@@ -4,6 +4,7 @@ mod apis;
 mod auth_cmd;
 mod files;
 mod init;
+mod lease;
 mod order;
 mod output;
 mod produce;

@@ -252,6 +252,19 @@ async fn undo(
     )
     .await?;
     let client = super::client_for(&p, t.base_url.clone(), creds)?;
+    // The same rule as runs: one writer per location.
+    let run = format!(
+        "rollback of {}",
+        run_dir.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let _lease = super::lease::take(
+        &p,
+        &super::state_dir_of(&p, state_dir),
+        &t.location_id,
+        &run,
+        || false,
+    )
+    .await?;
     let journal = open_journal(record, &p, t, state_dir)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)

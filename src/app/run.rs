@@ -157,6 +157,8 @@ impl Run<'_> {
             _ => None,
         };
         let sink = self.open_sink(&headers)?;
+        // One writer per location: held until the run ends (or the process does).
+        let _lease = self.take_lease(&state_dir).await?;
         let out_dir = output_dir(opts, p, self.started_at)?;
         let journal = self.open_journal(&state_dir)?;
         super::target::write_record(&out_dir, &self.record(&journal))?;
@@ -532,6 +534,29 @@ impl Run<'_> {
         progress.finish();
         result?;
         producer.await.context("reader thread")?
+    }
+
+    /// The target location's lease, for runs that write to it (not dry runs, not CSV sinks).
+    async fn take_lease(
+        &self,
+        state_dir: &std::path::Path,
+    ) -> anyhow::Result<Option<super::lease::Lease>> {
+        let Some(t) = self.p.target.as_ref().filter(|_| !self.opts.dry_run) else {
+            return Ok(None);
+        };
+        let stamp = self
+            .started_at
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .unwrap_or_default();
+        let run = format!("{}-{stamp}", self.p.name);
+        let stop = &self.stop;
+        super::lease::take(self.p, state_dir, &t.location_id, &run, || {
+            stop.is_stopped()
+        })
+        .await
+        .map(Some)
     }
 
     /// The request rate so far against the configured one, for the progress display.

@@ -448,6 +448,9 @@ pub struct LoadConfig {
     /// another email: the API's upsert would update that contact and replace its email.
     #[serde(default)]
     pub phone_conflicts: PhoneConflicts,
+    /// Another run is writing to the location: `skip` (exit 1) or `wait`.
+    #[serde(default)]
+    pub on_busy: OnBusy,
     /// Write policy per contact field (`firstName: fill_empty`); the rest overwrite.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldPolicy>,
@@ -524,6 +527,7 @@ impl Default for LoadConfig {
             lookup: LookupStrategy::default(),
             tags: TagMode::default(),
             phone_conflicts: PhoneConflicts::default(),
+            on_busy: OnBusy::default(),
             fields: BTreeMap::new(),
             concurrency: default_concurrency(),
             rate_limit: RateLimitConfig::default(),
@@ -586,6 +590,17 @@ pub enum TagMode {
     Add,
     /// Remove the row's tags.
     Remove,
+}
+
+/// What a run does when another run is writing to the same location (`load.on_busy`).
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBusy {
+    /// Do not start: say who holds the location, exit 1.
+    #[default]
+    Skip,
+    /// Wait until the other run ends (or this one is stopped).
+    Wait,
 }
 
 /// What to do with a row whose phone belongs to another person's contact.

@@ -328,7 +328,10 @@ fn two_runs_sharing_a_store_never_present_the_same_refresh_token() {
             &d,
             &sb,
             &rows(prefix, 40),
-            "load:\n  concurrency: 2\n  rate_limit: {max_requests: 20, interval_ms: 1000}\n",
+            // The second run waits for the location's lease (one writer per location), but
+            // both processes use the token store from the start: B checks and refreshes its
+            // token while A runs.
+            "load:\n  concurrency: 2\n  on_busy: wait\n  rate_limit: {max_requests: 20, interval_ms: 1000}\n",
         )
     };
     let (pa, pb) = (mk("a", "a"), mk("b", "b"));

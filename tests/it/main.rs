@@ -29,3 +29,5 @@ mod auth;
 mod trust;
 // Converging with the API as it answers: sync that settles, values in other forms.
 mod converge;
+// Unattended operation: one writer per location.
+mod unattended;

@@ -1,0 +1,123 @@
+//! Unattended operation (issue 13): one writer per location, whoever starts the runs.
+
+use crate::util::*;
+
+/// A second pipeline `b.yaml` beside `p` (same folder, so the same state folder and leases),
+/// loading `csv` into the same location with `extra` settings.
+fn second_pipeline(p: &std::path::Path, csv: &str, extra: &str) -> std::path::PathBuf {
+    let dir = p.parent().unwrap();
+    std::fs::write(dir.join("in2.csv"), csv).unwrap();
+    let yaml = std::fs::read_to_string(p)
+        .unwrap()
+        .replace("path: in.csv", "path: in2.csv")
+        + extra;
+    let b = dir.join("b.yaml");
+    std::fs::write(&b, yaml).unwrap();
+    b
+}
+
+fn other_rows(n: usize) -> String {
+    many_rows(n).replace(",p", ",q").replace("\nP", "\nQ")
+}
+
+#[test]
+fn a_run_on_a_location_another_run_is_writing_to_says_who_and_does_not_start() {
+    // 10 requests a second: the first run's 40 rows take about 4 s.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "10", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let a = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(40),
+        "load:\n  phone_conflicts: merge\n",
+    );
+    let b = second_pipeline(&a, &other_rows(5), "");
+    let mut first = sb.spawn_run(&a, &dir.path().join("oa"));
+    wait_for_contacts(&sb, "loc-it", 2);
+
+    let o = sb.run_pipeline(&b, &dir.path().join("ob"));
+
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
+    assert!(err.contains("location loc-it is busy"), "{err}");
+    assert!(err.contains(&format!("(pid {})", first.id())), "{err}");
+    assert!(err.contains("p.yaml"), "{err}");
+    assert!(err.contains("load.on_busy: wait"), "{err}");
+    assert!(
+        !dir.path().join("ob").exists(),
+        "nothing started, no reports"
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert!(
+        sb.contacts("loc-it")
+            .iter()
+            .all(|c| c["email"].as_str().unwrap().starts_with('p')),
+        "the second run wrote nothing"
+    );
+    // Once the first has ended, the location is free again.
+    assert_eq!(
+        sb.run_pipeline(&b, &dir.path().join("ob2")).status.code(),
+        Some(0)
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 45);
+}
+
+#[test]
+fn with_on_busy_wait_the_second_run_writes_after_the_first_and_a_killed_holder_frees_it() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "10", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let a = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(30),
+        "load:\n  phone_conflicts: merge\n",
+    );
+    let b = second_pipeline(&a, &other_rows(5), "  on_busy: wait\n");
+    let mut first = sb.spawn_run(&a, &dir.path().join("oa"));
+    wait_for_contacts(&sb, "loc-it", 2);
+    let o = sb.run_pipeline(&b, &dir.path().join("ob"));
+    let first_status = first.wait().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert!(
+        text(&o).1.contains("waiting for location loc-it"),
+        "{}",
+        text(&o).1
+    );
+    assert_eq!(first_status.code(), Some(0));
+    // Writes never interleaved: the second run's contacts come after all of the first's.
+    let emails: Vec<String> = sb
+        .contacts("loc-it")
+        .iter()
+        .map(|c| c["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(emails.len(), 35);
+    let first_q = emails.iter().position(|e| e.starts_with('q')).unwrap();
+    assert_eq!(first_q, 30, "{emails:?}");
+
+    // kill -9 of a holder: the OS releases its lock; the next run does not wait.
+    let c = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &other_rows(30).replace(",q", ",r"),
+        "",
+    );
+    let mut killed = sb.spawn_run(&c, &dir.path().join("oc"));
+    wait_for_contacts(&sb, "loc-it", 37);
+    signal(&killed, "-9");
+    let _ = killed.wait();
+    let started = std::time::Instant::now();
+    let o = sb.run_pipeline(&b, &dir.path().join("ob2"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert!(
+        !text(&o).1.contains("waiting for location"),
+        "{}",
+        text(&o).1
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
