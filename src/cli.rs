@@ -87,6 +87,28 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// List past runs from the run history: status, counts, requests, 429s, report folder.
+    #[command(
+        after_help = "Examples:\n  ghl-import runs\n  ghl-import runs --pipeline pipelines/quickstart.yaml --last 5\n  ghl-import runs --state-dir /var/lib/ghl-import --format json"
+    )]
+    Runs {
+        /// Only this pipeline's runs: its file (then its state folder is read) or its name.
+        #[arg(long, value_name = "FILE|NAME")]
+        pipeline: Option<String>,
+        /// How many runs, newest first.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        last: usize,
+        /// The state folder holding runs.sqlite (default: beside --pipeline, else
+        /// pipelines/.ghl-import, else .ghl-import).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// `table` for people, `json` for scripts (`{"version": 1, "runs": [...]}`).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Same as `--format json`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Undo a run: delete the contacts it created, restore the fields it changed.
     Rollback {
         /// The run's output folder (holding run.json and rollback.jsonl).
@@ -284,4 +306,13 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
     s.parse()
+}
+
+/// Output format of listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// One JSON document with a `version`.
+    Json,
 }

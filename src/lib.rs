@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod ghl;
+pub mod history;
 pub mod journal;
 pub mod load;
 pub mod outcome;

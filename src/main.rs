@@ -66,6 +66,20 @@ fn main() -> ExitCode {
                 sandbox,
                 state_dir,
             } => Ok(app::validate(&pipeline, sandbox, state_dir.as_deref()).await),
+            Command::Runs {
+                pipeline,
+                last,
+                state_dir,
+                format,
+                json,
+            } => {
+                let format = if json {
+                    ghl_import::cli::Format::Json
+                } else {
+                    format
+                };
+                app::runs(pipeline.as_deref(), last, state_dir.as_deref(), format)
+            }
             Command::Rollback {
                 run,
                 state_dir,

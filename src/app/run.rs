@@ -86,8 +86,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
                 stop,
                 started,
                 started_at,
+                history: std::sync::Mutex::new(None),
             };
-            run.execute().await
+            let result = run.execute().await;
+            run.history_finish(&result);
+            result
         }
         Err(e) => Err(e),
     };
@@ -128,6 +131,8 @@ struct Run<'a> {
     stop: Arc<Stop>,
     started: Instant,
     started_at: time::OffsetDateTime,
+    /// The run's row in the run history, once it has a report folder.
+    history: std::sync::Mutex<Option<(crate::history::History, i64, std::path::PathBuf)>>,
 }
 
 /// The source, the transform and the dedup, handed to the reader thread.
@@ -162,6 +167,7 @@ impl Run<'_> {
         let out_dir = output_dir(opts, p, self.started_at)?;
         let journal = self.open_journal(&state_dir)?;
         super::target::write_record(&out_dir, &self.record(&journal))?;
+        self.history_start(&state_dir, &out_dir);
         let policies: Vec<(ContactField, FieldPolicy)> = p
             .load
             .fields
@@ -534,6 +540,69 @@ impl Run<'_> {
         progress.finish();
         result?;
         producer.await.context("reader thread")?
+    }
+
+    /// Records the run in the state folder's run history (a history that cannot be written is
+    /// a warning, never a reason not to run).
+    fn history_start(&self, state_dir: &std::path::Path, out_dir: &std::path::Path) {
+        let (p, opts) = (self.p, self.opts);
+        let kind = match (opts.dry_run, opts.source_override.is_some()) {
+            (true, _) => "dry_run",
+            (false, true) => "retry_rejects",
+            (false, false) => "run",
+        };
+        let location = p
+            .target
+            .as_ref()
+            .map(|t| t.location_id.as_str())
+            .or(match &p.source {
+                Source::Ghl(g) => Some(g.api.location_id.as_str()),
+                _ => None,
+            });
+        let started_at = self
+            .started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let start = crate::history::Start {
+            pipeline: &p.name,
+            pipeline_file: &p.file,
+            location,
+            kind,
+            started_at: &started_at,
+            report_dir: out_dir,
+        };
+        match crate::history::History::open(state_dir).and_then(|h| Ok((h.start(&start)?, h))) {
+            Ok((id, h)) => {
+                *self.history.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((h, id, out_dir.to_owned()));
+            }
+            Err(e) => tracing::warn!(error = %e, "Could not record the run in the run history."),
+        }
+    }
+
+    /// Completes the run's history row with its exit code and summary.json.
+    fn history_finish(&self, result: &anyhow::Result<Exit>) {
+        let Some((h, id, out_dir)) = self
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let exit = match result {
+            Ok(e) => *e,
+            Err(e) => crate::error::exit_code_for(e),
+        } as i32;
+        let summary = std::fs::read(out_dir.join(report::SUMMARY_JSON))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let ended_at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        if let Err(e) = h.finish(id, exit, &ended_at, summary.as_ref()) {
+            tracing::warn!(error = %e, "Could not complete the run in the run history.");
+        }
     }
 
     /// The target location's lease, for runs that write to it (not dry runs, not CSV sinks).

@@ -121,3 +121,73 @@ fn with_on_busy_wait_the_second_run_writes_after_the_first_and_a_killed_holder_f
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn runs_lists_the_history_with_the_counts_of_each_run() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let csv =
+        "First Name,Email,Phone\nAnn,ann@example.com,\nBen,not-an-email,\nCy,cy@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),
+        Some(3)
+    );
+    assert_eq!(
+        sb.run_with(&p, &dir.path().join("o2"), &["--dry-run"])
+            .status
+            .code(),
+        Some(3)
+    );
+    // A run killed before its end stays unfinished.
+    let big = pipeline(dir.path(), &sb.base_url, &many_rows(400), "");
+    let mut killed = sb.spawn_run(&big, &dir.path().join("o3"));
+    wait_for_contacts(&sb, "loc-it", 5);
+    signal(&killed, "-9");
+    let _ = killed.wait();
+
+    let o = run(bin()
+        .args(["runs", "--format", "json", "--pipeline"])
+        .arg(&p));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(v["version"], 1);
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{v}");
+    assert_eq!(runs[0]["status"], "unfinished");
+    assert_eq!(runs[0]["exit_code"], serde_json::Value::Null);
+    assert_eq!(runs[1]["kind"], "dry_run");
+    let first = &runs[2];
+    let s = summary(&dir.path().join("o1"));
+    assert_eq!(
+        (
+            first["kind"].as_str(),
+            first["status"].as_str(),
+            first["exit_code"].as_i64()
+        ),
+        (Some("run"), Some("rejects"), Some(3))
+    );
+    assert_eq!(first["created"], s["rows"]["created"]);
+    assert_eq!(first["rejected"], s["rows"]["rejected"]);
+    assert_eq!(first["requests"], s["requests"]["sent"]);
+    assert_eq!(first["location"], "loc-it");
+    assert!(first["report_dir"].as_str().unwrap().ends_with("o1"));
+
+    let o = run(bin()
+        .args(["runs", "--last", "1", "--state-dir"])
+        .arg(dir.path().join(".ghl-import")));
+    let table = text(&o).0;
+    assert!(table.starts_with("id  started"), "{table}");
+    assert_eq!(
+        table.lines().count(),
+        2,
+        "header and the newest run: {table}"
+    );
+    assert!(table.contains("unfinished"), "{table}");
+
+    let o = run(bin()
+        .args(["runs", "--state-dir"])
+        .arg(dir.path().join("nothing")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("no run history"), "{}", text(&o).1);
+}

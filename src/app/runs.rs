@@ -1,0 +1,115 @@
+//! `ghl-import runs`: the run history of a state folder, as a table or as JSON.
+
+use std::path::Path;
+
+use crate::cli::Format;
+use crate::error::{ConfigError, Exit};
+use crate::history::{History, RunRow, JSON_VERSION};
+
+/// Lists the last `last` runs (of `pipeline`: a pipeline file or a pipeline name).
+pub fn runs(
+    pipeline: Option<&str>,
+    last: usize,
+    state_dir: Option<&Path>,
+    format: Format,
+) -> anyhow::Result<Exit> {
+    // A pipeline file: its name, and its state folder unless one is given.
+    let file = pipeline
+        .map(Path::new)
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+    let (name, dir) = match file {
+        Some(f) => {
+            let p = crate::config::load(f)?;
+            let dir = super::state_dir_of(&p, state_dir);
+            (Some(p.name), dir)
+        }
+        None => (
+            pipeline.map(str::to_owned),
+            state_dir
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| crate::history::default_dir(None)),
+        ),
+    };
+    let db = dir.join(crate::history::FILE);
+    if !db.is_file() {
+        return Err(ConfigError::new(format!(
+            "no run history in {} (runs are recorded in the state folder of the pipelines that ran; \
+             pass --state-dir or --pipeline FILE)",
+            dir.display()
+        ))
+        .into());
+    }
+    let rows = History::open_file(&db)?.list(name.as_deref(), last)?;
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"version": JSON_VERSION, "runs": rows})
+            )?
+        ),
+        Format::Table => print_table(&rows),
+    }
+    Ok(Exit::Ok)
+}
+
+fn print_table(rows: &[RunRow]) {
+    if rows.is_empty() {
+        println!("no runs recorded yet");
+        return;
+    }
+    let n = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    let table: Vec<[String; 11]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.id.to_string(),
+                r.started_at.clone(),
+                r.pipeline.clone(),
+                r.location.clone().unwrap_or_else(|| "-".into()),
+                r.kind.clone(),
+                r.status.clone(),
+                format!(
+                    "{}/{}/{}",
+                    n(r.created.or(r.exported)),
+                    n(r.updated),
+                    n(r.unchanged)
+                ),
+                n(r.rejected),
+                n(r.requests),
+                n(r.rate_limited_429),
+                r.report_dir.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "id",
+        "started",
+        "pipeline",
+        "location",
+        "kind",
+        "status",
+        "created/updated/unchanged",
+        "rejected",
+        "requests",
+        "429s",
+        "report",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &table {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in &table {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

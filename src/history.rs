@@ -1,0 +1,283 @@
+//! Run history: one SQLite file per state folder (`<state dir>/runs.sqlite`) with a row per run —
+//! its pipeline, location, start and end, counts by outcome, requests and 429s, exit code and
+//! report folder. A run is recorded when it starts and completed when it ends; one that never
+//! ends (killed, crashed) stays `unfinished`. `ghl-import runs` lists it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+/// File name in the state folder.
+pub const FILE: &str = "runs.sqlite";
+
+/// Version of `runs --format json`.
+pub const JSON_VERSION: u32 = 1;
+
+/// An open history.
+#[derive(Debug)]
+pub struct History {
+    conn: Connection,
+}
+
+/// What is known when a run starts.
+#[derive(Debug, Clone)]
+pub struct Start<'a> {
+    /// The pipeline's name.
+    pub pipeline: &'a str,
+    /// The pipeline file.
+    pub pipeline_file: &'a Path,
+    /// The location written to (or read from, for a CSV sink), if any.
+    pub location: Option<&'a str>,
+    /// `run`, `dry_run` or `retry_rejects`.
+    pub kind: &'a str,
+    /// RFC 3339.
+    pub started_at: &'a str,
+    /// The report folder.
+    pub report_dir: &'a Path,
+}
+
+/// One run as listed (also the JSON shape of `runs --format json`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRow {
+    /// Row id (increasing).
+    pub id: i64,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The pipeline file.
+    pub pipeline_file: String,
+    /// The location.
+    pub location: Option<String>,
+    /// `run`, `dry_run` or `retry_rejects`.
+    pub kind: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339, once ended.
+    pub ended_at: Option<String>,
+    /// `unfinished`, `ok` (exit 0), `rejects` (3), `stopped` (1) or `config_error` (2).
+    pub status: String,
+    /// The exit code, once ended.
+    pub exit_code: Option<i32>,
+    /// Rows read.
+    pub rows_read: Option<u64>,
+    /// Created.
+    pub created: Option<u64>,
+    /// Updated.
+    pub updated: Option<u64>,
+    /// Unchanged.
+    pub unchanged: Option<u64>,
+    /// Exported (CSV sink).
+    pub exported: Option<u64>,
+    /// Rejected (all codes, `not_attempted` included).
+    pub rejected: Option<u64>,
+    /// Requests sent.
+    pub requests: Option<u64>,
+    /// 429 answers.
+    pub rate_limited_429: Option<u64>,
+    /// Why the run stopped, if it did.
+    pub aborted: Option<String>,
+    /// The report folder.
+    pub report_dir: String,
+}
+
+fn status_of(exit: Option<i32>) -> &'static str {
+    match exit {
+        None => "unfinished",
+        Some(0) => "ok",
+        Some(3) => "rejects",
+        Some(2) => "config_error",
+        Some(_) => "stopped",
+    }
+}
+
+impl History {
+    /// The history of a state folder (created if needed).
+    pub fn open(state_dir: &Path) -> anyhow::Result<History> {
+        crate::state::create_private_dir(state_dir)?;
+        Self::open_file(&state_dir.join(FILE))
+    }
+
+    /// The history in `path`.
+    pub fn open_file(path: &Path) -> anyhow::Result<History> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening the run history {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS runs (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 pipeline TEXT NOT NULL,
+                 pipeline_file TEXT NOT NULL,
+                 location TEXT,
+                 kind TEXT NOT NULL,
+                 started_at TEXT NOT NULL,
+                 ended_at TEXT,
+                 exit_code INTEGER,
+                 rows_read INTEGER, created INTEGER, updated INTEGER, unchanged INTEGER,
+                 exported INTEGER, rejected INTEGER, requests INTEGER, rate_limited_429 INTEGER,
+                 aborted TEXT,
+                 report_dir TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, id);",
+        )
+        .with_context(|| format!("preparing the run history {}", path.display()))?;
+        Ok(History { conn })
+    }
+
+    /// Records a run that starts; returns its id.
+    pub fn start(&self, s: &Start<'_>) -> anyhow::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (pipeline, pipeline_file, location, kind, started_at, report_dir)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                s.pipeline,
+                s.pipeline_file.display().to_string(),
+                s.location,
+                s.kind,
+                s.started_at,
+                s.report_dir.display().to_string()
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Completes run `id` with its exit code and, when the run wrote one, its summary.json.
+    pub fn finish(
+        &self,
+        id: i64,
+        exit: i32,
+        ended_at: &str,
+        summary: Option<&serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        let n = |path: &[&str]| -> Option<u64> {
+            let mut v = summary?;
+            for k in path {
+                v = v.get(*k)?;
+            }
+            v.as_u64()
+        };
+        let aborted = summary
+            .and_then(|s| s.get("aborted"))
+            .and_then(|a| a.as_str())
+            .map(str::to_owned);
+        self.conn.execute(
+            "UPDATE runs SET ended_at = ?2, exit_code = ?3, rows_read = ?4, created = ?5, updated = ?6,
+                 unchanged = ?7, exported = ?8, rejected = ?9, requests = ?10, rate_limited_429 = ?11,
+                 aborted = ?12
+             WHERE id = ?1",
+            params![
+                id,
+                ended_at,
+                exit,
+                n(&["rows", "read"]),
+                n(&["rows", "created"]),
+                n(&["rows", "updated"]),
+                n(&["rows", "unchanged"]),
+                n(&["rows", "exported"]),
+                n(&["rows", "rejected"]),
+                n(&["requests", "sent"]),
+                n(&["requests", "rate_limited_429"]),
+                aborted
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The last `last` runs (of `pipeline`, by name, when given), newest first.
+    pub fn list(&self, pipeline: Option<&str>, last: usize) -> anyhow::Result<Vec<RunRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, pipeline, pipeline_file, location, kind, started_at, ended_at, exit_code,
+                    rows_read, created, updated, unchanged, exported, rejected, requests,
+                    rate_limited_429, aborted, report_dir
+             FROM runs WHERE (?1 IS NULL OR pipeline = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![pipeline, last as i64], |r| {
+            let exit: Option<i32> = r.get(7)?;
+            Ok(RunRow {
+                id: r.get(0)?,
+                pipeline: r.get(1)?,
+                pipeline_file: r.get(2)?,
+                location: r.get(3)?,
+                kind: r.get(4)?,
+                started_at: r.get(5)?,
+                ended_at: r.get(6)?,
+                status: status_of(exit).to_owned(),
+                exit_code: exit,
+                rows_read: r.get(8)?,
+                created: r.get(9)?,
+                updated: r.get(10)?,
+                unchanged: r.get(11)?,
+                exported: r.get(12)?,
+                rejected: r.get(13)?,
+                requests: r.get(14)?,
+                rate_limited_429: r.get(15)?,
+                aborted: r.get(16)?,
+                report_dir: r.get(17)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// Where `runs` looks without `--state-dir`: the state folder beside `pipeline` when given,
+/// else `pipelines/.ghl-import` when it exists, else `.ghl-import`.
+pub fn default_dir(pipeline: Option<&Path>) -> PathBuf {
+    if let Some(p) = pipeline {
+        return p
+            .parent()
+            .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
+            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into());
+    }
+    let in_pipelines = Path::new("pipelines").join(crate::state::DEFAULT_STATE_DIR);
+    if in_pipelines.is_dir() {
+        in_pipelines
+    } else {
+        crate::state::DEFAULT_STATE_DIR.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_recorded_at_start_and_completed_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let start = |name: &'static str| Start {
+            pipeline: name,
+            pipeline_file: Path::new("pipelines/a.yaml"),
+            location: Some("loc"),
+            kind: "run",
+            started_at: "2026-11-29T01:00:00Z",
+            report_dir: Path::new("out/a-1"),
+        };
+        let a = h.start(&start("a")).unwrap();
+        let b = h.start(&start("b")).unwrap();
+        let summary = serde_json::json!({
+            "rows": {"read": 10, "created": 7, "updated": 1, "unchanged": 0, "exported": 0, "rejected": 2},
+            "requests": {"sent": 9, "rate_limited_429": 1},
+            "aborted": null
+        });
+        h.finish(a, 3, "2026-11-29T01:00:05Z", Some(&summary))
+            .unwrap();
+        let rows = h.list(None, 10).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].id, rows[0].status.as_str()), (b, "unfinished"));
+        let ra = &rows[1];
+        assert_eq!(
+            (
+                ra.status.as_str(),
+                ra.created,
+                ra.rejected,
+                ra.rate_limited_429
+            ),
+            ("rejects", Some(7), Some(2), Some(1))
+        );
+        assert_eq!(h.list(Some("a"), 10).unwrap().len(), 1);
+        assert_eq!(h.list(None, 1).unwrap()[0].id, b, "newest first");
+        h.finish(b, 2, "2026-11-29T01:00:06Z", None).unwrap();
+        assert_eq!(h.list(Some("b"), 1).unwrap()[0].status, "config_error");
+    }
+}
