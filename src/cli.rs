@@ -35,6 +35,10 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log lines on stderr as `text`, or as `json` (one object per line, with the run, pipeline
+    /// and location of the run they belong to; info level by default) for log collectors.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text, env = "GHL_IMPORT_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -314,5 +318,14 @@ pub enum Format {
     /// Aligned columns.
     Table,
     /// One JSON document with a `version`.
+    Json,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines (tracing-subscriber's json layer).
     Json,
 }

@@ -22,7 +22,8 @@ fn main() -> ExitCode {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.log_format);
+    ghl_import::progress::set_json_logs(cli.log_format == ghl_import::cli::LogFormat::Json);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,22 +130,37 @@ fn main() -> ExitCode {
         Ok(code) => code.into(),
         Err(e) => {
             // `{:#}` prints the whole context chain on one line per cause.
-            eprintln!("error: {e:#}");
+            if ghl_import::progress::json_logs() {
+                tracing::error!(error = %format!("{e:#}"), "The command failed.");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             exit_code_for(&e).into()
         }
     }
 }
 
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+fn init_tracing(verbose: u8, format: ghl_import::cli::LogFormat) {
+    let json = format == ghl_import::cli::LogFormat::Json;
+    // JSON logs are for unattended runs: the run's start and end (info) are what they are for.
+    let default = match (verbose, json) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }

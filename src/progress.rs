@@ -20,6 +20,38 @@ pub struct ApiRate {
     pub daily_remaining: Option<u64>,
 }
 
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sends the notices of this module through the JSON log (`--log-format json`) instead of
+/// printing them as text, so that stderr holds JSON lines only.
+pub fn set_json_logs(on: bool) {
+    JSON_LOGS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether notices go to the JSON log.
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A line for the person (or the log collector) watching: on stderr as text, or a JSON log
+/// event (info) under `--log-format json`.
+pub fn notice(msg: &str) {
+    if json_logs() {
+        tracing::info!("{msg}");
+    } else {
+        eprintln!("{msg}");
+    }
+}
+
+/// Like [`notice`], at warning level in the JSON log.
+pub fn warning(msg: &str) {
+    if json_logs() {
+        tracing::warn!("{msg}");
+    } else {
+        eprintln!("{msg}");
+    }
+}
+
 /// How often plain progress lines are printed.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
@@ -48,7 +80,7 @@ impl Progress {
         if quiet {
             return Progress::Hidden;
         }
-        if std::io::stderr().is_terminal() {
+        if std::io::stderr().is_terminal() && !json_logs() {
             // 0 = unknown in advance (a GHL source): a spinner with counts instead of a bar.
             let (len, template) = if total_rows > 0 {
                 (Some(total_rows), "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows · {per_sec} · ETA {eta} · {msg}")
@@ -86,12 +118,12 @@ impl Progress {
             Progress::Plain { last, total } => {
                 if last.elapsed() >= PLAIN_EVERY {
                     *last = Instant::now();
-                    eprintln!(
+                    notice(&format!(
                         "progress: {}/{} rows · {}",
                         c.read,
                         total,
                         message(c, api())
-                    );
+                    ));
                 }
             }
         }

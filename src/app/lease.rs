@@ -116,7 +116,9 @@ pub async fn acquire(
                     }
                     OnBusy::Wait => {
                         if !told {
-                            eprintln!("waiting for location {location}: {who} is writing to it");
+                            crate::progress::notice(&format!(
+                                "waiting for location {location}: {who} is writing to it"
+                            ));
                             told = true;
                         }
                         if stopped() {

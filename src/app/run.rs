@@ -73,6 +73,29 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     // SIGINT or SIGTERM, from here on: stop sending, let requests in flight end, account for
     // every row, write reports.
     let stop = Arc::new(Stop::default());
+    // Every log line of the run carries its id, pipeline and location (`--log-format json`).
+    let span = tracing::info_span!(
+        "run",
+        run = %run_id(&p, started_at),
+        pipeline = %p.name,
+        location = %p
+            .target
+            .as_ref()
+            .map(|t| t.location_id.as_str())
+            .unwrap_or("-"),
+    );
+    tracing::Instrument::instrument(run_in_span(p, opts, stop, started, started_at), span).await
+}
+
+/// The part of [`run`] its span covers.
+async fn run_in_span(
+    p: config::Pipeline,
+    opts: RunOptions,
+    stop: Arc<Stop>,
+    started: Instant,
+    started_at: time::OffsetDateTime,
+) -> anyhow::Result<Exit> {
+    tracing::info!(pipeline_file = %p.file.display(), dry_run = opts.dry_run, "Run started.");
     let interrupt = {
         let stop = Arc::clone(&stop);
         super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
@@ -95,7 +118,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         Err(e) => Err(e),
     };
     interrupt.abort();
+    match &result {
+        Ok(exit) => tracing::info!(exit = *exit as i32, "Run finished."),
+        Err(e) => {
+            tracing::error!(exit = crate::error::exit_code_for(e) as i32, error = %e, "Run failed.")
+        }
+    }
     result
+}
+
+/// A run's id: the pipeline's name and the UTC second it started (`quickstart-20261129T214500Z`),
+/// as in its default report folder, its lease and its log lines.
+pub(super) fn run_id(p: &config::Pipeline, started_at: time::OffsetDateTime) -> String {
+    let stamp = started_at
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default();
+    format!("{}-{stamp}", p.name)
 }
 
 /// The pipeline, or for `retry-rejects` the same pipeline reading a run's rejected.csv.
@@ -416,7 +456,7 @@ impl Run<'_> {
             () = self.stop.stopped() => stopped(),
         };
         if !opts.quiet {
-            eprintln!("{why}");
+            crate::progress::notice(&why);
         }
         Ok((Some(Arc::new(planning)), Some(why)))
     }
@@ -613,13 +653,7 @@ impl Run<'_> {
         let Some(t) = self.p.target.as_ref().filter(|_| !self.opts.dry_run) else {
             return Ok(None);
         };
-        let stamp = self
-            .started_at
-            .format(time::macros::format_description!(
-                "[year][month][day]T[hour][minute][second]Z"
-            ))
-            .unwrap_or_default();
-        let run = format!("{}-{stamp}", self.p.name);
+        let run = run_id(self.p, self.started_at);
         let stop = &self.stop;
         super::lease::take(self.p, state_dir, &t.location_id, &run, || {
             stop.is_stopped()
@@ -661,7 +695,9 @@ impl Run<'_> {
             return Ok(());
         };
         if self.opts.dry_run {
-            eprintln!("note: dry run: the follow-up files were read and checked, not applied");
+            crate::progress::notice(
+                "note: dry run: the follow-up files were read and checked, not applied",
+            );
             return Ok(());
         }
         let concurrency = self.p.load.concurrency.get() as usize;
@@ -719,7 +755,9 @@ impl Run<'_> {
                 state.save_watermark(&self.p.name, location, &w)?;
             }
         } else {
-            eprintln!("note: the incremental mark was not advanced; the next run re-reads from the previous mark");
+            crate::progress::warning(
+            "note: the incremental mark was not advanced; the next run re-reads from the previous mark",
+        );
         }
         Ok(())
     }
@@ -779,7 +817,7 @@ impl Run<'_> {
 /// The exit code of a finished run.
 fn exit_code(summary: &Summary) -> Exit {
     if let Some(f) = &summary.aborted {
-        eprintln!("error: run stopped: {f}");
+        crate::progress::warning(&format!("error: run stopped: {f}"));
         Exit::Fatal
     } else if summary.rows.rejected > 0
         || summary.followups.as_ref().is_some_and(|f| f.rejected > 0)

@@ -59,15 +59,18 @@ pub async fn next() -> Signal {
 pub fn watch(on_first: impl FnOnce(Signal) + Send + 'static) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let first = next().await;
-        eprintln!(
+        crate::progress::warning(&format!(
             "{}: no new rows are sent; finishing requests in flight (at most {} s) and writing the reports \
              (send it again to exit at once)",
             first.name(),
             super::rows::GRACE.as_secs()
-        );
+        ));
         on_first(first);
         let second = next().await;
-        eprintln!("{}: exiting now; the reports are incomplete", second.name());
+        crate::progress::warning(&format!(
+            "{}: exiting now; the reports are incomplete",
+            second.name()
+        ));
         std::process::exit(second.exit_code());
     })
 }

@@ -191,3 +191,45 @@ fn runs_lists_the_history_with_the_counts_of_each_run() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("no run history"), "{}", text(&o).1);
 }
+
+#[test]
+fn log_format_json_writes_only_json_lines_carrying_the_run() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(20), "");
+    let o = run(bin()
+        .args(["--log-format", "json", "run", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let stderr = text(&o).1;
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let find = |msg: &str| {
+        events
+            .iter()
+            .find(|e| e["message"] == msg)
+            .unwrap_or_else(|| panic!("no `{msg}` in {stderr}"))
+    };
+    let started = find("Run started.");
+    let run_id = started["span"]["run"].as_str().unwrap();
+    assert!(run_id.starts_with("p-"), "{started}");
+    assert_eq!(started["span"]["pipeline"], "p");
+    assert_eq!(started["span"]["location"], "loc-it");
+    let finished = find("Run finished.");
+    assert_eq!(finished["exit"], 0);
+    assert_eq!(finished["span"]["run"], run_id);
+    // The planning notice is a log event too, inside the run.
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("planning:"))
+            && e["span"]["run"] == run_id),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&sb.token), "never the token");
+}
