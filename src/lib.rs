@@ -15,6 +15,7 @@ pub mod ghl;
 pub mod history;
 pub mod journal;
 pub mod load;
+pub mod notify;
 pub mod outcome;
 pub mod progress;
 pub mod record;

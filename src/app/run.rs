@@ -100,6 +100,11 @@ async fn run_in_span(
         let stop = Arc::clone(&stop);
         super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
     };
+    // The webhook's URL is checked before anything is sent.
+    let webhook = match &p.notify {
+        Some(n) => Some(crate::notify::webhook_url(n)?),
+        None => None,
+    };
     let result = match Apis::build(&p, &opts).await {
         Ok(apis) => {
             let run = Run {
@@ -110,9 +115,13 @@ async fn run_in_span(
                 started,
                 started_at,
                 history: std::sync::Mutex::new(None),
+                out_dir: std::sync::Mutex::new(None),
             };
             let result = run.execute().await;
-            run.history_finish(&result);
+            let (out_dir, summary) = run.finished(&result);
+            if let (Some(n), Some(url)) = (&p.notify, &webhook) {
+                notify(n, url, &run, &result, out_dir.as_deref(), summary.as_ref()).await;
+            }
             result
         }
         Err(e) => Err(e),
@@ -125,6 +134,47 @@ async fn run_in_span(
         }
     }
     result
+}
+
+/// The exit code a run's result means.
+fn exit_of(result: &anyhow::Result<Exit>) -> Exit {
+    match result {
+        Ok(e) => *e,
+        Err(e) => crate::error::exit_code_for(e),
+    }
+}
+
+/// Tells the pipeline's webhook about the run if its ending is one `notify.on` names; a webhook
+/// that fails is a warning, never a change of the run's outcome.
+async fn notify(
+    n: &config::NotifyConfig,
+    url: &reqwest::Url,
+    run: &Run<'_>,
+    result: &anyhow::Result<Exit>,
+    out_dir: Option<&std::path::Path>,
+    summary: Option<&serde_json::Value>,
+) {
+    let exit = exit_of(result);
+    let Some(event) = crate::notify::event(&n.on, exit, summary) else {
+        return;
+    };
+    let id = run_id(run.p, run.started_at);
+    let info = crate::notify::RunInfo {
+        run: &id,
+        pipeline: &run.p.name,
+        location: run.p.target.as_ref().map(|t| t.location_id.as_str()),
+        exit,
+        summary,
+        report_dir: out_dir,
+        error: result.as_ref().err().map(|e| format!("{e:#}")),
+    };
+    match crate::notify::post(url, &crate::notify::payload(event, &info)).await {
+        Ok(()) => tracing::info!(event = ?event, "Webhook notified."),
+        Err(e) => crate::progress::warning(&format!(
+            "warning: the notify webhook ({}) was not reached: {e}",
+            n.webhook_url_env
+        )),
+    }
 }
 
 /// A run's id: the pipeline's name and the UTC second it started (`quickstart-20261129T214500Z`),
@@ -172,7 +222,9 @@ struct Run<'a> {
     started: Instant,
     started_at: time::OffsetDateTime,
     /// The run's row in the run history, once it has a report folder.
-    history: std::sync::Mutex<Option<(crate::history::History, i64, std::path::PathBuf)>>,
+    history: std::sync::Mutex<Option<(crate::history::History, i64)>>,
+    /// The report folder, once claimed.
+    out_dir: std::sync::Mutex<Option<std::path::PathBuf>>,
 }
 
 /// The source, the transform and the dedup, handed to the reader thread.
@@ -207,6 +259,7 @@ impl Run<'_> {
         let out_dir = output_dir(opts, p, self.started_at)?;
         let journal = self.open_journal(&state_dir)?;
         super::target::write_record(&out_dir, &self.record(&journal))?;
+        *self.out_dir.lock().unwrap_or_else(|e| e.into_inner()) = Some(out_dir.clone());
         self.history_start(&state_dir, &out_dir);
         let policies: Vec<(ContactField, FieldPolicy)> = p
             .load
@@ -613,36 +666,41 @@ impl Run<'_> {
         };
         match crate::history::History::open(state_dir).and_then(|h| Ok((h.start(&start)?, h))) {
             Ok((id, h)) => {
-                *self.history.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((h, id, out_dir.to_owned()));
+                *self.history.lock().unwrap_or_else(|e| e.into_inner()) = Some((h, id));
             }
             Err(e) => tracing::warn!(error = %e, "Could not record the run in the run history."),
         }
     }
 
-    /// Completes the run's history row with its exit code and summary.json.
-    fn history_finish(&self, result: &anyhow::Result<Exit>) {
-        let Some((h, id, out_dir)) = self
+    /// After the run: its report folder and summary.json (when it got that far), and its run
+    /// history row completed with the exit code.
+    fn finished(
+        &self,
+        result: &anyhow::Result<Exit>,
+    ) -> (Option<std::path::PathBuf>, Option<serde_json::Value>) {
+        let out_dir = self
+            .out_dir
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let summary = out_dir
+            .as_ref()
+            .and_then(|d| std::fs::read(d.join(report::SUMMARY_JSON)).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        if let Some((h, id)) = self
             .history
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-        else {
-            return;
-        };
-        let exit = match result {
-            Ok(e) => *e,
-            Err(e) => crate::error::exit_code_for(e),
-        } as i32;
-        let summary = std::fs::read(out_dir.join(report::SUMMARY_JSON))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        let ended_at = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        if let Err(e) = h.finish(id, exit, &ended_at, summary.as_ref()) {
-            tracing::warn!(error = %e, "Could not complete the run in the run history.");
+        {
+            let ended_at = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            if let Err(e) = h.finish(id, exit_of(result) as i32, &ended_at, summary.as_ref()) {
+                tracing::warn!(error = %e, "Could not complete the run in the run history.");
+            }
         }
+        (out_dir, summary)
     }
 
     /// The target location's lease, for runs that write to it (not dry runs, not CSV sinks).

@@ -43,6 +43,8 @@ pub struct Pipeline {
     pub load: LoadConfig,
     /// Report settings.
     pub report: ReportSettings,
+    /// The run's webhook, if any.
+    pub notify: Option<NotifyConfig>,
 }
 
 /// A checked source.

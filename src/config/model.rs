@@ -46,6 +46,39 @@ pub struct PipelineConfig {
     /// Where and how reports are written.
     #[serde(default)]
     pub report: ReportConfig,
+    /// A webhook told about the run when it ends as `on` says.
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
+}
+
+/// `notify:` — a short JSON summary posted to a webhook (Slack- and Teams-compatible `text`)
+/// after a run.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// When: any of `success`, `failure`, `rejects`, `daily_floor` (default `[failure]`).
+    #[serde(default = "default_notify_on")]
+    pub on: Vec<NotifyOn>,
+    /// The environment variable holding the webhook URL (a secret: never in YAML or logs).
+    pub webhook_url_env: String,
+}
+
+/// A run's ending a webhook can be told about.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyOn {
+    /// Exit 0.
+    Success,
+    /// The run did not finish (exit 1) or did not start (exit 2).
+    Failure,
+    /// Exit 3: some rows rejected.
+    Rejects,
+    /// The run stopped at the daily allowance or `load.daily_floor`.
+    DailyFloor,
+}
+
+fn default_notify_on() -> Vec<NotifyOn> {
+    vec![NotifyOn::Failure]
 }
 
 /// The source of rows. Internally tagged by `type`.

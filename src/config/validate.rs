@@ -509,6 +509,24 @@ pub(super) fn validate(
             ),
         );
     }
+    if let Some(n) = &cfg.notify {
+        let v = &n.webhook_url_env;
+        if v.is_empty() || !v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            c.err(
+                &["notify", "webhook_url_env"],
+                format!(
+                    "`{v}` is not an environment variable name; write the variable's name (e.g. \
+                     SLACK_WEBHOOK_URL), never the URL itself"
+                ),
+            );
+        }
+        if n.on.is_empty() {
+            c.err(
+                &["notify", "on"],
+                "is empty: name when to notify (success, failure, rejects, daily_floor)",
+            );
+        }
+    }
 
     if !c.errs.is_empty() {
         return Err(ConfigErrors(c.errs));
@@ -540,6 +558,7 @@ pub(super) fn validate(
         },
         load,
         report,
+        notify: cfg.notify,
     })
 }
 

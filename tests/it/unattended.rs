@@ -233,3 +233,137 @@ fn log_format_json_writes_only_json_lines_carrying_the_run() {
     );
     assert!(!stderr.contains(&sb.token), "never the token");
 }
+
+/// A webhook endpoint on 127.0.0.1 that answers the first `fail` requests 500, then 200, and
+/// keeps every body it received.
+struct Webhook {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Webhook {
+    fn start(fail: usize) -> Webhook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook/secret-path", l.local_addr().unwrap());
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            for (i, s) in l.incoming().flatten().enumerate() {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let status = if i < fail {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let mut w = s;
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+            }
+        });
+        Webhook { url, bodies }
+    }
+}
+
+#[test]
+fn a_webhook_is_told_about_rejects_retried_once_and_never_given_the_token() {
+    let sb = SandboxProc::fast("loc-it");
+    let hook = Webhook::start(1);
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\nAnn,ann@example.com,\nBen,not-an-email,\n";
+    let notify = "notify:\n  on: [rejects, failure]\n  webhook_url_env: IT_WEBHOOK\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, notify);
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .env("IT_WEBHOOK", &hook.url));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let bodies = hook.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "one 500, then the retry: {bodies:?}");
+    let v: serde_json::Value = serde_json::from_str(&bodies[1]).unwrap();
+    assert_eq!(v["event"], "rejects");
+    assert_eq!(v["exit_code"], 3);
+    assert_eq!(v["rows"]["rejected"], 1);
+    assert_eq!(v["location"], "loc-it");
+    let t = v["text"].as_str().unwrap();
+    assert!(
+        t.contains("1 created") && t.contains("1 rejected of 2 rows"),
+        "{t}"
+    );
+    assert!(!bodies[1].contains(&sb.token), "never the token");
+
+    // A success is not among `on`: nothing is posted.
+    let ok = pipeline(
+        dir.path(),
+        &sb.base_url,
+        "First Name,Email,Phone\nCy,cy@example.com,\n",
+        notify,
+    );
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o2"))
+        .arg(&ok)
+        .env("IT_TOKEN", &sb.token)
+        .env("IT_WEBHOOK", &hook.url));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(hook.bodies.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_missing_webhook_variable_stops_before_anything_is_sent_and_a_dead_webhook_changes_nothing() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\nAnn,ann@example.com,\nBen,not-an-email,\n";
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "notify:\n  on: [rejects]\n  webhook_url_env: IT_WEBHOOK\n",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("`IT_WEBHOOK` is not set"),
+        "{}",
+        text(&o).1
+    );
+    assert_eq!(sb.stats()["requests_by_endpoint"], serde_json::json!({}));
+
+    // Nobody listens: the run's outcome stands, and the warning does not show the URL.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook/secret-path", l.local_addr().unwrap())
+    };
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o2"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .env("IT_WEBHOOK", &closed));
+    assert_eq!(o.status.code(), Some(3));
+    let err = text(&o).1;
+    assert!(
+        err.contains("notify webhook (IT_WEBHOOK) was not reached"),
+        "{err}"
+    );
+    assert!(!err.contains("secret-path"), "the URL is a secret: {err}");
+}
