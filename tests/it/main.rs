@@ -31,3 +31,5 @@ mod trust;
 mod converge;
 // Unattended operation: one writer per location.
 mod unattended;
+// Deployment files: the Dockerfile, deploy/kubernetes and deploy/systemd.
+mod deploy;
