@@ -91,6 +91,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Run the pipelines of a folder on their schedules (`schedule:` in each) until SIGINT or
+    /// SIGTERM; the folder is read again when it changes.
+    #[command(
+        after_help = "Example:\n  ghl-import serve pipelines/ --state-dir /var/lib/ghl-import"
+    )]
+    Serve {
+        /// The folder of pipeline files.
+        dir: PathBuf,
+        /// State folder for every run (default: .ghl-import/ next to each pipeline file).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// List past runs from the run history: status, counts, requests, 429s, report folder.
     #[command(
         after_help = "Examples:\n  ghl-import runs\n  ghl-import runs --pipeline pipelines/quickstart.yaml --last 5\n  ghl-import runs --state-dir /var/lib/ghl-import --format json"

@@ -21,5 +21,6 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod sandbox;
+pub mod schedule;
 pub mod state;
 pub mod transform;

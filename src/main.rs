@@ -67,6 +67,7 @@ fn main() -> ExitCode {
                 sandbox,
                 state_dir,
             } => Ok(app::validate(&pipeline, sandbox, state_dir.as_deref()).await),
+            Command::Serve { dir, state_dir } => app::serve(&dir, state_dir.as_deref()).await,
             Command::Runs {
                 pipeline,
                 last,

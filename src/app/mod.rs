@@ -13,6 +13,7 @@ mod rows;
 mod run;
 mod runs;
 mod sandbox_cmd;
+mod serve;
 mod signals;
 mod target;
 mod validate;
@@ -23,6 +24,7 @@ pub use rollback::rollback;
 pub use run::{run, RunOptions};
 pub use runs::runs;
 pub use sandbox_cmd::sandbox;
+pub use serve::serve;
 pub use target::{RunRecord, TargetKind, TargetRecord, RUN_JSON};
 pub use validate::validate;
 

@@ -45,6 +45,8 @@ pub struct Pipeline {
     pub report: ReportSettings,
     /// The run's webhook, if any.
     pub notify: Option<NotifyConfig>,
+    /// When `serve` runs it.
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 /// A checked source.

@@ -49,6 +49,34 @@ pub struct PipelineConfig {
     /// A webhook told about the run when it ends as `on` says.
     #[serde(default)]
     pub notify: Option<NotifyConfig>,
+    /// When `ghl-import serve` runs the pipeline.
+    #[serde(default)]
+    pub schedule: Option<ScheduleConfig>,
+}
+
+/// `schedule:` — for `ghl-import serve`.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// A cron pattern: 5 fields (`0 2 * * *`), or 6 with seconds first.
+    pub cron: String,
+    /// IANA time zone the pattern is read in (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// A run missed while `serve` was not running: `skip` it, or run `once` at start.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+}
+
+/// What a missed scheduled run becomes.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Wait for the next time.
+    #[default]
+    Skip,
+    /// Run once at start, however many were missed.
+    Once,
 }
 
 /// `notify:` — a short JSON summary posted to a webhook (Slack- and Teams-compatible `text`)

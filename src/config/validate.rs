@@ -527,6 +527,18 @@ pub(super) fn validate(
             );
         }
     }
+    let schedule = cfg.schedule.as_ref().and_then(|sc| {
+        crate::schedule::Schedule::new(&sc.cron, sc.timezone.as_deref(), sc.catch_up)
+            .map_err(|e| {
+                let key = if e.contains("IANA") {
+                    "timezone"
+                } else {
+                    "cron"
+                };
+                c.err(&["schedule", key], e)
+            })
+            .ok()
+    });
 
     if !c.errs.is_empty() {
         return Err(ConfigErrors(c.errs));
@@ -559,6 +571,7 @@ pub(super) fn validate(
         load,
         report,
         notify: cfg.notify,
+        schedule,
     })
 }
 

@@ -367,3 +367,85 @@ fn a_missing_webhook_variable_stops_before_anything_is_sent_and_a_dead_webhook_c
     );
     assert!(!err.contains("secret-path"), "the URL is a secret: {err}");
 }
+
+#[test]
+fn serve_runs_a_one_second_schedule_and_skips_a_broken_pipeline() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(3),
+        "schedule:\n  cron: \"* * * * * *\"\n  timezone: Europe/Berlin\nreport:\n  dir: out\n",
+    );
+    std::fs::write(dir.path().join("broken.yaml"), "version: 1\nsource: [\n").unwrap();
+    let serve = bin()
+        .args(["serve"])
+        .arg(dir.path())
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    signal(&serve, "-TERM");
+    let out = serve.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("broken.yaml skipped"), "{err}");
+    assert!(err.contains("serve: stopped"), "{err}");
+    // Every second for ~3.5 s: 3 runs (one either way for timing), each complete in the history.
+    let o = run(bin()
+        .args(["runs", "--format", "json", "--pipeline"])
+        .arg(&p));
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert!((2..=4).contains(&runs.len()), "{} runs: {v}", runs.len());
+    assert!(runs.iter().all(|r| r["status"] == "ok"), "{v}");
+    assert_eq!(sb.contacts("loc-it").len(), 3, "the journal: no duplicates");
+}
+
+#[test]
+fn serve_makes_a_missed_run_once_with_catch_up_once() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    // Once a year: the last time it fired was before the run recorded below.
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(2),
+        "schedule:\n  cron: \"0 3 1 1 *\"\n  catch_up: once\nreport:\n  dir: out\n",
+    );
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),
+        Some(0)
+    );
+    // That run is made older than the last 1 January, 03:00: the schedule fired since.
+    let db = dir.path().join(".ghl-import/runs.sqlite");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("UPDATE runs SET started_at = '2020-01-01T00:00:00Z'", [])
+        .unwrap();
+    drop(c);
+    let serve = bin()
+        .args(["serve"])
+        .arg(dir.path())
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    signal(&serve, "-TERM");
+    let out = serve.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("a missed run is made now"), "{err}");
+    let o = run(bin()
+        .args(["runs", "--format", "json", "--pipeline"])
+        .arg(&p));
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(
+        v["runs"].as_array().unwrap().len(),
+        2,
+        "the manual run and one catch-up: {v}"
+    );
+}
