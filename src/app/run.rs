@@ -3,6 +3,8 @@
 //! bounded channel; writes run with bounded concurrency and complete in input order, so reports
 //! are in input order too.
 
+mod around;
+use around::{notify, run_id};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,58 +136,6 @@ async fn run_in_span(
         }
     }
     result
-}
-
-/// The exit code a run's result means.
-fn exit_of(result: &anyhow::Result<Exit>) -> Exit {
-    match result {
-        Ok(e) => *e,
-        Err(e) => crate::error::exit_code_for(e),
-    }
-}
-
-/// Tells the pipeline's webhook about the run if its ending is one `notify.on` names; a webhook
-/// that fails is a warning, never a change of the run's outcome.
-async fn notify(
-    n: &config::NotifyConfig,
-    url: &reqwest::Url,
-    run: &Run<'_>,
-    result: &anyhow::Result<Exit>,
-    out_dir: Option<&std::path::Path>,
-    summary: Option<&serde_json::Value>,
-) {
-    let exit = exit_of(result);
-    let Some(event) = crate::notify::event(&n.on, exit, summary) else {
-        return;
-    };
-    let id = run_id(run.p, run.started_at);
-    let info = crate::notify::RunInfo {
-        run: &id,
-        pipeline: &run.p.name,
-        location: run.p.target.as_ref().map(|t| t.location_id.as_str()),
-        exit,
-        summary,
-        report_dir: out_dir,
-        error: result.as_ref().err().map(|e| format!("{e:#}")),
-    };
-    match crate::notify::post(url, &crate::notify::payload(event, &info)).await {
-        Ok(()) => tracing::info!(event = ?event, "Webhook notified."),
-        Err(e) => crate::progress::warning(&format!(
-            "warning: the notify webhook ({}) was not reached: {e}",
-            n.webhook_url_env
-        )),
-    }
-}
-
-/// A run's id: the pipeline's name and the UTC second it started (`quickstart-20261129T214500Z`),
-/// as in its default report folder, its lease and its log lines.
-pub(super) fn run_id(p: &config::Pipeline, started_at: time::OffsetDateTime) -> String {
-    let stamp = started_at
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
-    format!("{}-{stamp}", p.name)
 }
 
 /// The pipeline, or for `retry-rejects` the same pipeline reading a run's rejected.csv.
@@ -633,91 +583,6 @@ impl Run<'_> {
         progress.finish();
         result?;
         producer.await.context("reader thread")?
-    }
-
-    /// Records the run in the state folder's run history (a history that cannot be written is
-    /// a warning, never a reason not to run).
-    fn history_start(&self, state_dir: &std::path::Path, out_dir: &std::path::Path) {
-        let (p, opts) = (self.p, self.opts);
-        let kind = match (opts.dry_run, opts.source_override.is_some()) {
-            (true, _) => "dry_run",
-            (false, true) => "retry_rejects",
-            (false, false) => "run",
-        };
-        let location = p
-            .target
-            .as_ref()
-            .map(|t| t.location_id.as_str())
-            .or(match &p.source {
-                Source::Ghl(g) => Some(g.api.location_id.as_str()),
-                _ => None,
-            });
-        let started_at = self
-            .started_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let start = crate::history::Start {
-            pipeline: &p.name,
-            pipeline_file: &p.file,
-            location,
-            kind,
-            started_at: &started_at,
-            report_dir: out_dir,
-        };
-        match crate::history::History::open(state_dir).and_then(|h| Ok((h.start(&start)?, h))) {
-            Ok((id, h)) => {
-                *self.history.lock().unwrap_or_else(|e| e.into_inner()) = Some((h, id));
-            }
-            Err(e) => tracing::warn!(error = %e, "Could not record the run in the run history."),
-        }
-    }
-
-    /// After the run: its report folder and summary.json (when it got that far), and its run
-    /// history row completed with the exit code.
-    fn finished(
-        &self,
-        result: &anyhow::Result<Exit>,
-    ) -> (Option<std::path::PathBuf>, Option<serde_json::Value>) {
-        let out_dir = self
-            .out_dir
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let summary = out_dir
-            .as_ref()
-            .and_then(|d| std::fs::read(d.join(report::SUMMARY_JSON)).ok())
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        if let Some((h, id)) = self
-            .history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let ended_at = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            if let Err(e) = h.finish(id, exit_of(result) as i32, &ended_at, summary.as_ref()) {
-                tracing::warn!(error = %e, "Could not complete the run in the run history.");
-            }
-        }
-        (out_dir, summary)
-    }
-
-    /// The target location's lease, for runs that write to it (not dry runs, not CSV sinks).
-    async fn take_lease(
-        &self,
-        state_dir: &std::path::Path,
-    ) -> anyhow::Result<Option<super::lease::Lease>> {
-        let Some(t) = self.p.target.as_ref().filter(|_| !self.opts.dry_run) else {
-            return Ok(None);
-        };
-        let run = run_id(self.p, self.started_at);
-        let stop = &self.stop;
-        super::lease::take(self.p, state_dir, &t.location_id, &run, || {
-            stop.is_stopped()
-        })
-        .await
-        .map(Some)
     }
 
     /// The request rate so far against the configured one, for the progress display.

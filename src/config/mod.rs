@@ -7,6 +7,7 @@ pub mod interpolate;
 pub mod locate;
 pub mod mapping;
 pub mod model;
+mod ops_model;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use super::followup_model::{FollowUpFile, FollowUpTags, NoteSource, TaskSource};
+pub use super::ops_model::{CatchUp, NotifyConfig, NotifyOn, ScheduleConfig};
 
 /// The production API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://services.leadconnectorhq.com";
@@ -52,61 +53,6 @@ pub struct PipelineConfig {
     /// When `ghl-import serve` runs the pipeline.
     #[serde(default)]
     pub schedule: Option<ScheduleConfig>,
-}
-
-/// `schedule:` — for `ghl-import serve`.
-#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleConfig {
-    /// A cron pattern: 5 fields (`0 2 * * *`), or 6 with seconds first.
-    pub cron: String,
-    /// IANA time zone the pattern is read in (default UTC).
-    #[serde(default)]
-    pub timezone: Option<String>,
-    /// A run missed while `serve` was not running: `skip` it, or run `once` at start.
-    #[serde(default)]
-    pub catch_up: CatchUp,
-}
-
-/// What a missed scheduled run becomes.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum CatchUp {
-    /// Wait for the next time.
-    #[default]
-    Skip,
-    /// Run once at start, however many were missed.
-    Once,
-}
-
-/// `notify:` — a short JSON summary posted to a webhook (Slack- and Teams-compatible `text`)
-/// after a run.
-#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct NotifyConfig {
-    /// When: any of `success`, `failure`, `rejects`, `daily_floor` (default `[failure]`).
-    #[serde(default = "default_notify_on")]
-    pub on: Vec<NotifyOn>,
-    /// The environment variable holding the webhook URL (a secret: never in YAML or logs).
-    pub webhook_url_env: String,
-}
-
-/// A run's ending a webhook can be told about.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotifyOn {
-    /// Exit 0.
-    Success,
-    /// The run did not finish (exit 1) or did not start (exit 2).
-    Failure,
-    /// Exit 3: some rows rejected.
-    Rejects,
-    /// The run stopped at the daily allowance or `load.daily_floor`.
-    DailyFloor,
-}
-
-fn default_notify_on() -> Vec<NotifyOn> {
-    vec![NotifyOn::Failure]
 }
 
 /// The source of rows. Internally tagged by `type`.
