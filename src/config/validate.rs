@@ -44,6 +44,185 @@ impl Checker<'_> {
         }
     }
 
+    /// `validate`: the default phone region, and the fields `required` and `max_length` name
+    /// (standard, and mapped).
+    fn rules(
+        &mut self,
+        v: ValidateConfig,
+        mapped: &dyn Fn(ContactField) -> bool,
+        names: [&'static str; ContactField::ALL.len()],
+    ) -> ValidateRules {
+        let c = self;
+        let phone_default_region = match &v.phone_default_region {
+            None => None,
+            Some(r) => match phonenumber::country::Id::from_str(&r.to_ascii_uppercase()) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    c.err(
+                        &["validate", "phone_default_region"],
+                        format!("`{r}` is not an ISO 3166 region code (e.g. US, GB, DE, AU)"),
+                    );
+                    None
+                }
+            },
+        };
+        let mut field_list = |key: &str, list: Vec<&String>| -> Vec<ContactField> {
+            let mut out = Vec::new();
+            for f in list {
+                match ContactField::from_api_name(f) {
+                    Some(cf) if mapped(cf) => out.push(cf),
+                    Some(_) => c.err(
+                        &["validate", key],
+                        format!("`{f}` is not mapped, so no row could have it"),
+                    ),
+                    None => {
+                        let hint = did_you_mean(f, names)
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default();
+                        c.err(
+                            &["validate", key],
+                            format!("`{f}` is not a standard contact field{hint}"),
+                        );
+                    }
+                }
+            }
+            out
+        };
+        let required = field_list("required", v.required.iter().collect());
+        let max_fields = field_list("max_length", v.max_length.keys().collect());
+        let max_length: Vec<(ContactField, usize)> = max_fields
+            .into_iter()
+            .zip(v.max_length.values().map(|n| n.get()))
+            .collect();
+        ValidateRules {
+            require_any: v.require_any,
+            phone_default_region,
+            required,
+            max_length,
+            phone_extension: v.phone_extension,
+        }
+    }
+
+    /// `notify` and `schedule`: a variable's name for the webhook, a cron pattern and zone.
+    fn ops(
+        &mut self,
+        notify: Option<&NotifyConfig>,
+        schedule: Option<&ScheduleConfig>,
+    ) -> Option<crate::schedule::Schedule> {
+        let c = self;
+        let cfg_notify = notify;
+        if let Some(n) = cfg_notify {
+            let v = &n.webhook_url_env;
+            if v.is_empty() || !v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                c.err(
+                    &["notify", "webhook_url_env"],
+                    format!(
+                        "`{v}` is not an environment variable name; write the variable's name (e.g. \
+                         SLACK_WEBHOOK_URL), never the URL itself"
+                    ),
+                );
+            }
+            if n.on.is_empty() {
+                c.err(
+                    &["notify", "on"],
+                    "is empty: name when to notify (success, failure, rejects, daily_floor)",
+                );
+            }
+        }
+        schedule.and_then(|sc| {
+            crate::schedule::Schedule::new(&sc.cron, sc.timezone.as_deref(), sc.catch_up)
+                .map_err(|e| {
+                    let key = if e.contains("IANA") {
+                        "timezone"
+                    } else {
+                        "cron"
+                    };
+                    c.err(&["schedule", key], e)
+                })
+                .ok()
+        })
+    }
+
+    /// `load`: fields named in policies are mapped, settings that need a GHL target have one,
+    /// numbers in range, follow-up files resolved.
+    fn load_rules(
+        &mut self,
+        load: LoadConfig,
+        sink: &Sink,
+        mapped: &dyn Fn(ContactField) -> bool,
+        names: [&'static str; ContactField::ALL.len()],
+    ) -> LoadConfig {
+        let c = self;
+        for f in load.fields.keys() {
+            match ContactField::from_api_name(f) {
+                Some(cf) if mapped(cf) => {}
+                Some(_) => c.err(
+                    &["load", "fields", f],
+                    format!("`{f}` is not mapped, so no row writes it"),
+                ),
+                None => {
+                    let hint = did_you_mean(f, names)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    c.err(
+                        &["load", "fields", f],
+                        format!("`{f}` is not a standard contact field{hint}"),
+                    );
+                }
+            }
+        }
+        if load.mode != LoadMode::Upsert && !matches!(sink, Sink::Ghl) {
+            c.err(&["load", "mode"], "applies to a GHL target");
+        }
+        if load.concurrency.get() > 64 {
+            c.err(
+                &["load", "concurrency"],
+                format!(
+                    "{} is too many requests in flight; the API allows 100 per 10 s, use 1..=64",
+                    load.concurrency
+                ),
+            );
+        }
+        check_bounds(c, &load);
+        let mut load = load;
+        for (i, f) in load.followups.iter_mut().enumerate() {
+            f.path = c.resolve(&f.path);
+            if !matches!(sink, Sink::Ghl) {
+                c.err(&["load", "followups"], "applies to a GHL target");
+            }
+            if f.notes.is_empty() && f.tasks.is_empty() && f.tags.is_none() {
+                c.err(
+                    &["load", "followups"],
+                    format!(
+                        "entry {} ({}) names no notes, tasks or tags: add `notes:`, `tasks:` or `tags:`",
+                        i + 1,
+                        f.path.display()
+                    ),
+                );
+            }
+            if f.tags.as_ref().is_some_and(|t| t.mode == TagMode::Replace) {
+                c.err(
+                    &["load", "followups"],
+                    format!(
+                        "entry {} ({}): tags.mode is add or remove (a follow-up never replaces all tags)",
+                        i + 1,
+                        f.path.display()
+                    ),
+                );
+            }
+        }
+        if load.retry.base_delay_ms > load.retry.max_delay_ms {
+            c.err(
+                &["load", "retry"],
+                format!(
+                    "base_delay_ms ({}) is larger than max_delay_ms ({})",
+                    load.retry.base_delay_ms, load.retry.max_delay_ms
+                ),
+            );
+        }
+        load
+    }
+
     /// Location, base URL and token variable of a target or a GHL source at `section`.
     fn api(
         &mut self,
@@ -400,145 +579,10 @@ pub(super) fn validate(
             );
         }
     }
-    let phone_default_region = match &cfg.validate.phone_default_region {
-        None => None,
-        Some(r) => match phonenumber::country::Id::from_str(&r.to_ascii_uppercase()) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                c.err(
-                    &["validate", "phone_default_region"],
-                    format!("`{r}` is not an ISO 3166 region code (e.g. US, GB, DE, AU)"),
-                );
-                None
-            }
-        },
-    };
     let names = ContactField::ALL.map(ContactField::api_name);
-    let mut field_list = |key: &str, list: Vec<&String>| -> Vec<ContactField> {
-        let mut out = Vec::new();
-        for f in list {
-            match ContactField::from_api_name(f) {
-                Some(cf) if mapped(cf) => out.push(cf),
-                Some(_) => c.err(
-                    &["validate", key],
-                    format!("`{f}` is not mapped, so no row could have it"),
-                ),
-                None => {
-                    let hint = did_you_mean(f, names)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    c.err(
-                        &["validate", key],
-                        format!("`{f}` is not a standard contact field{hint}"),
-                    );
-                }
-            }
-        }
-        out
-    };
-    let required = field_list("required", cfg.validate.required.iter().collect());
-    let max_fields = field_list("max_length", cfg.validate.max_length.keys().collect());
-    let max_length: Vec<(ContactField, usize)> = max_fields
-        .into_iter()
-        .zip(cfg.validate.max_length.values().map(|n| n.get()))
-        .collect();
-    for f in load.fields.keys() {
-        match ContactField::from_api_name(f) {
-            Some(cf) if mapped(cf) => {}
-            Some(_) => c.err(
-                &["load", "fields", f],
-                format!("`{f}` is not mapped, so no row writes it"),
-            ),
-            None => {
-                let hint = did_you_mean(f, names)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                c.err(
-                    &["load", "fields", f],
-                    format!("`{f}` is not a standard contact field{hint}"),
-                );
-            }
-        }
-    }
-    if load.mode != LoadMode::Upsert && !matches!(sink, Sink::Ghl) {
-        c.err(&["load", "mode"], "applies to a GHL target");
-    }
-    if load.concurrency.get() > 64 {
-        c.err(
-            &["load", "concurrency"],
-            format!(
-                "{} is too many requests in flight; the API allows 100 per 10 s, use 1..=64",
-                load.concurrency
-            ),
-        );
-    }
-    check_bounds(&mut c, &load);
-    let mut load = load;
-    for (i, f) in load.followups.iter_mut().enumerate() {
-        f.path = c.resolve(&f.path);
-        if !matches!(sink, Sink::Ghl) {
-            c.err(&["load", "followups"], "applies to a GHL target");
-        }
-        if f.notes.is_empty() && f.tasks.is_empty() && f.tags.is_none() {
-            c.err(
-                &["load", "followups"],
-                format!(
-                    "entry {} ({}) names no notes, tasks or tags: add `notes:`, `tasks:` or `tags:`",
-                    i + 1,
-                    f.path.display()
-                ),
-            );
-        }
-        if f.tags.as_ref().is_some_and(|t| t.mode == TagMode::Replace) {
-            c.err(
-                &["load", "followups"],
-                format!(
-                    "entry {} ({}): tags.mode is add or remove (a follow-up never replaces all tags)",
-                    i + 1,
-                    f.path.display()
-                ),
-            );
-        }
-    }
-    if load.retry.base_delay_ms > load.retry.max_delay_ms {
-        c.err(
-            &["load", "retry"],
-            format!(
-                "base_delay_ms ({}) is larger than max_delay_ms ({})",
-                load.retry.base_delay_ms, load.retry.max_delay_ms
-            ),
-        );
-    }
-    if let Some(n) = &cfg.notify {
-        let v = &n.webhook_url_env;
-        if v.is_empty() || !v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
-            c.err(
-                &["notify", "webhook_url_env"],
-                format!(
-                    "`{v}` is not an environment variable name; write the variable's name (e.g. \
-                     SLACK_WEBHOOK_URL), never the URL itself"
-                ),
-            );
-        }
-        if n.on.is_empty() {
-            c.err(
-                &["notify", "on"],
-                "is empty: name when to notify (success, failure, rejects, daily_floor)",
-            );
-        }
-    }
-    let schedule = cfg.schedule.as_ref().and_then(|sc| {
-        crate::schedule::Schedule::new(&sc.cron, sc.timezone.as_deref(), sc.catch_up)
-            .map_err(|e| {
-                let key = if e.contains("IANA") {
-                    "timezone"
-                } else {
-                    "cron"
-                };
-                c.err(&["schedule", key], e)
-            })
-            .ok()
-    });
+    let validate_rules = c.rules(cfg.validate, &mapped, names);
+    let load = c.load_rules(load, &sink, &mapped, names);
+    let schedule = c.ops(cfg.notify.as_ref(), cfg.schedule.as_ref());
 
     if !c.errs.is_empty() {
         return Err(ConfigErrors(c.errs));
@@ -561,13 +605,7 @@ pub(super) fn validate(
         mapping,
         custom_fields,
         dedup: cfg.dedup,
-        validate: ValidateRules {
-            require_any: cfg.validate.require_any,
-            phone_default_region,
-            required,
-            max_length,
-            phone_extension: cfg.validate.phone_extension,
-        },
+        validate: validate_rules,
         load,
         report,
         notify: cfg.notify,
