@@ -102,6 +102,13 @@ pub enum Command {
         /// State folder for every run (default: .ghl-import/ next to each pipeline file).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Address of `/healthz` and Prometheus `/metrics` (port 0: any free port, printed).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+        listen: std::net::SocketAddr,
+        /// Allow --listen on an address other than loopback (the metrics name pipelines and
+        /// locations).
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// List past runs from the run history: status, counts, requests, 429s, report folder.
     #[command(

@@ -67,7 +67,12 @@ fn main() -> ExitCode {
                 sandbox,
                 state_dir,
             } => Ok(app::validate(&pipeline, sandbox, state_dir.as_deref()).await),
-            Command::Serve { dir, state_dir } => app::serve(&dir, state_dir.as_deref()).await,
+            Command::Serve {
+                dir,
+                state_dir,
+                listen,
+                allow_remote,
+            } => app::serve(&dir, state_dir.as_deref(), listen, allow_remote).await,
             Command::Runs {
                 pipeline,
                 last,

@@ -5,6 +5,7 @@ mod auth_cmd;
 mod files;
 mod init;
 mod lease;
+mod metrics;
 mod order;
 mod output;
 mod produce;

@@ -23,8 +23,14 @@ struct Entry {
     scheduled: Option<(Pipeline, SystemTime)>,
 }
 
-/// Runs the scheduled pipelines of `dir` until a stop signal.
-pub async fn serve(dir: &Path, state_dir: Option<&Path>) -> anyhow::Result<Exit> {
+/// Runs the scheduled pipelines of `dir` until a stop signal, with `/healthz` and `/metrics`
+/// on `listen` (loopback only unless `allow_remote`).
+pub async fn serve(
+    dir: &Path,
+    state_dir: Option<&Path>,
+    listen: std::net::SocketAddr,
+    allow_remote: bool,
+) -> anyhow::Result<Exit> {
     if !dir.is_dir() {
         return Err(crate::error::ConfigError::new(format!(
             "{} is not a folder of pipelines",
@@ -32,6 +38,22 @@ pub async fn serve(dir: &Path, state_dir: Option<&Path>) -> anyhow::Result<Exit>
         ))
         .into());
     }
+    if !listen.ip().is_loopback() && !allow_remote {
+        return Err(crate::error::ConfigError::new(format!(
+            "--listen {listen} is not a loopback address: the metrics name pipelines and locations; add \
+             --allow-remote to serve them there"
+        ))
+        .into());
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| crate::error::ConfigError::new(format!("--listen {listen}: {e}")))?;
+    let metrics = std::sync::Arc::new(super::metrics::Metrics::default());
+    notice(&format!(
+        "serve: /healthz and /metrics on http://{}",
+        listener.local_addr()?
+    ));
+    super::metrics::spawn_endpoint(listener, std::sync::Arc::clone(&metrics));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
         let stop = std::sync::Arc::clone(&stop);
@@ -67,7 +89,7 @@ pub async fn serve(dir: &Path, state_dir: Option<&Path>) -> anyhow::Result<Exit>
             if stopped() {
                 break;
             }
-            run_one(&file, state_dir).await;
+            run_one(&file, state_dir, &metrics).await;
             // The next time after now: runs that came due while this one ran are not stacked.
             if let Some((p, at)) = entries.get_mut(&file).and_then(|e| e.scheduled.as_mut()) {
                 if let Some(next) = p
@@ -180,8 +202,8 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
     s.missed(last, now)
 }
 
-/// One scheduled run, as `ghl-import run -q` would make it.
-async fn run_one(file: &Path, state_dir: Option<&Path>) {
+/// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics.
+async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) {
     notice(&format!("serve: starting {}", file.display()));
     let result = super::run(super::RunOptions {
         pipeline: file.to_owned(),
@@ -190,12 +212,36 @@ async fn run_one(file: &Path, state_dir: Option<&Path>) {
         ..Default::default()
     })
     .await;
-    match result {
+    match &result {
         Ok(exit) => notice(&format!(
             "serve: {} ended with exit {}",
             file.display(),
-            exit as i32
+            *exit as i32
         )),
         Err(e) => warning(&format!("serve: {} failed: {e:#}", file.display())),
     }
+    // The run's figures, from the run history and its summary.json.
+    let Ok(p) = crate::config::load(file) else {
+        return;
+    };
+    let db = super::state_dir_of(&p, state_dir).join(crate::history::FILE);
+    let row = crate::history::History::open_file(&db)
+        .ok()
+        .and_then(|h| h.list(Some(&p.name), 1).ok())
+        .and_then(|rows| rows.into_iter().next());
+    let exit = match &result {
+        Ok(e) => *e as i32,
+        Err(e) => crate::error::exit_code_for(e) as i32,
+    };
+    // A run that did not start (busy location, bad pipeline) has no row of its own.
+    let row = row.filter(|_| result.is_ok());
+    let status = row.as_ref().map_or("failed", |r| r.status.as_str());
+    let summary = row
+        .as_ref()
+        .and_then(|r| {
+            std::fs::read(Path::new(&r.report_dir).join(crate::report::SUMMARY_JSON)).ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let location = p.target.as_ref().map(|t| t.location_id.as_str());
+    metrics.record(&p.name, location, exit, status, summary.as_ref());
 }

@@ -379,19 +379,67 @@ fn serve_runs_a_one_second_schedule_and_skips_a_broken_pipeline() {
         "schedule:\n  cron: \"* * * * * *\"\n  timezone: Europe/Berlin\nreport:\n  dir: out\n",
     );
     std::fs::write(dir.path().join("broken.yaml"), "version: 1\nsource: [\n").unwrap();
-    let serve = bin()
-        .args(["serve"])
+    let mut serve = bin()
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .arg(dir.path())
         .env("IT_TOKEN", &sb.token)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Its stderr, line by line, as it comes.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = serve.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let mut lines = Vec::new();
+    let addr = loop {
+        let l = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("serve prints its address");
+        let found = l.split("/metrics on http://").nth(1).map(str::to_owned);
+        lines.push(l);
+        if let Some(a) = found {
+            break a;
+        }
+    };
     std::thread::sleep(std::time::Duration::from_millis(3500));
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut t = String::new();
+        s.read_to_string(&mut t).unwrap();
+        t
+    };
+    assert!(get("/healthz").ends_with("ok\n"));
+    let metrics = get("/metrics");
+    assert!(
+        metrics.contains(r#"ghl_import_runs_total{pipeline="p",status="ok"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ghl_import_rows_total{pipeline="p",outcome="created"} 3"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ghl_import_last_success_timestamp_seconds{pipeline=\"p\"}"));
     signal(&serve, "-TERM");
-    let out = serve.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let status = serve.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    let err = lines.join("\n");
+    assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("broken.yaml skipped"), "{err}");
     assert!(err.contains("serve: stopped"), "{err}");
     // Every second for ~3.5 s: 3 runs (one either way for timing), each complete in the history.
@@ -427,7 +475,7 @@ fn serve_makes_a_missed_run_once_with_catch_up_once() {
         .unwrap();
     drop(c);
     let serve = bin()
-        .args(["serve"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .arg(dir.path())
         .env("IT_TOKEN", &sb.token)
         .stdout(std::process::Stdio::null())
@@ -448,4 +496,14 @@ fn serve_makes_a_missed_run_once_with_catch_up_once() {
         2,
         "the manual run and one catch-up: {v}"
     );
+}
+
+#[test]
+fn serve_refuses_a_remote_listen_address_unless_allowed() {
+    let dir = workdir();
+    let o = run(bin()
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .arg(dir.path()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--allow-remote"), "{}", text(&o).1);
 }

@@ -1,0 +1,199 @@
+//! `serve`'s Prometheus metrics (prometheus-client, OpenMetrics text) and `/healthz`, on
+//! 127.0.0.1 unless told otherwise: rows by outcome, requests and 429s by location, the daily
+//! allowance left, run duration, runs by status and the last successful run per pipeline.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The metrics `serve` keeps.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    rows: Family<Labels, Counter>,
+    runs: Family<Labels, Counter>,
+    requests: Family<Labels, Counter>,
+    rate_limited: Family<Labels, Counter>,
+    daily_remaining: Family<Labels, Gauge>,
+    duration: Family<Labels, Gauge<f64, AtomicU64>>,
+    last_success: Family<Labels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("ghl_import");
+        let m = Metrics {
+            rows: Family::default(),
+            runs: Family::default(),
+            requests: Family::default(),
+            rate_limited: Family::default(),
+            daily_remaining: Family::default(),
+            duration: Family::default(),
+            last_success: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("rows", "Rows by pipeline and outcome", m.rows.clone());
+        registry.register("runs", "Runs by pipeline and status", m.runs.clone());
+        registry.register(
+            "requests",
+            "API requests sent, by location",
+            m.requests.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "429 answers, by location",
+            m.rate_limited.clone(),
+        );
+        registry.register(
+            "daily_allowance_remaining",
+            "The location's daily request allowance left, as last advertised",
+            m.daily_remaining.clone(),
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Duration of the pipeline's last run",
+            m.duration.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When the pipeline's last successful run (exit 0 or 3) ended, Unix time",
+            m.last_success.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// Counts a run of `pipeline` into `location` that ended with `exit`, from its summary.json.
+    pub fn record(
+        &self,
+        pipeline: &str,
+        location: Option<&str>,
+        exit: i32,
+        status: &str,
+        summary: Option<&serde_json::Value>,
+    ) {
+        let p = || vec![("pipeline", pipeline.to_owned())];
+        self.runs
+            .get_or_create(&vec![
+                ("pipeline", pipeline.to_owned()),
+                ("status", status.to_owned()),
+            ])
+            .inc();
+        if exit == 0 || exit == 3 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            self.last_success.get_or_create(&p()).set(now);
+        }
+        let Some(s) = summary else { return };
+        for outcome in ["created", "updated", "unchanged", "exported", "rejected"] {
+            if let Some(n) = s["rows"][outcome].as_u64() {
+                self.rows
+                    .get_or_create(&vec![
+                        ("pipeline", pipeline.to_owned()),
+                        ("outcome", outcome.to_owned()),
+                    ])
+                    .inc_by(n);
+            }
+        }
+        if let Some(ms) = s["duration_ms"].as_u64() {
+            self.duration.get_or_create(&p()).set(ms as f64 / 1000.0);
+        }
+        let Some(loc) = location else { return };
+        let l = || vec![("location", loc.to_owned())];
+        let req = &s["requests"];
+        self.requests
+            .get_or_create(&l())
+            .inc_by(req["sent"].as_u64().unwrap_or(0));
+        self.rate_limited
+            .get_or_create(&l())
+            .inc_by(req["rate_limited_429"].as_u64().unwrap_or(0));
+        if let Some(d) = req["daily_remaining"].as_i64() {
+            self.daily_remaining.get_or_create(&l()).set(d);
+        }
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` in the background.
+pub fn spawn_endpoint(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let m = Arc::clone(&metrics);
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        m.encode(),
+                    )
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "The metrics endpoint stopped.");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_shows_in_the_text() {
+        let m = Metrics::default();
+        let s = serde_json::json!({
+            "rows": {"created": 3, "updated": 1, "unchanged": 0, "exported": 0, "rejected": 2},
+            "requests": {"sent": 4, "rate_limited_429": 1, "daily_remaining": 199_996},
+            "duration_ms": 1500
+        });
+        m.record("q", Some("loc"), 3, "rejects", Some(&s));
+        let t = m.encode();
+        assert!(
+            t.contains(r#"ghl_import_rows_total{pipeline="q",outcome="created"} 3"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"ghl_import_rate_limited_total{location="loc"} 1"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"ghl_import_daily_allowance_remaining{location="loc"} 199996"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"ghl_import_runs_total{pipeline="q",status="rejects"} 1"#),
+            "{t}"
+        );
+        assert!(
+            t.contains("ghl_import_run_duration_seconds{pipeline=\"q\"} 1.5"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ghl_import_last_success_timestamp_seconds{pipeline=\"q\"}"),
+            "{t}"
+        );
+    }
+}
