@@ -86,7 +86,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
             .map(|t| t.location_id.as_str())
             .unwrap_or("-"),
     );
-    tracing::Instrument::instrument(run_in_span(p, opts, stop, started, started_at), span).await
+    let id = run_id(&p, started_at);
+    let fut =
+        tracing::Instrument::instrument(run_in_span(p, opts, stop, started, started_at), span);
+    crate::ghl::client::RUN_ID.scope(id, fut).await
 }
 
 /// The part of [`run`] its span covers.

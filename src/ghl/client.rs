@@ -92,6 +92,21 @@ pub struct ClientConfig {
     pub max_wait: Duration,
 }
 
+tokio::task_local! {
+    /// The id of the run the current task belongs to (set by `run`), named in the User-Agent.
+    pub static RUN_ID: String;
+}
+
+/// `ghl-import/<version>`, with the run and the process when a run is under way: support (and
+/// the sandbox's request log) can tell which run sent a request.
+pub fn user_agent() -> String {
+    let base = concat!("ghl-import/", env!("CARGO_PKG_VERSION"));
+    match RUN_ID.try_with(Clone::clone) {
+        Ok(run) => format!("{base} (run {run}; pid {})", std::process::id()),
+        Err(_) => base.to_owned(),
+    }
+}
+
 /// How requests authenticate.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -151,7 +166,7 @@ impl GhlClient {
         );
         let http = reqwest::Client::builder()
             .default_headers(headers)
-            .user_agent(concat!("ghl-import/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent())
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))

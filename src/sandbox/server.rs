@@ -81,6 +81,7 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/oauth/reconnect", post(oauth_reconnect))
         .route("/_sandbox/contacts", get(admin_contacts))
         .route("/_sandbox/stats", get(admin_stats))
+        .route("/_sandbox/log", get(admin_log))
         .route("/_sandbox/faults", post(admin_faults))
         .fallback(not_found)
         .with_state(app)
@@ -217,6 +218,11 @@ fn gate<'a>(
         )));
     }
     let (decision, fault) = st.admit(endpoint, &key);
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    st.log_request(endpoint, &key, agent, decision.allowed);
     if headers.get("version").and_then(|v| v.to_str().ok()) != Some(API_VERSION) {
         return Err(Box::new(respond(
             contacts::bad_request("version header was not found or is not 2021-07-28"),
@@ -387,6 +393,13 @@ async fn admin_contacts(
         None => json!(st.locations),
     };
     Json(body).into_response()
+}
+
+/// `GET /_sandbox/log`: the last API requests (endpoint, location, User-Agent, admitted), oldest
+/// first.
+async fn admin_log(AxState(app): AxState<AppState>) -> Response {
+    let st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    Json(json!(st.log)).into_response()
 }
 
 async fn admin_stats(AxState(app): AxState<AppState>) -> Response {

@@ -155,6 +155,26 @@ pub struct Stats {
     pub oauth_reconnects: u64,
 }
 
+/// One API request as the sandbox's log keeps it (`GET /_sandbox/log`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    /// Order of arrival.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// `METHOD /route`.
+    pub endpoint: String,
+    /// The location whose budget it spent (`""` when it names none).
+    pub location: String,
+    /// The client's User-Agent.
+    pub user_agent: String,
+    /// Whether the rate limit let it through.
+    pub admitted: bool,
+}
+
+/// Requests the log keeps (the oldest are dropped beyond).
+pub const LOG_CAP: usize = 100_000;
+
 /// Everything the sandbox knows.
 #[derive(Debug)]
 pub struct State {
@@ -191,6 +211,8 @@ pub struct State {
     /// Contacts written within the lag: when, and the version search still shows (`None`:
     /// created, not yet visible).
     pub search_view: HashMap<String, (Instant, Option<Contact>)>,
+    /// The last API requests, oldest first (at most [`LOG_CAP`]).
+    pub log: std::collections::VecDeque<LogEntry>,
     /// Last timestamp handed out (ms).
     seq: u64,
 }
@@ -222,6 +244,7 @@ impl State {
             oauth: super::oauth::OAuthState::new(super::oauth::OAuthConfig::default()),
             search_lag: Duration::ZERO,
             search_view: HashMap::new(),
+            log: std::collections::VecDeque::new(),
             seq: 0,
         }
     }
@@ -265,6 +288,31 @@ impl State {
             1000,
             vec![],
         )
+    }
+
+    /// Adds a request to the log.
+    pub fn log_request(
+        &mut self,
+        endpoint: &str,
+        key: &WindowKey,
+        user_agent: &str,
+        admitted: bool,
+    ) {
+        if self.log.len() == LOG_CAP {
+            self.log.pop_front();
+        }
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        self.log.push_back(LogEntry {
+            seq: self.api_requests_seen,
+            at_ms,
+            endpoint: endpoint.to_owned(),
+            location: key.location.clone(),
+            user_agent: user_agent.to_owned(),
+            admitted,
+        });
     }
 
     /// Counts an API request, applies the rate limit, and returns a scripted fault if one fires.

@@ -507,3 +507,99 @@ fn serve_refuses_a_remote_listen_address_unless_allowed() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--allow-remote"), "{}", text(&o).1);
 }
+
+#[test]
+fn two_serve_processes_and_a_manual_run_never_write_to_one_location_at_once() {
+    // 20 requests a second: a pipeline's first run (30 rows) takes about 1.5 s, so runs due in
+    // the same second overlap unless the lease keeps them apart.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "20", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let every_second = "schedule:\n  cron: \"* * * * * *\"\nreport:\n  dir: out\nload:\n  phone_conflicts: merge\n";
+    let a = pipeline(dir.path(), &sb.base_url, &many_rows(30), every_second);
+    let p1 = dir.path().join("p1.yaml");
+    std::fs::rename(&a, &p1).unwrap();
+    std::fs::rename(dir.path().join("in.csv"), dir.path().join("in1.csv")).unwrap();
+    std::fs::write(
+        &p1,
+        std::fs::read_to_string(&p1)
+            .unwrap()
+            .replace("in.csv", "in1.csv"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in2.csv"), other_rows(30)).unwrap();
+    std::fs::write(
+        dir.path().join("p2.yaml"),
+        std::fs::read_to_string(&p1)
+            .unwrap()
+            .replace("in1.csv", "in2.csv"),
+    )
+    .unwrap();
+    let folder = dir.path();
+    let start = || {
+        bin()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg(folder)
+            .env("IT_TOKEN", &sb.token)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (s1, s2) = (start(), start());
+    // A manual run of a third list into the same location, meanwhile.
+    let manual_dir = dir.path().join("manual");
+    std::fs::create_dir_all(&manual_dir).unwrap();
+    let m = pipeline(
+        &manual_dir,
+        &sb.base_url,
+        &many_rows(20).replace(",p", ",r").replace("\nP", "\nR"),
+        "load:\n  phone_conflicts: merge\n  on_busy: wait\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = run(bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(dir.path().join(".ghl-import"))
+        .args(["--out"])
+        .arg(dir.path().join("om"))
+        .arg(&m)
+        .env("IT_TOKEN", &sb.token));
+    wait_for_contacts(&sb, "loc-it", 80);
+    for s in [&s1, &s2] {
+        signal(s, "-TERM");
+    }
+    for s in [s1, s2] {
+        s.wait_with_output().unwrap();
+    }
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert_eq!(sb.contacts("loc-it").len(), 80, "every list landed once");
+
+    // From the sandbox's request log: each run's writes form one block.
+    let log: Vec<serde_json::Value> =
+        serde_json::from_str(&sb.raw("GET", "/_sandbox/log", &[], "").1).unwrap();
+    let writers: Vec<&str> = log
+        .iter()
+        .filter(|e| e["endpoint"] == "POST /contacts/upsert" && e["admitted"] == true)
+        .map(|e| e["user_agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(writers.len(), 80, "{writers:?}");
+    let mut blocks: Vec<&str> = Vec::new();
+    for w in &writers {
+        if blocks.last() != Some(w) {
+            assert!(
+                !blocks.contains(w),
+                "{w} wrote again after another run: {writers:?}"
+            );
+            blocks.push(w);
+        }
+    }
+    assert!(blocks.len() >= 3, "three runs wrote: {blocks:?}");
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b.contains("(run ") && b.contains("; pid ")),
+        "{blocks:?}"
+    );
+}
