@@ -44,6 +44,93 @@ impl Checker<'_> {
         }
     }
 
+    /// `load.type` and `load.path`: where rows go.
+    fn sink(&mut self, load: &LoadConfig) -> Sink {
+        let c = self;
+        match (load.kind, &load.path) {
+            (SinkKind::Ghl, None) => Sink::Ghl,
+            (SinkKind::Ghl, Some(_)) => {
+                c.err(&["load", "path"], "only applies to `type: csv`");
+                Sink::Ghl
+            }
+            (SinkKind::Csv, Some(p)) => Sink::Csv {
+                path: c.resolve(p),
+                columns: load.columns,
+                if_exists: load.if_exists,
+            },
+            (SinkKind::Csv, None) => {
+                c.err(
+                    &["load", "type"],
+                    "`csv` needs `load.path`, the file to write",
+                );
+                Sink::Csv {
+                    path: PathBuf::new(),
+                    columns: load.columns,
+                    if_exists: load.if_exists,
+                }
+            }
+        }
+    }
+
+    /// The target, required unless rows go to a CSV file.
+    fn target(&mut self, target: Option<TargetConfig>, sink: &Sink) -> Option<Target> {
+        let c = self;
+        match (target, sink) {
+            (Some(t), _) => Some(c.api("target", t.location_id, &t.base_url, t.auth)),
+            (None, Sink::Ghl) => {
+                c.errs.push(ConfigError::new(format!(
+                    "{}: `target` is missing: name the location to load into (target.location_id, \
+                     target.auth.token_env), or write a CSV file with `load: {{type: csv, path: …}}`",
+                    c.shown
+                )));
+                None
+            }
+            (None, Sink::Csv { .. }) => None,
+        }
+    }
+
+    /// `mapping`: standard contact fields, each with a rule that compiles.
+    fn mapping(
+        &mut self,
+        spec: &std::collections::BTreeMap<String, super::mapping::FieldSpec>,
+        sink: &Sink,
+    ) -> Vec<(ContactField, super::mapping::FieldRule)> {
+        let c = self;
+        let mut mapping = Vec::new();
+        if spec.is_empty() && matches!(sink, Sink::Ghl) {
+            c.err(&["mapping"], "maps no field");
+        }
+        for (field, spec) in spec {
+            match ContactField::from_api_name(field) {
+                Some(f) => match super::mapping::compile(spec, f == ContactField::Tags) {
+                    Ok(rule) => mapping.push((f, rule)),
+                    Err(problems) => {
+                        for (key, msg) in problems {
+                            match key {
+                                Some(k) => c.err(&["mapping", field, k], msg),
+                                None => c.err(&["mapping", field], msg),
+                            }
+                        }
+                    }
+                },
+                None => {
+                    let names = ContactField::ALL.map(ContactField::api_name);
+                    let hint = did_you_mean(field, names)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    c.err(
+                        &["mapping", field],
+                        format!(
+                            "`{field}` is not a standard contact field{hint}; valid fields: {}",
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        mapping
+    }
+
     /// `validate`: the default phone region, and the fields `required` and `max_length` name
     /// (standard, and mapped).
     fn rules(
@@ -466,74 +553,9 @@ pub(super) fn validate(
     if let Source::Ghl(g) = &mut source {
         g.concurrency = load.concurrency.get() as usize;
     }
-    let sink = match (load.kind, &load.path) {
-        (SinkKind::Ghl, None) => Sink::Ghl,
-        (SinkKind::Ghl, Some(_)) => {
-            c.err(&["load", "path"], "only applies to `type: csv`");
-            Sink::Ghl
-        }
-        (SinkKind::Csv, Some(p)) => Sink::Csv {
-            path: c.resolve(p),
-            columns: load.columns,
-            if_exists: load.if_exists,
-        },
-        (SinkKind::Csv, None) => {
-            c.err(
-                &["load", "type"],
-                "`csv` needs `load.path`, the file to write",
-            );
-            Sink::Csv {
-                path: PathBuf::new(),
-                columns: load.columns,
-                if_exists: load.if_exists,
-            }
-        }
-    };
-    let target = match (cfg.target, &sink) {
-        (Some(t), _) => Some(c.api("target", t.location_id, &t.base_url, t.auth)),
-        (None, Sink::Ghl) => {
-            c.errs.push(ConfigError::new(format!(
-                "{}: `target` is missing: name the location to load into (target.location_id, \
-                 target.auth.token_env), or write a CSV file with `load: {{type: csv, path: …}}`",
-                c.shown
-            )));
-            None
-        }
-        (None, Sink::Csv { .. }) => None,
-    };
-
-    let mut mapping = Vec::new();
-    if cfg.mapping.is_empty() && matches!(sink, Sink::Ghl) {
-        c.err(&["mapping"], "maps no field");
-    }
-    for (field, spec) in &cfg.mapping {
-        match ContactField::from_api_name(field) {
-            Some(f) => match super::mapping::compile(spec, f == ContactField::Tags) {
-                Ok(rule) => mapping.push((f, rule)),
-                Err(problems) => {
-                    for (key, msg) in problems {
-                        match key {
-                            Some(k) => c.err(&["mapping", field, k], msg),
-                            None => c.err(&["mapping", field], msg),
-                        }
-                    }
-                }
-            },
-            None => {
-                let names = ContactField::ALL.map(ContactField::api_name);
-                let hint = did_you_mean(field, names)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                c.err(
-                    &["mapping", field],
-                    format!(
-                        "`{field}` is not a standard contact field{hint}; valid fields: {}",
-                        names.join(", ")
-                    ),
-                );
-            }
-        }
-    }
+    let sink = c.sink(&load);
+    let target = c.target(cfg.target, &sink);
+    let mut mapping = c.mapping(&cfg.mapping, &sink);
     mapping.sort_by_key(|(f, _)| *f);
     let mut custom_fields = Vec::new();
     for (key, spec) in &cfg.custom_fields {

@@ -92,20 +92,7 @@ pub struct ClientConfig {
     pub max_wait: Duration,
 }
 
-tokio::task_local! {
-    /// The id of the run the current task belongs to (set by `run`), named in the User-Agent.
-    pub static RUN_ID: String;
-}
-
-/// `ghl-import/<version>`, with the run and the process when a run is under way: support (and
-/// the sandbox's request log) can tell which run sent a request.
-pub fn user_agent() -> String {
-    let base = concat!("ghl-import/", env!("CARGO_PKG_VERSION"));
-    match RUN_ID.try_with(Clone::clone) {
-        Ok(run) => format!("{base} (run {run}; pid {})", std::process::id()),
-        Err(_) => base.to_owned(),
-    }
-}
+pub use super::agent::{user_agent, RUN_ID};
 
 /// How requests authenticate.
 #[derive(Debug, Clone)]
@@ -765,21 +752,8 @@ impl GhlClient {
         if let Some(d) = info.limit_daily {
             self.stats.daily_limit.store(d, Ordering::Relaxed);
         }
-        use super::ratelimit::Adjustment;
-        match self.throttle.observe(info, sent_at, refused) {
-            Some(Adjustment::Advertised(l)) => tracing::info!(
-                max = l.max.get(),
-                interval_ms = l.interval.as_millis() as u64,
-                "Pacing at the rate limit the server advertises."
-            ),
-            Some(Adjustment::Shared(n)) => tracing::info!(
-                requests = n,
-                "Another client is using this location's rate limit; sending only into the room it leaves."
-            ),
-            Some(Adjustment::Restored) => {
-                tracing::info!("The other client's requests have left the window.")
-            }
-            None => {}
+        if let Some(change) = self.throttle.observe(info, sent_at, refused) {
+            change.log();
         }
     }
 }

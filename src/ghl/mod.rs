@@ -1,6 +1,7 @@
 //! Typed client of the GHL Contacts API v2: request bodies per operation, response shapes,
 //! errors, rate-limit headers. Used by load (and later extract).
 
+pub mod agent;
 mod attempt;
 pub mod client;
 pub mod error;

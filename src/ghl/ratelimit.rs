@@ -203,6 +203,26 @@ pub enum Adjustment {
     Restored,
 }
 
+impl Adjustment {
+    /// Says what changed, as a log line.
+    pub fn log(self) {
+        match self {
+            Adjustment::Advertised(l) => tracing::info!(
+                max = l.max.get(),
+                interval_ms = l.interval.as_millis() as u64,
+                "Pacing at the rate limit the server advertises."
+            ),
+            Adjustment::Shared(n) => tracing::info!(
+                requests = n,
+                "Another client is using this location's rate limit; sending only into the room it leaves."
+            ),
+            Adjustment::Restored => {
+                tracing::info!("The other client's requests have left the window.")
+            }
+        }
+    }
+}
+
 impl Throttle {
     /// A throttle that never goes above `cap` (when set), paced at the documented limit until
     /// the server advertises one.
