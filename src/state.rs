@@ -80,6 +80,15 @@ impl StateStore {
     }
 }
 
+/// `20261129T214500Z`: the UTC second `at`, as report folders, run ids and new export files
+/// name it.
+pub fn stamp(at: time::OffsetDateTime) -> String {
+    at.format(time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))
+    .unwrap_or_else(|_| "run".into())
+}
+
 /// A file name for state of `pipeline` at `location`: letters, digits, `-` and `_` kept, the rest `_`.
 pub fn file_key(pipeline: &str, location: &str) -> String {
     let clean = |s: &str| -> String {

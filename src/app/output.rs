@@ -38,10 +38,7 @@ pub(super) fn output_dir(
             crate::state::create_private_dir(&parent).map_err(|e| {
                 ConfigError::new(format!("cannot create the reports folder: {e:#}"))
             })?;
-            let fmt =
-                time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-            let stamp = at.format(&fmt).unwrap_or_else(|_| "run".into());
-            let base = parent.join(format!("{}-{stamp}", p.name));
+            let base = parent.join(format!("{}-{}", p.name, crate::state::stamp(at)));
             // Claimed with a non-recursive create, so two runs started in the same second get
             // two folders.
             let mut dir = base.clone();

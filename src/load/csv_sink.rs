@@ -192,8 +192,7 @@ impl CsvSink {
 
 /// `contacts.csv` → `contacts-20261129T020000Z.csv` (suffixed `-2`, `-3`… when taken).
 fn new_file_name(path: &Path, at: time::OffsetDateTime) -> PathBuf {
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let stamp = at.format(&fmt).unwrap_or_else(|_| "run".into());
+    let stamp = crate::state::stamp(at);
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -166,9 +166,12 @@ pub(super) fn find_match(
     let email = email.filter(|e| !e.is_empty()).map(str::to_lowercase);
     let phone = phone.and_then(normalize_phone);
     let by_email = email.and_then(|e| {
-        contacts
-            .iter()
-            .position(|c| c.email.as_deref().is_some_and(|x| x.to_lowercase() == e))
+        contacts.iter().position(|c| {
+            c.email.as_deref().is_some_and(|x| {
+                // No allocation per stored contact unless its email is not ASCII.
+                x.eq_ignore_ascii_case(&e) || (!x.is_ascii() && x.to_lowercase() == e)
+            })
+        })
     });
     let by_phone = phone.and_then(|p| {
         contacts

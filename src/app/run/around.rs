@@ -134,10 +134,5 @@ pub(super) async fn notify(
 /// A run's id: the pipeline's name and the UTC second it started (`quickstart-20261129T214500Z`),
 /// as in its default report folder, its lease and its log lines.
 pub(in crate::app) fn run_id(p: &config::Pipeline, started_at: time::OffsetDateTime) -> String {
-    let stamp = started_at
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
-    format!("{}-{stamp}", p.name)
+    format!("{}-{}", p.name, crate::state::stamp(started_at))
 }
