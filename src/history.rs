@@ -184,6 +184,15 @@ impl History {
         Ok(())
     }
 
+    /// Records that a run's report folder moved (an inbox run's, beside its file in `done/`).
+    pub fn moved(&self, from: &Path, to: &Path) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET report_dir = ?2 WHERE report_dir = ?1",
+            params![from.display().to_string(), to.display().to_string()],
+        )?;
+        Ok(())
+    }
+
     /// The last `last` runs (of `pipeline`, by name, when given), newest first.
     pub fn list(&self, pipeline: Option<&str>, last: usize) -> anyhow::Result<Vec<RunRow>> {
         let mut stmt = self.conn.prepare(

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod ghl;
 pub mod history;
+pub mod inbox;
 pub mod journal;
 pub mod load;
 pub mod notify;

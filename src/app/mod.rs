@@ -3,6 +3,7 @@
 mod apis;
 mod auth_cmd;
 mod files;
+mod inbox;
 mod init;
 mod lease;
 mod metrics;

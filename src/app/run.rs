@@ -66,12 +66,30 @@ pub struct RunOptions {
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
 /// carrying [`ConfigError`] (exit 2).
 pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
-    let started = Instant::now();
-    let started_at = time::OffsetDateTime::now_utc();
     let p = load_pipeline(&opts)?;
     if opts.seed_contacts > 0 && !opts.sandbox {
         return Err(ConfigError::new("--seed-contacts only applies with --sandbox").into());
     }
+    if p.inbox.is_some() && opts.source_override.is_none() {
+        return super::inbox::run(p, opts).await;
+    }
+    run_loaded(p, opts).await.result
+}
+
+/// How a run of a loaded pipeline went, and where its reports are (when it got that far).
+pub(super) struct Ran {
+    /// The exit code, or why it did not finish.
+    pub result: anyhow::Result<Exit>,
+    /// Its report folder.
+    pub out_dir: Option<PathBuf>,
+    /// Its id.
+    pub id: String,
+}
+
+/// Runs a loaded pipeline (its source a file, a GHL location, or one file of an inbox).
+pub(super) async fn run_loaded(p: config::Pipeline, opts: RunOptions) -> Ran {
+    let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
     // SIGINT or SIGTERM, from here on: stop sending, let requests in flight end, account for
     // every row, write reports.
     let stop = Arc::new(Stop::default());
@@ -89,7 +107,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     let id = run_id(&p, started_at);
     let fut =
         tracing::Instrument::instrument(run_in_span(p, opts, stop, started, started_at), span);
-    crate::ghl::client::RUN_ID.scope(id, fut).await
+    let (result, out_dir) = crate::ghl::client::RUN_ID.scope(id.clone(), fut).await;
+    Ran {
+        result,
+        out_dir,
+        id,
+    }
 }
 
 /// The part of [`run`] its span covers.
@@ -99,17 +122,23 @@ async fn run_in_span(
     stop: Arc<Stop>,
     started: Instant,
     started_at: time::OffsetDateTime,
-) -> anyhow::Result<Exit> {
+) -> (anyhow::Result<Exit>, Option<PathBuf>) {
     tracing::info!(pipeline_file = %p.file.display(), dry_run = opts.dry_run, "Run started.");
     let interrupt = {
         let stop = Arc::clone(&stop);
         super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
     };
     // The webhook's URL is checked before anything is sent.
-    let webhook = match &p.notify {
-        Some(n) => Some(crate::notify::webhook_url(n)?),
-        None => None,
+    let webhook = match p
+        .notify
+        .as_ref()
+        .map(crate::notify::webhook_url)
+        .transpose()
+    {
+        Ok(w) => w,
+        Err(e) => return (Err(e.into()), None),
     };
+    let mut out_dir = None;
     let result = match Apis::build(&p, &opts).await {
         Ok(apis) => {
             let run = Run {
@@ -123,10 +152,11 @@ async fn run_in_span(
                 out_dir: std::sync::Mutex::new(None),
             };
             let result = run.execute().await;
-            let (out_dir, summary) = run.finished(&result);
+            let (dir, summary) = run.finished(&result);
             if let (Some(n), Some(url)) = (&p.notify, &webhook) {
-                notify(n, url, &run, &result, out_dir.as_deref(), summary.as_ref()).await;
+                notify(n, url, &run, &result, dir.as_deref(), summary.as_ref()).await;
             }
+            out_dir = dir;
             result
         }
         Err(e) => Err(e),
@@ -138,7 +168,7 @@ async fn run_in_span(
             tracing::error!(exit = crate::error::exit_code_for(e) as i32, error = %e, "Run failed.")
         }
     }
-    result
+    (result, out_dir)
 }
 
 /// The pipeline, or for `retry-rejects` the same pipeline reading a run's rejected.csv.

@@ -16,11 +16,32 @@ use crate::progress::{notice, warning};
 /// How often the folder is looked at for changes.
 const RESCAN: Duration = Duration::from_secs(2);
 
+/// How often an inbox is looked at when file-system events work (a safety net), and when they
+/// do not (polling).
+const INBOX_POLL: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(2));
+
+/// After an inbox run that did not finish, the first wait before the next (doubled up to the
+/// second each time).
+const INBOX_BACKOFF: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(900));
+
 /// One file of the folder, as last read.
 struct Entry {
     modified: Option<SystemTime>,
     /// The pipeline and its next time, when it loads and has a schedule.
     scheduled: Option<(Pipeline, SystemTime)>,
+    /// The pipeline, when it loads, has no schedule and reads an inbox: it runs when a file is
+    /// ready there.
+    inbox: Option<(Pipeline, InboxState)>,
+}
+
+/// When an unscheduled inbox pipeline is looked at next.
+struct InboxState {
+    /// The next look at the folder.
+    check_at: SystemTime,
+    /// No run before this (after runs that did not finish).
+    not_before: SystemTime,
+    /// The wait after the next run that does not finish.
+    backoff: Duration,
 }
 
 /// Runs the scheduled pipelines of `dir` until a stop signal, with `/healthz` and `/metrics`
@@ -73,12 +94,22 @@ pub async fn serve(
     ));
     let mut entries: BTreeMap<PathBuf, Entry> = BTreeMap::new();
     let mut last_scan = None::<std::time::Instant>;
+    let mut events = Events::new();
     while !stopped() {
         if last_scan.is_none_or(|t| t.elapsed() >= RESCAN) {
             let first = last_scan.is_none();
             rescan(dir, state_dir, &mut entries, first);
+            events.watch(
+                entries
+                    .values()
+                    .filter_map(|e| e.inbox.as_ref())
+                    .filter_map(|(p, _)| p.inbox.as_ref())
+                    .map(|i| i.dir.as_path()),
+            );
             last_scan = Some(std::time::Instant::now());
         }
+        events.wake(&mut entries);
+        run_ready_inboxes(&mut entries, state_dir, &metrics, events.poll(), &stopped).await;
         let now = SystemTime::now();
         let due: Vec<PathBuf> = entries
             .iter()
@@ -141,13 +172,32 @@ fn rescan(
         if entries.get(&f).is_some_and(|e| e.modified == modified) {
             continue;
         }
+        let mut inbox = None;
         let scheduled = match crate::config::load(&f) {
             Err(e) => {
                 warning(&format!("serve: {} skipped: {e:#}", f.display()));
                 None
             }
             Ok(p) => match &p.schedule {
-                None => None,
+                None => {
+                    if let Some(i) = &p.inbox {
+                        notice(&format!(
+                            "serve: {} runs when a file is ready in {}",
+                            f.display(),
+                            i.dir.display()
+                        ));
+                        let now = SystemTime::now();
+                        inbox = Some((
+                            p,
+                            InboxState {
+                                check_at: now,
+                                not_before: now,
+                                backoff: INBOX_BACKOFF.0,
+                            },
+                        ));
+                    }
+                    None
+                }
                 Some(s) => {
                     let now = SystemTime::now();
                     let catch_up =
@@ -177,6 +227,7 @@ fn rescan(
             Entry {
                 modified,
                 scheduled,
+                inbox,
             },
         );
     }
@@ -202,9 +253,167 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
     s.missed(last, now)
 }
 
-/// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics.
-async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) {
+/// Runs the unscheduled inbox pipelines that have a ready file (looked at when an event woke
+/// them, a settling file's time came, or every `poll`).
+async fn run_ready_inboxes(
+    entries: &mut BTreeMap<PathBuf, Entry>,
+    state_dir: Option<&Path>,
+    metrics: &super::metrics::Metrics,
+    poll: Duration,
+    stopped: &impl Fn() -> bool,
+) {
+    for (file, e) in entries.iter_mut() {
+        let Some((p, st)) = e.inbox.as_mut() else {
+            continue;
+        };
+        let now = SystemTime::now();
+        let Some(inbox) = p
+            .inbox
+            .as_ref()
+            .filter(|_| st.check_at <= now && !stopped())
+        else {
+            continue;
+        };
+        let listing = crate::inbox::list(inbox, now).unwrap_or_default();
+        st.check_at = listing.next_ready.map_or(now + poll, |t| t.min(now + poll));
+        if listing.ready.is_empty() || st.not_before > now {
+            st.check_at = st.check_at.max(st.not_before.min(now + poll));
+            continue;
+        }
+        let exit = run_one(file, state_dir, metrics).await;
+        let now = SystemTime::now();
+        if exit == Exit::Fatal as i32 {
+            st.not_before = now + st.backoff;
+            notice(&format!(
+                "serve: {} is taken again in {} s",
+                file.display(),
+                st.backoff.as_secs()
+            ));
+            st.backoff = (st.backoff * 2).min(INBOX_BACKOFF.1);
+        } else {
+            st.backoff = INBOX_BACKOFF.0;
+        }
+        // Files may have arrived during the run.
+        st.check_at = now;
+    }
+}
+
+/// File-system events on the inbox folders (the notify crate), or polling when they cannot be
+/// had (no inotify watches left, a network file system that sends none).
+struct Events {
+    watcher: Option<notify::RecommendedWatcher>,
+    rx: std::sync::mpsc::Receiver<notify::Result<notify::Event>>,
+    watched: Vec<PathBuf>,
+    told: bool,
+}
+
+impl Events {
+    fn new() -> Events {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let watcher = notify::recommended_watcher(tx)
+            .map_err(|e| {
+                warning(&format!(
+                    "serve: no file-system events ({e}); polling inboxes every {} s",
+                    INBOX_POLL.1.as_secs()
+                ))
+            })
+            .ok();
+        Events {
+            told: watcher.is_none(),
+            watcher,
+            rx,
+            watched: Vec::new(),
+        }
+    }
+
+    /// Watches exactly these folders.
+    fn watch<'a>(&mut self, dirs: impl Iterator<Item = &'a Path>) {
+        use notify::Watcher;
+        let dirs: Vec<PathBuf> = dirs.map(Path::to_path_buf).collect();
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        for old in self.watched.iter().filter(|d| !dirs.contains(d)) {
+            let _ = w.unwatch(old);
+        }
+        let mut failed = false;
+        for d in dirs.iter().filter(|d| !self.watched.contains(d)) {
+            if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
+                failed = true;
+                if !self.told {
+                    warning(&format!(
+                        "serve: no file-system events for {} ({e}); polling it every {} s",
+                        d.display(),
+                        INBOX_POLL.1.as_secs()
+                    ));
+                }
+            }
+        }
+        self.told |= failed;
+        self.watched = dirs;
+    }
+
+    /// How often inboxes are looked at without an event.
+    fn poll(&self) -> Duration {
+        match (&self.watcher, self.told) {
+            (Some(_), false) => INBOX_POLL.0,
+            _ => INBOX_POLL.1,
+        }
+    }
+
+    /// Marks the inbox pipelines whose folder had an event as to be looked at now.
+    fn wake(&mut self, entries: &mut BTreeMap<PathBuf, Entry>) {
+        let mut touched: Vec<PathBuf> = Vec::new();
+        while let Ok(ev) = self.rx.try_recv() {
+            let Ok(ev) = ev else { continue };
+            touched.extend(
+                ev.paths
+                    .iter()
+                    .filter_map(|p| p.parent().map(Path::to_path_buf)),
+            );
+        }
+        if touched.is_empty() {
+            return;
+        }
+        let now = SystemTime::now();
+        for (p, st) in entries.values_mut().filter_map(|e| e.inbox.as_mut()) {
+            if p.inbox
+                .as_ref()
+                .is_some_and(|i| touched.iter().any(|t| same_dir(t, &i.dir)))
+            {
+                st.check_at = st.check_at.min(now);
+            }
+        }
+    }
+}
+
+/// Whether two paths name the same folder.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || std::fs::canonicalize(a)
+            .ok()
+            .zip(std::fs::canonicalize(b).ok())
+            .is_some_and(|(a, b)| a == b)
+}
+
+/// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics; its exit
+/// code.
+async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) -> i32 {
     notice(&format!("serve: starting {}", file.display()));
+    let loaded = crate::config::load(file).ok();
+    // The runs this one makes (an inbox run makes one per file) are the rows added after these.
+    let newest = |p: &Pipeline, n: usize| {
+        let db = super::state_dir_of(p, state_dir).join(crate::history::FILE);
+        db.is_file()
+            .then(|| crate::history::History::open_file(&db).ok())
+            .flatten()
+            .and_then(|h| h.list(Some(&p.name), n).ok())
+            .unwrap_or_default()
+    };
+    let before = loaded
+        .as_ref()
+        .and_then(|p| newest(p, 1).first().map(|r| r.id))
+        .unwrap_or(0);
     let result = super::run(super::RunOptions {
         pipeline: file.to_owned(),
         quiet: true,
@@ -220,28 +429,27 @@ async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics
         )),
         Err(e) => warning(&format!("serve: {} failed: {e:#}", file.display())),
     }
-    // The run's figures, from the run history and its summary.json.
-    let Ok(p) = crate::config::load(file) else {
-        return;
-    };
-    let db = super::state_dir_of(&p, state_dir).join(crate::history::FILE);
-    let row = crate::history::History::open_file(&db)
-        .ok()
-        .and_then(|h| h.list(Some(&p.name), 1).ok())
-        .and_then(|rows| rows.into_iter().next());
     let exit = match &result {
         Ok(e) => *e as i32,
         Err(e) => crate::error::exit_code_for(e) as i32,
     };
-    // A run that did not start (busy location, bad pipeline) has no row of its own.
-    let row = row.filter(|_| result.is_ok());
-    let status = row.as_ref().map_or("failed", |r| r.status.as_str());
-    let summary = row
-        .as_ref()
-        .and_then(|r| {
-            std::fs::read(Path::new(&r.report_dir).join(crate::report::SUMMARY_JSON)).ok()
-        })
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let Some(p) = loaded else { return exit };
     let location = p.target.as_ref().map(|t| t.location_id.as_str());
-    metrics.record(&p.name, location, exit, status, summary.as_ref());
+    // The runs' figures, from the run history and their summary.json.
+    let runs: Vec<_> = newest(&p, 1000)
+        .into_iter()
+        .filter(|r| r.id > before)
+        .collect();
+    if runs.is_empty() && result.is_err() {
+        // It did not start (busy location, bad pipeline): no row of its own.
+        metrics.record(&p.name, location, exit, "failed", None);
+    }
+    for r in runs.iter().rev() {
+        let summary = std::fs::read(Path::new(&r.report_dir).join(crate::report::SUMMARY_JSON))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let code = r.exit_code.unwrap_or(exit);
+        metrics.record(&p.name, location, code, &r.status, summary.as_ref());
+    }
+    exit
 }

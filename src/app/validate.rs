@@ -26,14 +26,41 @@ pub async fn validate(path: &Path, sandbox: bool, state_dir: Option<&Path>) -> E
         }
     };
     let mut ok = true;
-    match SourceReader::headers_of(&p.source) {
-        Ok(headers) => {
+    // An inbox is checked with its oldest ready file, when there is one.
+    let sampled = match &p.inbox {
+        None => Some(p.clone()),
+        Some(inbox) if !inbox.dir.is_dir() => {
+            ok = false;
+            println!("✗ inbox {}", inbox.dir.display());
+            eprintln!("source.inbox.dir {} is not a folder", inbox.dir.display());
+            None
+        }
+        Some(inbox) => {
+            let file = super::inbox::sample(inbox);
+            println!(
+                "✓ inbox {} ({})",
+                inbox.dir.display(),
+                file.as_ref().map_or_else(
+                    || "no file ready; a file's header is checked when one arrives".to_owned(),
+                    |f| format!("checking with {}", f.display())
+                )
+            );
+            file.map(|f| super::inbox::with_file(&p, &f))
+        }
+    };
+    match sampled
+        .as_ref()
+        .map(|p| SourceReader::headers_of(&p.source))
+    {
+        None => {}
+        Some(Ok(headers)) => {
+            let p = sampled.as_ref().unwrap_or(&p);
             println!(
                 "✓ source {} ({} columns)",
                 p.source.describe(),
                 headers.len()
             );
-            match Transformer::new(&p, &headers) {
+            match Transformer::new(p, &headers) {
                 Ok(_) => println!("✓ mapping ({} fields)", p.mapping.len()),
                 Err(e) => {
                     ok = false;
@@ -42,7 +69,7 @@ pub async fn validate(path: &Path, sandbox: bool, state_dir: Option<&Path>) -> E
                 }
             }
         }
-        Err(e) => {
+        Some(Err(e)) => {
             ok = false;
             println!("✗ source {}", p.source.describe());
             eprintln!("{e}");

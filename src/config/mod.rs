@@ -20,7 +20,7 @@ pub use model::*;
 pub const PIPELINE_VERSION: u32 = 1;
 
 /// A validated pipeline: every value checked, every relative path resolved.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Pipeline {
     /// Display name (the `name` key, or the file stem).
     pub name: String,
@@ -48,6 +48,26 @@ pub struct Pipeline {
     pub notify: Option<NotifyConfig>,
     /// When `serve` runs it.
     pub schedule: Option<crate::schedule::Schedule>,
+    /// The folder a file source reads new files from (`source.inbox`); the source's `path` is
+    /// then each ready file in turn.
+    pub inbox: Option<Inbox>,
+}
+
+/// A checked `source.inbox`.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    /// The folder watched.
+    pub dir: PathBuf,
+    /// The file-name pattern, as written.
+    pub pattern: String,
+    /// The pattern, compiled.
+    pub matcher: globset::GlobMatcher,
+    /// Where imported files go.
+    pub done: PathBuf,
+    /// Where unreadable files go.
+    pub failed: PathBuf,
+    /// How long a file must be unchanged before it is read.
+    pub settle: std::time::Duration,
 }
 
 /// A checked source.

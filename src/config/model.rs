@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use super::followup_model::{FollowUpFile, FollowUpTags, NoteSource, TaskSource};
+pub use super::ops_model::InboxConfig;
 pub use super::ops_model::{CatchUp, NotifyConfig, NotifyOn, ScheduleConfig};
 
 /// The production API base URL.
@@ -149,7 +150,11 @@ pub enum CursorField {
 #[serde(deny_unknown_fields)]
 pub struct CsvSourceConfig {
     /// Path to the file, relative to the pipeline file's folder unless absolute.
-    pub path: PathBuf,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// A folder files are dropped into, instead of `path`: each new file is imported once.
+    #[serde(default)]
+    pub inbox: Option<InboxConfig>,
     /// Field delimiter, one ASCII character; sniffed from `, ; TAB |` when absent.
     #[serde(default)]
     pub delimiter: Option<char>,
@@ -186,7 +191,11 @@ pub enum DuplicateHeaders {
 #[serde(deny_unknown_fields)]
 pub struct ExcelSourceConfig {
     /// Path to the workbook, relative to the pipeline file's folder unless absolute.
-    pub path: PathBuf,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// A folder workbooks are dropped into, instead of `path`.
+    #[serde(default)]
+    pub inbox: Option<InboxConfig>,
     /// Sheet name, or 0-based index; the first sheet when absent.
     #[serde(default)]
     pub sheet: Option<SheetRef>,
@@ -309,7 +318,7 @@ pub struct OAuthAuthConfig {
 }
 
 /// `dedup:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct DedupConfig {
     /// Key to dedup on.
@@ -413,7 +422,7 @@ pub enum RequiredKey {
 }
 
 /// `load:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LoadConfig {
     /// Where rows go: the target location (`ghl`) or a CSV file (`csv`).

@@ -1,4 +1,5 @@
-//! The pipeline keys of unattended operation: `schedule:` (for `serve`) and `notify:` (alerts).
+//! The pipeline keys of unattended operation: `schedule:` (for `serve`), `notify:` (alerts) and
+//! `source.inbox` (a folder files are dropped into).
 
 use serde::Deserialize;
 
@@ -55,4 +56,29 @@ pub enum NotifyOn {
 
 fn default_notify_on() -> Vec<NotifyOn> {
     vec![NotifyOn::Failure]
+}
+
+/// `source.inbox`: a folder a client's system drops files into. Each new file is imported once
+/// (by content hash), then moved to `done` (or `failed`) with its report folder beside it.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InboxConfig {
+    /// The folder watched, relative to the pipeline file's folder unless absolute.
+    pub dir: std::path::PathBuf,
+    /// Which file names are read (a glob; default `*.csv`, or the workbook extensions for Excel).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Where imported files go (default `<dir>/done`).
+    #[serde(default)]
+    pub done: Option<std::path::PathBuf>,
+    /// Where files that cannot be read as the pipeline says go (default `<dir>/failed`).
+    #[serde(default)]
+    pub failed: Option<std::path::PathBuf>,
+    /// A file is read once it has not changed for this many seconds (default 5).
+    #[serde(default = "default_settle_secs")]
+    pub settle_secs: u64,
+}
+
+fn default_settle_secs() -> u64 {
+    5
 }

@@ -9,7 +9,7 @@ use super::locate;
 use super::model::*;
 use super::PIPELINE_VERSION;
 use super::{
-    CsvSource, ExcelSource, GhlSource, Pipeline, ReportSettings, Sink, Source, Target,
+    CsvSource, ExcelSource, GhlSource, Inbox, Pipeline, ReportSettings, Sink, Source, Target,
     ValidateRules,
 };
 use crate::config::TargetAuth;
@@ -21,6 +21,8 @@ struct Checker<'a> {
     text: &'a str,
     base_dir: PathBuf,
     errs: Vec<ConfigError>,
+    /// `source.inbox`, once checked.
+    inbox: Option<Inbox>,
 }
 
 impl Checker<'_> {
@@ -412,6 +414,77 @@ impl Checker<'_> {
         }
     }
 
+    /// A file source's `path`, or its `inbox` (kept in `self.inbox`; the path is then the
+    /// inbox folder until a run sets each ready file in turn).
+    fn file_or_inbox(
+        &mut self,
+        path: Option<PathBuf>,
+        inbox: Option<super::model::InboxConfig>,
+        default_pattern: &str,
+    ) -> PathBuf {
+        match (path, inbox) {
+            (Some(p), None) => self.resolve(&p),
+            (None, Some(i)) => {
+                let dir = self.resolve(&i.dir);
+                let pattern = i.pattern.unwrap_or_else(|| default_pattern.to_owned());
+                let matcher = match globset::GlobBuilder::new(&pattern)
+                    .literal_separator(true)
+                    .build()
+                {
+                    Ok(g) => g.compile_matcher(),
+                    Err(e) => {
+                        self.err(
+                            &["source", "inbox", "pattern"],
+                            format!("`{pattern}` is not a file-name pattern: {}", e.kind()),
+                        );
+                        return dir;
+                    }
+                };
+                let done = i
+                    .done
+                    .map_or_else(|| dir.join("done"), |d| self.resolve(&d));
+                let failed = i
+                    .failed
+                    .map_or_else(|| dir.join("failed"), |d| self.resolve(&d));
+                if done == dir || failed == dir || done == failed {
+                    self.err(
+                        &["source", "inbox"],
+                        "`dir`, `done` and `failed` must be three different folders (files are moved out of `dir`)",
+                    );
+                }
+                if i.settle_secs > 86_400 {
+                    self.err(
+                        &["source", "inbox", "settle_secs"],
+                        format!("{} is out of range: use 0..=86400 seconds", i.settle_secs),
+                    );
+                }
+                self.inbox = Some(Inbox {
+                    dir: dir.clone(),
+                    pattern,
+                    matcher,
+                    done,
+                    failed,
+                    settle: std::time::Duration::from_secs(i.settle_secs),
+                });
+                dir
+            }
+            (Some(p), Some(_)) => {
+                self.err(
+                    &["source", "inbox"],
+                    "give either `path` (one file) or `inbox` (a folder of new files), not both",
+                );
+                self.resolve(&p)
+            }
+            (None, None) => {
+                self.err(
+                    &["source"],
+                    "missing `path` (the file to read) or `inbox` (a folder files are dropped into)",
+                );
+                PathBuf::new()
+            }
+        }
+    }
+
     fn source(&mut self, cfg: SourceConfig) -> Source {
         match cfg {
             SourceConfig::Csv(csv) => {
@@ -440,8 +513,9 @@ impl Checker<'_> {
                 }
                 let encoding = self.encoding("encoding", &csv.encoding);
                 let fallback_encoding = self.encoding("fallback_encoding", &csv.fallback_encoding);
+                let path = self.file_or_inbox(csv.path, csv.inbox, "*.csv");
                 Source::Csv(CsvSource {
-                    path: self.resolve(&csv.path),
+                    path,
                     delimiter,
                     has_header: csv.has_header,
                     encoding,
@@ -452,7 +526,7 @@ impl Checker<'_> {
                 })
             }
             SourceConfig::Excel(x) => Source::Excel(ExcelSource {
-                path: self.resolve(&x.path),
+                path: self.file_or_inbox(x.path, x.inbox, "*.{xlsx,xlsm,xlsb,xls,ods}"),
                 sheet: x.sheet,
                 header_row: x.header_row,
                 date_columns: x.date_columns,
@@ -538,6 +612,7 @@ pub(super) fn validate(
         text,
         base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         errs: Vec::new(),
+        inbox: None,
     };
     if cfg.version != PIPELINE_VERSION {
         c.err(
@@ -632,6 +707,7 @@ pub(super) fn validate(
         report,
         notify: cfg.notify,
         schedule,
+        inbox: c.inbox,
     })
 }
 

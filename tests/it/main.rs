@@ -31,5 +31,7 @@ mod trust;
 mod converge;
 // Unattended operation: one writer per location.
 mod unattended;
+// Inbox folders: each dropped file once, moved with its reports, resumed after a kill.
+mod inbox;
 // Deployment files: the Dockerfile, deploy/kubernetes and deploy/systemd.
 mod deploy;

@@ -379,52 +379,10 @@ fn serve_runs_a_one_second_schedule_and_skips_a_broken_pipeline() {
         "schedule:\n  cron: \"* * * * * *\"\n  timezone: Europe/Berlin\nreport:\n  dir: out\n",
     );
     std::fs::write(dir.path().join("broken.yaml"), "version: 1\nsource: [\n").unwrap();
-    let mut serve = bin()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg(dir.path())
-        .env("IT_TOKEN", &sb.token)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Its stderr, line by line, as it comes.
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = serve.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        for l in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(l);
-        }
-    });
-    let mut lines = Vec::new();
-    let addr = loop {
-        let l = rx
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("serve prints its address");
-        let found = l.split("/metrics on http://").nth(1).map(str::to_owned);
-        lines.push(l);
-        if let Some(a) = found {
-            break a;
-        }
-    };
+    let serve = ServeProc::start(dir.path(), &sb.token);
     std::thread::sleep(std::time::Duration::from_millis(3500));
-    let get = |path: &str| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut t = String::new();
-        s.read_to_string(&mut t).unwrap();
-        t
-    };
-    assert!(get("/healthz").ends_with("ok\n"));
-    let metrics = get("/metrics");
+    assert!(serve.get("/healthz").ends_with("ok\n"));
+    let metrics = serve.get("/metrics");
     assert!(
         metrics.contains(r#"ghl_import_runs_total{pipeline="p",status="ok"}"#),
         "{metrics}"
@@ -434,12 +392,7 @@ fn serve_runs_a_one_second_schedule_and_skips_a_broken_pipeline() {
         "{metrics}"
     );
     assert!(metrics.contains("ghl_import_last_success_timestamp_seconds{pipeline=\"p\"}"));
-    signal(&serve, "-TERM");
-    let status = serve.wait().unwrap();
-    reader.join().unwrap();
-    lines.extend(rx.try_iter());
-    let err = lines.join("\n");
-    assert_eq!(status.code(), Some(0), "{err}");
+    let err = serve.stop();
     assert!(err.contains("broken.yaml skipped"), "{err}");
     assert!(err.contains("serve: stopped"), "{err}");
     // Every second for ~3.5 s: 3 runs (one either way for timing), each complete in the history.
@@ -474,18 +427,10 @@ fn serve_makes_a_missed_run_once_with_catch_up_once() {
     c.execute("UPDATE runs SET started_at = '2020-01-01T00:00:00Z'", [])
         .unwrap();
     drop(c);
-    let serve = bin()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg(dir.path())
-        .env("IT_TOKEN", &sb.token)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    signal(&serve, "-TERM");
-    let out = serve.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut serve = ServeProc::start(dir.path(), &sb.token);
+    serve.wait_for("a missed run is made now");
+    serve.wait_for("ended with exit 0");
+    let err = serve.stop();
     assert!(err.contains("a missed run is made now"), "{err}");
     let o = run(bin()
         .args(["runs", "--format", "json", "--pipeline"])

@@ -333,3 +333,106 @@ pub fn created_updated(s: &serde_json::Value) -> (u64, u64) {
         s["rows"]["updated"].as_u64().unwrap_or(0),
     )
 }
+
+/// A `ghl-import serve --listen 127.0.0.1:0 DIR` child process with its stderr collected line by
+/// line; killed on drop.
+pub struct ServeProc {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// Every stderr line so far.
+    pub seen: Vec<String>,
+    /// The address of /healthz and /metrics.
+    pub addr: String,
+}
+
+impl ServeProc {
+    /// Starts `serve` on `dir` with `token` in `IT_TOKEN` and waits for its address.
+    pub fn start(dir: &Path, token: &str) -> ServeProc {
+        let mut child = bin()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg(dir)
+            .env("IT_TOKEN", token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let mut s = ServeProc {
+            child,
+            lines,
+            reader: Some(reader),
+            seen: Vec::new(),
+            addr: String::new(),
+        };
+        let l = s.wait_for("/metrics on http://");
+        s.addr = l
+            .split("/metrics on http://")
+            .nth(1)
+            .unwrap_or("")
+            .to_owned();
+        s
+    }
+
+    /// Waits (up to 20 s) for a stderr line containing `needle` and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "serve never printed {needle:?}; it printed:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// GET a path of its endpoint; the whole answer, head included.
+    pub fn get(&self, path: &str) -> String {
+        let mut s = TcpStream::connect(&self.addr).expect("serve listens");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut t = String::new();
+        s.read_to_string(&mut t).unwrap();
+        t
+    }
+
+    /// SIGTERM, wait for it to exit 0, and return everything it printed.
+    pub fn stop(mut self) -> String {
+        signal(&self.child, "-TERM");
+        let status = self.child.wait().expect("serve exits");
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.seen.extend(self.lines.try_iter());
+        let all = self.seen.join("\n");
+        assert_eq!(status.code(), Some(0), "{all}");
+        all
+    }
+}
+
+impl Drop for ServeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
