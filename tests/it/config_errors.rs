@@ -192,3 +192,32 @@ fn credentials_in_a_base_url_are_refused_and_never_echoed() {
         "{out}{err}"
     );
 }
+
+#[test]
+fn an_inbox_source_is_checked_with_positions() {
+    let dir = workdir();
+    let p = pipeline(dir.path(), "http://127.0.0.1:9", "First Name,Email,Phone\n", "");
+    let yaml = std::fs::read_to_string(&p).unwrap();
+    let write = |source: &str| {
+        std::fs::write(&p, yaml.replace("  path: in.csv\n", source)).unwrap();
+        expect_config_error(&run(bin().arg("validate").arg(&p)))
+    };
+    // Both a file and a folder, then neither.
+    let e = write("  path: in.csv\n  inbox: {dir: incoming}\n");
+    assert!(e.contains(&format!("{}:5:3: source.inbox", p.display())), "{e}");
+    assert!(e.contains("not both"), "{e}");
+    let e = write("");
+    assert!(e.contains("missing `path`"), "{e}");
+    // A pattern that is not one, and `done` the inbox itself.
+    let e = write("  inbox: {dir: incoming, pattern: \"*.{csv\"}\n");
+    assert!(e.contains("source.inbox.pattern"), "{e}");
+    assert!(e.contains("is not a file-name pattern"), "{e}");
+    let e = write("  inbox: {dir: incoming, done: incoming}\n");
+    assert!(e.contains("three different folders"), "{e}");
+    // A valid inbox whose folder does not exist: validate says so, run too.
+    let e = write("  inbox: {dir: incoming}\n");
+    assert!(e.contains("is not a folder"), "{e}");
+    let e = expect_config_error(&run(bin().arg("run").arg(&p).arg("--sandbox")));
+    assert!(e.contains("source.inbox.dir"), "{e}");
+    assert!(e.contains("is not a folder"), "{e}");
+}
