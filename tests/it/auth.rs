@@ -9,8 +9,8 @@ use std::process::{Command, Output, Stdio};
 
 use crate::util::*;
 
-const SECRET_VAR: &str = "IT_CLIENT_SECRET";
-const SECRET: &str = "sandbox-secret";
+pub(crate) const SECRET_VAR: &str = "IT_CLIENT_SECRET";
+pub(crate) const SECRET: &str = "sandbox-secret";
 
 /// One HTTP GET to an absolute http URL; returns (status, Location header).
 fn get(url: &str) -> (u16, Option<String>) {
@@ -84,7 +84,7 @@ fn login_cmd(sb: &SandboxProc, state: &Path, extra: &[&str]) -> Command {
 
 /// Logs in like a user with a browser: open the printed URL (the sandbox approves at once and
 /// redirects), follow the redirect to the tool's loopback listener.
-fn login(sb: &SandboxProc, state: &Path, extra: &[&str]) -> Output {
+pub(crate) fn login(sb: &SandboxProc, state: &Path, extra: &[&str]) -> Output {
     let mut child = login_cmd(sb, state, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

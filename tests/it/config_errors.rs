@@ -196,7 +196,12 @@ fn credentials_in_a_base_url_are_refused_and_never_echoed() {
 #[test]
 fn an_inbox_source_is_checked_with_positions() {
     let dir = workdir();
-    let p = pipeline(dir.path(), "http://127.0.0.1:9", "First Name,Email,Phone\n", "");
+    let p = pipeline(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "First Name,Email,Phone\n",
+        "",
+    );
     let yaml = std::fs::read_to_string(&p).unwrap();
     let write = |source: &str| {
         std::fs::write(&p, yaml.replace("  path: in.csv\n", source)).unwrap();
@@ -204,7 +209,10 @@ fn an_inbox_source_is_checked_with_positions() {
     };
     // Both a file and a folder, then neither.
     let e = write("  path: in.csv\n  inbox: {dir: incoming}\n");
-    assert!(e.contains(&format!("{}:5:3: source.inbox", p.display())), "{e}");
+    assert!(
+        e.contains(&format!("{}:5:3: source.inbox", p.display())),
+        "{e}"
+    );
     assert!(e.contains("not both"), "{e}");
     let e = write("");
     assert!(e.contains("missing `path`"), "{e}");

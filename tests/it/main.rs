@@ -33,5 +33,7 @@ mod converge;
 mod unattended;
 // Inbox folders: each dropped file once, moved with its reports, resumed after a kill.
 mod inbox;
+// The shipped integration pipelines (field service, delivery, read-only apps) on a fast clock.
+mod integrations;
 // Deployment files: the Dockerfile, deploy/kubernetes and deploy/systemd.
 mod deploy;

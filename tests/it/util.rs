@@ -349,10 +349,15 @@ pub struct ServeProc {
 impl ServeProc {
     /// Starts `serve` on `dir` with `token` in `IT_TOKEN` and waits for its address.
     pub fn start(dir: &Path, token: &str) -> ServeProc {
+        ServeProc::start_env(dir, &[("IT_TOKEN", token)])
+    }
+
+    /// Starts `serve` on `dir` with these environment variables and waits for its address.
+    pub fn start_env(dir: &Path, env: &[(&str, &str)]) -> ServeProc {
         let mut child = bin()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg(dir)
-            .env("IT_TOKEN", token)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
