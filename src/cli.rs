@@ -109,6 +109,10 @@ pub enum Command {
         /// locations).
         #[arg(long)]
         allow_remote: bool,
+        /// Runs at once, at most: pipelines on different locations run side by side, one
+        /// location's runs one after another.
+        #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+        max_runs: u16,
     },
     /// List past runs from the run history: status, counts, requests, 429s, report folder.
     #[command(

@@ -236,7 +236,7 @@ pub struct Earlier {
 
 /// The record of the files an inbox pipeline took.
 pub struct Record {
-    conn: Connection,
+    conn: std::sync::Mutex<Connection>,
 }
 
 /// What identifies a file for a pipeline: which pipeline, which location it goes to, its hash.
@@ -251,6 +251,10 @@ pub struct Key<'a> {
 }
 
 impl Record {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opens (creating) the record in `state_dir`.
     pub fn open(state_dir: &Path) -> anyhow::Result<Record> {
         crate::state::create_private_dir(state_dir)?;
@@ -277,13 +281,15 @@ impl Record {
              CREATE INDEX IF NOT EXISTS files_by_hash ON files (pipeline, location, sha256);",
         )
         .with_context(|| format!("preparing the inbox record {}", path.display()))?;
-        Ok(Record { conn })
+        Ok(Record {
+            conn: std::sync::Mutex::new(conn),
+        })
     }
 
     /// The latest taking of this content in `state`, if any.
     pub fn latest(&self, key: Key<'_>, state: FileState) -> anyhow::Result<Option<Earlier>> {
         Ok(self
-            .conn
+            .conn()
             .query_row(
                 "SELECT name, run, COALESCE(ended_at, started_at), moved_to FROM files
                  WHERE pipeline = ?1 AND location = ?2 AND sha256 = ?3 AND state = ?4
@@ -304,7 +310,8 @@ impl Record {
     /// Records that `file` is being taken (state `started`, or `duplicate` at once) and
     /// returns its row.
     pub fn take(&self, key: Key<'_>, file: &Dropped, state: FileState) -> anyhow::Result<i64> {
-        self.conn.execute(
+        let conn = self.conn();
+        conn.execute(
             "INSERT INTO files (pipeline, location, sha256, name, size, state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -316,12 +323,12 @@ impl Record {
                 state.as_str()
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid())
     }
 
     /// Names the run reading the file.
     pub fn set_run(&self, id: i64, run: &str) -> anyhow::Result<()> {
-        self.conn
+        self.conn()
             .execute("UPDATE files SET run = ?2 WHERE id = ?1", params![id, run])?;
         Ok(())
     }
@@ -334,7 +341,7 @@ impl Record {
         moved_to: Option<&Path>,
         note: Option<&str>,
     ) -> anyhow::Result<()> {
-        self.conn.execute(
+        self.conn().execute(
             "UPDATE files SET state = ?2, moved_to = ?3, note = ?4,
                  ended_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
              WHERE id = ?1",

@@ -72,7 +72,17 @@ fn main() -> ExitCode {
                 state_dir,
                 listen,
                 allow_remote,
-            } => app::serve(&dir, state_dir.as_deref(), listen, allow_remote).await,
+                max_runs,
+            } => {
+                app::serve(app::ServeOptions {
+                    dir,
+                    state_dir,
+                    listen,
+                    allow_remote,
+                    max_runs: max_runs as usize,
+                })
+                .await
+            }
             Command::Runs {
                 pipeline,
                 last,

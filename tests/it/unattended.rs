@@ -548,3 +548,61 @@ fn two_serve_processes_and_a_manual_run_never_write_to_one_location_at_once() {
         "{blocks:?}"
     );
 }
+
+#[test]
+fn serve_runs_two_locations_side_by_side_and_skips_a_time_a_pipeline_is_still_running() {
+    // 10 requests a second per location: each first run (25 rows) takes about 2.5 s, while the
+    // schedule fires every second.
+    let sb = SandboxProc::start(
+        "loc-a",
+        &[
+            "--location",
+            "loc-b",
+            "--rate-max",
+            "10",
+            "--rate-interval-ms",
+            "1000",
+        ],
+    );
+    let dir = workdir();
+    for (name, loc, rows) in [
+        ("a", "loc-a", many_rows(25)),
+        ("b", "loc-b", other_rows(25)),
+    ] {
+        std::fs::write(dir.path().join(format!("{name}.csv")), rows).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!(
+                "version: 1\nsource: {{type: csv, path: {name}.csv}}\n\
+                 target: {{location_id: {loc}, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+                 mapping: {{firstName: First Name, email: Email}}\n\
+                 schedule: {{cron: \"* * * * * *\"}}\nreport: {{dir: out}}\n",
+                sb.base_url
+            ),
+        )
+        .unwrap();
+    }
+    let mut serve = ServeProc::start(dir.path(), &sb.token);
+    serve.wait_for("is still running; its run of");
+    serve.wait_for("a.yaml ended with exit 0");
+    serve.wait_for("b.yaml ended with exit 0");
+    serve.stop();
+    let log: Vec<serde_json::Value> =
+        serde_json::from_str(&sb.raw("GET", "/_sandbox/log", &[], "").1).unwrap();
+    let span = |loc: &str| {
+        let at: Vec<u64> = log
+            .iter()
+            .filter(|e| e["endpoint"] == "POST /contacts/upsert" && e["location"] == loc)
+            .map(|e| e["at_ms"].as_u64().unwrap())
+            .collect();
+        (*at.iter().min().unwrap(), *at.iter().max().unwrap())
+    };
+    let (a, b) = (span("loc-a"), span("loc-b"));
+    assert!(
+        a.0 < b.1 && b.0 < a.1,
+        "the two locations were written at the same time: {a:?} {b:?}"
+    );
+    assert_eq!(sb.contacts("loc-a").len(), 25);
+    assert_eq!(sb.contacts("loc-b").len(), 25);
+    assert_eq!(sb.stats()["rate_limited_429"], 0);
+}

@@ -1,0 +1,469 @@
+//! `ghl-import serve <folder>`: runs the pipelines of a folder on their schedules, in this one
+//! process, until SIGINT/SIGTERM. The folder is read again when a file in it changes (added,
+//! edited, removed); a pipeline that does not load is reported (once per version of the file)
+//! and skipped, never stopping the others. A run missed while `serve` was not running follows the
+//! pipeline's `catch_up` (`once`: run at start). An unscheduled pipeline reading an inbox runs
+//! when a file is ready there (file-system events, else polling).
+//!
+//! Each run is a normal `run` (journal, lease, history, reports, alerts). Pipelines on different
+//! locations run side by side, up to `--max-runs`; one location's runs go one after another
+//! (the lease would make a second one wait or fail). A pipeline still running when its next time
+//! comes is not started twice: that time is skipped, as Kubernetes' `concurrencyPolicy: Forbid`.
+
+mod events;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{CatchUp, Pipeline};
+use crate::error::Exit;
+use crate::progress::{notice, warning};
+
+/// How often the folder is looked at for changes.
+const RESCAN: Duration = Duration::from_secs(2);
+
+/// How often an inbox is looked at when file-system events work (a safety net), and when they
+/// do not (polling).
+const INBOX_POLL: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(2));
+
+/// After an inbox run that did not finish, the first wait before the next (doubled up to the
+/// second each time).
+const INBOX_BACKOFF: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(900));
+
+/// How `serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The folder of pipelines.
+    pub dir: PathBuf,
+    /// The state folder of every run (default: beside each pipeline).
+    pub state_dir: Option<PathBuf>,
+    /// Where `/healthz` and `/metrics` listen.
+    pub listen: std::net::SocketAddr,
+    /// Allow a `listen` address other than loopback.
+    pub allow_remote: bool,
+    /// Runs at once, at most.
+    pub max_runs: usize,
+}
+
+/// One file of the folder, as last read.
+struct Entry {
+    modified: Option<SystemTime>,
+    /// The pipeline, when it loads.
+    pipeline: Option<Pipeline>,
+    /// A scheduled pipeline's next time.
+    next: Option<SystemTime>,
+    /// An unscheduled inbox pipeline's looks at its folder.
+    inbox: Option<InboxState>,
+    /// Waiting to start since this time (its scheduled time, or when its inbox had a file).
+    due: Option<SystemTime>,
+}
+
+impl Entry {
+    /// The location the pipeline writes to (runs on one location go one at a time).
+    fn location(&self) -> Option<&str> {
+        self.pipeline
+            .as_ref()?
+            .target
+            .as_ref()
+            .map(|t| t.location_id.as_str())
+    }
+}
+
+/// When an unscheduled inbox pipeline is looked at next.
+struct InboxState {
+    /// The next look at the folder.
+    check_at: SystemTime,
+    /// No run before this (after runs that did not finish).
+    not_before: SystemTime,
+    /// The wait after the next run that does not finish.
+    backoff: Duration,
+}
+
+/// The runs under way: their pipeline files and locations, and the tasks running them.
+#[derive(Default)]
+struct Running {
+    files: HashMap<PathBuf, Option<String>>,
+    ids: HashMap<tokio::task::Id, PathBuf>,
+    tasks: tokio::task::JoinSet<i32>,
+}
+
+/// Runs the scheduled pipelines of a folder until a stop signal, with `/healthz` and
+/// `/metrics` (loopback only unless `allow_remote`).
+pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
+    let dir = o.dir.as_path();
+    if !dir.is_dir() {
+        return Err(crate::error::ConfigError::new(format!(
+            "{} is not a folder of pipelines",
+            dir.display()
+        ))
+        .into());
+    }
+    let listen = o.listen;
+    if !listen.ip().is_loopback() && !o.allow_remote {
+        return Err(crate::error::ConfigError::new(format!(
+            "--listen {listen} is not a loopback address: the metrics name pipelines and locations; add \
+             --allow-remote to serve them there"
+        ))
+        .into());
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| crate::error::ConfigError::new(format!("--listen {listen}: {e}")))?;
+    let metrics = Arc::new(super::metrics::Metrics::default());
+    notice(&format!(
+        "serve: /healthz and /metrics on http://{}",
+        listener.local_addr()?
+    ));
+    super::metrics::spawn_endpoint(listener, Arc::clone(&metrics));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let s = super::signals::next().await;
+            notice(&format!(
+                "serve: {}: finishing the runs under way, then exiting",
+                s.name()
+            ));
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
+    notice(&format!(
+        "serve: running the scheduled pipelines of {} (at most {} at once)",
+        dir.display(),
+        o.max_runs
+    ));
+    let state_dir = o.state_dir.as_deref();
+    let mut entries: BTreeMap<PathBuf, Entry> = BTreeMap::new();
+    let mut running = Running::default();
+    let mut last_scan = None::<std::time::Instant>;
+    let mut events = events::Events::new();
+    while !stopped() {
+        if last_scan.is_none_or(|t| t.elapsed() >= RESCAN) {
+            rescan(dir, state_dir, &mut entries, last_scan.is_none());
+            events.watch(
+                entries
+                    .values()
+                    .filter(|e| e.inbox.is_some())
+                    .filter_map(|e| e.pipeline.as_ref()?.inbox.as_ref())
+                    .map(|i| i.dir.as_path()),
+            );
+            last_scan = Some(std::time::Instant::now());
+        }
+        while let Some(done) = running.tasks.try_join_next_with_id() {
+            finished(&mut entries, &mut running, done);
+        }
+        events.wake(&mut entries);
+        let now = SystemTime::now();
+        mark_due(&mut entries, &running, now, events.poll());
+        start_due(&mut entries, &mut running, &o, &metrics, now);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The runs got the signal too: each stops sending and writes its reports.
+    while let Some(done) = running.tasks.join_next_with_id().await {
+        finished(&mut entries, &mut running, done);
+    }
+    watcher.abort();
+    notice("serve: stopped");
+    Ok(Exit::Ok)
+}
+
+/// Marks what is due: scheduled pipelines whose time came (a pipeline still running then skips
+/// that time), and unscheduled inbox pipelines whose folder has a ready file.
+fn mark_due(
+    entries: &mut BTreeMap<PathBuf, Entry>,
+    running: &Running,
+    now: SystemTime,
+    poll: Duration,
+) {
+    for (file, e) in entries.iter_mut() {
+        let Some(p) = e.pipeline.as_ref() else {
+            continue;
+        };
+        let busy = running.files.contains_key(file);
+        if let Some(at) = e.next.filter(|at| *at <= now) {
+            e.next = p.schedule.as_ref().and_then(|s| s.next_after(now));
+            if busy || e.due.is_some() {
+                notice(&format!(
+                    "serve: {} is still {}; its run of {} is skipped",
+                    file.display(),
+                    if busy { "running" } else { "waiting to start" },
+                    rfc3339(at)
+                ));
+            } else {
+                e.due = Some(at);
+            }
+        }
+        let (Some(st), Some(inbox)) = (e.inbox.as_mut(), p.inbox.as_ref()) else {
+            continue;
+        };
+        if busy || e.due.is_some() || st.check_at > now {
+            continue;
+        }
+        let listing = crate::inbox::list(inbox, now).unwrap_or_default();
+        st.check_at = listing.next_ready.map_or(now + poll, |t| t.min(now + poll));
+        if listing.ready.is_empty() {
+            continue;
+        }
+        if st.not_before > now {
+            st.check_at = st.check_at.min(st.not_before);
+            continue;
+        }
+        e.due = Some(now);
+    }
+}
+
+/// Starts due runs, earliest first, while fewer than `max_runs` run and their location is free.
+fn start_due(
+    entries: &mut BTreeMap<PathBuf, Entry>,
+    running: &mut Running,
+    o: &ServeOptions,
+    metrics: &Arc<super::metrics::Metrics>,
+    now: SystemTime,
+) {
+    let mut due: Vec<(SystemTime, PathBuf)> = entries
+        .iter()
+        .filter_map(|(f, e)| Some((e.due?, f.clone())))
+        .collect();
+    due.sort();
+    for (at, file) in due {
+        if running.files.len() >= o.max_runs {
+            break;
+        }
+        let Some(e) = entries.get_mut(&file) else {
+            continue;
+        };
+        let location = e.location().map(str::to_owned);
+        if location.is_some() && running.files.values().any(|l| *l == location) {
+            continue;
+        }
+        e.due = None;
+        let late = now.duration_since(at).unwrap_or_default();
+        notice(&format!(
+            "serve: starting {} ({} ms after its time)",
+            file.display(),
+            late.as_millis()
+        ));
+        tracing::info!(
+            pipeline_file = %file.display(),
+            due = %rfc3339(at),
+            start_delay_ms = late.as_millis() as u64,
+            "Scheduled run started."
+        );
+        running.files.insert(file.clone(), location);
+        let (state_dir, metrics, f) = (o.state_dir.clone(), Arc::clone(metrics), file.clone());
+        let task = running
+            .tasks
+            .spawn(async move { run_one(&f, state_dir.as_deref(), &metrics).await });
+        running.ids.insert(task.id(), file);
+    }
+}
+
+/// A run ended: its location is free, and an inbox pipeline whose run did not finish waits
+/// longer each time before the next.
+fn finished(
+    entries: &mut BTreeMap<PathBuf, Entry>,
+    running: &mut Running,
+    done: Result<(tokio::task::Id, i32), tokio::task::JoinError>,
+) {
+    let (id, exit) = match done {
+        Ok(d) => d,
+        Err(e) => {
+            warning(&format!("serve: a run ended abnormally: {e}"));
+            (e.id(), Exit::Fatal as i32)
+        }
+    };
+    let Some(file) = running.ids.remove(&id) else {
+        return;
+    };
+    running.files.remove(&file);
+    let Some(st) = entries.get_mut(&file).and_then(|e| e.inbox.as_mut()) else {
+        return;
+    };
+    let now = SystemTime::now();
+    if exit == Exit::Fatal as i32 {
+        st.not_before = now + st.backoff;
+        notice(&format!(
+            "serve: {} is taken again in {} s",
+            file.display(),
+            st.backoff.as_secs()
+        ));
+        st.backoff = (st.backoff * 2).min(INBOX_BACKOFF.1);
+    } else {
+        st.backoff = INBOX_BACKOFF.0;
+    }
+    // Files may have arrived during the run.
+    st.check_at = now;
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Reads the folder's pipelines again where their files changed.
+fn rescan(
+    dir: &Path,
+    state_dir: Option<&Path>,
+    entries: &mut BTreeMap<PathBuf, Entry>,
+    first: bool,
+) {
+    let files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect(),
+        Err(e) => {
+            warning(&format!("serve: cannot read {}: {e}", dir.display()));
+            return;
+        }
+    };
+    entries.retain(|f, _| {
+        let keep = files.contains(f);
+        if !keep {
+            notice(&format!(
+                "serve: {} removed; no longer scheduled",
+                f.display()
+            ));
+        }
+        keep
+    });
+    for f in files {
+        let modified = std::fs::metadata(&f).and_then(|m| m.modified()).ok();
+        if entries.get(&f).is_some_and(|e| e.modified == modified) {
+            continue;
+        }
+        let mut e = Entry {
+            modified,
+            pipeline: None,
+            next: None,
+            inbox: None,
+            due: None,
+        };
+        match crate::config::load(&f) {
+            Err(err) => warning(&format!("serve: {} skipped: {err:#}", f.display())),
+            Ok(p) => {
+                let now = SystemTime::now();
+                match (&p.schedule, &p.inbox) {
+                    (None, None) => {}
+                    (None, Some(i)) => {
+                        notice(&format!(
+                            "serve: {} runs when a file is ready in {}",
+                            f.display(),
+                            i.dir.display()
+                        ));
+                        e.inbox = Some(InboxState {
+                            check_at: now,
+                            not_before: now,
+                            backoff: INBOX_BACKOFF.0,
+                        });
+                    }
+                    (Some(s), _) => {
+                        let catch_up =
+                            first && s.catch_up == CatchUp::Once && missed(&p, state_dir, now);
+                        e.next = if catch_up {
+                            Some(now)
+                        } else {
+                            s.next_after(now)
+                        };
+                        notice(&format!(
+                            "serve: {} scheduled `{}` ({}){}",
+                            f.display(),
+                            s.pattern,
+                            s.tz,
+                            if catch_up {
+                                "; a missed run is made now (catch_up: once)"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                }
+                e.pipeline = Some(p);
+            }
+        }
+        entries.insert(f, e);
+    }
+}
+
+/// Whether the schedule fired since the pipeline's last recorded run.
+fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
+    let Some(s) = &p.schedule else { return false };
+    let db = super::state_dir_of(p, state_dir).join(crate::history::FILE);
+    let last = crate::history::History::open_file(&db)
+        .ok()
+        .filter(|_| db.is_file())
+        .and_then(|h| h.list(Some(&p.name), 1).ok())
+        .and_then(|rows| rows.into_iter().next())
+        .and_then(|r| {
+            time::OffsetDateTime::parse(
+                &r.started_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()
+        })
+        .map(SystemTime::from);
+    s.missed(last, now)
+}
+
+/// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics; its exit
+/// code.
+async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) -> i32 {
+    notice(&format!("serve: starting {}", file.display()));
+    let loaded = crate::config::load(file).ok();
+    // The runs this one makes (an inbox run makes one per file) are the rows added after these.
+    let newest = |p: &Pipeline, n: usize| {
+        let db = super::state_dir_of(p, state_dir).join(crate::history::FILE);
+        db.is_file()
+            .then(|| crate::history::History::open_file(&db).ok())
+            .flatten()
+            .and_then(|h| h.list(Some(&p.name), n).ok())
+            .unwrap_or_default()
+    };
+    let before = loaded
+        .as_ref()
+        .and_then(|p| newest(p, 1).first().map(|r| r.id))
+        .unwrap_or(0);
+    let result = super::run(super::RunOptions {
+        pipeline: file.to_owned(),
+        quiet: true,
+        state_dir: state_dir.map(Path::to_path_buf),
+        ..Default::default()
+    })
+    .await;
+    match &result {
+        Ok(exit) => notice(&format!(
+            "serve: {} ended with exit {}",
+            file.display(),
+            *exit as i32
+        )),
+        Err(e) => warning(&format!("serve: {} failed: {e:#}", file.display())),
+    }
+    let exit = match &result {
+        Ok(e) => *e as i32,
+        Err(e) => crate::error::exit_code_for(e) as i32,
+    };
+    let Some(p) = loaded else { return exit };
+    let location = p.target.as_ref().map(|t| t.location_id.as_str());
+    // The runs' figures, from the run history and their summary.json.
+    let runs: Vec<_> = newest(&p, 1000)
+        .into_iter()
+        .filter(|r| r.id > before)
+        .collect();
+    if runs.is_empty() && result.is_err() {
+        // It did not start (busy location, bad pipeline): no row of its own.
+        metrics.record(&p.name, location, exit, "failed", None);
+    }
+    for r in runs.iter().rev() {
+        let summary = std::fs::read(Path::new(&r.report_dir).join(crate::report::SUMMARY_JSON))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let code = r.exit_code.unwrap_or(exit);
+        metrics.record(&p.name, location, code, &r.status, summary.as_ref());
+    }
+    exit
+}
