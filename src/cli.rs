@@ -113,6 +113,14 @@ pub enum Command {
         /// location's runs one after another.
         #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
         max_runs: u16,
+        /// Only the pipelines of shard INDEX of COUNT (by location: a location's pipelines are
+        /// all in one shard), e.g. `--shard $(JOB_COMPLETION_INDEX)/4` in a Kubernetes Indexed Job.
+        #[arg(long, value_name = "INDEX/COUNT")]
+        shard: Option<crate::app::Shard>,
+        /// Run every pipeline (of the shard) once, side by side, and exit with the worst exit
+        /// code; schedules are not read and no endpoint is served.
+        #[arg(long)]
+        once: bool,
     },
     /// List past runs from the run history: status, counts, requests, 429s, report folder.
     #[command(

@@ -73,6 +73,8 @@ fn main() -> ExitCode {
                 listen,
                 allow_remote,
                 max_runs,
+                shard,
+                once,
             } => {
                 app::serve(app::ServeOptions {
                     dir,
@@ -80,6 +82,8 @@ fn main() -> ExitCode {
                     listen,
                     allow_remote,
                     max_runs: max_runs as usize,
+                    shard,
+                    once,
                 })
                 .await
             }

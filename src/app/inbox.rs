@@ -109,7 +109,7 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> anyhow::Result<Exit> {
 
 /// Which of two exit codes says more is wrong: a run that did not finish, then a file that
 /// could not be read, then rejects.
-fn worse(a: Exit, b: Exit) -> Exit {
+pub(super) fn worse(a: Exit, b: Exit) -> Exit {
     let rank = |e: Exit| match e {
         Exit::Ok => 0,
         Exit::Rejects => 1,

@@ -26,7 +26,7 @@ pub use rollback::rollback;
 pub use run::{run, RunOptions};
 pub use runs::runs;
 pub use sandbox_cmd::sandbox;
-pub use serve::{serve, ServeOptions};
+pub use serve::{serve, ServeOptions, Shard};
 pub use target::{RunRecord, TargetKind, TargetRecord, RUN_JSON};
 pub use validate::validate;
 

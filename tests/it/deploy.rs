@@ -120,3 +120,65 @@ fn the_dockerfile_builds_in_two_stages_and_runs_as_a_user() {
     args.extend(example.split_whitespace());
     accepts(&args);
 }
+
+#[test]
+fn the_indexed_job_shards_locations_over_its_pods_with_a_state_folder_each() {
+    let text = std::fs::read_to_string(repo().join("deploy/kubernetes/indexed-job.yaml")).unwrap();
+    let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(v["kind"], "CronJob");
+    assert_eq!(v["spec"]["concurrencyPolicy"], "Forbid");
+    let job = &v["spec"]["jobTemplate"]["spec"];
+    assert_eq!(job["completionMode"], "Indexed");
+    let count = job["completions"].as_u64().unwrap();
+    assert_eq!(
+        job["parallelism"].as_u64(),
+        Some(count),
+        "every shard at once"
+    );
+    let pod = &job["template"]["spec"];
+    let c = &pod["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    // Each pod's command line, as the kubelet expands it, is one the binary accepts, and names
+    // its own shard of the same count.
+    for index in 0..count {
+        let shard_arg = format!("{index}/{count}");
+        let expanded: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("$(JOB_COMPLETION_INDEX)", &index.to_string()))
+            .collect();
+        let expanded: Vec<&str> = expanded.iter().map(String::as_str).collect();
+        assert!(expanded.contains(&shard_arg.as_str()), "{expanded:?}");
+        match accepts(&expanded).command {
+            Command::Serve {
+                once,
+                shard,
+                state_dir,
+                ..
+            } => {
+                assert!(once, "a Job's pod runs its shard once and exits");
+                let shard = shard.expect("--shard");
+                assert_eq!((shard.index, shard.count), (index as u32, count as u32));
+                assert_eq!(
+                    state_dir.unwrap(),
+                    std::path::Path::new("/var/lib/ghl-import")
+                );
+            }
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+    let state = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/var/lib/ghl-import")
+        .unwrap();
+    assert_eq!(
+        state["subPathExpr"], "shard-$(JOB_COMPLETION_INDEX)",
+        "a journal folder per shard"
+    );
+}

@@ -606,3 +606,68 @@ fn serve_runs_two_locations_side_by_side_and_skips_a_time_a_pipeline_is_still_ru
     assert_eq!(sb.contacts("loc-b").len(), 25);
     assert_eq!(sb.stats()["rate_limited_429"], 0);
 }
+
+#[test]
+fn serve_once_with_shards_runs_every_pipeline_exactly_once_across_the_shards() {
+    let locations: Vec<String> = (0..6).map(|i| format!("loc-{i}")).collect();
+    let mut flags: Vec<&str> = FAST.to_vec();
+    for l in &locations[1..] {
+        flags.extend(["--location", l.as_str()]);
+    }
+    let sb = SandboxProc::start(&locations[0], &flags);
+    let dir = workdir();
+    for (i, loc) in locations.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("{i}.csv")), many_rows(5)).unwrap();
+        std::fs::write(
+            dir.path().join(format!("p{i}.yaml")),
+            format!(
+                "version: 1\nsource: {{type: csv, path: {i}.csv}}\n\
+                 target: {{location_id: {loc}, base_url: \"{}\", auth: {{token_env: IT_TOKEN}}}}\n\
+                 mapping: {{firstName: First Name, email: Email}}\nreport: {{dir: out}}\n",
+                sb.base_url
+            ),
+        )
+        .unwrap();
+    }
+    let mut started = Vec::new();
+    for shard in 0..3 {
+        let state = dir.path().join(format!("state-{shard}"));
+        let o = run(bin()
+            .args([
+                "serve",
+                "--once",
+                "--shard",
+                &format!("{shard}/3"),
+                "--state-dir",
+            ])
+            .arg(&state)
+            .arg(dir.path())
+            .env("IT_TOKEN", &sb.token));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+        let err = text(&o).1;
+        started.extend(
+            err.lines()
+                .filter_map(|l| l.strip_prefix("serve: starting "))
+                .map(|l| l.split(' ').next().unwrap().to_owned()),
+        );
+    }
+    started.sort();
+    let mut all: Vec<String> = (0..6)
+        .map(|i| dir.path().join(format!("p{i}.yaml")).display().to_string())
+        .collect();
+    all.sort();
+    assert_eq!(started, all, "each pipeline in exactly one shard");
+    for loc in &locations {
+        assert_eq!(sb.contacts(loc).len(), 5, "{loc}");
+    }
+    // A bad shard is refused by the argument parser.
+    let o = run(bin()
+        .args(["serve", "--once", "--shard", "3/3"])
+        .arg(dir.path()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("INDEX must be 0 to COUNT - 1"),
+        "{}",
+        text(&o).1
+    );
+}

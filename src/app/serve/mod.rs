@@ -45,6 +45,58 @@ pub struct ServeOptions {
     pub allow_remote: bool,
     /// Runs at once, at most.
     pub max_runs: usize,
+    /// Only the pipelines of this shard (by location), for one pod of several.
+    pub shard: Option<Shard>,
+    /// Run every pipeline (of the shard) once, side by side, then exit with the worst exit code
+    /// (a Kubernetes Indexed Job's pod); no schedules, no endpoint.
+    pub once: bool,
+}
+
+/// One of `count` disjoint parts of a folder's pipelines: a pipeline belongs to shard
+/// `hash(location) % count`, so all pipelines of a location are in one shard and a location has
+/// one writer across machines without any shared state (its rate limit is its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 0-based.
+    pub index: u32,
+    /// How many.
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: write INDEX/COUNT, e.g. 0/4"))?;
+        let parse = |x: &str| {
+            x.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("`{s}`: INDEX and COUNT are whole numbers, e.g. 0/4"))
+        };
+        let (index, count) = (parse(i)?, parse(n)?);
+        if count == 0 || index >= count {
+            return Err(format!("`{s}`: INDEX must be 0 to COUNT - 1"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// The shard a pipeline belongs to: by the location it writes to (else the one it reads,
+    /// else its name).
+    pub fn of(p: &Pipeline, count: u32) -> u32 {
+        let key = p
+            .target
+            .as_ref()
+            .map(|t| t.location_id.as_str())
+            .or(match &p.source {
+                crate::config::Source::Ghl(g) => Some(g.api.location_id.as_str()),
+                _ => None,
+            })
+            .unwrap_or(&p.name);
+        (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % u64::from(count)) as u32
+    }
 }
 
 /// One file of the folder, as last read.
@@ -108,15 +160,17 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| crate::error::ConfigError::new(format!("--listen {listen}: {e}")))?;
     let metrics = Arc::new(super::metrics::Metrics::default());
-    notice(&format!(
-        "serve: /healthz and /metrics on http://{}",
-        listener.local_addr()?
-    ));
-    super::metrics::spawn_endpoint(listener, Arc::clone(&metrics));
+    if !o.once {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| crate::error::ConfigError::new(format!("--listen {listen}: {e}")))?;
+        notice(&format!(
+            "serve: /healthz and /metrics on http://{}",
+            listener.local_addr()?
+        ));
+        super::metrics::spawn_endpoint(listener, Arc::clone(&metrics));
+    }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
         let stop = Arc::clone(&stop);
@@ -131,18 +185,29 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
     };
     let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
     notice(&format!(
-        "serve: running the scheduled pipelines of {} (at most {} at once)",
+        "serve: running {} pipelines of {}{} (at most {} at once)",
+        if o.once { "once the" } else { "the scheduled" },
         dir.display(),
+        o.shard
+            .map(|s| format!(" in shard {}/{}", s.index, s.count))
+            .unwrap_or_default(),
         o.max_runs
     ));
-    let state_dir = o.state_dir.as_deref();
     let mut entries: BTreeMap<PathBuf, Entry> = BTreeMap::new();
     let mut running = Running::default();
     let mut last_scan = None::<std::time::Instant>;
     let mut events = events::Events::new();
+    let mut worst = Exit::Ok;
     while !stopped() {
         if last_scan.is_none_or(|t| t.elapsed() >= RESCAN) {
-            rescan(dir, state_dir, &mut entries, last_scan.is_none());
+            let first = last_scan.is_none();
+            rescan(dir, &o, &mut entries, first);
+            if first && o.once {
+                let now = SystemTime::now();
+                for e in entries.values_mut().filter(|e| e.pipeline.is_some()) {
+                    e.due = Some(now);
+                }
+            }
             events.watch(
                 entries
                     .values()
@@ -153,21 +218,30 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
             last_scan = Some(std::time::Instant::now());
         }
         while let Some(done) = running.tasks.try_join_next_with_id() {
-            finished(&mut entries, &mut running, done);
+            worst = super::inbox::worse(worst, finished(&mut entries, &mut running, done));
         }
-        events.wake(&mut entries);
         let now = SystemTime::now();
-        mark_due(&mut entries, &running, now, events.poll());
+        if o.once {
+            if running.files.is_empty() && entries.values().all(|e| e.due.is_none()) {
+                break;
+            }
+        } else {
+            events.wake(&mut entries);
+            mark_due(&mut entries, &running, now, events.poll());
+        }
         start_due(&mut entries, &mut running, &o, &metrics, now);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The runs got the signal too: each stops sending and writes its reports.
     while let Some(done) = running.tasks.join_next_with_id().await {
-        finished(&mut entries, &mut running, done);
+        worst = super::inbox::worse(worst, finished(&mut entries, &mut running, done));
     }
     watcher.abort();
     notice("serve: stopped");
-    Ok(Exit::Ok)
+    Ok(match o.once {
+        true => worst,
+        false => Exit::Ok,
+    })
 }
 
 /// Marks what is due: scheduled pipelines whose time came (a pipeline still running then skips
@@ -267,7 +341,7 @@ fn finished(
     entries: &mut BTreeMap<PathBuf, Entry>,
     running: &mut Running,
     done: Result<(tokio::task::Id, i32), tokio::task::JoinError>,
-) {
+) -> Exit {
     let (id, exit) = match done {
         Ok(d) => d,
         Err(e) => {
@@ -275,12 +349,18 @@ fn finished(
             (e.id(), Exit::Fatal as i32)
         }
     };
+    let code = match exit {
+        0 => Exit::Ok,
+        2 => Exit::Config,
+        3 => Exit::Rejects,
+        _ => Exit::Fatal,
+    };
     let Some(file) = running.ids.remove(&id) else {
-        return;
+        return code;
     };
     running.files.remove(&file);
     let Some(st) = entries.get_mut(&file).and_then(|e| e.inbox.as_mut()) else {
-        return;
+        return code;
     };
     let now = SystemTime::now();
     if exit == Exit::Fatal as i32 {
@@ -296,6 +376,7 @@ fn finished(
     }
     // Files may have arrived during the run.
     st.check_at = now;
+    code
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -305,12 +386,8 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Reads the folder's pipelines again where their files changed.
-fn rescan(
-    dir: &Path,
-    state_dir: Option<&Path>,
-    entries: &mut BTreeMap<PathBuf, Entry>,
-    first: bool,
-) {
+fn rescan(dir: &Path, o: &ServeOptions, entries: &mut BTreeMap<PathBuf, Entry>, first: bool) {
+    let state_dir = o.state_dir.as_deref();
     let files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .flatten()
@@ -346,6 +423,16 @@ fn rescan(
         };
         match crate::config::load(&f) {
             Err(err) => warning(&format!("serve: {} skipped: {err:#}", f.display())),
+            Ok(p) if o.shard.is_some_and(|s| Shard::of(&p, s.count) != s.index) => {
+                if first {
+                    notice(&format!(
+                        "serve: {} is in shard {}; not this one",
+                        f.display(),
+                        o.shard.map_or(0, |s| Shard::of(&p, s.count))
+                    ));
+                }
+            }
+            Ok(p) if o.once => e.pipeline = Some(p),
             Ok(p) => {
                 let now = SystemTime::now();
                 match (&p.schedule, &p.inbox) {
@@ -413,7 +500,6 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
 /// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics; its exit
 /// code.
 async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) -> i32 {
-    notice(&format!("serve: starting {}", file.display()));
     let loaded = crate::config::load(file).ok();
     // The runs this one makes (an inbox run makes one per file) are the rows added after these.
     let newest = |p: &Pipeline, n: usize| {
