@@ -95,6 +95,17 @@ impl Apis {
             if l > 0 {
                 r.daily_limit = Some(r.daily_limit.map_or(l, |x| x.min(l)));
             }
+            let limit = c.throttle().limit();
+            let this = report::summary::RateLimitInForce {
+                max: u64::from(limit.max.get()),
+                interval_ms: limit.interval.as_millis() as u64,
+            };
+            let per_s = |l: &report::summary::RateLimitInForce| {
+                l.max as f64 / (l.interval_ms.max(1) as f64)
+            };
+            if r.rate_limit.is_none_or(|old| per_s(&this) < per_s(&old)) {
+                r.rate_limit = Some(this);
+            }
         }
         r
     }

@@ -1,6 +1,6 @@
 //! `serve`'s Prometheus metrics (prometheus-client, OpenMetrics text) and `/healthz`, on
 //! 127.0.0.1 unless told otherwise: rows by outcome, requests and 429s by location, the daily
-//! allowance left, run duration, runs by status and the last successful run per pipeline.
+//! allowance left and the rate limit in force, run duration, runs by status and the last successful run per pipeline.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     rate_limited: Family<Labels, Counter>,
     daily_remaining: Family<Labels, Gauge>,
+    rate_limit: Family<Labels, Gauge<f64, AtomicU64>>,
     duration: Family<Labels, Gauge<f64, AtomicU64>>,
     last_success: Family<Labels, Gauge>,
 }
@@ -35,6 +36,7 @@ impl Default for Metrics {
             requests: Family::default(),
             rate_limited: Family::default(),
             daily_remaining: Family::default(),
+            rate_limit: Family::default(),
             duration: Family::default(),
             last_success: Family::default(),
             registry: Registry::default(),
@@ -55,6 +57,11 @@ impl Default for Metrics {
             "daily_allowance_remaining",
             "The location's daily request allowance left, as last advertised",
             m.daily_remaining.clone(),
+        );
+        registry.register(
+            "rate_limit_per_second",
+            "The location's request limit in force (advertised, else documented, under the pipeline's cap), per second",
+            m.rate_limit.clone(),
         );
         registry.register(
             "run_duration_seconds",
@@ -119,6 +126,12 @@ impl Metrics {
             .inc_by(req["rate_limited_429"].as_u64().unwrap_or(0));
         if let Some(d) = req["daily_remaining"].as_i64() {
             self.daily_remaining.get_or_create(&l()).set(d);
+        }
+        let limit = &req["rate_limit"];
+        if let (Some(max), Some(ms)) = (limit["max"].as_f64(), limit["interval_ms"].as_f64()) {
+            if ms > 0.0 {
+                self.rate_limit.get_or_create(&l()).set(max * 1000.0 / ms);
+            }
         }
     }
 

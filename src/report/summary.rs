@@ -45,6 +45,19 @@ pub struct RequestCounts {
     pub daily_remaining: Option<u64>,
     /// Last `X-RateLimit-Limit-Daily` seen, if any.
     pub daily_limit: Option<u64>,
+    /// The burst limit in force at the end: the one advertised (`X-RateLimit-Max` per
+    /// `X-RateLimit-Interval-Milliseconds`), or the documented 100 / 10 s, never above
+    /// `load.rate_limit`; the smallest of the run's locations.
+    pub rate_limit: Option<RateLimitInForce>,
+}
+
+/// A request limit: `max` requests per `interval_ms`.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct RateLimitInForce {
+    /// Requests per interval.
+    pub max: u64,
+    /// The interval, in milliseconds.
+    pub interval_ms: u64,
 }
 
 /// Follow-up file rows (`load.followups`) and what became of them (details in followups.csv).

@@ -205,6 +205,12 @@ fn field_service_exports_dropped_on_two_days_are_mirrored_with_notes_and_complet
         assert_eq!(counted(outcome), summed(&done, outcome), "{outcome}");
     }
     assert_eq!(counted("created"), 5);
+    // The sandbox's fast limit (1,000 / s), as advertised to the runs.
+    let limit = metrics
+        .iter()
+        .find(|(k, _)| k == "ghl_import_rate_limit_per_second{location=\"loc-it\"}")
+        .map(|(_, v)| *v);
+    assert_eq!(limit, Some(1000.0), "{metrics:?}");
     let all = serve.stop();
     assert!(all.contains("serve: stopped"), "{all}");
 }
