@@ -4,7 +4,9 @@
 //! are in input order too.
 
 mod around;
+mod ending;
 use around::{notify, run_id};
+use ending::{absolute, exit_code, resume_estimate, rfc3339};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -767,60 +769,5 @@ impl Run<'_> {
                     .map(|j| absolute(j.lock().unwrap_or_else(|p| p.into_inner()).path())),
             }),
         }
-    }
-}
-
-/// The exit code of a finished run.
-fn exit_code(summary: &Summary) -> Exit {
-    if let Some(f) = &summary.aborted {
-        crate::progress::warning(&format!("error: run stopped: {f}"));
-        Exit::Fatal
-    } else if summary.rows.rejected > 0
-        || summary.followups.as_ref().is_some_and(|f| f.rejected > 0)
-    {
-        Exit::Rejects
-    } else {
-        Exit::Ok
-    }
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// `path` made absolute (as given when that fails).
-fn absolute(path: &std::path::Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_owned())
-        .display()
-        .to_string()
-}
-
-/// What is left of a run stopped at the daily floor, and when re-running can work.
-fn resume_estimate(s: &Summary, now: time::OffsetDateTime) -> report::summary::Resume {
-    let rows_left = s
-        .rejected_by_code
-        .get(codes::NOT_ATTEMPTED)
-        .copied()
-        .unwrap_or(0);
-    let attempted = (s.rows.created + s.rows.updated + s.rows.unchanged).max(1);
-    let per_row = (s.requests.sent as f64 / attempted as f64).max(1.0);
-    let requests_needed = (rows_left as f64 * per_row).ceil() as u64;
-    let rfc = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
-    let midnight = (now + time::Duration::days(1)).replace_time(time::Time::MIDNIGHT);
-    report::summary::Resume {
-        rows_left,
-        requests_needed,
-        daily_share_percent: s
-            .requests
-            .daily_limit
-            .filter(|l| *l > 0)
-            .map(|l| requests_needed as f64 * 100.0 / l as f64),
-        earliest: rfc(midnight),
-        latest: rfc(now + time::Duration::days(1)),
     }
 }

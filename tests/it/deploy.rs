@@ -12,6 +12,16 @@ fn accepts(args: &[&str]) -> Cli {
         .unwrap_or_else(|e| panic!("ghl-import {}: {e}", args.join(" ")))
 }
 
+/// A container's `args`.
+fn args_of(container: &serde_json::Value) -> Vec<&str> {
+    container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("a string"))
+        .collect()
+}
+
 #[test]
 fn the_kubernetes_cronjob_runs_a_real_command_safely() {
     let text = std::fs::read_to_string(repo().join("deploy/kubernetes/cronjob.yaml")).unwrap();
@@ -29,12 +39,7 @@ fn the_kubernetes_cronjob_runs_a_real_command_safely() {
     );
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     let c = &pod["containers"][0];
-    let args: Vec<&str> = c["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = args_of(c);
     let cli = accepts(&args);
     match cli.command {
         Command::Run { state_dir, .. } => {
@@ -137,12 +142,7 @@ fn the_indexed_job_shards_locations_over_its_pods_with_a_state_folder_each() {
     );
     let pod = &job["template"]["spec"];
     let c = &pod["containers"][0];
-    let args: Vec<&str> = c["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = args_of(c);
     // Each pod's command line, as the kubelet expands it, is one the binary accepts, and names
     // its own shard of the same count.
     for index in 0..count {

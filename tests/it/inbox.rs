@@ -10,33 +10,18 @@ use crate::util::*;
 /// `dir/reports`, with `inbox_extra` added to `source.inbox` and `extra` appended.
 fn inbox_pipeline(dir: &Path, base_url: &str, inbox_extra: &str, extra: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("incoming")).unwrap();
-    let p = dir.join("p.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "version: 1
-source:
-  type: csv
-  inbox:
-    dir: incoming
-{inbox_extra}
-target:
-  location_id: loc-it
-  base_url: {base_url}
-  auth:
-    token_env: IT_TOKEN
-mapping:
-  firstName: First Name
-  email: Email
-  phone: Phone
-validate:
-  phone_default_region: US
-report:
-  dir: reports
-{extra}"
-        ),
-    )
-    .unwrap();
+    let p = pipeline(
+        dir,
+        base_url,
+        "",
+        &format!("report:\n  dir: reports\n{extra}"),
+    );
+    std::fs::remove_file(dir.join("in.csv")).unwrap();
+    let yaml = std::fs::read_to_string(&p).unwrap().replace(
+        "  path: in.csv\n",
+        &format!("  inbox:\n    dir: incoming\n{inbox_extra}\n"),
+    );
+    std::fs::write(&p, yaml).unwrap();
     p
 }
 
