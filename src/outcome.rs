@@ -108,6 +108,8 @@ pub struct RowError {
     pub hint: String,
     /// For a duplicate in the file: the row kept in its place.
     pub kept_row: Option<u64>,
+    /// The source column(s) the problem is in, when it is in one (`, `-separated).
+    pub column: Option<String>,
 }
 
 impl RowError {
@@ -124,6 +126,7 @@ impl RowError {
             message: message.into(),
             hint: hint.into(),
             kept_row: None,
+            column: None,
         }
     }
 }

@@ -41,8 +41,9 @@ pub struct CsvReader {
     record: csv::ByteRecord,
     next_row: u64,
     pending_first: bool,
-    /// Reading back a rejected.csv of ours: drop its five trailing columns and our formula escapes.
-    reinput: bool,
+    /// When the file is one of our rejected.csv reports: how many reason columns end each row
+    /// (0 otherwise); they are dropped, and so are our formula escapes.
+    reinput: usize,
     decoding: Decoding,
     max_field: usize,
     /// See [`CsvSource::hold_duplicates`].
@@ -123,7 +124,7 @@ impl CsvReader {
             record: csv::ByteRecord::new(),
             next_row: 2,
             pending_first: false,
-            reinput: false,
+            reinput: 0,
             decoding,
             max_field: usize::try_from(src.max_field_bytes).unwrap_or(usize::MAX),
             hold_duplicates: src.hold_duplicates,
@@ -161,11 +162,17 @@ impl CsvReader {
             (1..=me.record.len()).map(|i| i.to_string()).collect()
         };
         let mut headers = headers;
-        let reinput = src.has_header
-            && headers.len() >= REJECT_COLUMNS.len()
-            && headers[headers.len() - REJECT_COLUMNS.len()..] == REJECT_COLUMNS;
-        if reinput {
-            headers.truncate(headers.len() - REJECT_COLUMNS.len());
+        // Ours: the reason columns at the end (reports before `_column` have five).
+        let reinput = [&REJECT_COLUMNS[..], &REJECT_COLUMNS[..5]]
+            .into_iter()
+            .find(|cols| {
+                src.has_header
+                    && headers.len() >= cols.len()
+                    && headers[headers.len() - cols.len()..] == **cols
+            })
+            .map_or(0, |cols| cols.len());
+        if reinput > 0 {
+            headers.truncate(headers.len() - reinput);
             for h in &mut headers {
                 *h = unescape_formula(h).to_owned();
             }
@@ -256,13 +263,9 @@ impl CsvReader {
     fn item_from_record(&mut self, row: u64) -> SourceItem {
         let record = std::mem::take(&mut self.record);
         // A re-read rejected.csv carries our report columns at the end: leave them out.
-        let keep = if self.reinput {
-            record.len().saturating_sub(REJECT_COLUMNS.len())
-        } else {
-            record.len()
-        };
+        let keep = record.len().saturating_sub(self.reinput);
         let held = self.hold_duplicates
-            && self.reinput
+            && self.reinput > 0
             && record.get(keep + 2) == Some(codes::DUPLICATE_IN_FILE.as_bytes());
         let mut raw = Record::with_capacity(row, record.as_slice().len(), keep);
         let mut problem: Option<RowError> = None;
@@ -290,7 +293,7 @@ impl CsvReader {
                 }
             }
             match self.decode(c) {
-                Some(s) if self.reinput => raw.push(unescape_formula(&s)),
+                Some(s) if self.reinput > 0 => raw.push(unescape_formula(&s)),
                 Some(s) => raw.push(&s),
                 None => {
                     if problem.is_none() {
@@ -510,5 +513,15 @@ mod tests {
             got[0].1,
             Ok(vec!["bad@".to_owned(), "+1 415 555 2671".to_owned()])
         );
+        // Today's reports end with `_column` too.
+        let (_f, src) = source(
+            b"Email,Phone,_row,_stage,_code,_message,_hint,_column
+bad@,1,2,validate,invalid_email,m,h,Email
+",
+            true,
+        );
+        let r = CsvReader::open(&src).unwrap();
+        assert_eq!(&r.headers()[..], ["Email", "Phone"]);
+        assert_eq!(rows(r)[0].1, Ok(vec!["bad@".to_owned(), "1".to_owned()]));
     }
 }

@@ -10,7 +10,7 @@ use crate::outcome::Outcome;
 use crate::record::Record;
 
 /// Columns appended to the original ones in `rejected.csv`.
-pub const REJECT_COLUMNS: [&str; 5] = ["_row", "_stage", "_code", "_message", "_hint"];
+pub const REJECT_COLUMNS: [&str; 6] = ["_row", "_stage", "_code", "_message", "_hint", "_column"];
 /// Columns of `results.csv`.
 pub const RESULT_COLUMNS: [&str; 7] = [
     "row",
@@ -134,7 +134,7 @@ impl ReportWriter {
             &warn,
         ])?;
         if let Outcome::Rejected(e) = outcome {
-            let mut line: Vec<&str> = Vec::with_capacity(rec.len() + 5);
+            let mut line: Vec<&str> = Vec::with_capacity(rec.len() + REJECT_COLUMNS.len());
             let escaped: Vec<std::borrow::Cow<'_, str>> = rec
                 .cells()
                 .map(|c| {
@@ -155,6 +155,7 @@ impl ReportWriter {
                 e.code,
                 e.message.as_str(),
                 e.hint.as_str(),
+                e.column.as_deref().unwrap_or(""),
             ]);
             self.rejected.write_record(&line)?;
         }

@@ -377,6 +377,7 @@ fn duplicate(body: &UpsertContact, kept_row: u64, m: Matched, what: &str) -> Row
     };
     RowError {
         kept_row: Some(kept_row),
+        column: None,
         ..RowError::new(
             Stage::Dedup,
             codes::DUPLICATE_IN_FILE,

@@ -13,6 +13,8 @@ pub struct Resolved {
     pub rule: FieldRule,
     /// Column indices.
     pub cols: Vec<usize>,
+    /// The columns' names, `, `-separated (for reports: which column a reject is in).
+    pub names: std::sync::Arc<str>,
 }
 
 impl Resolved {
@@ -170,6 +172,7 @@ mod tests {
         Resolved {
             rule: compile(&FieldSpec::Rule(Box::new(spec)), false).unwrap(),
             cols,
+            names: std::sync::Arc::from(""),
         }
     }
 

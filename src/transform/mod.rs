@@ -48,9 +48,33 @@ pub(crate) fn resolve_columns(
             }
         }
     }
+    let names = cols
+        .iter()
+        .filter_map(|i| headers.get(*i))
+        .map(|h| h.trim())
+        .collect::<Vec<_>>()
+        .join(", ");
     Resolved {
         rule: rule.clone(),
         cols,
+        names: std::sync::Arc::from(names),
+    }
+}
+
+/// Adds `e`, naming `r`'s source column(s) when it names none.
+fn push_in(errors: &mut Vec<RowError>, e: RowError, r: &Resolved) {
+    errors.push(e);
+    let last = errors.len() - 1;
+    in_columns(errors, last, r);
+}
+
+/// Names the source column(s) of the errors from `from` on that have none yet.
+fn in_columns(errors: &mut [RowError], from: usize, r: &Resolved) {
+    if r.names.is_empty() {
+        return;
+    }
+    for e in errors.iter_mut().skip(from) {
+        e.column.get_or_insert_with(|| r.names.to_string());
     }
 }
 
@@ -181,21 +205,26 @@ impl Transformer {
         for (field, r) in &self.fields {
             match r.eval(rec) {
                 Ok(v) => values.push((*field, r, v)),
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    push_in(&mut errors, e, r);
+                }
             }
         }
         let mut region = self.region;
-        if let Some((_, _, c)) = values.iter().find(|(f, _, _)| *f == ContactField::Country) {
+        if let Some((_, res, c)) = values.iter().find(|(f, _, _)| *f == ContactField::Country) {
             match normalize::country(c) {
                 Ok(Some((code, r))) => {
                     body.country = Some(code);
                     region = Some(r);
                 }
                 Ok(None) => {}
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    push_in(&mut errors, e, res);
+                }
             }
         }
         for (field, r, owned) in values {
+            let before = errors.len();
             let raw: &str = &owned;
             match field {
                 ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
@@ -248,6 +277,7 @@ impl Transformer {
                 ContactField::Timezone => body.timezone = normalize::text_cow(owned),
                 ContactField::Source => body.source = normalize::text_cow(owned),
             }
+            in_columns(&mut errors, before, r);
         }
         let mut custom_values = Vec::new();
         for (target, r) in &self.custom {
@@ -260,7 +290,9 @@ impl Transformer {
                     field_value: v,
                 }),
                 Ok(None) => {}
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    push_in(&mut errors, e, r);
+                }
             }
         }
         if !custom_values.is_empty() {
@@ -297,6 +329,12 @@ impl Transformer {
                     .map(|e| e.message.as_str())
                     .collect::<Vec<_>>()
                     .join("; ");
+                let mut columns: Vec<&str> =
+                    errors.iter().filter_map(|e| e.column.as_deref()).collect();
+                columns.dedup();
+                if !columns.is_empty() {
+                    e.column = Some(columns.join(", "));
+                }
             }
             return Err(e);
         }

@@ -65,11 +65,12 @@ fn quickstart_end_to_end() {
     let rejected = read_csv(&out.join("rejected.csv"));
     let header_in = read_csv(&repo().join("samples/quickstart/contacts.csv"))[0].clone();
     let mut want_header = header_in.clone();
-    want_header.extend(["_row", "_stage", "_code", "_message", "_hint"].map(String::from));
+    want_header
+        .extend(["_row", "_stage", "_code", "_message", "_hint", "_column"].map(String::from));
     assert_eq!(rejected[0], want_header);
     let got: Vec<(u64, String)> = rejected[1..]
         .iter()
-        .map(|r| (r[r.len() - 5].parse().unwrap(), r[r.len() - 3].clone()))
+        .map(|r| (r[r.len() - 6].parse().unwrap(), r[r.len() - 4].clone()))
         .collect();
     let want: Vec<(u64, String)> = EXPECTED_REJECTS
         .iter()
@@ -79,14 +80,22 @@ fn quickstart_end_to_end() {
     for r in &rejected[1..] {
         assert_eq!(r.len(), want_header.len(), "reason columns aligned: {r:?}");
         assert!(
-            !r[r.len() - 2].is_empty() && !r[r.len() - 1].is_empty(),
+            !r[r.len() - 3].is_empty() && !r[r.len() - 2].is_empty(),
             "message and hint: {r:?}"
         );
+        // The column a value problem is in (a duplicate or a ragged row names none).
+        let column = r[r.len() - 1].as_str();
+        match r[r.len() - 4].as_str() {
+            "invalid_email" => assert_eq!(column, "Email", "{r:?}"),
+            "invalid_phone" => assert_eq!(column, "Phone", "{r:?}"),
+            "invalid_date" => assert_eq!(column, "Birthday", "{r:?}"),
+            _ => {}
+        }
     }
     // The duplicate names the row it duplicates; the formula cell is escaped.
-    let dup = rejected.iter().find(|r| r[r.len() - 5] == "22").unwrap();
-    assert!(dup[dup.len() - 2].contains("duplicates row 2"), "{dup:?}");
-    let formula = rejected.iter().find(|r| r[r.len() - 5] == "14").unwrap();
+    let dup = rejected.iter().find(|r| r[r.len() - 6] == "22").unwrap();
+    assert!(dup[dup.len() - 3].contains("duplicates row 2"), "{dup:?}");
+    let formula = rejected.iter().find(|r| r[r.len() - 6] == "14").unwrap();
     assert!(formula[4].starts_with("'=HYPERLINK"), "{formula:?}");
 
     // results.csv: every input row exactly once, in order.
