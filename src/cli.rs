@@ -194,6 +194,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Build report.html for a run folder from its files (runs write one themselves; this
+    /// rebuilds it, for older runs too).
+    Report {
+        /// The run's output folder (holding summary.json).
+        run: PathBuf,
+    },
     /// Serve the embedded GHL sandbox on 127.0.0.1 until Ctrl-C.
     Sandbox(SandboxArgs),
 }

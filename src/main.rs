@@ -87,6 +87,13 @@ fn main() -> ExitCode {
                 })
                 .await
             }
+            Command::Report { run } => match ghl_import::report::html::write(&run) {
+                Ok(path) => {
+                    println!("{}", path.display());
+                    Ok(ghl_import::error::Exit::Ok)
+                }
+                Err(e) => Err(ghl_import::error::ConfigError::new(format!("{e:#}")).into()),
+            },
             Command::Runs {
                 pipeline,
                 last,

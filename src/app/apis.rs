@@ -78,6 +78,14 @@ impl Apis {
             .expect("a client per location of the pipeline")
     }
 
+    /// Every client's counters (for the run's timeline).
+    pub fn stats(&self) -> Vec<std::sync::Arc<crate::ghl::client::ClientStats>> {
+        self.clients
+            .values()
+            .map(|c| std::sync::Arc::clone(c.stats()))
+            .collect()
+    }
+
     pub fn totals(&self) -> report::summary::RequestCounts {
         let mut r = report::summary::RequestCounts::default();
         for c in self.clients.values() {

@@ -18,6 +18,7 @@ mod sandbox_cmd;
 mod serve;
 mod signals;
 mod target;
+mod timeline;
 mod validate;
 
 pub use auth_cmd::auth;

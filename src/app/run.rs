@@ -246,6 +246,7 @@ impl Run<'_> {
         super::target::write_record(&out_dir, &self.record(&journal))?;
         *self.out_dir.lock().unwrap_or_else(|e| e.into_inner()) = Some(out_dir.clone());
         self.history_start(&state_dir, &out_dir);
+        let sampler = super::timeline::Sampler::start(self.apis.stats());
         let policies: Vec<(ContactField, FieldPolicy)> = p
             .load
             .fields
@@ -296,6 +297,9 @@ impl Run<'_> {
                 .await?;
         }
         summary.requests = self.apis.totals();
+        if let Err(e) = sampler.finish(&out_dir) {
+            crate::progress::warning(&format!("warning: timeline.csv not written: {e:#}"));
+        }
         summary.planning = planning_note;
         if let (Some(idx), true) = (&index, opts.dry_run) {
             summary.forecast = Some(self.forecast(&summary, idx));
@@ -317,6 +321,9 @@ impl Run<'_> {
         }
         summary.duration_ms = self.started.elapsed().as_millis() as u64;
         write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
+        if let Err(e) = report::html::write(&out_dir) {
+            crate::progress::warning(&format!("warning: report.html not written: {e:#}"));
+        }
         if let (Some(sb), Some(t)) = (&self.apis.sandbox, &p.target) {
             write_json(
                 &out_dir.join(report::SANDBOX_CONTACTS_JSON),

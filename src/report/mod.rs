@@ -2,6 +2,7 @@
 //! line per input row), `summary.json` (counts, requests, duration). Formats: docs/REPORTS.md.
 
 pub mod csvfiles;
+pub mod html;
 pub mod summary;
 
 pub use csvfiles::{escape_formula, unescape_formula, ReportWriter, REJECT_COLUMNS};

@@ -2,6 +2,8 @@
 
 // Helpers: work dirs, running the binary, a standalone sandbox process, admin queries.
 mod util;
+// Headless Chromium over the DevTools protocol: rendered DOM, console, network, screenshots.
+mod browser;
 
 // The quickstart pipeline end to end, with its exact expected outcome per row.
 mod quickstart;
@@ -37,3 +39,5 @@ mod inbox;
 mod integrations;
 // Deployment files: the Dockerfile, deploy/kubernetes and deploy/systemd.
 mod deploy;
+// report.html rendered in Chromium: figures equal summary.json, no overflow, no requests.
+mod report_html;

@@ -1,0 +1,633 @@
+//! `report.html`: one self-contained page per run (no scripts, fonts or images from anywhere;
+//! charts are inline SVG) built from the run folder's files, so `ghl-import report <dir>` can
+//! build it for any run, old ones included. The files are read in one streaming pass each and
+//! aggregated — counts per code, per column, per field, at most three examples per group — so
+//! the page stays small whatever the number of rows.
+//!
+//! Every figure taken from summary.json is in an element with `data-k="<json path>"`, so a
+//! test (or a script) can check the page against the file. HTML escaping is done here: five
+//! characters, in text and in attribute values alike.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::Value;
+
+/// The page's file name in the run folder.
+pub const REPORT_HTML: &str = "report.html";
+
+/// Per-second request figures of a run (written by the run as `timeline.csv`).
+pub const TIMELINE_CSV: &str = "timeline.csv";
+
+/// Examples kept per group.
+const EXAMPLES: usize = 3;
+/// Groups shown per table (the rest are summed in one line).
+const GROUPS: usize = 25;
+/// Characters of a cell shown in an example.
+const CELL: usize = 160;
+
+/// Builds the page from the files of `dir` and writes it there (replacing an earlier one).
+pub fn write(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let html = render(dir)?;
+    let path = dir.join(REPORT_HTML);
+    crate::state::write_atomically(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+/// The page for the run folder `dir`.
+pub fn render(dir: &Path) -> anyhow::Result<String> {
+    let s: Value = serde_json::from_slice(
+        &std::fs::read(dir.join(super::SUMMARY_JSON))
+            .with_context(|| format!("{} has no summary.json: not a run folder", dir.display()))?,
+    )
+    .with_context(|| format!("reading {}", dir.join(super::SUMMARY_JSON).display()))?;
+    let rejects = Groups::of_rejects(&dir.join(super::REJECTED_CSV))?;
+    let warnings = Groups::of_warnings(&dir.join(super::RESULTS_CSV))?;
+    let plan = Groups::of_plan(&dir.join(super::PLAN_CSV))?;
+    let timeline = timeline(&dir.join(TIMELINE_CSV))?;
+    let mut h = Page::default();
+    h.head(&s);
+    h.outcomes(&s);
+    h.rejects(&s, &rejects);
+    h.warnings(&warnings);
+    if s["plan"].as_object().is_some_and(|p| !p.is_empty()) {
+        h.plan(&s, &plan);
+    }
+    h.requests(&s, &timeline);
+    h.out.push_str("</main></body></html>\n");
+    Ok(h.out)
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(CELL) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// One group of a table: how many, and a few examples.
+#[derive(Debug, Default)]
+struct Group {
+    count: u64,
+    /// A line about the group (a hint).
+    about: String,
+    /// (row, value, message).
+    examples: Vec<(String, String, String)>,
+}
+
+/// Rows grouped by a key, in first-seen order of keys (then sorted by count when shown).
+#[derive(Debug, Default)]
+struct Groups {
+    by: BTreeMap<String, Group>,
+    /// A second grouping (rejects by column).
+    by_column: BTreeMap<String, Group>,
+}
+
+impl Groups {
+    fn add(
+        map: &mut BTreeMap<String, Group>,
+        key: &str,
+        about: &str,
+        ex: (String, String, String),
+    ) {
+        let g = map.entry(key.to_owned()).or_default();
+        g.count += 1;
+        if g.about.is_empty() {
+            g.about = about.to_owned();
+        }
+        if g.examples.len() < EXAMPLES {
+            g.examples.push(ex);
+        }
+    }
+
+    /// rejected.csv: by `_code` (with its hint) and by `_column`.
+    fn of_rejects(path: &Path) -> anyhow::Result<Groups> {
+        let mut g = Groups::default();
+        let Some(mut r) = open_csv(path)? else {
+            return Ok(g);
+        };
+        let head: Vec<String> = r.headers()?.iter().map(str::to_owned).collect();
+        let at = |name: &str| head.iter().rposition(|h| h == name);
+        let (Some(row), Some(code), Some(msg), Some(hint)) =
+            (at("_row"), at("_code"), at("_message"), at("_hint"))
+        else {
+            return Ok(g);
+        };
+        let column = at("_column");
+        let data = row;
+        for rec in r.records() {
+            let rec = rec?;
+            let cell = |i: usize| rec.get(i).unwrap_or("");
+            let col = column.map(cell).unwrap_or("");
+            // The value shown: the cells of the reject's column(s), else the row's first cells.
+            let value = if col.is_empty() {
+                (0..data.min(3)).map(cell).collect::<Vec<_>>().join(" | ")
+            } else {
+                col.split(", ")
+                    .filter_map(|c| head[..data].iter().position(|h| h.trim() == c))
+                    .map(cell)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            };
+            let ex = (cell(row).to_owned(), cut(&value), cut(cell(msg)));
+            Self::add(&mut g.by, cell(code), cell(hint), ex.clone());
+            let key = if col.is_empty() {
+                "(no single column)"
+            } else {
+                col
+            };
+            Self::add(&mut g.by_column, key, cell(code), ex);
+        }
+        Ok(g)
+    }
+
+    /// results.csv: warnings by code.
+    fn of_warnings(path: &Path) -> anyhow::Result<Groups> {
+        let mut g = Groups::default();
+        let Some(mut r) = open_csv(path)? else {
+            return Ok(g);
+        };
+        let head: Vec<String> = r.headers()?.iter().map(str::to_owned).collect();
+        let (Some(row), Some(w)) = (
+            head.iter().position(|h| h == "row"),
+            head.iter().position(|h| h == "warnings"),
+        ) else {
+            return Ok(g);
+        };
+        for rec in r.records() {
+            let rec = rec?;
+            let text = rec.get(w).unwrap_or("");
+            if text.is_empty() {
+                continue;
+            }
+            for one in text.split("; ") {
+                let (code, message) = one.split_once(": ").unwrap_or((one, ""));
+                let ex = (
+                    rec.get(row).unwrap_or("").to_owned(),
+                    String::new(),
+                    cut(message),
+                );
+                Self::add(&mut g.by, code, "", ex);
+            }
+        }
+        Ok(g)
+    }
+
+    /// plan.csv: the fields updates would change, by field.
+    fn of_plan(path: &Path) -> anyhow::Result<Groups> {
+        let mut g = Groups::default();
+        let Some(mut r) = open_csv(path)? else {
+            return Ok(g);
+        };
+        for rec in r.records() {
+            let rec = rec?;
+            if rec.get(1) != Some("update") {
+                continue;
+            }
+            for change in rec.get(3).unwrap_or("").split("; ") {
+                let (field, what) = change.split_once(": ").unwrap_or((change, ""));
+                let ex = (
+                    rec.get(0).unwrap_or("").to_owned(),
+                    cut(what),
+                    String::new(),
+                );
+                Self::add(&mut g.by, field, "", ex);
+            }
+        }
+        Ok(g)
+    }
+}
+
+fn open_csv(path: &Path) -> anyhow::Result<Option<csv::Reader<std::fs::File>>> {
+    match std::fs::File::open(path) {
+        Ok(f) => Ok(Some(
+            csv::ReaderBuilder::new().flexible(true).from_reader(f),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// One second of a run's requests.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tick {
+    second: u64,
+    requests: u64,
+    rate_limited: u64,
+}
+
+fn timeline(path: &Path) -> anyhow::Result<Vec<Tick>> {
+    let Some(mut r) = open_csv(path)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for rec in r.records() {
+        let rec = rec?;
+        let n = |i: usize| rec.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+        out.push(Tick {
+            second: n(0),
+            requests: n(1),
+            rate_limited: n(2),
+        });
+    }
+    Ok(out)
+}
+
+/// The page being written.
+#[derive(Default)]
+struct Page {
+    out: String,
+}
+
+/// The value at a `.`-separated path of summary.json, as shown.
+fn at<'a>(s: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(s, |v, k| &v[k])
+}
+
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "–".into(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Outcomes in the bar, with their colours.
+const OUTCOMES: [(&str, &str, &str); 5] = [
+    ("created", "Created", "#2e7d32"),
+    ("updated", "Updated", "#1565c0"),
+    ("unchanged", "Unchanged", "#78909c"),
+    ("exported", "Exported", "#6a1b9a"),
+    ("rejected", "Rejected", "#c62828"),
+];
+
+impl Page {
+    /// A figure of summary.json, marked with its path.
+    fn fig(&mut self, s: &Value, path: &str) {
+        let _ = write!(
+            self.out,
+            "<span data-k=\"{}\">{}</span>",
+            esc(path),
+            esc(&shown(at(s, path)))
+        );
+    }
+
+    fn head(&mut self, s: &Value) {
+        let name = shown(&s["pipeline"]);
+        let kind = if s["plan"].as_object().is_some_and(|p| !p.is_empty()) {
+            "Dry run"
+        } else if s["rows"]["exported"].as_u64().unwrap_or(0) > 0 {
+            "Export"
+        } else {
+            "Import"
+        };
+        let _ = write!(
+            self.out,
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{} — {} report</title><style>{STYLE}</style></head><body><main>\
+             <h1>{} <small>{}</small></h1><p class=\"meta\">",
+            esc(&name),
+            kind,
+            esc(&name),
+            kind
+        );
+        self.fig(s, "source");
+        self.out.push_str(" → ");
+        let target = shown(&s["location_id"]);
+        if target.is_empty() {
+            self.out.push_str("a CSV file");
+        } else {
+            self.out.push_str("location ");
+            self.fig(s, "location_id");
+            if s["sandbox"] == true {
+                self.out.push_str(" (embedded sandbox)");
+            }
+        }
+        self.out.push_str("<br>started ");
+        self.fig(s, "started_at");
+        let ms = s["duration_ms"].as_u64().unwrap_or(0);
+        let _ = write!(
+            self.out,
+            ", took <span data-k=\"duration_ms\" data-v=\"{ms}\">{}</span>",
+            duration(ms)
+        );
+        let read = s["rows"]["read"].as_u64().unwrap_or(0);
+        if ms > 0 && read > 0 {
+            let _ = write!(
+                self.out,
+                " ({:.0} rows/s)",
+                read as f64 / (ms as f64 / 1000.0)
+            );
+        }
+        self.out.push_str("</p>");
+        if !s["aborted"].is_null() {
+            self.out.push_str("<p class=\"stop\">Stopped: ");
+            self.fig(s, "aborted");
+            self.out.push_str("</p>");
+        }
+    }
+
+    fn outcomes(&mut self, s: &Value) {
+        let read = s["rows"]["read"].as_u64().unwrap_or(0);
+        self.out.push_str("<section><h2>Rows</h2><p><b>");
+        self.fig(s, "rows.read");
+        self.out.push_str("</b> rows read</p>");
+        // The bar: one rect per outcome, widths in proportion.
+        let total = read.max(1) as f64;
+        let mut x = 0.0;
+        let mut bar = String::new();
+        for (k, label, colour) in OUTCOMES {
+            let n = s["rows"][k].as_u64().unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            let w = n as f64 / total * 1000.0;
+            let _ = write!(
+                bar,
+                "<rect x=\"{x:.2}\" y=\"0\" width=\"{w:.2}\" height=\"28\" fill=\"{colour}\"><title>{label}: {n}</title></rect>"
+            );
+            x += w;
+        }
+        let _ = write!(
+            self.out,
+            "<svg class=\"bar\" viewBox=\"0 0 1000 28\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"rows by outcome\">{bar}</svg><ul class=\"legend\">"
+        );
+        for (k, label, colour) in OUTCOMES {
+            let n = s["rows"][k].as_u64().unwrap_or(0);
+            if n == 0 && k != "rejected" {
+                continue;
+            }
+            let _ = write!(
+                self.out,
+                "<li><i style=\"background:{colour}\"></i>{label} <b>"
+            );
+            self.fig(s, &format!("rows.{k}"));
+            let _ = write!(
+                self.out,
+                "</b> <small>({:.1} %)</small></li>",
+                n as f64 * 100.0 / total
+            );
+        }
+        self.out.push_str("</ul>");
+        for (path, what) in [
+            ("blank_records", "blank records skipped"),
+            (
+                "source_duplicates_skipped",
+                "contacts the source returned twice, read once",
+            ),
+        ] {
+            if at(s, path).as_u64().unwrap_or(0) > 0 {
+                self.out.push_str("<p>");
+                self.fig(s, path);
+                let _ = write!(self.out, " {what}</p>");
+            }
+        }
+        self.out.push_str("</section>");
+    }
+
+    /// A table of groups: key, count (checked against `count_path.<key>` when given), about,
+    /// examples.
+    fn groups(
+        &mut self,
+        s: &Value,
+        title: &str,
+        key_name: &str,
+        about_name: &str,
+        groups: &BTreeMap<String, Group>,
+        count_path: Option<&str>,
+    ) {
+        let mut sorted: Vec<(&String, &Group)> = groups.iter().collect();
+        sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        let _ = write!(
+            self.out,
+            "<h3>{title}</h3><table><thead><tr><th>{key_name}</th><th class=\"n\">rows</th><th>{about_name}</th><th>examples (row: value — message)</th></tr></thead><tbody>"
+        );
+        for (key, g) in sorted.iter().take(GROUPS) {
+            let _ = write!(
+                self.out,
+                "<tr><td><code>{}</code></td><td class=\"n\">",
+                esc(key)
+            );
+            match count_path {
+                Some(p) if !at(s, p)[key.as_str()].is_null() => self.fig(s, &format!("{p}.{key}")),
+                _ => {
+                    let _ = write!(self.out, "{}", g.count);
+                }
+            }
+            let _ = write!(
+                self.out,
+                "</td><td>{}</td><td><ul class=\"ex\">",
+                esc(&g.about)
+            );
+            for (row, value, message) in &g.examples {
+                let _ = write!(self.out, "<li><b>{}</b>", esc(row));
+                if !value.is_empty() {
+                    let _ = write!(self.out, ": <code>{}</code>", esc(value));
+                }
+                if !message.is_empty() {
+                    let _ = write!(self.out, " — {}", esc(message));
+                }
+                self.out.push_str("</li>");
+            }
+            self.out.push_str("</ul></td></tr>");
+        }
+        if sorted.len() > GROUPS {
+            let rest: u64 = sorted[GROUPS..].iter().map(|(_, g)| g.count).sum();
+            let _ = write!(
+                self.out,
+                "<tr><td colspan=\"4\">and {} more, {rest} rows</td></tr>",
+                sorted.len() - GROUPS
+            );
+        }
+        self.out.push_str("</tbody></table>");
+    }
+
+    fn rejects(&mut self, s: &Value, g: &Groups) {
+        if s["rows"]["rejected"].as_u64().unwrap_or(0) == 0 {
+            return;
+        }
+        self.out.push_str("<section><h2>Rejected rows</h2><p>Every rejected row is in <code>rejected.csv</code> with its reason; fix the cells there and run <code>ghl-import retry-rejects</code> on this folder.</p>");
+        self.groups(
+            s,
+            "By reason",
+            "code",
+            "how to fix",
+            &g.by,
+            Some("rejected_by_code"),
+        );
+        if g.by_column.keys().any(|k| !k.starts_with('(')) {
+            self.groups(
+                s,
+                "By source column",
+                "column",
+                "first code",
+                &g.by_column,
+                None,
+            );
+        }
+        self.out.push_str("</section>");
+    }
+
+    fn warnings(&mut self, g: &Groups) {
+        if g.by.is_empty() {
+            return;
+        }
+        self.out.push_str("<section><h2>Warnings</h2><p>Rows loaded, but worth a look (<code>results.csv</code>, column <code>warnings</code>).</p>");
+        self.groups(&Value::Null, "By code", "code", "", &g.by, None);
+        self.out.push_str("</section>");
+    }
+
+    fn plan(&mut self, s: &Value, g: &Groups) {
+        self.out.push_str("<section><h2>Plan</h2><p>What a real run would do (nothing was written):</p><ul class=\"legend\">");
+        for action in ["create", "update", "unchanged", "conflict"] {
+            if s["plan"][action].is_null() {
+                continue;
+            }
+            let _ = write!(self.out, "<li>{action} <b>");
+            self.fig(s, &format!("plan.{action}"));
+            self.out.push_str("</b></li>");
+        }
+        self.out.push_str("</ul>");
+        if !g.by.is_empty() {
+            self.groups(s, "Fields updates would change", "field", "", &g.by, None);
+        }
+        if s["forecast"].is_object() {
+            self.out.push_str("<h3>Forecast</h3><table><tbody>");
+            for (path, label) in [
+                ("forecast.write_requests", "write requests"),
+                ("forecast.read_requests", "read requests (this dry run)"),
+                ("forecast.existing_contacts", "contacts in the location"),
+                ("forecast.daily_remaining", "daily allowance left"),
+                (
+                    "forecast.daily_share_percent",
+                    "share of it the run would use, %",
+                ),
+                ("forecast.eta_seconds", "time the writes would take, s"),
+            ] {
+                let _ = write!(self.out, "<tr><th>{label}</th><td class=\"n\">");
+                self.fig(s, path);
+                self.out.push_str("</td></tr>");
+            }
+            self.out.push_str("</tbody></table>");
+        }
+        self.out.push_str("</section>");
+    }
+
+    fn requests(&mut self, s: &Value, ticks: &[Tick]) {
+        if s["requests"]["sent"].as_u64().unwrap_or(0) == 0 {
+            return;
+        }
+        self.out
+            .push_str("<section><h2>Requests</h2><table><tbody>");
+        for (path, label) in [
+            ("requests.sent", "sent (retries included)"),
+            ("requests.retries", "retries"),
+            ("requests.rate_limited_429", "answered 429"),
+            ("requests.server_errors", "answered 5xx"),
+            ("requests.transport_errors", "transport errors"),
+            ("requests.daily_remaining", "daily allowance left"),
+            ("requests.daily_limit", "daily allowance"),
+        ] {
+            let _ = write!(self.out, "<tr><th>{label}</th><td class=\"n\">");
+            self.fig(s, path);
+            self.out.push_str("</td></tr>");
+        }
+        self.out.push_str("</tbody></table>");
+        let limit = &s["requests"]["rate_limit"];
+        let per_s = match (limit["max"].as_f64(), limit["interval_ms"].as_f64()) {
+            (Some(m), Some(ms)) if ms > 0.0 => Some(m * 1000.0 / ms),
+            _ => None,
+        };
+        if ticks.len() > 1 {
+            self.rate_chart(ticks, per_s);
+        }
+        self.out.push_str("</section>");
+    }
+
+    /// Requests per second over the run, with the limit as a dashed line and 429s as red marks.
+    fn rate_chart(&mut self, ticks: &[Tick], limit: Option<f64>) {
+        let (w, h) = (1000.0, 220.0);
+        let last = ticks.iter().map(|t| t.second).max().unwrap_or(1).max(1) as f64;
+        let top = ticks
+            .iter()
+            .map(|t| t.requests as f64)
+            .fold(limit.unwrap_or(1.0), f64::max)
+            * 1.15;
+        let x = |sec: u64| sec as f64 / last * w;
+        let y = |v: f64| h - v / top * h;
+        // At most 1000 points: seconds are merged into buckets on long runs.
+        let step = (ticks.len() / 1000).max(1);
+        let mut points = String::new();
+        for chunk in ticks.chunks(step) {
+            let n = chunk.iter().map(|t| t.requests).sum::<u64>() as f64 / chunk.len() as f64;
+            let _ = write!(points, "{:.1},{:.1} ", x(chunk[0].second), y(n));
+        }
+        let _ = write!(
+            self.out,
+            "<h3>Requests per second</h3><svg class=\"chart\" viewBox=\"0 -10 {w} {}\" role=\"img\" aria-label=\"requests per second\"><polyline fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\" points=\"{points}\"/>",
+            h + 30.0
+        );
+        if let Some(l) = limit {
+            let _ = write!(
+                self.out,
+                "<line x1=\"0\" x2=\"{w}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c62828\" stroke-dasharray=\"6 4\"/><text x=\"4\" y=\"{:.1}\" class=\"lbl\">limit {l:.1}/s</text>",
+                y(l),
+                y(l),
+                y(l) - 4.0
+            );
+        }
+        for t in ticks.iter().filter(|t| t.rate_limited > 0) {
+            let _ = write!(
+                self.out,
+                "<rect x=\"{:.1}\" y=\"{h}\" width=\"3\" height=\"12\" fill=\"#c62828\"><title>{} × 429 at {} s</title></rect>",
+                x(t.second),
+                t.rate_limited,
+                t.second
+            );
+        }
+        let _ = write!(
+            self.out,
+            "<text x=\"{w}\" y=\"{}\" text-anchor=\"end\" class=\"lbl\">{} s</text></svg>",
+            h + 14.0,
+            last as u64
+        );
+    }
+}
+
+fn duration(ms: u64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms if ms < 120_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ms => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+    }
+}
+
+const STYLE: &str = "body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1b1f23;background:#fafafa}\
+main{max-width:1180px;margin:0 auto;padding:16px 24px}h1{font-size:24px;margin:8px 0}h1 small{color:#57606a;font-weight:400}\
+h2{font-size:19px;border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:28px}h3{font-size:16px;margin:18px 0 6px}\
+.meta{color:#57606a;overflow-wrap:anywhere}.stop{background:#ffebe9;border:1px solid #ff8182;padding:8px 12px;border-radius:6px;overflow-wrap:anywhere}\
+svg.bar{width:100%;height:28px;display:block;border-radius:4px;background:#eaeef2}svg.chart{width:100%;height:auto;display:block;background:#fff;border:1px solid #d0d7de;border-radius:6px}\
+.lbl{font-size:13px;fill:#57606a}ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:6px 22px}ul.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}\
+table{border-collapse:collapse;width:100%;table-layout:fixed;background:#fff}th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+th{background:#f3f5f7;font-weight:600}td.n,th.n{text-align:right;width:90px}thead th:first-child{width:190px}thead th:nth-child(3){width:300px}\
+ul.ex{margin:0;padding-left:16px}code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}";

@@ -1,0 +1,184 @@
+//! report.html as a person sees it: each kind of run (import, dry run, export, migration)
+//! rendered in headless Chromium at 1280×800 — every figure on the page equals summary.json,
+//! nothing is cut off, no console errors, no request beyond the file itself. Screenshots go to
+//! `target/report-screenshots/` (and to `docs/` with `UPDATE_SCREENSHOTS=1`).
+
+use std::path::Path;
+
+use crate::browser::Browser;
+use crate::util::*;
+
+/// The value at a `.`-separated path of `v`, as the page shows it.
+fn shown(v: &serde_json::Value, path: &str) -> String {
+    let v = path.split('.').fold(v, |v, k| &v[k]);
+    match v {
+        serde_json::Value::Null => "–".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders `dir/report.html` and checks it against `dir/summary.json`; returns the figures
+/// checked.
+fn check_report(b: &mut Browser, dir: &Path, kind: &str) -> Vec<String> {
+    let page = dir.join("report.html");
+    let html = std::fs::read_to_string(&page).expect("report.html");
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external address"
+    );
+    b.open(&format!("file://{}", page.display()));
+    let s = summary(dir);
+    let figures = b.eval(
+        "[...document.querySelectorAll('[data-k]')].map(e => [e.dataset.k, e.dataset.v ?? e.textContent])",
+    );
+    let figures = figures.as_array().unwrap();
+    assert!(figures.len() >= 8, "{kind}: {figures:?}");
+    let mut checked = Vec::new();
+    for f in figures {
+        let (k, text) = (f[0].as_str().unwrap(), f[1].as_str().unwrap());
+        assert_eq!(
+            text,
+            shown(&s, k),
+            "{kind}: {k} on the page vs summary.json"
+        );
+        checked.push(k.to_owned());
+    }
+    for k in ["rows.read", "duration_ms"] {
+        assert!(checked.iter().any(|c| c == k), "{kind}: {k} shown");
+    }
+    for code in s["rejected_by_code"].as_object().unwrap().keys() {
+        let k = format!("rejected_by_code.{code}");
+        assert!(checked.contains(&k), "{kind}: {k} shown");
+    }
+    // Nothing wider than the window, nothing cut off.
+    let overflow = b.eval(
+        "(() => { const w = document.documentElement.clientWidth;
+           const wide = [...document.querySelectorAll('body *')]
+             .filter(e => e.getBoundingClientRect().right > w + 0.5)
+             .map(e => e.tagName + '.' + e.className);
+           return [document.documentElement.scrollWidth, w, wide.slice(0, 5)]; })()",
+    );
+    assert!(
+        overflow[0].as_f64() <= overflow[1].as_f64() && overflow[2].as_array().unwrap().is_empty(),
+        "{kind}: wider than 1280 px: {overflow}"
+    );
+    assert!(b.problems().is_empty(), "{kind}: {:?}", b.problems());
+    let requests = b.requests();
+    assert!(
+        requests.iter().all(|u| u.starts_with("file://")) && requests.len() == 1,
+        "{kind}: only the file itself: {requests:?}"
+    );
+    let png = b.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "{kind}: a PNG");
+    let shots = repo().join("target/report-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join(format!("report-{kind}.png")), &png).unwrap();
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        std::fs::write(repo().join(format!("docs/report-{kind}.png")), &png).unwrap();
+    }
+    checked
+}
+
+fn sandbox_run(dir: &Path, pipeline: &str, out: &str, extra: &[&str]) -> std::path::PathBuf {
+    let out = dir.join(out);
+    let o = run(bin()
+        .current_dir(repo())
+        .args(["run", "-q", "--sandbox"])
+        .args(extra)
+        .arg("--out")
+        .arg(&out)
+        .arg(format!("pipelines/{pipeline}.yaml")));
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", text(&o).1);
+    out
+}
+
+#[test]
+fn each_kind_of_report_shows_what_summary_json_says_without_overflow_errors_or_requests() {
+    let dir = workdir();
+    let mut b = Browser::start();
+    let import = sandbox_run(dir.path(), "quickstart", "import", &[]);
+    let checked = check_report(&mut b, &import, "import");
+    assert!(checked.contains(&"rejected_by_code.invalid_email".to_owned()));
+    // The examples: the bad value from its column, with the hint.
+    let text = b
+        .eval("document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("By source column"), "{text}");
+    assert!(text.contains("Requests per second"), "{text}");
+
+    let dry = sandbox_run(
+        dir.path(),
+        "quickstart",
+        "dry",
+        &["--dry-run", "--seed-contacts", "5"],
+    );
+    let checked = check_report(&mut b, &dry, "dry-run");
+    assert!(
+        checked.iter().any(|k| k.starts_with("plan.")),
+        "{checked:?}"
+    );
+    assert!(checked.contains(&"forecast.write_requests".to_owned()));
+
+    let export = sandbox_run(
+        dir.path(),
+        "ghl-export-csv",
+        "export",
+        &["--seed-contacts", "120"],
+    );
+    check_report(&mut b, &export, "export");
+
+    let migration = sandbox_run(
+        dir.path(),
+        "ghl-to-ghl-migration",
+        "migration",
+        &["--seed-contacts", "60"],
+    );
+    check_report(&mut b, &migration, "migration");
+}
+
+#[test]
+fn the_report_command_rebuilds_the_page_and_escapes_what_the_rows_hold() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        "First Name,Email,Phone\nX,<script>alert(1)</script>,\n=HYPERLINK(\"x\"),ok@example.com,\n",
+        "",
+    );
+    let out = dir.path().join("o");
+    assert_eq!(sb.run_pipeline(&p, &out).status.code(), Some(3));
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    let o = run(bin().arg("report").arg(&out));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert_eq!(
+        text(&o).0.trim(),
+        out.join("report.html").display().to_string()
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("<script>alert"), "escaped");
+    let mut b = Browser::start();
+    b.open(&format!("file://{}", out.join("report.html").display()));
+    let text = b
+        .eval("document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains("<script>alert(1)</script>"),
+        "shown as text: {text}"
+    );
+    assert!(b.problems().is_empty(), "{:?}", b.problems());
+    // Not a run folder: a clear error.
+    let o = run(bin().arg("report").arg(dir.path()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text_of(&o).contains("not a run folder"), "{}", text_of(&o));
+}
+
+fn text_of(o: &std::process::Output) -> String {
+    text(o).1
+}
