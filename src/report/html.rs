@@ -271,6 +271,14 @@ fn shown(v: &Value) -> String {
     }
 }
 
+/// Planned actions of a dry run in the bar, with their colours.
+const PLANNED: [(&str, &str, &str); 4] = [
+    ("create", "Would create", "#66bb6a"),
+    ("update", "Would update", "#42a5f5"),
+    ("unchanged", "Unchanged", "#b0bec5"),
+    ("conflict", "Conflict", "#ef6c00"),
+];
+
 /// Outcomes in the bar, with their colours.
 const OUTCOMES: [(&str, &str, &str); 5] = [
     ("created", "Created", "#2e7d32"),
@@ -281,22 +289,42 @@ const OUTCOMES: [(&str, &str, &str); 5] = [
 ];
 
 impl Page {
-    /// A figure of summary.json, marked with its path.
+    /// A figure of summary.json, marked with its path (fractions shown rounded, with the exact
+    /// value in `data-v`).
     fn fig(&mut self, s: &Value, path: &str) {
-        let _ = write!(
-            self.out,
-            "<span data-k=\"{}\">{}</span>",
-            esc(path),
-            esc(&shown(at(s, path)))
-        );
+        let v = at(s, path);
+        match v.as_f64().filter(|_| v.is_f64()) {
+            Some(f) => {
+                let _ = write!(
+                    self.out,
+                    "<span data-k=\"{}\" data-v=\"{}\">{f:.2}</span>",
+                    esc(path),
+                    esc(&shown(v))
+                );
+            }
+            None => {
+                let _ = write!(
+                    self.out,
+                    "<span data-k=\"{}\">{}</span>",
+                    esc(path),
+                    esc(&shown(v))
+                );
+            }
+        }
     }
 
     fn head(&mut self, s: &Value) {
         let name = shown(&s["pipeline"]);
+        let from_ghl = s["source"]
+            .as_str()
+            .is_some_and(|x| x.starts_with("GHL location"));
+        let to_ghl = s["location_id"].as_str().is_some_and(|x| !x.is_empty());
         let kind = if s["plan"].as_object().is_some_and(|p| !p.is_empty()) {
             "Dry run"
-        } else if s["rows"]["exported"].as_u64().unwrap_or(0) > 0 {
+        } else if !to_ghl {
             "Export"
+        } else if from_ghl {
+            "Migration"
         } else {
             "Import"
         };
@@ -356,8 +384,28 @@ impl Page {
         let total = read.max(1) as f64;
         let mut x = 0.0;
         let mut bar = String::new();
-        for (k, label, colour) in OUTCOMES {
-            let n = s["rows"][k].as_u64().unwrap_or(0);
+        // Dry runs: the planned actions in place of what was written.
+        let segments: Vec<(String, &str, &str, u64)> = PLANNED
+            .iter()
+            .map(|(k, l, c)| {
+                (
+                    format!("plan.{k}"),
+                    *l,
+                    *c,
+                    s["plan"][k].as_u64().unwrap_or(0),
+                )
+            })
+            .chain(OUTCOMES.iter().map(|(k, l, c)| {
+                (
+                    format!("rows.{k}"),
+                    *l,
+                    *c,
+                    s["rows"][k].as_u64().unwrap_or(0),
+                )
+            }))
+            .collect();
+        for (_, label, colour, n) in &segments {
+            let n = *n;
             if n == 0 {
                 continue;
             }
@@ -372,16 +420,16 @@ impl Page {
             self.out,
             "<svg class=\"bar\" viewBox=\"0 0 1000 28\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"rows by outcome\">{bar}</svg><ul class=\"legend\">"
         );
-        for (k, label, colour) in OUTCOMES {
-            let n = s["rows"][k].as_u64().unwrap_or(0);
-            if n == 0 && k != "rejected" {
+        for (path, label, colour, n) in &segments {
+            let n = *n;
+            if n == 0 && path != "rows.rejected" {
                 continue;
             }
             let _ = write!(
                 self.out,
                 "<li><i style=\"background:{colour}\"></i>{label} <b>"
             );
-            self.fig(s, &format!("rows.{k}"));
+            self.fig(s, path);
             let _ = write!(
                 self.out,
                 "</b> <small>({:.1} %)</small></li>",
@@ -558,7 +606,7 @@ impl Page {
             (Some(m), Some(ms)) if ms > 0.0 => Some(m * 1000.0 / ms),
             _ => None,
         };
-        if ticks.len() > 1 {
+        if ticks.len() > 2 {
             self.rate_chart(ticks, per_s);
         }
         self.out.push_str("</section>");
@@ -590,7 +638,7 @@ impl Page {
         if let Some(l) = limit {
             let _ = write!(
                 self.out,
-                "<line x1=\"0\" x2=\"{w}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c62828\" stroke-dasharray=\"6 4\"/><text x=\"4\" y=\"{:.1}\" class=\"lbl\">limit {l:.1}/s</text>",
+                "<line x1=\"0\" x2=\"{w}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c62828\" stroke-dasharray=\"6 4\"/><text x=\"4\" y=\"{:.1}\" class=\"lbl\">limit {l:.1}/s per location</text>",
                 y(l),
                 y(l),
                 y(l) - 4.0
@@ -631,3 +679,58 @@ svg.bar{width:100%;height:28px;display:block;border-radius:4px;background:#eaeef
 table{border-collapse:collapse;width:100%;table-layout:fixed;background:#fff}th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 th{background:#f3f5f7;font-weight:600}td.n,th.n{text-align:right;width:90px}thead th:first-child{width:190px}thead th:nth-child(3){width:300px}\
 ul.ex{margin:0;padding-left:16px}code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_attributes_are_escaped() {
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn many_codes_are_cut_to_the_largest_groups_and_the_page_stays_small() {
+        let d = tempfile::tempdir().unwrap();
+        let mut by_code = serde_json::Map::new();
+        let mut csv = String::from("Email,_row,_stage,_code,_message,_hint,_column\n");
+        let mut rejected = 0;
+        for c in 0..40u64 {
+            for r in 0..=c * 10 {
+                csv.push_str(&format!(
+                    "x{r}@,{r},validate,code_{c},bad {r},fix it,Email\n"
+                ));
+                rejected += 1;
+            }
+            by_code.insert(format!("code_{c}"), (c * 10 + 1).into());
+        }
+        std::fs::write(d.path().join(super::super::REJECTED_CSV), csv).unwrap();
+        let summary = serde_json::json!({
+            "pipeline": "p", "source": "in.csv", "location_id": "L", "sandbox": false,
+            "rows": {"read": rejected, "created": 0, "updated": 0, "unchanged": 0, "exported": 0,
+                     "rejected": rejected},
+            "rejected_by_code": by_code, "plan": {}, "requests": {"sent": 0},
+            "started_at": "2026-11-29T00:00:00Z", "duration_ms": 1500, "aborted": null
+        });
+        std::fs::write(
+            d.path().join(super::super::SUMMARY_JSON),
+            serde_json::to_vec(&summary).unwrap(),
+        )
+        .unwrap();
+        let html = render(d.path()).unwrap();
+        // The 25 largest codes, then one line for the other 15.
+        assert!(html.contains("data-k=\"rejected_by_code.code_39\">391<"));
+        assert!(
+            !html.contains("<code>code_0</code>"),
+            "the smallest is summed"
+        );
+        assert!(html.contains("and 15 more"), "{html}");
+        // Three examples per group, whatever the group's size.
+        assert_eq!(html.matches("bad 390").count(), 0);
+        assert!(html.len() < 60_000, "{} bytes", html.len());
+        assert!(html.contains("1.5 s"));
+    }
+}
