@@ -76,6 +76,10 @@ pub enum Command {
         /// (default: .ghl-import/ next to the pipeline file).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// `table`: the summary for people; `json`: summary.json on stdout, one line per run (an
+        /// inbox run makes one per file), for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
         /// With --sandbox: start it with N synthetic contacts in the source (or target) location.
         #[arg(long, value_name = "N", default_value_t = 0, requires = "sandbox")]
         seed_contacts: usize,
@@ -200,6 +204,15 @@ pub enum Command {
         /// The run's output folder (holding summary.json).
         run: PathBuf,
     },
+    /// Print a shell completion script (e.g. `ghl-import completions bash >
+    /// ~/.local/share/bash-completion/completions/ghl-import`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `ghl-import man > ghl-import.1 && man ./ghl-import.1`).
+    Man,
     /// Serve the embedded GHL sandbox on 127.0.0.1 until Ctrl-C.
     Sandbox(SandboxArgs),
 }

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
                 full_refresh,
                 state_dir,
                 seed_contacts,
+                format,
             } => {
                 app::run(RunOptions {
                     pipeline,
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
                     source_override: None,
                     retry_scope: None,
                     force,
+                    json: format == ghl_import::cli::Format::Json,
                 })
                 .await
             }
@@ -86,6 +88,18 @@ fn main() -> ExitCode {
                     once,
                 })
                 .await
+            }
+            Command::Completions { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut cmd, "ghl-import", &mut std::io::stdout());
+                Ok(ghl_import::error::Exit::Ok)
+            }
+            Command::Man => {
+                let cmd = <Cli as clap::CommandFactory>::command();
+                match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                    Ok(()) => Ok(ghl_import::error::Exit::Ok),
+                    Err(e) => Err(anyhow::anyhow!("writing the man page: {e}")),
+                }
             }
             Command::Report { run } => match ghl_import::report::html::write(&run) {
                 Ok(path) => {

@@ -63,6 +63,8 @@ pub struct RunOptions {
     pub source_override: Option<PathBuf>,
     /// With `source_override` (`retry-rejects`): what is replayed besides fixable rows.
     pub retry_scope: Option<super::RetryScope>,
+    /// Print summary.json on stdout (one line) instead of the summary for people.
+    pub json: bool,
 }
 
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
@@ -333,7 +335,11 @@ impl Run<'_> {
         if let (Some(location), SourceReader::Ghl(g)) = (&incremental, &reader) {
             self.advance_mark(&state, location, g, &summary)?;
         }
-        print_summary(&summary, &out_dir, exported_to.as_deref());
+        if opts.json {
+            println!("{}", serde_json::to_string(&summary)?);
+        } else {
+            print_summary(&summary, &out_dir, exported_to.as_deref());
+        }
         Ok(exit_code(&summary))
     }
 

@@ -229,3 +229,31 @@ fn an_inbox_source_is_checked_with_positions() {
     assert!(e.contains("source.inbox.dir"), "{e}");
     assert!(e.contains("is not a folder"), "{e}");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_argument_parser() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(bin().args(["completions", shell]));
+        assert_eq!(o.status.code(), Some(0));
+        let script = text(&o).0;
+        for word in ["ghl-import", "serve", "retry-rejects", "dry-run", "shard"] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+    }
+    let o = run(bin().args(["completions", "tcsh"]));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+    let o = run(bin().arg("man"));
+    assert_eq!(o.status.code(), Some(0));
+    let page = text(&o).0;
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH ghl-import"),
+        "{page}"
+    );
+    for word in ["ghl-import", "serve", "Exit codes"] {
+        assert!(page.contains(word), "man page: {word}");
+    }
+}

@@ -286,3 +286,26 @@ fn mapping_language_pipeline_end_to_end() {
     assert_eq!(tom["dnd"], false);
     assert_eq!(by("mj.garcia@example.com")["dnd"], true);
 }
+
+#[test]
+fn format_json_prints_summary_json_on_stdout_and_nothing_else() {
+    let dir = workdir();
+    let out = dir.path().join("out");
+    let o = run(bin()
+        .current_dir(repo())
+        .args([
+            "run",
+            "pipelines/quickstart.yaml",
+            "--sandbox",
+            "--format",
+            "json",
+            "--out",
+        ])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(3));
+    let stdout = text(&o).0;
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed, summary(&out));
+    assert_eq!(printed["version"], 1);
+}
