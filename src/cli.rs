@@ -198,6 +198,21 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Show what the first rows of a pipeline's source become: the cells, the exact upsert
+    /// body, notes and tasks, and rejects or warnings. Sends nothing.
+    Preview {
+        /// The pipeline YAML file.
+        pipeline: PathBuf,
+        /// How many data rows, from the first.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        rows: usize,
+        /// Only this source row (the header is row 1).
+        #[arg(long, value_name = "ROW", conflicts_with = "rows")]
+        row: Option<u64>,
+        /// `table` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Build report.html for a run folder from its files (runs write one themselves; this
     /// rebuilds it, for older runs too).
     Report {

@@ -89,6 +89,19 @@ fn main() -> ExitCode {
                 })
                 .await
             }
+            Command::Preview {
+                pipeline,
+                rows,
+                row,
+                format,
+            } => app::preview(
+                &pipeline,
+                match row {
+                    Some(n) => app::PreviewRows::Number(n),
+                    None => app::PreviewRows::First(rows),
+                },
+                format == ghl_import::cli::Format::Json,
+            ),
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(shell, &mut cmd, "ghl-import", &mut std::io::stdout());

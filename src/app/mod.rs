@@ -9,6 +9,7 @@ mod lease;
 mod metrics;
 mod order;
 mod output;
+mod preview;
 mod produce;
 mod rollback;
 mod rows;
@@ -23,6 +24,7 @@ mod validate;
 
 pub use auth_cmd::auth;
 pub use init::{init, InitOptions};
+pub use preview::{preview, Rows as PreviewRows};
 pub use rollback::rollback;
 pub use run::{run, RunOptions};
 pub use runs::runs;

@@ -309,3 +309,53 @@ fn format_json_prints_summary_json_on_stdout_and_nothing_else() {
     assert_eq!(printed, summary(&out));
     assert_eq!(printed["version"], 1);
 }
+
+#[test]
+fn preview_shows_cells_the_exact_body_and_rejects_without_the_network() {
+    // The token variable is not set and the API address is closed: nothing is needed.
+    let o = run(bin().current_dir(repo()).args([
+        "preview",
+        "pipelines/quickstart.yaml",
+        "--rows",
+        "11",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(v["version"], 1);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 11);
+    assert_eq!(rows[0]["row"], 2);
+    assert_eq!(
+        rows[0]["cells"][0]["column"], "First Name",
+        "source column order"
+    );
+    assert_eq!(rows[0]["body"]["phone"], "+15125550110");
+    assert_eq!(rows[0]["body"]["email"], "alice.wong@example.com");
+    assert_eq!(rows[0]["body"]["locationId"], "quickstart-location");
+    assert!(rows[0].get("reject").is_none());
+    // Row 12 is the first reject: its code, column, message and hint.
+    let o = run(bin().current_dir(repo()).args([
+        "preview",
+        "pipelines/quickstart.yaml",
+        "--row",
+        "12",
+    ]));
+    assert_eq!(o.status.code(), Some(0));
+    let t = text(&o).0;
+    assert!(
+        t.contains("row 12  ✗ rejected: invalid_email (validate, column Email)"),
+        "{t}"
+    );
+    assert!(t.contains("hint: write one address"), "{t}");
+    assert!(!t.contains("POST /contacts/upsert"), "{t}");
+    let o = run(bin().current_dir(repo()).args([
+        "preview",
+        "pipelines/quickstart.yaml",
+        "--row",
+        "999",
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("no such data row"), "{}", text(&o).1);
+}

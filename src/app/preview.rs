@@ -1,0 +1,178 @@
+//! `ghl-import preview <pipeline>`: for the first rows (or given ones) of the source, the cells
+//! read, the exact upsert body the transform builds, the notes and task operations, and the
+//! reject or warnings — with no network: nothing is read from or sent to the location.
+//! (In-file duplicates are found by `run` and `run --dry-run`, which see the whole file;
+//! custom fields are resolved against the location's definitions at run time.)
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::config::{self, Source};
+use crate::error::{ConfigError, Exit};
+use crate::extract::{SourceItem, SourceReader};
+use crate::outcome::RowError;
+use crate::transform::Transformer;
+
+/// Which rows.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows {
+    /// The first N data rows.
+    First(usize),
+    /// One row by its source row number (the header is row 1).
+    Number(u64),
+}
+
+/// The preview's format version.
+pub const PREVIEW_VERSION: u32 = 1;
+
+/// Prints the preview of `rows` of `path`'s source; `json` for scripts.
+pub fn preview(path: &Path, rows: Rows, json: bool) -> anyhow::Result<Exit> {
+    let p = config::load(path)?;
+    let p = match &p.inbox {
+        Some(inbox) => match super::inbox::sample(inbox) {
+            Some(f) => super::inbox::with_file(&p, &f),
+            None => {
+                return Err(ConfigError::new(format!(
+                    "the inbox {} has no file ready to preview",
+                    inbox.dir.display()
+                ))
+                .into())
+            }
+        },
+        None => p,
+    };
+    if let Source::Ghl(g) = &p.source {
+        return Err(ConfigError::new(format!(
+            "preview reads a file source without the network; {} is GHL location {} (run it with --dry-run, or --sandbox)",
+            p.file.display(),
+            g.api.location_id
+        ))
+        .into());
+    }
+    let reader = SourceReader::open(&p.source)?;
+    let headers = reader.headers().clone();
+    let transformer = Transformer::new(&p, &headers)?;
+    let mut out = Vec::new();
+    for item in reader {
+        let (rec, problem) = match item {
+            SourceItem::Row(r) => (r, None),
+            SourceItem::Malformed { raw, error } => (raw, Some(error)),
+        };
+        match rows {
+            Rows::Number(n) if rec.row < n => continue,
+            Rows::Number(n) if rec.row > n => break,
+            _ => {}
+        }
+        // In the source's column order.
+        let cells: Vec<Value> = headers
+            .iter()
+            .zip(rec.cells())
+            .map(|(h, c)| json!({"column": h, "value": c}))
+            .collect();
+        let mut entry = json!({"row": rec.row, "cells": cells});
+        match problem.map_or_else(|| transformer.apply(&rec), Err) {
+            Ok(prep) => {
+                entry["body"] = serde_json::to_value(&prep.body)?;
+                entry["notes"] = json!(prep
+                    .notes
+                    .iter()
+                    .map(|(title, body)| json!({"title": title, "body": body}))
+                    .collect::<Vec<_>>());
+                entry["tasks"] = serde_json::to_value(&prep.tasks)?;
+                entry["warnings"] = json!(prep.warnings);
+            }
+            Err(e) => entry["reject"] = reject(&e),
+        }
+        out.push(entry);
+        if let Rows::First(n) = rows {
+            if out.len() >= n {
+                break;
+            }
+        }
+    }
+    if let (Rows::Number(n), true) = (rows, out.is_empty()) {
+        return Err(ConfigError::new(format!(
+            "--row {n}: {} has no such data row (the header is row 1)",
+            p.source.describe()
+        ))
+        .into());
+    }
+    let notes = [
+        "no request was sent: custom fields are resolved against the location by run",
+        "in-file duplicates are found by run and run --dry-run, which read the whole file",
+    ];
+    if json {
+        let doc = json!({
+            "version": PREVIEW_VERSION,
+            "pipeline": p.name,
+            "source": p.source.describe(),
+            "rows": out,
+            "notes": notes,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print_table(&p, &out, &notes);
+    }
+    Ok(Exit::Ok)
+}
+
+fn reject(e: &RowError) -> Value {
+    json!({
+        "stage": e.stage.as_str(),
+        "code": e.code,
+        "message": e.message,
+        "hint": e.hint,
+        "column": e.column,
+    })
+}
+
+fn print_table(p: &config::Pipeline, rows: &[Value], notes: &[&str]) {
+    println!("{}: {}", p.name, p.source.describe());
+    for r in rows {
+        println!();
+        let row = &r["row"];
+        match r.get("reject") {
+            Some(e) => println!(
+                "row {row}  ✗ rejected: {} ({}{})",
+                e["code"].as_str().unwrap_or(""),
+                e["stage"].as_str().unwrap_or(""),
+                e["column"]
+                    .as_str()
+                    .map(|c| format!(", column {c}"))
+                    .unwrap_or_default()
+            ),
+            None => println!("row {row}  ✓"),
+        }
+        for c in r["cells"].as_array().into_iter().flatten() {
+            println!(
+                "  {:>20} │ {}",
+                c["column"].as_str().unwrap_or(""),
+                c["value"].as_str().unwrap_or("")
+            );
+        }
+        if let Some(e) = r.get("reject") {
+            println!("  {}", e["message"].as_str().unwrap_or(""));
+            println!("  hint: {}", e["hint"].as_str().unwrap_or(""));
+            continue;
+        }
+        println!("  POST /contacts/upsert");
+        let body = serde_json::to_string_pretty(&r["body"]).unwrap_or_default();
+        for l in body.lines() {
+            println!("    {l}");
+        }
+        for n in r["notes"].as_array().into_iter().flatten() {
+            println!("  + note: {}", n["body"].as_str().unwrap_or(""));
+        }
+        for t in r["tasks"].as_array().into_iter().flatten() {
+            println!("  + task: {t}");
+        }
+        for w in r["warnings"].as_array().into_iter().flatten() {
+            println!("  ! {}", w.as_str().unwrap_or(""));
+        }
+    }
+    println!();
+    for n in notes {
+        println!("({n})");
+    }
+}
