@@ -94,6 +94,14 @@ pub enum Command {
         /// Folder holding the OAuth token store (`tokens/`; default: the XDG data dir).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Also ask the location, with read requests only: the token is accepted, the scopes
+        /// the run needs, the location exists, the custom fields named exist with a usable
+        /// type, today's allowance covers the run.
+        #[arg(long, conflicts_with = "sandbox")]
+        live: bool,
+        /// `table` (✓/✗ lines) or `json` (`{"version": 1, "ok", "phases": [...]}`) for CI.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Run the pipelines of a folder on their schedules (`schedule:` in each) until SIGINT or
     /// SIGTERM; the folder is read again when it changes.

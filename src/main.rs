@@ -68,7 +68,18 @@ fn main() -> ExitCode {
                 pipeline,
                 sandbox,
                 state_dir,
-            } => Ok(app::validate(&pipeline, sandbox, state_dir.as_deref()).await),
+                live,
+                format,
+            } => Ok(app::validate(
+                &pipeline,
+                app::ValidateOptions {
+                    sandbox,
+                    state_dir: state_dir.as_deref(),
+                    live,
+                    json: format == ghl_import::cli::Format::Json,
+                },
+            )
+            .await),
             Command::Serve {
                 dir,
                 state_dir,

@@ -31,7 +31,7 @@ pub use runs::runs;
 pub use sandbox_cmd::sandbox;
 pub use serve::{serve, ServeOptions, Shard};
 pub use target::{RunRecord, TargetKind, TargetRecord, RUN_JSON};
-pub use validate::validate;
+pub use validate::{validate, ValidateOptions};
 
 use secrecy::SecretString;
 

@@ -1,115 +1,424 @@
-//! `ghl-import validate`: the phases of a run that need no writes, with a ✓/✗ line each.
+//! `ghl-import validate`: the phases of a run that need no writes, each ✓ or ✗ with a line —
+//! the YAML and its keys, the source, the environment, and with `--live` the location itself
+//! (the token accepted, its scopes, the location, the custom fields named, today's allowance
+//! against the run's requests), asked with read requests only. `--format json` for CI.
+//! Exit 0 only when every phase passes.
 
 use std::path::Path;
 
-use crate::config;
+use serde::Serialize;
+
+use crate::config::{self, Pipeline, Source};
 use crate::error::Exit;
 use crate::extract::SourceReader;
+use crate::ghl::client::Credentials;
 use crate::transform::Transformer;
 
-/// Validates a pipeline: config, source header and mapping, credentials present. Returns the exit
-/// code; problems are printed to stderr.
-pub async fn validate(path: &Path, sandbox: bool, state_dir: Option<&Path>) -> Exit {
-    let p = match config::load(path) {
+/// The JSON output's format version.
+pub const VALIDATE_VERSION: u32 = 1;
+
+/// One phase's result.
+#[derive(Debug, Serialize)]
+struct Phase {
+    /// `pipeline`, `source`, `mapping`, `environment`, `token`, `scopes`, `custom_fields`,
+    /// `allowance`.
+    phase: &'static str,
+    ok: bool,
+    /// The ✓/✗ line.
+    message: String,
+    /// What is wrong and how to fix it (failed phases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+#[derive(Default)]
+struct Phases(Vec<Phase>);
+
+impl Phases {
+    fn pass(&mut self, phase: &'static str, message: impl Into<String>) {
+        self.0.push(Phase {
+            phase,
+            ok: true,
+            message: message.into(),
+            detail: None,
+        });
+    }
+
+    fn fail(&mut self, phase: &'static str, message: impl Into<String>, detail: impl ToString) {
+        self.0.push(Phase {
+            phase,
+            ok: false,
+            message: message.into(),
+            detail: Some(detail.to_string()),
+        });
+    }
+
+    fn ok(&self) -> bool {
+        self.0.iter().all(|p| p.ok)
+    }
+}
+
+/// How `validate` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValidateOptions<'a> {
+    /// The embedded sandbox issues the token: no credentials needed.
+    pub sandbox: bool,
+    /// The state folder (OAuth token store).
+    pub state_dir: Option<&'a Path>,
+    /// Ask the location (read requests only).
+    pub live: bool,
+    /// JSON on stdout.
+    pub json: bool,
+}
+
+/// Validates a pipeline and prints each phase; returns the exit code.
+pub async fn validate(path: &Path, o: ValidateOptions<'_>) -> Exit {
+    let mut phases = Phases::default();
+    match config::load(path) {
+        Err(e) => phases.fail("pipeline", format!("pipeline {}", path.display()), e),
         Ok(p) => {
-            println!(
-                "✓ pipeline {} (version {})",
-                path.display(),
-                config::PIPELINE_VERSION
+            phases.pass(
+                "pipeline",
+                format!(
+                    "pipeline {} (version {})",
+                    path.display(),
+                    config::PIPELINE_VERSION
+                ),
             );
-            p
+            let rows = source(&p, &mut phases);
+            let creds = environment(&p, o, &mut phases).await;
+            if o.live && phases.ok() {
+                live(&p, creds, rows, &mut phases).await;
+            }
         }
-        Err(e) => {
-            println!("✗ pipeline {}", path.display());
-            eprintln!("{e}");
-            return Exit::Config;
+    }
+    let ok = phases.ok();
+    if o.json {
+        let doc = serde_json::json!({
+            "version": VALIDATE_VERSION,
+            "pipeline": path.display().to_string(),
+            "ok": ok,
+            "phases": phases.0,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        for p in &phases.0 {
+            println!("{} {}", if p.ok { "✓" } else { "✗" }, p.message);
+            if let Some(d) = &p.detail {
+                eprintln!("{d}");
+            }
         }
-    };
-    let mut ok = true;
+    }
+    match ok {
+        true => Exit::Ok,
+        false => Exit::Config,
+    }
+}
+
+/// The source and the mapping: readable, encoding, header, mapped columns. Returns the number
+/// of data rows of a file source when it was counted (for the allowance forecast).
+fn source(p: &Pipeline, phases: &mut Phases) -> Option<u64> {
     // An inbox is checked with its oldest ready file, when there is one.
     let sampled = match &p.inbox {
-        None => Some(p.clone()),
+        None => p.clone(),
         Some(inbox) if !inbox.dir.is_dir() => {
-            ok = false;
-            println!("✗ inbox {}", inbox.dir.display());
-            eprintln!("source.inbox.dir {} is not a folder", inbox.dir.display());
-            None
-        }
-        Some(inbox) => {
-            let file = super::inbox::sample(inbox);
-            println!(
-                "✓ inbox {} ({})",
-                inbox.dir.display(),
-                file.as_ref().map_or_else(
-                    || "no file ready; a file's header is checked when one arrives".to_owned(),
-                    |f| format!("checking with {}", f.display())
-                )
+            phases.fail(
+                "source",
+                format!("inbox {}", inbox.dir.display()),
+                format!("source.inbox.dir {} is not a folder", inbox.dir.display()),
             );
-            file.map(|f| super::inbox::with_file(&p, &f))
+            return None;
+        }
+        Some(inbox) => match super::inbox::sample(inbox) {
+            None => {
+                phases.pass(
+                    "source",
+                    format!(
+                        "inbox {} (no file ready; a file's header is checked when one arrives)",
+                        inbox.dir.display()
+                    ),
+                );
+                return None;
+            }
+            Some(f) => {
+                phases.pass(
+                    "source",
+                    format!(
+                        "inbox {} (checking with {})",
+                        inbox.dir.display(),
+                        f.display()
+                    ),
+                );
+                super::inbox::with_file(p, &f)
+            }
+        },
+    };
+    let headers = match SourceReader::headers_of(&sampled.source) {
+        Ok(h) => h,
+        Err(e) => {
+            phases.fail("source", format!("source {}", sampled.source.describe()), e);
+            return None;
         }
     };
-    match sampled
-        .as_ref()
-        .map(|p| SourceReader::headers_of(&p.source))
-    {
-        None => {}
-        Some(Ok(headers)) => {
-            let p = sampled.as_ref().unwrap_or(&p);
-            println!(
-                "✓ source {} ({} columns)",
-                p.source.describe(),
+    if p.inbox.is_none() {
+        phases.pass(
+            "source",
+            format!(
+                "source {} ({} columns)",
+                sampled.source.describe(),
                 headers.len()
-            );
-            match Transformer::new(p, &headers) {
-                Ok(_) => println!("✓ mapping ({} fields)", p.mapping.len()),
-                Err(e) => {
-                    ok = false;
-                    println!("✗ mapping");
-                    eprintln!("{e}");
-                }
-            }
-        }
-        Some(Err(e)) => {
-            ok = false;
-            println!("✗ source {}", p.source.describe());
-            eprintln!("{e}");
+            ),
+        );
+    }
+    match Transformer::new(&sampled, &headers) {
+        Ok(_) => phases.pass("mapping", format!("mapping ({} fields)", p.mapping.len())),
+        Err(e) => phases.fail("mapping", "mapping", e),
+    }
+    match &sampled.source {
+        Source::Ghl(_) => None,
+        src => SourceReader::open(src).ok().map(|r| r.count() as u64),
+    }
+}
+
+/// The environment: credentials present (a token variable set, or stored OAuth tokens with at
+/// least contacts.readonly), the webhook variable. Returns the credentials per API.
+async fn environment(
+    p: &Pipeline,
+    o: ValidateOptions<'_>,
+    phases: &mut Phases,
+) -> Vec<(&'static str, Credentials)> {
+    let mut out = Vec::new();
+    if let Some(n) = &p.notify {
+        match crate::notify::webhook_url(n) {
+            Ok(_) => phases.pass(
+                "environment",
+                format!("notify webhook (${} is set)", n.webhook_url_env),
+            ),
+            Err(e) => phases.fail("environment", "notify webhook", e),
         }
     }
-    if sandbox {
-        println!("✓ credentials (the embedded sandbox issues its own token)");
-    } else {
-        for (section, t) in super::apis(&p) {
-            let creds = super::credentials(&p, section, t, state_dir);
-            let checked = match creds {
-                Ok(c) => {
-                    super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
-                        .await
-                        .map(|()| c)
-                }
-                Err(e) => Err(e),
-            };
-            match checked {
-                Ok(crate::ghl::client::Credentials::Static(_)) => {
-                    if let crate::config::TargetAuth::Token { env } = &t.auth {
-                        println!("✓ credentials for {section} (${env} is set)");
+    if o.sandbox {
+        phases.pass(
+            "environment",
+            "credentials (the embedded sandbox issues its own token)",
+        );
+        return out;
+    }
+    for (section, t) in super::apis(p) {
+        let checked = match super::credentials(p, section, t, o.state_dir) {
+            Ok(c) => super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
+                .await
+                .map(|()| c),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(c) => {
+                let line = match (&c, &t.auth) {
+                    (Credentials::OAuth(m), _) => format!(
+                        "credentials for {section} (OAuth tokens of {}, scopes: {})",
+                        t.location_id,
+                        m.scopes().await.join(" ")
+                    ),
+                    (_, config::TargetAuth::Token { env }) => {
+                        format!("credentials for {section} (${env} is set)")
                     }
-                }
-                Ok(crate::ghl::client::Credentials::OAuth(m)) => println!(
-                    "✓ credentials for {section} (OAuth tokens of {}, scopes: {})",
-                    t.location_id,
-                    m.scopes().await.join(" ")
-                ),
-                Err(e) => {
-                    ok = false;
-                    println!("✗ credentials for {section}");
-                    eprintln!("{e}");
-                }
+                    _ => format!("credentials for {section}"),
+                };
+                phases.pass("environment", line);
+                out.push((section, c));
             }
+            Err(e) => phases.fail("environment", format!("credentials for {section}"), e),
         }
     }
-    if ok {
-        Exit::Ok
+    out
+}
+
+/// `--live`: one read per location (the token, the location, the allowance), the custom
+/// field definitions when fields are named, and the scopes the run needs.
+async fn live(
+    p: &Pipeline,
+    creds: Vec<(&'static str, Credentials)>,
+    rows: Option<u64>,
+    phases: &mut Phases,
+) {
+    if creds.is_empty() {
+        phases.pass(
+            "token",
+            "--live: nothing to ask (the sandbox, or no GHL location)",
+        );
+        return;
+    }
+    for (section, c) in creds {
+        let t = match section {
+            "source" => match &p.source {
+                Source::Ghl(g) => &g.api,
+                _ => continue,
+            },
+            _ => match &p.target {
+                Some(t) => t,
+                None => continue,
+            },
+        };
+        scopes(p, section, t, &c, phases).await;
+        let client = match super::client_for(p, t.base_url.clone(), c) {
+            Ok(c) => c,
+            Err(e) => {
+                phases.fail(
+                    "token",
+                    format!("{section}: a client for {}", t.base_url),
+                    e,
+                );
+                continue;
+            }
+        };
+        let req = crate::ghl::types::SearchRequest {
+            location_id: t.location_id.clone(),
+            page_limit: 1,
+            page: None,
+            search_after: None,
+            filters: Vec::new(),
+            query: None,
+        };
+        match client.search_contacts(&req).await {
+            Ok(r) => phases.pass(
+                "token",
+                format!(
+                    "{section}: the token is accepted and location {} exists ({} contacts)",
+                    t.location_id,
+                    r.total.map_or_else(|| "?".to_owned(), |n| n.to_string())
+                ),
+            ),
+            Err(e) => {
+                phases.fail(
+                    "token",
+                    format!("{section}: location {} refused the read", t.location_id),
+                    e,
+                );
+                continue;
+            }
+        }
+        if section == "target" && !p.custom_fields.is_empty() {
+            custom_fields(p, t, &client, phases).await;
+        }
+        if section == "target" {
+            allowance(p, rows, client.daily_remaining(), phases);
+        }
+    }
+}
+
+/// The scopes the run needs against those granted (OAuth); a Private Integration Token's show
+/// only when used.
+async fn scopes(
+    p: &Pipeline,
+    section: &str,
+    t: &config::Target,
+    c: &Credentials,
+    phases: &mut Phases,
+) {
+    let mut need = vec![match section {
+        "target" => crate::auth::SCOPE_WRITE,
+        _ => crate::auth::SCOPE_READ,
+    }];
+    if section == "target" && !p.custom_fields.is_empty() {
+        need.push("locations/customFields.readonly");
+    }
+    match c {
+        Credentials::OAuth(m) => {
+            let granted = m.scopes().await;
+            let missing: Vec<&str> = need
+                .iter()
+                .filter(|n| !granted.iter().any(|g| g == *n))
+                .copied()
+                .collect();
+            if missing.is_empty() {
+                phases.pass(
+                    "scopes",
+                    format!("{section}: scopes {} granted", need.join(", ")),
+                );
+            } else {
+                phases.fail(
+                    "scopes",
+                    format!("{section}: scopes missing: {}", missing.join(", ")),
+                    format!(
+                        "the grant of location {} has {}; log in again with --scope {}",
+                        t.location_id,
+                        granted.join(" "),
+                        missing.join(" --scope ")
+                    ),
+                );
+            }
+        }
+        _ => phases.pass(
+            "scopes",
+            format!(
+                "{section}: a Private Integration Token's scopes show only when used (needed: {})",
+                need.join(", ")
+            ),
+        ),
+    }
+}
+
+/// Every custom field the pipeline names exists in the location with a type it can take.
+async fn custom_fields(
+    p: &Pipeline,
+    t: &config::Target,
+    client: &crate::ghl::client::GhlClient,
+    phases: &mut Phases,
+) {
+    match client.custom_fields(&t.location_id).await {
+        Ok(defs) => {
+            let shown = p.file.display().to_string();
+            match crate::transform::custom::resolve(&p.custom_fields, &defs, &shown, &t.location_id)
+            {
+                Ok(r) => phases.pass(
+                    "custom_fields",
+                    format!(
+                        "custom fields: {} of {} resolved in the location",
+                        r.len(),
+                        p.custom_fields.len()
+                    ),
+                ),
+                Err(e) => phases.fail("custom_fields", "custom fields", e),
+            }
+        }
+        Err(e) => phases.fail(
+            "custom_fields",
+            "custom fields: the location's definitions could not be read",
+            e,
+        ),
+    }
+}
+
+/// Today's remaining allowance against the run's requests (one upsert per row, plus one per
+/// notes, tasks and tag follow-up when the pipeline has them: at most).
+fn allowance(p: &Pipeline, rows: Option<u64>, remaining: Option<u64>, phases: &mut Phases) {
+    let (Some(rows), Some(remaining)) = (rows, remaining) else {
+        phases.pass(
+            "allowance",
+            "daily allowance: not forecast (rows or allowance unknown)",
+        );
+        return;
+    };
+    let per_row = 1
+        + u64::from(!p.load.notes.is_empty())
+        + u64::from(!p.load.tasks.is_empty())
+        + u64::from(p.load.tags != config::TagMode::Replace);
+    let need = rows * per_row;
+    let left = remaining.saturating_sub(p.load.daily_floor);
+    if need <= left {
+        phases.pass(
+            "allowance",
+            format!("daily allowance: {remaining} left covers the run's at most {need} requests ({rows} rows)"),
+        );
     } else {
-        Exit::Config
+        phases.fail(
+            "allowance",
+            format!("daily allowance: {remaining} left, the run needs up to {need} requests"),
+            format!(
+                "the run would stop at the daily floor ({}) after about {} rows; split the file, or run after 00:00 UTC",
+                p.load.daily_floor,
+                left / per_row
+            ),
+        );
     }
 }

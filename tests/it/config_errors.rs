@@ -257,3 +257,18 @@ fn completions_and_the_man_page_come_from_the_argument_parser() {
         assert!(page.contains(word), "man page: {word}");
     }
 }
+
+#[test]
+fn validate_format_json_says_which_phase_failed_and_where() {
+    let dir = workdir();
+    let p = dir.path().join("bad.yaml");
+    std::fs::write(&p, "version: 1\nsource:\n  type: csv\n  path: [x.csv\n").unwrap();
+    let o = run(bin().args(["validate", "--format", "json"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["phases"][0]["phase"], "pipeline");
+    assert_eq!(v["phases"][0]["ok"], false);
+    let detail = v["phases"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("{}:4:", p.display())), "{detail}");
+}

@@ -93,3 +93,83 @@ fn unknown_custom_field_is_a_config_error_before_any_write() {
         None
     );
 }
+
+#[test]
+fn validate_live_asks_the_location_for_the_token_the_fields_and_the_allowance() {
+    let (sb, _dir, p) = setup("  contact.membership_level: Level\n  Lifetime Value: LTV\n");
+    let validate = |extra: &[&str]| {
+        run(bin()
+            .arg("validate")
+            .args(extra)
+            .arg(&p)
+            .env("IT_TOKEN", &sb.token))
+    };
+    let o = validate(&["--live", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).0);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(
+        (v["version"].as_u64(), v["ok"].as_bool()),
+        (Some(1), Some(true)),
+        "{v}"
+    );
+    let phases: Vec<&str> = v["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    for want in [
+        "pipeline",
+        "source",
+        "mapping",
+        "environment",
+        "scopes",
+        "token",
+        "custom_fields",
+        "allowance",
+    ] {
+        assert!(phases.contains(&want), "{want} in {phases:?}");
+    }
+    let line = |phase: &str| {
+        v["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == phase)
+            .unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(line("custom_fields").contains("2 of 2 resolved"), "{v}");
+    assert!(line("allowance").contains("4 rows"), "{v}");
+    let upserts = sb.stats()["requests_by_endpoint"]
+        .get("POST /contacts/upsert")
+        .cloned();
+    assert_eq!(upserts, None, "validate sends no write");
+
+    // A field the location does not have, and a refused token: ✗ lines, exit 2.
+    let bad = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("Lifetime Value: LTV", "Lifetime Valu: LTV");
+    std::fs::write(&p, bad).unwrap();
+    let o = validate(&["--live"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).0.contains("✗ custom fields"), "{}", text(&o).0);
+    let o = run(bin()
+        .args(["validate", "--live"])
+        .arg(&p)
+        .env("IT_TOKEN", "not-the-token"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o)
+            .0
+            .contains("✗ target: location loc-it refused the read"),
+        "{}",
+        text(&o).0
+    );
+    assert!(
+        !text(&o).1.contains("not-the-token"),
+        "the token is never shown"
+    );
+}
