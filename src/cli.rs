@@ -283,6 +283,10 @@ pub enum AuthCommand {
         /// Folder for the token store.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// `table` for people, `json` (`{"version": 1, "grants": [...]}`, never a token) for
+        /// scripts.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Delete a location's stored tokens.
     Logout {

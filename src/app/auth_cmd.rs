@@ -77,12 +77,16 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
         AuthCommand::Status {
             location,
             state_dir,
+            format,
         } => {
             let store = TokenStore::new(state_dir.as_deref());
             let locations = match location {
                 Some(l) => vec![l],
                 None => store.locations(),
             };
+            if format == crate::cli::Format::Json {
+                return status_json(&store, &locations);
+            }
             if locations.is_empty() {
                 println!("no stored tokens in {}", store.dir().display());
                 return Ok(Exit::Ok);
@@ -133,4 +137,35 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
             }
         }
     }
+}
+
+/// `auth status --format json`: each location's grant (client, scopes, expiry, file), never a
+/// token; a location asked for and not stored is `{"location", "stored": false}` (exit 2).
+fn status_json(store: &TokenStore, locations: &[String]) -> anyhow::Result<Exit> {
+    let mut missing = false;
+    let mut grants = Vec::new();
+    for l in locations {
+        match store.load(l)? {
+            Some(t) => grants.push(serde_json::json!({
+                "location": t.location_id,
+                "stored": true,
+                "client_id": t.client_id,
+                "scopes": t.scopes,
+                "expires_at": t.expires_at,
+                "expired": t.expires_at <= now(),
+                "file": store.path(l).display().to_string(),
+            })),
+            None => {
+                missing = true;
+                grants.push(serde_json::json!({"location": l, "stored": false}));
+            }
+        }
+    }
+    let doc = serde_json::json!({
+        "version": 1,
+        "store": store.dir().display().to_string(),
+        "grants": grants,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(if missing { Exit::Config } else { Exit::Ok })
 }

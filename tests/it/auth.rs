@@ -204,6 +204,17 @@ fn login_stores_private_tokens_and_a_run_uses_them_without_printing_any() {
     let p = oauth_pipeline(dir.path(), &sb, &rows("p", 5), "");
     let r = run(&mut run_oauth(&p, &state, &dir.path().join("o"), &["-v"]));
     let status = run(bin().args(["auth", "status", "--state-dir"]).arg(&state));
+    let status_json = run(bin()
+        .args(["auth", "status", "--format", "json", "--state-dir"])
+        .arg(&state));
+    let v: serde_json::Value = serde_json::from_str(&text(&status_json).0).unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["grants"][0]["location"], "loc-it");
+    assert_eq!(v["grants"][0]["stored"], true);
+    assert_eq!(
+        v["grants"][0]["scopes"],
+        serde_json::json!(["contacts.readonly", "contacts.write"])
+    );
     let valid = run(bin()
         .args(["validate", "--state-dir"])
         .arg(&state)
@@ -229,6 +240,7 @@ fn login_stores_private_tokens_and_a_run_uses_them_without_printing_any() {
         text(&r).0,
         text(&r).1,
         text(&status).0,
+        text(&status_json).0,
         all_text(&dir.path().join("o")),
     ]
     .concat();
