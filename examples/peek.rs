@@ -14,11 +14,9 @@ fn main() {
         .any(|e| p.ends_with(e))
     {
         Source::Excel(ExcelSource {
-            path: p.into(),
-            sheet: None,
             header_row,
-            date_columns: vec![],
             duplicate_headers: DuplicateHeaders::Suffix,
+            ..ExcelSource::new(p)
         })
     } else {
         Source::Csv(CsvSource {

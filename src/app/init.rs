@@ -515,6 +515,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
             header_row: HeaderRow::Auto,
             date_columns: vec![],
             duplicate_headers: DuplicateHeaders::Suffix,
+            hold_duplicates: false,
         })
     } else {
         Source::Csv(CsvSource {

@@ -115,6 +115,20 @@ pub struct RetryScope {
     pub duplicates: bool,
 }
 
+/// The run folder's rejected rows as the user left them: rejected.xlsx when there is one and
+/// it was changed after rejected.csv (fixed in a spreadsheet), else rejected.csv.
+fn rejected_file(run_dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let csv = run_dir.join(crate::report::REJECTED_CSV);
+    let xlsx = run_dir.join(crate::report::xlsx::REJECTED_XLSX);
+    let changed = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (changed(&csv), changed(&xlsx)) {
+        (Some(c), Some(x)) if x > c => Ok(xlsx),
+        (None, Some(_)) => Ok(xlsx),
+        (Some(_), _) => Ok(csv),
+        (None, None) => Err(ConfigError::new(format!("{} does not exist", csv.display())).into()),
+    }
+}
+
 /// Run options that re-run a finished run's pipeline on its rejected.csv, against the target the
 /// run recorded: a run into the embedded sandbox is retried in an embedded sandbox; a run into an
 /// API is retried there only if the pipeline still names it (else refused), or in a sandbox when
@@ -126,10 +140,7 @@ pub fn retry_rejects_options(
 ) -> anyhow::Result<RunOptions> {
     let record = target::read_record(run_dir)?;
     let pipeline = record.pipeline_path(run_dir)?;
-    let rejected = run_dir.join(crate::report::REJECTED_CSV);
-    if !rejected.exists() {
-        return Err(ConfigError::new(format!("{} does not exist", rejected.display())).into());
-    }
+    let rejected = rejected_file(run_dir)?;
     let sandbox = if record.was_embedded_sandbox() {
         if !sandbox {
             eprintln!(

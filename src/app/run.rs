@@ -181,11 +181,19 @@ fn load_pipeline(opts: &RunOptions) -> anyhow::Result<config::Pipeline> {
     if let Some(rejected) = &opts.source_override {
         // Our own CSV dialect: its reason columns and formula escapes are dropped on read.
         let scope = opts.retry_scope.unwrap_or_default();
-        loaded.source = Source::Csv(config::CsvSource {
-            delimiter: Some(b','),
-            hold_duplicates: !scope.duplicates,
-            ..config::CsvSource::new(rejected)
-        });
+        let xlsx = rejected.extension().is_some_and(|e| e == "xlsx");
+        loaded.source = match xlsx {
+            true => Source::Excel(config::ExcelSource {
+                header_row: config::HeaderRow::Row(1),
+                hold_duplicates: !scope.duplicates,
+                ..config::ExcelSource::new(rejected)
+            }),
+            false => Source::Csv(config::CsvSource {
+                delimiter: Some(b','),
+                hold_duplicates: !scope.duplicates,
+                ..config::CsvSource::new(rejected)
+            }),
+        };
         if scope.duplicates {
             // Merged, never a blind upsert: fields the location already holds stay as they are.
             for (field, _) in &loaded.mapping {
@@ -323,6 +331,11 @@ impl Run<'_> {
         }
         summary.duration_ms = self.started.elapsed().as_millis() as u64;
         write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
+        if p.report.rejected_format == config::RejectedFormat::Xlsx {
+            if let Err(e) = report::xlsx::write(&out_dir) {
+                crate::progress::warning(&format!("warning: rejected.xlsx not written: {e:#}"));
+            }
+        }
         if let Err(e) = report::html::write(&out_dir) {
             crate::progress::warning(&format!("warning: report.html not written: {e:#}"));
         }

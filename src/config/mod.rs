@@ -192,6 +192,22 @@ pub struct ExcelSource {
     pub date_columns: Vec<String>,
     /// Repeated column names.
     pub duplicate_headers: DuplicateHeaders,
+    /// As for [`CsvSource::hold_duplicates`] (a rejected.xlsx read back by `retry-rejects`).
+    pub hold_duplicates: bool,
+}
+
+impl ExcelSource {
+    /// The first sheet of a workbook, header found automatically (tests, tools).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ExcelSource {
+            path: path.into(),
+            sheet: None,
+            header_row: HeaderRow::Auto,
+            date_columns: Vec::new(),
+            duplicate_headers: DuplicateHeaders::Error,
+            hold_duplicates: false,
+        }
+    }
 }
 
 /// A checked target.
@@ -242,6 +258,8 @@ pub struct ReportSettings {
     pub dir: Option<PathBuf>,
     /// Whether to escape formula-like cells.
     pub escape_formulas: bool,
+    /// Also write rejected.xlsx.
+    pub rejected_format: model::RejectedFormat,
 }
 
 /// Reads, interpolates, parses and validates a pipeline file, reading variables from the process

@@ -722,12 +722,28 @@ pub struct ReportConfig {
     /// Prefix cells that a spreadsheet would run as formulas with `'`.
     #[serde(default = "default_true")]
     pub escape_formulas: bool,
+    /// `csv` (rejected.csv) or `xlsx` (rejected.xlsx as well, for people who fix rows in a
+    /// spreadsheet; `retry-rejects` reads whichever was changed last).
+    #[serde(default)]
+    pub rejected_format: RejectedFormat,
+}
+
+/// The format of the rejected rows for people.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectedFormat {
+    /// rejected.csv only.
+    #[default]
+    Csv,
+    /// rejected.csv and rejected.xlsx.
+    Xlsx,
 }
 
 impl Default for ReportConfig {
     fn default() -> Self {
         ReportConfig {
             dir: None,
+            rejected_format: RejectedFormat::Csv,
             escape_formulas: true,
         }
     }

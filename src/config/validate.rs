@@ -531,6 +531,7 @@ impl Checker<'_> {
                 header_row: x.header_row,
                 date_columns: x.date_columns,
                 duplicate_headers: x.duplicate_headers,
+                hold_duplicates: false,
             }),
             SourceConfig::Ghl(g) => {
                 let api = self.api("source", g.location_id, &g.base_url, g.auth);
@@ -692,6 +693,7 @@ pub(super) fn validate(
     let report = ReportSettings {
         dir: cfg.report.dir.as_deref().map(|d| c.resolve(d)),
         escape_formulas: cfg.report.escape_formulas,
+        rejected_format: cfg.report.rejected_format,
     };
     Ok(Pipeline {
         name,

@@ -14,7 +14,7 @@ use crate::config::CsvSource;
 use crate::error::ConfigError;
 use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
-use crate::report::{unescape_formula, REJECT_COLUMNS};
+use crate::report::unescape_formula;
 
 use super::{clean_headers, sniff::sniff_delimiter, SourceItem};
 
@@ -163,14 +163,10 @@ impl CsvReader {
         };
         let mut headers = headers;
         // Ours: the reason columns at the end (reports before `_column` have five).
-        let reinput = [&REJECT_COLUMNS[..], &REJECT_COLUMNS[..5]]
-            .into_iter()
-            .find(|cols| {
-                src.has_header
-                    && headers.len() >= cols.len()
-                    && headers[headers.len() - cols.len()..] == **cols
-            })
-            .map_or(0, |cols| cols.len());
+        let reinput = match src.has_header {
+            true => super::reason_columns(&headers),
+            false => 0,
+        };
         if reinput > 0 {
             headers.truncate(headers.len() - reinput);
             for h in &mut headers {
@@ -327,16 +323,7 @@ impl CsvReader {
             return SourceItem::Malformed { raw, error };
         }
         if held {
-            let error = RowError::new(
-                Stage::Dedup,
-                codes::DUPLICATE_IN_FILE,
-                format!(
-                    "not replayed: row {first_row} of the first run duplicated a row that was loaded, and sending it \
-                     as it is would overwrite that contact"
-                ),
-                "merge what this row adds into the kept row's cells and retry that row, or run \
-                 `retry-rejects --include duplicates` to merge it into the kept contact (only empty fields are filled)",
-            );
+            let error = super::held_duplicate(&first_row);
             return SourceItem::Malformed { raw, error };
         }
         if raw.len() != self.headers.len() {

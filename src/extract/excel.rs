@@ -29,6 +29,9 @@ pub struct ExcelReader {
     width: usize,
     /// Rows skipped because every cell was blank.
     blank: u64,
+    /// A rejected.xlsx read back by `retry-rejects`: the column of `_code`, whose
+    /// `duplicate_in_file` rows are held back.
+    held_code: Option<usize>,
 }
 
 impl ExcelReader {
@@ -137,6 +140,11 @@ impl ExcelReader {
                     .unwrap_or_default()
             })
             .collect();
+        let mut raw_headers = raw_headers;
+        // One of our rejected.xlsx read back: its reason columns are left out.
+        let reinput = super::reason_columns(&raw_headers);
+        raw_headers.truncate(raw_headers.len() - reinput);
+        let width = width - reinput;
         let headers: Headers = Arc::from(clean_headers(raw_headers, src.duplicate_headers, shown)?);
         let mut date_cols = Vec::new();
         for c in &src.date_columns {
@@ -158,6 +166,7 @@ impl ExcelReader {
             is_1904,
             width,
             blank: 0,
+            held_code: (reinput > 0 && src.hold_duplicates).then_some(width + 2),
         })
     }
 
@@ -217,6 +226,18 @@ impl Iterator for ExcelReader {
             }
             let mut raw = Record::new(row, out);
             raw.numeric = numeric;
+            let held = self
+                .held_code
+                .and_then(|i| cells.get(i))
+                .is_some_and(|c| matches!(c, Data::String(s) if s == codes::DUPLICATE_IN_FILE));
+            if held && problem.is_none() {
+                let first = self
+                    .held_code
+                    .and_then(|i| cells.get(i - 2))
+                    .map(|c| cell_text(c, false, self.is_1904))
+                    .unwrap_or_default();
+                problem = Some(super::held_duplicate(&first));
+            }
             return Some(match problem {
                 Some(error) => SourceItem::Malformed { raw, error },
                 None => SourceItem::Row(raw),

@@ -12,6 +12,31 @@ use crate::error::ConfigError;
 use crate::outcome::RowError;
 use crate::record::{Headers, Record};
 
+/// How many of `headers`' last columns are the reason columns of one of our rejected files
+/// (six, or five in reports written before `_column`), 0 when there are none.
+pub fn reason_columns(headers: &[String]) -> usize {
+    let cols: &[&str] = &crate::report::REJECT_COLUMNS;
+    [cols, &cols[..5]]
+        .into_iter()
+        .find(|c| headers.len() >= c.len() && headers[headers.len() - c.len()..] == **c)
+        .map_or(0, |c| c.len())
+}
+
+/// The reject of a `duplicate_in_file` row read back from our rejected file and held back:
+/// `first_row` is its row in the first run.
+pub fn held_duplicate(first_row: &str) -> RowError {
+    RowError::new(
+        crate::outcome::Stage::Dedup,
+        crate::outcome::codes::DUPLICATE_IN_FILE,
+        format!(
+            "not replayed: row {first_row} of the first run duplicated a row that was loaded, and sending it \
+             as it is would overwrite that contact"
+        ),
+        "merge what this row adds into the kept row's cells and retry that row, or run \
+         `retry-rejects --include duplicates` to merge it into the kept contact (only empty fields are filled)",
+    )
+}
+
 /// One item read from a source.
 #[derive(Debug)]
 pub enum SourceItem {

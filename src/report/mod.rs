@@ -4,6 +4,7 @@
 pub mod csvfiles;
 pub mod html;
 pub mod summary;
+pub mod xlsx;
 
 pub use csvfiles::{escape_formula, unescape_formula, ReportWriter, REJECT_COLUMNS};
 pub use summary::Summary;

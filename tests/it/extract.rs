@@ -13,13 +13,7 @@ fn fixture(p: &str) -> std::path::PathBuf {
 }
 
 fn excel(path: &Path) -> ExcelSource {
-    ExcelSource {
-        path: path.to_path_buf(),
-        sheet: None,
-        header_row: HeaderRow::Auto,
-        date_columns: vec![],
-        duplicate_headers: DuplicateHeaders::Error,
-    }
+    ExcelSource::new(path)
 }
 
 /// (row, Ok(cells) | Err(code, message)) for every item.

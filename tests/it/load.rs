@@ -622,3 +622,90 @@ fn retry_rejects_reruns_the_pipeline_on_a_corrected_rejected_csv() {
         .arg(dir.path().join("nope")));
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn rejected_xlsx_holds_the_rows_as_text_with_reasons_and_retry_rejects_reads_it_back() {
+    use calamine::Reader;
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let csv = "First Name,Email,Phone\n=HYPERLINK(\"http://x\"),ann@,+41 44 668 18 00\nBen,ben@example.com,\nBen again,BEN@example.com,\n";
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "report:\n  rejected_format: xlsx\n",
+    );
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),
+        Some(3)
+    );
+    let xlsx = dir.path().join("o1/rejected.xlsx");
+    let mut wb = calamine::open_workbook_auto(&xlsx).unwrap();
+    let sheet = wb.worksheet_range("rejected").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "First Name",
+            "Email",
+            "Phone",
+            "_row",
+            "_stage",
+            "_code",
+            "_message",
+            "_hint",
+            "_column"
+        ]
+    );
+    assert_eq!(rows.len(), 3, "two rejects: {rows:?}");
+    // Formula-looking cells are text (no formula in the sheet).
+    assert_eq!(rows[1][0], "=HYPERLINK(\"http://x\")");
+    assert_eq!(
+        rows[1][2], "+41 44 668 18 00",
+        "no CSV escape in a workbook"
+    );
+    let formulas = wb.worksheet_formula("rejected").unwrap();
+    assert!(
+        formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+        "no formulas"
+    );
+    assert_eq!(
+        (rows[1][5].as_str(), rows[2][5].as_str()),
+        ("invalid_email", "duplicate_in_file")
+    );
+
+    // Fixed in a spreadsheet (saved after rejected.csv): retry-rejects reads the workbook,
+    // replays the fixed row and holds the duplicate back.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut out = rust_xlsxwriter::Workbook::new();
+    let ws = out.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let v = if r == 1 && c == 1 {
+                "ann@example.com"
+            } else {
+                cell.as_str()
+            };
+            ws.write_string(r as u32, c as u16, v).unwrap();
+        }
+    }
+    out.save(&xlsx).unwrap();
+    let o = run(bin()
+        .args(["retry-rejects", "-q", "--out"])
+        .arg(dir.path().join("o2"))
+        .arg(dir.path().join("o1"))
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let s = summary(&dir.path().join("o2"));
+    assert_eq!(s["rows"]["created"], 1, "{s}");
+    assert_eq!(s["rejected_by_code"]["duplicate_in_file"], 1, "{s}");
+    assert!(
+        s["source"].as_str().unwrap().ends_with("rejected.xlsx"),
+        "{s}"
+    );
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
+    assert_eq!(ann["firstName"], "=HYPERLINK(\"http://x\")");
+}
