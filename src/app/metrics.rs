@@ -13,9 +13,29 @@ use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A run `serve` made, for its `/runs` page.
+#[derive(Debug, Clone)]
+pub struct RunLink {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// The run history's status.
+    pub status: String,
+    /// Rows created, updated, unchanged, rejected (as the history has them).
+    pub counts: String,
+    /// The run's report folder.
+    pub report_dir: std::path::PathBuf,
+}
+
+/// Runs kept for `/runs` (the newest).
+const RUNS_KEPT: usize = 500;
+
 /// The metrics `serve` keeps.
 #[derive(Debug)]
 pub struct Metrics {
+    /// The runs made, oldest first, numbered from `runs_dropped`.
+    runs_made: std::sync::Mutex<(usize, std::collections::VecDeque<RunLink>)>,
     registry: Registry,
     rows: Family<Labels, Counter>,
     runs: Family<Labels, Counter>,
@@ -40,6 +60,7 @@ impl Default for Metrics {
             duration: Family::default(),
             last_success: Family::default(),
             registry: Registry::default(),
+            runs_made: Default::default(),
         };
         registry.register("rows", "Rows by pipeline and outcome", m.rows.clone());
         registry.register("runs", "Runs by pipeline and status", m.runs.clone());
@@ -135,6 +156,56 @@ impl Metrics {
         }
     }
 
+    /// Remembers a run for `/runs`.
+    pub fn remember(&self, link: RunLink) {
+        let mut g = self.runs_made.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.push_back(link);
+        if g.1.len() > RUNS_KEPT {
+            g.1.pop_front();
+            g.0 += 1;
+        }
+    }
+
+    /// The run numbered `n`.
+    fn run(&self, n: usize) -> Option<RunLink> {
+        let g = self.runs_made.lock().unwrap_or_else(|e| e.into_inner());
+        n.checked_sub(g.0).and_then(|i| g.1.get(i)).cloned()
+    }
+
+    /// `/runs`: the runs this server made, newest first, each linking its report.
+    fn runs_page(&self) -> String {
+        use crate::report::html::esc;
+        let g = self.runs_made.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::from(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ghl-import serve: runs</title>\
+             <style>body{font:15px system-ui,sans-serif;margin:24px}table{border-collapse:collapse}\
+             td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left}</style></head><body>\
+             <h1>Runs</h1><table><thead><tr><th>started</th><th>pipeline</th><th>status</th>\
+             <th>created / updated / unchanged / rejected</th><th>report</th></tr></thead><tbody>",
+        );
+        for (i, r) in g.1.iter().enumerate().rev() {
+            let n = g.0 + i;
+            let has = r
+                .report_dir
+                .join(crate::report::html::REPORT_HTML)
+                .is_file();
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.started_at),
+                esc(&r.pipeline),
+                esc(&r.status),
+                esc(&r.counts),
+                if has {
+                    format!("<a href=\"/runs/{n}/report.html\">report.html</a>")
+                } else {
+                    "–".to_owned()
+                }
+            ));
+        }
+        out.push_str("</tbody></table></body></html>\n");
+        out
+    }
+
     /// The OpenMetrics text.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -146,8 +217,33 @@ impl Metrics {
 /// Serves `/healthz` and `/metrics` on `listener` in the background.
 pub fn spawn_endpoint(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
     use axum::routing::get;
+    let (pages, reports) = (Arc::clone(&metrics), Arc::clone(&metrics));
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/runs",
+            get(move || {
+                let m = Arc::clone(&pages);
+                async move { axum::response::Html(m.runs_page()) }
+            }),
+        )
+        .route(
+            "/runs/{n}/report.html",
+            get(move |axum::extract::Path(n): axum::extract::Path<usize>| {
+                let m = Arc::clone(&reports);
+                async move {
+                    // Only the report of a run this server made.
+                    let page = m.run(n).and_then(|r| {
+                        std::fs::read_to_string(r.report_dir.join(crate::report::html::REPORT_HTML))
+                            .ok()
+                    });
+                    match page {
+                        Some(p) => Ok(axum::response::Html(p)),
+                        None => Err(axum::http::StatusCode::NOT_FOUND),
+                    }
+                }
+            }),
+        )
         .route(
             "/metrics",
             get(move || {

@@ -211,6 +211,22 @@ fn field_service_exports_dropped_on_two_days_are_mirrored_with_notes_and_complet
         .find(|(k, _)| k == "ghl_import_rate_limit_per_second{location=\"loc-it\"}")
         .map(|(_, v)| *v);
     assert_eq!(limit, Some(1000.0), "{metrics:?}");
+    // /runs lists the runs serve made and links their reports (and nothing else).
+    let runs = serve.get("/runs");
+    assert!(runs.starts_with("HTTP/1.1 200"), "{runs}");
+    assert!(runs.contains("fieldservice"), "{runs}");
+    let link = runs
+        .split("href=\"")
+        .nth(1)
+        .and_then(|l| l.split('"').next())
+        .expect("a report link")
+        .to_owned();
+    let report = serve.get(&link);
+    assert!(report.starts_with("HTTP/1.1 200"), "{report}");
+    assert!(report.contains("data-k=\"rows.read\""), "{report}");
+    assert!(serve
+        .get("/runs/999/report.html")
+        .starts_with("HTTP/1.1 404"));
     let all = serve.stop();
     assert!(all.contains("serve: stopped"), "{all}");
 }

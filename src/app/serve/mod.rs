@@ -550,6 +550,20 @@ async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
         let code = r.exit_code.unwrap_or(exit);
         metrics.record(&p.name, location, code, &r.status, summary.as_ref());
+        let n = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
+        metrics.remember(super::metrics::RunLink {
+            pipeline: r.pipeline.clone(),
+            started_at: r.started_at.clone(),
+            status: r.status.clone(),
+            counts: format!(
+                "{} / {} / {} / {}",
+                n(r.created),
+                n(r.updated),
+                n(r.unchanged),
+                n(r.rejected)
+            ),
+            report_dir: PathBuf::from(&r.report_dir),
+        });
     }
     exit
 }
