@@ -220,6 +220,13 @@ pub enum Command {
         /// `table` for people, `json` for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Also ask the target location what each row would do (create, update with the
+        /// changes, unchanged, conflict), with read requests only.
+        #[arg(long)]
+        live: bool,
+        /// Folder holding the OAuth token store (with --live).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Build report.html for a run folder from its files (runs write one themselves; this
     /// rebuilds it, for older runs too).

@@ -105,14 +105,23 @@ fn main() -> ExitCode {
                 rows,
                 row,
                 format,
-            } => app::preview(
-                &pipeline,
-                match row {
-                    Some(n) => app::PreviewRows::Number(n),
-                    None => app::PreviewRows::First(rows),
-                },
-                format == ghl_import::cli::Format::Json,
-            ),
+                live,
+                state_dir,
+            } => {
+                app::preview(
+                    &pipeline,
+                    app::PreviewOptions {
+                        rows: match row {
+                            Some(n) => app::PreviewRows::Number(n),
+                            None => app::PreviewRows::First(rows),
+                        },
+                        json: format == ghl_import::cli::Format::Json,
+                        live,
+                        state_dir: state_dir.as_deref(),
+                    },
+                )
+                .await
+            }
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 clap_complete::generate(shell, &mut cmd, "ghl-import", &mut std::io::stdout());

@@ -24,7 +24,7 @@ mod validate;
 
 pub use auth_cmd::auth;
 pub use init::{init, InitOptions};
-pub use preview::{preview, Rows as PreviewRows};
+pub use preview::{preview, PreviewOptions, Rows as PreviewRows};
 pub use rollback::rollback;
 pub use run::{run, RunOptions};
 pub use runs::runs;

@@ -26,8 +26,22 @@ pub enum Rows {
 /// The preview's format version.
 pub const PREVIEW_VERSION: u32 = 1;
 
-/// Prints the preview of `rows` of `path`'s source; `json` for scripts.
-pub fn preview(path: &Path, rows: Rows, json: bool) -> anyhow::Result<Exit> {
+/// How `preview` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PreviewOptions<'a> {
+    /// Which rows.
+    pub rows: Rows,
+    /// JSON on stdout.
+    pub json: bool,
+    /// Also ask the target location what each row would do (read requests only).
+    pub live: bool,
+    /// The state folder (OAuth token store).
+    pub state_dir: Option<&'a Path>,
+}
+
+/// Prints the preview of some rows of `path`'s source.
+pub async fn preview(path: &Path, o: PreviewOptions<'_>) -> anyhow::Result<Exit> {
+    let (rows, json) = (o.rows, o.json);
     let p = config::load(path)?;
     let p = match &p.inbox {
         Some(inbox) => match super::inbox::sample(inbox) {
@@ -53,6 +67,10 @@ pub fn preview(path: &Path, rows: Rows, json: bool) -> anyhow::Result<Exit> {
     let reader = SourceReader::open(&p.source)?;
     let headers = reader.headers().clone();
     let transformer = Transformer::new(&p, &headers)?;
+    let live = match o.live {
+        true => Some(Live::open(&p, o.state_dir).await?),
+        false => None,
+    };
     let mut out = Vec::new();
     for item in reader {
         let (rec, problem) = match item {
@@ -73,6 +91,9 @@ pub fn preview(path: &Path, rows: Rows, json: bool) -> anyhow::Result<Exit> {
         let mut entry = json!({"row": rec.row, "cells": cells});
         match problem.map_or_else(|| transformer.apply(&rec), Err) {
             Ok(prep) => {
+                if let Some(l) = &live {
+                    entry["live"] = l.plan(&prep.body).await?;
+                }
                 entry["body"] = serde_json::to_value(&prep.body)?;
                 entry["notes"] = json!(prep
                     .notes
@@ -99,8 +120,15 @@ pub fn preview(path: &Path, rows: Rows, json: bool) -> anyhow::Result<Exit> {
         .into());
     }
     let notes = [
-        "no request was sent: custom fields are resolved against the location by run",
-        "in-file duplicates are found by run and run --dry-run, which read the whole file",
+        match &live {
+            Some(l) => format!(
+                "read requests only ({} sent); custom fields are resolved against the location by run",
+                l.client.stats().requests.load(std::sync::atomic::Ordering::Relaxed)
+            ),
+            None => "no request was sent: custom fields are resolved against the location by run"
+                .to_owned(),
+        },
+        "in-file duplicates are found by run and run --dry-run, which read the whole file".to_owned(),
     ];
     if json {
         let doc = json!({
@@ -127,7 +155,7 @@ fn reject(e: &RowError) -> Value {
     })
 }
 
-fn print_table(p: &config::Pipeline, rows: &[Value], notes: &[&str]) {
+fn print_table(p: &config::Pipeline, rows: &[Value], notes: &[String]) {
     println!("{}: {}", p.name, p.source.describe());
     for r in rows {
         println!();
@@ -156,6 +184,22 @@ fn print_table(p: &config::Pipeline, rows: &[Value], notes: &[&str]) {
             println!("  hint: {}", e["hint"].as_str().unwrap_or(""));
             continue;
         }
+        if let Some(l) = r.get("live") {
+            let action = l["action"].as_str().unwrap_or("");
+            let id = l["contact_id"]
+                .as_str()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default();
+            println!("  in the location: {action}{id}");
+            for c in l["changes"].as_array().into_iter().flatten() {
+                println!(
+                    "    {}: `{}` → `{}`",
+                    c["field"].as_str().unwrap_or(""),
+                    c["from"].as_str().unwrap_or(""),
+                    c["to"].as_str().unwrap_or("")
+                );
+            }
+        }
         println!("  POST /contacts/upsert");
         let body = serde_json::to_string_pretty(&r["body"]).unwrap_or_default();
         for l in body.lines() {
@@ -174,5 +218,76 @@ fn print_table(p: &config::Pipeline, rows: &[Value], notes: &[&str]) {
     println!();
     for n in notes {
         println!("({n})");
+    }
+}
+
+/// `--live`: the target location asked, row by row, with lookups by email and phone.
+struct Live {
+    client: crate::ghl::client::GhlClient,
+    planning: crate::load::plan::Planning,
+}
+
+impl Live {
+    async fn open(p: &config::Pipeline, state_dir: Option<&Path>) -> anyhow::Result<Live> {
+        let Some(t) = &p.target else {
+            return Err(ConfigError::new(
+                "--live asks the target location what each row would do; this pipeline has no GHL target",
+            )
+            .into());
+        };
+        let creds = super::credentials(p, "target", t, state_dir)?;
+        super::check_scope(
+            &creds,
+            &t.location_id,
+            crate::auth::SCOPE_READ,
+            "`preview --live`",
+        )
+        .await?;
+        let client = super::client_for(p, t.base_url.clone(), creds)?;
+        let (planning, _) = crate::load::plan::Planning::choose(
+            &client,
+            &t.location_id,
+            crate::config::LookupStrategy::PerRow,
+            None,
+            2,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading location {}: {e}", t.location_id))?;
+        Ok(Live { client, planning })
+    }
+
+    /// What the row would do: create, update (with the changes), unchanged, or conflict.
+    async fn plan(&self, body: &crate::ghl::types::UpsertContact) -> anyhow::Result<Value> {
+        use crate::load::plan::Action;
+        let idx = self
+            .planning
+            .index_for(body)
+            .await
+            .map_err(|e| anyhow::anyhow!("looking the row up: {e}"))?;
+        Ok(match crate::load::plan::plan(&idx, body) {
+            Action::Create => json!({"action": "create"}),
+            Action::Unchanged { contact_id } => {
+                json!({"action": "unchanged", "contact_id": contact_id})
+            }
+            Action::Update {
+                contact_id,
+                changes,
+            } => json!({
+                "action": "update",
+                "contact_id": contact_id,
+                "changes": changes
+                    .iter()
+                    .map(|(f, from, to)| json!({"field": f, "from": from, "to": to}))
+                    .collect::<Vec<_>>(),
+            }),
+            Action::Conflict {
+                email_contact,
+                phone_contact,
+            } => json!({
+                "action": "conflict",
+                "email_contact": email_contact,
+                "phone_contact": phone_contact,
+            }),
+        })
     }
 }

@@ -610,3 +610,52 @@ fn small_file_against_a_large_location_plans_with_per_row_lookups() {
     assert_eq!(reads(&sb), (11, 8));
     assert_eq!(forced, auto);
 }
+
+#[test]
+fn preview_live_says_what_each_row_would_do_with_reads_only() {
+    let dir = workdir();
+    let seed = r#"{"loc-it": {"contacts": [
+        {"email": "ann@example.com", "phone": "+14155552671", "firstName": "Annie"},
+        {"email": "bo@example.com", "firstName": "Bo"}]}}"#;
+    let sb = SandboxProc::seeded("loc-it", dir.path(), seed);
+    let csv = "First Name,Email,Phone\nAnn,ann@example.com,(415) 555-2671\nBo,bo@example.com,\nCy,cy@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = run(bin()
+        .args(["preview", "--live", "--format", "json"])
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let live: Vec<&serde_json::Value> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["live"])
+        .collect();
+    assert_eq!(live[0]["action"], "update", "{v}");
+    assert_eq!(
+        live[0]["changes"][0],
+        serde_json::json!({"field": "firstName", "from": "Annie", "to": "Ann"})
+    );
+    assert_eq!(live[1]["action"], "unchanged");
+    assert_eq!(live[2]["action"], "create");
+    let writes: Vec<String> = sb.stats()["requests_by_endpoint"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !k.starts_with("GET") && !k.contains("search") && !k.contains("duplicate"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "reads only: {writes:?}");
+    // Table form names the change.
+    let o = run(bin()
+        .args(["preview", "--live", "--rows", "1"])
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert!(
+        text(&o).0.contains("in the location: update")
+            && text(&o).0.contains("firstName: `Annie` → `Ann`"),
+        "{}",
+        text(&o).0
+    );
+}

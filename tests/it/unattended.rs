@@ -671,3 +671,38 @@ fn serve_once_with_shards_runs_every_pipeline_exactly_once_across_the_shards() {
         text(&o).1
     );
 }
+
+#[test]
+fn rehearsals_in_their_own_sandboxes_take_no_lease() {
+    // Two --sandbox runs of one pipeline at once: each has its own emulator, so neither waits
+    // for or refuses the other.
+    let dir = workdir();
+    let start = |out: &str| {
+        bin()
+            .current_dir(repo())
+            .args([
+                "run",
+                "-q",
+                "--sandbox",
+                "pipelines/quickstart.yaml",
+                "--state-dir",
+            ])
+            .arg(dir.path().join("state"))
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start("a"), start("b"));
+    for c in [a, b] {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

@@ -72,12 +72,14 @@ impl Run<'_> {
         (out_dir, summary)
     }
 
-    /// The target location's lease, for runs that write to it (not dry runs, not CSV sinks).
+    /// The target location's lease, for runs that write to it (not dry runs, not CSV sinks,
+    /// not runs into their own embedded sandbox).
     pub(super) async fn take_lease(
         &self,
         state_dir: &std::path::Path,
     ) -> anyhow::Result<Option<crate::app::lease::Lease>> {
-        let Some(t) = self.p.target.as_ref().filter(|_| !self.opts.dry_run) else {
+        let writes = !self.opts.dry_run && !self.opts.sandbox;
+        let Some(t) = self.p.target.as_ref().filter(|_| writes) else {
             return Ok(None);
         };
         let run = run_id(self.p, self.started_at);
