@@ -26,16 +26,7 @@ fn quickstart_end_to_end() {
     let out = dir.path().join("out");
 
     // Act
-    let o = run(bin()
-        .current_dir(repo())
-        .args([
-            "run",
-            "pipelines/quickstart.yaml",
-            "--sandbox",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out));
+    let o = run_shipped("quickstart", &out, &["--quiet"]);
 
     // Assert: exit 3 (some rows rejected), exact counts.
     assert_eq!(o.status.code(), Some(3));
@@ -291,17 +282,7 @@ fn mapping_language_pipeline_end_to_end() {
 fn format_json_prints_summary_json_on_stdout_and_nothing_else() {
     let dir = workdir();
     let out = dir.path().join("out");
-    let o = run(bin()
-        .current_dir(repo())
-        .args([
-            "run",
-            "pipelines/quickstart.yaml",
-            "--sandbox",
-            "--format",
-            "json",
-            "--out",
-        ])
-        .arg(&out));
+    let o = run_shipped("quickstart", &out, &["--format", "json"]);
     assert_eq!(o.status.code(), Some(3));
     let stdout = text(&o).0;
     assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");

@@ -83,13 +83,7 @@ fn check_report(b: &mut Browser, dir: &Path, kind: &str) -> Vec<String> {
 
 fn sandbox_run(dir: &Path, pipeline: &str, out: &str, extra: &[&str]) -> std::path::PathBuf {
     let out = dir.join(out);
-    let o = run(bin()
-        .current_dir(repo())
-        .args(["run", "-q", "--sandbox"])
-        .args(extra)
-        .arg("--out")
-        .arg(&out)
-        .arg(format!("pipelines/{pipeline}.yaml")));
+    let o = run_shipped(pipeline, &out, &[&["-q"], extra].concat());
     assert!(matches!(o.status.code(), Some(0 | 3)), "{}", text(&o).1);
     out
 }

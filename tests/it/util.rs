@@ -290,6 +290,17 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Runs the shipped `pipelines/<name>.yaml` from the repository root into an embedded sandbox,
+/// reports in `out`, with `extra` flags.
+pub fn run_shipped(name: &str, out: &Path, extra: &[&str]) -> Output {
+    run(bin()
+        .current_dir(repo())
+        .args(["run", &format!("pipelines/{name}.yaml"), "--sandbox"])
+        .args(extra)
+        .arg("--out")
+        .arg(out))
+}
+
 /// Reads summary.json.
 pub fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json"))
