@@ -309,10 +309,16 @@ fn cli(rows: usize) -> anyhow::Result<()> {
     let written = std::fs::read_to_string(dir.path().join("sink.csv"))
         .map(|s| s.lines().count().saturating_sub(1))
         .unwrap_or(0);
+    let report = std::fs::metadata(dir.path().join("out/report.html")).map_or(0, |m| m.len());
+    let t = Instant::now();
+    ghl_import::report::html::write(&dir.path().join("out"))?;
+    let rebuilt = t.elapsed().as_secs_f64();
     println!(
-        "cli: {rows} rows → CSV sink in {el:.2} s ({:.0} rows/s), exit {:?}, {written} rows written, peak RSS {rss_mb:.1} MB",
+        "cli: {rows} rows → CSV sink in {el:.2} s ({:.0} rows/s), exit {:?}, {written} rows written, peak RSS {rss_mb:.1} MB; \
+         report.html {:.1} KB, rebuilt from the folder in {rebuilt:.2} s",
         rows as f64 / el,
-        status.code()
+        status.code(),
+        report as f64 / 1024.0
     );
     Ok(())
 }
