@@ -330,6 +330,7 @@ impl Run<'_> {
             summary.resume = Some(resume_estimate(&summary, time::OffsetDateTime::now_utc()));
         }
         summary.duration_ms = self.started.elapsed().as_millis() as u64;
+        summary.forecast_check = self.forecast_check(&state_dir);
         write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
         if p.report.rejected_format == config::RejectedFormat::Xlsx {
             if let Err(e) = report::xlsx::write(&out_dir) {

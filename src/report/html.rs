@@ -367,6 +367,23 @@ impl Page {
                 read as f64 / (ms as f64 / 1000.0)
             );
         }
+        if s["forecast_check"].is_object() {
+            let eta = s["forecast_check"]["eta_seconds"].as_f64().unwrap_or(0.0);
+            self.out.push_str("<br>the dry run of ");
+            self.fig(s, "forecast_check.dry_run_started_at");
+            self.out.push_str(" forecast ");
+            self.fig(s, "forecast_check.eta_seconds");
+            self.out.push_str(" s for ");
+            self.fig(s, "forecast_check.write_requests");
+            let _ = write!(self.out, " writes; this run took {}", duration(ms));
+            if eta > 0.0 {
+                let _ = write!(
+                    self.out,
+                    " ({:.0} % of the forecast)",
+                    ms as f64 / 1000.0 / eta * 100.0
+                );
+            }
+        }
         self.out.push_str("</p>");
         if !s["aborted"].is_null() {
             self.out.push_str("<p class=\"stop\">Stopped: ");

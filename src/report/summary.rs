@@ -108,6 +108,19 @@ pub struct Forecast {
     pub eta_seconds: f64,
 }
 
+/// The latest earlier dry run's forecast, for a real run.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct ForecastCheck {
+    /// When the dry run started (RFC 3339).
+    pub dry_run_started_at: String,
+    /// Its report folder.
+    pub dry_run_report_dir: String,
+    /// The seconds it forecast for the writes.
+    pub eta_seconds: f64,
+    /// The write requests it forecast.
+    pub write_requests: u64,
+}
+
 /// The whole summary.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
@@ -152,6 +165,9 @@ pub struct Summary {
     pub resume: Option<Resume>,
     /// Set when the pipeline has follow-up files.
     pub followups: Option<FollowUpCounts>,
+    /// Real runs after a dry run of the same pipeline and location: what that dry run forecast,
+    /// to set against `duration_ms` and the writes made.
+    pub forecast_check: Option<ForecastCheck>,
     /// RFC 3339 start time.
     pub started_at: String,
     /// Wall time in ms.

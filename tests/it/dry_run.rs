@@ -659,3 +659,31 @@ fn preview_live_says_what_each_row_would_do_with_reads_only() {
         text(&o).0
     );
 }
+
+#[test]
+fn a_real_run_after_a_dry_run_sets_its_duration_against_the_forecast() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(6), "");
+    let o = sb.run_with(&p, &dir.path().join("dry"), &["--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let forecast = summary(&dir.path().join("dry"))["forecast"].clone();
+    assert_eq!(forecast["write_requests"], 6);
+    assert!(summary(&dir.path().join("dry"))["forecast_check"].is_null());
+
+    let o = sb.run_pipeline(&p, &dir.path().join("real"));
+    assert_eq!(o.status.code(), Some(0));
+    let s = summary(&dir.path().join("real"));
+    let check = &s["forecast_check"];
+    assert_eq!(check["eta_seconds"], forecast["eta_seconds"], "{s}");
+    assert_eq!(check["write_requests"], 6);
+    assert!(
+        check["dry_run_report_dir"]
+            .as_str()
+            .unwrap()
+            .ends_with("dry"),
+        "{s}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("real/report.html")).unwrap();
+    assert!(html.contains("of the forecast"), "{html}");
+}

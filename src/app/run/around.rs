@@ -72,6 +72,41 @@ impl Run<'_> {
         (out_dir, summary)
     }
 
+    /// What the latest earlier dry run of this pipeline into the same location forecast (from
+    /// the run history and that run's summary.json), for a real run's report.
+    pub(super) fn forecast_check(
+        &self,
+        state_dir: &std::path::Path,
+    ) -> Option<report::summary::ForecastCheck> {
+        let t = self.p.target.as_ref().filter(|_| !self.opts.dry_run)?;
+        let db = state_dir.join(crate::history::FILE);
+        if !db.is_file() {
+            return None;
+        }
+        let started = rfc3339(self.started_at);
+        let h = crate::history::History::open_file(&db).ok()?;
+        let dry = h
+            .list(Some(&self.p.name), 200)
+            .ok()?
+            .into_iter()
+            .find(|r| {
+                r.kind == "dry_run"
+                    && r.location.as_deref() == Some(t.location_id.as_str())
+                    && r.started_at < started
+            })?;
+        let s: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(std::path::Path::new(&dry.report_dir).join(report::SUMMARY_JSON))
+                .ok()?,
+        )
+        .ok()?;
+        Some(report::summary::ForecastCheck {
+            dry_run_started_at: dry.started_at,
+            dry_run_report_dir: dry.report_dir,
+            eta_seconds: s["forecast"]["eta_seconds"].as_f64()?,
+            write_requests: s["forecast"]["write_requests"].as_u64()?,
+        })
+    }
+
     /// The target location's lease, for runs that write to it (not dry runs, not CSV sinks,
     /// not runs into their own embedded sandbox).
     pub(super) async fn take_lease(
