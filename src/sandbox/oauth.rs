@@ -3,6 +3,12 @@
 //! `authorization_code` and `refresh_token` grants (form body, client credentials in the body,
 //! `user_type`), rotating refresh tokens (a used one is refused and counted as a reuse attempt),
 //! access tokens with a configurable lifetime and scopes that the API routes check.
+//!
+//! Agency (Company) grants too: `user_type=Company` on the authorize URL (a sandbox hint standing
+//! in for choosing the agency in GHL's chooser) gives a company token, which cannot call the
+//! contacts routes but mints location tokens (`POST /oauth/locationToken`, no refresh token) and
+//! lists the locations the app is installed on (`GET /oauth/installedLocations`). A location
+//! token works for its own location only.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -49,11 +55,23 @@ impl Default for OAuthConfig {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Grant {
+    /// The location of a Location grant; empty for a Company grant.
     location: String,
     scopes: Vec<String>,
 }
+
+impl Grant {
+    fn is_company(&self) -> bool {
+        self.location.is_empty()
+    }
+}
+
+/// The sandbox's one agency.
+pub const COMPANY_ID: &str = "sandbox-company";
+/// The sandbox's one app (what `installedLocations` is asked about).
+pub const APP_ID: &str = "sandbox-app";
 
 #[derive(Debug)]
 struct Code {
@@ -81,8 +99,10 @@ pub struct OAuthState {
 /// What the gate learned from a bearer token that is not the static one.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Bearer {
-    /// A live access token with these scopes.
-    Valid(Vec<String>),
+    /// A live location access token: its location and scopes.
+    Valid(String, Vec<String>),
+    /// A live company (agency) access token with these scopes.
+    Company(Vec<String>),
     /// Expired.
     Expired,
     /// Not issued here.
@@ -111,7 +131,12 @@ impl OAuthState {
     /// Looks an access token up.
     pub fn bearer(&self, token: &str) -> Bearer {
         match self.access.get(token) {
-            Some((g, exp)) if *exp > Instant::now() => Bearer::Valid(g.scopes.clone()),
+            Some((g, exp)) if *exp > Instant::now() && g.is_company() => {
+                Bearer::Company(g.scopes.clone())
+            }
+            Some((g, exp)) if *exp > Instant::now() => {
+                Bearer::Valid(g.location.clone(), g.scopes.clone())
+            }
             Some(_) => Bearer::Expired,
             None => Bearer::Unknown,
         }
@@ -134,7 +159,9 @@ impl OAuthState {
         let Some(redirect) = q.get("redirect_uri").filter(|r| !r.is_empty()) else {
             return bad("redirect_uri is required");
         };
+        let company = q.get("user_type").map(String::as_str) == Some("Company");
         let location = match q.get("locationId") {
+            _ if company => String::new(),
             Some(l) if locations.contains(l) => l.clone(),
             Some(_) => return bad("Unknown location"),
             None => match locations.first() {
@@ -197,9 +224,33 @@ impl OAuthState {
                 false,
             );
         }
-        if form.get("user_type").map(String::as_str) != Some("Location") {
+        let user_type = form.get("user_type").map(String::as_str);
+        if !matches!(user_type, Some("Location" | "Company")) {
             return (
-                err(400, "invalid_request", "user_type must be Location"),
+                err(
+                    400,
+                    "invalid_request",
+                    "user_type must be Location or Company",
+                ),
+                false,
+            );
+        }
+        // A code is for the kind of token the user chose; asking for the other kind leaves it
+        // usable.
+        let pending = form.get("code").and_then(|c| self.codes.get(c));
+        if let Some(c) = pending.filter(|c| c.grant.is_company() != (user_type == Some("Company")))
+        {
+            let kind = if c.grant.is_company() {
+                "Company"
+            } else {
+                "Location"
+            };
+            return (
+                err(
+                    400,
+                    "invalid_request",
+                    &format!("this grant is for user_type {kind}"),
+                ),
                 false,
             );
         }
@@ -236,10 +287,7 @@ impl OAuthState {
                     );
                 }
                 r.used = true;
-                Grant {
-                    location: r.grant.location.clone(),
-                    scopes: r.grant.scopes.clone(),
-                }
+                r.grant.clone()
             }
             _ => {
                 return (
@@ -248,29 +296,43 @@ impl OAuthState {
                 )
             }
         };
-        self.granted
-            .insert(grant.location.clone(), grant.scopes.clone());
+        // The token asked for must be the kind the user chose.
+        let wanted = if grant.is_company() {
+            "Company"
+        } else {
+            "Location"
+        };
+        if user_type != Some(wanted) {
+            return (
+                err(
+                    400,
+                    "invalid_request",
+                    &format!("this grant is for user_type {wanted}"),
+                ),
+                false,
+            );
+        }
+        if !grant.is_company() {
+            self.granted
+                .insert(grant.location.clone(), grant.scopes.clone());
+        }
         let (access, refresh) = (random("sbx-at"), random("sbx-rt"));
-        let answer = json!({
+        let mut answer = json!({
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": self.cfg.access_ttl.as_secs(),
             "refresh_token": refresh,
             "scope": grant.scopes.join(" "),
-            "userType": "Location",
-            "locationId": grant.location,
-            "companyId": "sandbox-company",
+            "userType": wanted,
+            "companyId": COMPANY_ID,
             "userId": "sandbox-user",
         });
+        if !grant.is_company() {
+            answer["locationId"] = json!(grant.location);
+        }
         self.access.insert(
             access,
-            (
-                Grant {
-                    location: grant.location.clone(),
-                    scopes: grant.scopes.clone(),
-                },
-                Instant::now() + self.cfg.access_ttl,
-            ),
+            (grant.clone(), Instant::now() + self.cfg.access_ttl),
         );
         self.refresh.insert(refresh, Refresh { grant, used: false });
         ((200, answer), false)
@@ -306,6 +368,156 @@ impl OAuthState {
         (
             200,
             json!({"authorizationCode": code, "expiresAt": "2099-01-01T00:00:00.000Z", "traceId": random("trace")}),
+        )
+    }
+}
+
+/// Form fields of `POST /oauth/locationToken` (spec `GetLocationAccessCodeBodyDto`).
+pub const LOCATION_TOKEN_FIELDS: &[&str] = &["companyId", "locationId"];
+
+impl OAuthState {
+    /// The company grant behind a bearer token, if it is a live company token with `scope`.
+    fn company(&self, bearer: Option<&str>, scope: &str) -> Result<Vec<String>, Answer> {
+        let unauthorized = |m: &str| Err((401, json!({"statusCode": 401, "message": m})));
+        match bearer.map(|b| self.bearer(b)) {
+            Some(Bearer::Company(scopes)) if scopes.iter().any(|s| s == scope) => Ok(scopes),
+            Some(Bearer::Company(_)) => unauthorized("The token is not authorized for this scope."),
+            Some(Bearer::Valid(..)) => {
+                unauthorized("This route needs an Agency (Company) access token")
+            }
+            _ => unauthorized("Invalid JWT"),
+        }
+    }
+
+    /// `POST /oauth/locationToken`: a company token with `oauth.write` mints an access token for
+    /// one installed location (no refresh token: mint again when it expires). Its scopes are the
+    /// company grant's, without the `oauth.*` ones.
+    pub fn location_token(
+        &mut self,
+        bearer: Option<&str>,
+        form: &HashMap<String, String>,
+        installed: &[String],
+    ) -> Answer {
+        let scopes = match self.company(bearer, "oauth.write") {
+            Ok(s) => s,
+            Err(a) => return a,
+        };
+        let mut unknown: Vec<&String> = form
+            .keys()
+            .filter(|k| !LOCATION_TOKEN_FIELDS.contains(&k.as_str()))
+            .collect();
+        unknown.sort();
+        let missing: Vec<&str> = LOCATION_TOKEN_FIELDS
+            .iter()
+            .filter(|k| form.get(**k).is_none_or(|v| v.is_empty()))
+            .copied()
+            .collect();
+        if !unknown.is_empty() || !missing.is_empty() {
+            let mut m: Vec<String> = unknown
+                .iter()
+                .map(|k| format!("property {k} should not exist"))
+                .collect();
+            m.extend(missing.iter().map(|k| format!("{k} should not be empty")));
+            return (422, json!({"statusCode": 422, "message": m}));
+        }
+        if form["companyId"] != COMPANY_ID {
+            return (
+                400,
+                json!({"statusCode": 400, "message": "The token does not belong to this company"}),
+            );
+        }
+        let location = form["locationId"].clone();
+        if !installed.contains(&location) {
+            return (
+                400,
+                json!({"statusCode": 400, "message": "The app is not installed on this location"}),
+            );
+        }
+        let grant = Grant {
+            location: location.clone(),
+            scopes: scopes
+                .into_iter()
+                .filter(|s| !s.starts_with("oauth."))
+                .collect(),
+        };
+        let access = random("sbx-lt");
+        let answer = json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.cfg.access_ttl.as_secs(),
+            "scope": grant.scopes.join(" "),
+            "locationId": location,
+            "userId": "sandbox-user",
+        });
+        self.granted.insert(location, grant.scopes.clone());
+        self.access
+            .insert(access, (grant, Instant::now() + self.cfg.access_ttl));
+        (200, answer)
+    }
+
+    /// `GET /oauth/installedLocations`: the locations the app is installed on (all the
+    /// sandbox's), paged by `skip` and `limit`, filtered by `query` (in the name) and
+    /// `isInstalled`. `companyId` and `appId` are required.
+    pub fn installed_locations(
+        &self,
+        bearer: Option<&str>,
+        q: &HashMap<String, String>,
+        installed: &[String],
+    ) -> Answer {
+        if let Err(a) = self.company(bearer, "oauth.readonly") {
+            return a;
+        }
+        let missing: Vec<String> = ["companyId", "appId"]
+            .iter()
+            .filter(|k| q.get(**k).is_none_or(|v| v.is_empty()))
+            .map(|k| format!("{k} should not be empty"))
+            .collect();
+        if !missing.is_empty() {
+            return (422, json!({"statusCode": 422, "message": missing}));
+        }
+        if q["companyId"] != COMPANY_ID || q["appId"] != APP_ID {
+            return (
+                400,
+                json!({"statusCode": 400, "message": "Unknown company or app"}),
+            );
+        }
+        let num = |k: &str, d: usize| match q.get(k) {
+            None => Ok(d),
+            Some(v) => v.parse::<usize>().map_err(|_| {
+                (
+                    422,
+                    json!({"statusCode": 422, "message": [format!("{k} must be a number string")]}),
+                )
+            }),
+        };
+        let (skip, limit) = match (num("skip", 0), num("limit", 20)) {
+            (Ok(s), Ok(l)) => (s, l),
+            (Err(a), _) | (_, Err(a)) => return a,
+        };
+        let wanted_installed = q.get("isInstalled").map(|v| v == "true");
+        let needle = q.get("query").map(|v| v.to_lowercase());
+        let matching: Vec<&String> = installed
+            .iter()
+            .filter(|_| wanted_installed != Some(false))
+            .filter(|l| needle.as_ref().is_none_or(|n| l.to_lowercase().contains(n)))
+            .collect();
+        let page: Vec<serde_json::Value> = matching
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(|l| {
+                json!({
+                    "_id": l,
+                    "name": l,
+                    "address": "1 Sandbox Way, Testville",
+                    "isInstalled": true,
+                    "installedAt": "2026-01-01T00:00:00.000Z",
+                })
+            })
+            .collect();
+        (
+            200,
+            json!({"locations": page, "count": matching.len(), "installToFutureLocations": false}),
         )
     }
 }
@@ -375,7 +587,10 @@ mod tests {
         assert_eq!(t["locationId"], "L");
         assert_eq!(
             o.bearer(t["access_token"].as_str().unwrap()),
-            Bearer::Valid(vec!["contacts.readonly".into(), "contacts.write".into()])
+            Bearer::Valid(
+                "L".into(),
+                vec!["contacts.readonly".into(), "contacts.write".into()]
+            )
         );
         let ((s, _), _) = o.token(&form);
         assert_eq!(s, 400, "a code is single-use");

@@ -79,6 +79,8 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/oauth/chooselocation", get(oauth_authorize))
         .route("/oauth/token", post(oauth_token))
         .route("/oauth/reconnect", post(oauth_reconnect))
+        .route("/oauth/locationToken", post(oauth_location_token))
+        .route("/oauth/installedLocations", get(oauth_installed_locations))
         .route("/_sandbox/contacts", get(admin_contacts))
         .route("/_sandbox/stats", get(admin_stats))
         .route("/_sandbox/log", get(admin_log))
@@ -181,38 +183,51 @@ fn gate<'a>(
     Box<Response>,
 > {
     let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let (refused, app_id) = match bearer {
+    let bearer = bearer_of(headers);
+    let here = scope.location(&st);
+    let (refused, app_id): (Option<(u16, &str)>, &str) = match bearer {
         Some(b) if b == app.token => (None, "sandbox-token"),
         Some(b) => match st.oauth.bearer(b) {
-            Bearer::Valid(scopes) if oauth::allows(&scopes, endpoint) => (None, "oauth-app"),
-            Bearer::Valid(_) => (
-                Some("The token is not authorized for this scope."),
+            // A location token works for its own location only.
+            Bearer::Valid(loc, _) if !here.is_empty() && here != loc => (
+                Some((403, "The token does not have access to this location.")),
                 "oauth-app",
             ),
-            Bearer::Expired | Bearer::Unknown => (Some("Invalid JWT"), "oauth-app"),
+            Bearer::Valid(_, scopes) if oauth::allows(&scopes, endpoint) => (None, "oauth-app"),
+            Bearer::Valid(..) => (
+                Some((401, "The token is not authorized for this scope.")),
+                "oauth-app",
+            ),
+            Bearer::Company(_) => (
+                Some((
+                    401,
+                    "This route is not yet supported by the Company access token; mint a Location token",
+                )),
+                "oauth-app",
+            ),
+            Bearer::Expired | Bearer::Unknown => (Some((401, "Invalid JWT")), "oauth-app"),
         },
-        None => (Some("Invalid JWT"), "sandbox-token"),
+        None => (Some((401, "Invalid JWT")), "sandbox-token"),
     };
     let key = WindowKey {
         app: app_id.to_owned(),
-        location: scope.location(&st),
+        location: here,
     };
-    if let Some(message) = refused {
+    if let Some((status, message)) = refused {
         let standing = st.windows.peek(&key, Instant::now());
-        st.stats.unauthorized_401 += 1;
+        if status == 401 {
+            st.stats.unauthorized_401 += 1;
+        }
         *st.stats
             .requests_by_endpoint
             .entry(endpoint.to_owned())
             .or_default() += 1;
+        let body = match status {
+            401 => json!({"statusCode": 401, "message": message, "error": "Unauthorized"}),
+            s => json!({"statusCode": s, "message": message}),
+        };
         return Err(Box::new(respond(
-            (
-                401,
-                json!({"statusCode": 401, "message": message, "error": "Unauthorized"}),
-            ),
+            (status, body),
             Some((app, standing)),
             None,
         )));
@@ -370,6 +385,75 @@ async fn oauth_token(
         }
     }
     respond((status, body), None, None)
+}
+
+/// The bearer token of a request, if any.
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// The `Version` header the agency routes require (400 without it, as GHL answers).
+fn version_missing(headers: &HeaderMap) -> Option<Response> {
+    match headers.get("Version").and_then(|v| v.to_str().ok()) {
+        Some("2021-07-28") => None,
+        _ => Some(respond(
+            (
+                400,
+                json!({"statusCode": 400, "message": "Version header is missing or not 2021-07-28"}),
+            ),
+            None,
+            None,
+        )),
+    }
+}
+
+/// The sandbox's locations, sorted (all of them have the app installed).
+fn installed(st: &State) -> Vec<String> {
+    let mut l: Vec<String> = st.locations.keys().cloned().collect();
+    l.sort();
+    l
+}
+
+/// `POST /oauth/locationToken` (form, company token).
+async fn oauth_location_token(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = version_missing(&headers) {
+        return r;
+    }
+    let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let locations = installed(&st);
+    let (status, body) = st
+        .oauth
+        .location_token(bearer_of(&headers), &form, &locations);
+    if status == 200 {
+        st.stats.oauth_tokens_issued += 1;
+    }
+    respond((status, body), None, None)
+}
+
+/// `GET /oauth/installedLocations` (company token).
+async fn oauth_installed_locations(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = version_missing(&headers) {
+        return r;
+    }
+    let st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let locations = installed(&st);
+    respond(
+        st.oauth
+            .installed_locations(bearer_of(&headers), &q, &locations),
+        None,
+        None,
+    )
 }
 
 /// `POST /oauth/reconnect` (JSON).

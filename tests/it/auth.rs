@@ -507,3 +507,115 @@ fn a_401_mid_run_triggers_one_refresh_and_the_request_is_sent_again() {
     assert_eq!(s["oauth_refreshes"], 1, "{s}");
     assert_eq!(s["refresh_token_reuse"], 0, "{s}");
 }
+
+#[test]
+fn an_agency_token_mints_location_tokens_that_work_for_their_own_location_only() {
+    let sb = SandboxProc::start("loc-a", &[FAST, &["--location", "loc-b"]].concat());
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    // The agency approves the app (user_type=Company on the sandbox's chooser).
+    let (status, to) = get(&format!(
+        "{}/oauth/chooselocation?response_type=code&client_id=sandbox-client&redirect_uri=http://127.0.0.1:9/cb&scope=contacts.readonly%20contacts.write%20oauth.write%20oauth.readonly&user_type=Company",
+        sb.base_url
+    ));
+    assert_eq!(status, 302);
+    let code = to
+        .unwrap()
+        .split("code=")
+        .nth(1)
+        .and_then(|c| c.split('&').next())
+        .unwrap()
+        .to_owned();
+    let token = |body: &str| {
+        let (s, b) = sb.raw("POST", "/oauth/token", &form, body);
+        (s, serde_json::from_str::<serde_json::Value>(&b).unwrap())
+    };
+    let exchange = format!(
+        "client_id=sandbox-client&client_secret=sandbox-secret&grant_type=authorization_code&code={code}&redirect_uri=http://127.0.0.1:9/cb&user_type=Location"
+    );
+    let (s, v) = token(&exchange);
+    assert_eq!(s, 400, "an agency grant is not a location token: {v}");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("user_type Company"),
+        "{v}"
+    );
+    let (s, v) = token(&exchange.replace("Location", "Company"));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["userType"], "Company");
+    assert!(v.get("locationId").is_none());
+    let company = v["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {company}");
+    let auth = [
+        ("Authorization", bearer.as_str()),
+        ("Version", "2021-07-28"),
+    ];
+
+    // The locations it is installed on, paged.
+    let (s, b) = sb.raw(
+        "GET",
+        "/oauth/installedLocations?companyId=sandbox-company&appId=sandbox-app&limit=1",
+        &auth,
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!((s, v["count"].as_u64()), (200, Some(2)), "{v}");
+    assert_eq!(v["locations"].as_array().unwrap().len(), 1);
+    assert_eq!(v["locations"][0]["_id"], "loc-a");
+    let (s, _) = sb.raw(
+        "GET",
+        "/oauth/installedLocations?companyId=sandbox-company",
+        &auth,
+        "",
+    );
+    assert_eq!(s, 422, "appId is required");
+
+    // A company token cannot read contacts; it mints a location token that can, there only.
+    let search = r#"{"locationId":"loc-b","pageLimit":1}"#;
+    let (s, _) = sb.raw("POST", "/contacts/search", &auth, search);
+    assert_eq!(s, 401);
+    let mint = |body: &str, version: bool| {
+        let mut h = vec![("Authorization", bearer.as_str()), form[0]];
+        if version {
+            h.push(("Version", "2021-07-28"));
+        }
+        let (s, b) = sb.raw("POST", "/oauth/locationToken", &h, body);
+        (
+            s,
+            serde_json::from_str::<serde_json::Value>(&b).unwrap_or_default(),
+        )
+    };
+    assert_eq!(
+        mint("companyId=sandbox-company&locationId=loc-b", false).0,
+        400,
+        "Version"
+    );
+    assert_eq!(mint("companyId=sandbox-company", true).0, 422);
+    assert_eq!(
+        mint("companyId=sandbox-company&locationId=loc-z", true).0,
+        400
+    );
+    let (s, v) = mint("companyId=sandbox-company&locationId=loc-b", true);
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        v.get("refresh_token").is_none(),
+        "minted again, never refreshed"
+    );
+    assert_eq!(v["locationId"], "loc-b");
+    assert_eq!(v["scope"], "contacts.readonly contacts.write");
+    let loc_bearer = format!("Bearer {}", v["access_token"].as_str().unwrap());
+    let loc_auth = [
+        ("Authorization", loc_bearer.as_str()),
+        ("Version", "2021-07-28"),
+    ];
+    assert_eq!(sb.raw("POST", "/contacts/search", &loc_auth, search).0, 200);
+    let (s, b) = sb.raw(
+        "POST",
+        "/contacts/search",
+        &loc_auth,
+        r#"{"locationId":"loc-a","pageLimit":1}"#,
+    );
+    assert_eq!(s, 403, "another location: {b}");
+    assert!(b.contains("does not have access to this location"), "{b}");
+}

@@ -149,10 +149,13 @@ impl SandboxProc {
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
         s.write_all(req.as_bytes()).unwrap();
         let mut raw = String::new();
         s.read_to_string(&mut raw).unwrap();
