@@ -61,6 +61,24 @@ pub(crate) fn resolve_columns(
     }
 }
 
+/// The row's problems as one reject: the first one's code, every message, every column.
+fn combined(errors: Vec<RowError>) -> Option<RowError> {
+    let mut e = errors.first()?.clone();
+    if errors.len() > 1 {
+        e.message = errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut columns: Vec<&str> = errors.iter().filter_map(|e| e.column.as_deref()).collect();
+        columns.dedup();
+        if !columns.is_empty() {
+            e.column = Some(columns.join(", "));
+        }
+    }
+    Some(e)
+}
+
 /// Adds `e`, naming `r`'s source column(s) when it names none.
 fn push_in(errors: &mut Vec<RowError>, e: RowError, r: &Resolved) {
     errors.push(e);
@@ -184,8 +202,10 @@ impl Transformer {
         }
     }
 
-    /// Maps, normalises and validates one row. All problems of the row are reported together;
-    /// the code is the first one's.
+    /// Builds the row's upsert body, follow-ups and warnings, or its reject (every problem of
+    /// the row in one message, the first one's code). Steps: evaluate every rule, take the
+    /// phone region from the country, normalise each field, custom values, lengths and
+    /// required fields, then the contact key (email or phone).
     pub fn apply(&self, rec: &Record) -> Result<Prepared, RowError> {
         let mut body = UpsertContact {
             location_id: self.location_id.clone(),
@@ -193,111 +213,191 @@ impl Transformer {
         };
         let mut errors: Vec<RowError> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
+        let values = self.evaluate(rec, &mut errors);
+        let region = self.region_of(&values, &mut body, &mut errors);
+        for (field, r, owned) in values {
+            let before = errors.len();
+            self.set_field(
+                &mut body,
+                (field, r, owned),
+                region,
+                rec,
+                &mut errors,
+                &mut warnings,
+            );
+            in_columns(&mut errors, before, r);
+        }
+        body.custom_fields = self.custom_values(rec, &mut errors);
+        self.check_lengths_and_required(&body, &mut errors);
+        if let Some(e) = combined(errors) {
+            return Err(e);
+        }
+        self.check_contact_key(&body)?;
+        if let Some(e) = &body.email {
+            if let Some(d) = normalize::email_domain_typo(e) {
+                warnings.push(format!(
+                    "{}: `{e}`: did you mean `{d}`?",
+                    codes::EMAIL_DOMAIN_TYPO
+                ));
+            }
+        }
+        let (notes, tasks) = self.follow_ups.extract(rec)?;
+        Ok(Prepared {
+            body,
+            warnings,
+            notes,
+            tasks,
+        })
+    }
+
+    /// Every rule's value for the row (before any field is normalised: the country decides the
+    /// phone region).
+    fn evaluate<'a, 'r>(
+        &'a self,
+        rec: &'r Record,
+        errors: &mut Vec<RowError>,
+    ) -> Vec<(ContactField, &'a Resolved, std::borrow::Cow<'r, str>)> {
+        let mut values = Vec::with_capacity(self.fields.len());
+        for (field, r) in &self.fields {
+            match r.eval(rec) {
+                Ok(v) => values.push((*field, r, v)),
+                Err(e) => push_in(errors, e, r),
+            }
+        }
+        values
+    }
+
+    /// The country (set on the body) and the phone region it implies, else the default.
+    fn region_of(
+        &self,
+        values: &[(ContactField, &Resolved, std::borrow::Cow<'_, str>)],
+        body: &mut UpsertContact,
+        errors: &mut Vec<RowError>,
+    ) -> Option<phonenumber::country::Id> {
+        let Some((_, res, c)) = values.iter().find(|(f, _, _)| *f == ContactField::Country) else {
+            return self.region;
+        };
+        match normalize::country(c) {
+            Ok(Some((code, r))) => {
+                body.country = Some(code);
+                Some(r)
+            }
+            Ok(None) => self.region,
+            Err(e) => {
+                push_in(errors, e, res);
+                self.region
+            }
+        }
+    }
+
+    /// One field's value, normalised into the body (or a problem into `errors`).
+    fn set_field(
+        &self,
+        body: &mut UpsertContact,
+        (field, r, owned): (ContactField, &Resolved, std::borrow::Cow<'_, str>),
+        region: Option<phonenumber::country::Id>,
+        rec: &Record,
+        errors: &mut Vec<RowError>,
+        warnings: &mut Vec<String>,
+    ) {
         fn keep<T>(errors: &mut Vec<RowError>, r: Result<Option<T>, RowError>) -> Option<T> {
             r.unwrap_or_else(|e| {
                 errors.push(e);
                 None
             })
         }
-        // Evaluate every rule first (the country decides the phone region).
-        let mut values: Vec<(ContactField, &Resolved, std::borrow::Cow<'_, str>)> =
-            Vec::with_capacity(self.fields.len());
-        for (field, r) in &self.fields {
-            match r.eval(rec) {
-                Ok(v) => values.push((*field, r, v)),
-                Err(e) => {
-                    push_in(&mut errors, e, r);
-                }
+        let raw: &str = &owned;
+        match field {
+            ContactField::Email => body.email = keep(errors, normalize::email(raw)),
+            ContactField::Phone => body.phone = self.phone(raw, region, r, rec, errors, warnings),
+            ContactField::DateOfBirth => {
+                body.date_of_birth =
+                    keep(errors, normalize::date(raw, r.rule.date_format.as_deref()))
+            }
+            ContactField::Country => {}
+            ContactField::Dnd => body.dnd = keep(errors, normalize::boolean(raw)),
+            ContactField::Tags => body.tags = normalize::tags_split(raw, &r.rule.split),
+            ContactField::FirstName => body.first_name = normalize::text_cow(owned),
+            ContactField::LastName => body.last_name = normalize::text_cow(owned),
+            ContactField::Name => body.name = normalize::text_cow(owned),
+            ContactField::CompanyName => body.company_name = normalize::text_cow(owned),
+            ContactField::Address1 => body.address1 = normalize::text_cow(owned),
+            ContactField::City => body.city = normalize::text_cow(owned),
+            ContactField::State => body.state = normalize::text_cow(owned),
+            ContactField::PostalCode => body.postal_code = normalize::text_cow(owned),
+            ContactField::Website => body.website = normalize::text_cow(owned),
+            ContactField::Timezone => body.timezone = normalize::text_cow(owned),
+            ContactField::Source => body.source = normalize::text_cow(owned),
+        }
+    }
+
+    /// The phone in E.164: its extension dropped with a warning or rejected, as
+    /// `validate.phone_extension` says; a hint when a spreadsheet stored it as a number.
+    fn phone(
+        &self,
+        raw: &str,
+        region: Option<phonenumber::country::Id>,
+        r: &Resolved,
+        rec: &Record,
+        errors: &mut Vec<RowError>,
+        warnings: &mut Vec<String>,
+    ) -> Option<String> {
+        let (number, ext) = normalize::split_extension(raw);
+        if let Some(x) = ext {
+            match self.extension {
+                crate::config::ExtensionPolicy::Drop => warnings.push(format!(
+                    "{}: extension {x} of `{}` not loaded (the API has no field for it)",
+                    codes::PHONE_EXTENSION_DROPPED,
+                    raw.trim()
+                )),
+                crate::config::ExtensionPolicy::Reject => errors.push(RowError::new(
+                    Stage::Validate,
+                    codes::PHONE_EXTENSION,
+                    format!("`{}` has extension {x}, which the API cannot store", raw.trim()),
+                    "remove the extension (or keep it in a custom field), or set validate.phone_extension: drop",
+                )),
             }
         }
-        let mut region = self.region;
-        if let Some((_, res, c)) = values.iter().find(|(f, _, _)| *f == ContactField::Country) {
-            match normalize::country(c) {
-                Ok(Some((code, r))) => {
-                    body.country = Some(code);
-                    region = Some(r);
+        match normalize::phone(number, region) {
+            Ok(p) => p,
+            Err(mut e) => {
+                if r.single_column().is_some_and(|i| rec.is_numeric(i)) {
+                    e.hint = "the spreadsheet stored this phone as a number, which drops a \
+                              leading 0 or +: format the column as text and re-enter it, or \
+                              add the +country code"
+                        .into();
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    push_in(&mut errors, e, res);
-                }
+                errors.push(e);
+                None
             }
         }
-        for (field, r, owned) in values {
-            let before = errors.len();
-            let raw: &str = &owned;
-            match field {
-                ContactField::Email => body.email = keep(&mut errors, normalize::email(raw)),
-                ContactField::Phone => {
-                    let (number, ext) = normalize::split_extension(raw);
-                    if let Some(x) = ext {
-                        match self.extension {
-                            crate::config::ExtensionPolicy::Drop => warnings.push(format!(
-                                "{}: extension {x} of `{}` not loaded (the API has no field for it)",
-                                codes::PHONE_EXTENSION_DROPPED,
-                                raw.trim()
-                            )),
-                            crate::config::ExtensionPolicy::Reject => errors.push(RowError::new(
-                                Stage::Validate,
-                                codes::PHONE_EXTENSION,
-                                format!("`{}` has extension {x}, which the API cannot store", raw.trim()),
-                                "remove the extension (or keep it in a custom field), or set validate.phone_extension: drop",
-                            )),
-                        }
-                    }
-                    let parsed = normalize::phone(number, region).map_err(|mut e| {
-                        if r.single_column().is_some_and(|i| rec.is_numeric(i)) {
-                            e.hint = "the spreadsheet stored this phone as a number, which drops a \
-                                      leading 0 or +: format the column as text and re-enter it, or \
-                                      add the +country code"
-                                .into();
-                        }
-                        e
-                    });
-                    body.phone = keep(&mut errors, parsed)
-                }
-                ContactField::DateOfBirth => {
-                    body.date_of_birth = keep(
-                        &mut errors,
-                        normalize::date(raw, r.rule.date_format.as_deref()),
-                    )
-                }
-                ContactField::Country => {}
-                ContactField::Dnd => body.dnd = keep(&mut errors, normalize::boolean(raw)),
-                ContactField::Tags => body.tags = normalize::tags_split(raw, &r.rule.split),
-                ContactField::FirstName => body.first_name = normalize::text_cow(owned),
-                ContactField::LastName => body.last_name = normalize::text_cow(owned),
-                ContactField::Name => body.name = normalize::text_cow(owned),
-                ContactField::CompanyName => body.company_name = normalize::text_cow(owned),
-                ContactField::Address1 => body.address1 = normalize::text_cow(owned),
-                ContactField::City => body.city = normalize::text_cow(owned),
-                ContactField::State => body.state = normalize::text_cow(owned),
-                ContactField::PostalCode => body.postal_code = normalize::text_cow(owned),
-                ContactField::Website => body.website = normalize::text_cow(owned),
-                ContactField::Timezone => body.timezone = normalize::text_cow(owned),
-                ContactField::Source => body.source = normalize::text_cow(owned),
-            }
-            in_columns(&mut errors, before, r);
-        }
-        let mut custom_values = Vec::new();
+    }
+
+    /// The custom field values of the row, coerced to their fields' types.
+    fn custom_values(
+        &self,
+        rec: &Record,
+        errors: &mut Vec<RowError>,
+    ) -> Option<Vec<CustomFieldInput>> {
+        let mut out = Vec::new();
         for (target, r) in &self.custom {
             let value = r
                 .eval(rec)
                 .and_then(|raw| custom::coerce(target, &raw, r.rule.date_format.as_deref()));
             match value {
-                Ok(Some(v)) => custom_values.push(CustomFieldInput {
+                Ok(Some(v)) => out.push(CustomFieldInput {
                     id: target.id.clone(),
                     field_value: v,
                 }),
                 Ok(None) => {}
-                Err(e) => {
-                    push_in(&mut errors, e, r);
-                }
+                Err(e) => push_in(errors, e, r),
             }
         }
-        if !custom_values.is_empty() {
-            body.custom_fields = Some(custom_values);
-        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// `validate.max_length` and `validate.required`.
+    fn check_lengths_and_required(&self, body: &UpsertContact, errors: &mut Vec<RowError>) {
         for (field, max) in &self.max_length {
             if let Some(v) = body.field_text(*field) {
                 let n = v.chars().count();
@@ -321,58 +421,31 @@ impl Transformer {
                 ));
             }
         }
-        if let Some(first) = errors.first() {
-            let mut e = first.clone();
-            if errors.len() > 1 {
-                e.message = errors
-                    .iter()
-                    .map(|e| e.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let mut columns: Vec<&str> =
-                    errors.iter().filter_map(|e| e.column.as_deref()).collect();
-                columns.dedup();
-                if !columns.is_empty() {
-                    e.column = Some(columns.join(", "));
-                }
-            }
-            return Err(e);
-        }
+    }
+
+    /// `validate.require_any`: the row has an email or a phone, as the pipeline asks.
+    fn check_contact_key(&self, body: &UpsertContact) -> Result<(), RowError> {
         let present = |k: &RequiredKey| match k {
             RequiredKey::Email => body.email.is_some(),
             RequiredKey::Phone => body.phone.is_some(),
         };
-        if !self.require_any.is_empty() && !self.require_any.iter().any(present) {
-            let names: Vec<&str> = self
-                .require_any
-                .iter()
-                .map(|k| match k {
-                    RequiredKey::Email => "email",
-                    RequiredKey::Phone => "phone",
-                })
-                .collect();
-            return Err(RowError::new(
-                Stage::Validate,
-                codes::MISSING_CONTACT_KEY,
-                format!("the row has no {}", names.join(" and no ")),
-                format!("fill in at least one of: {}", names.join(", ")),
-            ));
+        if self.require_any.is_empty() || self.require_any.iter().any(present) {
+            return Ok(());
         }
-        if let Some(e) = &body.email {
-            if let Some(d) = normalize::email_domain_typo(e) {
-                warnings.push(format!(
-                    "{}: `{e}`: did you mean `{d}`?",
-                    codes::EMAIL_DOMAIN_TYPO
-                ));
-            }
-        }
-        let (notes, tasks) = self.follow_ups.extract(rec)?;
-        Ok(Prepared {
-            body,
-            warnings,
-            notes,
-            tasks,
-        })
+        let names: Vec<&str> = self
+            .require_any
+            .iter()
+            .map(|k| match k {
+                RequiredKey::Email => "email",
+                RequiredKey::Phone => "phone",
+            })
+            .collect();
+        Err(RowError::new(
+            Stage::Validate,
+            codes::MISSING_CONTACT_KEY,
+            format!("the row has no {}", names.join(" and no ")),
+            format!("fill in at least one of: {}", names.join(", ")),
+        ))
     }
 }
 
