@@ -660,6 +660,15 @@ fn serve_once_with_shards_runs_every_pipeline_exactly_once_across_the_shards() {
     for loc in &locations {
         assert_eq!(sb.contacts(loc).len(), 5, "{loc}");
     }
+    // A pipeline that does not load makes the pod fail (the others still run).
+    std::fs::write(dir.path().join("broken.yaml"), "version: 1\nsource: [\n").unwrap();
+    let o = run(bin()
+        .args(["serve", "--once", "--shard", "0/3", "--state-dir"])
+        .arg(dir.path().join("state-0"))
+        .arg(dir.path())
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o).1);
+    assert!(text(&o).1.contains("broken.yaml skipped"), "{}", text(&o).1);
     // A bad shard is refused by the argument parser.
     let o = run(bin()
         .args(["serve", "--once", "--shard", "3/3"])

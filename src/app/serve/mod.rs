@@ -110,6 +110,8 @@ struct Entry {
     inbox: Option<InboxState>,
     /// Waiting to start since this time (its scheduled time, or when its inbox had a file).
     due: Option<SystemTime>,
+    /// The file did not load (reported once per version of it).
+    broken: bool,
 }
 
 impl Entry {
@@ -206,6 +208,10 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
                 let now = SystemTime::now();
                 for e in entries.values_mut().filter(|e| e.pipeline.is_some()) {
                     e.due = Some(now);
+                }
+                // A Job's pod says so when a pipeline of the folder does not load.
+                if entries.values().any(|e| e.broken) {
+                    worst = super::inbox::worse(worst, Exit::Config);
                 }
             }
             events.watch(
@@ -420,9 +426,13 @@ fn rescan(dir: &Path, o: &ServeOptions, entries: &mut BTreeMap<PathBuf, Entry>, 
             next: None,
             inbox: None,
             due: None,
+            broken: false,
         };
         match crate::config::load(&f) {
-            Err(err) => warning(&format!("serve: {} skipped: {err:#}", f.display())),
+            Err(err) => {
+                warning(&format!("serve: {} skipped: {err:#}", f.display()));
+                e.broken = true;
+            }
             Ok(p) if o.shard.is_some_and(|s| Shard::of(&p, s.count) != s.index) => {
                 if first {
                     notice(&format!(
