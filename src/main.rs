@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ghl_import::app::{self, RunOptions};
-use ghl_import::cli::{Cli, Command};
+use ghl_import::cli::{Cli, Command, Format, LogFormat};
 use ghl_import::error::{exit_code_for, Exit};
 
 /// mimalloc: rows are allocated on the transform threads and freed on the writer's, the case
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.log_format);
-    ghl_import::progress::set_json_logs(cli.log_format == ghl_import::cli::LogFormat::Json);
+    ghl_import::progress::set_json_logs(cli.log_format == LogFormat::Json);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,188 +34,214 @@ fn main() -> ExitCode {
             return Exit::Fatal.into();
         }
     };
-    let result: anyhow::Result<Exit> = rt.block_on(async {
-        match cli.command {
-            Command::Run {
-                pipeline,
-                sandbox,
-                out,
-                force,
-                quiet,
-                dry_run,
-                full_refresh,
-                state_dir,
-                seed_contacts,
-                format,
-            } => {
-                app::run(RunOptions {
-                    pipeline,
-                    sandbox,
-                    seed_contacts,
-                    out,
-                    quiet,
-                    full_refresh,
-                    state_dir,
-                    dry_run,
-                    source_override: None,
-                    retry_scope: None,
-                    force,
-                    json: format == ghl_import::cli::Format::Json,
-                })
-                .await
-            }
-            Command::Validate {
-                pipeline,
-                sandbox,
-                state_dir,
-                live,
-                format,
-            } => Ok(app::validate(
-                &pipeline,
-                app::ValidateOptions {
-                    sandbox,
-                    state_dir: state_dir.as_deref(),
-                    live,
-                    json: format == ghl_import::cli::Format::Json,
-                },
-            )
-            .await),
-            Command::Serve {
-                dir,
-                state_dir,
-                listen,
-                allow_remote,
-                max_runs,
-                shard,
-                once,
-            } => {
-                app::serve(app::ServeOptions {
-                    dir,
-                    state_dir,
-                    listen,
-                    allow_remote,
-                    max_runs: max_runs as usize,
-                    shard,
-                    once,
-                })
-                .await
-            }
-            Command::Preview {
-                pipeline,
-                rows,
-                row,
-                format,
-                live,
-                state_dir,
-            } => {
-                app::preview(
-                    &pipeline,
-                    app::PreviewOptions {
-                        rows: match row {
-                            Some(n) => app::PreviewRows::Number(n),
-                            None => app::PreviewRows::First(rows),
-                        },
-                        json: format == ghl_import::cli::Format::Json,
-                        live,
-                        state_dir: state_dir.as_deref(),
-                    },
-                )
-                .await
-            }
-            Command::Completions { shell } => {
-                let mut cmd = <Cli as clap::CommandFactory>::command();
-                clap_complete::generate(shell, &mut cmd, "ghl-import", &mut std::io::stdout());
-                Ok(ghl_import::error::Exit::Ok)
-            }
-            Command::Man => {
-                let cmd = <Cli as clap::CommandFactory>::command();
-                match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
-                    Ok(()) => Ok(ghl_import::error::Exit::Ok),
-                    Err(e) => Err(anyhow::anyhow!("writing the man page: {e}")),
-                }
-            }
-            Command::Report { run } => match ghl_import::report::html::write(&run) {
-                Ok(path) => {
-                    println!("{}", path.display());
-                    Ok(ghl_import::error::Exit::Ok)
-                }
-                Err(e) => Err(ghl_import::error::ConfigError::new(format!("{e:#}")).into()),
-            },
-            Command::Runs {
-                pipeline,
-                last,
-                state_dir,
-                format,
-                json,
-            } => {
-                let format = if json {
-                    ghl_import::cli::Format::Json
-                } else {
-                    format
-                };
-                app::runs(pipeline.as_deref(), last, state_dir.as_deref(), format)
-            }
-            Command::Rollback {
-                run,
-                state_dir,
-                created_only,
-            } => app::rollback(&run, state_dir.as_deref(), created_only).await,
-            Command::Auth(cmd) => app::auth(cmd).await,
-            Command::RetryRejects {
-                run,
-                sandbox,
-                out,
-                force,
-                quiet,
-                include,
-            } => match app::retry_rejects_options(
-                &run,
-                sandbox,
-                app::RetryScope {
-                    duplicates: include.iter().any(|i| i == "duplicates"),
-                },
-            ) {
-                Ok(mut opts) => {
-                    opts.out = out;
-                    opts.force = force;
-                    opts.quiet = quiet;
-                    app::run(opts).await
-                }
-                Err(e) => Err(e),
-            },
-            Command::Init {
-                input,
-                out,
-                sample,
-                force,
-            } => app::init(&app::InitOptions {
-                input,
-                out,
-                sample,
-                force,
-            }),
-            Command::Sandbox(args) => match args.try_into() {
-                Ok(cfg) => app::sandbox(cfg).await.map(|()| Exit::Ok),
-                Err(e) => Err(e),
-            },
-        }
-    });
-    match result {
+    match rt.block_on(dispatch(cli.command)) {
         Ok(code) => code.into(),
         Err(e) => {
-            // `{:#}` prints the whole context chain on one line per cause.
-            if ghl_import::progress::json_logs() {
-                tracing::error!(error = %format!("{e:#}"), "The command failed.");
-            } else {
-                eprintln!("error: {e:#}");
-            }
+            report_error(&e);
             exit_code_for(&e).into()
         }
     }
 }
 
-fn init_tracing(verbose: u8, format: ghl_import::cli::LogFormat) {
-    let json = format == ghl_import::cli::LogFormat::Json;
+/// Runs one command.
+async fn dispatch(command: Command) -> anyhow::Result<Exit> {
+    match command {
+        c @ Command::Run { .. } => run_cmd(c).await,
+        c @ Command::RetryRejects { .. } => retry_rejects_cmd(c).await,
+        c @ Command::Validate { .. } => validate_cmd(c).await,
+        c @ Command::Preview { .. } => preview_cmd(c).await,
+        c @ Command::Serve { .. } => serve_cmd(c).await,
+        c @ (Command::Completions { .. } | Command::Man) => generated_docs(c),
+        Command::Report { run } => report_cmd(&run),
+        Command::Runs {
+            pipeline,
+            last,
+            state_dir,
+            format,
+            json,
+        } => {
+            let format = if json { Format::Json } else { format };
+            app::runs(pipeline.as_deref(), last, state_dir.as_deref(), format)
+        }
+        Command::Rollback {
+            run,
+            state_dir,
+            created_only,
+        } => app::rollback(&run, state_dir.as_deref(), created_only).await,
+        Command::Auth(cmd) => app::auth(cmd).await,
+        Command::Init {
+            input,
+            out,
+            sample,
+            force,
+        } => app::init(&app::InitOptions {
+            input,
+            out,
+            sample,
+            force,
+        }),
+        Command::Sandbox(args) => app::sandbox(args.try_into()?).await.map(|()| Exit::Ok),
+    }
+}
+
+/// A failed command's error on stderr: `{:#}` prints the whole context chain; a JSON log line
+/// with `--log-format json`.
+fn report_error(e: &anyhow::Error) {
+    if ghl_import::progress::json_logs() {
+        tracing::error!(error = %format!("{e:#}"), "The command failed.");
+    } else {
+        eprintln!("error: {e:#}");
+    }
+}
+
+async fn run_cmd(c: Command) -> anyhow::Result<Exit> {
+    let Command::Run {
+        pipeline,
+        sandbox,
+        out,
+        force,
+        quiet,
+        dry_run,
+        full_refresh,
+        state_dir,
+        seed_contacts,
+        format,
+    } = c
+    else {
+        unreachable!("dispatch passes run only")
+    };
+    app::run(RunOptions {
+        pipeline,
+        sandbox,
+        seed_contacts,
+        out,
+        quiet,
+        full_refresh,
+        state_dir,
+        dry_run,
+        source_override: None,
+        retry_scope: None,
+        force,
+        json: format == Format::Json,
+    })
+    .await
+}
+
+async fn retry_rejects_cmd(c: Command) -> anyhow::Result<Exit> {
+    let Command::RetryRejects {
+        run,
+        sandbox,
+        out,
+        force,
+        quiet,
+        include,
+    } = c
+    else {
+        unreachable!("dispatch passes retry-rejects only")
+    };
+    let scope = app::RetryScope {
+        duplicates: include.iter().any(|i| i == "duplicates"),
+    };
+    let mut opts = app::retry_rejects_options(&run, sandbox, scope)?;
+    opts.out = out;
+    opts.force = force;
+    opts.quiet = quiet;
+    app::run(opts).await
+}
+
+async fn validate_cmd(c: Command) -> anyhow::Result<Exit> {
+    let Command::Validate {
+        pipeline,
+        sandbox,
+        state_dir,
+        live,
+        format,
+    } = c
+    else {
+        unreachable!("dispatch passes validate only")
+    };
+    let o = app::ValidateOptions {
+        sandbox,
+        state_dir: state_dir.as_deref(),
+        live,
+        json: format == Format::Json,
+    };
+    Ok(app::validate(&pipeline, o).await)
+}
+
+async fn preview_cmd(c: Command) -> anyhow::Result<Exit> {
+    let Command::Preview {
+        pipeline,
+        rows,
+        row,
+        format,
+        live,
+        state_dir,
+    } = c
+    else {
+        unreachable!("dispatch passes preview only")
+    };
+    let o = app::PreviewOptions {
+        rows: match row {
+            Some(n) => app::PreviewRows::Number(n),
+            None => app::PreviewRows::First(rows),
+        },
+        json: format == Format::Json,
+        live,
+        state_dir: state_dir.as_deref(),
+    };
+    app::preview(&pipeline, o).await
+}
+
+async fn serve_cmd(c: Command) -> anyhow::Result<Exit> {
+    let Command::Serve {
+        dir,
+        state_dir,
+        listen,
+        allow_remote,
+        max_runs,
+        shard,
+        once,
+    } = c
+    else {
+        unreachable!("dispatch passes serve only")
+    };
+    app::serve(app::ServeOptions {
+        dir,
+        state_dir,
+        listen,
+        allow_remote,
+        max_runs: usize::from(max_runs),
+        shard,
+        once,
+    })
+    .await
+}
+
+/// `completions <shell>` and `man`, from the argument parser.
+fn generated_docs(c: Command) -> anyhow::Result<Exit> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    match c {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut cmd, "ghl-import", &mut std::io::stdout())
+        }
+        _ => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .map_err(|e| anyhow::anyhow!("writing the man page: {e}"))?,
+    }
+    Ok(Exit::Ok)
+}
+
+/// `report <run-dir>`: report.html built again; its path on stdout.
+fn report_cmd(run: &std::path::Path) -> anyhow::Result<Exit> {
+    let path = ghl_import::report::html::write(run)
+        .map_err(|e| ghl_import::error::ConfigError::new(format!("{e:#}")))?;
+    println!("{}", path.display());
+    Ok(Exit::Ok)
+}
+
+fn init_tracing(verbose: u8, format: LogFormat) {
+    let json = format == LogFormat::Json;
     // JSON logs are for unattended runs: the run's start and end (info) are what they are for.
     let default = match (verbose, json) {
         (0, false) => "warn",
