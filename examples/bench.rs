@@ -27,6 +27,9 @@
 //! `rerun N` loads N rows at 100 requests / 1 s, then N more in a run started right after, while
 //! the first run's requests still fill the window: the second run's rate and 429s.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -270,12 +273,7 @@ async fn run_on_sandbox(
 /// `ghl-import run` on `rows` generated rows into a CSV sink, as a user runs it: the release
 /// binary in a child process, wall time and the child's peak RSS.
 fn cli(rows: usize) -> anyhow::Result<()> {
-    let exe = std::env::current_exe()?
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("ghl-import"))
-        .filter(|p| p.exists())
-        .ok_or_else(|| anyhow::anyhow!("build the binary first: cargo build --release"))?;
+    let exe = common::release_binary()?;
     let dir = tempfile::tempdir()?;
     generate(&dir.path().join("bench.csv"), rows)?;
     if let Some(keep) = std::env::var_os("BENCH_KEEP") {

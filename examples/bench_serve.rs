@@ -13,6 +13,9 @@
 //! max); per location and minute, the achieved request rate against the 10/s ceiling (p5, p50,
 //! min); 429s; runs started and finished.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -86,12 +89,7 @@ fn main() -> anyhow::Result<()> {
         *args.get(1).unwrap_or(&3),
         *args.get(2).unwrap_or(&200),
     );
-    let exe = std::env::current_exe()?
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("ghl-import"))
-        .filter(|p| p.exists())
-        .ok_or_else(|| anyhow::anyhow!("build the binary first: cargo build --release"))?;
+    let exe = common::release_binary()?;
 
     // The sandbox: one process, N locations, the documented window each.
     let mut sb = Command::new(&exe);

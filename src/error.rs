@@ -16,6 +16,24 @@ pub enum Exit {
     Rejects = 3,
 }
 
+impl Exit {
+    /// Of two exit codes (several runs in one command), the one that says more is wrong: a run
+    /// that did not finish, then a configuration problem, then rejects, then success.
+    pub fn worse(self, other: Exit) -> Exit {
+        let rank = |e: Exit| match e {
+            Exit::Ok => 0,
+            Exit::Rejects => 1,
+            Exit::Config => 2,
+            Exit::Fatal => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(e as u8)

@@ -89,6 +89,12 @@ pub fn stamp(at: time::OffsetDateTime) -> String {
     .unwrap_or_else(|_| "run".into())
 }
 
+/// `at` in RFC 3339, as every file and log of ours writes times.
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A file name for state of `pipeline` at `location`: letters, digits, `-` and `_` kept, the rest `_`.
 pub fn file_key(pipeline: &str, location: &str) -> String {
     let clean = |s: &str| -> String {

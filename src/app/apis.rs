@@ -86,23 +86,11 @@ impl Apis {
             .collect()
     }
 
+    /// The run's request figures: the clients' counters summed, the daily allowance and the
+    /// rate limit of the tightest location.
     pub fn totals(&self) -> report::summary::RequestCounts {
-        let mut r = report::summary::RequestCounts::default();
+        let mut r = counts(&self.stats());
         for c in self.clients.values() {
-            let s = c.stats();
-            r.sent += s.requests.load(Ordering::Relaxed);
-            r.retries += s.retries.load(Ordering::Relaxed);
-            r.rate_limited_429 += s.throttled_429.load(Ordering::Relaxed);
-            r.server_errors += s.server_errors.load(Ordering::Relaxed);
-            r.transport_errors += s.transport_errors.load(Ordering::Relaxed);
-            let d = s.daily_remaining.load(Ordering::Relaxed);
-            if d != u64::MAX {
-                r.daily_remaining = Some(r.daily_remaining.map_or(d, |x| x.min(d)));
-            }
-            let l = s.daily_limit.load(Ordering::Relaxed);
-            if l > 0 {
-                r.daily_limit = Some(r.daily_limit.map_or(l, |x| x.min(l)));
-            }
             let limit = c.throttle().limit();
             let this = report::summary::RateLimitInForce {
                 max: u64::from(limit.max.get()),
@@ -117,4 +105,28 @@ impl Apis {
         }
         r
     }
+}
+
+/// Clients' counters summed (the lowest daily allowance seen): for the summary, and each second
+/// for the run's timeline.
+pub(super) fn counts(
+    stats: &[std::sync::Arc<crate::ghl::client::ClientStats>],
+) -> report::summary::RequestCounts {
+    let mut r = report::summary::RequestCounts::default();
+    for s in stats {
+        r.sent += s.requests.load(Ordering::Relaxed);
+        r.retries += s.retries.load(Ordering::Relaxed);
+        r.rate_limited_429 += s.throttled_429.load(Ordering::Relaxed);
+        r.server_errors += s.server_errors.load(Ordering::Relaxed);
+        r.transport_errors += s.transport_errors.load(Ordering::Relaxed);
+        let d = s.daily_remaining.load(Ordering::Relaxed);
+        if d != u64::MAX {
+            r.daily_remaining = Some(r.daily_remaining.map_or(d, |x| x.min(d)));
+        }
+        let l = s.daily_limit.load(Ordering::Relaxed);
+        if l > 0 {
+            r.daily_limit = Some(r.daily_limit.map_or(l, |x| x.min(l)));
+        }
+    }
+    r
 }

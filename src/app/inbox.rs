@@ -92,9 +92,9 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> anyhow::Result<Exit> {
             break;
         }
         match taker.take(&file).await {
-            Ok(Taken::Next(exit)) => worst = worse(worst, exit),
+            Ok(Taken::Next(exit)) => worst = worst.worse(exit),
             Ok(Taken::Stop(exit)) => {
-                worst = worse(worst, exit);
+                worst = worst.worse(exit);
                 break;
             }
             Err(e) => {
@@ -105,22 +105,6 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> anyhow::Result<Exit> {
     }
     watcher.abort();
     result.map(|()| worst)
-}
-
-/// Which of two exit codes says more is wrong: a run that did not finish, then a file that
-/// could not be read, then rejects.
-pub(super) fn worse(a: Exit, b: Exit) -> Exit {
-    let rank = |e: Exit| match e {
-        Exit::Ok => 0,
-        Exit::Rejects => 1,
-        Exit::Config => 2,
-        Exit::Fatal => 3,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
 }
 
 /// What taking a file means for the next one.
@@ -178,16 +162,13 @@ impl Taker<'_> {
             ));
             return Ok(Taken::Next(Exit::Ok));
         }
-        let id = match record.latest(key, FileState::Started)? {
-            Some(e) => {
-                notice(&format!(
-                    "inbox: resuming {name}: {} did not finish; rows it applied are skipped (run journal)",
-                    e.run.map_or_else(|| "its run".to_owned(), |r| format!("run {r}"))
-                ));
-                record.take(key, file, FileState::Started)?
-            }
-            None => record.take(key, file, FileState::Started)?,
-        };
+        if let Some(e) = record.latest(key, FileState::Started)? {
+            notice(&format!(
+                "inbox: resuming {name}: {} did not finish; rows it applied are skipped (run journal)",
+                e.run.map_or_else(|| "its run".to_owned(), |r| format!("run {r}"))
+            ));
+        }
+        let id = record.take(key, file, FileState::Started)?;
         let p = with_file(self.p, &file.path);
         if let Err(e) = precheck(&p) {
             let to = crate::inbox::move_into(&file.path, &self.inbox.failed, &tag)?;
@@ -305,21 +286,7 @@ async fn lock(
     inbox: &Inbox,
     state_dir: &Path,
 ) -> anyhow::Result<super::lease::Lease> {
-    let dir = std::fs::canonicalize(&inbox.dir).unwrap_or_else(|_| inbox.dir.clone());
-    let key = format!(
-        "inbox-{:016x}",
-        xxhash_rust::xxh3::xxh3_64(dir.display().to_string().as_bytes())
-    );
     let run = format!("inbox run of {}", p.name);
-    super::lease::take(p, state_dir, &key, &run, || false)
-        .await
-        .map_err(|e| match e.downcast::<super::lease::Busy>() {
-            Ok(b) => anyhow::anyhow!(
-                "inbox {} is busy: {} is reading it; this run did not start (load.on_busy: skip — set \
-                 load.on_busy: wait to wait for it)",
-                inbox.dir.display(),
-                b.holder
-            ),
-            Err(e) => e,
-        })
+    let what = super::lease::Guarded::Inbox(&inbox.dir);
+    super::lease::take(p, state_dir, what, &run, || false).await
 }

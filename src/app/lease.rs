@@ -43,21 +43,63 @@ pub struct Lease {
     _file: File,
 }
 
-/// The location is busy and the pipeline said not to wait.
+/// The location (or inbox folder) is busy and the pipeline said not to wait.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "location {location} is busy: {holder} is writing to it; this run did not start (load.on_busy: skip — set \
+    "{what} is busy: {holder} is {doing} it; this run did not start (load.on_busy: skip — set \
      load.on_busy: wait to wait for it)"
 )]
 pub struct Busy {
-    /// The location.
-    pub location: String,
+    /// What: `location <id>` or `inbox <folder>`.
+    pub what: String,
     /// Who has it (as far as its file tells).
     pub holder: String,
+    /// What the holder does with it.
+    pub doing: &'static str,
 }
 
-fn lock_path(state_dir: &Path, location: &str) -> PathBuf {
-    let safe: String = location
+/// What a lease guards: a location (one writer) or an inbox folder (one reader).
+#[derive(Debug, Clone, Copy)]
+pub enum Guarded<'a> {
+    /// A location, by id.
+    Location(&'a str),
+    /// An inbox folder.
+    Inbox(&'a Path),
+}
+
+impl Guarded<'_> {
+    /// The lock file's name (without `.lock`).
+    fn key(&self) -> String {
+        match self {
+            Guarded::Location(l) => (*l).to_owned(),
+            Guarded::Inbox(dir) => {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+                format!(
+                    "inbox-{:016x}",
+                    xxhash_rust::xxh3::xxh3_64(dir.display().to_string().as_bytes())
+                )
+            }
+        }
+    }
+
+    /// For messages.
+    fn describe(&self) -> String {
+        match self {
+            Guarded::Location(l) => format!("location {l}"),
+            Guarded::Inbox(dir) => format!("inbox {}", dir.display()),
+        }
+    }
+
+    fn doing(&self) -> &'static str {
+        match self {
+            Guarded::Location(_) => "writing to",
+            Guarded::Inbox(_) => "reading",
+        }
+    }
+}
+
+fn lock_path(state_dir: &Path, key: &str) -> PathBuf {
+    let safe: String = key
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -84,12 +126,12 @@ fn holder_of(file: &mut File) -> String {
 /// or until `stopped` says the run was stopped (then `Ok(None)`).
 pub async fn acquire(
     state_dir: &Path,
-    location: &str,
+    what: Guarded<'_>,
     holder: &Holder,
     on_busy: OnBusy,
     stopped: impl Fn() -> bool,
 ) -> anyhow::Result<Option<Lease>> {
-    let path = lock_path(state_dir, location);
+    let path = lock_path(state_dir, &what.key());
     if let Some(dir) = path.parent() {
         crate::state::create_private_dir(dir)?;
     }
@@ -109,15 +151,18 @@ pub async fn acquire(
                 match on_busy {
                     OnBusy::Skip => {
                         return Err(Busy {
-                            location: location.to_owned(),
+                            what: what.describe(),
                             holder: who,
+                            doing: what.doing(),
                         }
                         .into())
                     }
                     OnBusy::Wait => {
                         if !told {
                             crate::progress::notice(&format!(
-                                "waiting for location {location}: {who} is writing to it"
+                                "waiting for {}: {who} is {} it",
+                                what.describe(),
+                                what.doing()
                             ));
                             told = true;
                         }
@@ -140,12 +185,12 @@ pub async fn acquire(
     Ok(Some(Lease { _file: file }))
 }
 
-/// Takes the lease of `location` for a run (or rollback) named `run` of pipeline `p`, as
+/// Takes the lease of `what` for a run (or rollback) named `run` of pipeline `p`, as
 /// `p.load.on_busy` says; a run stopped while it waits ends with an error (exit 1).
 pub(crate) async fn take(
     p: &crate::config::Pipeline,
     state_dir: &Path,
-    location: &str,
+    what: Guarded<'_>,
     run: &str,
     stopped: impl Fn() -> bool,
 ) -> anyhow::Result<Lease> {
@@ -153,13 +198,11 @@ pub(crate) async fn take(
         run: run.to_owned(),
         pipeline: p.file.display().to_string(),
         pid: std::process::id(),
-        since: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        since: crate::state::rfc3339(time::OffsetDateTime::now_utc()),
     };
-    acquire(state_dir, location, &holder, p.load.on_busy, stopped)
+    acquire(state_dir, what, &holder, p.load.on_busy, stopped)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("stopped while waiting for location {location}"))
+        .ok_or_else(|| anyhow::anyhow!("stopped while waiting for {}", what.describe()))
 }
 
 #[cfg(test)]
@@ -178,38 +221,64 @@ mod tests {
     #[tokio::test]
     async fn one_holder_at_a_time_and_the_busy_error_names_it() {
         let dir = tempfile::tempdir().unwrap();
-        let first = acquire(dir.path(), "loc/1", &holder("r1"), OnBusy::Skip, || false)
-            .await
-            .unwrap()
-            .unwrap();
+        let first = acquire(
+            dir.path(),
+            Guarded::Location("loc/1"),
+            &holder("r1"),
+            OnBusy::Skip,
+            || false,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert!(lock_path(dir.path(), "loc/1").ends_with("leases/loc_1.lock"));
-        let e = acquire(dir.path(), "loc/1", &holder("r2"), OnBusy::Skip, || false)
-            .await
-            .unwrap_err();
+        let e = acquire(
+            dir.path(),
+            Guarded::Location("loc/1"),
+            &holder("r2"),
+            OnBusy::Skip,
+            || false,
+        )
+        .await
+        .unwrap_err();
         let busy = e.downcast_ref::<Busy>().expect("a Busy error");
         assert!(busy.holder.contains("run r1 of p.yaml"), "{busy}");
         // Another location is free.
-        assert!(
-            acquire(dir.path(), "loc-2", &holder("r3"), OnBusy::Skip, || false)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(acquire(
+            dir.path(),
+            Guarded::Location("loc-2"),
+            &holder("r3"),
+            OnBusy::Skip,
+            || false
+        )
+        .await
+        .unwrap()
+        .is_some());
         drop(first);
-        assert!(
-            acquire(dir.path(), "loc/1", &holder("r2"), OnBusy::Skip, || false)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(acquire(
+            dir.path(),
+            Guarded::Location("loc/1"),
+            &holder("r2"),
+            OnBusy::Skip,
+            || false
+        )
+        .await
+        .unwrap()
+        .is_some());
     }
 
     #[tokio::test]
     async fn a_waiting_run_gets_the_lease_when_it_is_released_or_gives_up_when_stopped() {
         let dir = tempfile::tempdir().unwrap();
-        let first = acquire(dir.path(), "L", &holder("r1"), OnBusy::Skip, || false)
-            .await
-            .unwrap();
+        let first = acquire(
+            dir.path(),
+            Guarded::Location("L"),
+            &holder("r1"),
+            OnBusy::Skip,
+            || false,
+        )
+        .await
+        .unwrap();
         let stopped = std::sync::atomic::AtomicBool::new(false);
         let release = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -217,14 +286,24 @@ mod tests {
         };
         let r2 = holder("r2");
         let (got, ()) = tokio::join!(
-            acquire(dir.path(), "L", &r2, OnBusy::Wait, || false),
+            acquire(
+                dir.path(),
+                Guarded::Location("L"),
+                &r2,
+                OnBusy::Wait,
+                || false
+            ),
             release
         );
         let second = got.unwrap().expect("the lease, once released");
         stopped.store(true, std::sync::atomic::Ordering::SeqCst);
-        let none = acquire(dir.path(), "L", &holder("r3"), OnBusy::Wait, || {
-            stopped.load(std::sync::atomic::Ordering::SeqCst)
-        })
+        let none = acquire(
+            dir.path(),
+            Guarded::Location("L"),
+            &holder("r3"),
+            OnBusy::Wait,
+            || stopped.load(std::sync::atomic::Ordering::SeqCst),
+        )
         .await
         .unwrap();
         assert!(none.is_none(), "a stopped run stops waiting");

@@ -260,7 +260,7 @@ async fn undo(
     let _lease = super::lease::take(
         &p,
         &super::state_dir_of(&p, state_dir),
-        &t.location_id,
+        super::lease::Guarded::Location(&t.location_id),
         &run,
         || false,
     )

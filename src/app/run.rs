@@ -5,8 +5,9 @@
 
 mod around;
 mod ending;
+use crate::state::rfc3339;
 use around::{notify, run_id};
-use ending::{absolute, exit_code, resume_estimate, rfc3339};
+use ending::{absolute, exit_code, resume_estimate};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

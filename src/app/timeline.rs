@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,14 +19,10 @@ pub(super) struct Sampler {
     started: std::time::Instant,
 }
 
+/// (requests, 429s, retries) so far.
 fn totals(stats: &[Arc<ClientStats>]) -> (u64, u64, u64) {
-    stats.iter().fold((0, 0, 0), |(a, b, c), s| {
-        (
-            a + s.requests.load(Ordering::Relaxed),
-            b + s.throttled_429.load(Ordering::Relaxed),
-            c + s.retries.load(Ordering::Relaxed),
-        )
-    })
+    let c = super::apis::counts(stats);
+    (c.sent, c.rate_limited_429, c.retries)
 }
 
 impl Sampler {

@@ -85,7 +85,7 @@ pub async fn validate(path: &Path, o: ValidateOptions<'_>) -> Exit {
                     config::PIPELINE_VERSION
                 ),
             );
-            let rows = source(&p, &mut phases);
+            let rows = source(&p, o.live, &mut phases);
             let creds = environment(&p, o, &mut phases).await;
             if o.live && phases.ok() {
                 live(&p, creds, rows, &mut phases).await;
@@ -115,9 +115,9 @@ pub async fn validate(path: &Path, o: ValidateOptions<'_>) -> Exit {
     }
 }
 
-/// The source and the mapping: readable, encoding, header, mapped columns. Returns the number
-/// of data rows of a file source when it was counted (for the allowance forecast).
-fn source(p: &Pipeline, phases: &mut Phases) -> Option<u64> {
+/// The source and the mapping: readable, encoding, header, mapped columns. With `count` (for
+/// `--live`'s allowance forecast), also the number of data rows of a file source.
+fn source(p: &Pipeline, count: bool, phases: &mut Phases) -> Option<u64> {
     // An inbox is checked with its oldest ready file, when there is one.
     let sampled = match &p.inbox {
         None => p.clone(),
@@ -176,6 +176,7 @@ fn source(p: &Pipeline, phases: &mut Phases) -> Option<u64> {
     }
     match &sampled.source {
         Source::Ghl(_) => None,
+        _ if !count => None,
         src => SourceReader::open(src).ok().map(|r| r.count() as u64),
     }
 }

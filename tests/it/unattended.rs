@@ -20,9 +20,18 @@ fn other_rows(n: usize) -> String {
     many_rows(n).replace(",p", ",q").replace("\nP", "\nQ")
 }
 
-#[test]
-fn a_run_on_a_location_another_run_is_writing_to_says_who_and_does_not_start() {
-    // 10 requests a second: the first run's 40 rows take about 4 s.
+/// A sandbox at 10 requests a second; a first run of `rows` rows into `loc-it` under way (it has
+/// written); and a second pipeline `b.yaml` of 5 other rows into the same location, with `extra`
+/// load settings.
+fn second_run_while_first_writes(
+    rows: usize,
+    extra: &str,
+) -> (
+    SandboxProc,
+    tempfile::TempDir,
+    std::process::Child,
+    std::path::PathBuf,
+) {
     let sb = SandboxProc::start(
         "loc-it",
         &["--rate-max", "10", "--rate-interval-ms", "1000"],
@@ -31,12 +40,19 @@ fn a_run_on_a_location_another_run_is_writing_to_says_who_and_does_not_start() {
     let a = pipeline(
         dir.path(),
         &sb.base_url,
-        &many_rows(40),
+        &many_rows(rows),
         "load:\n  phone_conflicts: merge\n",
     );
-    let b = second_pipeline(&a, &other_rows(5), "");
-    let mut first = sb.spawn_run(&a, &dir.path().join("oa"));
+    let b = second_pipeline(&a, &other_rows(5), extra);
+    let first = sb.spawn_run(&a, &dir.path().join("oa"));
     wait_for_contacts(&sb, "loc-it", 2);
+    (sb, dir, first, b)
+}
+
+#[test]
+fn a_run_on_a_location_another_run_is_writing_to_says_who_and_does_not_start() {
+    // 10 requests a second: the first run's 40 rows take about 4 s.
+    let (sb, dir, mut first, b) = second_run_while_first_writes(40, "");
 
     let o = sb.run_pipeline(&b, &dir.path().join("ob"));
 
@@ -67,20 +83,7 @@ fn a_run_on_a_location_another_run_is_writing_to_says_who_and_does_not_start() {
 
 #[test]
 fn with_on_busy_wait_the_second_run_writes_after_the_first_and_a_killed_holder_frees_it() {
-    let sb = SandboxProc::start(
-        "loc-it",
-        &["--rate-max", "10", "--rate-interval-ms", "1000"],
-    );
-    let dir = workdir();
-    let a = pipeline(
-        dir.path(),
-        &sb.base_url,
-        &many_rows(30),
-        "load:\n  phone_conflicts: merge\n",
-    );
-    let b = second_pipeline(&a, &other_rows(5), "  on_busy: wait\n");
-    let mut first = sb.spawn_run(&a, &dir.path().join("oa"));
-    wait_for_contacts(&sb, "loc-it", 2);
+    let (sb, dir, mut first, b) = second_run_while_first_writes(30, "  on_busy: wait\n");
     let o = sb.run_pipeline(&b, &dir.path().join("ob"));
     let first_status = first.wait().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);

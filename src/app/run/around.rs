@@ -21,10 +21,7 @@ impl Run<'_> {
                 Source::Ghl(g) => Some(g.api.location_id.as_str()),
                 _ => None,
             });
-        let started_at = self
-            .started_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let started_at = rfc3339(self.started_at);
         let start = crate::history::Start {
             pipeline: &p.name,
             pipeline_file: &p.file,
@@ -62,9 +59,7 @@ impl Run<'_> {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            let ended_at = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
+            let ended_at = rfc3339(time::OffsetDateTime::now_utc());
             if let Err(e) = h.finish(id, exit_of(result) as i32, &ended_at, summary.as_ref()) {
                 tracing::warn!(error = %e, "Could not complete the run in the run history.");
             }
@@ -119,11 +114,10 @@ impl Run<'_> {
         };
         let run = run_id(self.p, self.started_at);
         let stop = &self.stop;
-        crate::app::lease::take(self.p, state_dir, &t.location_id, &run, || {
-            stop.is_stopped()
-        })
-        .await
-        .map(Some)
+        let what = crate::app::lease::Guarded::Location(&t.location_id);
+        crate::app::lease::take(self.p, state_dir, what, &run, || stop.is_stopped())
+            .await
+            .map(Some)
     }
 }
 

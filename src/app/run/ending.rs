@@ -16,11 +16,6 @@ pub(super) fn exit_code(summary: &Summary) -> Exit {
     }
 }
 
-pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// `path` made absolute (as given when that fails).
 pub(super) fn absolute(path: &std::path::Path) -> String {
     std::fs::canonicalize(path)
@@ -39,10 +34,7 @@ pub(super) fn resume_estimate(s: &Summary, now: time::OffsetDateTime) -> report:
     let attempted = (s.rows.created + s.rows.updated + s.rows.unchanged).max(1);
     let per_row = (s.requests.sent as f64 / attempted as f64).max(1.0);
     let requests_needed = (rows_left as f64 * per_row).ceil() as u64;
-    let rfc = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
+    let rfc = crate::state::rfc3339;
     let midnight = (now + time::Duration::days(1)).replace_time(time::Time::MIDNIGHT);
     report::summary::Resume {
         rows_left,

@@ -140,7 +140,7 @@ struct InboxState {
 struct Running {
     files: HashMap<PathBuf, Option<String>>,
     ids: HashMap<tokio::task::Id, PathBuf>,
-    tasks: tokio::task::JoinSet<i32>,
+    tasks: tokio::task::JoinSet<Exit>,
 }
 
 /// Runs the scheduled pipelines of a folder until a stop signal, with `/healthz` and
@@ -211,7 +211,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
                 }
                 // A Job's pod says so when a pipeline of the folder does not load.
                 if entries.values().any(|e| e.broken) {
-                    worst = super::inbox::worse(worst, Exit::Config);
+                    worst = worst.worse(Exit::Config);
                 }
             }
             events.watch(
@@ -224,7 +224,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
             last_scan = Some(std::time::Instant::now());
         }
         while let Some(done) = running.tasks.try_join_next_with_id() {
-            worst = super::inbox::worse(worst, finished(&mut entries, &mut running, done));
+            worst = worst.worse(finished(&mut entries, &mut running, done));
         }
         let now = SystemTime::now();
         if o.once {
@@ -240,7 +240,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
     }
     // The runs got the signal too: each stops sending and writes its reports.
     while let Some(done) = running.tasks.join_next_with_id().await {
-        worst = super::inbox::worse(worst, finished(&mut entries, &mut running, done));
+        worst = worst.worse(finished(&mut entries, &mut running, done));
     }
     watcher.abort();
     notice("serve: stopped");
@@ -346,30 +346,24 @@ fn start_due(
 fn finished(
     entries: &mut BTreeMap<PathBuf, Entry>,
     running: &mut Running,
-    done: Result<(tokio::task::Id, i32), tokio::task::JoinError>,
+    done: Result<(tokio::task::Id, Exit), tokio::task::JoinError>,
 ) -> Exit {
     let (id, exit) = match done {
         Ok(d) => d,
         Err(e) => {
             warning(&format!("serve: a run ended abnormally: {e}"));
-            (e.id(), Exit::Fatal as i32)
+            (e.id(), Exit::Fatal)
         }
     };
-    let code = match exit {
-        0 => Exit::Ok,
-        2 => Exit::Config,
-        3 => Exit::Rejects,
-        _ => Exit::Fatal,
-    };
     let Some(file) = running.ids.remove(&id) else {
-        return code;
+        return exit;
     };
     running.files.remove(&file);
     let Some(st) = entries.get_mut(&file).and_then(|e| e.inbox.as_mut()) else {
-        return code;
+        return exit;
     };
     let now = SystemTime::now();
-    if exit == Exit::Fatal as i32 {
+    if exit == Exit::Fatal {
         st.not_before = now + st.backoff;
         notice(&format!(
             "serve: {} is taken again in {} s",
@@ -382,13 +376,11 @@ fn finished(
     }
     // Files may have arrived during the run.
     st.check_at = now;
-    code
+    exit
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    crate::state::rfc3339(time::OffsetDateTime::from(t))
 }
 
 /// Reads the folder's pipelines again where their files changed.
@@ -509,7 +501,7 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
 
 /// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics; its exit
 /// code.
-async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) -> i32 {
+async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) -> Exit {
     let loaded = crate::config::load(file).ok();
     // The runs this one makes (an inbox run makes one per file) are the rows added after these.
     let newest = |p: &Pipeline, n: usize| {
@@ -540,8 +532,8 @@ async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics
         Err(e) => warning(&format!("serve: {} failed: {e:#}", file.display())),
     }
     let exit = match &result {
-        Ok(e) => *e as i32,
-        Err(e) => crate::error::exit_code_for(e) as i32,
+        Ok(e) => *e,
+        Err(e) => crate::error::exit_code_for(e),
     };
     let Some(p) = loaded else { return exit };
     let location = p.target.as_ref().map(|t| t.location_id.as_str());
@@ -552,13 +544,13 @@ async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics
         .collect();
     if runs.is_empty() && result.is_err() {
         // It did not start (busy location, bad pipeline): no row of its own.
-        metrics.record(&p.name, location, exit, "failed", None);
+        metrics.record(&p.name, location, exit as i32, "failed", None);
     }
     for r in runs.iter().rev() {
         let summary = std::fs::read(Path::new(&r.report_dir).join(crate::report::SUMMARY_JSON))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        let code = r.exit_code.unwrap_or(exit);
+        let code = r.exit_code.unwrap_or(exit as i32);
         metrics.record(&p.name, location, code, &r.status, summary.as_ref());
         let n = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
         metrics.remember(super::metrics::RunLink {
