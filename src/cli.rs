@@ -250,7 +250,8 @@ pub enum Command {
 /// `ghl-import auth …`.
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
-    /// Authorize the app for a location (authorization-code flow) and store its tokens.
+    /// Authorize the app for a location, or with --agency for an agency (authorization-code
+    /// flow), and store its tokens.
     Login {
         /// The OAuth app's client id (GHL Marketplace → your app → Auth).
         #[arg(long)]
@@ -258,12 +259,21 @@ pub enum AuthCommand {
         /// Environment variable holding the app's client secret.
         #[arg(long, value_name = "VAR")]
         client_secret_env: String,
-        /// Scope to ask for (repeatable; default contacts.readonly and contacts.write).
+        /// Scope to ask for (repeatable; default contacts.readonly and contacts.write, and
+        /// with --agency also oauth.readonly and oauth.write).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// The location to authorize (checked against the approval).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "agency")]
         location: Option<String>,
+        /// Authorize the agency (`user_type=Company`): one grant that mints each installed
+        /// location's token (pipelines use `auth.agency`).
+        #[arg(long)]
+        agency: bool,
+        /// With --agency: the marketplace app's id, for listing installed locations (default:
+        /// the client id up to its first `-`, GHL's form `<appId>-<suffix>`).
+        #[arg(long, requires = "agency")]
+        app_id: Option<String>,
         /// API base URL (the token endpoint is BASE/oauth/token).
         #[arg(long, default_value = crate::config::DEFAULT_BASE_URL)]
         base_url: String,
@@ -282,11 +292,16 @@ pub enum AuthCommand {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
-    /// Show the stored tokens' location, scopes and expiry (never the tokens).
+    /// Show the stored grants' location or agency, scopes and expiry (never the tokens), and
+    /// the locations each agency grant covers.
     Status {
         /// Only this location.
         #[arg(long)]
         location: Option<String>,
+        /// Environment variable holding the app's client secret: lets an agency's expired token
+        /// be refreshed to list its locations.
+        #[arg(long, value_name = "VAR", default_value = "GHL_CLIENT_SECRET")]
+        client_secret_env: String,
         /// Folder for the token store.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -295,11 +310,14 @@ pub enum AuthCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Delete a location's stored tokens.
+    /// Delete a location's stored tokens, or an agency's grant.
     Logout {
         /// The location.
-        #[arg(long)]
-        location: String,
+        #[arg(long, required_unless_present = "agency", conflicts_with = "agency")]
+        location: Option<String>,
+        /// The agency (company id).
+        #[arg(long, value_name = "COMPANY_ID")]
+        agency: Option<String>,
         /// Folder for the token store.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,

@@ -2,9 +2,10 @@
 
 use secrecy::SecretString;
 
+use crate::auth::agency::{Agency, InstalledLocation};
 use crate::auth::login::{login, LoginOptions};
 use crate::auth::oauth::{OAuthApp, AUTHORIZE_URL};
-use crate::auth::store::{now, TokenStore};
+use crate::auth::store::{agency_key, now, TokenStore, Tokens, UserType};
 use crate::cli::AuthCommand;
 use crate::error::{ConfigError, Exit};
 
@@ -16,6 +17,8 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
             client_secret_env,
             scopes,
             location,
+            agency,
+            app_id,
             base_url,
             authorize_url,
             port,
@@ -42,13 +45,32 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
                     format!("{base}/oauth/chooselocation")
                 }
             });
+            let kind = if agency {
+                UserType::Company
+            } else {
+                UserType::Location
+            };
             let scopes = if scopes.is_empty() {
-                vec![
+                let mut v = vec![
                     crate::auth::SCOPE_READ.to_owned(),
                     crate::auth::SCOPE_WRITE.to_owned(),
-                ]
+                ];
+                if agency {
+                    v.extend(["oauth.readonly".to_owned(), "oauth.write".to_owned()]);
+                }
+                v
             } else {
                 scopes
+            };
+            let app_id = match (agency, app_id) {
+                (false, _) => None,
+                (true, Some(a)) => Some(a),
+                (true, None) => Some(
+                    client_id
+                        .split_once('-')
+                        .map_or(client_id.as_str(), |(a, _)| a)
+                        .to_owned(),
+                ),
             };
             let store = TokenStore::new(state_dir.as_deref());
             let t = login(LoginOptions {
@@ -63,56 +85,66 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
                 port,
                 headless: no_browser,
                 store: store.clone(),
+                kind,
+                app_id,
             })
             .await?;
             println!(
-                "logged in: location {}, scopes {}, access token valid for {} min; tokens in {}",
-                t.location_id,
+                "logged in: {}, scopes {}, access token valid for {} min; tokens in {}",
+                subject(&t),
                 t.scopes.join(" "),
                 (t.expires_at - now()).max(0) / 60,
-                store.path(&t.location_id).display()
+                store.path(&t.key()).display()
             );
+            if agency {
+                println!(
+                    "pipelines use it with `target.auth.agency: {{client_secret_env: {client_secret_env}}}`; \
+                     `ghl-import auth status` lists the locations it covers"
+                );
+            }
             Ok(Exit::Ok)
         }
         AuthCommand::Status {
             location,
+            client_secret_env,
             state_dir,
             format,
         } => {
             let store = TokenStore::new(state_dir.as_deref());
-            let locations = match location {
-                Some(l) => vec![l],
-                None => store.locations(),
+            let (locations, agencies) = match location {
+                Some(l) => (vec![l], Vec::new()),
+                None => (store.locations(), store.agencies()),
             };
-            if format == crate::cli::Format::Json {
-                return status_json(&store, &locations);
+            let secret = std::env::var(&client_secret_env).unwrap_or_default();
+            let mut covered = Vec::new();
+            for company in &agencies {
+                covered.push(agency_locations(&store, company, &secret).await);
             }
-            if locations.is_empty() {
+            if format == crate::cli::Format::Json {
+                return status_json(&store, &locations, &agencies, &covered);
+            }
+            if locations.is_empty() && agencies.is_empty() {
                 println!("no stored tokens in {}", store.dir().display());
                 return Ok(Exit::Ok);
             }
             let mut missing = false;
+            for (company, listed) in agencies.iter().zip(&covered) {
+                if let Some(t) = store.load(&agency_key(company))? {
+                    println!("{}", grant_line(&t, &store));
+                    match listed {
+                        Ok(ls) => {
+                            println!("  covers {} installed location(s):", ls.len());
+                            for l in ls {
+                                println!("    {}  {}", l.id, l.name);
+                            }
+                        }
+                        Err(e) => println!("  installed locations unknown: {e}"),
+                    }
+                }
+            }
             for l in locations {
                 match store.load(&l)? {
-                    Some(t) => {
-                        let left = t.expires_at - now();
-                        let expiry = if left > 0 {
-                            format!(
-                                "access token expires in {} h {} min",
-                                left / 3600,
-                                left % 3600 / 60
-                            )
-                        } else {
-                            "access token expired (the next run refreshes it)".to_owned()
-                        };
-                        println!(
-                            "{}: client {}, scopes {}; {expiry}; file {}",
-                            t.location_id,
-                            t.client_id,
-                            t.scopes.join(" "),
-                            store.path(&l).display()
-                        );
-                    }
+                    Some(t) => println!("{}", grant_line(&t, &store)),
                     None => {
                         missing = true;
                         println!("{l}: no stored tokens in {}", store.dir().display());
@@ -123,25 +155,84 @@ pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
         }
         AuthCommand::Logout {
             location,
+            agency,
             state_dir,
         } => {
             let store = TokenStore::new(state_dir.as_deref());
-            if store.remove(&location)? {
+            let (key, what) = match (location, agency) {
+                (_, Some(c)) => (agency_key(&c), format!("agency {c}")),
+                (Some(l), None) => (l.clone(), l),
+                (None, None) => unreachable!("clap requires --location or --agency"),
+            };
+            if store.remove(&key)? {
                 println!(
-                    "removed the tokens of {location} (revoke the app's access in GHL to end the grant itself)"
+                    "removed the tokens of {what} (revoke the app's access in GHL to end the grant itself)"
                 );
                 Ok(Exit::Ok)
             } else {
-                println!("{location}: no stored tokens in {}", store.dir().display());
+                println!("{what}: no stored tokens in {}", store.dir().display());
                 Ok(Exit::Config)
             }
         }
     }
 }
 
+/// "location L" or "agency C".
+fn subject(t: &Tokens) -> String {
+    match t.user_type {
+        UserType::Location => format!("location {}", t.location_id),
+        UserType::Company => format!(
+            "agency {} (app {})",
+            t.company_id.as_deref().unwrap_or("?"),
+            t.app_id.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+/// One stored grant for people: whose, client, scopes, expiry, file.
+fn grant_line(t: &Tokens, store: &TokenStore) -> String {
+    let left = t.expires_at - now();
+    let expiry = if left > 0 {
+        format!(
+            "access token expires in {} h {} min",
+            left / 3600,
+            left % 3600 / 60
+        )
+    } else {
+        "access token expired (the next run refreshes it)".to_owned()
+    };
+    format!(
+        "{}: client {}, scopes {}; {expiry}; file {}",
+        subject(t),
+        t.client_id,
+        t.scopes.join(" "),
+        store.path(&t.key()).display()
+    )
+}
+
+/// The locations an agency grant covers, asked of the API (its token refreshed with the
+/// client secret when there is one).
+async fn agency_locations(
+    store: &TokenStore,
+    company: &str,
+    secret: &str,
+) -> Result<Vec<InstalledLocation>, String> {
+    let agency = Agency::open(store, Some(company), SecretString::from(secret.to_owned()))
+        .map_err(|e| format!("{e:#}"))?;
+    agency
+        .installed_locations(None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// `auth status --format json`: each location's grant (client, scopes, expiry, file), never a
 /// token; a location asked for and not stored is `{"location", "stored": false}` (exit 2).
-fn status_json(store: &TokenStore, locations: &[String]) -> anyhow::Result<Exit> {
+fn status_json(
+    store: &TokenStore,
+    locations: &[String],
+    agencies: &[String],
+    covered: &[Result<Vec<InstalledLocation>, String>],
+) -> anyhow::Result<Exit> {
     let mut missing = false;
     let mut grants = Vec::new();
     for l in locations {
@@ -161,10 +252,28 @@ fn status_json(store: &TokenStore, locations: &[String]) -> anyhow::Result<Exit>
             }
         }
     }
+    let mut agency_docs = Vec::new();
+    for (company, listed) in agencies.iter().zip(covered) {
+        let Some(t) = store.load(&agency_key(company))? else {
+            continue;
+        };
+        agency_docs.push(serde_json::json!({
+            "company_id": company,
+            "app_id": t.app_id,
+            "client_id": t.client_id,
+            "scopes": t.scopes,
+            "expires_at": t.expires_at,
+            "expired": t.expires_at <= now(),
+            "file": store.path(&t.key()).display().to_string(),
+            "locations": listed.as_ref().ok(),
+            "locations_error": listed.as_ref().err(),
+        }));
+    }
     let doc = serde_json::json!({
         "version": 1,
         "store": store.dir().display().to_string(),
         "grants": grants,
+        "agencies": agency_docs,
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(if missing { Exit::Config } else { Exit::Ok })

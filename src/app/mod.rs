@@ -35,6 +35,7 @@ pub use validate::{validate, ValidateOptions};
 
 use secrecy::SecretString;
 
+use crate::auth::agency::Access;
 use crate::config::{Pipeline, Target, TargetAuth};
 use crate::error::ConfigError;
 use crate::ghl::client::Credentials;
@@ -64,18 +65,32 @@ pub(crate) fn credentials(
                 t.location_id
             ))
         }),
-        TargetAuth::OAuth { client_secret_env } => {
-            let secret = var(client_secret_env).ok_or_else(|| {
+        TargetAuth::OAuth { .. } | TargetAuth::Agency { .. } => {
+            let env = t.auth.client_secret_env().unwrap_or_default();
+            let secret = var(env).ok_or_else(|| {
                 ConfigError::new(format!(
-                    "{}: {section}.auth.oauth.client_secret_env: environment variable `{client_secret_env}` is \
+                    "{}: {section}.auth.{}.client_secret_env: environment variable `{env}` is \
                      not set; export the OAuth app's client secret (needed to refresh tokens)",
-                    p.file.display()
+                    p.file.display(),
+                    if matches!(t.auth, TargetAuth::Agency { .. }) { "agency" } else { "oauth" },
                 ))
             })?;
             let store = crate::auth::store::TokenStore::new(state_dir);
-            crate::auth::manager::TokenManager::open(store, &t.location_id, secret)
-                .map(|m| Credentials::OAuth(std::sync::Arc::new(m)))
-                .map_err(|e| ConfigError::new(format!("{}: {section}.auth.oauth: {e:#}", p.file.display())))
+            let access = match &t.auth {
+                TargetAuth::Agency { company_id, .. } => {
+                    crate::auth::agency::Agency::open(&store, company_id.as_deref(), secret).map(|agency| {
+                        Access::Minted {
+                            agency,
+                            location: t.location_id.clone(),
+                        }
+                    })
+                }
+                _ => crate::auth::manager::TokenManager::open(store, &t.location_id, secret)
+                    .map(Access::Stored),
+            };
+            access
+                .map(|a| Credentials::OAuth(std::sync::Arc::new(a)))
+                .map_err(|e| ConfigError::new(format!("{}: {section}.auth: {e:#}", p.file.display())))
         }
     }
 }
@@ -92,7 +107,10 @@ pub(crate) async fn check_scope(
     let Credentials::OAuth(m) = creds else {
         return Ok(());
     };
-    let scopes = m.scopes().await;
+    let scopes = m
+        .scopes()
+        .await
+        .map_err(|e| ConfigError::new(format!("location {location}: {e}; {what} needs {need}")))?;
     let ok = scopes
         .iter()
         .any(|s| s == need || (need == crate::auth::SCOPE_READ && s == crate::auth::SCOPE_WRITE));

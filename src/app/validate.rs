@@ -207,6 +207,8 @@ async fn environment(
     }
     for (section, t) in super::apis(p) {
         let checked = match super::credentials(p, section, t, o.state_dir) {
+            // A minted token is checked by --live (minting is a request).
+            Ok(c) if c.is_minted() => Ok(c),
             Ok(c) => super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
                 .await
                 .map(|()| c),
@@ -216,9 +218,14 @@ async fn environment(
             Ok(c) => {
                 let line = match (&c, &t.auth) {
                     (Credentials::OAuth(m), _) => format!(
-                        "credentials for {section} (OAuth tokens of {}, scopes: {})",
+                        "credentials for {section} ({} of {}{})",
+                        m.describe(),
                         t.location_id,
-                        m.scopes().await.join(" ")
+                        match m.as_ref() {
+                            crate::auth::agency::Access::Stored(s) =>
+                                format!(", scopes: {}", s.scopes().await.join(" ")),
+                            _ => String::new(),
+                        }
                     ),
                     (_, config::TargetAuth::Token { env }) => {
                         format!("credentials for {section} (${env} is set)")
@@ -325,7 +332,17 @@ async fn scopes(
     }
     match c {
         Credentials::OAuth(m) => {
-            let granted = m.scopes().await;
+            let granted = match m.scopes().await {
+                Ok(g) => g,
+                Err(e) => {
+                    phases.fail(
+                        "scopes",
+                        format!("{section}: the location's token"),
+                        e.to_string(),
+                    );
+                    return;
+                }
+            };
             let missing: Vec<&str> = need
                 .iter()
                 .filter(|n| !granted.iter().any(|g| g == *n))

@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::oauth::OAuthApp;
-use super::store::{TokenStore, Tokens};
+use super::store::{TokenStore, Tokens, UserType};
 
 /// How to log in.
 #[derive(Debug)]
@@ -27,15 +27,18 @@ pub struct LoginOptions {
     pub headless: bool,
     /// Where to keep the tokens.
     pub store: TokenStore,
+    /// A location's grant, or an agency's (`--agency`).
+    pub kind: UserType,
+    /// With an agency grant: the marketplace app's id (what `installedLocations` asks about).
+    pub app_id: Option<String>,
 }
 
 /// Runs the flow and stores the tokens.
 pub async fn login(opts: LoginOptions) -> anyhow::Result<Tokens> {
+    let extra = authorize_extra(&opts);
     let (query, redirect_uri, state) = if opts.headless {
         let redirect_uri = format!("http://127.0.0.1:{}/callback", opts.port.max(1));
-        let (url, state) =
-            opts.app
-                .authorize(&redirect_uri, &opts.scopes, opts.location.as_deref())?;
+        let (url, state) = opts.app.authorize(&redirect_uri, &opts.scopes, &extra)?;
         eprintln!(
             "Open this URL in a browser, choose the location and approve:\n\n  {url}\n\n\
              The browser then goes to {redirect_uri}?code=… (the page may fail to load: that is fine).\n\
@@ -62,9 +65,7 @@ pub async fn login(opts: LoginOptions) -> anyhow::Result<Tokens> {
             .with_context(|| format!("listening on 127.0.0.1:{}", opts.port))?;
         let port = listener.local_addr()?.port();
         let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-        let (url, state) =
-            opts.app
-                .authorize(&redirect_uri, &opts.scopes, opts.location.as_deref())?;
+        let (url, state) = opts.app.authorize(&redirect_uri, &opts.scopes, &extra)?;
         eprintln!(
             "Open this URL in a browser, choose the location and approve:\n\n  {url}\n\n\
              Waiting for the redirect to {redirect_uri} … (Ctrl-C to give up; --no-browser to paste it instead)"
@@ -94,20 +95,35 @@ pub async fn login(opts: LoginOptions) -> anyhow::Result<Tokens> {
         .get("code")
         .filter(|c| !c.is_empty())
         .context("the redirect carries no code")?;
-    let tokens = opts
+    let mut tokens = opts
         .app
-        .exchange_code(code, &redirect_uri, &opts.scopes)
+        .exchange_code(code, &redirect_uri, &opts.scopes, opts.kind)
         .await?;
-    if let Some(want) = &opts.location {
+    tokens.app_id = opts.app_id.clone();
+    if let (Some(want), UserType::Location) = (&opts.location, opts.kind) {
         anyhow::ensure!(
             &tokens.location_id == want,
             "the approval was for location {}, not {want}; choose {want} in the location chooser",
             tokens.location_id
         );
     }
-    let _lock = opts.store.lock(&tokens.location_id).await?;
+    let _lock = opts.store.lock(&tokens.key()).await?;
     opts.store.save(&tokens)?;
     Ok(tokens)
+}
+
+/// The authorize URL's extra parameters: the location to preselect, and `user_type=Company`
+/// for an agency grant (GHL's chooser offers the agency to apps that target it; the sandbox
+/// reads the parameter).
+fn authorize_extra(opts: &LoginOptions) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    if let Some(l) = &opts.location {
+        v.push(("locationId", l.clone()));
+    }
+    if opts.kind == UserType::Company {
+        v.push(("user_type", UserType::Company.as_str().to_owned()));
+    }
+    v
 }
 
 /// Accepts connections until one brings `/callback?…`; answers it with a short page.

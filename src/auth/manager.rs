@@ -18,36 +18,43 @@ fn margin(t: &Tokens) -> i64 {
     MARGIN_SECS.min((t.expires_at - t.obtained_at) / 4).max(1)
 }
 
-/// The OAuth tokens of one location, kept fresh.
+/// The OAuth tokens of one location (or one agency), kept fresh.
 pub struct TokenManager {
     app: OAuthApp,
     store: TokenStore,
-    location: String,
+    /// The store key: a location id, or `agency-<companyId>`.
+    key: String,
     current: tokio::sync::Mutex<Tokens>,
 }
 
 impl std::fmt::Debug for TokenManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenManager")
-            .field("location", &self.location)
+            .field("key", &self.key)
             .field("store", &self.store.dir())
             .finish()
     }
 }
 
 impl TokenManager {
-    /// The stored tokens of `location`, refreshed with the app's `client_secret`.
+    /// The stored tokens under `key` (a location id, or [`super::store::agency_key`]),
+    /// refreshed with the app's `client_secret`.
     pub fn open(
         store: TokenStore,
-        location: &str,
+        key: &str,
         client_secret: SecretString,
     ) -> anyhow::Result<TokenManager> {
-        let tokens = store.load(location)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "no OAuth tokens for location {location} in {}: run `ghl-import auth login --location {location}` \
+        let tokens = store.load(key)?.ok_or_else(|| match key.strip_prefix("agency-") {
+            Some(company) => anyhow::anyhow!(
+                "no agency grant of company {company} in {}: run `ghl-import auth login --agency` \
+                 (with the same --state-dir)",
+                store.dir().display()
+            ),
+            None => anyhow::anyhow!(
+                "no OAuth tokens for location {key} in {}: run `ghl-import auth login --location {key}` \
                  (with the same --state-dir), or use a Private Integration Token (auth.token_env)",
                 store.dir().display()
-            )
+            ),
         })?;
         let app = OAuthApp {
             client_id: tokens.client_id.clone(),
@@ -59,9 +66,14 @@ impl TokenManager {
         Ok(TokenManager {
             app,
             store,
-            location: location.to_owned(),
+            key: key.to_owned(),
             current: tokio::sync::Mutex::new(tokens),
         })
+    }
+
+    /// The tokens as they are now (ids, scopes, expiry).
+    pub async fn snapshot(&self) -> Tokens {
+        self.current.lock().await.clone()
     }
 
     /// The granted scopes.
@@ -91,13 +103,13 @@ impl TokenManager {
     }
 
     async fn refresh(&self, cur: &mut Tokens) -> Result<(), AuthError> {
-        let _lock = self.store.lock(&self.location).await?;
+        let _lock = self.store.lock(&self.key).await?;
         // Another run may have refreshed while this one waited: adopt its tokens.
-        if let Some(disk) = self.store.load(&self.location)? {
+        if let Some(disk) = self.store.load(&self.key)? {
             if !disk.same_refresh(cur) {
                 *cur = disk;
                 if !cur.expiring(now(), margin(cur)) {
-                    tracing::debug!(location = %self.location, "Adopted tokens refreshed by another process.");
+                    tracing::debug!(key = %self.key, "Adopted tokens refreshed by another process.");
                     return Ok(());
                 }
             }
@@ -111,9 +123,9 @@ impl TokenManager {
                 error,
                 description,
             }) if error == "invalid_grant" => {
-                tracing::warn!(location = %self.location, "The refresh token was refused; trying the reconnect endpoint.");
+                tracing::warn!(key = %self.key, "The refresh token was refused; trying the reconnect endpoint.");
                 self.app
-                    .reconnect(&self.location, &cur.scopes)
+                    .reconnect(cur)
                     .await
                     .map_err(|_| AuthError::Refused {
                         grant,
@@ -126,7 +138,7 @@ impl TokenManager {
         crash_point("after-refresh");
         self.store.save(&new)?;
         crash_point("after-persist");
-        tracing::info!(location = %self.location, "Refreshed the OAuth access token.");
+        tracing::info!(key = %self.key, "Refreshed the OAuth access token.");
         *cur = new;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! GHL's OAuth 2.0 endpoints through the oauth2 crate: the authorize URL (location chooser, CSRF
 //! `state`), the code exchange and the refresh grant — form bodies with the client credentials in
-//! the body and `user_type=Location`, as GHL expects.
+//! the body and `user_type` (`Location`, or `Company` for an agency grant), as GHL expects.
 
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
@@ -14,7 +14,7 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::store::{now, Tokens};
+use super::store::{now, Tokens, UserType};
 
 /// The production authorize page (location chooser).
 pub const AUTHORIZE_URL: &str = "https://marketplace.gohighlevel.com/v2/oauth/chooselocation";
@@ -32,6 +32,9 @@ pub struct GhlExtra {
     /// `Location` or `Company`.
     #[serde(rename = "userType", default, skip_serializing_if = "Option::is_none")]
     pub user_type: Option<String>,
+    /// The agency.
+    #[serde(rename = "companyId", default, skip_serializing_if = "Option::is_none")]
+    pub company_id: Option<String>,
 }
 
 impl ExtraTokenFields for GhlExtra {}
@@ -130,7 +133,7 @@ impl OAuthApp {
         &self,
         redirect_uri: &str,
         scopes: &[String],
-        location: Option<&str>,
+        extra: &[(&'static str, String)],
     ) -> Result<(String, String), AuthError> {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| AuthError::Other(format!("redirect URL: {e}")))?;
@@ -138,19 +141,20 @@ impl OAuthApp {
         let mut req = client
             .authorize_url(CsrfToken::new_random)
             .add_scopes(scopes.iter().cloned().map(Scope::new));
-        if let Some(l) = location {
-            req = req.add_extra_param("locationId", l);
+        for (k, v) in extra {
+            req = req.add_extra_param(*k, v.clone());
         }
         let (url, state) = req.url();
         Ok((url.to_string(), state.secret().clone()))
     }
 
-    /// Exchanges an authorization code for tokens.
+    /// Exchanges an authorization code for tokens of `kind`.
     pub async fn exchange_code(
         &self,
         code: &str,
         redirect_uri: &str,
         requested: &[String],
+        kind: UserType,
     ) -> Result<Tokens, AuthError> {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| AuthError::Other(format!("redirect URL: {e}")))?;
@@ -158,17 +162,17 @@ impl OAuthApp {
             .client()?
             .set_redirect_uri(redirect)
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .add_extra_param("user_type", "Location")
+            .add_extra_param("user_type", kind.as_str())
             .request_async(&http()?)
             .await
             .map_err(|e| token_error("authorization code", e))?;
-        self.tokens(resp, None, requested)
+        self.tokens(resp, &Subject::fresh(kind), requested)
     }
 
     /// Recovery when the refresh token is lost or already used (GHL help center:
-    /// `POST /oauth/reconnect` with the app's credentials and the location): mints an
-    /// authorization code without the user, which is exchanged for new tokens.
-    pub async fn reconnect(&self, location: &str, scopes: &[String]) -> Result<Tokens, AuthError> {
+    /// `POST /oauth/reconnect` with the app's credentials and the location or company): mints
+    /// an authorization code without the user, which is exchanged for new tokens.
+    pub async fn reconnect(&self, old: &Tokens) -> Result<Tokens, AuthError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Reconnect {
@@ -182,13 +186,17 @@ impl OAuthApp {
                 ))
             }
         };
+        let mut body = serde_json::json!({
+            "clientKey": self.client_id,
+            "clientSecret": self.client_secret.expose_secret(),
+        });
+        match old.user_type {
+            UserType::Location => body["locationId"] = old.location_id.clone().into(),
+            UserType::Company => body["companyId"] = old.company_id.clone().into(),
+        }
         let resp = http()?
             .post(&url)
-            .json(&serde_json::json!({
-                "clientKey": self.client_id,
-                "clientSecret": self.client_secret.expose_secret(),
-                "locationId": location,
-            }))
+            .json(&body)
             .send()
             .await
             .map_err(|e| AuthError::Transport(e.without_url().to_string()))?;
@@ -207,11 +215,11 @@ impl OAuthApp {
         let tok = self
             .client()?
             .exchange_code(AuthorizationCode::new(r.authorization_code))
-            .add_extra_param("user_type", "Location")
+            .add_extra_param("user_type", old.user_type.as_str())
             .request_async(&http()?)
             .await
             .map_err(|e| token_error("authorization code", e))?;
-        self.tokens(tok, Some(location), scopes)
+        self.tokens(tok, &Subject::of(old), &old.scopes)
     }
 
     /// Uses the refresh token once: the answer carries a new one, which replaces it.
@@ -221,29 +229,46 @@ impl OAuthApp {
             .exchange_refresh_token(&RefreshToken::new(
                 t.refresh_token.expose_secret().to_owned(),
             ))
-            .add_extra_param("user_type", "Location")
+            .add_extra_param("user_type", t.user_type.as_str())
             .request_async(&http()?)
             .await
             .map_err(|e| token_error("refresh token", e))?;
-        self.tokens(resp, Some(&t.location_id), &t.scopes)
+        self.tokens(resp, &Subject::of(t), &t.scopes)
     }
 
     fn tokens(
         &self,
         resp: GhlTokenResponse,
-        location: Option<&str>,
+        known: &Subject,
         requested: &[String],
     ) -> Result<Tokens, AuthError> {
-        let location_id = resp
-            .extra_fields()
-            .location_id
+        let extra = resp.extra_fields();
+        let company_id = extra
+            .company_id
             .clone()
-            .or_else(|| location.map(str::to_owned))
-            .ok_or_else(|| {
-                AuthError::Other(
-                    "the token answer names no location (a Company token?); log in choosing a location".into(),
-                )
-            })?;
+            .or_else(|| known.company_id.clone());
+        let location_id = match known.kind {
+            UserType::Location => extra
+                .location_id
+                .clone()
+                .or_else(|| known.location_id.clone())
+                .ok_or_else(|| {
+                    AuthError::Other(
+                        "the token answer names no location (an agency token?); log in choosing a location, \
+                         or use `auth login --agency`"
+                            .into(),
+                    )
+                })?,
+            UserType::Company => {
+                if company_id.is_none() {
+                    return Err(AuthError::Other(
+                        "the token answer names no company (a location token?); log in choosing the agency"
+                            .into(),
+                    ));
+                }
+                String::new()
+            }
+        };
         let refresh = resp
             .refresh_token()
             .ok_or_else(|| AuthError::Other("the token answer carries no refresh token".into()))?;
@@ -253,7 +278,10 @@ impl OAuthApp {
         };
         let t = now();
         Ok(Tokens {
+            user_type: known.kind,
             location_id,
+            company_id,
+            app_id: known.app_id.clone(),
             client_id: self.client_id.clone(),
             token_url: self.token_url.clone(),
             scopes,
@@ -262,6 +290,34 @@ impl OAuthApp {
             expires_at: t + resp.expires_in().map_or(86_399, |d| d.as_secs() as i64),
             obtained_at: t,
         })
+    }
+}
+
+/// What is known of a grant before the token endpoint answers (it may leave ids out).
+struct Subject {
+    kind: UserType,
+    location_id: Option<String>,
+    company_id: Option<String>,
+    app_id: Option<String>,
+}
+
+impl Subject {
+    fn fresh(kind: UserType) -> Subject {
+        Subject {
+            kind,
+            location_id: None,
+            company_id: None,
+            app_id: None,
+        }
+    }
+
+    fn of(t: &Tokens) -> Subject {
+        Subject {
+            kind: t.user_type,
+            location_id: Some(t.location_id.clone()).filter(|l| !l.is_empty()),
+            company_id: t.company_id.clone(),
+            app_id: t.app_id.clone(),
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 //! mode 0600 in a 0700 directory, replaced atomically (temp file in the same directory, fsync,
 //! rename, fsync of the directory) so that a crash leaves the old file or the new one, never a
 //! torn one. An exclusive lock file per location serialises refreshes across processes.
+//!
+//! An agency (Company) grant is stored the same way under the key `agency-<companyId>`; the
+//! location tokens it mints are never stored (they have no refresh token and are minted again).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,11 +16,44 @@ use serde::{Deserialize, Serialize};
 /// Format version of a token file.
 const STORE_VERSION: u32 = 1;
 
-/// Tokens of one location. Debug never shows the secrets.
+/// Whom a grant is for: one location, or an agency (GHL's `user_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum UserType {
+    /// A sub-account's grant: calls the contacts routes of that location.
+    #[default]
+    Location,
+    /// An agency's grant: mints location tokens, lists installed locations.
+    Company,
+}
+
+impl UserType {
+    /// The `user_type` form value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Location => "Location",
+            UserType::Company => "Company",
+        }
+    }
+}
+
+/// The store key of an agency's grant.
+pub fn agency_key(company_id: &str) -> String {
+    format!("{AGENCY_PREFIX}{company_id}")
+}
+
+const AGENCY_PREFIX: &str = "agency-";
+
+/// Tokens of one location or one agency. Debug never shows the secrets.
 #[derive(Clone)]
 pub struct Tokens {
-    /// The location the tokens are for.
+    /// Location or Company.
+    pub user_type: UserType,
+    /// The location the tokens are for (empty for an agency grant).
     pub location_id: String,
+    /// The agency (`companyId`), when the answer named it.
+    pub company_id: Option<String>,
+    /// The marketplace app's id (agency grants: what `installedLocations` asks about).
+    pub app_id: Option<String>,
     /// The OAuth app's client id (not secret).
     pub client_id: String,
     /// The token endpoint they came from.
@@ -37,7 +73,9 @@ pub struct Tokens {
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokens")
+            .field("user_type", &self.user_type)
             .field("location_id", &self.location_id)
+            .field("company_id", &self.company_id)
             .field("client_id", &self.client_id)
             .field("scopes", &self.scopes)
             .field("access_token", &"[redacted]")
@@ -48,6 +86,14 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
+    /// The key the store files them under: the location id, or `agency-<companyId>`.
+    pub fn key(&self) -> String {
+        match self.user_type {
+            UserType::Location => self.location_id.clone(),
+            UserType::Company => agency_key(self.company_id.as_deref().unwrap_or_default()),
+        }
+    }
+
     /// Whether the access token expires within `margin_secs` of `now`.
     pub fn expiring(&self, now: i64, margin_secs: i64) -> bool {
         self.expires_at - margin_secs <= now
@@ -68,7 +114,13 @@ impl Tokens {
 #[derive(Serialize, Deserialize)]
 struct TokenFile {
     version: u32,
+    #[serde(default)]
+    user_type: UserType,
     location_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    company_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_id: Option<String>,
     client_id: String,
     token_url: String,
     scopes: Vec<String>,
@@ -140,7 +192,10 @@ impl TokenStore {
             f.version
         );
         Ok(Some(Tokens {
+            user_type: f.user_type,
             location_id: f.location_id,
+            company_id: f.company_id,
+            app_id: f.app_id,
             client_id: f.client_id,
             token_url: f.token_url,
             scopes: f.scopes,
@@ -157,7 +212,10 @@ impl TokenStore {
         self.ensure_dir()?;
         let f = TokenFile {
             version: STORE_VERSION,
+            user_type: t.user_type,
             location_id: t.location_id.clone(),
+            company_id: t.company_id.clone(),
+            app_id: t.app_id.clone(),
             client_id: t.client_id.clone(),
             token_url: t.token_url.clone(),
             scopes: t.scopes.clone(),
@@ -167,7 +225,7 @@ impl TokenStore {
             obtained_at: t.obtained_at,
         };
         let bytes = serde_json::to_vec_pretty(&f)?;
-        let path = self.path(&t.location_id);
+        let path = self.path(&t.key());
         // tempfile creates the file with mode 0600.
         let mut tmp = tempfile::Builder::new()
             .prefix(".tokens-")
@@ -196,6 +254,20 @@ impl TokenStore {
 
     /// Every location with stored tokens.
     pub fn locations(&self) -> Vec<String> {
+        let mut out = self.keys();
+        out.retain(|k| !k.starts_with(AGENCY_PREFIX));
+        out
+    }
+
+    /// Every agency (company id) with a stored grant.
+    pub fn agencies(&self) -> Vec<String> {
+        self.keys()
+            .iter()
+            .filter_map(|k| k.strip_prefix(AGENCY_PREFIX).map(str::to_owned))
+            .collect()
+    }
+
+    fn keys(&self) -> Vec<String> {
         let mut out: Vec<String> = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
@@ -302,7 +374,10 @@ mod tests {
 
     fn tokens(refresh: &str) -> Tokens {
         Tokens {
+            user_type: UserType::Location,
             location_id: "loc/1".into(),
+            company_id: None,
+            app_id: None,
             client_id: "c".into(),
             token_url: "http://x/oauth/token".into(),
             scopes: vec!["contacts.readonly".into()],

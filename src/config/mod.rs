@@ -234,6 +234,26 @@ pub enum TargetAuth {
         /// The variable's name.
         client_secret_env: String,
     },
+    /// Location tokens minted from an agency grant in the token store.
+    Agency {
+        /// The client secret's variable.
+        client_secret_env: String,
+        /// The agency, when the store holds several.
+        company_id: Option<String>,
+    },
+}
+
+impl TargetAuth {
+    /// The client secret's variable of an OAuth or agency grant.
+    pub fn client_secret_env(&self) -> Option<&str> {
+        match self {
+            TargetAuth::Token { .. } => None,
+            TargetAuth::OAuth { client_secret_env }
+            | TargetAuth::Agency {
+                client_secret_env, ..
+            } => Some(client_secret_env),
+        }
+    }
 }
 
 /// Checked validation rules.

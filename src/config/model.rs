@@ -307,6 +307,20 @@ pub struct AuthConfig {
     /// OAuth tokens from the token store (`ghl-import auth login`), refreshed unattended.
     #[serde(default)]
     pub oauth: Option<OAuthAuthConfig>,
+    /// Location tokens minted from an agency's grant (`ghl-import auth login --agency`).
+    #[serde(default)]
+    pub agency: Option<AgencyAuthConfig>,
+}
+
+/// `auth.agency:`: an agency grant mints each location's token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyAuthConfig {
+    /// Environment variable holding the OAuth app's client secret.
+    pub client_secret_env: String,
+    /// The agency (company id); needed only when the store holds grants of several.
+    #[serde(default)]
+    pub company_id: Option<String>,
 }
 
 /// `auth.oauth:`: the app's client secret is read from an environment variable at refresh time.

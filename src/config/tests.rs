@@ -150,7 +150,9 @@ fn auth_is_a_token_variable_or_oauth_never_both_nor_neither() {
         "token_env: GHL_TOKEN\n    oauth: {client_secret_env: S}",
     ));
     assert!(
-        both.contains("dir/p.yaml:7:3: target.auth: has both token_env and oauth"),
+        both.contains(
+            "dir/p.yaml:7:3: target.auth: has more than one of token_env, oauth and agency"
+        ),
         "{both}"
     );
     let neither = err(&GOOD.replace("    token_env: GHL_TOKEN\n", "    {}\n"));

@@ -344,8 +344,31 @@ impl Checker<'_> {
         };
         let var_name_ok =
             |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let auth = match (auth.token_env, auth.oauth) {
-            (Some(env), None) => {
+        let secret_var = |this: &mut Self, key: &str, var: &str| {
+            if !var_name_ok(var) {
+                this.err(
+                    &[section, "auth", key, "client_secret_env"],
+                    format!(
+                        "`{var}` is not an environment variable name; write the variable's name \
+                         (e.g. GHL_CLIENT_SECRET), never the secret itself"
+                    ),
+                );
+            }
+        };
+        let chosen = [
+            auth.token_env.is_some(),
+            auth.oauth.is_some(),
+            auth.agency.is_some(),
+        ];
+        let auth = match (auth.token_env, auth.oauth, auth.agency) {
+            _ if chosen.iter().filter(|c| **c).count() > 1 => {
+                self.err(
+                    &[section, "auth"],
+                    "has more than one of token_env, oauth and agency: choose one",
+                );
+                TargetAuth::Token { env: String::new() }
+            }
+            (Some(env), _, _) => {
                 if !var_name_ok(&env) {
                     self.err(
                         &[section, "auth", "token_env"],
@@ -357,32 +380,24 @@ impl Checker<'_> {
                 }
                 TargetAuth::Token { env }
             }
-            (None, Some(o)) => {
-                if !var_name_ok(&o.client_secret_env) {
-                    self.err(
-                        &[section, "auth", "oauth", "client_secret_env"],
-                        format!(
-                            "`{}` is not an environment variable name; write the variable's name \
-                             (e.g. GHL_CLIENT_SECRET), never the secret itself",
-                            o.client_secret_env
-                        ),
-                    );
-                }
+            (_, Some(o), _) => {
+                secret_var(self, "oauth", &o.client_secret_env);
                 TargetAuth::OAuth {
                     client_secret_env: o.client_secret_env,
                 }
             }
-            (Some(_), Some(_)) => {
-                self.err(
-                    &[section, "auth"],
-                    "has both token_env and oauth: choose one",
-                );
-                TargetAuth::Token { env: String::new() }
+            (_, _, Some(a)) => {
+                secret_var(self, "agency", &a.client_secret_env);
+                TargetAuth::Agency {
+                    client_secret_env: a.client_secret_env,
+                    company_id: a.company_id,
+                }
             }
-            (None, None) => {
+            (None, None, None) => {
                 self.err(
                     &[section, "auth"],
-                    "needs token_env (a Private Integration Token's variable) or oauth: {client_secret_env: …}",
+                    "needs token_env (a Private Integration Token's variable), oauth: {client_secret_env: …} \
+                     or agency: {client_secret_env: …}",
                 );
                 TargetAuth::Token { env: String::new() }
             }

@@ -99,14 +99,22 @@ pub use super::agent::{user_agent, RUN_ID};
 pub enum Credentials {
     /// A Private Integration Token (or any fixed bearer token).
     Static(SecretString),
-    /// OAuth tokens from the token store, refreshed before expiry and once after a 401.
-    OAuth(Arc<crate::auth::manager::TokenManager>),
+    /// OAuth tokens from the token store (or minted from an agency's grant), refreshed before
+    /// expiry and once after a 401.
+    OAuth(Arc<crate::auth::agency::Access>),
+}
+
+impl Credentials {
+    /// Whether the token is minted from an agency grant (finding its scopes is a request).
+    pub fn is_minted(&self) -> bool {
+        matches!(self, Credentials::OAuth(a) if matches!(**a, crate::auth::agency::Access::Minted { .. }))
+    }
 }
 
 #[derive(Debug, Clone)]
 enum Auth {
     Static(HeaderValue),
-    OAuth(Arc<crate::auth::manager::TokenManager>),
+    OAuth(Arc<crate::auth::agency::Access>),
 }
 
 fn bearer(token: &SecretString) -> Result<HeaderValue, ApiError> {

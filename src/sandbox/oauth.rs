@@ -71,7 +71,7 @@ impl Grant {
 /// The sandbox's one agency.
 pub const COMPANY_ID: &str = "sandbox-company";
 /// The sandbox's one app (what `installedLocations` is asked about).
-pub const APP_ID: &str = "sandbox-app";
+pub const APP_ID: &str = "sandbox";
 
 #[derive(Debug)]
 struct Code {
@@ -94,6 +94,8 @@ pub struct OAuthState {
     refresh: HashMap<String, Refresh>,
     /// Scopes last granted per location (what `reconnect` grants again).
     granted: HashMap<String, Vec<String>>,
+    /// Locations the app was uninstalled from (`POST /_sandbox/uninstall`).
+    uninstalled: std::collections::HashSet<String>,
 }
 
 /// What the gate learned from a bearer token that is not the static one.
@@ -125,7 +127,22 @@ impl OAuthState {
             access: HashMap::new(),
             refresh: HashMap::new(),
             granted: HashMap::new(),
+            uninstalled: Default::default(),
         }
+    }
+
+    /// Whether the app is still installed on `location`.
+    pub fn is_installed(&self, location: &str) -> bool {
+        !self.uninstalled.contains(location)
+    }
+
+    /// The app is uninstalled from `location`: its access tokens stop working (401) and the
+    /// agency can no longer mint one for it. Answers how many tokens were revoked.
+    pub fn uninstall(&mut self, location: &str) -> usize {
+        self.uninstalled.insert(location.to_owned());
+        let before = self.access.len();
+        self.access.retain(|_, (g, _)| g.location != location);
+        before - self.access.len()
     }
 
     /// Looks an access token up.

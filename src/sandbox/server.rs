@@ -85,6 +85,7 @@ pub(super) fn router(app: AppState) -> Router {
         .route("/_sandbox/stats", get(admin_stats))
         .route("/_sandbox/log", get(admin_log))
         .route("/_sandbox/faults", post(admin_faults))
+        .route("/_sandbox/uninstall", post(admin_uninstall))
         .fallback(not_found)
         .with_state(app)
 }
@@ -412,7 +413,12 @@ fn version_missing(headers: &HeaderMap) -> Option<Response> {
 
 /// The sandbox's locations, sorted (all of them have the app installed).
 fn installed(st: &State) -> Vec<String> {
-    let mut l: Vec<String> = st.locations.keys().cloned().collect();
+    let mut l: Vec<String> = st
+        .locations
+        .keys()
+        .filter(|l| st.oauth.is_installed(l))
+        .cloned()
+        .collect();
     l.sort();
     l
 }
@@ -433,6 +439,7 @@ async fn oauth_location_token(
         .location_token(bearer_of(&headers), &form, &locations);
     if status == 200 {
         st.stats.oauth_tokens_issued += 1;
+        st.stats.oauth_location_tokens += 1;
     }
     respond((status, body), None, None)
 }
@@ -494,6 +501,21 @@ async fn admin_stats(AxState(app): AxState<AppState>) -> Response {
         o.insert("contacts".into(), json!(contacts));
     }
     Json(v).into_response()
+}
+
+/// `POST /_sandbox/uninstall?location=ID`: the app is uninstalled from a location, as when
+/// a sub-account removes it: its OAuth tokens are refused from now on (401) and the agency can
+/// no longer mint one (400).
+async fn admin_uninstall(
+    AxState(app): AxState<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(location) = q.get("location") else {
+        return respond(contacts::bad_request("location is required"), None, None);
+    };
+    let mut st = app.state.lock().unwrap_or_else(|p| p.into_inner());
+    let revoked = st.oauth.uninstall(location);
+    Json(json!({"location": location, "revoked_tokens": revoked})).into_response()
 }
 
 /// `POST /_sandbox/faults` with a JSON array of fault specs (the `--fault` syntax): adds them

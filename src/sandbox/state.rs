@@ -149,6 +149,8 @@ pub struct Stats {
     pub oauth_tokens_issued: u64,
     /// Refresh grants answered with new tokens.
     pub oauth_refreshes: u64,
+    /// Location tokens minted by `POST /oauth/locationToken`.
+    pub oauth_location_tokens: u64,
     /// Refresh tokens presented again after they were used (refused).
     pub refresh_token_reuse: u64,
     /// Authorization codes minted by `POST /oauth/reconnect`.

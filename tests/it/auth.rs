@@ -70,13 +70,16 @@ fn login_cmd(sb: &SandboxProc, state: &Path, extra: &[&str]) -> Command {
         SECRET_VAR,
         "--base-url",
         &sb.base_url,
-        "--location",
-        "loc-it",
         "--port",
         "0",
         "--state-dir",
     ])
     .arg(state)
+    .args(if extra.contains(&"--agency") {
+        &[][..]
+    } else {
+        &["--location", "loc-it"][..]
+    })
     .args(extra)
     .env(SECRET_VAR, SECRET);
     c
@@ -555,7 +558,7 @@ fn an_agency_token_mints_location_tokens_that_work_for_their_own_location_only()
     // The locations it is installed on, paged.
     let (s, b) = sb.raw(
         "GET",
-        "/oauth/installedLocations?companyId=sandbox-company&appId=sandbox-app&limit=1",
+        "/oauth/installedLocations?companyId=sandbox-company&appId=sandbox&limit=1",
         &auth,
         "",
     );
@@ -618,4 +621,111 @@ fn an_agency_token_mints_location_tokens_that_work_for_their_own_location_only()
     );
     assert_eq!(s, 403, "another location: {b}");
     assert!(b.contains("does not have access to this location"), "{b}");
+}
+
+#[test]
+fn agency_login_lists_its_locations_and_mints_location_tokens_again_when_they_expire() {
+    // Access tokens live 3 s: a 40-row run at 10 requests/s outlives two of them.
+    let sb = SandboxProc::start(
+        "loc-a",
+        &[
+            "--location",
+            "loc-b",
+            "--location",
+            "loc-c",
+            "--rate-max",
+            "10",
+            "--rate-interval-ms",
+            "1000",
+            "--access-token-ttl-secs",
+            "3",
+        ],
+    );
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let out = login(&sb, &state, &["--agency"]);
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}{se}");
+    assert!(so.contains("agency sandbox-company (app sandbox)"), "{so}");
+    let file = state.join("tokens/agency-sandbox-company.json");
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(stored["user_type"], "Company");
+    assert_eq!(stored["app_id"], "sandbox");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // auth status lists the grant and the locations it covers, never a token.
+    let out = run(bin()
+        .args([
+            "auth",
+            "status",
+            "--format",
+            "json",
+            "--client-secret-env",
+            SECRET_VAR,
+            "--state-dir",
+        ])
+        .arg(&state)
+        .env(SECRET_VAR, SECRET));
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}{se}");
+    let v: serde_json::Value = serde_json::from_str(&so).unwrap();
+    let ids: Vec<&str> = v["agencies"][0]["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["loc-a", "loc-b", "loc-c"], "{so}");
+    for secret in [&stored["access_token"], &stored["refresh_token"]] {
+        assert!(
+            !so.contains(secret.as_str().unwrap()),
+            "a token was printed"
+        );
+    }
+
+    // A pipeline on loc-b with `auth.agency`: its token is minted, minted again before it
+    // expires, and works for loc-b only.
+    let p = dir.path().join("p.yaml");
+    std::fs::write(dir.path().join("in.csv"), rows("ag", 40)).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             target:\n  location_id: loc-b\n  base_url: {}\n  auth:\n    agency: {{client_secret_env: {SECRET_VAR}}}\n\
+             mapping: {{firstName: First Name, email: Email}}\n",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+    let out = run(&mut run_oauth(&p, &state, &dir.path().join("out"), &[]));
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}{se}");
+    assert_eq!(sb.contacts("loc-b").len(), 40);
+    assert_eq!(sb.contacts("loc-a").len(), 0);
+    let stats = sb.stats();
+    assert!(
+        stats["oauth_location_tokens"].as_u64().unwrap() >= 2,
+        "minted again on expiry: {stats}"
+    );
+    assert_eq!(stats["unauthorized_401"], 0, "{stats}");
+    assert!(
+        !all_text(&dir.path().join("out")).contains("sbx-lt-"),
+        "a minted token was written"
+    );
+
+    // Uninstalled from loc-b: the run stops with a clear reason.
+    sb.raw("POST", "/_sandbox/uninstall?location=loc-b", &[], "");
+    let out = run(&mut run_oauth(&p, &state, &dir.path().join("out2"), &[]));
+    let (so, se) = text(&out);
+    assert!(!out.status.success(), "{so}{se}");
+    assert!(
+        se.contains("cannot act for location loc-b") && se.contains("not installed"),
+        "{se}"
+    );
 }
