@@ -86,7 +86,7 @@ pub(crate) fn credentials(
                     })
                 }
                 _ => crate::auth::manager::TokenManager::open(store, &t.location_id, secret)
-                    .map(Access::Stored),
+                    .map(|m| Access::Stored(Box::new(m))),
             };
             access
                 .map(|a| Credentials::OAuth(std::sync::Arc::new(a)))

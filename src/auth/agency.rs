@@ -405,7 +405,7 @@ fn only_agency(store: &TokenStore) -> anyhow::Result<String> {
 #[derive(Debug)]
 pub enum Access {
     /// The location's own grant (`auth login --location`).
-    Stored(TokenManager),
+    Stored(Box<TokenManager>),
     /// Minted from an agency grant for this location.
     Minted {
         /// The agency.
