@@ -123,6 +123,8 @@ async fn run_cmd(c: Command) -> anyhow::Result<Exit> {
         retry_scope: None,
         force,
         json: format == Format::Json,
+        part_of: None,
+        only_location: None,
     })
     .await
 }

@@ -88,6 +88,8 @@ pub mod codes {
     pub const API_UNAVAILABLE: &str = "api_unavailable";
     /// The run stopped (fatal error) before this row was sent.
     pub const NOT_ATTEMPTED: &str = "not_attempted";
+    /// A multi-location run could not tell which location the row goes to.
+    pub const UNKNOWN_LOCATION: &str = "unknown_location";
     /// Warning: the API answered with an error (or its answer was lost), but the contact was
     /// created; the row is reported and recorded as created.
     pub const CREATED_AFTER_ERROR: &str = "created_after_error";

@@ -25,7 +25,14 @@ impl Apis {
         let targets = super::apis(p);
         let mut sandbox = None;
         let mut tokens: HashMap<String, (reqwest::Url, Credentials)> = HashMap::new();
-        if opts.sandbox && !targets.is_empty() {
+        let shared = opts.part_of.as_ref().and_then(|p| p.api.as_ref());
+        if let (Some(api), true) = (shared, opts.sandbox) {
+            // One location's part of a multi-location rehearsal: the parent's sandbox.
+            for (_, t) in &targets {
+                let creds = Credentials::Static(SecretString::from(api.token.clone()));
+                tokens.insert(t.location_id.clone(), (api.base_url.clone(), creds));
+            }
+        } else if opts.sandbox && !targets.is_empty() {
             let mut locations: Vec<String> =
                 targets.iter().map(|(_, t)| t.location_id.clone()).collect();
             locations.dedup();

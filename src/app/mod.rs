@@ -2,6 +2,7 @@
 
 mod apis;
 mod auth_cmd;
+mod fanout;
 mod files;
 mod inbox;
 mod init;
@@ -169,12 +170,13 @@ pub fn retry_rejects_options(
         true
     } else {
         if !sandbox && record.target.is_some() {
-            let p = crate::config::load(&pipeline)?;
+            let p = record.pipeline(run_dir)?;
             record.check_target(run_dir, &p, "retry-rejects")?;
         }
         sandbox
     };
     Ok(RunOptions {
+        only_location: record.part_location(),
         pipeline,
         sandbox,
         source_override: Some(rejected),

@@ -241,7 +241,7 @@ async fn undo(
     pending: &[&Entry],
     state_dir: Option<&Path>,
 ) -> anyhow::Result<Tally> {
-    let p = crate::config::load(&record.pipeline_path(run_dir)?)?;
+    let p = record.pipeline(run_dir)?;
     let t = record.check_target(run_dir, &p, "rollback")?;
     let creds = super::credentials(&p, "target", t, state_dir)?;
     super::check_scope(

@@ -6,8 +6,10 @@
 mod around;
 mod ending;
 use crate::state::rfc3339;
+pub(super) use around::run_id as run_id_of;
 use around::{notify, run_id};
-use ending::{absolute, exit_code, resume_estimate};
+pub(super) use ending::absolute;
+use ending::{exit_code, resume_estimate};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +68,12 @@ pub struct RunOptions {
     pub retry_scope: Option<super::RetryScope>,
     /// Print summary.json on stdout (one line) instead of the summary for people.
     pub json: bool,
+    /// With a multi-location pipeline: run on this location only (`retry-rejects` and
+    /// `rollback` on one location's run folder).
+    pub only_location: Option<String>,
+    /// This run is one location's part of a multi-location run: it prints no summary and
+    /// talks to the API the parent gives it when there is one (its shared sandbox).
+    pub part_of: Option<super::fanout::Part>,
 }
 
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
@@ -81,6 +89,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     run_loaded(p, opts).await.result
 }
 
+/// Runs a loaded pipeline: one location, or each location of a multi-location target.
+pub(super) async fn run_loaded(p: config::Pipeline, opts: RunOptions) -> Ran {
+    match p.fanout.is_some() {
+        true => super::fanout::run(p, opts).await,
+        false => run_one(p, opts).await,
+    }
+}
+
 /// How a run of a loaded pipeline went, and where its reports are (when it got that far).
 pub(super) struct Ran {
     /// The exit code, or why it did not finish.
@@ -91,8 +107,9 @@ pub(super) struct Ran {
     pub id: String,
 }
 
-/// Runs a loaded pipeline (its source a file, a GHL location, or one file of an inbox).
-pub(super) async fn run_loaded(p: config::Pipeline, opts: RunOptions) -> Ran {
+/// Runs a loaded pipeline on one location (its source a file, a GHL location, or one file of
+/// an inbox).
+pub(super) async fn run_one(p: config::Pipeline, opts: RunOptions) -> Ran {
     let started = Instant::now();
     let started_at = time::OffsetDateTime::now_utc();
     // SIGINT or SIGTERM, from here on: stop sending, let requests in flight end, account for
@@ -179,6 +196,9 @@ async fn run_in_span(
 /// The pipeline, or for `retry-rejects` the same pipeline reading a run's rejected.csv.
 fn load_pipeline(opts: &RunOptions) -> anyhow::Result<config::Pipeline> {
     let mut loaded = config::load(&opts.pipeline)?;
+    if let Some(l) = &opts.only_location {
+        loaded = loaded.for_location(l);
+    }
     if let Some(rejected) = &opts.source_override {
         // Our own CSV dialect: its reason columns and formula escapes are dropped on read.
         let scope = opts.retry_scope.unwrap_or_default();
@@ -350,7 +370,9 @@ impl Run<'_> {
         if let (Some(location), SourceReader::Ghl(g)) = (&incremental, &reader) {
             self.advance_mark(&state, location, g, &summary)?;
         }
-        if opts.json {
+        if opts.part_of.is_some() {
+            // The multi-location run prints one summary for all.
+        } else if opts.json {
             println!("{}", serde_json::to_string(&summary)?);
         } else {
             print_summary(&summary, &out_dir, exported_to.as_deref());

@@ -176,6 +176,25 @@ impl RunRecord {
         Ok(t)
     }
 
+    /// The run's pipeline as loaded now; for one location's run of a multi-location
+    /// pipeline, that location's view of it.
+    pub fn pipeline(&self, dir: &Path) -> anyhow::Result<Pipeline> {
+        let p = crate::config::load(&self.pipeline_path(dir)?)?;
+        Ok(match self.part_location() {
+            Some(l) => p.for_location(&l),
+            None => p,
+        })
+    }
+
+    /// The location of a run that wrote to one location (for a multi-location pipeline: one
+    /// location's part).
+    pub fn part_location(&self) -> Option<String> {
+        self.target
+            .as_ref()
+            .map(|t| t.location_id.clone())
+            .filter(|l| l != crate::config::Fanout::PLACEHOLDER)
+    }
+
     /// Whether the run wrote into the embedded sandbox.
     pub fn was_embedded_sandbox(&self) -> bool {
         self.target

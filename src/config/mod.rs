@@ -51,6 +51,61 @@ pub struct Pipeline {
     /// The folder a file source reads new files from (`source.inbox`); the source's `path` is
     /// then each ready file in turn.
     pub inbox: Option<Inbox>,
+    /// Several target locations in one run (`target.locations`, `target.location_from`); the
+    /// target's `location_id` is then [`Fanout::PLACEHOLDER`] until each location's part sets it.
+    pub fanout: Option<Fanout>,
+}
+
+/// A checked multi-location target.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    /// Which locations.
+    pub locations: LocationSet,
+    /// How rows are routed; `None`: every location gets every row.
+    pub route: Option<Route>,
+    /// Locations loaded at the same time.
+    pub parallel: usize,
+}
+
+impl Fanout {
+    /// The target's `location_id` in a multi-location pipeline (never sent anywhere).
+    pub const PLACEHOLDER: &'static str = "*";
+}
+
+impl Pipeline {
+    /// The pipeline as one location's run of a multi-location target sees it (a commands on
+    /// one location's run folder acts on that location only). No change for one location.
+    pub fn for_location(mut self, location: &str) -> Pipeline {
+        if self.fanout.take().is_some() {
+            if let Some(t) = &mut self.target {
+                t.location_id = location.to_owned();
+            }
+        }
+        self
+    }
+}
+
+/// `target.locations`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocationSet {
+    /// These ids.
+    List(Vec<String>),
+    /// Every location the agency grant is installed on, optionally filtered by name.
+    Installed {
+        /// GHL's `query` filter.
+        query: Option<String>,
+    },
+    /// The ids the routing column holds (or its map's values).
+    Routed,
+}
+
+/// `target.location_from`.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The column.
+    pub column: String,
+    /// Lower-cased trimmed cell value → location id; empty: the cell is the id.
+    pub map: std::collections::BTreeMap<String, String>,
 }
 
 /// A checked `source.inbox`.
@@ -161,7 +216,14 @@ pub struct CsvSource {
     /// `duplicate_in_file` straight through as rejects again instead of replaying them (a blind
     /// replay would overwrite the contact their kept duplicate went to).
     pub hold_duplicates: bool,
+    /// When the file is one location's part of a multi-location run: its last column,
+    /// [`SOURCE_ROW_COLUMN`], holds each row's number in the original file; it is dropped and
+    /// used as the row number, so reports name the rows of the file the user gave.
+    pub source_rows: bool,
 }
+
+/// The column a location's part of a multi-location run keeps the original row numbers in.
+pub const SOURCE_ROW_COLUMN: &str = "_source_row";
 
 impl CsvSource {
     /// A plain UTF-8 source with defaults (tests, tools).
@@ -175,6 +237,7 @@ impl CsvSource {
             max_field_bytes: 1 << 20,
             duplicate_headers: DuplicateHeaders::Error,
             hold_duplicates: false,
+            source_rows: false,
         }
     }
 }

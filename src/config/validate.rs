@@ -23,6 +23,8 @@ struct Checker<'a> {
     errs: Vec<ConfigError>,
     /// `source.inbox`, once checked.
     inbox: Option<Inbox>,
+    /// `target.locations` / `target.location_from`, once checked.
+    fanout: Option<super::Fanout>,
 }
 
 impl Checker<'_> {
@@ -78,7 +80,10 @@ impl Checker<'_> {
     fn target(&mut self, target: Option<TargetConfig>, sink: &Sink) -> Option<Target> {
         let c = self;
         match (target, sink) {
-            (Some(t), _) => Some(c.api("target", t.location_id, &t.base_url, t.auth)),
+            (Some(mut t), _) => {
+                let location_id = c.fanout(&mut t);
+                Some(c.api("target", location_id, &t.base_url, t.auth))
+            }
             (None, Sink::Ghl) => {
                 c.errs.push(ConfigError::new(format!(
                     "{}: `target` is missing: name the location to load into (target.location_id, \
@@ -89,6 +94,114 @@ impl Checker<'_> {
             }
             (None, Sink::Csv { .. }) => None,
         }
+    }
+
+    /// `target.location_id`, or the several locations of `target.locations` /
+    /// `location_from` (then the id is [`super::Fanout::PLACEHOLDER`]).
+    fn fanout(&mut self, t: &mut TargetConfig) -> String {
+        use super::model::{LocationsConfig, RouteConfig};
+        use super::{Fanout, LocationSet, Route};
+        let several = t.locations.is_some() || t.location_from.is_some();
+        let parallel = match t.parallel {
+            Some(n) if !(1..=256).contains(&n) => {
+                self.err(&["target", "parallel"], "must be between 1 and 256");
+                16
+            }
+            Some(n) => n as usize,
+            None => 16,
+        };
+        match (t.location_id.take(), several) {
+            (Some(id), false) => {
+                if t.parallel.is_some() {
+                    self.err(
+                        &["target", "parallel"],
+                        "applies to several locations (target.locations)",
+                    );
+                }
+                return id;
+            }
+            (Some(_), true) => {
+                self.err(
+                    &["target", "location_id"],
+                    "names one location, and target.locations or location_from names several: keep one of them",
+                );
+                return String::new();
+            }
+            (None, false) => {
+                self.err(
+                    &["target"],
+                    "needs location_id (one location), or locations / location_from (several)",
+                );
+                return String::new();
+            }
+            (None, true) => {}
+        }
+        let agency = t.auth.agency.is_some();
+        let locations = match t.locations.take() {
+            Some(LocationsConfig::List(ids)) => {
+                let mut seen = std::collections::HashSet::new();
+                for id in &ids {
+                    if id.trim().is_empty() {
+                        self.err(&["target", "locations"], "holds an empty location id");
+                    } else if !seen.insert(id.as_str()) {
+                        self.err(&["target", "locations"], format!("names `{id}` twice"));
+                    }
+                }
+                if ids.is_empty() {
+                    self.err(&["target", "locations"], "is empty");
+                }
+                LocationSet::List(ids)
+            }
+            Some(LocationsConfig::Installed(i)) => {
+                if !i.installed {
+                    self.err(
+                        &["target", "locations", "installed"],
+                        "must be true (or list the locations)",
+                    );
+                }
+                if !agency {
+                    self.err(
+                        &["target", "locations"],
+                        "`installed` needs target.auth.agency: the agency grant lists the locations it is installed on",
+                    );
+                }
+                LocationSet::Installed { query: i.query }
+            }
+            None => LocationSet::Routed,
+        };
+        let route = t.location_from.take().map(|r| match r {
+            RouteConfig::Column(column) => Route {
+                column,
+                map: Default::default(),
+            },
+            RouteConfig::Map(m) => Route {
+                column: m.column,
+                map: m
+                    .map
+                    .into_iter()
+                    .map(|(k, v)| (k.trim().to_lowercase(), v))
+                    .collect(),
+            },
+        });
+        if let (Some(r), LocationSet::List(ids)) = (&route, &locations) {
+            for v in r.map.values() {
+                if !ids.contains(v) {
+                    self.err(
+                        &["target", "location_from", "map"],
+                        format!("sends rows to `{v}`, which is not one of target.locations"),
+                    );
+                }
+            }
+        }
+        if route.as_ref().is_some_and(|r| r.column.trim().is_empty()) {
+            self.err(&["target", "location_from"], "names no column");
+        }
+        self.fanout = Some(Fanout {
+            locations,
+            route,
+            parallel,
+        });
+        Fanout::PLACEHOLDER.to_owned()
     }
 
     /// `mapping`: standard contact fields, each with a rule that compiles.
@@ -538,6 +651,7 @@ impl Checker<'_> {
                     max_field_bytes: csv.max_field_bytes.get(),
                     duplicate_headers: csv.duplicate_headers,
                     hold_duplicates: false,
+                    source_rows: false,
                 })
             }
             SourceConfig::Excel(x) => Source::Excel(ExcelSource {
@@ -629,6 +743,7 @@ pub(super) fn validate(
         base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         errs: Vec::new(),
         inbox: None,
+        fanout: None,
     };
     if cfg.version != PIPELINE_VERSION {
         c.err(
@@ -646,6 +761,12 @@ pub(super) fn validate(
     }
     let sink = c.sink(&load);
     let target = c.target(cfg.target, &sink);
+    if c.fanout.is_some() && matches!(source, Source::Ghl(_)) {
+        c.err(
+            &["target", "locations"],
+            "a GHL source is read from one location: several target locations need a file source",
+        );
+    }
     let mut mapping = c.mapping(&cfg.mapping, &sink);
     mapping.sort_by_key(|(f, _)| *f);
     let mut custom_fields = Vec::new();
@@ -725,6 +846,7 @@ pub(super) fn validate(
         notify: cfg.notify,
         schedule,
         inbox: c.inbox,
+        fanout: c.fanout,
     })
 }
 

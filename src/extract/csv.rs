@@ -48,6 +48,8 @@ pub struct CsvReader {
     max_field: usize,
     /// See [`CsvSource::hold_duplicates`].
     hold_duplicates: bool,
+    /// See [`CsvSource::source_rows`]: the last column holds the row number.
+    source_rows: bool,
     /// Records skipped because every cell was blank after trimming.
     blank: u64,
     /// chardetng's guess for the file, computed on the first undecodable row.
@@ -128,6 +130,7 @@ impl CsvReader {
             decoding,
             max_field: usize::try_from(src.max_field_bytes).unwrap_or(usize::MAX),
             hold_duplicates: src.hold_duplicates,
+            source_rows: false,
             blank: 0,
             guess: None,
             path: src.path.clone(),
@@ -174,6 +177,12 @@ impl CsvReader {
             }
         }
         me.reinput = reinput;
+        if src.source_rows
+            && headers.last().map(String::as_str) == Some(crate::config::SOURCE_ROW_COLUMN)
+        {
+            headers.pop();
+            me.source_rows = true;
+        }
         me.headers = Arc::from(headers);
         Ok(me)
     }
@@ -258,8 +267,20 @@ impl CsvReader {
 
     fn item_from_record(&mut self, row: u64) -> SourceItem {
         let record = std::mem::take(&mut self.record);
-        // A re-read rejected.csv carries our report columns at the end: leave them out.
-        let keep = record.len().saturating_sub(self.reinput);
+        // A re-read rejected.csv carries our report columns at the end: leave them out; a
+        // location's part of a multi-location run, the original row number.
+        let mut keep = record.len().saturating_sub(self.reinput);
+        let row = match self.source_rows {
+            true => {
+                keep = keep.saturating_sub(1);
+                record
+                    .get(keep)
+                    .and_then(|c| std::str::from_utf8(c).ok())
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(row)
+            }
+            false => row,
+        };
         let held = self.hold_duplicates
             && self.reinput > 0
             && record.get(keep + 2) == Some(codes::DUPLICATE_IN_FILE.as_bytes());

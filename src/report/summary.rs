@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
 
@@ -11,7 +11,8 @@ use crate::outcome::Outcome;
 pub const SUMMARY_VERSION: u32 = 1;
 
 /// Row counts.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct RowCounts {
     /// Data rows read from the source (every one ends in exactly one of the outcomes below).
     pub read: u64,
@@ -29,7 +30,8 @@ pub struct RowCounts {
 }
 
 /// Request figures.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct RequestCounts {
     /// HTTP requests sent, retries included.
     pub sent: u64,
@@ -52,7 +54,8 @@ pub struct RequestCounts {
 }
 
 /// A request limit: `max` requests per `interval_ms`.
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct RateLimitInForce {
     /// Requests per interval.
     pub max: u64,
@@ -61,7 +64,8 @@ pub struct RateLimitInForce {
 }
 
 /// Follow-up file rows (`load.followups`) and what became of them (details in followups.csv).
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct FollowUpCounts {
     /// Rows read from the follow-up files.
     pub rows: u64,
@@ -76,7 +80,8 @@ pub struct FollowUpCounts {
 }
 
 /// When and how to finish a run that stopped at `load.daily_floor`.
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Resume {
     /// Rows not sent (`not_attempted`).
     pub rows_left: u64,
@@ -92,7 +97,8 @@ pub struct Resume {
 }
 
 /// What a real run of a dry-run plan would cost.
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Forecast {
     /// Write requests (one per create, update or conflict row).
     pub write_requests: u64,
@@ -109,7 +115,8 @@ pub struct Forecast {
 }
 
 /// The latest earlier dry run's forecast, for a real run.
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct ForecastCheck {
     /// When the dry run started (RFC 3339).
     pub dry_run_started_at: String,
@@ -122,7 +129,8 @@ pub struct ForecastCheck {
 }
 
 /// The whole summary.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     /// Format version of this file.
     pub version: u32,
@@ -168,13 +176,72 @@ pub struct Summary {
     /// Real runs after a dry run of the same pipeline and location: what that dry run forecast,
     /// to set against `duration_ms` and the writes made.
     pub forecast_check: Option<ForecastCheck>,
+    /// A multi-location run: each location's part (its own reports are in `report_dir`). The
+    /// counts above are their sums plus the rows the routing rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locations: Option<Vec<LocationPart>>,
     /// RFC 3339 start time.
     pub started_at: String,
     /// Wall time in ms.
     pub duration_ms: u64,
 }
 
+/// One location's part of a multi-location run.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LocationPart {
+    /// The location.
+    pub location_id: String,
+    /// Its report folder, relative to the run's.
+    pub report_dir: String,
+    /// Its exit code (0 ok, 3 rows rejected, 2 configuration, 1 stopped).
+    pub exit: i32,
+    /// Its rows.
+    pub rows: RowCounts,
+    /// Requests sent for it.
+    pub requests: u64,
+    /// 429 answers it got.
+    pub rate_limited_429: u64,
+    /// The rate limit in force for it.
+    pub rate_limit: Option<RateLimitInForce>,
+    /// Write requests per second it achieved while it ran (requests / duration).
+    pub requests_per_second: f64,
+    /// Its wall time in ms.
+    pub duration_ms: u64,
+    /// Why it stopped, or why it did not start.
+    pub aborted: Option<String>,
+}
+
 impl Summary {
+    /// Adds another summary's counts (rows, rejects, plans, warnings, requests) to this one.
+    pub fn add(&mut self, o: &Summary) {
+        let (r, x) = (&mut self.rows, &o.rows);
+        r.read += x.read;
+        r.created += x.created;
+        r.updated += x.updated;
+        r.unchanged += x.unchanged;
+        r.exported += x.exported;
+        r.rejected += x.rejected;
+        for (mine, theirs) in [
+            (&mut self.rejected_by_code, &o.rejected_by_code),
+            (&mut self.rejected_by_stage, &o.rejected_by_stage),
+            (&mut self.plan, &o.plan),
+            (&mut self.warnings_by_code, &o.warnings_by_code),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k.clone()).or_default() += v;
+            }
+        }
+        let (q, y) = (&mut self.requests, &o.requests);
+        q.sent += y.sent;
+        q.retries += y.retries;
+        q.rate_limited_429 += y.rate_limited_429;
+        q.server_errors += y.server_errors;
+        q.transport_errors += y.transport_errors;
+        q.rate_limit = q.rate_limit.or(y.rate_limit);
+        self.blank_records = self.blank_records.max(o.blank_records);
+    }
+
     /// Counts one row's outcome.
     pub fn count(&mut self, o: &Outcome) {
         self.rows.read += 1;

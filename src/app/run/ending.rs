@@ -17,7 +17,7 @@ pub(super) fn exit_code(summary: &Summary) -> Exit {
 }
 
 /// `path` made absolute (as given when that fails).
-pub(super) fn absolute(path: &std::path::Path) -> String {
+pub(in crate::app) fn absolute(path: &std::path::Path) -> String {
     std::fs::canonicalize(path)
         .unwrap_or_else(|_| path.to_owned())
         .display()

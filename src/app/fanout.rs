@@ -1,0 +1,599 @@
+//! `run` on several locations at once (`target.locations`, `target.location_from`): an
+//! agency's run across its sub-accounts.
+//!
+//! 1. **Locations**: the listed ids, every location the agency grant is installed on (with a
+//!    name filter), or the ids the routing column holds.
+//! 2. **Routing** (`location_from`): the source is read once and each row is written to its
+//!    location's part (`parts/<location>.csv`, the original row number in a last
+//!    `_source_row` column). A row whose location cannot be told is rejected here
+//!    (`unknown_location`), in the run folder's own rejected.csv. Without routing, every
+//!    location reads the whole source.
+//! 3. **Each location is a run of its own**, `parallel` at a time: its own client and
+//!    throttle (the limit is per location), its own lease, journal, history row and reports in
+//!    `locations/<id>/`. A location that fails (401, 403, its daily floor, the breaker) stops
+//!    only itself. One that fails before it starts gets its reports written here: every row of
+//!    its part `not_attempted`, with the reason. So every input row still ends in exactly one
+//!    outcome, and a re-run resumes each location from its own journal.
+//! 4. **One summary across them**: `summary.json` sums the parts and lists each
+//!    (`locations`), report.html links each location's page.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use futures::StreamExt;
+use secrecy::SecretString;
+
+use super::output::{output_dir, write_json};
+use super::run::{run_one, Ran, RunOptions};
+use crate::config::{self, Fanout, LocationSet, Pipeline, Route, Source, TargetAuth};
+use crate::error::{ConfigError, Exit};
+use crate::extract::{SourceItem, SourceReader};
+use crate::outcome::{codes, Outcome, RowError, Stage};
+use crate::record::Record;
+use crate::report::summary::LocationPart;
+use crate::report::{self, ReportWriter, Summary};
+
+/// What one location's part gets from its multi-location run.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// The multi-location run's id.
+    pub parent: String,
+    /// The API every part talks to (the run's embedded sandbox), when shared.
+    pub api: Option<SharedApi>,
+}
+
+/// An API address and token shared by every part (a rehearsal's one sandbox).
+#[derive(Debug, Clone)]
+pub struct SharedApi {
+    /// Its base URL.
+    pub base_url: reqwest::Url,
+    /// Its token (the sandbox's; not a user's secret).
+    pub token: String,
+}
+
+/// One location's input: a part of the routed source, or the whole source.
+struct Input {
+    source: Source,
+}
+
+/// Runs a multi-location pipeline.
+pub(super) async fn run(p: Pipeline, opts: RunOptions) -> Ran {
+    let started_at = time::OffsetDateTime::now_utc();
+    let id = super::run::run_id_of(&p, started_at);
+    let span = tracing::info_span!("run", run = %id, pipeline = %p.name, location = "*");
+    let fut = tracing::Instrument::instrument(execute(p, opts, started_at), span);
+    let (result, out_dir) = fut.await;
+    if let Err(e) = &result {
+        tracing::error!(exit = crate::error::exit_code_for(e) as i32, error = %e, "Run failed.");
+    }
+    Ran {
+        result,
+        out_dir,
+        id,
+    }
+}
+
+async fn execute(
+    p: Pipeline,
+    opts: RunOptions,
+    started_at: time::OffsetDateTime,
+) -> (anyhow::Result<Exit>, Option<PathBuf>) {
+    let started = Instant::now();
+    let out_dir = match output_dir(&opts, &p, started_at) {
+        Ok(d) => d,
+        Err(e) => return (Err(e), None),
+    };
+    let result = fan_out(&p, &opts, &out_dir, started_at, started).await;
+    (result, Some(out_dir))
+}
+
+async fn fan_out(
+    p: &Pipeline,
+    opts: &RunOptions,
+    out_dir: &Path,
+    started_at: time::OffsetDateTime,
+    started: Instant,
+) -> anyhow::Result<Exit> {
+    let fan = p.fanout.clone().context("a multi-location pipeline")?;
+    let mut summary = new_summary(p, opts, started_at);
+    let listed = listed_locations(p, &fan, opts).await?;
+    let inputs = match &fan.route {
+        Some(r) => partition(p, r, listed.as_deref(), out_dir, &mut summary)?,
+        None => listed
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| {
+                (
+                    l,
+                    Input {
+                        source: p.source.clone(),
+                    },
+                )
+            })
+            .collect(),
+    };
+    let locations: Vec<String> = inputs.keys().cloned().collect();
+    tracing::info!(locations = locations.len(), "Multi-location run started.");
+    let sandbox = match opts.sandbox {
+        true => Some(start_sandbox(&locations, opts).await?),
+        false => None,
+    };
+    let part = Part {
+        parent: super::run::run_id_of(p, started_at),
+        api: sandbox.as_ref().map(|(_, api)| api.clone()),
+    };
+
+    // Ctrl-C / SIGTERM: parts running stop by their own watchers; parts not started yet are
+    // not started.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stopping = Arc::clone(&stopping);
+        super::signals::watch(move |_| stopping.store(true, Ordering::SeqCst))
+    };
+    let runs = futures::stream::iter(inputs)
+        .map(|(location, input)| {
+            let child = part_pipeline(p, &location, input);
+            let dir = out_dir.join("locations").join(folder(&location));
+            let child_opts = RunOptions {
+                out: Some(dir.clone()),
+                force: false,
+                quiet: true,
+                json: false,
+                part_of: Some(part.clone()),
+                ..opts.clone()
+            };
+            let stopping = Arc::clone(&stopping);
+            async move {
+                let ran = match stopping.load(Ordering::SeqCst) {
+                    true => Err(anyhow::anyhow!("not started: the run was interrupted")),
+                    false => run_one(child.clone(), child_opts).await.result,
+                };
+                let part = finish_part(&child, &location, &dir, ran);
+                (location, part)
+            }
+        })
+        .buffer_unordered(fan.parallel);
+    let mut parts: Vec<(String, anyhow::Result<(Summary, Exit)>)> = runs.collect().await;
+    watcher.abort();
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut exit = if summary.rows.rejected > 0 {
+        Exit::Rejects
+    } else {
+        Exit::Ok
+    };
+    let mut listed_parts = Vec::new();
+    for (location, r) in parts {
+        let (s, e) = r.with_context(|| format!("writing the reports of location {location}"))?;
+        exit = exit.worse(e);
+        summary.add(&s);
+        listed_parts.push(location_part(&location, &s, e));
+    }
+    if let Some((sb, _)) = &sandbox {
+        for l in &locations {
+            let dir = out_dir.join("locations").join(folder(l));
+            write_json(&dir.join(report::SANDBOX_CONTACTS_JSON), &sb.contacts(l))?;
+        }
+    }
+    summary.locations = Some(listed_parts);
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
+    if let Err(e) = report::html::write(out_dir) {
+        crate::progress::warning(&format!("warning: report.html not written: {e:#}"));
+    }
+    if opts.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_locations(&summary, out_dir);
+    }
+    Ok(exit)
+}
+
+/// The locations named up front: the list, the agency's installed ones, or the routing map's
+/// values; `None` when the routing column's values decide.
+async fn listed_locations(
+    p: &Pipeline,
+    fan: &Fanout,
+    opts: &RunOptions,
+) -> anyhow::Result<Option<Vec<String>>> {
+    Ok(match &fan.locations {
+        LocationSet::List(ids) => Some(ids.clone()),
+        LocationSet::Installed { query } => {
+            if opts.sandbox {
+                return Err(ConfigError::new(
+                    "target.locations: `installed` asks an agency grant; with --sandbox list the locations",
+                )
+                .into());
+            }
+            let t = p.target.as_ref().context("a target")?;
+            let TargetAuth::Agency {
+                client_secret_env,
+                company_id,
+            } = &t.auth
+            else {
+                return Err(
+                    ConfigError::new("target.locations: `installed` needs auth.agency").into(),
+                );
+            };
+            let secret = std::env::var(client_secret_env)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "{}: target.auth.agency.client_secret_env: environment variable `{client_secret_env}` is not set",
+                        p.file.display()
+                    ))
+                })?;
+            let store = crate::auth::store::TokenStore::new(opts.state_dir.as_deref());
+            let agency = crate::auth::agency::Agency::open(
+                &store,
+                company_id.as_deref(),
+                SecretString::from(secret.trim().to_owned()),
+            )
+            .map_err(|e| {
+                ConfigError::new(format!("{}: target.auth.agency: {e:#}", p.file.display()))
+            })?;
+            let found = agency.installed_locations(query.as_deref()).await?;
+            let mut ids: Vec<String> = found.into_iter().map(|l| l.id).collect();
+            ids.sort();
+            ids.dedup();
+            tracing::info!(
+                locations = ids.len(),
+                "Listed the agency's installed locations."
+            );
+            Some(ids)
+        }
+        LocationSet::Routed => match &fan.route {
+            Some(r) if !r.map.is_empty() => {
+                let mut ids: Vec<String> = r.map.values().cloned().collect();
+                ids.sort();
+                ids.dedup();
+                Some(ids)
+            }
+            _ => None,
+        },
+    })
+}
+
+/// Reads the source once and writes each row to its location's part; rows without a known
+/// location are rejected into the run folder's own reports (and counted in `summary`).
+fn partition(
+    p: &Pipeline,
+    route: &Route,
+    allowed: Option<&[String]>,
+    out_dir: &Path,
+    summary: &mut Summary,
+) -> anyhow::Result<BTreeMap<String, Input>> {
+    let mut reader = SourceReader::open(&p.source)?;
+    let headers = reader.headers().clone();
+    let column = headers
+        .iter()
+        .position(|h| h == &route.column)
+        .or_else(|| {
+            headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
+        })
+        .ok_or_else(|| {
+            ConfigError::new(format!(
+                "{}: target.location_from: the source has no column `{}` (its columns: {})",
+                p.file.display(),
+                route.column,
+                headers.join(", ")
+            ))
+        })?;
+    let parts_dir = out_dir.join("parts");
+    crate::state::create_private_dir(&parts_dir)?;
+    let mut rejects = ReportWriter::create(out_dir, &headers, p.report.escape_formulas)?;
+    let mut writers: BTreeMap<String, (PathBuf, csv::Writer<std::fs::File>)> = BTreeMap::new();
+    let mut line: Vec<String> = Vec::with_capacity(headers.len() + 1);
+    for item in reader.by_ref() {
+        let (rec, outcome) = match item {
+            SourceItem::Row(rec) => match locate(&rec, column, route, allowed) {
+                Ok(location) => {
+                    let (_, w) = match writers.get_mut(&location) {
+                        Some(w) => w,
+                        None => {
+                            let path = parts_dir.join(format!("{}.csv", folder(&location)));
+                            let mut w = csv::Writer::from_path(&path)
+                                .with_context(|| format!("creating {}", path.display()))?;
+                            let mut head: Vec<&str> = headers.iter().map(String::as_str).collect();
+                            head.push(config::SOURCE_ROW_COLUMN);
+                            w.write_record(&head)?;
+                            writers.entry(location.clone()).or_insert((path, w))
+                        }
+                    };
+                    line.clear();
+                    line.extend(rec.cells().map(str::to_owned));
+                    line.push(rec.row.to_string());
+                    w.write_record(&line)?;
+                    continue;
+                }
+                Err(mut e) => {
+                    e.column = Some(headers[column].clone());
+                    (rec, Outcome::Rejected(e))
+                }
+            },
+            SourceItem::Malformed { raw, error } => (raw, Outcome::Rejected(error)),
+        };
+        rejects.write(&rec, &outcome, &[])?;
+        summary.count(&outcome);
+    }
+    rejects.finish()?;
+    summary.blank_records = reader.blank_records();
+    let mut inputs = BTreeMap::new();
+    // A listed location with no rows still gets its (empty) run: its reports say so.
+    for l in allowed.unwrap_or_default() {
+        if !writers.contains_key(l) {
+            let path = parts_dir.join(format!("{}.csv", folder(l)));
+            let mut w = csv::Writer::from_path(&path)?;
+            let mut head: Vec<&str> = headers.iter().map(String::as_str).collect();
+            head.push(config::SOURCE_ROW_COLUMN);
+            w.write_record(&head)?;
+            writers.insert(l.clone(), (path, w));
+        }
+    }
+    for (location, (path, mut w)) in writers {
+        w.flush()?;
+        let source = Source::Csv(config::CsvSource {
+            delimiter: Some(b','),
+            source_rows: true,
+            duplicate_headers: config::DuplicateHeaders::Suffix,
+            ..config::CsvSource::new(path)
+        });
+        inputs.insert(location, Input { source });
+    }
+    Ok(inputs)
+}
+
+/// The location a row goes to, or why it has none.
+fn locate(
+    rec: &Record,
+    column: usize,
+    route: &Route,
+    allowed: Option<&[String]>,
+) -> Result<String, RowError> {
+    let cell = rec.get(column).trim();
+    let unknown = |message: String, hint: &str| {
+        RowError::new(Stage::Validate, codes::UNKNOWN_LOCATION, message, hint)
+    };
+    if cell.is_empty() {
+        return Err(unknown(
+            format!("`{}` is empty: the row names no location", route.column),
+            "fill in the location for this row, then retry-rejects",
+        ));
+    }
+    let location = match route.map.is_empty() {
+        true => cell.to_owned(),
+        false => route
+            .map
+            .get(&cell.to_lowercase())
+            .cloned()
+            .ok_or_else(|| {
+                unknown(
+                    format!("`{cell}` is not in target.location_from.map"),
+                    "add the value to the map, or correct the cell",
+                )
+            })?,
+    };
+    if !location
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(unknown(
+            format!("`{location}` is not a location id"),
+            "location ids are letters and digits; map names to ids with location_from.map",
+        ));
+    }
+    if let Some(ids) = allowed {
+        if !ids.iter().any(|i| i == &location) {
+            return Err(unknown(
+                format!("location `{location}` is not one of the run's locations"),
+                "add it to target.locations (or install the app there), or correct the cell",
+            ));
+        }
+    }
+    Ok(location)
+}
+
+/// The pipeline as one location's run sees it.
+fn part_pipeline(p: &Pipeline, location: &str, input: Input) -> Pipeline {
+    let mut child = p.clone().for_location(location);
+    child.inbox = None;
+    child.notify = None;
+    child.source = input.source;
+    child
+}
+
+/// A location's summary and exit code after its run; when it failed before writing reports,
+/// they are written here, every row of its input `not_attempted` with the reason.
+fn finish_part(
+    child: &Pipeline,
+    location: &str,
+    dir: &Path,
+    ran: anyhow::Result<Exit>,
+) -> anyhow::Result<(Summary, Exit)> {
+    let written = dir.join(report::SUMMARY_JSON);
+    if let (Ok(exit), Ok(bytes)) = (&ran, std::fs::read(&written)) {
+        let s: Summary = serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", written.display()))?;
+        return Ok((s, *exit));
+    }
+    let err = match ran {
+        Ok(_) => anyhow::anyhow!("the run of location {location} wrote no summary"),
+        Err(e) => e,
+    };
+    let exit = crate::error::exit_code_for(&err).worse(Exit::Fatal);
+    let reason = format!("{err:#}");
+    crate::progress::warning(&format!("error: location {location}: {reason}"));
+    // A part that got as far as its reports keeps them; one that did not gets them here.
+    if dir.join(report::RESULTS_CSV).exists() {
+        let bytes = std::fs::read(&written).unwrap_or_default();
+        if let Ok(mut s) = serde_json::from_slice::<Summary>(&bytes) {
+            s.aborted.get_or_insert(reason);
+            return Ok((s, exit));
+        }
+    }
+    crate::state::create_private_dir(dir)?;
+    let mut s = Summary {
+        version: report::summary::SUMMARY_VERSION,
+        pipeline: child.name.clone(),
+        pipeline_file: child.file.display().to_string(),
+        location_id: location.to_owned(),
+        aborted: Some(reason.clone()),
+        started_at: crate::state::rfc3339(time::OffsetDateTime::now_utc()),
+        ..Summary::default()
+    };
+    let not_started = Outcome::Rejected(RowError::new(
+        Stage::Load,
+        codes::NOT_ATTEMPTED,
+        format!("not sent: location {location} did not start ({reason})"),
+        "fix the error, then re-run; the other locations' rows already written are matched, not duplicated",
+    ));
+    let mut reader = SourceReader::open(&child.source)?;
+    let mut w = ReportWriter::create(dir, reader.headers(), child.report.escape_formulas)?;
+    for item in reader.by_ref() {
+        let rec = match item {
+            SourceItem::Row(r) => r,
+            SourceItem::Malformed { raw, .. } => raw,
+        };
+        w.write(&rec, &not_started, &[])?;
+        s.count(&not_started);
+    }
+    w.finish()?;
+    write_json(&written, &s)?;
+    if let Err(e) = report::html::write(dir) {
+        crate::progress::warning(&format!("warning: report.html not written: {e:#}"));
+    }
+    Ok((s, exit))
+}
+
+/// A location's line in the run's summary.
+fn location_part(location: &str, s: &Summary, exit: Exit) -> LocationPart {
+    let secs = s.duration_ms as f64 / 1000.0;
+    LocationPart {
+        location_id: location.to_owned(),
+        report_dir: format!("locations/{}", folder(location)),
+        exit: exit as i32,
+        rows: s.rows.clone(),
+        requests: s.requests.sent,
+        rate_limited_429: s.requests.rate_limited_429,
+        rate_limit: s.requests.rate_limit,
+        requests_per_second: if secs > 0.0 {
+            s.requests.sent as f64 / secs
+        } else {
+            0.0
+        },
+        duration_ms: s.duration_ms,
+        aborted: s.aborted.clone(),
+    }
+}
+
+fn new_summary(p: &Pipeline, opts: &RunOptions, started_at: time::OffsetDateTime) -> Summary {
+    let t = p.target.as_ref();
+    Summary {
+        version: report::summary::SUMMARY_VERSION,
+        pipeline: p.name.clone(),
+        pipeline_file: super::run::absolute(&p.file),
+        source: match &p.source {
+            Source::Csv(c) => c.path.display().to_string(),
+            Source::Excel(x) => x.path.display().to_string(),
+            Source::Ghl(g) => format!("GHL location {}", g.api.location_id),
+        },
+        location_id: Fanout::PLACEHOLDER.to_owned(),
+        base_url: t.map(|t| t.base_url.to_string()).unwrap_or_default(),
+        sandbox: opts.sandbox,
+        started_at: crate::state::rfc3339(started_at),
+        ..Summary::default()
+    }
+}
+
+/// The embedded sandbox every part of a rehearsal shares.
+async fn start_sandbox(
+    locations: &[String],
+    opts: &RunOptions,
+) -> anyhow::Result<(crate::sandbox::Sandbox, SharedApi)> {
+    let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxConfig {
+        locations: locations.to_vec(),
+        seed: if opts.seed_contacts > 0 {
+            crate::sandbox::synthetic_seed(locations, opts.seed_contacts)
+        } else {
+            Vec::new()
+        },
+        ..crate::sandbox::SandboxConfig::default()
+    })
+    .await
+    .context("starting the embedded sandbox")?;
+    let api = SharedApi {
+        base_url: reqwest::Url::parse(&sb.base_url()).context("sandbox URL")?,
+        token: sb.token().to_owned(),
+    };
+    Ok((sb, api))
+}
+
+/// The summary for people: totals, then one line per location (the 20 with the most rejects
+/// when there are more).
+fn print_locations(s: &Summary, out_dir: &Path) {
+    let r = &s.rows;
+    let parts = s.locations.as_deref().unwrap_or_default();
+    println!(
+        "{}: {} → {} locations{}",
+        s.pipeline,
+        s.source,
+        parts.len(),
+        if s.sandbox { " (embedded sandbox)" } else { "" }
+    );
+    println!("  rows read   {:>8}", r.read);
+    println!("  created     {:>8}", r.created);
+    println!("  updated     {:>8}", r.updated);
+    println!("  unchanged   {:>8}", r.unchanged);
+    println!("  rejected    {:>8}", r.rejected);
+    for (code, n) in &s.rejected_by_code {
+        println!("    {code:<22}{n:>6}");
+    }
+    let mut shown: Vec<&LocationPart> = parts.iter().collect();
+    shown.sort_by(|a, b| {
+        (b.aborted.is_some(), b.rows.rejected).cmp(&(a.aborted.is_some(), a.rows.rejected))
+    });
+    println!("  location                   read  created  updated rejected  req/s");
+    for l in shown.iter().take(20) {
+        println!(
+            "  {:<24}{:>7}{:>9}{:>9}{:>9}{:>7.1}{}",
+            l.location_id,
+            l.rows.read,
+            l.rows.created,
+            l.rows.updated,
+            l.rows.rejected,
+            l.requests_per_second,
+            l.aborted
+                .as_deref()
+                .map(|a| format!("  stopped: {a}"))
+                .unwrap_or_default()
+        );
+    }
+    if shown.len() > 20 {
+        println!("  … and {} more (summary.json lists all)", shown.len() - 20);
+    }
+    println!(
+        "  requests    {:>8}  (429: {})",
+        s.requests.sent, s.requests.rate_limited_429
+    );
+    println!("reports: {}", out_dir.display());
+}
+
+/// A location's folder and part file name: letters, digits, `-` and `_` kept, the rest `_`.
+fn folder(location: &str) -> String {
+    location
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect()
+}
