@@ -100,6 +100,9 @@ async fn fan_out(
 ) -> anyhow::Result<Exit> {
     let fan = p.fanout.clone().context("a multi-location pipeline")?;
     let mut summary = new_summary(p, opts, started_at);
+    // A mapping that does not fit the source fails once, here, before any location starts.
+    let headers = SourceReader::headers_of(&p.source)?;
+    crate::transform::Transformer::new(p, &headers)?;
     let listed = listed_locations(p, &fan, opts).await?;
     let inputs = match &fan.route {
         Some(r) => partition(p, r, listed.as_deref(), out_dir, &mut summary)?,
@@ -140,7 +143,8 @@ async fn fan_out(
             let dir = out_dir.join("locations").join(folder(&location));
             let child_opts = RunOptions {
                 out: Some(dir.clone()),
-                force: false,
+                // The run's own fresh folder (or one --force gave it).
+                force: opts.force,
                 quiet: true,
                 json: false,
                 part_of: Some(part.clone()),
@@ -149,8 +153,14 @@ async fn fan_out(
             let stopping = Arc::clone(&stopping);
             async move {
                 let ran = match stopping.load(Ordering::SeqCst) {
-                    true => Err(anyhow::anyhow!("not started: the run was interrupted")),
-                    false => run_one(child.clone(), child_opts).await.result,
+                    true => (
+                        Err(anyhow::anyhow!("not started: the run was interrupted")),
+                        false,
+                    ),
+                    false => {
+                        let r = run_one(child.clone(), child_opts).await;
+                        (r.result, r.out_dir.is_some())
+                    }
                 };
                 let part = finish_part(&child, &location, &dir, ran);
                 (location, part)
@@ -409,35 +419,35 @@ fn part_pipeline(p: &Pipeline, location: &str, input: Input) -> Pipeline {
     child
 }
 
-/// A location's summary and exit code after its run; when it failed before writing reports,
-/// they are written here, every row of its input `not_attempted` with the reason.
+/// A location's summary and exit code after its run (its result, and whether it claimed its
+/// folder); when it wrote no summary, its reports are written here, every row of its input
+/// `not_attempted` with the reason.
 fn finish_part(
     child: &Pipeline,
     location: &str,
     dir: &Path,
-    ran: anyhow::Result<Exit>,
+    (ran, claimed): (anyhow::Result<Exit>, bool),
 ) -> anyhow::Result<(Summary, Exit)> {
     let written = dir.join(report::SUMMARY_JSON);
-    if let (Ok(exit), Ok(bytes)) = (&ran, std::fs::read(&written)) {
-        let s: Summary = serde_json::from_slice(&bytes)
-            .with_context(|| format!("reading {}", written.display()))?;
-        return Ok((s, *exit));
-    }
-    let err = match ran {
-        Ok(_) => anyhow::anyhow!("the run of location {location} wrote no summary"),
-        Err(e) => e,
+    let own = claimed
+        .then(|| std::fs::read(&written).ok())
+        .flatten()
+        .map(|b| serde_json::from_slice::<Summary>(&b))
+        .transpose()
+        .with_context(|| format!("reading {}", written.display()))?;
+    let err = match (own, ran) {
+        (Some(s), Ok(exit)) => return Ok((s, exit)),
+        (Some(mut s), Err(e)) => {
+            // Finished its reports, then failed (its webhook, its history): reported as is.
+            s.aborted.get_or_insert_with(|| format!("{e:#}"));
+            return Ok((s, crate::error::exit_code_for(&e)));
+        }
+        (None, Ok(_)) => anyhow::anyhow!("the run of location {location} wrote no summary"),
+        (None, Err(e)) => e,
     };
-    let exit = crate::error::exit_code_for(&err).worse(Exit::Fatal);
+    let exit = crate::error::exit_code_for(&err);
     let reason = format!("{err:#}");
     crate::progress::warning(&format!("error: location {location}: {reason}"));
-    // A part that got as far as its reports keeps them; one that did not gets them here.
-    if dir.join(report::RESULTS_CSV).exists() {
-        let bytes = std::fs::read(&written).unwrap_or_default();
-        if let Ok(mut s) = serde_json::from_slice::<Summary>(&bytes) {
-            s.aborted.get_or_insert(reason);
-            return Ok((s, exit));
-        }
-    }
     crate::state::create_private_dir(dir)?;
     let mut s = Summary {
         version: report::summary::SUMMARY_VERSION,

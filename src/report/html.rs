@@ -50,6 +50,7 @@ pub fn render(dir: &Path) -> anyhow::Result<String> {
     let mut h = Page::default();
     h.head(&s);
     h.outcomes(&s);
+    h.locations(&s);
     h.rejects(&s, &rejects);
     h.warnings(&warnings);
     if s["plan"].as_object().is_some_and(|p| !p.is_empty()) {
@@ -259,7 +260,11 @@ struct Page {
 
 /// The value at a `.`-separated path of summary.json, as shown.
 fn at<'a>(s: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(s, |v, k| &v[k])
+    path.split('.')
+        .fold(s, |v, k| match (v, k.parse::<usize>()) {
+            (Value::Array(a), Ok(i)) => a.get(i).unwrap_or(&Value::Null),
+            _ => &v[k],
+        })
 }
 
 fn shown(v: &Value) -> String {
@@ -342,7 +347,12 @@ impl Page {
         self.fig(s, "source");
         self.out.push_str(" → ");
         let target = shown(&s["location_id"]);
-        if target.is_empty() {
+        if let Some(parts) = s["locations"].as_array() {
+            let _ = write!(self.out, "{} locations", parts.len());
+            if s["sandbox"] == true {
+                self.out.push_str(" (embedded sandbox)");
+            }
+        } else if target.is_empty() {
             self.out.push_str("a CSV file");
         } else {
             self.out.push_str("location ");
@@ -531,7 +541,11 @@ impl Page {
         if s["rows"]["rejected"].as_u64().unwrap_or(0) == 0 {
             return;
         }
-        self.out.push_str("<section><h2>Rejected rows</h2><p>Every rejected row is in <code>rejected.csv</code> with its reason; fix the cells there and run <code>ghl-import retry-rejects</code> on this folder.</p>");
+        if s["locations"].is_array() {
+            self.out.push_str("<section><h2>Rejected rows</h2><p>Rows no location could be told for are in this folder's <code>rejected.csv</code>; each location's rejects are in its own folder. Fix the cells and run <code>ghl-import retry-rejects</code> on the folder that holds them.</p>");
+        } else {
+            self.out.push_str("<section><h2>Rejected rows</h2><p>Every rejected row is in <code>rejected.csv</code> with its reason; fix the cells there and run <code>ghl-import retry-rejects</code> on this folder.</p>");
+        }
         self.groups(
             s,
             "By reason",
@@ -551,6 +565,60 @@ impl Page {
             );
         }
         self.out.push_str("</section>");
+    }
+
+    /// A multi-location run: one row per location, linking its own report; stopped locations
+    /// and those with the most rejects first.
+    fn locations(&mut self, s: &Value) {
+        let Some(parts) = s["locations"].as_array() else {
+            return;
+        };
+        let _ = write!(
+            self.out,
+            "<section><h2>Locations</h2><p>{} locations, each with its own report, journal and rate limit.</p>\
+             <table class=\"loc\"><thead><tr><th>location</th><th>read</th><th>created</th><th>updated</th>\
+             <th>unchanged</th><th>rejected</th><th>requests</th><th>req/s</th><th>429</th><th>status</th></tr></thead><tbody>",
+            parts.len()
+        );
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        order.sort_by_key(|&i| {
+            let p = &parts[i];
+            (
+                p["aborted"].is_null(),
+                std::cmp::Reverse(p["rows"]["rejected"].as_u64().unwrap_or(0)),
+                i,
+            )
+        });
+        for i in order {
+            let p = &parts[i];
+            let dir = shown(&p["report_dir"]);
+            let _ = write!(self.out, "<tr><td><a href=\"{}/report.html\">", esc(&dir));
+            self.fig(s, &format!("locations.{i}.location_id"));
+            self.out.push_str("</a></td>");
+            for k in [
+                "rows.read",
+                "rows.created",
+                "rows.updated",
+                "rows.unchanged",
+                "rows.rejected",
+                "requests",
+                "requests_per_second",
+                "rate_limited_429",
+            ] {
+                self.out.push_str("<td class=\"n\">");
+                self.fig(s, &format!("locations.{i}.{k}"));
+                self.out.push_str("</td>");
+            }
+            self.out.push_str("<td>");
+            if p["aborted"].is_null() {
+                self.out.push_str("finished");
+            } else {
+                self.out.push_str("stopped: ");
+                self.fig(s, &format!("locations.{i}.aborted"));
+            }
+            self.out.push_str("</td></tr>");
+        }
+        self.out.push_str("</tbody></table></section>");
     }
 
     fn warnings(&mut self, g: &Groups) {
@@ -695,6 +763,7 @@ svg.bar{width:100%;height:28px;display:block;border-radius:4px;background:#eaeef
 .lbl{font-size:13px;fill:#57606a}ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:6px 22px}ul.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}\
 table{border-collapse:collapse;width:100%;table-layout:fixed;background:#fff}th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 th{background:#f3f5f7;font-weight:600}td.n,th.n{text-align:right;width:90px}thead th:first-child{width:190px}thead th:nth-child(3){width:300px}\
+table.loc thead th:first-child{width:150px}table.loc thead th:nth-child(3){width:auto}table.loc thead th:last-child{width:220px}table.loc td{text-align:right}table.loc td:first-child,table.loc td:last-child{text-align:left}\
 ul.ex{margin:0;padding-left:16px}code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}";
 
 #[cfg(test)]

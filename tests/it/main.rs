@@ -41,3 +41,5 @@ mod integrations;
 mod deploy;
 // report.html rendered in Chromium: figures equal summary.json, no overflow, no requests.
 mod report_html;
+// Agency scale: rows routed to several locations, one stopping alone, per-location resume.
+mod agency;

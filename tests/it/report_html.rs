@@ -1,4 +1,5 @@
-//! report.html as a person sees it: each kind of run (import, dry run, export, migration)
+//! report.html as a person sees it: each kind of run (import, dry run, export, migration, several
+//! locations)
 //! rendered in headless Chromium at 1280×800 — every figure on the page equals summary.json,
 //! nothing is cut off, no console errors, no request beyond the file itself. Screenshots go to
 //! `target/report-screenshots/` (and to `docs/` with `UPDATE_SCREENSHOTS=1`).
@@ -10,7 +11,10 @@ use crate::util::*;
 
 /// The value at a `.`-separated path of `v`, as the page shows it.
 fn shown(v: &serde_json::Value, path: &str) -> String {
-    let v = path.split('.').fold(v, |v, k| &v[k]);
+    let v = path.split('.').fold(v, |v, k| match k.parse::<usize>() {
+        Ok(i) if v.is_array() => &v[i],
+        _ => &v[k],
+    });
     match v {
         serde_json::Value::Null => "–".into(),
         serde_json::Value::String(s) => s.clone(),
@@ -132,6 +136,20 @@ fn each_kind_of_report_shows_what_summary_json_says_without_overflow_errors_or_r
         &["--seed-contacts", "60"],
     );
     check_report(&mut b, &migration, "migration");
+
+    // Four locations in one run: a row per location, linking each location's own page.
+    let agency = sandbox_run(dir.path(), "agency-rollout", "agency", &[]);
+    let checked = check_report(&mut b, &agency, "agency");
+    assert!(
+        checked.contains(&"locations.3.rows.created".to_owned()),
+        "{checked:?}"
+    );
+    let links =
+        b.eval("[...document.querySelectorAll('table.loc a')].map(a => a.getAttribute('href'))");
+    assert_eq!(links.as_array().unwrap().len(), 4, "{links}");
+    for l in links.as_array().unwrap() {
+        assert!(agency.join(l.as_str().unwrap()).is_file(), "{l}");
+    }
 }
 
 #[test]

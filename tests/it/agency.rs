@@ -1,0 +1,369 @@
+//! Agency scale: one run across several locations — rows routed by a column or a map,
+//! replicated to every installed location, one location refused while the others finish, and
+//! each location resumed from its own journal after kill -9.
+
+use std::path::Path;
+
+use crate::auth::{login, SECRET, SECRET_VAR};
+use crate::util::*;
+
+/// A sandbox for `locs` allowing `rate` requests per second per location.
+fn sandbox(locs: &[&str], rate: u32) -> SandboxProc {
+    let rate = rate.to_string();
+    let mut extra: Vec<&str> = vec!["--rate-max", &rate, "--rate-interval-ms", "1000"];
+    for l in &locs[1..] {
+        extra.extend(["--location", l]);
+    }
+    SandboxProc::start(locs[0], &extra)
+}
+
+/// Writes `p.yaml` (reports under `out/`) and `in.csv` into `dir`.
+fn write_pipeline(dir: &Path, csv: &str, target: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("in.csv"), csv).unwrap();
+    let p = dir.join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nname: agency\nsource: {{type: csv, path: in.csv}}\n{target}\n\
+             mapping: {{firstName: First Name, email: Email}}\nreport: {{dir: out}}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Emails of a location's contacts, sorted.
+fn emails(sb: &SandboxProc, loc: &str) -> Vec<String> {
+    let mut v: Vec<String> = sb
+        .contacts(loc)
+        .iter()
+        .map(|c| c["email"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The one run folder under `dir/out`.
+fn run_dir(dir: &Path) -> std::path::PathBuf {
+    let mut runs: Vec<_> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    runs.pop().expect("a run folder")
+}
+
+#[test]
+fn rows_routed_by_a_column_and_by_a_map_reach_exactly_their_locations() {
+    let sb = sandbox(&["loc-a", "loc-b", "loc-c"], 1000);
+    let dir = workdir();
+    // Row i goes to location i % 3; row 8's cell is empty, row 12 names a location outside
+    // the list, row 15 is ragged.
+    let mut csv = String::from("First Name,Email,Location Id\n");
+    let locs = ["loc-a", "loc-b", "loc-c"];
+    let mut want: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for i in 0..30 {
+        let loc = match i {
+            8 => "",
+            12 => "loc-z",
+            _ => locs[i % 3],
+        };
+        if i == 15 {
+            csv.push_str("Ragged,r@example.com\n");
+            continue;
+        }
+        csv.push_str(&format!("P{i},p{i}@example.com,{loc}\n"));
+        if !loc.is_empty() && loc != "loc-z" {
+            want.entry(loc)
+                .or_default()
+                .push(format!("p{i}@example.com"));
+        }
+    }
+    let p = write_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "target:\n  locations: [loc-a, loc-b, loc-c]\n  location_from: Location Id\n  parallel: 2\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}",
+            sb.base_url
+        ),
+    );
+    let out = run(bin()
+        .args(["run", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    let (so, se) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "two rows have no location: {so}{se}"
+    );
+    for (loc, mut w) in want.clone() {
+        w.sort();
+        assert_eq!(emails(&sb, loc), w, "{loc}");
+    }
+    let d = run_dir(dir.path());
+    let s = summary(&d);
+    assert_eq!(s["location_id"], "*");
+    assert_eq!(s["rows"]["read"], 30);
+    assert_eq!(s["rows"]["created"], 27);
+    assert_eq!(s["rows"]["rejected"], 3);
+    assert_eq!(s["rejected_by_code"]["unknown_location"], 2);
+    assert_eq!(s["rejected_by_code"]["malformed_row"], 1);
+    let parts = s["locations"].as_array().unwrap();
+    let per: Vec<(String, u64)> = parts
+        .iter()
+        .map(|l| {
+            (
+                l["location_id"].as_str().unwrap().to_owned(),
+                l["rows"]["created"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want_per: Vec<(String, u64)> = want
+        .iter()
+        .map(|(l, e)| (l.to_string(), e.len() as u64))
+        .collect();
+    assert_eq!(per, want_per);
+    assert_eq!(want_per.iter().map(|(_, n)| n).sum::<u64>(), 27);
+    // The run folder's rejects name the source rows; each location's results do too.
+    let rejected = read_csv(&d.join("rejected.csv"));
+    let rows: Vec<&str> = rejected[1..]
+        .iter()
+        .map(|r| r[r.len() - 6].as_str())
+        .collect();
+    assert_eq!(rows, ["10", "14", "17"], "{rejected:?}");
+    let b = read_csv(&d.join("locations/loc-b/results.csv"));
+    let b_rows: Vec<&str> = b[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(&b_rows[..3], ["3", "6", "9"]);
+    assert!(d.join("locations/loc-b/report.html").exists());
+    let page = std::fs::read_to_string(d.join("report.html")).unwrap();
+    assert!(
+        page.contains("locations/loc-c/report.html"),
+        "the page links each location"
+    );
+
+    // The same rows routed by a map of store names; names match in any case.
+    let sb = sandbox(&["loc-a", "loc-b"], 1000);
+    let dir = workdir();
+    let p = write_pipeline(
+        dir.path(),
+        "First Name,Email,Store\nA,a@example.com,North\nB,b@example.com,south \nC,c@example.com,NORTH\nD,d@example.com,West\n",
+        &format!(
+            "target:\n  location_from: {{column: Store, map: {{north: loc-a, South: loc-b}}}}\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}",
+            sb.base_url
+        ),
+    );
+    let out = run(bin().args(["run", "-q"]).arg(&p).env("IT_TOKEN", &sb.token));
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    assert_eq!(emails(&sb, "loc-a"), ["a@example.com", "c@example.com"]);
+    assert_eq!(emails(&sb, "loc-b"), ["b@example.com"]);
+    let rejected = read_csv(&run_dir(dir.path()).join("rejected.csv"));
+    assert_eq!(rejected.len(), 2);
+    assert!(rejected[1]
+        .join(",")
+        .contains("`West` is not in target.location_from.map"));
+}
+
+/// Logs the agency in to `sb` with its state in `state`.
+fn agency_login(sb: &SandboxProc, state: &Path) {
+    let out = login(sb, state, &["--agency"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+#[test]
+fn a_location_that_uninstalls_the_app_mid_run_stops_alone_while_the_others_finish() {
+    let sb = sandbox(&["loc-a", "loc-b", "loc-c", "loc-d"], 10);
+    let dir = workdir();
+    let state = dir.path().join("state");
+    agency_login(&sb, &state);
+    // loc-d removed the app before the run: its token cannot be minted.
+    sb.raw("POST", "/_sandbox/uninstall?location=loc-d", &[], "");
+    let mut csv = String::from("First Name,Email,Location Id\n");
+    for i in 0..80 {
+        csv.push_str(&format!(
+            "P{i},p{i}@example.com,{}\n",
+            ["loc-a", "loc-b", "loc-c", "loc-d"][i % 4]
+        ));
+    }
+    let p = write_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "target:\n  locations: [loc-a, loc-b, loc-c, loc-d]\n  location_from: Location Id\n  base_url: {}\n  auth:\n    agency: {{client_secret_env: {SECRET_VAR}}}",
+            sb.base_url
+        ),
+    );
+    let child = bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(&state)
+        .arg(&p)
+        .env(SECRET_VAR, SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each location writes at 10/s: loc-b is uninstalled after about half a second.
+    wait_for_contacts(&sb, "loc-b", 5);
+    sb.raw("POST", "/_sandbox/uninstall?location=loc-b", &[], "");
+    let out = child.wait_with_output().unwrap();
+    let (so, se) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "two locations stopped: {so}{se}"
+    );
+    assert!(
+        se.contains("location loc-d") && se.contains("not installed"),
+        "{se}"
+    );
+    assert_eq!(sb.contacts("loc-a").len(), 20, "loc-a finished");
+    assert_eq!(sb.contacts("loc-c").len(), 20, "loc-c finished");
+    let b = sb.contacts("loc-b").len();
+    assert!((5..20).contains(&b), "loc-b stopped part-way: {b}");
+    assert_eq!(sb.contacts("loc-d").len(), 0);
+
+    // Every row has one outcome: loc-b's unsent rows and all of loc-d's are not_attempted.
+    let d = run_dir(dir.path());
+    let s = summary(&d);
+    assert_eq!(s["rows"]["read"], 80, "{s}");
+    assert_eq!(s["rows"]["created"].as_u64().unwrap(), 40 + b as u64);
+    assert_eq!(
+        s["rejected_by_code"]["not_attempted"].as_u64().unwrap(),
+        40 - b as u64
+    );
+    let part = |l: &str| {
+        s["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["location_id"] == l)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(part("loc-a")["exit"], 0);
+    assert_eq!(part("loc-b")["exit"], 1);
+    assert!(part("loc-b")["aborted"].as_str().unwrap().contains("loc-b"));
+    assert!(part("loc-d")["aborted"]
+        .as_str()
+        .unwrap()
+        .contains("not installed"));
+    let d_rejected = read_csv(&d.join("locations/loc-d/rejected.csv"));
+    assert_eq!(d_rejected.len(), 21, "loc-d's 20 rows, each not_attempted");
+    assert!(d_rejected[1].contains(&"not_attempted".to_owned()));
+    assert_eq!(sb.stats()["rate_limited_429"], 0);
+}
+
+#[test]
+fn each_location_resumes_from_its_own_journal_after_kill_9() {
+    let sb = sandbox(&["loc-a", "loc-b", "loc-c"], 10);
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let mut csv = String::from("First Name,Email\n");
+    for i in 0..30 {
+        csv.push_str(&format!("P{i},p{i}@example.com\n"));
+    }
+    // Every location gets every row.
+    let p = write_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "target:\n  locations: [loc-a, loc-b, loc-c]\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}",
+            sb.base_url
+        ),
+    );
+    let mut child = bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(&state)
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_contacts(&sb, "loc-c", 8);
+    signal(&child, "-9");
+    child.wait().unwrap();
+    let before: Vec<usize> = ["loc-a", "loc-b", "loc-c"]
+        .iter()
+        .map(|l| sb.contacts(l).len())
+        .collect();
+    assert!(before.iter().all(|n| (1..30).contains(n)), "{before:?}");
+    let sent_before = sb.stats()["requests_by_endpoint"]["POST /contacts/upsert"]
+        .as_u64()
+        .unwrap();
+
+    let out = run(bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(&state)
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let want: Vec<String> = {
+        let mut v: Vec<String> = (0..30).map(|i| format!("p{i}@example.com")).collect();
+        v.sort();
+        v
+    };
+    for l in ["loc-a", "loc-b", "loc-c"] {
+        assert_eq!(emails(&sb, l), want, "{l}: every row once");
+    }
+    // The re-run skipped what each location's journal holds: at most the rows in flight at the
+    // kill are sent again.
+    let sent_after = sb.stats()["requests_by_endpoint"]["POST /contacts/upsert"]
+        .as_u64()
+        .unwrap();
+    let resent = sent_after - sent_before;
+    let missing: usize = before.iter().map(|n| 30 - n).sum();
+    assert!(
+        resent >= missing as u64 && resent <= missing as u64 + 6,
+        "re-sent {resent}, missing {missing}"
+    );
+    let journals = std::fs::read_dir(state.join("journal")).unwrap().count();
+    assert!(journals >= 3, "one journal per location");
+}
+
+#[test]
+fn every_installed_location_matching_a_name_gets_the_list_and_a_migration_uses_the_agency_on_both_sides(
+) {
+    let sb = sandbox(&["north-1", "north-2", "south-1"], 1000);
+    let dir = workdir();
+    let state = dir.path().join("state");
+    agency_login(&sb, &state);
+    let p = write_pipeline(
+        dir.path(),
+        "First Name,Email\nA,a@example.com\nB,b@example.com\n",
+        &format!(
+            "target:\n  locations: {{installed: true, query: north}}\n  base_url: {}\n  auth:\n    agency: {{client_secret_env: {SECRET_VAR}}}",
+            sb.base_url
+        ),
+    );
+    let out = run(bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(&state)
+        .arg(&p)
+        .env(SECRET_VAR, SECRET));
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(emails(&sb, "north-1"), ["a@example.com", "b@example.com"]);
+    assert_eq!(emails(&sb, "north-2"), ["a@example.com", "b@example.com"]);
+    assert!(emails(&sb, "south-1").is_empty());
+
+    // north-1 → south-1 with one agency grant for both sides.
+    let m = dir.path().join("m.yaml");
+    std::fs::write(
+        &m,
+        format!(
+            "version: 1\nsource:\n  type: ghl\n  location_id: north-1\n  base_url: {0}\n  auth:\n    agency: {{client_secret_env: {SECRET_VAR}}}\n\
+             target:\n  location_id: south-1\n  base_url: {0}\n  auth:\n    agency: {{client_secret_env: {SECRET_VAR}}}\n\
+             mapping: {{firstName: firstName, email: email}}\nreport: {{dir: out-m}}\n",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+    let out = run(bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(&state)
+        .arg(&m)
+        .env(SECRET_VAR, SECRET));
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(emails(&sb, "south-1"), ["a@example.com", "b@example.com"]);
+}
