@@ -16,52 +16,12 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 const TOKEN: &str = "bench-token-0123456789";
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let i = ((v.len() - 1) as f64 * p / 100.0).round() as usize;
-    v[i]
-}
-
-/// (utime + stime in clock ticks, RSS in MB) of a process.
-fn proc_sample(pid: u32) -> Option<(u64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse::<f64>()
-        .ok()?;
-    Some((ticks, rss / 1024.0))
-}
-
-fn get(base: &str, path: &str) -> anyhow::Result<String> {
-    let addr = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr)?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut t = String::new();
-    s.read_to_string(&mut t)?;
-    Ok(t.split_once("\r\n\r\n")
-        .map(|x| x.1.to_owned())
-        .unwrap_or_default())
-}
 
 fn drop_files(dir: &Path, n: usize, rows: usize, minute: usize) -> anyhow::Result<()> {
     for l in 0..n {
@@ -92,20 +52,13 @@ fn main() -> anyhow::Result<()> {
     let exe = common::release_binary()?;
 
     // The sandbox: one process, N locations, the documented window each.
-    let mut sb = Command::new(&exe);
-    sb.args(["sandbox", "--port", "0", "--token", TOKEN]);
-    sb.args(["--rate-max", "100", "--rate-interval-ms", "10000"]);
-    for l in 0..n {
-        sb.args(["--location", &format!("loc-{l:02}")]);
-    }
-    let mut sb = sb.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    let mut sb_out = BufReader::new(sb.stdout.take().expect("stdout")).lines();
-    let base = sb_out
-        .next()
-        .transpose()?
-        .and_then(|l| l.strip_prefix("base_url=").map(str::to_owned))
-        .ok_or_else(|| anyhow::anyhow!("the sandbox printed no base_url"))?;
-    std::thread::spawn(move || for _ in sb_out.by_ref() {});
+    let locations: Vec<String> = (0..n).map(|l| format!("loc-{l:02}")).collect();
+    let (mut sb, base) = common::start_sandbox(
+        &exe,
+        TOKEN,
+        &locations,
+        &["--rate-max", "100", "--rate-interval-ms", "10000"],
+    )?;
 
     let dir = tempfile::tempdir()?;
     let pipelines = dir.path().join("pipelines");
@@ -154,7 +107,7 @@ fn main() -> anyhow::Result<()> {
         first_fire - now_s
     );
     let (mut cpu_samples, mut peak_rss) = (Vec::new(), 0f64);
-    let mut last = proc_sample(pid).unwrap_or((0, 0.0));
+    let mut last = common::proc_sample(pid).unwrap_or((0, 0.0));
     let mut last_t = Instant::now();
     let mut minute = 1;
     loop {
@@ -162,7 +115,7 @@ fn main() -> anyhow::Result<()> {
         let now_s = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)?
             .as_secs();
-        if let Some(s) = proc_sample(pid) {
+        if let Some(s) = common::proc_sample(pid) {
             let dt = last_t.elapsed().as_secs_f64();
             cpu_samples.push((s.0 - last.0) as f64 / 100.0 / dt * 100.0);
             peak_rss = peak_rss.max(s.1);
@@ -198,8 +151,8 @@ fn main() -> anyhow::Result<()> {
             _ => {}
         }
     }
-    let log: Vec<serde_json::Value> = serde_json::from_str(&get(&base, "/_sandbox/log")?)?;
-    let stats: serde_json::Value = serde_json::from_str(&get(&base, "/_sandbox/stats")?)?;
+    let log: Vec<serde_json::Value> = serde_json::from_str(&common::get(&base, "/_sandbox/log")?)?;
+    let stats: serde_json::Value = serde_json::from_str(&common::get(&base, "/_sandbox/stats")?)?;
     // Per location and minute: requests over the span they took, against 10/s.
     let mut spans: std::collections::HashMap<(String, u64), (u64, u64, u64)> = Default::default();
     for e in &log {
@@ -226,21 +179,21 @@ fn main() -> anyhow::Result<()> {
     let avg_cpu = cpu_samples.iter().sum::<f64>() / cpu_samples.len().max(1) as f64;
     println!(
         "server: CPU {avg_cpu:.1} % of one core on average, {:.1} % at the busiest second; peak RSS {peak_rss:.1} MB ({elapsed:.0} s)",
-        percentile(&mut cpu, 100.0)
+        common::percentile(&mut cpu, 100.0)
     );
     println!(
         "jitter: {} runs started; delay after their time p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         delays.len(),
-        percentile(&mut delays.clone(), 50.0),
-        percentile(&mut delays.clone(), 99.0),
-        percentile(&mut delays, 100.0)
+        common::percentile(&mut delays.clone(), 50.0),
+        common::percentile(&mut delays.clone(), 99.0),
+        common::percentile(&mut delays, 100.0)
     );
     println!(
         "rate: {} location-minutes; achieved / ceiling (10/s) p5 {:.1} %, p50 {:.1} %, min {:.1} %",
         rates.len(),
-        percentile(&mut rates.clone(), 5.0),
-        percentile(&mut rates.clone(), 50.0),
-        percentile(&mut rates, 0.0)
+        common::percentile(&mut rates.clone(), 5.0),
+        common::percentile(&mut rates.clone(), 50.0),
+        common::percentile(&mut rates, 0.0)
     );
     println!(
         "runs finished {finished}, failed {failed}; 429s {}; requests {}",

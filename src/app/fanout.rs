@@ -137,6 +137,7 @@ async fn fan_out(
         let stopping = Arc::clone(&stopping);
         super::signals::watch(move |_| stopping.store(true, Ordering::SeqCst))
     };
+    let parallel = within_file_limit(fan.parallel);
     let runs = futures::stream::iter(inputs)
         .map(|(location, input)| {
             let child = part_pipeline(p, &location, input);
@@ -157,16 +158,20 @@ async fn fan_out(
                         Err(anyhow::anyhow!("not started: the run was interrupted")),
                         false,
                     ),
-                    false => {
-                        let r = run_one(child.clone(), child_opts).await;
-                        (r.result, r.out_dir.is_some())
-                    }
+                    // A task of its own: the parts run on every worker thread.
+                    false => match tokio::spawn(run_one(child.clone(), child_opts)).await {
+                        Ok(r) => (r.result, r.out_dir.is_some()),
+                        Err(e) => (
+                            Err(anyhow::anyhow!("the run of {location} panicked: {e}")),
+                            false,
+                        ),
+                    },
                 };
                 let part = finish_part(&child, &location, &dir, ran);
                 (location, part)
             }
         })
-        .buffer_unordered(fan.parallel);
+        .buffer_unordered(parallel);
     let mut parts: Vec<(String, anyhow::Result<(Summary, Exit)>)> = runs.collect().await;
     watcher.abort();
     parts.sort_by(|a, b| a.0.cmp(&b.0));
@@ -593,6 +598,51 @@ fn print_locations(s: &Summary, out_dir: &Path) {
         s.requests.sent, s.requests.rate_limited_429
     );
     println!("reports: {}", out_dir.display());
+}
+
+/// File descriptors one running location may hold: its journal (3), lease, reports (6), its
+/// part, and its connections (`load.concurrency`, up to 8), with room to spare.
+const FDS_PER_LOCATION: u64 = 24;
+
+/// `parallel`, or fewer when the process may not open enough files for that many locations at
+/// once. The soft limit is raised to the hard one first (often 1,024 → 524,288).
+fn within_file_limit(parallel: usize) -> usize {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+        let soft = unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                return parallel;
+            }
+            if lim.rlim_cur < lim.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: lim.rlim_max,
+                    rlim_max: lim.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    lim.rlim_cur = lim.rlim_max;
+                }
+            }
+            lim.rlim_cur
+        };
+        let fits = (soft.saturating_sub(64) / FDS_PER_LOCATION).max(1) as usize;
+        if fits < parallel {
+            tracing::warn!(
+                parallel,
+                fits,
+                open_files = soft,
+                "The open-file limit allows fewer locations at once than target.parallel; running {fits} at a time."
+            );
+            return fits;
+        }
+        parallel
+    }
+    #[cfg(not(unix))]
+    parallel
 }
 
 /// A location's folder and part file name: letters, digits, `-` and `_` kept, the rest `_`.

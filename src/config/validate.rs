@@ -103,8 +103,8 @@ impl Checker<'_> {
         use super::{Fanout, LocationSet, Route};
         let several = t.locations.is_some() || t.location_from.is_some();
         let parallel = match t.parallel {
-            Some(n) if !(1..=256).contains(&n) => {
-                self.err(&["target", "parallel"], "must be between 1 and 256");
+            Some(n) if !(1..=1000).contains(&n) => {
+                self.err(&["target", "parallel"], "must be between 1 and 1000");
                 16
             }
             Some(n) => n as usize,

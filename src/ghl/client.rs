@@ -129,10 +129,43 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, ApiError> {
     Ok(v)
 }
 
+/// The process's HTTP clients, one per pair of timeouts: every location of a run (and every
+/// run of `serve`) shares its connection pool and TLS set-up instead of building its own
+/// (hundreds of locations would otherwise each parse the root certificates and keep idle
+/// connections of their own).
+fn shared_http(timeout: Duration, connect: Duration) -> anyhow::Result<reqwest::Client> {
+    static CLIENTS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<(Duration, Duration), reqwest::Client>>,
+    > = std::sync::OnceLock::new();
+    let mut m = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = m.get(&(timeout, connect)) {
+        return Ok(c.clone());
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("Version", HeaderValue::from_static(API_VERSION));
+    headers.insert(
+        reqwest::header::ACCEPT,
+        HeaderValue::from_static("application/json"),
+    );
+    let c = reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout)
+        .connect_timeout(connect)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()?;
+    m.insert((timeout, connect), c.clone());
+    Ok(c)
+}
+
 /// A typed client of the Contacts API for one location.
 #[derive(Debug, Clone)]
 pub struct GhlClient {
     http: reqwest::Client,
+    /// Names the run that built this client (the HTTP client itself is shared).
+    agent: HeaderValue,
     base: String,
     auth: Auth,
     throttle: Arc<Throttle>,
@@ -153,21 +186,12 @@ impl GhlClient {
             Credentials::Static(t) => Auth::Static(bearer(&t)?),
             Credentials::OAuth(m) => Auth::OAuth(m),
         };
-        let mut headers = HeaderMap::new();
-        headers.insert("Version", HeaderValue::from_static(API_VERSION));
-        headers.insert(
-            reqwest::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(user_agent())
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()?;
+        let http = shared_http(cfg.timeout, cfg.connect_timeout)?;
+        let agent = HeaderValue::from_str(&user_agent())
+            .unwrap_or_else(|_| HeaderValue::from_static("ghl-import"));
         Ok(GhlClient {
             http,
+            agent,
             base: cfg.base_url.as_str().trim_end_matches('/').to_owned(),
             auth,
             throttle,
@@ -580,6 +604,7 @@ impl GhlClient {
         let mut rb = self
             .http
             .request(method.clone(), url)
+            .header(reqwest::header::USER_AGENT, self.agent.clone())
             .header(AUTHORIZATION, auth);
         if let Some(b) = body {
             rb = rb.json(b);

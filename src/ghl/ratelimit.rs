@@ -142,7 +142,22 @@ impl ThrottleState {
 
     /// This client's requests sent in `(from, to]`.
     fn ours_between(&self, from: Instant, to: Instant) -> u32 {
-        self.sent.iter().filter(|t| **t > from && **t <= to).count() as u32
+        self.upto(Some(to)).saturating_sub(self.upto(Some(from))) as u32
+    }
+
+    /// This client's sends in the window `(at − interval, at]`.
+    fn ours_between_window(&self, at: Instant, interval: Duration) -> u32 {
+        self.upto(Some(at))
+            .saturating_sub(self.upto(at.checked_sub(interval))) as u32
+    }
+
+    /// How many of this client's sends were at or before `t` (`None`: before them all). `sent`
+    /// is in time order, so this is a binary search, not a scan of the window.
+    fn upto(&self, t: Option<Instant>) -> usize {
+        match t {
+            Some(t) => self.sent.partition_point(|x| *x <= t),
+            None => 0,
+        }
     }
 
     /// `None` when a request may go now, else when to look again.
@@ -157,12 +172,13 @@ impl ThrottleState {
             // The window of that answer has passed entirely.
             return None;
         }
-        let in_window_at = |t: &Instant| *t <= at && at.duration_since(*t) < interval;
+        // That answer's window is (at − interval, at]; a send at or before now − interval has
+        // left the window sliding with now.
+        let window_start = at.checked_sub(interval);
+        let left_by = now.checked_sub(interval);
         let ours_left = self
-            .sent
-            .iter()
-            .filter(|t| in_window_at(t) && now.duration_since(**t) >= interval)
-            .count() as u32;
+            .upto(left_by.map(|l| l.min(at)))
+            .saturating_sub(self.upto(window_start)) as u32;
         let share = |d: Duration| d.as_secs_f64() / interval.as_secs_f64();
         let spread = self.foreign > 0 && self.foreign_live.is_none();
         let theirs_left = if spread {
@@ -176,10 +192,11 @@ impl ThrottleState {
             return None;
         }
         // The next request of that window to leave it.
+        let first_still_in = self.upto(window_start.max(left_by));
         let ours_next = self
             .sent
-            .iter()
-            .find(|t| in_window_at(t) && now.duration_since(**t) < interval)
+            .get(first_still_in)
+            .filter(|t| **t <= at)
             .map(|t| *t + interval);
         let theirs_next = (spread && theirs_left < self.foreign)
             .then(|| at + interval.mul_f64(f64::from(theirs_left + 1) / f64::from(self.foreign)));
@@ -320,11 +337,7 @@ impl Throttle {
         if at.elapsed() >= interval || g.budget.is_some_and(|(b, _)| b > at) {
             return change;
         }
-        let ours = g
-            .sent
-            .iter()
-            .filter(|t| **t <= at && at.duration_since(**t) < interval)
-            .count() as u32;
+        let ours = g.ours_between_window(at, interval);
         let foreign = max.saturating_sub(remaining).saturating_sub(ours);
         g.budget = Some((at, remaining));
         if refused && foreign > 0 {
