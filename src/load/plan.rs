@@ -32,7 +32,7 @@ pub enum Planning {
     /// of each row, cheaper than indexing a large location for a small file.
     PerRow {
         /// The client.
-        client: GhlClient,
+        client: Box<GhlClient>,
         /// The location.
         location: String,
         /// The location's contacts (announced), when the first index page was read.
@@ -63,7 +63,7 @@ impl Planning {
                 let why = "planning: per-row lookups (load.lookup: per_row)".to_owned();
                 return Ok((
                     Planning::PerRow {
-                        client: client.clone(),
+                        client: Box::new(client.clone()),
                         location: location.to_owned(),
                         contacts: None,
                         reads: std::sync::atomic::AtomicU64::new(0),
@@ -90,7 +90,7 @@ impl Planning {
             );
             return Ok((
                 Planning::PerRow {
-                    client: client.clone(),
+                    client: Box::new(client.clone()),
                     location: location.to_owned(),
                     contacts: contacts_known,
                     reads: std::sync::atomic::AtomicU64::new(idx.pages),
