@@ -125,6 +125,7 @@ async fn run_cmd(c: Command) -> anyhow::Result<Exit> {
         json: format == Format::Json,
         part_of: None,
         only_location: None,
+        shard: None,
     })
     .await
 }

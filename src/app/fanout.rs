@@ -104,9 +104,14 @@ async fn fan_out(
     let headers = SourceReader::headers_of(&p.source)?;
     crate::transform::Transformer::new(p, &headers)?;
     let listed = listed_locations(p, &fan, opts).await?;
+    // `serve --shard I/N`: this pod's locations only (each location is in exactly one shard).
     let inputs = match &fan.route {
-        Some(r) => partition(p, r, listed.as_deref(), out_dir, &mut summary)?,
+        Some(r) => partition(p, r, listed.as_deref(), opts.shard, out_dir, &mut summary)?,
         None => listed
+            .map(|mut ids| {
+                ids.retain(|l| opts.shard.is_none_or(|s| s.owns(l)));
+                ids
+            })
             .unwrap_or_default()
             .into_iter()
             .map(|l| {
@@ -274,15 +279,58 @@ async fn listed_locations(
     })
 }
 
+/// The locations `validate` checks: the run's list, the agency's installed ones (`live` only:
+/// that is a request), or the distinct values of the routing column (mapped). `None` when
+/// they are known only at run time.
+pub(super) async fn locations_to_check(
+    p: &Pipeline,
+    state_dir: Option<&Path>,
+    sandbox: bool,
+    live: bool,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let fan = p.fanout.as_ref().context("a multi-location pipeline")?;
+    if matches!(fan.locations, LocationSet::Installed { .. }) && !live {
+        return Ok(None);
+    }
+    let opts = RunOptions {
+        state_dir: state_dir.map(Path::to_path_buf),
+        sandbox,
+        ..RunOptions::default()
+    };
+    if let Some(ids) = listed_locations(p, fan, &opts).await? {
+        return Ok(Some(ids));
+    }
+    let route = fan.route.as_ref().context("routing")?;
+    let mut reader = SourceReader::open(&p.source)?;
+    let column = reader
+        .headers()
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
+        .with_context(|| format!("the source has no column `{}`", route.column))?;
+    let mut ids = std::collections::BTreeSet::new();
+    for item in reader.by_ref() {
+        if let SourceItem::Row(rec) = item {
+            if let Ok(Some(l)) = locate(&rec, column, route, None, None) {
+                ids.insert(l);
+            }
+        }
+    }
+    Ok(Some(ids.into_iter().collect()))
+}
+
 /// Reads the source once and writes each row to its location's part; rows without a known
 /// location are rejected into the run folder's own reports (and counted in `summary`).
 fn partition(
     p: &Pipeline,
     route: &Route,
     allowed: Option<&[String]>,
+    shard: Option<super::serve::Shard>,
     out_dir: &Path,
     summary: &mut Summary,
 ) -> anyhow::Result<BTreeMap<String, Input>> {
+    // With shards, another shard's rows are that shard's to load and report, and the rows with
+    // no location are reported by shard 0 alone.
+    let reports_unrouted = shard.is_none_or(|s| s.index == 0);
     let mut reader = SourceReader::open(&p.source)?;
     let headers = reader.headers().clone();
     let column = headers
@@ -308,8 +356,9 @@ fn partition(
     let mut line: Vec<String> = Vec::with_capacity(headers.len() + 1);
     for item in reader.by_ref() {
         let (rec, outcome) = match item {
-            SourceItem::Row(rec) => match locate(&rec, column, route, allowed) {
-                Ok(location) => {
+            SourceItem::Row(rec) => match locate(&rec, column, route, allowed, shard) {
+                Ok(None) => continue,
+                Ok(Some(location)) => {
                     let (_, w) = match writers.get_mut(&location) {
                         Some(w) => w,
                         None => {
@@ -335,6 +384,9 @@ fn partition(
             },
             SourceItem::Malformed { raw, error } => (raw, Outcome::Rejected(error)),
         };
+        if !reports_unrouted {
+            continue;
+        }
         rejects.write(&rec, &outcome, &[])?;
         summary.count(&outcome);
     }
@@ -343,7 +395,7 @@ fn partition(
     let mut inputs = BTreeMap::new();
     // A listed location with no rows still gets its (empty) run: its reports say so.
     for l in allowed.unwrap_or_default() {
-        if !writers.contains_key(l) {
+        if !writers.contains_key(l) && shard.is_none_or(|s| s.owns(l)) {
             let path = parts_dir.join(format!("{}.csv", folder(l)));
             let mut w = csv::Writer::from_path(&path)?;
             let mut head: Vec<&str> = headers.iter().map(String::as_str).collect();
@@ -365,13 +417,14 @@ fn partition(
     Ok(inputs)
 }
 
-/// The location a row goes to, or why it has none.
+/// The location a row goes to (`None`: another shard's), or why it has none.
 fn locate(
     rec: &Record,
     column: usize,
     route: &Route,
     allowed: Option<&[String]>,
-) -> Result<String, RowError> {
+    shard: Option<super::serve::Shard>,
+) -> Result<Option<String>, RowError> {
     let cell = rec.get(column).trim();
     let unknown = |message: String, hint: &str| {
         RowError::new(Stage::Validate, codes::UNKNOWN_LOCATION, message, hint)
@@ -412,7 +465,10 @@ fn locate(
             ));
         }
     }
-    Ok(location)
+    if shard.is_some_and(|s| !s.owns(&location)) {
+        return Ok(None);
+    }
+    Ok(Some(location))
 }
 
 /// The pipeline as one location's run sees it.

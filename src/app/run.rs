@@ -71,6 +71,8 @@ pub struct RunOptions {
     /// With a multi-location pipeline: run on this location only (`retry-rejects` and
     /// `rollback` on one location's run folder).
     pub only_location: Option<String>,
+    /// `serve --shard`: a multi-location pipeline runs on this shard's locations only.
+    pub shard: Option<super::serve::Shard>,
     /// This run is one location's part of a multi-location run: it prints no summary and
     /// talks to the API the parent gives it when there is one (its shared sandbox).
     pub part_of: Option<super::fanout::Part>,

@@ -85,10 +85,14 @@ pub async fn validate(path: &Path, o: ValidateOptions<'_>) -> Exit {
                     config::PIPELINE_VERSION
                 ),
             );
-            let rows = source(&p, o.live, &mut phases);
-            let creds = environment(&p, o, &mut phases).await;
-            if o.live && phases.ok() {
-                live(&p, creds, rows, &mut phases).await;
+            let rows = source(&p, o.live && p.fanout.is_none(), &mut phases);
+            if p.fanout.is_some() {
+                each_location(&p, o, &mut phases).await;
+            } else {
+                let creds = environment(&p, o, &mut phases).await;
+                if o.live && phases.ok() {
+                    live(&p, creds, rows, &mut phases).await;
+                }
             }
         }
     }
@@ -239,6 +243,51 @@ async fn environment(
         }
     }
     out
+}
+
+/// A multi-location pipeline: the environment (and with `--live` the live checks) of each of
+/// its locations, each failure on a line of its own, the passes counted per phase.
+async fn each_location(p: &Pipeline, o: ValidateOptions<'_>, phases: &mut Phases) {
+    let ids = match super::fanout::locations_to_check(p, o.state_dir, o.sandbox, o.live).await {
+        Ok(Some(ids)) => ids,
+        Ok(None) => {
+            phases.pass(
+                "environment",
+                "locations: listed by the agency grant when the run starts (--live lists them now)",
+            );
+            return;
+        }
+        Err(e) => {
+            phases.fail("environment", "the run's locations", format!("{e:#}"));
+            return;
+        }
+    };
+    let mut passed: Vec<(&'static str, usize)> = Vec::new();
+    for l in &ids {
+        let one = p.clone().for_location(l);
+        let mut ph = Phases::default();
+        let creds = environment(&one, o, &mut ph).await;
+        if o.live && ph.ok() {
+            live(&one, creds, None, &mut ph).await;
+        }
+        for mut r in ph.0 {
+            if r.ok {
+                match passed.iter_mut().find(|(k, _)| *k == r.phase) {
+                    Some((_, n)) => *n += 1,
+                    None => passed.push((r.phase, 1)),
+                }
+            } else {
+                r.message = format!("location {l}: {}", r.message);
+                phases.0.push(r);
+            }
+        }
+    }
+    for (phase, n) in passed {
+        phases.pass(
+            phase,
+            format!("{phase}: passed {n} times across {} locations", ids.len()),
+        );
+    }
 }
 
 /// `--live`: one read per location (the token, the location, the allowance), the custom

@@ -346,6 +346,19 @@ fn every_installed_location_matching_a_name_gets_the_list_and_a_migration_uses_t
     assert_eq!(emails(&sb, "north-1"), ["a@example.com", "b@example.com"]);
     assert_eq!(emails(&sb, "north-2"), ["a@example.com", "b@example.com"]);
     assert!(emails(&sb, "south-1").is_empty());
+    // validate --live asks each of the run's locations, with reads only.
+    let out = run(bin()
+        .args(["validate", "--live", "--state-dir"])
+        .arg(&state)
+        .arg(&p)
+        .env(SECRET_VAR, SECRET));
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}{se}");
+    assert!(
+        so.contains("token: passed 2 times across 2 locations"),
+        "{so}"
+    );
+    assert!(so.contains("scopes: passed 2 times"), "{so}");
 
     // north-1 → south-1 with one agency grant for both sides.
     let m = dir.path().join("m.yaml");
@@ -366,4 +379,65 @@ fn every_installed_location_matching_a_name_gets_the_list_and_a_migration_uses_t
         .env(SECRET_VAR, SECRET));
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(emails(&sb, "south-1"), ["a@example.com", "b@example.com"]);
+}
+
+#[test]
+fn shards_of_serve_once_split_one_pipelines_locations_and_load_each_row_once() {
+    let locs: Vec<String> = (0..6).map(|i| format!("loc-{i}")).collect();
+    let names: Vec<&str> = locs.iter().map(String::as_str).collect();
+    let sb = sandbox(&names, 1000);
+    let dir = workdir();
+    let mut csv = String::from("First Name,Email,Location Id\n");
+    for i in 0..60 {
+        csv.push_str(&format!("P{i},p{i}@example.com,loc-{}\n", i % 6));
+    }
+    csv.push_str("Nowhere,n@example.com,\n");
+    let p = write_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "target:\n  location_from: Location Id\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}",
+            sb.base_url
+        ),
+    );
+    let mut unrouted = 0;
+    let mut read = 0;
+    for shard in 0..3 {
+        let o = run(bin()
+            .args([
+                "serve",
+                "--once",
+                "--shard",
+                &format!("{shard}/3"),
+                "--state-dir",
+            ])
+            .arg(dir.path().join(format!("state-{shard}")))
+            .arg(dir.path())
+            .env("IT_TOKEN", &sb.token));
+        assert!(matches!(o.status.code(), Some(0 | 3)), "{}", text(&o).1);
+        let d = run_dir(dir.path());
+        let s = summary(&d);
+        read += s["rows"]["read"].as_u64().unwrap();
+        unrouted += s["rejected_by_code"]["unknown_location"]
+            .as_u64()
+            .unwrap_or(0);
+        // This shard's folder is done with: the next shard's run gets a new one.
+        std::fs::rename(&d, dir.path().join(format!("shard-{shard}"))).unwrap();
+    }
+    for (i, l) in locs.iter().enumerate() {
+        let want: Vec<String> = {
+            let mut v: Vec<String> = (0..60)
+                .filter(|r| r % 6 == i)
+                .map(|r| format!("p{r}@example.com"))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(emails(&sb, l), want, "{l}: its rows once, by one shard");
+    }
+    assert_eq!(
+        unrouted, 1,
+        "the row with no location is reported by one shard"
+    );
+    assert_eq!(read, 61, "every row counted once across the shards");
 }

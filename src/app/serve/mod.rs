@@ -83,8 +83,17 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
+    /// Whether `location` is this shard's.
+    pub fn owns(&self, location: &str) -> bool {
+        Self::of_key(location, self.count) == self.index
+    }
+
+    fn of_key(key: &str, count: u32) -> u32 {
+        (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % u64::from(count)) as u32
+    }
+
     /// The shard a pipeline belongs to: by the location it writes to (else the one it reads,
-    /// else its name).
+    /// else its name). A multi-location pipeline runs in every shard, on the shard's locations.
     pub fn of(p: &Pipeline, count: u32) -> u32 {
         let key = p
             .target
@@ -95,7 +104,7 @@ impl Shard {
                 _ => None,
             })
             .unwrap_or(&p.name);
-        (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % u64::from(count)) as u32
+        Self::of_key(key, count)
     }
 }
 
@@ -334,9 +343,10 @@ fn start_due(
         );
         running.files.insert(file.clone(), location);
         let (state_dir, metrics, f) = (o.state_dir.clone(), Arc::clone(metrics), file.clone());
+        let shard = o.shard;
         let task = running
             .tasks
-            .spawn(async move { run_one(&f, state_dir.as_deref(), &metrics).await });
+            .spawn(async move { run_one(&f, state_dir.as_deref(), shard, &metrics).await });
         running.ids.insert(task.id(), file);
     }
 }
@@ -425,7 +435,11 @@ fn rescan(dir: &Path, o: &ServeOptions, entries: &mut BTreeMap<PathBuf, Entry>, 
                 warning(&format!("serve: {} skipped: {err:#}", f.display()));
                 e.broken = true;
             }
-            Ok(p) if o.shard.is_some_and(|s| Shard::of(&p, s.count) != s.index) => {
+            // A multi-location pipeline runs in every shard, each on its own locations.
+            Ok(p)
+                if p.fanout.is_none()
+                    && o.shard.is_some_and(|s| Shard::of(&p, s.count) != s.index) =>
+            {
                 if first {
                     notice(&format!(
                         "serve: {} is in shard {}; not this one",
@@ -501,7 +515,12 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
 
 /// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics; its exit
 /// code.
-async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics::Metrics) -> Exit {
+async fn run_one(
+    file: &Path,
+    state_dir: Option<&Path>,
+    shard: Option<Shard>,
+    metrics: &super::metrics::Metrics,
+) -> Exit {
     let loaded = crate::config::load(file).ok();
     // The runs this one makes (an inbox run makes one per file) are the rows added after these.
     let newest = |p: &Pipeline, n: usize| {
@@ -520,6 +539,7 @@ async fn run_one(file: &Path, state_dir: Option<&Path>, metrics: &super::metrics
         pipeline: file.to_owned(),
         quiet: true,
         state_dir: state_dir.map(Path::to_path_buf),
+        shard,
         ..Default::default()
     })
     .await;
