@@ -392,7 +392,7 @@ fn shards_of_serve_once_split_one_pipelines_locations_and_load_each_row_once() {
         csv.push_str(&format!("P{i},p{i}@example.com,loc-{}\n", i % 6));
     }
     csv.push_str("Nowhere,n@example.com,\n");
-    let p = write_pipeline(
+    write_pipeline(
         dir.path(),
         &csv,
         &format!(
