@@ -65,8 +65,49 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> Ran {
     let started_at = time::OffsetDateTime::now_utc();
     let id = super::run::run_id_of(&p, started_at);
     let span = tracing::info_span!("run", run = %id, pipeline = %p.name, location = "*");
-    let fut = tracing::Instrument::instrument(execute(p, opts, started_at), span);
+    // The webhook's URL is checked before anything is sent; it is told once, about the whole run.
+    let webhook = match p
+        .notify
+        .as_ref()
+        .map(crate::notify::webhook_url)
+        .transpose()
+    {
+        Ok(w) => w,
+        Err(e) => {
+            return Ran {
+                result: Err(e.into()),
+                out_dir: None,
+                id,
+            }
+        }
+    };
+    let fut = tracing::Instrument::instrument(execute(&p, opts, started_at), span);
     let (result, out_dir) = fut.await;
+    if let (Some(n), Some(url)) = (&p.notify, &webhook) {
+        let summary: Option<serde_json::Value> = out_dir
+            .as_ref()
+            .and_then(|d| std::fs::read(d.join(report::SUMMARY_JSON)).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let mut shown = p.clone();
+        if let (Some(t), Some(n)) = (
+            &mut shown.target,
+            summary
+                .as_ref()
+                .and_then(|s| s["locations"].as_array())
+                .map(Vec::len),
+        ) {
+            t.location_id = format!("{n} locations");
+        }
+        super::run::notify_webhook(
+            n,
+            url,
+            (&shown, &id),
+            &result,
+            out_dir.as_deref(),
+            summary.as_ref(),
+        )
+        .await;
+    }
     if let Err(e) = &result {
         tracing::error!(exit = crate::error::exit_code_for(e) as i32, error = %e, "Run failed.");
     }
@@ -78,16 +119,16 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> Ran {
 }
 
 async fn execute(
-    p: Pipeline,
+    p: &Pipeline,
     opts: RunOptions,
     started_at: time::OffsetDateTime,
 ) -> (anyhow::Result<Exit>, Option<PathBuf>) {
     let started = Instant::now();
-    let out_dir = match output_dir(&opts, &p, started_at) {
+    let out_dir = match output_dir(&opts, p, started_at) {
         Ok(d) => d,
         Err(e) => return (Err(e), None),
     };
-    let result = fan_out(&p, &opts, &out_dir, started_at, started).await;
+    let result = fan_out(p, &opts, &out_dir, started_at, started).await;
     (result, Some(out_dir))
 }
 

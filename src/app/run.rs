@@ -6,7 +6,7 @@
 mod around;
 mod ending;
 use crate::state::rfc3339;
-pub(super) use around::run_id as run_id_of;
+pub(super) use around::{notify as notify_webhook, run_id as run_id_of};
 use around::{notify, run_id};
 pub(super) use ending::absolute;
 use ending::{exit_code, resume_estimate};
@@ -178,7 +178,8 @@ async fn run_in_span(
             let result = run.execute().await;
             let (dir, summary) = run.finished(&result);
             if let (Some(n), Some(url)) = (&p.notify, &webhook) {
-                notify(n, url, &run, &result, dir.as_deref(), summary.as_ref()).await;
+                let id = run_id(&p, started_at);
+                notify(n, url, (&p, &id), &result, dir.as_deref(), summary.as_ref()).await;
             }
             out_dir = dir;
             result

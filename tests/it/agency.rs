@@ -441,3 +441,63 @@ fn shards_of_serve_once_split_one_pipelines_locations_and_load_each_row_once() {
     );
     assert_eq!(read, 61, "every row counted once across the shards");
 }
+
+#[test]
+fn sigterm_stops_every_location_with_complete_reports_and_the_webhook_hears_once() {
+    let sb = sandbox(&["loc-a", "loc-b", "loc-c", "loc-d"], 10);
+    let hook = crate::unattended::Webhook::start(0);
+    let dir = workdir();
+    let mut csv = String::from("First Name,Email\n");
+    for i in 0..40 {
+        csv.push_str(&format!("P{i},p{i}@example.com\n"));
+    }
+    // Two at a time: loc-c and loc-d have not started when the signal comes.
+    let p = write_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "target:\n  locations: [loc-a, loc-b, loc-c, loc-d]\n  parallel: 2\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}\n\
+             notify: {{on: [failure, rejects, success], webhook_url_env: IT_WEBHOOK}}",
+            sb.base_url
+        ),
+    );
+    let child = bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .env("IT_WEBHOOK", &hook.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_contacts(&sb, "loc-a", 5);
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let d = run_dir(dir.path());
+    let s = summary(&d);
+    assert_eq!(
+        s["rows"]["read"], 160,
+        "every row of every location accounted: {s}"
+    );
+    let written: u64 = ["loc-a", "loc-b", "loc-c", "loc-d"]
+        .iter()
+        .map(|l| sb.contacts(l).len() as u64)
+        .sum();
+    assert_eq!(s["rows"]["created"].as_u64().unwrap(), written);
+    assert!(written < 160);
+    for l in ["loc-a", "loc-b", "loc-c", "loc-d"] {
+        let part = summary(&d.join("locations").join(l));
+        assert!(part["aborted"].is_string(), "{l}: {part}");
+    }
+    assert!(
+        sb.contacts("loc-d").is_empty(),
+        "not started after the signal"
+    );
+    let bodies = hook.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "one alert for the run: {bodies:?}");
+    let v: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(v["event"], "failure");
+    assert_eq!(v["location"], "4 locations");
+}

@@ -239,13 +239,13 @@ fn log_format_json_writes_only_json_lines_carrying_the_run() {
 
 /// A webhook endpoint on 127.0.0.1 that answers the first `fail` requests 500, then 200, and
 /// keeps every body it received.
-struct Webhook {
-    url: String,
-    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+pub(crate) struct Webhook {
+    pub url: String,
+    pub bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Webhook {
-    fn start(fail: usize) -> Webhook {
+    pub fn start(fail: usize) -> Webhook {
         use std::io::{BufRead, BufReader, Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook/secret-path", l.local_addr().unwrap());

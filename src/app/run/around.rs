@@ -131,10 +131,10 @@ fn exit_of(result: &anyhow::Result<Exit>) -> Exit {
 
 /// Tells the pipeline's webhook about the run if its ending is one `notify.on` names; a webhook
 /// that fails is a warning, never a change of the run's outcome.
-pub(super) async fn notify(
+pub(in crate::app) async fn notify(
     n: &config::NotifyConfig,
     url: &reqwest::Url,
-    run: &Run<'_>,
+    (p, id): (&config::Pipeline, &str),
     result: &anyhow::Result<Exit>,
     out_dir: Option<&std::path::Path>,
     summary: Option<&serde_json::Value>,
@@ -143,11 +143,10 @@ pub(super) async fn notify(
     let Some(event) = crate::notify::event(&n.on, exit, summary) else {
         return;
     };
-    let id = run_id(run.p, run.started_at);
     let info = crate::notify::RunInfo {
-        run: &id,
-        pipeline: &run.p.name,
-        location: run.p.target.as_ref().map(|t| t.location_id.as_str()),
+        run: id,
+        pipeline: &p.name,
+        location: p.target.as_ref().map(|t| t.location_id.as_str()),
         exit,
         summary,
         report_dir: out_dir,
