@@ -458,6 +458,50 @@ fn partition(
     Ok(inputs)
 }
 
+/// A routed pipeline's routing, for `preview`: each row's location, or its reject.
+pub(super) struct Router {
+    column: usize,
+    route: Route,
+    allowed: Option<Vec<String>>,
+}
+
+impl Router {
+    /// The routing of `p` over these columns; `None` when rows are not routed.
+    pub fn of(p: &Pipeline, headers: &[String]) -> anyhow::Result<Option<Router>> {
+        let Some(fan) = &p.fanout else {
+            return Ok(None);
+        };
+        let Some(route) = &fan.route else {
+            return Ok(None);
+        };
+        let column = headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
+            .ok_or_else(|| {
+                ConfigError::new(format!(
+                    "{}: target.location_from: the source has no column `{}`",
+                    p.file.display(),
+                    route.column
+                ))
+            })?;
+        let allowed = match &fan.locations {
+            LocationSet::List(ids) => Some(ids.clone()),
+            _ => None,
+        };
+        Ok(Some(Router {
+            column,
+            route: route.clone(),
+            allowed,
+        }))
+    }
+
+    /// The location `rec` goes to, or its `unknown_location` reject.
+    pub fn locate(&self, rec: &Record) -> Result<String, RowError> {
+        locate(rec, self.column, &self.route, self.allowed.as_deref(), None)
+            .map(|l| l.unwrap_or_default())
+    }
+}
+
 /// The location a row goes to (`None`: another shard's), or why it has none.
 fn locate(
     rec: &Record,
@@ -468,7 +512,9 @@ fn locate(
 ) -> Result<Option<String>, RowError> {
     let cell = rec.get(column).trim();
     let unknown = |message: String, hint: &str| {
-        RowError::new(Stage::Validate, codes::UNKNOWN_LOCATION, message, hint)
+        let mut e = RowError::new(Stage::Validate, codes::UNKNOWN_LOCATION, message, hint);
+        e.column = Some(route.column.clone());
+        e
     };
     if cell.is_empty() {
         return Err(unknown(

@@ -67,6 +67,13 @@ pub async fn preview(path: &Path, o: PreviewOptions<'_>) -> anyhow::Result<Exit>
     let reader = SourceReader::open(&p.source)?;
     let headers = reader.headers().clone();
     let transformer = Transformer::new(&p, &headers)?;
+    let router = super::fanout::Router::of(&p, &headers)?;
+    if o.live && p.fanout.is_some() {
+        return Err(ConfigError::new(
+            "preview --live asks one location; this pipeline targets several (run --dry-run plans each)",
+        )
+        .into());
+    }
     let live = match o.live {
         true => Some(Live::open(&p, o.state_dir).await?),
         false => None,
@@ -89,8 +96,19 @@ pub async fn preview(path: &Path, o: PreviewOptions<'_>) -> anyhow::Result<Exit>
             .map(|(h, c)| json!({"column": h, "value": c}))
             .collect();
         let mut entry = json!({"row": rec.row, "cells": cells});
-        match problem.map_or_else(|| transformer.apply(&rec), Err) {
-            Ok(prep) => {
+        let routed = match &router {
+            Some(r) => r.locate(&rec).map(Some),
+            None => Ok(None),
+        };
+        let applied = problem
+            .map_or(Ok(()), Err)
+            .and(routed)
+            .and_then(|to| transformer.apply(&rec).map(|p| (p, to)));
+        match applied {
+            Ok((mut prep, to)) => {
+                if let Some(l) = to {
+                    prep.body.location_id = l;
+                }
                 if let Some(l) = &live {
                     entry["live"] = l.plan(&prep.body).await?;
                 }
@@ -130,6 +148,16 @@ pub async fn preview(path: &Path, o: PreviewOptions<'_>) -> anyhow::Result<Exit>
         },
         "in-file duplicates are found by run and run --dry-run, which read the whole file".to_owned(),
     ];
+    let notes: Vec<String> = match (&p.fanout, &router) {
+        (Some(_), None) => notes
+            .into_iter()
+            .chain([
+                "every location of the run gets each row (locationId is set per location)"
+                    .to_owned(),
+            ])
+            .collect(),
+        _ => notes.to_vec(),
+    };
     if json {
         let doc = json!({
             "version": PREVIEW_VERSION,

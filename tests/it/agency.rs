@@ -143,6 +143,16 @@ fn rows_routed_by_a_column_and_by_a_map_reach_exactly_their_locations() {
         "the page links each location"
     );
 
+    // preview shows each row's location, or its reject, with no request.
+    let o = run(bin()
+        .args(["preview", "--rows", "10", "--format", "json"])
+        .arg(&p));
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[1]["body"]["locationId"], "loc-b");
+    assert_eq!(rows[8]["reject"]["code"], "unknown_location", "{}", rows[8]);
+    assert_eq!(rows[8]["reject"]["column"], "Location Id");
+
     // The same rows routed by a map of store names; names match in any case.
     let sb = sandbox(&["loc-a", "loc-b"], 1000);
     let dir = workdir();
