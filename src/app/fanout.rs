@@ -228,11 +228,19 @@ async fn fan_out(
         Exit::Ok
     };
     let mut listed_parts = Vec::new();
+    let mut etas = Vec::new();
     for (location, r) in parts {
         let (s, e) = r.with_context(|| format!("writing the reports of location {location}"))?;
         exit = exit.worse(e);
         summary.add(&s);
+        etas.extend(s.forecast.as_ref().map(|f| f.eta_seconds));
         listed_parts.push(location_part(&location, &s, e));
+    }
+    if let Some(f) = &mut summary.forecast {
+        // Locations write side by side, `parallel` at a time: the longest one, or the total
+        // spread over the slots, whichever is longer.
+        let longest = etas.iter().copied().fold(0.0, f64::max);
+        f.eta_seconds = longest.max(etas.iter().sum::<f64>() / parallel as f64);
     }
     if let Some((sb, _)) = &sandbox {
         for l in &locations {
@@ -249,7 +257,7 @@ async fn fan_out(
     if opts.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        print_locations(&summary, out_dir);
+        super::output::print_summary(&summary, out_dir, None);
     }
     Ok(exit)
 }
@@ -691,56 +699,6 @@ async fn start_sandbox(
         token: sb.token().to_owned(),
     };
     Ok((sb, api))
-}
-
-/// The summary for people: totals, then one line per location (the 20 with the most rejects
-/// when there are more).
-fn print_locations(s: &Summary, out_dir: &Path) {
-    let r = &s.rows;
-    let parts = s.locations.as_deref().unwrap_or_default();
-    println!(
-        "{}: {} → {} locations{}",
-        s.pipeline,
-        s.source,
-        parts.len(),
-        if s.sandbox { " (embedded sandbox)" } else { "" }
-    );
-    println!("  rows read   {:>8}", r.read);
-    println!("  created     {:>8}", r.created);
-    println!("  updated     {:>8}", r.updated);
-    println!("  unchanged   {:>8}", r.unchanged);
-    println!("  rejected    {:>8}", r.rejected);
-    for (code, n) in &s.rejected_by_code {
-        println!("    {code:<22}{n:>6}");
-    }
-    let mut shown: Vec<&LocationPart> = parts.iter().collect();
-    shown.sort_by(|a, b| {
-        (b.aborted.is_some(), b.rows.rejected).cmp(&(a.aborted.is_some(), a.rows.rejected))
-    });
-    println!("  location                   read  created  updated rejected  req/s");
-    for l in shown.iter().take(20) {
-        println!(
-            "  {:<24}{:>7}{:>9}{:>9}{:>9}{:>7.1}{}",
-            l.location_id,
-            l.rows.read,
-            l.rows.created,
-            l.rows.updated,
-            l.rows.rejected,
-            l.requests_per_second,
-            l.aborted
-                .as_deref()
-                .map(|a| format!("  stopped: {a}"))
-                .unwrap_or_default()
-        );
-    }
-    if shown.len() > 20 {
-        println!("  … and {} more (summary.json lists all)", shown.len() - 20);
-    }
-    println!(
-        "  requests    {:>8}  (429: {})",
-        s.requests.sent, s.requests.rate_limited_429
-    );
-    println!("reports: {}", out_dir.display());
 }
 
 /// File descriptors one running location may hold: its journal (3), lease, reports (6), its

@@ -88,6 +88,11 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
     let r = &s.rows;
     let dest = match exported_to {
         Some(p) => format!("{}", p.display()),
+        None if s.locations.is_some() => format!(
+            "{} locations{}",
+            s.locations.as_ref().map_or(0, Vec::len),
+            if s.sandbox { " (embedded sandbox)" } else { "" }
+        ),
         None if s.location_id.is_empty() => "(nothing written)".to_owned(),
         None => format!(
             "location {}{}",
@@ -173,5 +178,35 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
             r.rows_left, r.requests_needed, r.earliest, r.latest
         );
     }
+    if let Some(parts) = &s.locations {
+        print_locations(parts);
+    }
     println!("reports: {}", out.display());
+}
+
+/// One line per location (the 20 stopped or with the most rejects first, when there are more).
+fn print_locations(parts: &[crate::report::summary::LocationPart]) {
+    let mut shown: Vec<&crate::report::summary::LocationPart> = parts.iter().collect();
+    shown.sort_by(|a, b| {
+        (b.aborted.is_some(), b.rows.rejected).cmp(&(a.aborted.is_some(), a.rows.rejected))
+    });
+    println!("  location                   read  created  updated rejected  req/s");
+    for l in shown.iter().take(20) {
+        println!(
+            "  {:<24}{:>7}{:>9}{:>9}{:>9}{:>7.1}{}",
+            l.location_id,
+            l.rows.read,
+            l.rows.created,
+            l.rows.updated,
+            l.rows.rejected,
+            l.requests_per_second,
+            l.aborted
+                .as_deref()
+                .map(|a| format!("  stopped: {a}"))
+                .unwrap_or_default()
+        );
+    }
+    if shown.len() > 20 {
+        println!("  … and {} more (summary.json lists all)", shown.len() - 20);
+    }
 }

@@ -240,6 +240,25 @@ impl Summary {
         q.transport_errors += y.transport_errors;
         q.rate_limit = q.rate_limit.or(y.rate_limit);
         self.blank_records = self.blank_records.max(o.blank_records);
+        if let Some(f) = &o.forecast {
+            // Each location's allowance is its own: the tightest share is the one to watch.
+            let mine = self.forecast.get_or_insert_with(Forecast::default);
+            mine.write_requests += f.write_requests;
+            mine.read_requests += f.read_requests;
+            mine.existing_contacts = match (mine.existing_contacts, f.existing_contacts) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            };
+            mine.daily_remaining = match (mine.daily_remaining, f.daily_remaining) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            mine.daily_share_percent = match (mine.daily_share_percent, f.daily_share_percent) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            mine.eta_seconds = mine.eta_seconds.max(f.eta_seconds);
+        }
     }
 
     /// Counts one row's outcome.
