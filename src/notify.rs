@@ -34,6 +34,11 @@ pub fn webhook_url(cfg: &NotifyConfig) -> Result<reqwest::Url, ConfigError> {
         })
 }
 
+/// The pipeline's webhook URL, if it has `notify:` (checked before a run sends anything).
+pub fn webhook_of(p: &crate::config::Pipeline) -> Result<Option<reqwest::Url>, ConfigError> {
+    p.notify.as_ref().map(webhook_url).transpose()
+}
+
 /// Which of `on` this ending is, if any: `summary` is the run's summary.json (absent when the
 /// run did not get that far).
 pub fn event(on: &[NotifyOn], exit: Exit, summary: Option<&Value>) -> Option<NotifyOn> {

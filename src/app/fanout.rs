@@ -66,12 +66,7 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> Ran {
     let id = super::run::run_id_of(&p, started_at);
     let span = tracing::info_span!("run", run = %id, pipeline = %p.name, location = "*");
     // The webhook's URL is checked before anything is sent; it is told once, about the whole run.
-    let webhook = match p
-        .notify
-        .as_ref()
-        .map(crate::notify::webhook_url)
-        .transpose()
-    {
+    let webhook = match crate::notify::webhook_of(&p) {
         Ok(w) => w,
         Err(e) => {
             return Ran {
@@ -141,30 +136,7 @@ async fn fan_out(
 ) -> anyhow::Result<Exit> {
     let fan = p.fanout.clone().context("a multi-location pipeline")?;
     let mut summary = new_summary(p, opts, started_at);
-    // A mapping that does not fit the source fails once, here, before any location starts.
-    let headers = SourceReader::headers_of(&p.source)?;
-    crate::transform::Transformer::new(p, &headers)?;
-    let listed = listed_locations(p, &fan, opts).await?;
-    // `serve --shard I/N`: this pod's locations only (each location is in exactly one shard).
-    let inputs = match &fan.route {
-        Some(r) => partition(p, r, listed.as_deref(), opts.shard, out_dir, &mut summary)?,
-        None => listed
-            .map(|mut ids| {
-                ids.retain(|l| opts.shard.is_none_or(|s| s.owns(l)));
-                ids
-            })
-            .unwrap_or_default()
-            .into_iter()
-            .map(|l| {
-                (
-                    l,
-                    Input {
-                        source: p.source.clone(),
-                    },
-                )
-            })
-            .collect(),
-    };
+    let inputs = inputs(p, &fan, opts, out_dir, &mut summary).await?;
     let locations: Vec<String> = inputs.keys().cloned().collect();
     tracing::info!(locations = locations.len(), "Multi-location run started.");
     let sandbox = match opts.sandbox {
@@ -175,15 +147,74 @@ async fn fan_out(
         parent: super::run::run_id_of(p, started_at),
         api: sandbox.as_ref().map(|(_, api)| api.clone()),
     };
+    let parallel = within_file_limit(fan.parallel);
+    let parts = run_parts(p, opts, out_dir, &part, inputs, parallel).await;
+    let exit = sum_up(&mut summary, parts, parallel)?;
+    if let Some((sb, _)) = &sandbox {
+        for l in &locations {
+            let dir = out_dir.join("locations").join(folder(l));
+            write_json(&dir.join(report::SANDBOX_CONTACTS_JSON), &sb.contacts(l))?;
+        }
+    }
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
+    if let Err(e) = report::html::write(out_dir) {
+        crate::progress::warning(&format!("warning: report.html not written: {e:#}"));
+    }
+    if opts.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        super::output::print_summary(&summary, out_dir, None);
+    }
+    Ok(exit)
+}
 
-    // Ctrl-C / SIGTERM: parts running stop by their own watchers; parts not started yet are
-    // not started.
+/// Each location's input: its part of the routed source, or the whole source; only this
+/// shard's locations under `serve --shard`. A mapping that does not fit the source fails once,
+/// here, before any location starts.
+async fn inputs(
+    p: &Pipeline,
+    fan: &Fanout,
+    opts: &RunOptions,
+    out_dir: &Path,
+    summary: &mut Summary,
+) -> anyhow::Result<BTreeMap<String, Input>> {
+    let headers = SourceReader::headers_of(&p.source)?;
+    crate::transform::Transformer::new(p, &headers)?;
+    let listed = listed_locations(p, fan, opts).await?;
+    if fan.route.is_some() {
+        let router = Router::of(p, &headers)?
+            .context("a routed pipeline")?
+            .within(listed);
+        return partition(p, &router, opts.shard, out_dir, summary);
+    }
+    Ok(listed
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| opts.shard.is_none_or(|s| s.owns(l)))
+        .map(|l| {
+            let source = p.source.clone();
+            (l, Input { source })
+        })
+        .collect())
+}
+
+/// Runs each location's part, `parallel` at a time, each a task of its own (so they use every
+/// worker thread). After SIGINT/SIGTERM the running parts stop by their own signal watchers
+/// and the parts not started yet are not started. Sorted by location.
+async fn run_parts(
+    p: &Pipeline,
+    opts: &RunOptions,
+    out_dir: &Path,
+    part: &Part,
+    inputs: BTreeMap<String, Input>,
+    parallel: usize,
+) -> Vec<(String, anyhow::Result<(Summary, Exit)>)> {
     let stopping = Arc::new(AtomicBool::new(false));
     let watcher = {
         let stopping = Arc::clone(&stopping);
         super::signals::watch(move |_| stopping.store(true, Ordering::SeqCst))
     };
-    let parallel = within_file_limit(fan.parallel);
     let runs = futures::stream::iter(inputs)
         .map(|(location, input)| {
             let child = part_pipeline(p, &location, input);
@@ -204,7 +235,6 @@ async fn fan_out(
                         Err(anyhow::anyhow!("not started: the run was interrupted")),
                         false,
                     ),
-                    // A task of its own: the parts run on every worker thread.
                     false => match tokio::spawn(run_one(child.clone(), child_opts)).await {
                         Ok(r) => (r.result, r.out_dir.is_some()),
                         Err(e) => (
@@ -221,44 +251,35 @@ async fn fan_out(
     let mut parts: Vec<(String, anyhow::Result<(Summary, Exit)>)> = runs.collect().await;
     watcher.abort();
     parts.sort_by(|a, b| a.0.cmp(&b.0));
+    parts
+}
 
-    let mut exit = if summary.rows.rejected > 0 {
-        Exit::Rejects
-    } else {
-        Exit::Ok
+/// Adds the locations' summaries into the run's (listing each) and returns the worst exit
+/// code. A dry run's forecast ETA: the longest location, or the total spread over the
+/// `parallel` slots, whichever is longer.
+fn sum_up(
+    summary: &mut Summary,
+    parts: Vec<(String, anyhow::Result<(Summary, Exit)>)>,
+    parallel: usize,
+) -> anyhow::Result<Exit> {
+    let mut exit = match summary.rows.rejected > 0 {
+        true => Exit::Rejects,
+        false => Exit::Ok,
     };
-    let mut listed_parts = Vec::new();
+    let mut listed = Vec::new();
     let mut etas = Vec::new();
     for (location, r) in parts {
         let (s, e) = r.with_context(|| format!("writing the reports of location {location}"))?;
         exit = exit.worse(e);
         summary.add(&s);
         etas.extend(s.forecast.as_ref().map(|f| f.eta_seconds));
-        listed_parts.push(location_part(&location, &s, e));
+        listed.push(location_part(&location, &s, e));
     }
     if let Some(f) = &mut summary.forecast {
-        // Locations write side by side, `parallel` at a time: the longest one, or the total
-        // spread over the slots, whichever is longer.
         let longest = etas.iter().copied().fold(0.0, f64::max);
         f.eta_seconds = longest.max(etas.iter().sum::<f64>() / parallel as f64);
     }
-    if let Some((sb, _)) = &sandbox {
-        for l in &locations {
-            let dir = out_dir.join("locations").join(folder(l));
-            write_json(&dir.join(report::SANDBOX_CONTACTS_JSON), &sb.contacts(l))?;
-        }
-    }
-    summary.locations = Some(listed_parts);
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
-    if let Err(e) = report::html::write(out_dir) {
-        crate::progress::warning(&format!("warning: report.html not written: {e:#}"));
-    }
-    if opts.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        super::output::print_summary(&summary, out_dir, None);
-    }
+    summary.locations = Some(listed);
     Ok(exit)
 }
 
@@ -349,17 +370,12 @@ pub(super) async fn locations_to_check(
     if let Some(ids) = listed_locations(p, fan, &opts).await? {
         return Ok(Some(ids));
     }
-    let route = fan.route.as_ref().context("routing")?;
     let mut reader = SourceReader::open(&p.source)?;
-    let column = reader
-        .headers()
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
-        .with_context(|| format!("the source has no column `{}`", route.column))?;
+    let router = Router::of(p, reader.headers())?.context("a routed pipeline")?;
     let mut ids = std::collections::BTreeSet::new();
     for item in reader.by_ref() {
         if let SourceItem::Row(rec) = item {
-            if let Ok(Some(l)) = locate(&rec, column, route, None, None) {
+            if let Ok(l) = router.locate(&rec) {
                 ids.insert(l);
             }
         }
@@ -371,8 +387,7 @@ pub(super) async fn locations_to_check(
 /// location are rejected into the run folder's own reports (and counted in `summary`).
 fn partition(
     p: &Pipeline,
-    route: &Route,
-    allowed: Option<&[String]>,
+    router: &Router,
     shard: Option<super::serve::Shard>,
     out_dir: &Path,
     summary: &mut Summary,
@@ -382,22 +397,6 @@ fn partition(
     let reports_unrouted = shard.is_none_or(|s| s.index == 0);
     let mut reader = SourceReader::open(&p.source)?;
     let headers = reader.headers().clone();
-    let column = headers
-        .iter()
-        .position(|h| h == &route.column)
-        .or_else(|| {
-            headers
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
-        })
-        .ok_or_else(|| {
-            ConfigError::new(format!(
-                "{}: target.location_from: the source has no column `{}` (its columns: {})",
-                p.file.display(),
-                route.column,
-                headers.join(", ")
-            ))
-        })?;
     let parts_dir = out_dir.join("parts");
     crate::state::create_private_dir(&parts_dir)?;
     let mut rejects = ReportWriter::create(out_dir, &headers, p.report.escape_formulas)?;
@@ -405,7 +404,7 @@ fn partition(
     let mut line: Vec<String> = Vec::with_capacity(headers.len() + 1);
     for item in reader.by_ref() {
         let (rec, outcome) = match item {
-            SourceItem::Row(rec) => match locate(&rec, column, route, allowed, shard) {
+            SourceItem::Row(rec) => match router.locate_in(&rec, shard) {
                 Ok(None) => continue,
                 Ok(Some(location)) => {
                     let (_, w) = match writers.get_mut(&location) {
@@ -427,7 +426,7 @@ fn partition(
                     continue;
                 }
                 Err(mut e) => {
-                    e.column = Some(headers[column].clone());
+                    e.column = Some(headers[router.column].clone());
                     (rec, Outcome::Rejected(e))
                 }
             },
@@ -443,7 +442,7 @@ fn partition(
     summary.blank_records = reader.blank_records();
     let mut inputs = BTreeMap::new();
     // A listed location with no rows still gets its (empty) run: its reports say so.
-    for l in allowed.unwrap_or_default() {
+    for l in router.allowed.as_deref().unwrap_or_default() {
         if !writers.contains_key(l) && shard.is_none_or(|s| s.owns(l)) {
             let path = parts_dir.join(format!("{}.csv", folder(l)));
             let mut w = csv::Writer::from_path(&path)?;
@@ -484,12 +483,18 @@ impl Router {
         };
         let column = headers
             .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
+            .position(|h| h == &route.column)
+            .or_else(|| {
+                headers
+                    .iter()
+                    .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
+            })
             .ok_or_else(|| {
                 ConfigError::new(format!(
-                    "{}: target.location_from: the source has no column `{}`",
+                    "{}: target.location_from: the source has no column `{}` (its columns: {})",
                     p.file.display(),
-                    route.column
+                    route.column,
+                    headers.join(", ")
                 ))
             })?;
         let allowed = match &fan.locations {
@@ -503,10 +508,32 @@ impl Router {
         }))
     }
 
+    /// Only these locations (the run's, once listed), when known.
+    fn within(mut self, listed: Option<Vec<String>>) -> Router {
+        if listed.is_some() {
+            self.allowed = listed;
+        }
+        self
+    }
+
     /// The location `rec` goes to, or its `unknown_location` reject.
     pub fn locate(&self, rec: &Record) -> Result<String, RowError> {
-        locate(rec, self.column, &self.route, self.allowed.as_deref(), None)
-            .map(|l| l.unwrap_or_default())
+        self.locate_in(rec, None).map(|l| l.unwrap_or_default())
+    }
+
+    /// The location `rec` goes to (`None`: another shard's), or its reject.
+    fn locate_in(
+        &self,
+        rec: &Record,
+        shard: Option<super::serve::Shard>,
+    ) -> Result<Option<String>, RowError> {
+        locate(
+            rec,
+            self.column,
+            &self.route,
+            self.allowed.as_deref(),
+            shard,
+        )
     }
 }
 

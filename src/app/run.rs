@@ -153,12 +153,7 @@ async fn run_in_span(
         super::signals::watch(move |s| stop.stop(format!("interrupted by {}", s.name())))
     };
     // The webhook's URL is checked before anything is sent.
-    let webhook = match p
-        .notify
-        .as_ref()
-        .map(crate::notify::webhook_url)
-        .transpose()
-    {
+    let webhook = match crate::notify::webhook_of(&p) {
         Ok(w) => w,
         Err(e) => return (Err(e.into()), None),
     };
