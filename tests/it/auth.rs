@@ -718,6 +718,26 @@ fn agency_login_lists_its_locations_and_mints_location_tokens_again_when_they_ex
         !all_text(&dir.path().join("out")).contains("sbx-lt-"),
         "a minted token was written"
     );
+    // The company token expired during the run too: refreshed, and the rotated refresh token
+    // saved before use.
+    let now: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_ne!(now["refresh_token"], stored["refresh_token"]);
+    assert_eq!(sb.stats()["refresh_token_reuse"], 0);
+
+    // A location token refused before its expiry (401): minted again once, the row sent again.
+    let mints = sb.stats()["oauth_location_tokens"].as_u64().unwrap();
+    let (s, _) = sb.raw("POST", "/_sandbox/faults", &[], r#"["401x1@3"]"#);
+    assert_eq!(s, 200);
+    std::fs::write(dir.path().join("in.csv"), rows("re", 10)).unwrap();
+    let out = run(&mut run_oauth(&p, &state, &dir.path().join("out-401"), &[]));
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(sb.contacts("loc-b").len(), 50);
+    // One mint to start (a new process), one after the 401 (the run is shorter than a token).
+    assert_eq!(
+        sb.stats()["oauth_location_tokens"].as_u64().unwrap(),
+        mints + 2
+    );
 
     // Uninstalled from loc-b: the run stops with a clear reason.
     sb.raw("POST", "/_sandbox/uninstall?location=loc-b", &[], "");
