@@ -1,11 +1,11 @@
 //! Benchmark of one run across many locations (figures, not assertions): L sandbox locations in
-//! one sandbox process, each with its own window of R requests per second (GHL's 100 / 10 s,
+//! one sandbox process, each with its own window of M requests per I ms (GHL's 100 / 10 s,
 //! scaled to 100 / 1 s by default), and a file of L × N rows routed by a `Location Id` column.
 //! Needs the release binary (`cargo build --release`).
 //!
 //! ```sh
-//! cargo build --release && cargo run --release --example bench_agency -- 500 200 500 100
-//! #                                                       locations rows parallel rate/s
+//! cargo build --release && cargo run --release --example bench_agency -- 500 200 500 100 1000
+//! #                                                  locations rows parallel max interval-ms
 //! ```
 //!
 //! Printed: wall time; the importer's CPU (share of one core over the run) and peak RSS; per
@@ -31,16 +31,19 @@ fn main() -> anyhow::Result<()> {
     let n_loc = *args.first().unwrap_or(&500);
     let rows = *args.get(1).unwrap_or(&200);
     let parallel = *args.get(2).unwrap_or(&n_loc);
-    let rate = *args.get(3).unwrap_or(&100);
+    let max = *args.get(3).unwrap_or(&100);
+    let interval_ms = *args.get(4).unwrap_or(&1000);
+    // The ceiling in requests per second.
+    let rate = max as f64 * 1000.0 / interval_ms as f64;
     let exe = common::release_binary()?;
 
     let locations: Vec<String> = (0..n_loc).map(|l| format!("loc-{l:03}")).collect();
-    let rate_s = rate.to_string();
+    let (max_s, interval_s) = (max.to_string(), interval_ms.to_string());
     let (mut sb, base) = common::start_sandbox(
         &exe,
         TOKEN,
         &locations,
-        &["--rate-max", &rate_s, "--rate-interval-ms", "1000"],
+        &["--rate-max", &max_s, "--rate-interval-ms", &interval_s],
     )?;
     let sb_pid = sb.id();
 
@@ -124,7 +127,7 @@ fn main() -> anyhow::Result<()> {
     // told the client the advertised limit: before them it paces by the documented 100 / 10 s).
     let share = |t: &[f64]| {
         let achieved = (t.len() - 1) as f64 / ((t[t.len() - 1] - t[0]) / 1000.0);
-        achieved / rate as f64 * 100.0
+        achieved / rate * 100.0
     };
     let mut shares = Vec::new();
     let mut steady = Vec::new();
@@ -141,7 +144,7 @@ fn main() -> anyhow::Result<()> {
     let contacts = stats["contacts"].as_u64().unwrap_or(0);
     let sent = summary["requests"]["sent"].as_u64().unwrap_or(0);
     let hz = 100.0; // clock ticks per second (Linux USER_HZ)
-    println!("{n_loc} locations × {rows} rows, parallel {parallel}, ceiling {rate}/s per location");
+    println!("{n_loc} locations × {rows} rows, parallel {parallel}, window {max} / {interval_ms} ms per location (ceiling {rate}/s)");
     println!(
         "wall {wall:.1} s; importer CPU {:.0} % of one core, peak RSS {peak_rss:.0} MB; sandbox CPU {:.0} %",
         ticks as f64 / hz / wall * 100.0,
