@@ -571,6 +571,11 @@ async fn run_one(
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
         let code = r.exit_code.unwrap_or(exit as i32);
+        // A multi-location pipeline's runs are one per location: each counts for its own.
+        let location = match p.fanout {
+            Some(_) => r.location.as_deref(),
+            None => location,
+        };
         metrics.record(&p.name, location, code, &r.status, summary.as_ref());
         let n = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
         metrics.remember(super::metrics::RunLink {
