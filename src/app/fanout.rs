@@ -40,8 +40,6 @@ use crate::report::{self, ReportWriter, Summary};
 /// What one location's part gets from its multi-location run.
 #[derive(Debug, Clone)]
 pub struct Part {
-    /// The multi-location run's id.
-    pub parent: String,
     /// The API every part talks to (the run's embedded sandbox), when shared.
     pub api: Option<SharedApi>,
 }
@@ -144,7 +142,6 @@ async fn fan_out(
         false => None,
     };
     let part = Part {
-        parent: super::run::run_id_of(p, started_at),
         api: sandbox.as_ref().map(|(_, api)| api.clone()),
     };
     let parallel = within_file_limit(fan.parallel);
@@ -458,6 +455,11 @@ fn partition(
             delimiter: Some(b','),
             source_rows: true,
             duplicate_headers: config::DuplicateHeaders::Suffix,
+            // The cells were read under the source's limit already (a workbook has none).
+            max_field_bytes: match &p.source {
+                Source::Csv(c) => c.max_field_bytes,
+                _ => u64::from(u32::MAX),
+            },
             ..config::CsvSource::new(path)
         });
         inputs.insert(location, Input { source });

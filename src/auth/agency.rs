@@ -5,9 +5,10 @@
 //!
 //! Minted tokens have no refresh token: they are kept in memory only, until a minute before
 //! they expire or until the API refuses one (401), and then minted again. Minting is
-//! single-flight per location and at most [`MINTS_IN_FLIGHT`] at a time for the agency, so a
-//! run over hundreds of locations does not burst the company's own rate window. One [`Agency`]
-//! per grant is shared by everything in the process ([`Agency::open`]).
+//! single-flight per location, at most [`MINTS_IN_FLIGHT`] at a time, and paced by the
+//! company's own rate window (the documented 100 / 10 s until the API advertises another), so a
+//! run over hundreds of locations never bursts it. One [`Agency`] per grant is shared by
+//! everything in the process ([`Agency::open`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,6 +102,9 @@ pub struct Agency {
     minted: Mutex<HashMap<String, Slot>>,
     mints: AtomicU64,
     in_flight: tokio::sync::Semaphore,
+    /// The company's own rate window (GHL limits per app and resource: a location or a
+    /// company), paced like a location's: the documented 100 / 10 s until the API advertises.
+    throttle: crate::ghl::ratelimit::Throttle,
 }
 
 impl std::fmt::Debug for Agency {
@@ -164,6 +168,7 @@ impl Agency {
             minted: Mutex::new(HashMap::new()),
             mints: AtomicU64::new(0),
             in_flight: tokio::sync::Semaphore::new(MINTS_IN_FLIGHT),
+            throttle: crate::ghl::ratelimit::Throttle::new(None),
         });
         reg.retain(|_, w| w.strong_count() > 0);
         reg.insert(path, Arc::downgrade(&a));
@@ -329,12 +334,20 @@ impl Agency {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.throttle.acquire().await;
+            let sent_at = std::time::Instant::now();
             let sent = build(&self.http)
                 .header("Version", VERSION)
                 .header("Accept", "application/json")
                 .bearer_auth(token.expose_secret())
                 .send()
                 .await;
+            if let Ok(r) = &sent {
+                let info = crate::ghl::ratelimit::RateLimitInfo::from_headers(r.headers());
+                if let Some(change) = self.throttle.observe(&info, sent_at, r.status() == 429) {
+                    change.log();
+                }
+            }
             let (retry_after, failure) = match sent {
                 Ok(r) if r.status().is_success() => {
                     return r.json().await.map_err(|e| {
