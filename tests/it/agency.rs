@@ -282,18 +282,16 @@ fn each_location_resumes_from_its_own_journal_after_kill_9() {
             sb.base_url
         ),
     );
-    let mut child = bin()
-        .args(["run", "-q", "--state-dir"])
-        .arg(&state)
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_contacts(&sb, "loc-c", 8);
-    signal(&child, "-9");
-    child.wait().unwrap();
+    kill9_after(
+        bin()
+            .args(["run", "-q", "--state-dir"])
+            .arg(&state)
+            .arg(&p)
+            .env("IT_TOKEN", &sb.token),
+        &sb,
+        "loc-c",
+        8,
+    );
     let before: Vec<usize> = ["loc-a", "loc-b", "loc-c"]
         .iter()
         .map(|l| sb.contacts(l).len())
@@ -413,17 +411,8 @@ fn shards_of_serve_once_split_one_pipelines_locations_and_load_each_row_once() {
     let mut unrouted = 0;
     let mut read = 0;
     for shard in 0..3 {
-        let o = run(bin()
-            .args([
-                "serve",
-                "--once",
-                "--shard",
-                &format!("{shard}/3"),
-                "--state-dir",
-            ])
-            .arg(dir.path().join(format!("state-{shard}")))
-            .arg(dir.path())
-            .env("IT_TOKEN", &sb.token));
+        let state = dir.path().join(format!("state-{shard}"));
+        let o = serve_once_shard(dir.path(), &state, shard, 3, &sb.token);
         assert!(matches!(o.status.code(), Some(0 | 3)), "{}", text(&o).1);
         let d = run_dir(dir.path());
         let s = summary(&d);

@@ -182,17 +182,12 @@ fn a_run_killed_mid_file_is_resumed_by_the_next_without_duplicates() {
     let dir = workdir();
     let p = inbox_pipeline(dir.path(), &sb.base_url, "    settle_secs: 0", "");
     let file = drop_file(dir.path(), "big.csv", &rows("k", 40), OLD);
-    let mut first = bin()
-        .args(["run", "-q"])
-        .arg(&p)
-        .env("IT_TOKEN", &sb.token)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_contacts(&sb, "loc-it", 8);
-    signal(&first, "-9");
-    let _ = first.wait();
+    kill9_after(
+        bin().args(["run", "-q"]).arg(&p).env("IT_TOKEN", &sb.token),
+        &sb,
+        "loc-it",
+        8,
+    );
     let written = sb.contacts("loc-it").len();
     assert!(written < 40, "killed mid-file ({written} written)");
     assert!(file.exists(), "the file stays in the inbox");

@@ -635,17 +635,7 @@ fn serve_once_with_shards_runs_every_pipeline_exactly_once_across_the_shards() {
     let mut started = Vec::new();
     for shard in 0..3 {
         let state = dir.path().join(format!("state-{shard}"));
-        let o = run(bin()
-            .args([
-                "serve",
-                "--once",
-                "--shard",
-                &format!("{shard}/3"),
-                "--state-dir",
-            ])
-            .arg(&state)
-            .arg(dir.path())
-            .env("IT_TOKEN", &sb.token));
+        let o = serve_once_shard(dir.path(), &state, shard, 3, &sb.token);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
         let err = text(&o).1;
         started.extend(

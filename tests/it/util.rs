@@ -331,6 +331,34 @@ pub fn wait_for_contacts(sb: &SandboxProc, loc: &str, n: usize) {
     }
 }
 
+/// Starts `cmd` with its output discarded, waits until `loc` of `sb` holds `n` contacts, then
+/// kills it with SIGKILL (a crash: no reports, no clean-up) and reaps it.
+pub fn kill9_after(cmd: &mut Command, sb: &SandboxProc, loc: &str, n: usize) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    wait_for_contacts(sb, loc, n);
+    signal(&child, "-9");
+    let _ = child.wait();
+}
+
+/// `ghl-import serve DIR --once --shard I/N --state-dir STATE` with `IT_TOKEN` set.
+pub fn serve_once_shard(dir: &Path, state: &Path, shard: u32, count: u32, token: &str) -> Output {
+    run(bin()
+        .args([
+            "serve",
+            "--once",
+            "--shard",
+            &format!("{shard}/{count}"),
+            "--state-dir",
+        ])
+        .arg(state)
+        .arg(dir)
+        .env("IT_TOKEN", token))
+}
+
 /// Sends `sig` (`-TERM`, `-INT`, `-9`) to a child process.
 pub fn signal(child: &std::process::Child, sig: &str) {
     let st = std::process::Command::new("kill")
