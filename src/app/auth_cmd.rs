@@ -12,168 +12,189 @@ use crate::error::{ConfigError, Exit};
 /// Runs an auth subcommand.
 pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
     match cmd {
-        AuthCommand::Login {
+        c @ AuthCommand::Login { .. } => login_cmd(c).await,
+        c @ AuthCommand::Status { .. } => status_cmd(c).await,
+        c @ AuthCommand::Logout { .. } => logout_cmd(c),
+    }
+}
+
+/// `auth login`: the code flow for a location or (`--agency`) an agency, then the store.
+async fn login_cmd(c: AuthCommand) -> anyhow::Result<Exit> {
+    let AuthCommand::Login {
+        client_id,
+        client_secret_env,
+        scopes,
+        location,
+        agency,
+        app_id,
+        base_url,
+        authorize_url,
+        port,
+        no_browser,
+        state_dir,
+    } = c
+    else {
+        unreachable!("auth passes login only")
+    };
+    let secret = std::env::var(&client_secret_env)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| SecretString::from(v.trim().to_owned()))
+        .ok_or_else(|| {
+            ConfigError::new(format!(
+                "--client-secret-env: environment variable `{client_secret_env}` is not set; export the \
+                 OAuth app's client secret in it"
+            ))
+        })?;
+    let base = reqwest::Url::parse(&base_url)
+        .map_err(|e| ConfigError::new(format!("--base-url `{base_url}`: {e}")))?;
+    let base = base.as_str().trim_end_matches('/').to_owned();
+    let authorize_url = authorize_url.unwrap_or_else(|| {
+        if base == crate::config::DEFAULT_BASE_URL {
+            AUTHORIZE_URL.to_owned()
+        } else {
+            format!("{base}/oauth/chooselocation")
+        }
+    });
+    let kind = if agency {
+        UserType::Company
+    } else {
+        UserType::Location
+    };
+    let scopes = if scopes.is_empty() {
+        let mut v = vec![
+            crate::auth::SCOPE_READ.to_owned(),
+            crate::auth::SCOPE_WRITE.to_owned(),
+        ];
+        if agency {
+            v.extend(["oauth.readonly".to_owned(), "oauth.write".to_owned()]);
+        }
+        v
+    } else {
+        scopes
+    };
+    let app_id = match (agency, app_id) {
+        (false, _) => None,
+        (true, Some(a)) => Some(a),
+        (true, None) => Some(
+            client_id
+                .split_once('-')
+                .map_or(client_id.as_str(), |(a, _)| a)
+                .to_owned(),
+        ),
+    };
+    let store = TokenStore::new(state_dir.as_deref());
+    let t = login(LoginOptions {
+        app: OAuthApp {
             client_id,
-            client_secret_env,
-            scopes,
-            location,
-            agency,
-            app_id,
-            base_url,
+            client_secret: secret,
             authorize_url,
-            port,
-            no_browser,
-            state_dir,
-        } => {
-            let secret = std::env::var(&client_secret_env)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| SecretString::from(v.trim().to_owned()))
-                .ok_or_else(|| {
-                    ConfigError::new(format!(
-                        "--client-secret-env: environment variable `{client_secret_env}` is not set; export the \
-                         OAuth app's client secret in it"
-                    ))
-                })?;
-            let base = reqwest::Url::parse(&base_url)
-                .map_err(|e| ConfigError::new(format!("--base-url `{base_url}`: {e}")))?;
-            let base = base.as_str().trim_end_matches('/').to_owned();
-            let authorize_url = authorize_url.unwrap_or_else(|| {
-                if base == crate::config::DEFAULT_BASE_URL {
-                    AUTHORIZE_URL.to_owned()
-                } else {
-                    format!("{base}/oauth/chooselocation")
-                }
-            });
-            let kind = if agency {
-                UserType::Company
-            } else {
-                UserType::Location
-            };
-            let scopes = if scopes.is_empty() {
-                let mut v = vec![
-                    crate::auth::SCOPE_READ.to_owned(),
-                    crate::auth::SCOPE_WRITE.to_owned(),
-                ];
-                if agency {
-                    v.extend(["oauth.readonly".to_owned(), "oauth.write".to_owned()]);
-                }
-                v
-            } else {
-                scopes
-            };
-            let app_id = match (agency, app_id) {
-                (false, _) => None,
-                (true, Some(a)) => Some(a),
-                (true, None) => Some(
-                    client_id
-                        .split_once('-')
-                        .map_or(client_id.as_str(), |(a, _)| a)
-                        .to_owned(),
-                ),
-            };
-            let store = TokenStore::new(state_dir.as_deref());
-            let t = login(LoginOptions {
-                app: OAuthApp {
-                    client_id,
-                    client_secret: secret,
-                    authorize_url,
-                    token_url: format!("{base}/oauth/token"),
-                },
-                scopes,
-                location,
-                port,
-                headless: no_browser,
-                store: store.clone(),
-                kind,
-                app_id,
-            })
-            .await?;
-            println!(
-                "logged in: {}, scopes {}, access token valid for {} min; tokens in {}",
-                subject(&t),
-                t.scopes.join(" "),
-                (t.expires_at - now()).max(0) / 60,
-                store.path(&t.key()).display()
-            );
-            if agency {
-                println!(
-                    "pipelines use it with `target.auth.agency: {{client_secret_env: {client_secret_env}}}`; \
-                     `ghl-import auth status` lists the locations it covers"
-                );
-            }
-            Ok(Exit::Ok)
-        }
-        AuthCommand::Status {
-            location,
-            client_secret_env,
-            state_dir,
-            format,
-        } => {
-            let store = TokenStore::new(state_dir.as_deref());
-            let (locations, agencies) = match location {
-                Some(l) => (vec![l], Vec::new()),
-                None => (store.locations(), store.agencies()),
-            };
-            let secret = std::env::var(&client_secret_env).unwrap_or_default();
-            let mut covered = Vec::new();
-            for company in &agencies {
-                covered.push(agency_locations(&store, company, &secret).await);
-            }
-            if format == crate::cli::Format::Json {
-                return status_json(&store, &locations, &agencies, &covered);
-            }
-            if locations.is_empty() && agencies.is_empty() {
-                println!("no stored tokens in {}", store.dir().display());
-                return Ok(Exit::Ok);
-            }
-            let mut missing = false;
-            for (company, listed) in agencies.iter().zip(&covered) {
-                if let Some(t) = store.load(&agency_key(company))? {
-                    println!("{}", grant_line(&t, &store));
-                    match listed {
-                        Ok(ls) => {
-                            println!("  covers {} installed location(s):", ls.len());
-                            for l in ls {
-                                println!("    {}  {}", l.id, l.name);
-                            }
-                        }
-                        Err(e) => println!("  installed locations unknown: {e}"),
+            token_url: format!("{base}/oauth/token"),
+        },
+        scopes,
+        location,
+        port,
+        headless: no_browser,
+        store: store.clone(),
+        kind,
+        app_id,
+    })
+    .await?;
+    println!(
+        "logged in: {}, scopes {}, access token valid for {} min; tokens in {}",
+        subject(&t),
+        t.scopes.join(" "),
+        (t.expires_at - now()).max(0) / 60,
+        store.path(&t.key()).display()
+    );
+    if agency {
+        println!(
+            "pipelines use it with `target.auth.agency: {{client_secret_env: {client_secret_env}}}`; \
+             `ghl-import auth status` lists the locations it covers"
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// `auth status`: each stored grant, and the locations each agency grant covers.
+async fn status_cmd(c: AuthCommand) -> anyhow::Result<Exit> {
+    let AuthCommand::Status {
+        location,
+        client_secret_env,
+        state_dir,
+        format,
+    } = c
+    else {
+        unreachable!("auth passes status only")
+    };
+    let store = TokenStore::new(state_dir.as_deref());
+    let (locations, agencies) = match location {
+        Some(l) => (vec![l], Vec::new()),
+        None => (store.locations(), store.agencies()),
+    };
+    let secret = std::env::var(&client_secret_env).unwrap_or_default();
+    let mut covered = Vec::new();
+    for company in &agencies {
+        covered.push(agency_locations(&store, company, &secret).await);
+    }
+    if format == crate::cli::Format::Json {
+        return status_json(&store, &locations, &agencies, &covered);
+    }
+    if locations.is_empty() && agencies.is_empty() {
+        println!("no stored tokens in {}", store.dir().display());
+        return Ok(Exit::Ok);
+    }
+    let mut missing = false;
+    for (company, listed) in agencies.iter().zip(&covered) {
+        if let Some(t) = store.load(&agency_key(company))? {
+            println!("{}", grant_line(&t, &store));
+            match listed {
+                Ok(ls) => {
+                    println!("  covers {} installed location(s):", ls.len());
+                    for l in ls {
+                        println!("    {}  {}", l.id, l.name);
                     }
                 }
-            }
-            for l in locations {
-                match store.load(&l)? {
-                    Some(t) => println!("{}", grant_line(&t, &store)),
-                    None => {
-                        missing = true;
-                        println!("{l}: no stored tokens in {}", store.dir().display());
-                    }
-                }
-            }
-            Ok(if missing { Exit::Config } else { Exit::Ok })
-        }
-        AuthCommand::Logout {
-            location,
-            agency,
-            state_dir,
-        } => {
-            let store = TokenStore::new(state_dir.as_deref());
-            let (key, what) = match (location, agency) {
-                (_, Some(c)) => (agency_key(&c), format!("agency {c}")),
-                (Some(l), None) => (l.clone(), l),
-                (None, None) => unreachable!("clap requires --location or --agency"),
-            };
-            if store.remove(&key)? {
-                println!(
-                    "removed the tokens of {what} (revoke the app's access in GHL to end the grant itself)"
-                );
-                Ok(Exit::Ok)
-            } else {
-                println!("{what}: no stored tokens in {}", store.dir().display());
-                Ok(Exit::Config)
+                Err(e) => println!("  installed locations unknown: {e}"),
             }
         }
+    }
+    for l in locations {
+        match store.load(&l)? {
+            Some(t) => println!("{}", grant_line(&t, &store)),
+            None => {
+                missing = true;
+                println!("{l}: no stored tokens in {}", store.dir().display());
+            }
+        }
+    }
+    Ok(if missing { Exit::Config } else { Exit::Ok })
+}
+
+/// `auth logout`: a location's tokens, or an agency's grant, removed from the store.
+fn logout_cmd(c: AuthCommand) -> anyhow::Result<Exit> {
+    let AuthCommand::Logout {
+        location,
+        agency,
+        state_dir,
+    } = c
+    else {
+        unreachable!("auth passes logout only")
+    };
+    let store = TokenStore::new(state_dir.as_deref());
+    let (key, what) = match (location, agency) {
+        (_, Some(c)) => (agency_key(&c), format!("agency {c}")),
+        (Some(l), None) => (l.clone(), l),
+        (None, None) => unreachable!("clap requires --location or --agency"),
+    };
+    if store.remove(&key)? {
+        println!(
+            "removed the tokens of {what} (revoke the app's access in GHL to end the grant itself)"
+        );
+        Ok(Exit::Ok)
+    } else {
+        println!("{what}: no stored tokens in {}", store.dir().display());
+        Ok(Exit::Config)
     }
 }
 
