@@ -186,8 +186,10 @@ impl History {
 
     /// Records that a run's report folder moved (an inbox run's, beside its file in `done/`).
     pub fn moved(&self, from: &Path, to: &Path) -> anyhow::Result<()> {
+        // The folder itself, and the folders in it (a multi-location run's locations).
         self.conn.execute(
-            "UPDATE runs SET report_dir = ?2 WHERE report_dir = ?1",
+            "UPDATE runs SET report_dir = ?2 || substr(report_dir, length(?1) + 1)
+             WHERE report_dir = ?1 OR substr(report_dir, 1, length(?1) + 1) = ?1 || '/'",
             params![from.display().to_string(), to.display().to_string()],
         )?;
         Ok(())
@@ -249,6 +251,46 @@ pub fn default_dir(pipeline: Option<&Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_report_folder_takes_its_locations_folders_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(dir.path()).unwrap();
+        let start = |report_dir: &'static str| Start {
+            pipeline: "p",
+            pipeline_file: Path::new("p.yaml"),
+            location: Some("loc"),
+            kind: "run",
+            started_at: "2026-11-30T01:00:00Z",
+            report_dir: Path::new(report_dir),
+        };
+        for d in [
+            "out/p-1/locations/a",
+            "out/p-1/locations/b",
+            "out/p-10/locations/a",
+            "out/p-1",
+        ] {
+            h.start(&start(d)).unwrap();
+        }
+        h.moved(Path::new("out/p-1"), Path::new("inbox/done/x.csv.report"))
+            .unwrap();
+        let mut dirs: Vec<String> = h
+            .list(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.report_dir)
+            .collect();
+        dirs.sort();
+        assert_eq!(
+            dirs,
+            [
+                "inbox/done/x.csv.report",
+                "inbox/done/x.csv.report/locations/a",
+                "inbox/done/x.csv.report/locations/b",
+                "out/p-10/locations/a",
+            ]
+        );
+    }
 
     #[test]
     fn a_run_is_recorded_at_start_and_completed_at_the_end() {

@@ -500,3 +500,52 @@ fn sigterm_stops_every_location_with_complete_reports_and_the_webhook_hears_once
     assert_eq!(v["event"], "failure");
     assert_eq!(v["location"], "4 locations");
 }
+
+#[test]
+fn an_inbox_file_is_routed_to_its_locations_and_moved_with_every_locations_reports() {
+    let sb = sandbox(&["loc-a", "loc-b"], 1000);
+    let dir = workdir();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let file = inbox.join("drop.csv");
+    std::fs::write(
+        &file,
+        "First Name,Email,Loc\nA,a@example.com,loc-a\nB,b@example.com,loc-b\n",
+    )
+    .unwrap();
+    let p = dir.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: csv, inbox: {{dir: inbox, settle_secs: 0}}}}\n\
+             target:\n  location_from: Loc\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}\n\
+             mapping: {{firstName: First Name, email: Email}}\n",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let o = run(bin()
+        .args(["run", "-q", "--state-dir"])
+        .arg(&state)
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(emails(&sb, "loc-a"), ["a@example.com"]);
+    assert_eq!(emails(&sb, "loc-b"), ["b@example.com"]);
+    let report = inbox.join("done/drop.csv.report");
+    assert!(!file.exists() && inbox.join("done/drop.csv").exists());
+    assert!(report.join("locations/loc-b/results.csv").exists());
+    // The run history follows the move: each location's row names its folder in done/.
+    let o = run(bin()
+        .args(["runs", "--format", "json", "--state-dir"])
+        .arg(&state));
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "one per location: {v}");
+    for r in runs {
+        let d = r["report_dir"].as_str().unwrap();
+        assert!(std::path::Path::new(d).starts_with(&report), "{d}");
+        assert!(std::path::Path::new(d).join("summary.json").exists(), "{d}");
+    }
+}
