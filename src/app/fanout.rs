@@ -398,6 +398,15 @@ fn partition(
     crate::state::create_private_dir(&parts_dir)?;
     let mut rejects = ReportWriter::create(out_dir, &headers, p.report.escape_formulas)?;
     let mut writers: BTreeMap<String, (PathBuf, csv::Writer<std::fs::File>)> = BTreeMap::new();
+    let new_part = |location: &str| -> anyhow::Result<(PathBuf, csv::Writer<std::fs::File>)> {
+        let path = parts_dir.join(format!("{}.csv", folder(location)));
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        let mut head: Vec<&str> = headers.iter().map(String::as_str).collect();
+        head.push(config::SOURCE_ROW_COLUMN);
+        w.write_record(&head)?;
+        Ok((path, w))
+    };
     let mut line: Vec<String> = Vec::with_capacity(headers.len() + 1);
     for item in reader.by_ref() {
         let (rec, outcome) = match item {
@@ -407,18 +416,13 @@ fn partition(
                     let (_, w) = match writers.get_mut(&location) {
                         Some(w) => w,
                         None => {
-                            let path = parts_dir.join(format!("{}.csv", folder(&location)));
-                            let mut w = csv::Writer::from_path(&path)
-                                .with_context(|| format!("creating {}", path.display()))?;
-                            let mut head: Vec<&str> = headers.iter().map(String::as_str).collect();
-                            head.push(config::SOURCE_ROW_COLUMN);
-                            w.write_record(&head)?;
-                            writers.entry(location.clone()).or_insert((path, w))
+                            let part = new_part(&location)?;
+                            writers.entry(location.clone()).or_insert(part)
                         }
                     };
                     line.clear();
                     line.extend(rec.cells().map(str::to_owned));
-                    line.push(rec.row.to_string());
+                    line.push(config::source_row_cell(&rec));
                     w.write_record(&line)?;
                     continue;
                 }
@@ -441,12 +445,7 @@ fn partition(
     // A listed location with no rows still gets its (empty) run: its reports say so.
     for l in router.allowed.as_deref().unwrap_or_default() {
         if !writers.contains_key(l) && shard.is_none_or(|s| s.owns(l)) {
-            let path = parts_dir.join(format!("{}.csv", folder(l)));
-            let mut w = csv::Writer::from_path(&path)?;
-            let mut head: Vec<&str> = headers.iter().map(String::as_str).collect();
-            head.push(config::SOURCE_ROW_COLUMN);
-            w.write_record(&head)?;
-            writers.insert(l.clone(), (path, w));
+            writers.insert(l.clone(), new_part(l)?);
         }
     }
     for (location, (path, mut w)) in writers {

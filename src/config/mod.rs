@@ -222,8 +222,18 @@ pub struct CsvSource {
     pub source_rows: bool,
 }
 
-/// The column a location's part of a multi-location run keeps the original row numbers in.
+/// The column a location's part of a multi-location run keeps the original row numbers in:
+/// `ROW`, or `ROW;BITS` when some cells were spreadsheet numbers (`Record::numeric`, so the
+/// hints about numbers that lost a leading `0` survive the routing).
 pub const SOURCE_ROW_COLUMN: &str = "_source_row";
+
+/// A record's [`SOURCE_ROW_COLUMN`] cell.
+pub fn source_row_cell(rec: &crate::record::Record) -> String {
+    match rec.numeric {
+        0 => rec.row.to_string(),
+        bits => format!("{};{bits}", rec.row),
+    }
+}
 
 impl CsvSource {
     /// A plain UTF-8 source with defaults (tests, tools).

@@ -270,21 +270,23 @@ impl CsvReader {
         // A re-read rejected.csv carries our report columns at the end: leave them out; a
         // location's part of a multi-location run, the original row number.
         let mut keep = record.len().saturating_sub(self.reinput);
-        let row = match self.source_rows {
+        let (row, numeric) = match self.source_rows {
             true => {
                 keep = keep.saturating_sub(1);
-                record
+                let cell = record
                     .get(keep)
                     .and_then(|c| std::str::from_utf8(c).ok())
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(row)
+                    .unwrap_or_default();
+                let (r, bits) = cell.split_once(';').unwrap_or((cell, "0"));
+                (r.parse().unwrap_or(row), bits.parse().unwrap_or(0))
             }
-            false => row,
+            false => (row, 0),
         };
         let held = self.hold_duplicates
             && self.reinput > 0
             && record.get(keep + 2) == Some(codes::DUPLICATE_IN_FILE.as_bytes());
         let mut raw = Record::with_capacity(row, record.as_slice().len(), keep);
+        raw.numeric = numeric;
         let mut problem: Option<RowError> = None;
         for (i, c) in record.iter().take(keep).enumerate() {
             if problem.is_none() {
@@ -435,6 +437,36 @@ mod tests {
             SourceItem::Malformed { raw, error } => (raw.row, Err(error.code)),
         })
         .collect()
+    }
+
+    #[test]
+    fn a_locations_part_keeps_the_source_rows_and_number_cells() {
+        let (_f, src) = source(
+            b"Name,Phone,_source_row\nAnn,5551234,5\nBen,5559876,7;2\n",
+            true,
+        );
+        let src = CsvSource {
+            source_rows: true,
+            ..src
+        };
+        let r = CsvReader::open(&src).unwrap();
+        assert_eq!(&r.headers()[..], ["Name", "Phone"]);
+        let got: Vec<(u64, Vec<String>, bool)> = r
+            .map(|i| match i {
+                SourceItem::Row(rec) => (rec.row, rec.to_vec(), rec.is_numeric(1)),
+                SourceItem::Malformed { error, .. } => panic!("{error:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5, vec!["Ann".to_owned(), "5551234".to_owned()], false),
+                (7, vec!["Ben".to_owned(), "5559876".to_owned()], true),
+            ]
+        );
+        // In a user's own file (no `source_rows`), a column of that name is data.
+        let (_g, plain) = source(b"Name,_source_row\nAnn,5\n", true);
+        assert_eq!(CsvReader::open(&plain).unwrap().headers().len(), 2);
     }
 
     #[test]
