@@ -104,14 +104,18 @@ pub(crate) async fn check_scope(
     location: &str,
     need: &str,
     what: &str,
-) -> Result<(), ConfigError> {
+) -> anyhow::Result<()> {
     let Credentials::OAuth(m) = creds else {
         return Ok(());
     };
-    let scopes = m
-        .scopes()
-        .await
-        .map_err(|e| ConfigError::new(format!("location {location}: {e}; {what} needs {need}")))?;
+    // A token refused (not installed, no grant) is for the user to set up: exit 2. An API
+    // that cannot be reached is not: exit 1.
+    let scopes = m.scopes().await.map_err(|e| match e {
+        crate::auth::oauth::AuthError::Transport(_) => {
+            anyhow::anyhow!("location {location}: {e}; {what} needs {need}")
+        }
+        _ => ConfigError::new(format!("location {location}: {e}; {what} needs {need}")).into(),
+    })?;
     let ok = scopes
         .iter()
         .any(|s| s == need || (need == crate::auth::SCOPE_READ && s == crate::auth::SCOPE_WRITE));
@@ -122,7 +126,8 @@ pub(crate) async fn check_scope(
             "the OAuth grant of location {location} has scopes [{}]; {what} needs {need}: log in again asking \
              for it, e.g. `ghl-import auth login --location {location} --scope contacts.readonly --scope contacts.write …`",
             scopes.join(", ")
-        )))
+        ))
+        .into())
     }
 }
 

@@ -216,7 +216,7 @@ async fn environment(
             Ok(c) => super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
                 .await
                 .map(|()| c),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         match checked {
             Ok(c) => {
