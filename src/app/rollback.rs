@@ -143,6 +143,15 @@ pub async fn rollback(
     state_dir: Option<&Path>,
     created_only: bool,
 ) -> anyhow::Result<Exit> {
+    if run_dir.join("locations").is_dir() && !run_dir.join(crate::report::ROLLBACK_JSONL).exists() {
+        return Err(ConfigError::new(format!(
+            "{} is a multi-location run: roll back each location's folder in it \
+             (`ghl-import rollback {}/locations/<id>`)",
+            run_dir.display(),
+            run_dir.display()
+        ))
+        .into());
+    }
     let (entries, done) = read_manifest(run_dir)?;
     let record = super::target::read_record(run_dir)?;
     refuse_runs_without_a_target(run_dir, &record)?;

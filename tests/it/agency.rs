@@ -143,6 +143,27 @@ fn rows_routed_by_a_column_and_by_a_map_reach_exactly_their_locations() {
         "the page links each location"
     );
 
+    // Rollback acts on one location's folder, never on the run folder as a whole.
+    let o = run(bin()
+        .args(["rollback", "--created-only", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg(&d)
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("multi-location run"), "{}", text(&o).1);
+    let o = run(bin()
+        .args(["rollback", "--created-only", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg(d.join("locations/loc-a"))
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert!(emails(&sb, "loc-a").is_empty(), "loc-a's contacts deleted");
+    assert_eq!(
+        emails(&sb, "loc-b").len(),
+        want["loc-b"].len(),
+        "loc-b untouched"
+    );
+
     // preview shows each row's location, or its reject, with no request.
     let o = run(bin()
         .args(["preview", "--rows", "10", "--format", "json"])
