@@ -40,8 +40,17 @@ use crate::report::{self, ReportWriter, Summary};
 /// What one location's part gets from its multi-location run.
 #[derive(Debug, Clone)]
 pub struct Part {
+    /// Rows done across every location so far (the run's progress display).
+    pub live: Arc<std::sync::Mutex<report::summary::RowCounts>>,
     /// The API every part talks to (the run's embedded sandbox), when shared.
     pub api: Option<SharedApi>,
+}
+
+impl Part {
+    /// Counts one row's outcome in the run's progress.
+    pub fn live_count(&self, o: &Outcome) {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).count(o);
+    }
 }
 
 /// An API address and token shared by every part (a rehearsal's one sandbox).
@@ -56,6 +65,8 @@ pub struct SharedApi {
 /// One location's input: a part of the routed source, or the whole source.
 struct Input {
     source: Source,
+    /// Its rows, when counted (a part); 0 for the whole source.
+    rows: u64,
 }
 
 /// Runs a multi-location pipeline.
@@ -142,10 +153,14 @@ async fn fan_out(
         false => None,
     };
     let part = Part {
+        live: Arc::default(),
         api: sandbox.as_ref().map(|(_, api)| api.clone()),
     };
     let parallel = within_file_limit(fan.parallel);
+    let (stop, shown) = show_progress(&part, inputs.values().map(|i| i.rows).sum(), opts.quiet);
     let parts = run_parts(p, opts, out_dir, &part, inputs, parallel).await;
+    let _ = stop.send(());
+    let _ = shown.await;
     let exit = sum_up(&mut summary, parts, parallel)?;
     if let Some((sb, _)) = &sandbox {
         for l in &locations {
@@ -164,6 +179,36 @@ async fn fan_out(
         super::output::print_summary(&summary, out_dir, None);
     }
     Ok(exit)
+}
+
+/// The run's progress display (a bar on a terminal, a line every few seconds otherwise),
+/// updated from the locations' rows five times a second until `stop` is sent. `total`: the
+/// rows of all the parts (0 when every location reads the whole source: counts, no bar).
+fn show_progress(
+    part: &Part,
+    total: u64,
+    quiet: bool,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let live = Arc::clone(&part.live);
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut progress = crate::progress::Progress::new(total, quiet);
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = tick.tick() => {
+                    let counts = live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    progress.update(&counts, || None);
+                }
+            }
+        }
+        progress.finish();
+    });
+    (stop, task)
 }
 
 /// Each location's input: its part of the routed source, or the whole source; only this
@@ -191,7 +236,7 @@ async fn inputs(
         .filter(|l| opts.shard.is_none_or(|s| s.owns(l)))
         .map(|l| {
             let source = p.source.clone();
-            (l, Input { source })
+            (l, Input { source, rows: 0 })
         })
         .collect())
 }
@@ -398,6 +443,7 @@ fn partition(
     crate::state::create_private_dir(&parts_dir)?;
     let mut rejects = ReportWriter::create(out_dir, &headers, p.report.escape_formulas)?;
     let mut writers: BTreeMap<String, (PathBuf, csv::Writer<std::fs::File>)> = BTreeMap::new();
+    let mut counted: BTreeMap<String, u64> = BTreeMap::new();
     let new_part = |location: &str| -> anyhow::Result<(PathBuf, csv::Writer<std::fs::File>)> {
         let path = parts_dir.join(format!("{}.csv", folder(location)));
         let mut w = csv::Writer::from_path(&path)
@@ -424,6 +470,7 @@ fn partition(
                     line.extend(rec.cells().map(str::to_owned));
                     line.push(config::source_row_cell(&rec));
                     w.write_record(&line)?;
+                    *counted.entry(location).or_default() += 1;
                     continue;
                 }
                 Err(mut e) => {
@@ -461,7 +508,8 @@ fn partition(
             },
             ..config::CsvSource::new(path)
         });
-        inputs.insert(location, Input { source });
+        let rows = counted.get(&location).copied().unwrap_or(0);
+        inputs.insert(location, Input { source, rows });
     }
     Ok(inputs)
 }

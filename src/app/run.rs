@@ -634,6 +634,9 @@ impl Run<'_> {
         let mut record = |row| {
             let (outcome, warnings) = files.record(row)?;
             summary.count(&outcome);
+            if let Some(part) = &opts.part_of {
+                part.live_count(&outcome);
+            }
             for w in &warnings {
                 let code = w.split(':').next().unwrap_or_default().to_owned();
                 *summary.warnings_by_code.entry(code).or_default() += 1;

@@ -212,6 +212,21 @@ pub struct LocationPart {
     pub aborted: Option<String>,
 }
 
+impl RowCounts {
+    /// Counts one row's outcome (a planned action counts in `read` only).
+    pub fn count(&mut self, o: &Outcome) {
+        self.read += 1;
+        match o {
+            Outcome::Created { .. } => self.created += 1,
+            Outcome::Updated { .. } => self.updated += 1,
+            Outcome::Unchanged { .. } => self.unchanged += 1,
+            Outcome::Exported => self.exported += 1,
+            Outcome::Planned { .. } => {}
+            Outcome::Rejected(_) => self.rejected += 1,
+        }
+    }
+}
+
 impl Summary {
     /// Adds another summary's counts (rows, rejects, plans, warnings, requests) to this one.
     pub fn add(&mut self, o: &Summary) {
@@ -263,23 +278,19 @@ impl Summary {
 
     /// Counts one row's outcome.
     pub fn count(&mut self, o: &Outcome) {
-        self.rows.read += 1;
+        self.rows.count(o);
         match o {
-            Outcome::Created { .. } => self.rows.created += 1,
-            Outcome::Updated { .. } => self.rows.updated += 1,
-            Outcome::Unchanged { .. } => self.rows.unchanged += 1,
-            Outcome::Exported => self.rows.exported += 1,
             Outcome::Planned { action, .. } => {
                 *self.plan.entry((*action).to_owned()).or_default() += 1
             }
             Outcome::Rejected(e) => {
-                self.rows.rejected += 1;
                 *self.rejected_by_code.entry(e.code.to_owned()).or_default() += 1;
                 *self
                     .rejected_by_stage
                     .entry(e.stage.as_str().to_owned())
                     .or_default() += 1;
             }
+            _ => {}
         }
     }
 }
