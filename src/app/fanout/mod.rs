@@ -27,15 +27,20 @@ use anyhow::Context;
 use futures::StreamExt;
 use secrecy::SecretString;
 
+mod part;
+mod route;
+
+use part::{finish_part, folder, location_part, within_file_limit};
+use route::partition;
+pub(super) use route::{locations_to_check, Router};
+
 use super::output::{output_dir, write_json};
 use super::run::{run_one, Ran, RunOptions};
-use crate::config::{self, Fanout, LocationSet, Pipeline, Route, Source, TargetAuth};
+use crate::config::{Fanout, LocationSet, Pipeline, Source, TargetAuth};
 use crate::error::{ConfigError, Exit};
-use crate::extract::{SourceItem, SourceReader};
-use crate::outcome::{codes, Outcome, RowError, Stage};
-use crate::record::Record;
-use crate::report::summary::LocationPart;
-use crate::report::{self, ReportWriter, Summary};
+use crate::extract::SourceReader;
+use crate::outcome::Outcome;
+use crate::report::{self, Summary};
 
 /// What one location's part gets from its multi-location run.
 #[derive(Debug, Clone)]
@@ -63,10 +68,10 @@ pub struct SharedApi {
 }
 
 /// One location's input: a part of the routed source, or the whole source.
-struct Input {
-    source: Source,
+pub(super) struct Input {
+    pub source: Source,
     /// Its rows, when counted (a part); 0 for the whole source.
-    rows: u64,
+    pub rows: u64,
 }
 
 /// Runs a multi-location pipeline.
@@ -327,7 +332,7 @@ fn sum_up(
 
 /// The locations named up front: the list, the agency's installed ones, or the routing map's
 /// values; `None` when the routing column's values decide.
-async fn listed_locations(
+pub(super) async fn listed_locations(
     p: &Pipeline,
     fan: &Fanout,
     opts: &RunOptions,
@@ -391,257 +396,6 @@ async fn listed_locations(
     })
 }
 
-/// The locations `validate` checks: the run's list, the agency's installed ones (`live` only:
-/// that is a request), or the distinct values of the routing column (mapped). `None` when
-/// they are known only at run time.
-pub(super) async fn locations_to_check(
-    p: &Pipeline,
-    state_dir: Option<&Path>,
-    sandbox: bool,
-    live: bool,
-) -> anyhow::Result<Option<Vec<String>>> {
-    let fan = p.fanout.as_ref().context("a multi-location pipeline")?;
-    if matches!(fan.locations, LocationSet::Installed { .. }) && !live {
-        return Ok(None);
-    }
-    let opts = RunOptions {
-        state_dir: state_dir.map(Path::to_path_buf),
-        sandbox,
-        ..RunOptions::default()
-    };
-    if let Some(ids) = listed_locations(p, fan, &opts).await? {
-        return Ok(Some(ids));
-    }
-    let mut reader = SourceReader::open(&p.source)?;
-    let router = Router::of(p, reader.headers())?.context("a routed pipeline")?;
-    let mut ids = std::collections::BTreeSet::new();
-    for item in reader.by_ref() {
-        if let SourceItem::Row(rec) = item {
-            if let Ok(l) = router.locate(&rec) {
-                ids.insert(l);
-            }
-        }
-    }
-    Ok(Some(ids.into_iter().collect()))
-}
-
-/// Reads the source once and writes each row to its location's part; rows without a known
-/// location are rejected into the run folder's own reports (and counted in `summary`).
-fn partition(
-    p: &Pipeline,
-    router: &Router,
-    shard: Option<super::serve::Shard>,
-    out_dir: &Path,
-    summary: &mut Summary,
-) -> anyhow::Result<BTreeMap<String, Input>> {
-    // With shards, another shard's rows are that shard's to load and report, and the rows with
-    // no location are reported by shard 0 alone.
-    let reports_unrouted = shard.is_none_or(|s| s.index == 0);
-    let mut reader = SourceReader::open(&p.source)?;
-    let headers = reader.headers().clone();
-    let parts_dir = out_dir.join("parts");
-    crate::state::create_private_dir(&parts_dir)?;
-    let mut rejects = ReportWriter::create(out_dir, &headers, p.report.escape_formulas)?;
-    let mut writers: BTreeMap<String, (PathBuf, csv::Writer<std::fs::File>)> = BTreeMap::new();
-    let mut counted: BTreeMap<String, u64> = BTreeMap::new();
-    let new_part = |location: &str| -> anyhow::Result<(PathBuf, csv::Writer<std::fs::File>)> {
-        let path = parts_dir.join(format!("{}.csv", folder(location)));
-        let mut w = csv::Writer::from_path(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        let mut head: Vec<&str> = headers.iter().map(String::as_str).collect();
-        head.push(config::SOURCE_ROW_COLUMN);
-        w.write_record(&head)?;
-        Ok((path, w))
-    };
-    let mut line: Vec<String> = Vec::with_capacity(headers.len() + 1);
-    for item in reader.by_ref() {
-        let (rec, outcome) = match item {
-            SourceItem::Row(rec) => match router.locate_in(&rec, shard) {
-                Ok(None) => continue,
-                Ok(Some(location)) => {
-                    let (_, w) = match writers.get_mut(&location) {
-                        Some(w) => w,
-                        None => {
-                            let part = new_part(&location)?;
-                            writers.entry(location.clone()).or_insert(part)
-                        }
-                    };
-                    line.clear();
-                    line.extend(rec.cells().map(str::to_owned));
-                    line.push(config::source_row_cell(&rec));
-                    w.write_record(&line)?;
-                    *counted.entry(location).or_default() += 1;
-                    continue;
-                }
-                Err(mut e) => {
-                    e.column = Some(headers[router.column].clone());
-                    (rec, Outcome::Rejected(e))
-                }
-            },
-            SourceItem::Malformed { raw, error } => (raw, Outcome::Rejected(error)),
-        };
-        if !reports_unrouted {
-            continue;
-        }
-        rejects.write(&rec, &outcome, &[])?;
-        summary.count(&outcome);
-    }
-    rejects.finish()?;
-    summary.blank_records = reader.blank_records();
-    let mut inputs = BTreeMap::new();
-    // A listed location with no rows still gets its (empty) run: its reports say so.
-    for l in router.allowed.as_deref().unwrap_or_default() {
-        if !writers.contains_key(l) && shard.is_none_or(|s| s.owns(l)) {
-            writers.insert(l.clone(), new_part(l)?);
-        }
-    }
-    for (location, (path, mut w)) in writers {
-        w.flush()?;
-        let source = Source::Csv(config::CsvSource {
-            delimiter: Some(b','),
-            source_rows: true,
-            duplicate_headers: config::DuplicateHeaders::Suffix,
-            // The cells were read under the source's limit already (a workbook has none).
-            max_field_bytes: match &p.source {
-                Source::Csv(c) => c.max_field_bytes,
-                _ => u64::from(u32::MAX),
-            },
-            ..config::CsvSource::new(path)
-        });
-        let rows = counted.get(&location).copied().unwrap_or(0);
-        inputs.insert(location, Input { source, rows });
-    }
-    Ok(inputs)
-}
-
-/// A routed pipeline's routing, for `preview`: each row's location, or its reject.
-pub(super) struct Router {
-    column: usize,
-    route: Route,
-    allowed: Option<Vec<String>>,
-}
-
-impl Router {
-    /// The routing of `p` over these columns; `None` when rows are not routed.
-    pub fn of(p: &Pipeline, headers: &[String]) -> anyhow::Result<Option<Router>> {
-        let Some(fan) = &p.fanout else {
-            return Ok(None);
-        };
-        let Some(route) = &fan.route else {
-            return Ok(None);
-        };
-        let column = headers
-            .iter()
-            .position(|h| h == &route.column)
-            .or_else(|| {
-                headers
-                    .iter()
-                    .position(|h| h.trim().eq_ignore_ascii_case(route.column.trim()))
-            })
-            .ok_or_else(|| {
-                ConfigError::new(format!(
-                    "{}: target.location_from: the source has no column `{}` (its columns: {})",
-                    p.file.display(),
-                    route.column,
-                    headers.join(", ")
-                ))
-            })?;
-        let allowed = match &fan.locations {
-            LocationSet::List(ids) => Some(ids.clone()),
-            _ => None,
-        };
-        Ok(Some(Router {
-            column,
-            route: route.clone(),
-            allowed,
-        }))
-    }
-
-    /// Only these locations (the run's, once listed), when known.
-    fn within(mut self, listed: Option<Vec<String>>) -> Router {
-        if listed.is_some() {
-            self.allowed = listed;
-        }
-        self
-    }
-
-    /// The location `rec` goes to, or its `unknown_location` reject.
-    pub fn locate(&self, rec: &Record) -> Result<String, RowError> {
-        self.locate_in(rec, None).map(|l| l.unwrap_or_default())
-    }
-
-    /// The location `rec` goes to (`None`: another shard's), or its reject.
-    fn locate_in(
-        &self,
-        rec: &Record,
-        shard: Option<super::serve::Shard>,
-    ) -> Result<Option<String>, RowError> {
-        locate(
-            rec,
-            self.column,
-            &self.route,
-            self.allowed.as_deref(),
-            shard,
-        )
-    }
-}
-
-/// The location a row goes to (`None`: another shard's), or why it has none.
-fn locate(
-    rec: &Record,
-    column: usize,
-    route: &Route,
-    allowed: Option<&[String]>,
-    shard: Option<super::serve::Shard>,
-) -> Result<Option<String>, RowError> {
-    let cell = rec.get(column).trim();
-    let unknown = |message: String, hint: &str| {
-        let mut e = RowError::new(Stage::Validate, codes::UNKNOWN_LOCATION, message, hint);
-        e.column = Some(route.column.clone());
-        e
-    };
-    if cell.is_empty() {
-        return Err(unknown(
-            format!("`{}` is empty: the row names no location", route.column),
-            "fill in the location for this row, then retry-rejects",
-        ));
-    }
-    let location = match route.map.is_empty() {
-        true => cell.to_owned(),
-        false => route
-            .map
-            .get(&cell.to_lowercase())
-            .cloned()
-            .ok_or_else(|| {
-                unknown(
-                    format!("`{cell}` is not in target.location_from.map"),
-                    "add the value to the map, or correct the cell",
-                )
-            })?,
-    };
-    if !location
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(unknown(
-            format!("`{location}` is not a location id"),
-            "location ids are letters and digits; map names to ids with location_from.map",
-        ));
-    }
-    if let Some(ids) = allowed {
-        if !ids.iter().any(|i| i == &location) {
-            return Err(unknown(
-                format!("location `{location}` is not one of the run's locations"),
-                "add it to target.locations (or install the app there), or correct the cell",
-            ));
-        }
-    }
-    if shard.is_some_and(|s| !s.owns(&location)) {
-        return Ok(None);
-    }
-    Ok(Some(location))
-}
-
 /// The pipeline as one location's run sees it.
 fn part_pipeline(p: &Pipeline, location: &str, input: Input) -> Pipeline {
     let mut child = p.clone().for_location(location);
@@ -649,90 +403,6 @@ fn part_pipeline(p: &Pipeline, location: &str, input: Input) -> Pipeline {
     child.notify = None;
     child.source = input.source;
     child
-}
-
-/// A location's summary and exit code after its run (its result, and whether it claimed its
-/// folder); when it wrote no summary, its reports are written here, every row of its input
-/// `not_attempted` with the reason.
-fn finish_part(
-    child: &Pipeline,
-    location: &str,
-    dir: &Path,
-    (ran, claimed): (anyhow::Result<Exit>, bool),
-) -> anyhow::Result<(Summary, Exit)> {
-    let written = dir.join(report::SUMMARY_JSON);
-    let own = claimed
-        .then(|| std::fs::read(&written).ok())
-        .flatten()
-        .map(|b| serde_json::from_slice::<Summary>(&b))
-        .transpose()
-        .with_context(|| format!("reading {}", written.display()))?;
-    let err = match (own, ran) {
-        (Some(s), Ok(exit)) => return Ok((s, exit)),
-        (Some(mut s), Err(e)) => {
-            // Finished its reports, then failed (its webhook, its history): reported as is.
-            s.aborted.get_or_insert_with(|| format!("{e:#}"));
-            return Ok((s, crate::error::exit_code_for(&e)));
-        }
-        (None, Ok(_)) => anyhow::anyhow!("the run of location {location} wrote no summary"),
-        (None, Err(e)) => e,
-    };
-    let exit = crate::error::exit_code_for(&err);
-    let reason = format!("{err:#}");
-    crate::progress::warning(&format!("error: location {location}: {reason}"));
-    crate::state::create_private_dir(dir)?;
-    let mut s = Summary {
-        version: report::summary::SUMMARY_VERSION,
-        pipeline: child.name.clone(),
-        pipeline_file: child.file.display().to_string(),
-        location_id: location.to_owned(),
-        aborted: Some(reason.clone()),
-        started_at: crate::state::rfc3339(time::OffsetDateTime::now_utc()),
-        ..Summary::default()
-    };
-    let not_started = Outcome::Rejected(RowError::new(
-        Stage::Load,
-        codes::NOT_ATTEMPTED,
-        format!("not sent: location {location} did not start ({reason})"),
-        "fix the error, then re-run; the other locations' rows already written are matched, not duplicated",
-    ));
-    let mut reader = SourceReader::open(&child.source)?;
-    let mut w = ReportWriter::create(dir, reader.headers(), child.report.escape_formulas)?;
-    for item in reader.by_ref() {
-        let rec = match item {
-            SourceItem::Row(r) => r,
-            SourceItem::Malformed { raw, .. } => raw,
-        };
-        w.write(&rec, &not_started, &[])?;
-        s.count(&not_started);
-    }
-    w.finish()?;
-    write_json(&written, &s)?;
-    if let Err(e) = report::html::write(dir) {
-        crate::progress::warning(&format!("warning: report.html not written: {e:#}"));
-    }
-    Ok((s, exit))
-}
-
-/// A location's line in the run's summary.
-fn location_part(location: &str, s: &Summary, exit: Exit) -> LocationPart {
-    let secs = s.duration_ms as f64 / 1000.0;
-    LocationPart {
-        location_id: location.to_owned(),
-        report_dir: format!("locations/{}", folder(location)),
-        exit: exit as i32,
-        rows: s.rows.clone(),
-        requests: s.requests.sent,
-        rate_limited_429: s.requests.rate_limited_429,
-        rate_limit: s.requests.rate_limit,
-        requests_per_second: if secs > 0.0 {
-            s.requests.sent as f64 / secs
-        } else {
-            0.0
-        },
-        duration_ms: s.duration_ms,
-        aborted: s.aborted.clone(),
-    }
 }
 
 fn new_summary(p: &Pipeline, opts: &RunOptions, started_at: time::OffsetDateTime) -> Summary {
@@ -775,62 +445,4 @@ async fn start_sandbox(
         token: sb.token().to_owned(),
     };
     Ok((sb, api))
-}
-
-/// File descriptors one running location may hold: its journal (3), lease, reports (6), its
-/// part, and its connections (`load.concurrency`, up to 8), with room to spare.
-const FDS_PER_LOCATION: u64 = 24;
-
-/// `parallel`, or fewer when the process may not open enough files for that many locations at
-/// once. The soft limit is raised to the hard one first (often 1,024 → 524,288).
-fn within_file_limit(parallel: usize) -> usize {
-    #[cfg(unix)]
-    {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-        let soft = unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-                return parallel;
-            }
-            if lim.rlim_cur < lim.rlim_max {
-                let raised = libc::rlimit {
-                    rlim_cur: lim.rlim_max,
-                    rlim_max: lim.rlim_max,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                    lim.rlim_cur = lim.rlim_max;
-                }
-            }
-            lim.rlim_cur
-        };
-        let fits = (soft.saturating_sub(64) / FDS_PER_LOCATION).max(1) as usize;
-        if fits < parallel {
-            tracing::warn!(
-                parallel,
-                fits,
-                open_files = soft,
-                "The open-file limit allows fewer locations at once than target.parallel; running {fits} at a time."
-            );
-            return fits;
-        }
-        parallel
-    }
-    #[cfg(not(unix))]
-    parallel
-}
-
-/// A location's folder and part file name: letters, digits, `-` and `_` kept, the rest `_`.
-fn folder(location: &str) -> String {
-    location
-        .chars()
-        .map(
-            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                true => c,
-                false => '_',
-            },
-        )
-        .collect()
 }
