@@ -8,6 +8,7 @@ pub mod locate;
 pub mod mapping;
 pub mod model;
 mod ops_model;
+mod target_model;
 mod validate;
 
 use std::path::{Path, PathBuf};
