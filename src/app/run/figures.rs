@@ -1,0 +1,107 @@
+//! A run's figures: its summary as it starts, a dry run's forecast, the record of its target
+//! (run.json), and the incremental mark a GHL source advances.
+
+use super::*;
+
+impl Run<'_> {
+    /// What a real run would spend, for a dry run's summary.
+    pub(super) fn forecast(&self, summary: &Summary, idx: &Planning) -> report::summary::Forecast {
+        let pace = self
+            .pace()
+            .or(self.p.load.rate_limit.cap())
+            .unwrap_or(crate::ghl::ratelimit::DOCUMENTED);
+        let writes: u64 = ["create", "update"]
+            .iter()
+            .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
+            .sum();
+        let per_sec = f64::from(pace.paced_max()) / pace.interval.as_secs_f64();
+        let daily = summary.requests.daily_remaining;
+        report::summary::Forecast {
+            write_requests: writes,
+            read_requests: idx.reads(),
+            existing_contacts: idx.contacts(),
+            daily_remaining: daily,
+            daily_share_percent: daily
+                .filter(|d| *d > 0)
+                .map(|d| writes as f64 * 100.0 / d as f64),
+            eta_seconds: writes as f64 / per_sec,
+        }
+    }
+
+    /// Moves the incremental mark only when nothing was left to retry: rows that failed for a
+    /// transient reason (or were never sent) must be read again next time.
+    pub(super) fn advance_mark(
+        &self,
+        state: &StateStore,
+        location: &str,
+        g: &GhlReader,
+        summary: &Summary,
+    ) -> anyhow::Result<()> {
+        let retry_needed = summary
+            .rejected_by_code
+            .contains_key(codes::API_UNAVAILABLE)
+            || summary.rejected_by_code.contains_key(codes::NOT_ATTEMPTED);
+        if summary.aborted.is_none() && !retry_needed {
+            let w: Watermark = g.watermark();
+            if !w.mark.is_empty() {
+                state.save_watermark(&self.p.name, location, &w)?;
+            }
+        } else {
+            crate::progress::warning(
+            "note: the incremental mark was not advanced; the next run re-reads from the previous mark",
+        );
+        }
+        Ok(())
+    }
+
+    /// The summary's fixed part.
+    pub(super) fn new_summary(&self) -> Summary {
+        let p = self.p;
+        Summary {
+            version: report::summary::SUMMARY_VERSION,
+            pipeline: p.name.clone(),
+            pipeline_file: absolute(&p.file),
+            source: p.source.describe(),
+            location_id: p
+                .target
+                .as_ref()
+                .map(|t| t.location_id.clone())
+                .unwrap_or_default(),
+            base_url: match (&self.apis.sandbox, &p.target) {
+                (Some(sb), _) => sb.base_url(),
+                (None, Some(t)) => t.base_url.to_string(),
+                (None, None) => String::new(),
+            },
+            sandbox: self.opts.sandbox,
+            started_at: rfc3339(self.started_at),
+            ..Default::default()
+        }
+    }
+
+    /// Where this run writes, for `run.json` (read by `retry-rejects` and `rollback`).
+    pub(super) fn record(&self, journal: &Option<Mutex<Journal>>) -> crate::app::target::RunRecord {
+        use crate::app::target::{RunRecord, TargetKind, TargetRecord, RUN_RECORD_VERSION};
+        let p = self.p;
+        RunRecord {
+            version: RUN_RECORD_VERSION,
+            pipeline: p.name.clone(),
+            pipeline_file: absolute(&p.file),
+            started_at: rfc3339(self.started_at),
+            dry_run: self.opts.dry_run,
+            target: p.target.as_ref().map(|t| TargetRecord {
+                kind: match &self.apis.sandbox {
+                    Some(_) => TargetKind::EmbeddedSandbox,
+                    None => TargetKind::Api,
+                },
+                base_url: match &self.apis.sandbox {
+                    Some(sb) => sb.base_url(),
+                    None => t.base_url.as_str().trim_end_matches('/').to_owned(),
+                },
+                location_id: t.location_id.clone(),
+                journal: journal
+                    .as_ref()
+                    .map(|j| absolute(j.lock().unwrap_or_else(|p| p.into_inner()).path())),
+            }),
+        }
+    }
+}
