@@ -11,7 +11,6 @@
 //! everything in the process ([`Agency::open`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -20,14 +19,14 @@ use serde::{Deserialize, Serialize};
 
 use super::manager::TokenManager;
 use super::oauth::AuthError;
-use super::store::{agency_key, now, TokenStore, Tokens, UserType};
-use crate::ghl::retry::{classify_status, parse_retry_after, RetryAction, RetryPolicy};
+use super::store::{agency_key, now, TokenStore, UserType};
+use crate::ghl::client::{ClientConfig, Credentials, GhlClient};
+use crate::ghl::error::ApiError;
+use crate::ghl::ratelimit::Throttle;
+use crate::ghl::retry::RetryPolicy;
 
 /// Mints in flight at once for one agency.
 pub const MINTS_IN_FLIGHT: usize = 4;
-
-/// The API version the OAuth routes document.
-const VERSION: &str = "2021-07-28";
 
 /// Attempts of one agency call (429, 5xx and transport errors are tried again).
 const RETRY: RetryPolicy = RetryPolicy {
@@ -94,24 +93,21 @@ type Slot = Arc<tokio::sync::Mutex<Option<Minted>>>;
 
 /// An agency's grant: its company token and the location tokens minted from it.
 pub struct Agency {
-    company: TokenManager,
     company_id: String,
     app_id: Option<String>,
-    api_base: String,
-    http: reqwest::Client,
+    /// The OAuth routes, called with the company token through the project's client: paced by
+    /// the company's own rate window (GHL limits per app and resource, a location or a
+    /// company: the documented 100 / 10 s until the API advertises), retried with jitter on
+    /// 429, 5xx and transport errors, the company token refreshed once after a 401.
+    api: GhlClient,
     minted: Mutex<HashMap<String, Slot>>,
-    mints: AtomicU64,
     in_flight: tokio::sync::Semaphore,
-    /// The company's own rate window (GHL limits per app and resource: a location or a
-    /// company), paced like a location's: the documented 100 / 10 s until the API advertises.
-    throttle: crate::ghl::ratelimit::Throttle,
 }
 
 impl std::fmt::Debug for Agency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agency")
             .field("company_id", &self.company_id)
-            .field("api_base", &self.api_base)
             .finish()
     }
 }
@@ -152,23 +148,24 @@ impl Agency {
         let api_base = t
             .token_url
             .strip_suffix("/oauth/token")
-            .unwrap_or(&t.token_url)
-            .to_owned();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .user_agent(crate::ghl::agent::user_agent())
-            .build()?;
+            .unwrap_or(&t.token_url);
+        let api = GhlClient::new(
+            ClientConfig {
+                base_url: reqwest::Url::parse(api_base)?,
+                timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(10),
+                max_wait: Duration::from_secs(120),
+                retry: RETRY,
+            },
+            Credentials::OAuth(Arc::new(Access::Stored(Box::new(company_mgr)))),
+            Arc::new(Throttle::new(None)),
+        )?;
         let a = Arc::new(Agency {
-            company: company_mgr,
             company_id: company,
             app_id: t.app_id.clone(),
-            api_base,
-            http,
+            api,
             minted: Mutex::new(HashMap::new()),
-            mints: AtomicU64::new(0),
             in_flight: tokio::sync::Semaphore::new(MINTS_IN_FLIGHT),
-            throttle: crate::ghl::ratelimit::Throttle::new(None),
         });
         reg.retain(|_, w| w.strong_count() > 0);
         reg.insert(path, Arc::downgrade(&a));
@@ -178,16 +175,6 @@ impl Agency {
     /// The agency's id.
     pub fn company_id(&self) -> &str {
         &self.company_id
-    }
-
-    /// The company grant as stored (scopes, expiry; never shown with its tokens).
-    pub async fn grant(&self) -> Tokens {
-        self.company.snapshot().await
-    }
-
-    /// Location tokens minted by this process so far.
-    pub fn mints(&self) -> u64 {
-        self.mints.load(Ordering::Relaxed)
     }
 
     fn slot(&self, location: &str) -> Slot {
@@ -205,7 +192,7 @@ impl Agency {
         if let Some(m) = cur.as_ref().filter(|m| m.fresh()) {
             return Ok((m.token.clone(), m.scopes.clone()));
         }
-        let m = self.mint(location).await?;
+        let m = Box::pin(self.mint(location)).await?;
         let out = (m.token.clone(), m.scopes.clone());
         *cur = Some(m);
         Ok(out)
@@ -225,47 +212,42 @@ impl Agency {
                 return Ok(m.token.clone());
             }
         }
-        let m = self.mint(location).await?;
+        let m = Box::pin(self.mint(location)).await?;
         let token = m.token.clone();
         *cur = Some(m);
         Ok(token)
     }
 
-    /// `POST /oauth/locationToken` for `location`.
+    /// `POST /oauth/locationToken` for `location` (boxed where it is called: the company's
+    /// client authorizes through `Access` too, so the future's type would contain itself).
     async fn mint(&self, location: &str) -> Result<Minted, AuthError> {
         let _permit = self
             .in_flight
             .acquire()
             .await
             .map_err(|e| AuthError::Other(e.to_string()))?;
-        let url = format!("{}/oauth/locationToken", self.api_base);
         let form = [
             ("companyId", self.company_id.as_str()),
             ("locationId", location),
         ];
         let obtained_at = now();
         let answer: MintAnswer = self
-            .call("minting a location token", |http| {
-                http.post(&url).form(&form)
-            })
+            .api
+            .send_form("/oauth/locationToken", "POST /oauth/locationToken", &form)
             .await
             .map_err(|e| match e {
-                AuthError::Refused {
-                    error, description, ..
-                } => AuthError::Other(format!(
-                    "the agency grant of {} cannot act for location {location}: {error}{} \
+                ApiError::Auth { .. } | ApiError::Rejected { .. } => AuthError::Other(format!(
+                    "the agency grant of {} cannot act for location {location}: {e} \
                      (is the app installed there? `ghl-import auth status` lists where it is)",
-                    self.company_id,
-                    description.map(|d| format!(" ({d})")).unwrap_or_default()
+                    self.company_id
                 )),
-                other => other,
+                other => AuthError::Transport(other.to_string()),
             })?;
         if let Some(l) = answer.location_id.as_deref().filter(|l| *l != location) {
             return Err(AuthError::Other(format!(
                 "asked for a token of location {location}, the API answered one of {l}"
             )));
         }
-        self.mints.fetch_add(1, Ordering::Relaxed);
         tracing::info!(location, company = %self.company_id, "Minted a location token from the agency grant.");
         Ok(Minted {
             token: SecretString::from(answer.access_token),
@@ -293,25 +275,27 @@ impl Agency {
             ))
         })?;
         const PAGE: usize = 100;
-        let url = format!("{}/oauth/installedLocations", self.api_base);
         let mut out: Vec<InstalledLocation> = Vec::new();
         loop {
-            let skip = out.len().to_string();
             let mut q = vec![
                 ("companyId", self.company_id.clone()),
                 ("appId", app_id.clone()),
                 ("isInstalled", "true".to_owned()),
-                ("skip", skip),
+                ("skip", out.len().to_string()),
                 ("limit", PAGE.to_string()),
             ];
             if let Some(s) = query {
                 q.push(("query", s.to_owned()));
             }
             let page: InstalledPage = self
-                .call("listing installed locations", |http| {
-                    http.get(&url).query(&q)
-                })
-                .await?;
+                .api
+                .get_query(
+                    "/oauth/installedLocations",
+                    "GET /oauth/installedLocations",
+                    &q,
+                )
+                .await
+                .map_err(|e| AuthError::Transport(format!("listing installed locations: {e}")))?;
             let n = page.locations.len();
             out.extend(page.locations.into_iter().filter(|l| l.is_installed));
             let total = page.count.unwrap_or(usize::MAX);
@@ -320,80 +304,6 @@ impl Agency {
             }
         }
         Ok(out)
-    }
-
-    /// One call with the company token: 429/5xx/transport errors tried again with backoff,
-    /// a 401 once more after refreshing the company token; other answers are final.
-    async fn call<R: serde::de::DeserializeOwned>(
-        &self,
-        what: &'static str,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    ) -> Result<R, AuthError> {
-        let mut token = self.company.access_token().await?;
-        let mut refreshed = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.throttle.acquire().await;
-            let sent_at = std::time::Instant::now();
-            let sent = build(&self.http)
-                .header("Version", VERSION)
-                .header("Accept", "application/json")
-                .bearer_auth(token.expose_secret())
-                .send()
-                .await;
-            if let Ok(r) = &sent {
-                let info = crate::ghl::ratelimit::RateLimitInfo::from_headers(r.headers());
-                if let Some(change) = self.throttle.observe(&info, sent_at, r.status() == 429) {
-                    change.log();
-                }
-            }
-            let (retry_after, failure) = match sent {
-                Ok(r) if r.status().is_success() => {
-                    return r.json().await.map_err(|e| {
-                        AuthError::Transport(format!("{what}: unreadable answer: {e}"))
-                    })
-                }
-                Ok(r) if r.status() == 401 && !refreshed => {
-                    refreshed = true;
-                    token = self.company.after_unauthorized(&token).await?;
-                    continue;
-                }
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let ra = parse_retry_after(
-                        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
-                    );
-                    let body = r.text().await.unwrap_or_default();
-                    let message = serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v.get("message").cloned())
-                        .map(|m| match m {
-                            serde_json::Value::String(s) => s,
-                            other => other.to_string(),
-                        })
-                        .unwrap_or_else(|| body.chars().take(200).collect());
-                    let refused = AuthError::Refused {
-                        grant: what,
-                        error: format!("HTTP {status}"),
-                        description: Some(message).filter(|m| !m.is_empty()),
-                    };
-                    if classify_status(status) == RetryAction::DontRetry {
-                        return Err(refused);
-                    }
-                    (ra, refused)
-                }
-                Err(e) => (
-                    None,
-                    AuthError::Transport(format!("{what}: {}", e.without_url())),
-                ),
-            };
-            if attempt >= RETRY.max_attempts {
-                return Err(failure);
-            }
-            let delay = RETRY.delay(attempt, retry_after, &mut rand::rng());
-            tokio::time::sleep(delay).await;
-        }
     }
 }
 

@@ -162,6 +162,12 @@ fn shared_http(timeout: Duration, connect: Duration) -> anyhow::Result<reqwest::
     Ok(c)
 }
 
+/// A request body: JSON (the contacts routes) or a form (the OAuth routes).
+enum Payload<'a, B: ?Sized> {
+    Json(&'a B),
+    Form(&'a B),
+}
+
 /// A typed client of the Contacts API for one location.
 #[derive(Debug, Clone)]
 pub struct GhlClient {
@@ -401,6 +407,47 @@ impl GhlClient {
         body: Option<&B>,
         tries: &mut Tries,
     ) -> Result<R, ApiError> {
+        self.send_payload(method, path, endpoint, body.map(Payload::Json), tries)
+            .await
+    }
+
+    /// [`GhlClient::send`] with a form-urlencoded body (the OAuth routes take forms).
+    pub(crate) async fn send_form<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        endpoint: &'static str,
+        form: &B,
+    ) -> Result<R, ApiError> {
+        let mut tries = Tries::default();
+        self.send_payload(
+            Method::POST,
+            path,
+            endpoint,
+            Some(Payload::Form(form)),
+            &mut tries,
+        )
+        .await
+    }
+
+    /// A GET with query parameters.
+    pub(crate) async fn get_query<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        endpoint: &'static str,
+        query: &[(&str, String)],
+    ) -> Result<R, ApiError> {
+        let path = format!("{path}?{}", serde_urlencoded_pairs(query));
+        self.send::<(), R>(Method::GET, &path, endpoint, None).await
+    }
+
+    async fn send_payload<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &'static str,
+        body: Option<Payload<'_, B>>,
+        tries: &mut Tries,
+    ) -> Result<R, ApiError> {
         let url = format!("{}{}", self.base, path);
         loop {
             self.breaker.check(&self.base)?;
@@ -415,7 +462,9 @@ impl GhlClient {
                 .trace
                 .first_sent
                 .get_or_insert_with(std::time::SystemTime::now);
-            let answer = self.attempt(&method, &url, auth, body, endpoint).await;
+            let answer = self
+                .attempt(&method, &url, auth, body.as_ref(), endpoint)
+                .await;
             let (failure, wait) = match answer {
                 Answer::Body { status, bytes } => {
                     return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
@@ -466,7 +515,7 @@ impl GhlClient {
         method: &Method,
         url: &str,
         auth: HeaderValue,
-        body: Option<&B>,
+        body: Option<&Payload<'_, B>>,
         endpoint: &'static str,
     ) -> Answer {
         let sent_at = std::time::Instant::now();
@@ -476,8 +525,10 @@ impl GhlClient {
             .request(method.clone(), url)
             .header(reqwest::header::USER_AGENT, self.agent.clone())
             .header(AUTHORIZATION, auth);
-        if let Some(b) = body {
-            rb = rb.json(b);
+        match body {
+            Some(Payload::Json(b)) => rb = rb.json(b),
+            Some(Payload::Form(b)) => rb = rb.form(b),
+            None => {}
         }
         let resp = match rb.send().await {
             Ok(r) => r,
