@@ -14,6 +14,8 @@ pub enum Exit {
     Config = 2,
     /// The run finished but some rows were rejected (see rejected.csv).
     Rejects = 3,
+    /// The run finished and read rows, but not one of them was loaded: every row was rejected.
+    NothingLoaded = 4,
 }
 
 impl Exit {
@@ -23,8 +25,9 @@ impl Exit {
         let rank = |e: Exit| match e {
             Exit::Ok => 0,
             Exit::Rejects => 1,
-            Exit::Config => 2,
-            Exit::Fatal => 3,
+            Exit::NothingLoaded => 2,
+            Exit::Config => 3,
+            Exit::Fatal => 4,
         };
         if rank(other) > rank(self) {
             other

@@ -86,6 +86,7 @@ fn status_of(exit: Option<i32>) -> &'static str {
         None => "unfinished",
         Some(0) => "ok",
         Some(3) => "rejects",
+        Some(4) => "nothing_loaded",
         Some(2) => "config_error",
         Some(_) => "stopped",
     }

@@ -47,7 +47,7 @@ pub fn event(on: &[NotifyOn], exit: Exit, summary: Option<&Value>) -> Option<Not
         _ if floor => NotifyOn::DailyFloor,
         Exit::Ok => NotifyOn::Success,
         Exit::Rejects => NotifyOn::Rejects,
-        Exit::Fatal | Exit::Config => NotifyOn::Failure,
+        Exit::Fatal | Exit::Config | Exit::NothingLoaded => NotifyOn::Failure,
     };
     if on.contains(&ending) {
         return Some(ending);

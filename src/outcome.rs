@@ -93,6 +93,9 @@ pub mod codes {
     /// Warning: the API answered with an error (or its answer was lost), but the contact was
     /// created; the row is reported and recorded as created.
     pub const CREATED_AFTER_ERROR: &str = "created_after_error";
+    /// A value of a loaded row: another value for a field that already has one (a `first_of`
+    /// field's later column), which the API has no field for.
+    pub const EXTRA_VALUE: &str = "extra_value";
     /// The run stopped while this row's request was unanswered; re-running matches it.
     pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
 }

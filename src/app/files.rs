@@ -13,6 +13,14 @@ use crate::load::csv_sink::CsvSink;
 use crate::outcome::{codes, Outcome};
 use crate::report::{self, ReportWriter};
 
+/// One row as reported.
+pub(super) struct Recorded {
+    pub outcome: Outcome,
+    pub warnings: Vec<String>,
+    /// The values reported in rejected_values.csv.
+    pub dropped: Vec<crate::transform::DroppedValue>,
+}
+
 /// What a run writes as rows come out, in input order.
 pub(super) struct RunFiles {
     reports: ReportWriter,
@@ -68,14 +76,16 @@ impl RunFiles {
         })
     }
 
-    /// Writes what one row came to everywhere it belongs; returns its outcome and warnings.
-    pub(super) fn record(&mut self, row: RowResult) -> anyhow::Result<(Outcome, Vec<String>)> {
+    /// Writes what one row came to everywhere it belongs; returns its outcome, warnings and
+    /// the values reported in rejected_values.csv (a rejected row's are all in rejected.csv).
+    pub(super) fn record(&mut self, row: RowResult) -> anyhow::Result<Recorded> {
         let RowResult {
             rec,
             done,
             warnings,
             before,
             email,
+            mut dropped,
         } = row;
         let outcome = match done {
             Done::Outcome(o) => o,
@@ -138,7 +148,15 @@ impl RunFiles {
         }
         let outcome = self.kept_row_fate(rec.row, outcome);
         self.reports.write(&rec, &outcome, &warnings)?;
-        Ok((outcome, warnings))
+        if matches!(outcome, Outcome::Rejected(_)) {
+            dropped.clear();
+        }
+        self.reports.write_values(rec.row, &dropped)?;
+        Ok(Recorded {
+            outcome,
+            warnings,
+            dropped,
+        })
     }
 
     /// A duplicate's message names the row kept in its place; when that row came first and was

@@ -187,7 +187,7 @@ impl Taker<'_> {
         let ran = run_loaded(p, self.opts.clone()).await;
         record.set_run(id, &ran.id)?;
         match ran.result {
-            Ok(exit @ (Exit::Ok | Exit::Rejects)) => {
+            Ok(exit @ (Exit::Ok | Exit::Rejects | Exit::NothingLoaded)) => {
                 let to = crate::inbox::move_into(&file.path, &self.inbox.done, &tag)?;
                 record.end(id, FileState::Done, Some(&to), None)?;
                 let reports = ran

@@ -137,6 +137,19 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
         s.requests.server_errors,
         s.requests.transport_errors
     );
+    if s.values.reported > 0 {
+        let kept = match s.values.kept_in_note {
+            0 => String::new(),
+            n => format!(", {n} kept in a note"),
+        };
+        println!(
+            "  values not in their field {:>4}  (contacts loaded without them{kept}: see rejected_values.csv)",
+            s.values.reported
+        );
+        for (code, n) in &s.values.by_code {
+            println!("    {code:<22}{n:>6}");
+        }
+    }
     for (code, n) in &s.warnings_by_code {
         println!("  warnings    {n:>8}  ({code}: loaded, but see results.csv)");
     }
@@ -180,6 +193,12 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
     }
     if let Some(parts) = &s.locations {
         print_locations(parts);
+    }
+    if super::run::ending::nothing_loaded(s) && s.aborted.is_none() {
+        println!(
+            "nothing loaded: all {} rows were rejected (exit code 4); the reasons are in rejected.csv",
+            s.rows.read
+        );
     }
     println!("reports: {}", out.display());
 }

@@ -39,6 +39,8 @@ pub(super) struct RowResult {
     pub before: Option<PreImage>,
     /// The row's email, when the run keeps the ids of the contacts it wrote (follow-ups).
     pub email: Option<String>,
+    /// Values of the row that are not in its contact (reported when the row is loaded).
+    pub dropped: Vec<crate::transform::DroppedValue>,
 }
 
 /// How long requests in flight may go on after the run stopped (a signal, a fatal error): then
@@ -150,12 +152,15 @@ impl RowCtx {
             }
             Step::Load(p) => p,
         };
+        let mut prepared = prepared;
+        let dropped = std::mem::take(&mut prepared.dropped);
         let email = match self.keep_emails {
             true => prepared.body.email.clone(),
             false => None,
         };
         let mut r = self.load_row(rec, prepared).await;
         r.email = email;
+        r.dropped = dropped;
         r
     }
 
@@ -233,6 +238,7 @@ impl RowCtx {
             warnings,
             before,
             email: None,
+            dropped: Vec::new(),
         }
     }
 

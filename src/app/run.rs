@@ -4,7 +4,7 @@
 //! are in input order too.
 
 mod around;
-mod ending;
+pub(super) mod ending;
 mod figures;
 use crate::state::rfc3339;
 pub(super) use around::{notify as notify_webhook, run_id as run_id_of};
@@ -633,8 +633,13 @@ impl Run<'_> {
             }
         };
         let mut record = |row| {
-            let (outcome, warnings) = files.record(row)?;
+            let super::files::Recorded {
+                outcome,
+                warnings,
+                dropped,
+            } = files.record(row)?;
             summary.count(&outcome);
+            summary.values.count(&dropped);
             if let Some(part) = &opts.part_of {
                 part.live_count(&outcome);
             }

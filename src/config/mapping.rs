@@ -65,6 +65,17 @@ pub struct RuleSpec {
     /// Input: a full-name column to split (`Last, First` or `First Middle Last`).
     #[serde(default)]
     pub split_name: Option<String>,
+    /// Input: the first of these columns that holds a usable value (for email and phone: the
+    /// first valid one); the others' values go where `others` says.
+    #[serde(default)]
+    pub first_of: Option<Vec<String>>,
+    /// With `first_of`: where the values of the other columns go (`report` lists them in
+    /// rejected_values.csv, `note` adds them to a note on the contact).
+    #[serde(default)]
+    pub others: Option<Others>,
+    /// What a value that fails its field's check comes to (default: `validate.invalid_values`).
+    #[serde(default)]
+    pub invalid: Option<OnInvalid>,
     /// With `split_name`: which part.
     #[serde(default)]
     pub part: Option<NamePart>,
@@ -90,6 +101,33 @@ pub struct RuleSpec {
     /// For tags: separators to split on (default `,` and `;`).
     #[serde(default)]
     pub split: Option<Vec<String>>,
+}
+
+/// What a value that fails its field's check (an email, a date, a custom field's number…) comes
+/// to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalid {
+    /// Leave the value out of the contact, load the rest, and report the value
+    /// (rejected_values.csv). A row is still rejected when no email or phone is left.
+    #[default]
+    Drop,
+    /// Reject the whole row (all or nothing).
+    RejectRow,
+    /// As `drop`, and add the value to a note on the contact, so nothing is lost.
+    Note,
+}
+
+/// Where values that are not loaded into their field are kept: the other columns of a
+/// `first_of`, or a dropped value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Others {
+    /// Listed in rejected_values.csv only.
+    #[default]
+    Report,
+    /// Added to a note on the contact (and listed, `kept_in: note`).
+    Note,
 }
 
 /// Which part of a full name.
@@ -153,6 +191,8 @@ pub enum Input {
     Template(Vec<TemplatePart>),
     /// Part of a full name.
     SplitName(String, NamePart),
+    /// The first usable of several columns.
+    FirstOf(Vec<String>),
 }
 
 impl Input {
@@ -160,7 +200,7 @@ impl Input {
     pub fn columns(&self) -> Vec<&str> {
         match self {
             Input::Column(c) | Input::SplitName(c, _) => vec![c.as_str()],
-            Input::Columns(cs, _) => cs.iter().map(String::as_str).collect(),
+            Input::Columns(cs, _) | Input::FirstOf(cs) => cs.iter().map(String::as_str).collect(),
             Input::Value(_) => vec![],
             Input::Template(parts) => parts
                 .iter()
@@ -192,6 +232,10 @@ pub struct FieldRule {
     pub date_format: Option<String>,
     /// Tag separators.
     pub split: Vec<String>,
+    /// With `first_of`: where the other columns' values go.
+    pub others: Others,
+    /// What an invalid value comes to; `None`: the pipeline's `validate.invalid_values`.
+    pub invalid: Option<OnInvalid>,
 }
 
 impl FieldRule {
@@ -206,6 +250,8 @@ impl FieldRule {
             default: None,
             date_format: None,
             split: vec![",".into(), ";".into()],
+            others: Others::Report,
+            invalid: None,
         }
     }
 }
@@ -285,6 +331,7 @@ pub fn compile(
         rule.value.is_some(),
         rule.template.is_some(),
         rule.split_name.is_some(),
+        rule.first_of.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -293,7 +340,7 @@ pub fn compile(
         errs.push((
             None,
             format!(
-                "needs exactly one input of column, columns, value, template or split_name (found {inputs})"
+                "needs exactly one input of column, columns, first_of, value, template or split_name (found {inputs})"
             ),
         ));
     }
@@ -308,6 +355,20 @@ pub fn compile(
             cs.clone(),
             rule.sep.clone().unwrap_or_else(|| default_sep.to_owned()),
         )
+    } else if let Some(cs) = &rule.first_of {
+        if cs.len() < 2 {
+            errs.push((
+                Some("first_of"),
+                "lists fewer than two columns; use `column:` for one".into(),
+            ));
+        }
+        if is_tags {
+            errs.push((
+                Some("first_of"),
+                "does not apply to `tags` (use `columns:` to join several columns)".into(),
+            ));
+        }
+        Input::FirstOf(cs.clone())
     } else if let Some(v) = &rule.value {
         Input::Value(v.clone())
     } else if let Some(t) = &rule.template {
@@ -334,6 +395,9 @@ pub fn compile(
     };
     if rule.sep.is_some() && rule.columns.is_none() {
         errs.push((Some("sep"), "only applies with `columns`".into()));
+    }
+    if rule.others.is_some() && rule.first_of.is_none() {
+        errs.push((Some("others"), "only applies with `first_of`".into()));
     }
     if rule.part.is_some() && rule.split_name.is_none() {
         errs.push((Some("part"), "only applies with `split_name`".into()));
@@ -386,6 +450,8 @@ pub fn compile(
             .split
             .clone()
             .unwrap_or_else(|| vec![",".into(), ";".into()]),
+        others: rule.others.unwrap_or_default(),
+        invalid: rule.invalid,
     })
 }
 

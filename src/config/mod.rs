@@ -343,6 +343,8 @@ pub struct ValidateRules {
     pub max_length: Vec<(ContactField, usize)>,
     /// Phone extensions.
     pub phone_extension: ExtensionPolicy,
+    /// What an invalid value comes to when its rule does not say.
+    pub invalid_values: mapping::OnInvalid,
 }
 
 /// Checked report settings.

@@ -357,6 +357,10 @@ pub struct ValidateConfig {
     /// What to do with a phone extension (`… ext. 42`): the API has no field for it.
     #[serde(default)]
     pub phone_extension: ExtensionPolicy,
+    /// What a value that fails its field's check comes to, unless its mapping rule says
+    /// (`invalid:`): `drop` (default), `reject_row` or `note`.
+    #[serde(default)]
+    pub invalid_values: super::mapping::OnInvalid,
 }
 
 /// Phone extensions.
@@ -378,6 +382,7 @@ impl Default for ValidateConfig {
             required: Vec::new(),
             max_length: BTreeMap::new(),
             phone_extension: ExtensionPolicy::default(),
+            invalid_values: super::mapping::OnInvalid::default(),
         }
     }
 }

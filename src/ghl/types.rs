@@ -85,6 +85,30 @@ impl UpsertContact {
         }
     }
 
+    /// Removes a field's value from the body (it is then not sent).
+    pub fn clear_field(&mut self, f: super::fields::ContactField) {
+        use super::fields::ContactField as F;
+        match f {
+            F::FirstName => self.first_name = None,
+            F::LastName => self.last_name = None,
+            F::Name => self.name = None,
+            F::Email => self.email = None,
+            F::Phone => self.phone = None,
+            F::CompanyName => self.company_name = None,
+            F::Address1 => self.address1 = None,
+            F::City => self.city = None,
+            F::State => self.state = None,
+            F::PostalCode => self.postal_code = None,
+            F::Country => self.country = None,
+            F::Website => self.website = None,
+            F::Timezone => self.timezone = None,
+            F::Source => self.source = None,
+            F::Tags => self.tags = None,
+            F::DateOfBirth => self.date_of_birth = None,
+            F::Dnd => self.dnd = None,
+        }
+    }
+
     /// A field's value as text (tags joined with `, `), as written to a CSV export.
     pub fn field_text(&self, f: super::fields::ContactField) -> Option<String> {
         use super::fields::ContactField as F;

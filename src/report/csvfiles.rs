@@ -22,6 +22,11 @@ pub const RESULT_COLUMNS: [&str; 7] = [
     "warnings",
 ];
 
+/// Columns of `rejected_values.csv`.
+pub const VALUE_COLUMNS: [&str; 8] = [
+    "row", "column", "value", "field", "code", "message", "hint", "kept_in",
+];
+
 /// First characters that make a spreadsheet evaluate a cell: `= + - @`, `|` (DDE), tab, CR,
 /// and the full-width forms of `= + - @` that some spreadsheets fold to ASCII.
 const FORMULA_TRIGGERS: [char; 11] = [
@@ -67,6 +72,7 @@ pub fn unescape_formula(cell: &str) -> &str {
 pub struct ReportWriter {
     rejected: csv::Writer<BufWriter<File>>,
     results: csv::Writer<BufWriter<File>>,
+    values: csv::Writer<BufWriter<File>>,
     escape: bool,
     width: usize,
 }
@@ -83,6 +89,8 @@ impl ReportWriter {
         };
         let mut rejected = open(super::REJECTED_CSV)?;
         let mut results = open(super::RESULTS_CSV)?;
+        let mut values = open(super::REJECTED_VALUES_CSV)?;
+        values.write_record(VALUE_COLUMNS)?;
         let mut head: Vec<String> = headers
             .iter()
             .map(|h| {
@@ -99,6 +107,7 @@ impl ReportWriter {
         Ok(ReportWriter {
             rejected,
             results,
+            values,
             escape,
             width: headers.len(),
         })
@@ -162,8 +171,36 @@ impl ReportWriter {
         Ok(())
     }
 
-    /// Flushes both files.
+    /// Records the values of a loaded row that are not in its contact.
+    pub fn write_values(
+        &mut self,
+        row: u64,
+        dropped: &[crate::transform::DroppedValue],
+    ) -> anyhow::Result<()> {
+        let row = row.to_string();
+        for d in dropped {
+            let value = if self.escape {
+                escape_formula(&d.value)
+            } else {
+                std::borrow::Cow::Borrowed(d.value.as_str())
+            };
+            self.values.write_record([
+                row.as_str(),
+                &d.column,
+                &value,
+                &d.field,
+                d.code,
+                &d.message,
+                &d.hint,
+                d.kept_in.unwrap_or(""),
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the files.
     pub fn finish(mut self) -> anyhow::Result<()> {
+        self.values.flush()?;
         self.rejected.flush()?;
         self.results.flush()?;
         Ok(())

@@ -11,6 +11,9 @@ pub use summary::Summary;
 
 /// File names inside the output folder.
 pub const REJECTED_CSV: &str = "rejected.csv";
+/// Values of loaded rows that are not in their contact (invalid, or a second phone/email),
+/// one line per value, with the reason.
+pub const REJECTED_VALUES_CSV: &str = "rejected_values.csv";
 /// One line per input row.
 pub const RESULTS_CSV: &str = "results.csv";
 /// Runs with a GHL target: one JSON line per contact created or updated (with previous values

@@ -114,6 +114,38 @@ pub struct Forecast {
     pub eta_seconds: f64,
 }
 
+/// Values of loaded rows that are not in their contact (rejected_values.csv).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ValueCounts {
+    /// Values reported (one line each in rejected_values.csv).
+    pub reported: u64,
+    /// Of those, values kept in a note on the contact (`invalid: note`, `others: note`).
+    pub kept_in_note: u64,
+    /// Reported values per code (`invalid_date`, `extra_value`, …).
+    pub by_code: BTreeMap<String, u64>,
+}
+
+impl ValueCounts {
+    /// Counts one row's reported values.
+    pub fn count(&mut self, dropped: &[crate::transform::DroppedValue]) {
+        for d in dropped {
+            self.reported += 1;
+            self.kept_in_note += u64::from(d.kept_in.is_some());
+            *self.by_code.entry(d.code.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Adds another run's counts.
+    pub fn add(&mut self, o: &ValueCounts) {
+        self.reported += o.reported;
+        self.kept_in_note += o.kept_in_note;
+        for (k, v) in &o.by_code {
+            *self.by_code.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
 /// The latest earlier dry run's forecast, for a real run.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -160,6 +192,8 @@ pub struct Summary {
     pub forecast: Option<Forecast>,
     /// Warnings (rows loaded, but worth a look) per code.
     pub warnings_by_code: BTreeMap<String, u64>,
+    /// Values of loaded rows that are not in their contact, by code (rejected_values.csv).
+    pub values: ValueCounts,
     /// Request figures.
     pub requests: RequestCounts,
     /// Contacts a GHL source returned twice (page shifts) and that were read once.
@@ -247,6 +281,7 @@ impl Summary {
                 *mine.entry(k.clone()).or_default() += v;
             }
         }
+        self.values.add(&o.values);
         let (q, y) = (&mut self.requests, &o.requests);
         q.sent += y.sent;
         q.retries += y.retries;

@@ -15,9 +15,27 @@ pub struct Resolved {
     pub cols: Vec<usize>,
     /// The columns' names, `, `-separated (for reports: which column a reject is in).
     pub names: std::sync::Arc<str>,
+    /// Each column's name, in the order of `cols`.
+    pub each: Vec<std::sync::Arc<str>>,
 }
 
 impl Resolved {
+    /// Whether the rule takes the first usable of several columns.
+    pub fn is_first_of(&self) -> bool {
+        matches!(self.rule.input, Input::FirstOf(_))
+    }
+
+    /// The rule's non-blank cells, `, `-separated (what a report shows when the rule failed
+    /// before it had a value).
+    pub fn cells_text(&self, rec: &Record) -> String {
+        self.cols
+            .iter()
+            .map(|i| rec.get(*i).trim())
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The index of the single column the value comes from, if there is one (for hints).
     pub fn single_column(&self) -> Option<usize> {
         match self.rule.input {
@@ -38,7 +56,7 @@ impl Resolved {
         if let Input::Column(_) = self.rule.input {
             if self.rule.replace.is_empty() && self.rule.ops.is_empty() && self.rule.map.is_empty()
             {
-                let cell = rec.get(self.cols[0]);
+                let cell = cell(rec, self.cols[0]);
                 if self.rule.default.is_none() || !cell.trim().is_empty() {
                     return Ok(std::borrow::Cow::Borrowed(cell));
                 }
@@ -47,17 +65,25 @@ impl Resolved {
         self.eval_owned(rec).map(std::borrow::Cow::Owned)
     }
 
-    fn eval_owned(&self, rec: &Record) -> Result<String, RowError> {
-        let mut v = match &self.rule.input {
-            Input::Column(_) => rec.get(self.cols[0]).to_owned(),
+    /// The rule's input for `rec`, before any step.
+    fn input(&self, rec: &Record) -> String {
+        match &self.rule.input {
+            Input::Column(_) => cell(rec, self.cols[0]).to_owned(),
             Input::Value(v) => v.clone(),
             Input::Columns(_, sep) => self
                 .cols
                 .iter()
-                .map(|i| rec.get(*i).trim())
+                .map(|i| cell(rec, *i).trim())
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(sep),
+            Input::FirstOf(_) => self
+                .cols
+                .iter()
+                .map(|i| cell(rec, *i).trim())
+                .find(|s| !s.is_empty())
+                .unwrap_or_default()
+                .to_owned(),
             Input::Template(parts) => {
                 let mut out = String::new();
                 let mut k = 0;
@@ -65,7 +91,7 @@ impl Resolved {
                     match p {
                         TemplatePart::Lit(l) => out.push_str(l),
                         TemplatePart::Col(_) => {
-                            out.push_str(rec.get(self.cols[k]).trim());
+                            out.push_str(cell(rec, self.cols[k]).trim());
                             k += 1;
                         }
                     }
@@ -73,8 +99,17 @@ impl Resolved {
                 // Blank placeholders leave doubled or dangling spaces: tidy them.
                 out.split_whitespace().collect::<Vec<_>>().join(" ")
             }
-            Input::SplitName(_, part) => split_name(rec.get(self.cols[0]), *part),
-        };
+            Input::SplitName(_, part) => split_name(cell(rec, self.cols[0]), *part),
+        }
+    }
+
+    fn eval_owned(&self, rec: &Record) -> Result<String, RowError> {
+        let v = self.input(rec);
+        self.steps(v)
+    }
+
+    /// Replacements, text operations, value map, default.
+    fn steps(&self, mut v: String) -> Result<String, RowError> {
         for (re, with) in &self.rule.replace {
             if re.is_match(&v) {
                 v = re.replace_all(&v, with.as_str()).into_owned();
@@ -106,6 +141,31 @@ impl Resolved {
             }
         }
         Ok(v)
+    }
+
+    /// A `first_of` rule's values for `rec`: each non-blank column, in the rule's order, with
+    /// its index and the rule's steps applied (NFC). Empty for other inputs.
+    pub fn candidates(&self, rec: &Record) -> Vec<(usize, Result<String, RowError>)> {
+        if !matches!(self.rule.input, Input::FirstOf(_)) {
+            return Vec::new();
+        }
+        self.cols
+            .iter()
+            .filter_map(|&i| {
+                let c = cell(rec, i).trim();
+                (!c.is_empty()).then(|| (i, self.steps(c.to_owned()).map(|v| nfc(v.into()).into_owned())))
+            })
+            .collect()
+    }
+}
+
+/// Cell `i` of `rec`, blank when it holds a known empty marker (`N/A`, `0/0/00`, …).
+fn cell(rec: &Record, i: usize) -> &str {
+    let c = rec.get(i);
+    if crate::transform::normalize::is_empty_marker(c) {
+        ""
+    } else {
+        c
     }
 }
 
@@ -173,6 +233,7 @@ mod tests {
             rule: compile(&FieldSpec::Rule(Box::new(spec)), false).unwrap(),
             cols,
             names: std::sync::Arc::from(""),
+            each: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod profile;
 
 use map::Resolved;
 
+use crate::config::mapping::{OnInvalid, Others};
 use crate::config::{Pipeline, RequiredKey};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::extract::find_column;
@@ -48,16 +49,16 @@ pub(crate) fn resolve_columns(
             }
         }
     }
-    let names = cols
+    let each: Vec<std::sync::Arc<str>> = cols
         .iter()
         .filter_map(|i| headers.get(*i))
-        .map(|h| h.trim())
-        .collect::<Vec<_>>()
-        .join(", ");
+        .map(|h| std::sync::Arc::from(h.trim()))
+        .collect();
     Resolved {
         rule: rule.clone(),
         cols,
-        names: std::sync::Arc::from(names),
+        names: std::sync::Arc::from(each.join(", ")),
+        each,
     }
 }
 
@@ -79,23 +80,6 @@ fn combined(errors: Vec<RowError>) -> Option<RowError> {
     Some(e)
 }
 
-/// Adds `e`, naming `r`'s source column(s) when it names none.
-fn push_in(errors: &mut Vec<RowError>, e: RowError, r: &Resolved) {
-    errors.push(e);
-    let last = errors.len() - 1;
-    in_columns(errors, last, r);
-}
-
-/// Names the source column(s) of the errors from `from` on that have none yet.
-fn in_columns(errors: &mut [RowError], from: usize, r: &Resolved) {
-    if r.names.is_empty() {
-        return;
-    }
-    for e in errors.iter_mut().skip(from) {
-        e.column.get_or_insert_with(|| r.names.to_string());
-    }
-}
-
 /// Rows transformed together: large enough to spread over the cores, small enough to keep
 /// memory flat.
 pub const BATCH_ROWS: usize = 2048;
@@ -112,6 +96,78 @@ pub fn apply_batch<R: std::borrow::Borrow<Record> + Sync>(
         .collect()
 }
 
+/// `kept_in` of a value added to the contact's note.
+pub const KEPT_IN_NOTE: &str = "note";
+
+/// The title of the note that keeps a row's values that no field took.
+pub const KEPT_NOTE_TITLE: &str = "Values not loaded into fields (ghl-import)";
+
+/// A value of a loaded row that is not in its field: invalid (and the policy drops it) or a
+/// `first_of` field's other value. Reported in rejected_values.csv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedValue {
+    /// The field it was for (`dateOfBirth`, `custom_fields.<key>`).
+    pub field: String,
+    /// The source column(s).
+    pub column: String,
+    /// The value as the rule produced it (the cell, for a plain column).
+    pub value: String,
+    /// Why: a reject code (`invalid_date`…) or `extra_value`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+    /// Where it was kept instead (`note`), if anywhere.
+    pub kept_in: Option<&'static str>,
+}
+
+/// The note that keeps the values the pipeline sends to a note (`invalid: note`, `others: note`).
+fn kept_note(dropped: &[DroppedValue]) -> Option<followup::NoteOp> {
+    let lines: Vec<String> = dropped
+        .iter()
+        .filter(|d| d.kept_in == Some(KEPT_IN_NOTE))
+        .map(|d| format!("{}: {}", d.column, d.value))
+        .collect();
+    (!lines.is_empty()).then(|| (Some(KEPT_NOTE_TITLE.to_owned()), lines.join("\n")))
+}
+
+/// Which field a value is for.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Field(ContactField),
+    Custom(&'a str),
+}
+
+impl Target<'_> {
+    fn name(&self) -> String {
+        match self {
+            Target::Field(f) => f.api_name().to_owned(),
+            Target::Custom(k) => format!("custom_fields.{k}"),
+        }
+    }
+}
+
+/// A row's problems as they are settled: row errors, dropped values, and the dropped email and
+/// phone problems (the row's reason when no identity is left).
+#[derive(Default)]
+struct Settled {
+    errors: Vec<RowError>,
+    dropped: Vec<DroppedValue>,
+    key_errors: Vec<RowError>,
+    /// Fields whose invalid value is a row error.
+    failed: Vec<ContactField>,
+}
+
+/// The name of column `col` as the rule's reports show it.
+fn rec_column(r: &Resolved, col: usize) -> String {
+    r.cols
+        .iter()
+        .position(|c| *c == col)
+        .and_then(|k| r.each.get(k))
+        .map_or_else(|| r.names.to_string(), |s| s.to_string())
+}
+
 /// A row ready to load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
@@ -123,6 +179,8 @@ pub struct Prepared {
     pub tasks: Vec<followup::TaskOp>,
     /// Things worth a look that did not stop the row (`code: message`), e.g. a likely typo.
     pub warnings: Vec<String>,
+    /// Values of the row that are not in the contact, each with its reason.
+    pub dropped: Vec<DroppedValue>,
 }
 
 /// The built (column-resolved) transform of a pipeline.
@@ -137,6 +195,7 @@ pub struct Transformer {
     follow_ups: followup::FollowUpColumns,
     extension: crate::config::ExtensionPolicy,
     region: Option<phonenumber::country::Id>,
+    invalid: OnInvalid,
 }
 
 impl Transformer {
@@ -174,6 +233,7 @@ impl Transformer {
             follow_ups,
             extension: p.validate.phone_extension,
             region: p.validate.phone_default_region,
+            invalid: p.validate.invalid_values,
         })
     }
 
@@ -202,37 +262,48 @@ impl Transformer {
         }
     }
 
-    /// Builds the row's upsert body, follow-ups and warnings, or its reject (every problem of
-    /// the row in one message, the first one's code). Steps: evaluate every rule, take the
-    /// phone region from the country, normalise each field, custom values, lengths and
-    /// required fields, then the contact key (email or phone).
+    /// Builds the row's upsert body, follow-ups, warnings and dropped values, or its reject.
+    /// Steps: evaluate every rule, take the phone region from the country, normalise each
+    /// field (a `first_of` field from its first usable column), custom values, lengths and
+    /// required fields, then the contact key (email or phone). A value that fails its check is
+    /// dropped and reported, or rejects the row, as its rule (else `validate.invalid_values`)
+    /// says; required fields always reject. A row whose email and phone were both dropped (or
+    /// absent) is rejected with their problems, as before field-level outcomes.
     pub fn apply(&self, rec: &Record) -> Result<Prepared, RowError> {
         let mut body = UpsertContact {
             location_id: self.location_id.clone(),
             ..Default::default()
         };
-        let mut errors: Vec<RowError> = Vec::new();
+        let mut out = Settled::default();
         let mut warnings: Vec<String> = Vec::new();
-        let values = self.evaluate(rec, &mut errors);
-        let region = self.region_of(&values, &mut body, &mut errors);
+        let values = self.evaluate(rec, &mut out);
+        let region = self.region_of(&values, &mut body, rec, &mut out);
         for (field, r, owned) in values {
-            let before = errors.len();
+            let raw = owned.clone();
+            let mut errs = Vec::new();
             self.set_field(
                 &mut body,
                 (field, r, owned),
                 region,
                 rec,
-                &mut errors,
+                &mut errs,
                 &mut warnings,
             );
-            in_columns(&mut errors, before, r);
+            self.settle(Target::Field(field), r, &r.names, &raw, errs, &mut out);
         }
-        body.custom_fields = self.custom_values(rec, &mut errors);
-        self.check_lengths_and_required(&body, &mut errors);
-        if let Some(e) = combined(errors) {
+        for (field, r) in self.fields.iter().filter(|(_, r)| r.is_first_of()) {
+            self.first_of(&mut body, *field, r, region, rec, &mut out, &mut warnings);
+        }
+        body.custom_fields = self.custom_values(rec, &mut out);
+        self.check_lengths(&mut body, &mut out);
+        self.check_required(&body, &mut out);
+        if let Some(e) = combined(std::mem::take(&mut out.errors)) {
             return Err(e);
         }
-        self.check_contact_key(&body)?;
+        if let Err(e) = self.check_contact_key(&body) {
+            // No usable identity left: the dropped email/phone problems are the row's.
+            return Err(combined(std::mem::take(&mut out.key_errors)).unwrap_or(e));
+        }
         if let Some(e) = &body.email {
             if let Some(d) = normalize::email_domain_typo(e) {
                 warnings.push(format!(
@@ -241,30 +312,146 @@ impl Transformer {
                 ));
             }
         }
-        let (notes, tasks) = self.follow_ups.extract(rec)?;
+        let (mut notes, tasks) = self.follow_ups.extract(rec)?;
+        notes.extend(kept_note(&out.dropped));
         Ok(Prepared {
             body,
             warnings,
             notes,
             tasks,
+            dropped: out.dropped,
         })
     }
 
     /// Every rule's value for the row (before any field is normalised: the country decides the
-    /// phone region).
+    /// phone region); `first_of` rules are evaluated column by column later.
     fn evaluate<'a, 'r>(
         &'a self,
         rec: &'r Record,
-        errors: &mut Vec<RowError>,
+        out: &mut Settled,
     ) -> Vec<(ContactField, &'a Resolved, std::borrow::Cow<'r, str>)> {
         let mut values = Vec::with_capacity(self.fields.len());
-        for (field, r) in &self.fields {
+        for (field, r) in self.fields.iter().filter(|(_, r)| !r.is_first_of()) {
             match r.eval(rec) {
                 Ok(v) => values.push((*field, r, v)),
-                Err(e) => push_in(errors, e, r),
+                Err(e) => {
+                    let raw = r.cells_text(rec);
+                    self.settle(Target::Field(*field), r, &r.names, &raw, vec![e], out)
+                }
             }
         }
         values
+    }
+
+    /// What an invalid value of `r` comes to.
+    fn policy(&self, r: &Resolved) -> OnInvalid {
+        r.rule.invalid.unwrap_or(self.invalid)
+    }
+
+    /// Files a value's problems: row errors (the policy says `reject_row`, or the field is
+    /// required), else dropped values (email and phone problems also kept as the row's reason
+    /// should no identity be left).
+    fn settle(
+        &self,
+        target: Target<'_>,
+        r: &Resolved,
+        column: &str,
+        raw: &str,
+        errs: Vec<RowError>,
+        out: &mut Settled,
+    ) {
+        let policy = self.policy(r);
+        let field = match target {
+            Target::Field(f) => Some(f),
+            Target::Custom(_) => None,
+        };
+        let required = field.is_some_and(|f| self.required.contains(&f));
+        for mut e in errs {
+            if e.column.is_none() && !column.is_empty() {
+                e.column = Some(column.to_owned());
+            }
+            if required || policy == OnInvalid::RejectRow {
+                if let Some(f) = field {
+                    out.failed.push(f);
+                }
+                out.errors.push(e);
+                continue;
+            }
+            if matches!(field, Some(ContactField::Email | ContactField::Phone)) {
+                out.key_errors.push(e.clone());
+            }
+            out.dropped.push(DroppedValue {
+                field: target.name(),
+                column: column.to_owned(),
+                value: raw.trim().to_owned(),
+                code: e.code,
+                message: e.message,
+                hint: e.hint,
+                kept_in: (policy == OnInvalid::Note).then_some(KEPT_IN_NOTE),
+            });
+        }
+    }
+
+    /// A `first_of` field: the first column whose value passes the field's check is the
+    /// field's; invalid values are settled as any invalid value; the other usable values
+    /// (distinct from the kept one) go where `others` says.
+    #[allow(clippy::too_many_arguments)]
+    fn first_of(
+        &self,
+        body: &mut UpsertContact,
+        field: ContactField,
+        r: &Resolved,
+        region: Option<phonenumber::country::Id>,
+        rec: &Record,
+        out: &mut Settled,
+        warnings: &mut Vec<String>,
+    ) {
+        let mut kept: Vec<String> = Vec::new();
+        for (col, value) in r.candidates(rec) {
+            let column = rec_column(r, col);
+            let raw = match value {
+                Ok(v) => v,
+                Err(e) => {
+                    self.settle(Target::Field(field), r, &column, &r.cells_text(rec), vec![e], out);
+                    continue;
+                }
+            };
+            let mut scratch = UpsertContact::default();
+            let mut errs = Vec::new();
+            let mut warns = Vec::new();
+            let cow = std::borrow::Cow::Borrowed(raw.as_str());
+            self.set_field(&mut scratch, (field, r, cow), region, rec, &mut errs, &mut warns);
+            if !errs.is_empty() {
+                self.settle(Target::Field(field), r, &column, &raw, errs, out);
+                continue;
+            }
+            let Some(v) = scratch.field_text(field) else {
+                continue;
+            };
+            if kept.is_empty() {
+                let cow = std::borrow::Cow::Borrowed(raw.as_str());
+                let mut ignore = Vec::new();
+                self.set_field(body, (field, r, cow), region, rec, &mut ignore, warnings);
+            } else if !kept.contains(&v) {
+                out.dropped.push(DroppedValue {
+                    field: field.api_name().to_owned(),
+                    column: column.clone(),
+                    value: raw.trim().to_owned(),
+                    code: codes::EXTRA_VALUE,
+                    message: format!(
+                        "`{}` is another {field} of the row; the contact's {field} is `{}` (from an earlier column), \
+                         and the API has no field for a second one",
+                        raw.trim(),
+                        kept[0]
+                    ),
+                    hint: "keep it on the contact with `others: note`, or map this column to a custom field".into(),
+                    kept_in: (r.rule.others == Others::Note).then_some(KEPT_IN_NOTE),
+                });
+            }
+            if !kept.contains(&v) {
+                kept.push(v);
+            }
+        }
     }
 
     /// The country (set on the body) and the phone region it implies, else the default.
@@ -272,7 +459,8 @@ impl Transformer {
         &self,
         values: &[(ContactField, &Resolved, std::borrow::Cow<'_, str>)],
         body: &mut UpsertContact,
-        errors: &mut Vec<RowError>,
+        rec: &Record,
+        out: &mut Settled,
     ) -> Option<phonenumber::country::Id> {
         let Some((_, res, c)) = values.iter().find(|(f, _, _)| *f == ContactField::Country) else {
             return self.region;
@@ -284,7 +472,8 @@ impl Transformer {
             }
             Ok(None) => self.region,
             Err(e) => {
-                push_in(errors, e, res);
+                let _ = rec;
+                self.settle(Target::Field(ContactField::Country), res, &res.names, c, vec![e], out);
                 self.region
             }
         }
@@ -374,46 +563,67 @@ impl Transformer {
     }
 
     /// The custom field values of the row, coerced to their fields' types.
-    fn custom_values(
-        &self,
-        rec: &Record,
-        errors: &mut Vec<RowError>,
-    ) -> Option<Vec<CustomFieldInput>> {
-        let mut out = Vec::new();
+    fn custom_values(&self, rec: &Record, out: &mut Settled) -> Option<Vec<CustomFieldInput>> {
+        let mut values = Vec::new();
         for (target, r) in &self.custom {
-            let value = r
-                .eval(rec)
-                .and_then(|raw| custom::coerce(target, &raw, r.rule.date_format.as_deref()));
+            let raw = r.eval(rec);
+            let value = raw
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|raw| custom::coerce(target, raw, r.rule.date_format.as_deref()));
             match value {
-                Ok(Some(v)) => out.push(CustomFieldInput {
+                Ok(Some(v)) => values.push(CustomFieldInput {
                     id: target.id.clone(),
                     field_value: v,
                 }),
                 Ok(None) => {}
-                Err(e) => push_in(errors, e, r),
-            }
-        }
-        (!out.is_empty()).then_some(out)
-    }
-
-    /// `validate.max_length` and `validate.required`.
-    fn check_lengths_and_required(&self, body: &UpsertContact, errors: &mut Vec<RowError>) {
-        for (field, max) in &self.max_length {
-            if let Some(v) = body.field_text(*field) {
-                let n = v.chars().count();
-                if n > *max {
-                    errors.push(RowError::new(
-                        Stage::Validate,
-                        codes::TOO_LONG,
-                        format!("{field} has {n} characters, more than the {max} allowed"),
-                        format!("shorten {field} to {max} characters"),
-                    ));
+                Err(e) => {
+                    let shown = raw.map(|v| v.into_owned()).unwrap_or_else(|_| r.cells_text(rec));
+                    self.settle(Target::Custom(&target.field_key), r, &r.names, &shown, vec![e], out)
                 }
             }
         }
+        (!values.is_empty()).then_some(values)
+    }
+
+    /// `validate.max_length`: a longer value is an invalid value of its field (dropped or the
+    /// row rejected, as for any invalid value).
+    fn check_lengths(&self, body: &mut UpsertContact, out: &mut Settled) {
+        for (field, max) in &self.max_length {
+            let Some(v) = body.field_text(*field) else {
+                continue;
+            };
+            let n = v.chars().count();
+            if n <= *max {
+                continue;
+            }
+            let e = RowError::new(
+                Stage::Validate,
+                codes::TOO_LONG,
+                format!("{field} has {n} characters, more than the {max} allowed"),
+                format!("shorten {field} to {max} characters"),
+            );
+            let Some((_, r)) = self.fields.iter().find(|(f, _)| f == field) else {
+                out.errors.push(e);
+                continue;
+            };
+            let before = out.errors.len();
+            self.settle(Target::Field(*field), r, &r.names, &v, vec![e], out);
+            if out.errors.len() == before {
+                body.clear_field(*field);
+            }
+        }
+    }
+
+    /// `validate.required`: every row has these (a field whose value was invalid is already
+    /// the row's error).
+    fn check_required(&self, body: &UpsertContact, out: &mut Settled) {
         for field in &self.required {
+            if out.failed.contains(field) {
+                continue;
+            }
             if body.field_text(*field).is_none_or(|v| v.trim().is_empty()) {
-                errors.push(RowError::new(
+                out.errors.push(RowError::new(
                     Stage::Validate,
                     codes::MISSING_REQUIRED,
                     format!("{field} is required but empty"),

@@ -396,6 +396,25 @@ pub fn text_owned(mut s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Whether a cell holds one of the markers exports write for "no value": `N/A`, `-`, `--`,
+/// `null`, `(null)`, `#N/A`, `none`, and the zero dates (`0/0/00`, `00/00/0000`,
+/// `0000-00-00`) that Outlook and spreadsheets write for an empty date. Such a cell is a blank:
+/// nothing is sent and nothing is reported. (`NA` is not one: it is Namibia's country code.)
+pub fn is_empty_marker(cell: &str) -> bool {
+    let t = cell.trim();
+    if t.is_empty() || t.len() > 10 {
+        return false;
+    }
+    if t.bytes().all(|b| b == b'0' || b == b'/' || b == b'-' || b == b'.') {
+        // `-`, `--`, and zero dates; a lone `0` is a value (a count, a number).
+        return t.contains(['-', '/', '.']) && (t.contains('0') || t.bytes().all(|b| b == b'-'));
+    }
+    matches!(
+        t.to_ascii_lowercase().as_str(),
+        "n/a" | "null" | "(null)" | "#n/a" | "none" | "nil" | "(none)" | "n.a."
+    )
+}
+
 /// A trimmed text value from a borrowed cell or an evaluated string (reused when owned).
 pub fn text_cow(v: std::borrow::Cow<'_, str>) -> Option<String> {
     match v {
@@ -412,6 +431,16 @@ pub fn text(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn empty_markers_are_blanks_and_values_are_not() {
+        for m in ["0/0/00", "00/00/0000", "0000-00-00", "N/A", "n/a", "-", "--", "NULL", "(null)", "#N/A", " none "] {
+            assert!(super::is_empty_marker(m), "{m}");
+        }
+        for v in ["0", "NA", "-5", "0/1/00", "2024-01-01", "Nonesuch", "", "x", "+1"] {
+            assert!(!super::is_empty_marker(v), "{v}");
+        }
+    }
+
     use super::*;
 
     #[test]

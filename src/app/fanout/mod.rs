@@ -327,7 +327,13 @@ fn sum_up(
         f.eta_seconds = longest.max(etas.iter().sum::<f64>() / parallel as f64);
     }
     summary.locations = Some(listed);
-    Ok(exit)
+    // "Nothing loaded" is said of the whole run: one location's empty part is a reject.
+    let none = crate::app::run::ending::nothing_loaded(summary);
+    Ok(match exit {
+        Exit::NothingLoaded if !none => Exit::Rejects,
+        Exit::Rejects if none => Exit::NothingLoaded,
+        other => other,
+    })
 }
 
 /// The locations named up front: the list, the agency's installed ones, or the routing map's

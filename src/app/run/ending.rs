@@ -7,6 +7,8 @@ pub(super) fn exit_code(summary: &Summary) -> Exit {
     if let Some(f) = &summary.aborted {
         crate::progress::warning(&format!("error: run stopped: {f}"));
         Exit::Fatal
+    } else if nothing_loaded(summary) {
+        Exit::NothingLoaded
     } else if summary.rows.rejected > 0
         || summary.followups.as_ref().is_some_and(|f| f.rejected > 0)
     {
@@ -14,6 +16,16 @@ pub(super) fn exit_code(summary: &Summary) -> Exit {
     } else {
         Exit::Ok
     }
+}
+
+/// Whether a finished run read rows and loaded (or, dry, planned) none: every row rejected.
+pub(in crate::app) fn nothing_loaded(s: &Summary) -> bool {
+    let r = &s.rows;
+    let planned: u64 = ["create", "update", "unchanged"]
+        .iter()
+        .filter_map(|a| s.plan.get(*a))
+        .sum();
+    r.read > 0 && r.rejected > 0 && r.created + r.updated + r.unchanged + r.exported + planned == 0
 }
 
 /// `path` made absolute (as given when that fails).

@@ -92,6 +92,15 @@ impl Checker<'_> {
         for (field, spec) in spec {
             match ContactField::from_api_name(field) {
                 Some(f) => match super::mapping::compile(spec, f == ContactField::Tags) {
+                    Ok(rule)
+                        if matches!(rule.input, super::mapping::Input::FirstOf(_))
+                            && matches!(f, ContactField::Country | ContactField::Dnd) =>
+                    {
+                        c.err(
+                            &["mapping", field, "first_of"],
+                            format!("does not apply to `{field}`; use `column:`"),
+                        );
+                    }
                     Ok(rule) => mapping.push((f, rule)),
                     Err(problems) => {
                         for (key, msg) in problems {
@@ -176,6 +185,7 @@ impl Checker<'_> {
             required,
             max_length,
             phone_extension: v.phone_extension,
+            invalid_values: v.invalid_values,
         }
     }
 
