@@ -120,6 +120,14 @@ pub async fn preview(path: &Path, o: PreviewOptions<'_>) -> anyhow::Result<Exit>
                     .collect::<Vec<_>>());
                 entry["tasks"] = serde_json::to_value(&prep.tasks)?;
                 entry["warnings"] = json!(prep.warnings);
+                entry["values_not_loaded"] = json!(prep
+                    .dropped
+                    .iter()
+                    .map(|d| json!({
+                        "column": d.column, "value": d.value, "field": d.field, "code": d.code,
+                        "message": d.message, "hint": d.hint, "kept_in": d.kept_in,
+                    }))
+                    .collect::<Vec<_>>());
             }
             Err(e) => entry["reject"] = reject(&e),
         }
@@ -241,6 +249,22 @@ fn print_table(p: &config::Pipeline, rows: &[Value], notes: &[String]) {
         }
         for w in r["warnings"].as_array().into_iter().flatten() {
             println!("  ! {}", w.as_str().unwrap_or(""));
+        }
+        for d in r["values_not_loaded"].as_array().into_iter().flatten() {
+            let s = |k: &str| d[k].as_str().unwrap_or("").to_owned();
+            let kept = match d["kept_in"].as_str() {
+                Some(k) => format!(", kept in a {k}"),
+                None => String::new(),
+            };
+            println!(
+                "  ✗ not loaded: {} `{}` → {}: {} ({}{kept})",
+                s("column"),
+                s("value"),
+                s("field"),
+                s("message"),
+                s("code")
+            );
+            println!("      hint: {}", s("hint"));
         }
     }
     println!();

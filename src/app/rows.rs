@@ -268,18 +268,8 @@ impl RowCtx {
             }
         };
         if self.phone_conflicts == crate::config::PhoneConflicts::Reject {
-            if let Some((id, email)) = planner::phone_taken(&idx, &prepared.body) {
-                return Done::Outcome(Outcome::Rejected(RowError::new(
-                    Stage::Load,
-                    codes::PHONE_CONFLICT,
-                    format!(
-                        "phone {} belongs to contact {id} ({email}) and the email to no contact: the API's upsert would \
-                         update that contact and replace its email",
-                        prepared.body.phone.as_deref().unwrap_or_default()
-                    ),
-                    "if it is the same person, put that email in the row; if not, fix the phone; or set \
-                     load.phone_conflicts: merge to update that contact",
-                )));
+            if let Some(e) = self.phone_conflict(&idx, &prepared.body) {
+                return Done::Outcome(Outcome::Rejected(e));
             }
         }
         let (action, body) = planner::plan_with(&idx, &prepared.body, &self.policies, self.tags);
@@ -306,6 +296,64 @@ impl RowCtx {
                 None => return Done::Export(prepared),
             },
         })
+    }
+
+    /// A `phone_conflict` when the row's phone belongs to another person's contact
+    /// ([`planner::phone_taken`]) — unless the journal knows that contact as this row's (an
+    /// earlier run of the pipeline wrote it from this row's key).
+    fn phone_conflict(
+        &self,
+        idx: &planner::Index,
+        body: &crate::ghl::types::UpsertContact,
+    ) -> Option<RowError> {
+        let t = planner::phone_taken(idx, body)?;
+        let ours = body.email.is_none()
+            && self.journal.as_ref().is_some_and(|j| {
+                let j = j.lock().unwrap_or_else(|p| p.into_inner());
+                journal::key(body)
+                    .and_then(|k| j.lookup(&k).ok().flatten())
+                    .and_then(|e| e.contact_id)
+                    .is_some_and(|id| id == t.id)
+            });
+        if ours {
+            return None;
+        }
+        let phone = body.phone.as_deref().unwrap_or_default();
+        let (message, hint) = match (&body.email, t.by_name) {
+            (Some(_), _) => (
+                format!(
+                    "phone {phone} belongs to contact {} ({}) and the email to no contact: the API's upsert would \
+                     update that contact and replace its email",
+                    t.id, t.other
+                ),
+                "if it is the same person, put that email in the row; if not, fix the phone; or set \
+                 load.phone_conflicts: merge to update that contact",
+            ),
+            (None, true) => (
+                format!(
+                    "phone {phone} belongs to contact {} ({}), another name, and the row has no email: the API's \
+                     upsert would overwrite that person's contact",
+                    t.id, t.other
+                ),
+                "if it is the same person, use the contact's name or add its email to the row; if not, fix the \
+                 phone; or set load.phone_conflicts: merge to update that contact",
+            ),
+            (None, false) => (
+                format!(
+                    "phone {phone} belongs to contact {} ({}), and the row has no email or name to show it is that \
+                     person: the API's upsert would overwrite that contact",
+                    t.id, t.other
+                ),
+                "if it is the same person, add that email (or the name) to the row; if not, fix the phone; or \
+                 set load.phone_conflicts: merge to update that contact",
+            ),
+        };
+        Some(RowError::new(
+            Stage::Load,
+            codes::PHONE_CONFLICT,
+            message,
+            hint,
+        ))
     }
 
     /// Writes a row (adding the warning of a settled outcome to `warnings`); a write still

@@ -311,7 +311,9 @@ impl Run<'_> {
             reader,
             transformer,
             dedup,
-            phones: self.phone_checks().then(PhoneOwners::default),
+            phones: self
+                .phone_checks()
+                .then(|| PhoneOwners::new(self.p.dedup.by == DedupKey::Email)),
         };
         let mut reader = self
             .stream_rows(&ctx, stages, &mut files, &mut summary)
@@ -480,14 +482,14 @@ impl Run<'_> {
         policies: &[(ContactField, FieldPolicy)],
     ) -> anyhow::Result<(Option<Arc<Planning>>, Option<String>)> {
         let (p, opts) = (self.p, self.opts);
-        // A row with a new email and the phone of an existing contact would, sent as is, update
-        // that contact and replace its email (the API's upsert matches the phone too): with
+        // A row with a new email (or none) and the phone of another person's contact would, sent
+        // as is, update that contact and replace its email or name (the API's upsert matches the
+        // phone too): with
         // `phone_conflicts: reject` (the default) the run reads the location to find them —
         // an index of it, or per-row lookups when the file is small against the location.
         let maps = |f: ContactField| p.mapping.iter().any(|(g, _)| *g == f);
         let phone_conflicts = p.load.phone_conflicts == config::PhoneConflicts::Reject
             && p.target.is_some()
-            && maps(ContactField::Email)
             && maps(ContactField::Phone);
         let need_index = opts.dry_run
             || p.load.mode != LoadMode::Upsert
@@ -549,14 +551,13 @@ impl Run<'_> {
     }
 
     /// Whether rows are checked for phones that belong to another person's contact: GHL
-    /// targets with both email and phone mapped, unless `load.phone_conflicts: merge`.
+    /// targets with the phone mapped, unless `load.phone_conflicts: merge`.
     fn phone_checks(&self) -> bool {
         let p = self.p;
         let mapped = |f: ContactField| p.mapping.iter().any(|(g, _)| *g == f);
         p.target.is_some()
             && matches!(p.sink, Sink::Ghl)
             && p.load.phone_conflicts == config::PhoneConflicts::Reject
-            && mapped(ContactField::Email)
             && mapped(ContactField::Phone)
     }
 

@@ -384,17 +384,47 @@ fn matched(idx: &Index, body: &UpsertContact) -> Option<usize> {
         .copied()
 }
 
-/// The contact whose phone the row has, when the row's email is new and that contact has
-/// another email: the API's upsert (email, then phone) would update it and replace its email.
-/// Returns its id and email.
-pub fn phone_taken<'a>(idx: &'a Index, body: &UpsertContact) -> Option<(&'a str, &'a str)> {
-    let email = body.email.as_deref()?;
-    if idx.by_email.contains_key(&email.to_lowercase()) {
-        return None;
-    }
+/// The contact of the location that holds the row's phone and is another person, whom the API's
+/// upsert (email, then phone) would overwrite: the row's email is new and that contact has
+/// another; or the row has no email and that contact has another name (both named), or an email
+/// the row does not carry and no name to tell them apart.
+pub fn phone_taken<'a>(idx: &'a Index, body: &UpsertContact) -> Option<Taken<'a>> {
     let c = &idx.contacts[*idx.by_phone.get(body.phone.as_deref()?)?];
-    let other = c.email.as_deref().filter(|e| !e.trim().is_empty())?;
-    (!other.eq_ignore_ascii_case(email)).then_some((c.id.as_str(), other))
+    let other_email = c.email.as_deref().filter(|e| !e.trim().is_empty());
+    let taken = |by_name: bool, other: String| Taken {
+        id: c.id.as_str(),
+        other,
+        by_name,
+    };
+    if let Some(email) = body.email.as_deref() {
+        if idx.by_email.contains_key(&email.to_lowercase()) {
+            return None;
+        }
+        let other = other_email?;
+        return (!other.eq_ignore_ascii_case(email)).then(|| taken(false, other.to_owned()));
+    }
+    let mine = crate::transform::dedup::name_key(body);
+    let theirs = crate::transform::dedup::name_key_of(
+        c.first_name.as_deref(),
+        c.last_name.as_deref(),
+        c.name.as_deref(),
+    );
+    match (mine, theirs) {
+        (Some(a), Some(b)) if a == b => None,
+        (Some(_), Some(b)) => Some(taken(true, b)),
+        _ => other_email.map(|e| taken(false, e.to_owned())),
+    }
+}
+
+/// Another person's contact that holds a row's phone ([`phone_taken`]).
+#[derive(Debug)]
+pub struct Taken<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its email, or its name when the names tell them apart.
+    pub other: String,
+    /// Whether its name (rather than its email) makes it another person.
+    pub by_name: bool,
 }
 
 /// Plans one row against the index (matching as the API's upsert does: email, then phone).
@@ -626,7 +656,7 @@ mod tests {
         idx.add(contact("A", Some("ann@x.co"), Some("+14155552671"), None));
         idx.add(contact("B", None, Some("+14155550100"), None));
         let taken = |e: &str, p: &str| {
-            phone_taken(&idx, &body(Some(e), Some(p), None)).map(|(id, _)| id.to_owned())
+            phone_taken(&idx, &body(Some(e), Some(p), None)).map(|t| t.id.to_owned())
         };
         assert_eq!(taken("bob@x.co", "+14155552671").as_deref(), Some("A"));
         assert_eq!(taken("ANN@x.co", "+14155552671"), None, "same person");
@@ -636,6 +666,40 @@ mod tests {
             "that contact has no email to lose"
         );
         assert_eq!(taken("bob@x.co", "+14155559999"), None);
+    }
+
+    #[test]
+    fn a_row_without_email_on_another_persons_phone_is_found() {
+        let mut idx = Index::default();
+        idx.add(contact(
+            "A",
+            Some("ann@x.co"),
+            Some("+14155552671"),
+            Some("Ann"),
+        ));
+        idx.add(contact("B", None, Some("+14155550100"), Some("Bob")));
+        idx.add(contact("C", Some("cy@x.co"), Some("+14155550101"), None));
+        let taken = |p: &str, first: Option<&str>| {
+            phone_taken(&idx, &body(None, Some(p), first)).map(|t| (t.id.to_owned(), t.by_name))
+        };
+        assert_eq!(taken("+14155552671", Some("Zed")), Some(("A".into(), true)));
+        assert_eq!(
+            taken("+14155552671", Some(" ANN ")),
+            None,
+            "the names agree"
+        );
+        assert_eq!(
+            taken("+14155552671", None),
+            Some(("A".into(), false)),
+            "an email the row does not carry, and no name to say it is Ann"
+        );
+        assert_eq!(taken("+14155550100", Some("Zed")), Some(("B".into(), true)));
+        assert_eq!(
+            taken("+14155550100", None),
+            None,
+            "nothing tells them apart"
+        );
+        assert_eq!(taken("+14155550101", Some("Cy")), Some(("C".into(), false)));
     }
 
     #[test]

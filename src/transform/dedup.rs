@@ -525,40 +525,151 @@ mod tests {
     }
 }
 
-/// Rows of the file that have both an email and a phone, by phone: a later row with the same
-/// phone and another email would, through the API's upsert (email, then phone), update the
-/// earlier row's contact and replace its email — whichever request lands last wins. Keys are
-/// 64-bit digests (about 32 bytes per row held).
+/// Rows of the file by phone, so that two people never become one contact: the API's upsert
+/// matches by email, then by phone, so a later row with the same phone updates the earlier row's
+/// contact whenever its email does not match another — replacing that person's email, or (a row
+/// without email) their name and everything else. A later row is
+/// - the same contact when its email is the earlier row's;
+/// - a `phone_conflict` when it is another person: another email, or another name (both rows
+///   named), or no email against an earlier row with one and no name to tell them apart;
+/// - with dedup on, a `duplicate_in_file` of the earlier row when it has no email and is the
+///   same person (the names agree, or the earlier row had no email either and nothing tells
+///   them apart): loading both would make one contact flip between the two rows on every run.
+///
+/// Keys are 64-bit digests (about 40 bytes per phone held).
 #[derive(Debug, Default)]
 pub struct PhoneOwners {
-    owners: rustc_hash::FxHashMap<u64, (u64, u64)>,
+    owners: rustc_hash::FxHashMap<u64, Owner>,
+    /// Same-person rows without email are duplicates (in-file dedup is on).
+    dedup: bool,
+}
+
+/// The first row of the file with a phone: its row, email and name digests (0: none).
+#[derive(Debug, Clone, Copy)]
+struct Owner {
+    row: u64,
+    email: u64,
+    name: u64,
+}
+
+/// A person's name as the rows compare it: first and last (or the full name), lower-cased,
+/// whitespace collapsed.
+pub fn name_key(body: &UpsertContact) -> Option<String> {
+    name_key_of(
+        body.first_name.as_deref(),
+        body.last_name.as_deref(),
+        body.name.as_deref(),
+    )
+}
+
+/// [`name_key`] of a first, last and full name (a contact's as the API returns them).
+pub fn name_key_of(first: Option<&str>, last: Option<&str>, full: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = match (first, last) {
+        (None, None) => full.into_iter().collect(),
+        (f, l) => f.into_iter().chain(l).collect(),
+    };
+    let joined = parts
+        .iter()
+        .flat_map(|p| p.split_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    (!joined.is_empty()).then_some(joined)
 }
 
 impl PhoneOwners {
-    /// `Err(phone_conflict)` when an earlier row has this row's phone with another email.
-    pub fn check(&mut self, body: &UpsertContact, row: u64) -> Result<(), RowError> {
-        let (Some(email), Some(phone)) = (body.email.as_deref(), body.phone.as_deref()) else {
-            return Ok(());
-        };
-        let digest = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
-        let e = digest(&email.to_lowercase());
-        match self.owners.entry(digest(phone)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((row, e));
-                Ok(())
-            }
-            std::collections::hash_map::Entry::Occupied(o) if o.get().1 == e => Ok(()),
-            std::collections::hash_map::Entry::Occupied(o) => Err(RowError::new(
-                Stage::Dedup,
-                codes::PHONE_CONFLICT,
-                format!(
-                    "phone {phone} is also on row {} with another email: the API's upsert matches by phone when \
-                     the email is new, so this row would replace that contact's email with {email}",
-                    o.get().0
-                ),
-                "if both rows are the same person, merge them into one row; if not, fix one phone; or set \
-                 load.phone_conflicts: merge to let the later row update that contact",
-            )),
+    /// The check; with `dedup`, same-person rows without email are duplicates.
+    pub fn new(dedup: bool) -> Self {
+        PhoneOwners {
+            owners: Default::default(),
+            dedup,
         }
     }
+
+    /// `Err(phone_conflict)` when an earlier row has this row's phone and is another person;
+    /// `Err(duplicate_in_file)` when it is the same person and this row has no email.
+    pub fn check(&mut self, body: &UpsertContact, row: u64) -> Result<(), RowError> {
+        let Some(phone) = body.phone.as_deref() else {
+            return Ok(());
+        };
+        let digest = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes()).max(1);
+        let email = body.email.as_deref().map(|e| digest(&e.to_lowercase()));
+        let name = name_key(body).map(|n| digest(&n));
+        let o = match self.owners.entry(digest(phone)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Owner {
+                    row,
+                    email: email.unwrap_or(0),
+                    name: name.unwrap_or(0),
+                });
+                return Ok(());
+            }
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        };
+        let names_agree = match (name, o.name) {
+            (Some(n), m) if m != 0 => Some(n == m),
+            _ => None,
+        };
+        match (email, o.email) {
+            (Some(e), m) if e == m => Ok(()),
+            (Some(_), m) if m != 0 => Err(phone_conflict(
+                format!(
+                    "phone {phone} is also on row {} with another email: the API's upsert matches by phone when \
+                     the email is new, so this row would replace that contact's email with {}",
+                    o.row,
+                    body.email.as_deref().unwrap_or_default()
+                ),
+            )),
+            // The earlier row had no email: this row's email would be added to its contact.
+            (Some(e), _) if names_agree != Some(false) => {
+                o.email = e;
+                Ok(())
+            }
+            (Some(_), _) => Err(phone_conflict(format!(
+                "phone {phone} is also on row {}, another person (another name) without email: the API's \
+                 upsert would update that contact, name and all",
+                o.row
+            ))),
+            (None, m) => {
+                let another = names_agree == Some(false) || (names_agree.is_none() && m != 0);
+                if another {
+                    let who = if names_agree == Some(false) {
+                        "another name"
+                    } else {
+                        "a row with an email, and nothing to tell them apart"
+                    };
+                    return Err(phone_conflict(format!(
+                        "phone {phone} is also on row {} ({who}): a row without email is matched by its phone, so \
+                         this row would overwrite that person's contact",
+                        o.row
+                    )));
+                }
+                if !self.dedup {
+                    return Ok(());
+                }
+                let mut e = RowError::new(
+                    Stage::Dedup,
+                    codes::DUPLICATE_IN_FILE,
+                    format!(
+                        "no email, and the same phone {phone} and name as row {}, which is loaded in its place",
+                        o.row
+                    ),
+                    "if this row is another person, give it its own phone or email; if it holds newer values, \
+                     put them in the earlier row",
+                );
+                e.kept_row = Some(o.row);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn phone_conflict(message: String) -> RowError {
+    RowError::new(
+        Stage::Dedup,
+        codes::PHONE_CONFLICT,
+        message,
+        "if both rows are the same person, merge them into one row (or give both the same name and email); \
+         if not, fix one phone; or set load.phone_conflicts: merge to let the later row update that contact",
+    )
 }

@@ -153,7 +153,12 @@ impl Resolved {
             .iter()
             .filter_map(|&i| {
                 let c = cell(rec, i).trim();
-                (!c.is_empty()).then(|| (i, self.steps(c.to_owned()).map(|v| nfc(v.into()).into_owned())))
+                (!c.is_empty()).then(|| {
+                    (
+                        i,
+                        self.steps(c.to_owned()).map(|v| nfc(v.into()).into_owned()),
+                    )
+                })
             })
             .collect()
     }

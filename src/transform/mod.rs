@@ -370,7 +370,8 @@ impl Transformer {
             if e.column.is_none() && !column.is_empty() {
                 e.column = Some(column.to_owned());
             }
-            if required || policy == OnInvalid::RejectRow {
+            // `validate.phone_extension: reject` asks for the row to be rejected.
+            if required || policy == OnInvalid::RejectRow || e.code == codes::PHONE_EXTENSION {
                 if let Some(f) = field {
                     out.failed.push(f);
                 }
@@ -412,7 +413,14 @@ impl Transformer {
             let raw = match value {
                 Ok(v) => v,
                 Err(e) => {
-                    self.settle(Target::Field(field), r, &column, &r.cells_text(rec), vec![e], out);
+                    self.settle(
+                        Target::Field(field),
+                        r,
+                        &column,
+                        &r.cells_text(rec),
+                        vec![e],
+                        out,
+                    );
                     continue;
                 }
             };
@@ -420,7 +428,14 @@ impl Transformer {
             let mut errs = Vec::new();
             let mut warns = Vec::new();
             let cow = std::borrow::Cow::Borrowed(raw.as_str());
-            self.set_field(&mut scratch, (field, r, cow), region, rec, &mut errs, &mut warns);
+            self.set_field(
+                &mut scratch,
+                (field, r, cow),
+                region,
+                rec,
+                &mut errs,
+                &mut warns,
+            );
             if !errs.is_empty() {
                 self.settle(Target::Field(field), r, &column, &raw, errs, out);
                 continue;
@@ -473,7 +488,14 @@ impl Transformer {
             Ok(None) => self.region,
             Err(e) => {
                 let _ = rec;
-                self.settle(Target::Field(ContactField::Country), res, &res.names, c, vec![e], out);
+                self.settle(
+                    Target::Field(ContactField::Country),
+                    res,
+                    &res.names,
+                    c,
+                    vec![e],
+                    out,
+                );
                 self.region
             }
         }
@@ -578,8 +600,17 @@ impl Transformer {
                 }),
                 Ok(None) => {}
                 Err(e) => {
-                    let shown = raw.map(|v| v.into_owned()).unwrap_or_else(|_| r.cells_text(rec));
-                    self.settle(Target::Custom(&target.field_key), r, &r.names, &shown, vec![e], out)
+                    let shown = raw
+                        .map(|v| v.into_owned())
+                        .unwrap_or_else(|_| r.cells_text(rec));
+                    self.settle(
+                        Target::Custom(&target.field_key),
+                        r,
+                        &r.names,
+                        &shown,
+                        vec![e],
+                        out,
+                    )
                 }
             }
         }

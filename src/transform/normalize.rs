@@ -405,7 +405,9 @@ pub fn is_empty_marker(cell: &str) -> bool {
     if t.is_empty() || t.len() > 10 {
         return false;
     }
-    if t.bytes().all(|b| b == b'0' || b == b'/' || b == b'-' || b == b'.') {
+    if t.bytes()
+        .all(|b| b == b'0' || b == b'/' || b == b'-' || b == b'.')
+    {
         // `-`, `--`, and zero dates; a lone `0` is a value (a count, a number).
         return t.contains(['-', '/', '.']) && (t.contains('0') || t.bytes().all(|b| b == b'-'));
     }
@@ -433,10 +435,32 @@ pub fn text(raw: &str) -> Option<String> {
 mod tests {
     #[test]
     fn empty_markers_are_blanks_and_values_are_not() {
-        for m in ["0/0/00", "00/00/0000", "0000-00-00", "N/A", "n/a", "-", "--", "NULL", "(null)", "#N/A", " none "] {
+        for m in [
+            "0/0/00",
+            "00/00/0000",
+            "0000-00-00",
+            "N/A",
+            "n/a",
+            "-",
+            "--",
+            "NULL",
+            "(null)",
+            "#N/A",
+            " none ",
+        ] {
             assert!(super::is_empty_marker(m), "{m}");
         }
-        for v in ["0", "NA", "-5", "0/1/00", "2024-01-01", "Nonesuch", "", "x", "+1"] {
+        for v in [
+            "0",
+            "NA",
+            "-5",
+            "0/1/00",
+            "2024-01-01",
+            "Nonesuch",
+            "",
+            "x",
+            "+1",
+        ] {
             assert!(!super::is_empty_marker(v), "{v}");
         }
     }

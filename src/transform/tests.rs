@@ -73,14 +73,153 @@ fn all_problems_of_a_row_are_reported_with_the_first_code() {
         &headers(),
     )
     .unwrap();
+    // Neither key is usable: the row is rejected with both problems, the first one's code.
     let e = t
-        .apply(&rec(["not-an-email", "n/a", "", "", "", ""]))
+        .apply(&rec(["not-an-email", "12", "", "", "", ""]))
         .unwrap_err();
     assert_eq!(e.code, codes::INVALID_EMAIL);
     assert!(
-        e.message.contains("not-an-email") && e.message.contains("n/a"),
+        e.message.contains("not-an-email") && e.message.contains("`12`"),
         "{}",
         e.message
+    );
+    assert_eq!(e.column.as_deref(), Some("Email, Phone"));
+}
+
+#[test]
+fn a_bad_optional_value_is_dropped_and_reported_while_the_contact_loads() {
+    let t = Transformer::new(
+        &pipeline("validate:\n  phone_default_region: US\n"),
+        &headers(),
+    )
+    .unwrap();
+    // A bad email with a good phone: the phone is the identity, the email is reported.
+    let p = t
+        .apply(&rec([
+            "ann@",
+            "(415) 555-2671",
+            "Ann",
+            "Narnia",
+            "",
+            "perhaps",
+        ]))
+        .unwrap();
+    assert_eq!(p.body.email, None);
+    assert_eq!(p.body.phone.as_deref(), Some("+14155552671"));
+    assert_eq!((p.body.country.as_deref(), p.body.dnd), (None, None));
+    let got: Vec<(&str, &str, &str, &str)> = p
+        .dropped
+        .iter()
+        .map(|d| {
+            (
+                d.field.as_str(),
+                d.column.as_str(),
+                d.value.as_str(),
+                d.code,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("country", "Country", "Narnia", codes::INVALID_COUNTRY),
+            ("email", "Email", "ann@", codes::INVALID_EMAIL),
+            ("dnd", "DND", "perhaps", codes::INVALID_BOOLEAN),
+        ]
+    );
+    // All or nothing, globally or per field.
+    let strict = Transformer::new(
+        &pipeline("validate:\n  phone_default_region: US\n  invalid_values: reject_row\n"),
+        &headers(),
+    )
+    .unwrap();
+    let e = strict
+        .apply(&rec([
+            "ann@x.co",
+            "(415) 555-2671",
+            "Ann",
+            "",
+            "",
+            "perhaps",
+        ]))
+        .unwrap_err();
+    assert_eq!(e.code, codes::INVALID_BOOLEAN);
+    let text = "version: 1\nsource:\n  type: csv\n  path: x.csv\ntarget:\n  location_id: L\n  auth:\n    token_env: T\n\
+         mapping:\n  email: Email\n  phone: Phone\n  firstName: first name\n  country: Country\n  tags: Tags\n  \
+         dnd: {column: DND, invalid: reject_row}\n";
+    let per_field = Transformer::new(
+        &parse_str(Path::new("p.yaml"), text, |_| None).unwrap(),
+        &headers(),
+    )
+    .unwrap();
+    assert!(per_field
+        .apply(&rec(["ann@x.co", "", "", "Narnia", "", ""]))
+        .is_ok());
+    assert_eq!(
+        per_field
+            .apply(&rec(["ann@x.co", "", "", "", "", "perhaps"]))
+            .unwrap_err()
+            .code,
+        codes::INVALID_BOOLEAN
+    );
+}
+
+#[test]
+fn empty_markers_are_blanks_not_values() {
+    let t = Transformer::new(
+        &pipeline("validate:\n  phone_default_region: US\n"),
+        &headers(),
+    )
+    .unwrap();
+    let p = t
+        .apply(&rec(["ann@x.co", "N/A", "-", "null", "", "0/0/00"]))
+        .unwrap();
+    assert_eq!(
+        (p.body.phone, p.body.first_name, p.body.dnd),
+        (None, None, None)
+    );
+    assert!(p.dropped.is_empty(), "{:?}", p.dropped);
+}
+
+#[test]
+fn first_of_takes_the_first_valid_column_and_keeps_the_others() {
+    let text = "version: 1\nsource:\n  type: csv\n  path: x.csv\ntarget:\n  location_id: L\n  auth:\n    token_env: T\n\
+         mapping:\n  email: Email\n  phone: {first_of: [Phone, Mobile, Work], others: note}\n\
+         validate:\n  phone_default_region: US\n";
+    let h: Headers = Arc::from(
+        ["Email", "Phone", "Mobile", "Work"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let t = Transformer::new(&parse_str(Path::new("p.yaml"), text, |_| None).unwrap(), &h).unwrap();
+    let r = |cells: [&str; 4]| t.apply(&Record::new(2, cells.map(String::from).to_vec()));
+    let p = r(["a@x.co", "12", "(415) 555-2671", "415.555.2671"]).unwrap();
+    assert_eq!(p.body.phone.as_deref(), Some("+14155552671"));
+    assert_eq!(
+        p.dropped.len(),
+        1,
+        "the same number twice is one: {:?}",
+        p.dropped
+    );
+    assert_eq!(
+        (p.dropped[0].code, p.dropped[0].column.as_str()),
+        (codes::INVALID_PHONE, "Phone")
+    );
+    let p = r(["", "", "(415) 555-2671", "(212) 555-0100"]).unwrap();
+    assert_eq!(p.body.phone.as_deref(), Some("+14155552671"));
+    assert_eq!(p.dropped[0].code, codes::EXTRA_VALUE);
+    assert_eq!(p.dropped[0].kept_in, Some(KEPT_IN_NOTE));
+    assert_eq!(
+        p.notes,
+        vec![(
+            Some(KEPT_NOTE_TITLE.to_owned()),
+            "Work: (212) 555-0100".to_owned()
+        )]
+    );
+    // No usable phone and no email: rejected with the phones' problem.
+    assert_eq!(
+        r(["", "12", "", ""]).unwrap_err().code,
+        codes::INVALID_PHONE
     );
 }
 

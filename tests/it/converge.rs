@@ -192,7 +192,12 @@ fn a_new_email_with_the_phone_of_an_existing_contact_is_a_conflict_in_every_mode
     // Plain upsert mode (the default) reads the location for this too: no silent merge.
     let p = pipeline(dir.path(), &sb.base_url, csv, "");
     let o = sb.run_pipeline(&p, &dir.path().join("o0"));
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "its one row rejected: {}",
+        text(&o).1
+    );
     let rejected = read_csv(&dir.path().join("o0/rejected.csv"));
     assert_eq!(rejected[1][5], "phone_conflict", "{:?}", rejected[1]);
     assert_eq!(
@@ -203,7 +208,7 @@ fn a_new_email_with_the_phone_of_an_existing_contact_is_a_conflict_in_every_mode
 
     let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  mode: sync\n");
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(4));
     let rejected = read_csv(&dir.path().join("o/rejected.csv"));
     assert_eq!(rejected[1][5], "phone_conflict");
     assert!(

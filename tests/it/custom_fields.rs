@@ -34,18 +34,46 @@ fn values_are_resolved_coerced_and_checked() {
 
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
-    assert_eq!(o.status.code(), Some(3));
-    let rejected = read_csv(&dir.path().join("o/rejected.csv"));
-    let got: Vec<(&str, &str)> = rejected[1..]
+    // A bad custom value costs the value, not the contact: both rows load without it, and
+    // each value is reported with its row, column, field and reason.
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert_eq!(read_csv(&dir.path().join("o/rejected.csv")).len(), 1);
+    let values = read_csv(&dir.path().join("o/rejected_values.csv"));
+    let got: Vec<[&str; 5]> = values[1..]
         .iter()
-        .map(|r| (r[8].as_str(), r[10].as_str()))
+        .map(|r| [&*r[0], &*r[1], &*r[2], &*r[3], &*r[4]])
         .collect();
-    assert_eq!(got, [("3", "invalid_option"), ("4", "invalid_number")]);
-    assert!(
-        rejected[1][12].contains("Gold, Silver"),
-        "{:?}",
-        rejected[1]
+    assert_eq!(
+        got,
+        [
+            [
+                "3",
+                "Level",
+                "Bronze",
+                "custom_fields.contact.membership_level",
+                "invalid_option"
+            ],
+            [
+                "4",
+                "LTV",
+                "ten",
+                "custom_fields.contact.lifetime_value",
+                "invalid_number"
+            ],
+        ]
     );
+    assert!(values[1][6].contains("Gold, Silver"), "{:?}", values[1]);
+    let ben = sb.contact_by_email("loc-it", "ben@example.com");
+    let ids: Vec<&str> = ben["customFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"f-level") && ids.contains(&"f-ltv"), "{ben}");
+    let summary = summary(&dir.path().join("o"));
+    assert_eq!(summary["values"]["by_code"]["invalid_option"], 1);
+    assert_eq!(summary["values"]["reported"], 2);
     let ann = sb.contact_by_email("loc-it", "ann@example.com");
     let cf = |id: &str| {
         ann["customFields"]

@@ -39,15 +39,12 @@ fn init_guesses_a_pipeline_that_validates_and_runs() {
         .arg(&out));
     assert_eq!(
         r.status.code(),
-        Some(3),
-        "runs; rows with bad dates are rejected"
+        Some(0),
+        "runs; bad dates cost the date, not the contact"
     );
-    assert!(
-        summary(&dir.path().join("o"))["rows"]["created"]
-            .as_u64()
-            .unwrap()
-            >= 3
-    );
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 5, "every row has an email");
+    assert_eq!(s["values"]["by_code"]["invalid_date"], 2, "{s}");
 
     // An existing file is not overwritten without --force.
     let again = run(bin()
@@ -83,6 +80,11 @@ fn init_on_a_workbook_declares_serial_date_columns() {
         .args(["run", "-q", "--sandbox", "--out"])
         .arg(dir.path().join("o"))
         .arg(&out));
-    assert_eq!(r.status.code(), Some(3));
-    assert_eq!(summary(&dir.path().join("o"))["rows"]["created"], 4);
+    assert_eq!(r.status.code(), Some(0));
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["created"], 6);
+    assert_eq!(
+        s["values"]["reported"], 2,
+        "a bad email and a bad phone: {s}"
+    );
 }

@@ -123,7 +123,14 @@ fn retries_are_bounded_and_the_row_is_reported() {
 
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(4), "no row was loaded");
+    assert!(
+        text(&o)
+            .0
+            .contains("nothing loaded: all 5 rows were rejected"),
+        "{}",
+        text(&o).0
+    );
     let s = summary(&dir.path().join("o"));
     assert_eq!(s["rejected_by_code"]["api_unavailable"], 5);
     assert_eq!(
@@ -296,12 +303,16 @@ fn formula_escaping_can_be_turned_off() {
         dir.path(),
         &sb.base_url,
         csv,
-        "report:\n  escape_formulas: false\n",
+        "  invalid_values: reject_row\nreport:\n  escape_formulas: false\n",
     );
 
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
 
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "the one row was rejected: nothing loaded"
+    );
     let rejected = read_csv(&dir.path().join("o/rejected.csv"));
     assert_eq!(&rejected[1][..3], ["=1+1", "bad@", "+1 415 555 2671"]);
 }
@@ -312,7 +323,12 @@ fn rejected_csv_can_be_corrected_and_reloaded() {
     let sb = SandboxProc::fast("loc-it");
     let dir = workdir();
     let csv = "First Name,Email,Phone\n=Ann,ann@,+1 415 555 2671\nBen,ben@example.com,\n";
-    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "  invalid_values: reject_row\n",
+    );
     assert_eq!(
         sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),
         Some(3)
@@ -633,7 +649,8 @@ fn rejected_xlsx_holds_the_rows_as_text_with_reasons_and_retry_rejects_reads_it_
         dir.path(),
         &sb.base_url,
         csv,
-        "report:\n  rejected_format: xlsx\n",
+        // All or nothing: the row with a bad email is rejected whole, phone and all.
+        "  invalid_values: reject_row\nreport:\n  rejected_format: xlsx\n",
     );
     assert_eq!(
         sb.run_pipeline(&p, &dir.path().join("o1")).status.code(),

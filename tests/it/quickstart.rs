@@ -4,19 +4,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::util::*;
 
-/// Row → reject code, as the sample was written (see samples/quickstart/README.md).
-const EXPECTED_REJECTS: [(u64, &str); 11] = [
-    (12, "invalid_email"),
-    (13, "invalid_email"),
-    (14, "invalid_email"),
-    (15, "invalid_phone"),
-    (16, "invalid_phone"),
+/// Row → reject code, as the sample was written (see samples/quickstart/README.md): rows with no
+/// usable email or phone, duplicates, and a ragged row.
+const EXPECTED_REJECTS: [(u64, &str); 5] = [
     (17, "missing_contact_key"),
-    (18, "invalid_date"),
     (22, "duplicate_in_file"),
     (33, "duplicate_in_file"),
     (47, "malformed_row"),
     (48, "duplicate_in_file"),
+];
+
+/// Row, column, code of the values loaded rows held that are not in their contact
+/// (rejected_values.csv): each contact was loaded without that value.
+const EXPECTED_VALUES: [(u64, &str, &str); 5] = [
+    (12, "Email", "invalid_email"),
+    (13, "Email", "invalid_email"),
+    (14, "Email", "invalid_email"),
+    (16, "Phone", "invalid_phone"),
+    (18, "Birthday", "invalid_date"),
 ];
 
 #[test]
@@ -37,11 +42,11 @@ fn quickstart_end_to_end() {
     );
     let s = summary(&out);
     assert_eq!(s["rows"]["read"], 50);
-    assert_eq!(s["rows"]["created"], 39);
+    assert_eq!(s["rows"]["created"], 45);
     assert_eq!(s["rows"]["updated"], 0);
-    assert_eq!(s["rows"]["rejected"], 11);
+    assert_eq!(s["rows"]["rejected"], 5);
     assert_eq!(
-        s["requests"]["sent"], 40,
+        s["requests"]["sent"], 46,
         "one read of the location (phone conflicts), then one request per loaded row"
     );
     let by_code: BTreeMap<String, u64> =
@@ -76,18 +81,30 @@ fn quickstart_end_to_end() {
         );
         // The column a value problem is in (a duplicate or a ragged row names none).
         let column = r[r.len() - 1].as_str();
-        match r[r.len() - 4].as_str() {
-            "invalid_email" => assert_eq!(column, "Email", "{r:?}"),
-            "invalid_phone" => assert_eq!(column, "Phone", "{r:?}"),
-            "invalid_date" => assert_eq!(column, "Birthday", "{r:?}"),
-            _ => {}
-        }
+        assert_eq!(
+            column, "",
+            "a duplicate or a ragged row names no column: {r:?}"
+        );
     }
-    // The duplicate names the row it duplicates; the formula cell is escaped.
+    // The duplicate names the row it duplicates.
     let dup = rejected.iter().find(|r| r[r.len() - 6] == "22").unwrap();
     assert!(dup[dup.len() - 3].contains("duplicates row 2"), "{dup:?}");
-    let formula = rejected.iter().find(|r| r[r.len() - 6] == "14").unwrap();
-    assert!(formula[4].starts_with("'=HYPERLINK"), "{formula:?}");
+
+    // rejected_values.csv: a bad value costs the value, not the contact; each is listed with
+    // its row, column, value and reason; `n/a` (row 15) is a blank, not a bad phone.
+    let values = read_csv(&out.join("rejected_values.csv"));
+    assert_eq!(
+        values[0],
+        ["row", "column", "value", "field", "code", "message", "hint", "kept_in"]
+    );
+    let got: Vec<(u64, &str, &str)> = values[1..]
+        .iter()
+        .map(|r| (r[0].parse().unwrap(), r[1].as_str(), r[4].as_str()))
+        .collect();
+    assert_eq!(got, EXPECTED_VALUES);
+    assert!(values.iter().any(|r| r[2] == "31/12/1985"), "{values:?}");
+    assert_eq!(s["values"]["reported"], 5);
+    assert_eq!(s["values"]["by_code"]["invalid_email"], 3);
 
     // results.csv: every input row exactly once, in order.
     let results = read_csv(&out.join("results.csv"));
@@ -102,11 +119,11 @@ fn quickstart_end_to_end() {
     assert!(saul[6].contains("did you mean `gmail.com`?"), "{saul:?}");
     assert_eq!(s["warnings_by_code"]["email_domain_typo"], 1);
 
-    // What landed in the sandbox: 39 contacts, distinct emails and phones, E.164 phones.
+    // What landed in the sandbox: 45 contacts, distinct emails and phones, E.164 phones.
     let landed: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(out.join("sandbox-contacts.json")).unwrap())
             .unwrap();
-    assert_eq!(landed.len(), 39);
+    assert_eq!(landed.len(), 45);
     let emails: BTreeSet<&str> = landed.iter().filter_map(|c| c["email"].as_str()).collect();
     let with_email = landed.iter().filter(|c| c["email"].is_string()).count();
     assert_eq!(emails.len(), with_email);
@@ -173,23 +190,27 @@ fn excel_pipeline_end_to_end() {
         ])
         .arg(&out));
 
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(0));
     let s = summary(&out);
     assert_eq!(
         (
             s["rows"]["created"].as_u64(),
             s["rows"]["rejected"].as_u64()
         ),
-        (Some(4), Some(2))
+        (Some(6), Some(0)),
+        "a bad email or phone costs the value when the other key is good"
     );
-    let rejected = read_csv(&out.join("rejected.csv"));
-    let got: Vec<(&str, &str)> = rejected[1..]
+    let values = read_csv(&out.join("rejected_values.csv"));
+    let got: Vec<(&str, &str, &str)> = values[1..]
         .iter()
-        .map(|r| (r[8].as_str(), r[10].as_str()))
+        .map(|r| (r[0].as_str(), r[1].as_str(), r[4].as_str()))
         .collect();
     assert_eq!(
         got,
-        [("9", "invalid_email"), ("10", "invalid_phone")],
+        [
+            ("9", "Email", "invalid_email"),
+            ("10", "Phone", "invalid_phone")
+        ],
         "spreadsheet row numbers"
     );
     let landed: Vec<serde_json::Value> =
@@ -212,9 +233,9 @@ fn excel_pipeline_end_to_end() {
     assert_eq!(ben["dnd"], true, "boolean cell");
     // Eve's phone was stored as the number 415555: the hint says why it may be wrong.
     assert!(
-        rejected[2][12].contains("stored this phone as a number"),
+        values[2][6].contains("stored this phone as a number"),
         "{:?}",
-        rejected[2]
+        values[2]
     );
 }
 
@@ -234,22 +255,29 @@ fn mapping_language_pipeline_end_to_end() {
         ])
         .arg(&out));
 
-    assert_eq!(o.status.code(), Some(3));
-    let rejected = read_csv(&out.join("rejected.csv"));
-    let got: Vec<(&str, &str)> = rejected[1..]
+    assert_eq!(o.status.code(), Some(0));
+    let values = read_csv(&out.join("rejected_values.csv"));
+    let got: Vec<(&str, &str, &str)> = values[1..]
         .iter()
-        .map(|r| (r[11].as_str(), r[13].as_str()))
+        .map(|r| (r[0].as_str(), r[1].as_str(), r[4].as_str()))
         .collect();
-    assert_eq!(got, [("5", "value_not_allowed"), ("6", "invalid_date")]);
+    assert_eq!(
+        got,
+        [
+            ("5", "State/Region", "value_not_allowed"),
+            ("5", "Date of birth", "invalid_date"),
+            ("6", "Date of birth", "invalid_date")
+        ]
+    );
     assert!(
-        rejected[1][15].contains("use one of: california, new york, texas"),
+        values[1][6].contains("use one of: california, new york, texas"),
         "{:?}",
-        rejected[1]
+        values[1]
     );
     let landed: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(out.join("sandbox-contacts.json")).unwrap())
             .unwrap();
-    assert_eq!(landed.len(), 3);
+    assert_eq!(landed.len(), 5, "every row loaded, without its bad values");
     let by = |email: &str| landed.iter().find(|c| c["email"] == email).unwrap().clone();
     let chidi = by("chidi.okafor@example.com");
     assert_eq!(
@@ -316,7 +344,12 @@ fn preview_shows_cells_the_exact_body_and_rejects_without_the_network() {
     assert_eq!(rows[0]["body"]["email"], "alice.wong@example.com");
     assert_eq!(rows[0]["body"]["locationId"], "quickstart-location");
     assert!(rows[0].get("reject").is_none());
-    // Row 12 is the first reject: its code, column, message and hint.
+    // Row 12's email is bad but its phone is good: the contact is loaded without the email,
+    // which is shown with its reason and hint.
+    assert_eq!(rows[10]["body"]["phone"], "+15125550120");
+    assert!(rows[10]["body"].get("email").is_none(), "{}", rows[10]);
+    assert_eq!(rows[10]["values_not_loaded"][0]["code"], "invalid_email");
+    assert_eq!(rows[10]["values_not_loaded"][0]["value"], "jane.doe@");
     let o = run(bin().current_dir(repo()).args([
         "preview",
         "pipelines/quickstart.yaml",
@@ -326,10 +359,23 @@ fn preview_shows_cells_the_exact_body_and_rejects_without_the_network() {
     assert_eq!(o.status.code(), Some(0));
     let t = text(&o).0;
     assert!(
-        t.contains("row 12  ✗ rejected: invalid_email (validate, column Email)"),
+        t.contains("✗ not loaded: Email `jane.doe@` → email: `jane.doe@` is not a valid email address (invalid_email)"),
         "{t}"
     );
     assert!(t.contains("hint: write one address"), "{t}");
+    assert!(t.contains("POST /contacts/upsert"), "{t}");
+    // Row 17 has neither: it is the first reject, with its code, message and hint.
+    let o = run(bin().current_dir(repo()).args([
+        "preview",
+        "pipelines/quickstart.yaml",
+        "--row",
+        "17",
+    ]));
+    let t = text(&o).0;
+    assert!(
+        t.contains("row 17  ✗ rejected: missing_contact_key (validate)"),
+        "{t}"
+    );
     assert!(!t.contains("POST /contacts/upsert"), "{t}");
     let o = run(bin().current_dir(repo()).args([
         "preview",

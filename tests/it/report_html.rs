@@ -98,7 +98,11 @@ fn each_kind_of_report_shows_what_summary_json_says_without_overflow_errors_or_r
     let mut b = Browser::start();
     let import = sandbox_run(dir.path(), "quickstart", "import", &[]);
     let checked = check_report(&mut b, &import, "import");
-    assert!(checked.contains(&"rejected_by_code.invalid_email".to_owned()));
+    assert!(checked.contains(&"rejected_by_code.missing_contact_key".to_owned()));
+    assert!(
+        checked.contains(&"values.by_code.invalid_email".to_owned()),
+        "the values not loaded, by reason: {checked:?}"
+    );
     // The examples: the bad value from its column, with the hint.
     let text = b
         .eval("document.body.innerText")

@@ -320,7 +320,11 @@ fn retry_rejects_never_replays_a_duplicate_over_the_kept_contact() {
             .env("IT_TOKEN", &sb.token))
     };
     let r = retry("r1", &[]);
-    assert_eq!(r.status.code(), Some(3));
+    assert_eq!(
+        r.status.code(),
+        Some(4),
+        "both rows rejected again: nothing loaded"
+    );
     let s = summary(&dir.path().join("r1"));
     assert_eq!(
         s["rejected_by_code"]["duplicate_in_file"], 1,

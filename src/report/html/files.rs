@@ -111,6 +111,23 @@ impl Groups {
         Ok(g)
     }
 
+    /// rejected_values.csv: by `code` (with its hint) and by source column.
+    pub(super) fn of_values(path: &Path) -> anyhow::Result<Groups> {
+        let mut g = Groups::default();
+        let Some(mut r) = open_csv(path)? else {
+            return Ok(g);
+        };
+        for rec in r.records() {
+            let rec = rec?;
+            let cell = |i: usize| rec.get(i).unwrap_or("");
+            // row, column, value, field, code, message, hint, kept_in
+            let ex = (cell(0).to_owned(), cut(cell(2)), cut(cell(5)));
+            Self::add(&mut g.by, cell(4), cell(6), ex.clone());
+            Self::add(&mut g.by_column, cell(1), cell(4), ex);
+        }
+        Ok(g)
+    }
+
     /// plan.csv: the fields updates would change, by field.
     pub(super) fn of_plan(path: &Path) -> anyhow::Result<Groups> {
         let mut g = Groups::default();

@@ -48,12 +48,14 @@ pub fn render(dir: &Path) -> anyhow::Result<String> {
     let rejects = Groups::of_rejects(&dir.join(super::REJECTED_CSV))?;
     let warnings = Groups::of_warnings(&dir.join(super::RESULTS_CSV))?;
     let plan = Groups::of_plan(&dir.join(super::PLAN_CSV))?;
+    let values = Groups::of_values(&dir.join(super::REJECTED_VALUES_CSV))?;
     let timeline = timeline(&dir.join(TIMELINE_CSV))?;
     let mut h = Page::default();
     h.head(&s);
     h.outcomes(&s);
     h.locations(&s);
     h.rejects(&s, &rejects);
+    h.values(&s, &values);
     h.warnings(&warnings);
     if s["plan"].as_object().is_some_and(|p| !p.is_empty()) {
         h.plan(&s, &plan);
@@ -453,6 +455,44 @@ impl Page {
             self.out.push_str("</td></tr>");
         }
         self.out.push_str("</tbody></table></section>");
+    }
+
+    /// Values of loaded rows that are not in their contact (rejected_values.csv).
+    fn values(&mut self, s: &Value, g: &Groups) {
+        if s["values"]["reported"].as_u64().unwrap_or(0) == 0 {
+            return;
+        }
+        self.out.push_str("<section><h2>Values not loaded</h2><p>");
+        self.fig(s, "values.reported");
+        self.out.push_str(
+            " values of loaded rows are not in their contact: each contact was loaded without \
+             that value (one bad cell never costs the contact). Each is in \
+             <code>rejected_values.csv</code> with its row, column and reason",
+        );
+        if s["values"]["kept_in_note"].as_u64().unwrap_or(0) > 0 {
+            self.out.push_str("; ");
+            self.fig(s, "values.kept_in_note");
+            self.out
+                .push_str(" of them were kept in a note on the contact");
+        }
+        self.out.push_str(".</p>");
+        self.groups(
+            s,
+            "By reason",
+            "code",
+            "how to fix",
+            &g.by,
+            Some("values.by_code"),
+        );
+        self.groups(
+            s,
+            "By source column",
+            "column",
+            "first code",
+            &g.by_column,
+            None,
+        );
+        self.out.push_str("</section>");
     }
 
     fn warnings(&mut self, g: &Groups) {
