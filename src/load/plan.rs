@@ -411,7 +411,20 @@ pub fn phone_taken<'a>(idx: &'a Index, body: &UpsertContact) -> Option<Taken<'a>
     );
     match (mine, theirs) {
         (Some(a), Some(b)) if a == b => None,
-        (Some(_), Some(b)) => Some(taken(true, b)),
+        (Some(_), Some(_)) => {
+            let shown = [&c.first_name, &c.last_name]
+                .into_iter()
+                .flatten()
+                .map(|s| s.trim())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let shown = if shown.is_empty() {
+                c.name.clone().unwrap_or_default()
+            } else {
+                shown
+            };
+            Some(taken(true, shown))
+        }
         _ => other_email.map(|e| taken(false, e.to_owned())),
     }
 }

@@ -517,6 +517,58 @@ mod tests {
     }
 
     #[test]
+    fn phone_owners_tell_people_apart_by_email_then_name() {
+        let p = Some("+14155552671");
+        let codes = |dedup: bool, rows: &[UpsertContact]| -> Vec<&'static str> {
+            let mut o = PhoneOwners::new(dedup);
+            rows.iter()
+                .enumerate()
+                .map(|(i, b)| o.check(b, i as u64 + 2).err().map_or("ok", |e| e.code))
+                .collect()
+        };
+        use codes::{DUPLICATE_IN_FILE as DUP, PHONE_CONFLICT as CONFLICT};
+        // Phone-only rows: another name is a conflict; the same name (any case) a duplicate.
+        let rows = [
+            body(None, p, Some("Ann"), &[]),
+            body(None, p, Some("Bob"), &[]),
+            body(None, p, Some(" ANN "), &[]),
+            body(None, p, None, &[]),
+        ];
+        assert_eq!(codes(true, &rows), ["ok", CONFLICT, DUP, DUP]);
+        assert_eq!(
+            codes(false, &rows),
+            ["ok", CONFLICT, "ok", "ok"],
+            "dedup off"
+        );
+        // A row with an email first: a phone-only row is another person unless named alike.
+        let rows = [
+            body(Some("ann@x.co"), p, Some("Ann"), &[]),
+            body(None, p, Some("Bob"), &[]),
+            body(None, p, None, &[]),
+            body(None, p, Some("ann"), &[]),
+            body(Some("ANN@x.co"), p, Some("Bob"), &[]),
+            body(Some("bob@x.co"), p, Some("Ann"), &[]),
+        ];
+        assert_eq!(
+            codes(true, &rows),
+            ["ok", CONFLICT, CONFLICT, DUP, "ok", CONFLICT]
+        );
+        // A phone-only row first: a later email joins it when the names do not differ.
+        let rows = [
+            body(None, p, Some("Ann"), &[]),
+            body(Some("ann@x.co"), p, Some("Ann"), &[]),
+            body(Some("bob@x.co"), p, Some("Ann"), &[]),
+            body(Some("cy@x.co"), Some("+14155550100"), Some("Cy"), &[]),
+        ];
+        assert_eq!(codes(true, &rows), ["ok", "ok", CONFLICT, "ok"]);
+        let rows = [
+            body(None, p, Some("Ann"), &[]),
+            body(Some("bob@x.co"), p, Some("Bob"), &[]),
+        ];
+        assert_eq!(codes(true, &rows), ["ok", CONFLICT]);
+    }
+
+    #[test]
     fn off_keeps_everything() {
         let mut d = Dedup::new(false, Keep::First, false, None);
         let b = body(Some("a@x.co"), None, None, &[]);

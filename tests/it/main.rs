@@ -43,3 +43,5 @@ mod deploy;
 mod report_html;
 // Agency scale: rows routed to several locations, one stopping alone, per-location resume.
 mod agency;
+// Real CRM exports: values never lost, identities never merged silently.
+mod identity;

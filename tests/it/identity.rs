@@ -1,0 +1,109 @@
+//! Real CRM exports, nothing lost: two people never become one contact, whatever keys their rows
+//! carry, and the outcome is the same on every run.
+
+use crate::util::*;
+
+/// Each row's (outcome, code), in row order.
+fn outcomes(out: &std::path::Path) -> Vec<(String, String)> {
+    read_csv(&out.join("results.csv"))[1..]
+        .iter()
+        .map(|r| (r[1].clone(), r[4].clone()))
+        .collect()
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
+#[test]
+fn rows_without_email_sharing_a_phone_are_a_conflict_or_a_duplicate_and_sync_never_flips() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    // Ann and Bob share a phone and have no email; Ann's row comes twice.
+    let csv =
+        "First Name,Email,Phone\nAnn,,(415) 555-2671\nBob,,(415) 555-2671\nann ,,415.555.2671\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  mode: sync\n");
+    let mut runs = Vec::new();
+    for (i, flags) in [&[][..], &[], &["--full-refresh"]].iter().enumerate() {
+        let out = dir.path().join(format!("o{i}"));
+        let o = sb.run_with(&p, &out, flags);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+        runs.push(outcomes(&out));
+    }
+    assert_eq!(runs[0][0], pair("created", ""));
+    assert_eq!(runs[0][1], pair("rejected", "phone_conflict"));
+    assert_eq!(runs[0][2], pair("rejected", "duplicate_in_file"));
+    let why = &read_csv(&dir.path().join("o0/rejected.csv"))[1];
+    assert!(why[6].contains("row 2 (another name)"), "{why:?}");
+    for r in &runs[1..] {
+        assert_eq!(r[0].1, "", "Ann's row stays loaded: {r:?}");
+        assert_eq!(r[1..], runs[0][1..], "the same outcome every run");
+    }
+    let contacts = sb.contacts("loc-it");
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["firstName"], "Ann", "never overwritten by Bob");
+    assert_eq!(
+        sb.stats()["requests_by_endpoint"]["POST /contacts/upsert"],
+        1,
+        "one write in three runs: no flip"
+    );
+}
+
+#[test]
+fn a_row_without_email_never_renames_the_contact_of_an_earlier_row_with_one() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let csv = "First Name,Email,Phone\nAnn,ann@example.com,(415) 555-2671\nBob,,(415) 555-2671\nCy,,(415) 555-0100\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    assert_eq!(
+        outcomes(&dir.path().join("o")),
+        [
+            pair("created", ""),
+            pair("rejected", "phone_conflict"),
+            pair("created", "")
+        ]
+    );
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ann@example.com")["firstName"],
+        "Ann"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 2);
+}
+
+#[test]
+fn a_row_without_email_on_the_phone_of_another_persons_contact_is_a_conflict() {
+    let dir = workdir();
+    let seed = r#"{"loc-it": {"contacts": [
+        {"email": "ann@example.com", "phone": "+14155552671", "firstName": "Ann"},
+        {"phone": "+14155550100", "firstName": "Cy"}
+    ]}}"#;
+    let sb = SandboxProc::seeded("loc-it", dir.path(), seed);
+    // Another name on Ann's phone, nothing but a phone on Ann's, and Cy's own name on his.
+    let csv = "First Name,Email,Phone\nBob,,(415) 555-2671\n,,(415) 555-0100\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let got = outcomes(&dir.path().join("o"));
+    assert_eq!(got[0], pair("rejected", "phone_conflict"));
+    assert_eq!(
+        got[1].0, "updated",
+        "nothing tells them apart: Cy's contact"
+    );
+    let why = &read_csv(&dir.path().join("o/rejected.csv"))[1];
+    assert!(why[6].contains("(Ann), another name"), "{why:?}");
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
+    assert_eq!(ann["firstName"], "Ann");
+
+    // The same person (the names agree, in any case) is an update as before.
+    let csv = "First Name,Email,Phone,City\nANN,,(415) 555-2671,Austin\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o2"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert_eq!(outcomes(&dir.path().join("o2"))[0].0, "updated");
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ann@example.com")["email"],
+        "ann@example.com"
+    );
+}
