@@ -153,6 +153,24 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
     for (code, n) in &s.warnings_by_code {
         println!("  warnings    {n:>8}  ({code}: loaded, but see results.csv)");
     }
+    if !s.unmapped_columns.is_empty() {
+        println!(
+            "  columns with data the pipeline does not map ({}; nothing of them was sent):",
+            s.unmapped_columns.len()
+        );
+        for u in s.unmapped_columns.iter().take(12) {
+            println!(
+                "    {:<28}{:>6} rows ({:.1} %)",
+                u.column, u.filled, u.fill_percent
+            );
+        }
+        if s.unmapped_columns.len() > 12 {
+            println!(
+                "    … and {} more (summary.json lists all)",
+                s.unmapped_columns.len() - 12
+            );
+        }
+    }
     println!("  duration    {:>7.1}s", s.duration_ms as f64 / 1000.0);
     if let Some(f) = &s.forecast {
         let share = match (f.daily_share_percent, f.daily_remaining) {

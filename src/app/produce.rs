@@ -6,6 +6,7 @@ use crate::config::{Keep, Source};
 use crate::extract::{SourceItem, SourceReader};
 use crate::record::Record;
 use crate::transform::dedup::{Dedup, PhoneOwners, Plan, Planner};
+use crate::transform::profile::Unmapped;
 use crate::transform::{apply_batch, Transformer, BATCH_ROWS};
 
 use super::rows::Step;
@@ -18,8 +19,9 @@ pub(super) fn produce(
     transformer: Transformer,
     mut dedup: Dedup,
     mut phones: Option<PhoneOwners>,
+    mut unmapped: Option<Unmapped>,
     tx: tokio::sync::mpsc::Sender<Vec<(Record, Step)>>,
-) -> anyhow::Result<SourceReader> {
+) -> anyhow::Result<(SourceReader, Option<Unmapped>)> {
     let mut batch: Vec<SourceItem> = Vec::with_capacity(BATCH_ROWS);
     loop {
         batch.clear();
@@ -38,6 +40,9 @@ pub(super) fn produce(
             })
             .collect();
         let results = apply_batch(&transformer, &rows);
+        if let Some(u) = unmapped.as_mut() {
+            rows.iter().for_each(|r| u.count(r));
+        }
         drop(rows);
         let mut results = results.into_iter();
         let mut out = Vec::with_capacity(batch.len());
@@ -67,10 +72,10 @@ pub(super) fn produce(
         }
         if tx.blocking_send(out).is_err() {
             // The writer stopped (it failed); its error is the one to report.
-            return Ok(reader);
+            return Ok((reader, unmapped));
         }
     }
-    Ok(reader)
+    Ok((reader, unmapped))
 }
 
 /// The planning pass of `keep: last` and `keep: merge`: every valid row, in order.

@@ -39,6 +39,7 @@ use crate::record::Record;
 use crate::report::{self, Summary};
 use crate::state::StateStore;
 use crate::transform::dedup::{Dedup, PhoneOwners};
+use crate::transform::profile::Unmapped;
 use crate::transform::Transformer;
 
 /// Options of the `run` command (how this run behaves; the YAML says what the pipeline is).
@@ -607,8 +608,10 @@ impl Run<'_> {
             dedup,
             phones,
         } = stages;
-        let producer =
-            tokio::task::spawn_blocking(move || produce(reader, transformer, dedup, phones, tx));
+        let unmapped = self.unmapped(&reader, &transformer);
+        let producer = tokio::task::spawn_blocking(move || {
+            produce(reader, transformer, dedup, phones, unmapped, tx)
+        });
         let mut progress = Progress::new(total_rows, opts.quiet);
         // Rows sharing an email or phone go one after the other, in file order (writes to a
         // location only: a CSV sink has nothing to race).
@@ -675,7 +678,38 @@ impl Run<'_> {
         };
         progress.finish();
         result?;
-        producer.await.context("reader thread")?
+        let (reader, unmapped) = producer.await.context("reader thread")??;
+        if let Some(u) = unmapped {
+            summary.unmapped_columns = u.filled(reader.headers());
+        }
+        Ok(reader)
+    }
+
+    /// The count of cells in columns the pipeline does not read — none for a CSV export of the
+    /// source's columns (every column is written) or a GHL source (its columns are the API's).
+    fn unmapped(&self, reader: &SourceReader, t: &Transformer) -> Option<Unmapped> {
+        let p = self.p;
+        let all_written = matches!(
+            p.sink,
+            Sink::Csv {
+                columns: config::CsvColumns::Source,
+                ..
+            }
+        );
+        if all_written || matches!(p.source, Source::Ghl(_)) {
+            return None;
+        }
+        let headers = reader.headers();
+        let mut used = t.used_columns();
+        used.extend(headers.iter().enumerate().filter_map(|(i, h)| {
+            let h = h.trim();
+            let routing = p
+                .routed_by
+                .as_deref()
+                .is_some_and(|r| r.trim().eq_ignore_ascii_case(h));
+            (routing || h == config::SOURCE_ROW_COLUMN).then_some(i)
+        }));
+        Some(Unmapped::new(headers.len(), &used))
     }
 
     /// The request rate so far against the configured one, for the progress display.

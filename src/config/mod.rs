@@ -55,6 +55,9 @@ pub struct Pipeline {
     /// Several target locations in one run (`target.locations`, `target.location_from`); the
     /// target's `location_id` is then [`Fanout::PLACEHOLDER`] until each location's part sets it.
     pub fanout: Option<Fanout>,
+    /// The column a multi-location run routed this location's rows by (its part's run reads it
+    /// but maps nothing from it).
+    pub routed_by: Option<String>,
 }
 
 /// A checked multi-location target.
@@ -77,10 +80,11 @@ impl Pipeline {
     /// The pipeline as one location's run of a multi-location target sees it (a commands on
     /// one location's run folder acts on that location only). No change for one location.
     pub fn for_location(mut self, location: &str) -> Pipeline {
-        if self.fanout.take().is_some() {
+        if let Some(f) = self.fanout.take() {
             if let Some(t) = &mut self.target {
                 t.location_id = location.to_owned();
             }
+            self.routed_by = f.route.map(|r| r.column);
         }
         self
     }

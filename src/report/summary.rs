@@ -146,6 +146,18 @@ impl ValueCounts {
     }
 }
 
+/// A source column with data that the pipeline does not read.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UnmappedColumn {
+    /// The column's name.
+    pub column: String,
+    /// Rows whose cell in it is not blank.
+    pub filled: u64,
+    /// That share of the rows read, in percent (one decimal).
+    pub fill_percent: f64,
+}
+
 /// The latest earlier dry run's forecast, for a real run.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -194,6 +206,8 @@ pub struct Summary {
     pub warnings_by_code: BTreeMap<String, u64>,
     /// Values of loaded rows that are not in their contact, by code (rejected_values.csv).
     pub values: ValueCounts,
+    /// Source columns with data that the pipeline does not read (nothing of them is sent).
+    pub unmapped_columns: Vec<UnmappedColumn>,
     /// Request figures.
     pub requests: RequestCounts,
     /// Contacts a GHL source returned twice (page shifts) and that were read once.
@@ -282,6 +296,20 @@ impl Summary {
             }
         }
         self.values.add(&o.values);
+        for u in &o.unmapped_columns {
+            match self
+                .unmapped_columns
+                .iter_mut()
+                .find(|m| m.column == u.column)
+            {
+                Some(m) => m.filled += u.filled,
+                None => self.unmapped_columns.push(u.clone()),
+            }
+        }
+        let read = self.rows.read.max(1) as f64;
+        for m in &mut self.unmapped_columns {
+            m.fill_percent = (m.filled as f64 * 1000.0 / read).round() / 10.0;
+        }
         let (q, y) = (&mut self.requests, &o.requests);
         q.sent += y.sent;
         q.retries += y.retries;

@@ -70,6 +70,20 @@ pub struct FollowUpColumns {
 }
 
 impl FollowUpColumns {
+    /// Every column the notes and tasks read.
+    pub fn columns(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self.notes.iter().map(|(i, _)| *i).collect();
+        out.extend(self.task_lists.iter().map(|(i, _)| *i));
+        for t in &self.tasks {
+            out.extend(
+                [Some(t.title), t.due, t.body, t.action]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        out
+    }
+
     /// Resolves the columns; unknown ones are config errors naming `key` (`load.notes`, …).
     pub fn resolve(
         p: &Pipeline,

@@ -237,6 +237,18 @@ impl Transformer {
         })
     }
 
+    /// Every source column the pipeline reads: fields, custom fields, notes and tasks.
+    pub fn used_columns(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .fields
+            .iter()
+            .flat_map(|(_, r)| r.cols.clone())
+            .collect();
+        out.extend(self.custom.iter().flat_map(|(_, r)| r.cols.clone()));
+        out.extend(self.follow_ups.columns());
+        out
+    }
+
     /// Adds the pipeline's custom fields, resolved against the target location.
     pub fn with_custom_fields(
         mut self,

@@ -206,3 +206,52 @@ mod tests {
         assert_eq!(p[0].examples, ["a@x.co", "b@x.co"]);
     }
 }
+
+/// Counts, over the rows of a run, the non-blank cells of the columns the pipeline does not read,
+/// so that a column with data that nothing maps is reported instead of silently left behind.
+#[derive(Debug, Default)]
+pub struct Unmapped {
+    /// Column index → non-blank cells seen.
+    columns: Vec<(usize, u64)>,
+    rows: u64,
+}
+
+impl Unmapped {
+    /// Counts the columns of `width` that are not in `used`.
+    pub fn new(width: usize, used: &[usize]) -> Self {
+        Unmapped {
+            columns: (0..width)
+                .filter(|i| !used.contains(i))
+                .map(|i| (i, 0))
+                .collect(),
+            rows: 0,
+        }
+    }
+
+    /// Counts one row.
+    pub fn count(&mut self, rec: &crate::record::Record) {
+        self.rows += 1;
+        for (i, n) in &mut self.columns {
+            let c = rec.get(*i);
+            if !c.trim().is_empty() && !crate::transform::normalize::is_empty_marker(c) {
+                *n += 1;
+            }
+        }
+    }
+
+    /// The columns that held data: name, cells filled, share of the rows in percent.
+    pub fn filled(&self, headers: &[String]) -> Vec<crate::report::summary::UnmappedColumn> {
+        self.columns
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(i, n)| crate::report::summary::UnmappedColumn {
+                column: headers
+                    .get(*i)
+                    .map(|h| h.trim().to_owned())
+                    .unwrap_or_default(),
+                filled: *n,
+                fill_percent: (*n as f64 * 1000.0 / self.rows.max(1) as f64).round() / 10.0,
+            })
+            .collect()
+    }
+}

@@ -278,6 +278,19 @@ fn mapping_language_pipeline_end_to_end() {
         serde_json::from_str(&std::fs::read_to_string(out.join("sandbox-contacts.json")).unwrap())
             .unwrap();
     assert_eq!(landed.len(), 5, "every row loaded, without its bad values");
+    // The one column with data that nothing maps is named, with its fill rate.
+    let s = summary(&out);
+    assert_eq!(
+        s["unmapped_columns"],
+        serde_json::json!([{"column": "Record ID", "filled": 5, "fill_percent": 100.0}])
+    );
+    assert!(
+        text(&o)
+            .0
+            .contains("Record ID                        5 rows (100.0 %)"),
+        "{}",
+        text(&o).0
+    );
     let by = |email: &str| landed.iter().find(|c| c["email"] == email).unwrap().clone();
     let chidi = by("chidi.okafor@example.com");
     assert_eq!(

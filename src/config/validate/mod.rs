@@ -634,6 +634,7 @@ pub(super) fn validate(
         schedule,
         inbox: c.inbox,
         fanout: c.fanout,
+        routed_by: None,
     })
 }
 

@@ -56,6 +56,7 @@ pub fn render(dir: &Path) -> anyhow::Result<String> {
     h.locations(&s);
     h.rejects(&s, &rejects);
     h.values(&s, &values);
+    h.unmapped(&s);
     h.warnings(&warnings);
     if s["plan"].as_object().is_some_and(|p| !p.is_empty()) {
         h.plan(&s, &plan);
@@ -493,6 +494,36 @@ impl Page {
             None,
         );
         self.out.push_str("</section>");
+    }
+
+    /// Source columns with data that nothing maps.
+    fn unmapped(&mut self, s: &Value) {
+        let Some(cols) = s["unmapped_columns"].as_array().filter(|c| !c.is_empty()) else {
+            return;
+        };
+        self.out.push_str(
+            "<section><h2>Columns not mapped</h2><p>These columns of the source hold data that the pipeline \
+             does not map: nothing of them was sent. Map them (a field, a custom field or a note), or leave \
+             them out knowingly.</p><table><thead><tr><th>column</th><th class=\"n\">rows filled</th>\
+             <th class=\"n\">%</th></tr></thead><tbody>",
+        );
+        for (i, _) in cols.iter().enumerate().take(GROUPS) {
+            self.out.push_str("<tr><td><code>");
+            self.fig(s, &format!("unmapped_columns.{i}.column"));
+            self.out.push_str("</code></td><td class=\"n\">");
+            self.fig(s, &format!("unmapped_columns.{i}.filled"));
+            self.out.push_str("</td><td class=\"n\">");
+            self.fig(s, &format!("unmapped_columns.{i}.fill_percent"));
+            self.out.push_str("</td></tr>");
+        }
+        if cols.len() > GROUPS {
+            let _ = write!(
+                self.out,
+                "<tr><td colspan=\"3\">and {} more (summary.json lists all)</td></tr>",
+                cols.len() - GROUPS
+            );
+        }
+        self.out.push_str("</tbody></table></section>");
     }
 
     fn warnings(&mut self, g: &Groups) {
