@@ -263,91 +263,147 @@ const CONTAINS: &[(ContactField, &[&str])] = &[
 pub struct Guess {
     /// The field.
     pub field: ContactField,
-    /// The column.
+    /// The column (the best one, for a field several columns hold).
     pub column: String,
     /// Why (for the YAML comment).
     pub reason: String,
+    /// Further columns of the same field (a second phone or email), best first: mapped with
+    /// `first_of`, their other values kept in a note.
+    pub also: Vec<String>,
 }
 
-/// Guesses a mapping: header synonyms first, then content (≥ 80 % emails / phones); one column
-/// per field, the fuller one winning.
+/// The field a header names: a synonym, else a telling part of it.
+fn header_field(name: &str) -> Option<ContactField> {
+    let n = norm(name);
+    SYNONYMS
+        .iter()
+        .find(|(_, names)| names.contains(&n.as_str()))
+        .or_else(|| {
+            CONTAINS
+                .iter()
+                .find(|(_, parts)| parts.iter().any(|x| n.contains(x)))
+        })
+        .map(|(f, _)| *f)
+}
+
+/// The share of a column's values that are of `field`'s kind (emails, phones), when it has any.
+fn content_share(p: &ColumnProfile, field: ContactField) -> f64 {
+    match field {
+        ContactField::Email => p.share(p.emails),
+        _ => p.share(p.phones),
+    }
+}
+
+/// Whether a column named like an email or phone holds values that try to be one (an `@`; five
+/// digits), valid or not: a column of labels or flags (`Phone 1 - Type: Mobile`, `Email Opt
+/// Out: true`) does not.
+fn plausible(p: &ColumnProfile, field: ContactField) -> bool {
+    match field {
+        ContactField::Email => p.share(p.at_signs) >= 0.5,
+        _ => p.share(p.digity) >= 0.5,
+    }
+}
+
+/// Every email or phone column: named so (and holding values that try to be one) or holding
+/// them (80 %), best first — named columns before the others, the fullest first, then in file
+/// order.
+fn key_columns(profiles: &[ColumnProfile], field: ContactField) -> Vec<(&ColumnProfile, String)> {
+    let mut found: Vec<(&ColumnProfile, String)> = Vec::new();
+    for p in profiles.iter().filter(|p| p.filled > 0) {
+        let share = content_share(p, field);
+        let named = header_field(&p.name) == Some(field);
+        if named && (plausible(p, field) || share >= 0.5) {
+            found.push((p, "header".into()));
+        } else if !named && share >= 0.8 && (field != ContactField::Phone || p.share(p.dates) < 0.5)
+        {
+            let what = if field == ContactField::Email {
+                "emails"
+            } else {
+                "phone numbers"
+            };
+            found.push((p, format!("{:.0} % of values are {what}", share * 100.0)));
+        }
+    }
+    // Named columns first (a header says more than values do), each group the fullest first.
+    found.sort_by_key(|(p, reason)| (reason != "header", std::cmp::Reverse(p.filled)));
+    found
+}
+
+/// Guesses a mapping. Email and phone: every column that holds them (by header and content;
+/// never an IP address, a date or an order number), the fullest first and the others with
+/// `first_of`. Other fields: header synonyms first, then telling parts; one column per field,
+/// the fuller one winning.
 pub fn guess(profiles: &[ColumnProfile]) -> Vec<Guess> {
     let mut out: Vec<Guess> = Vec::new();
-    let consider =
-        |field: ContactField, p: &ColumnProfile, reason: String, out: &mut Vec<Guess>| {
-            if p.filled == 0 {
-                return;
-            }
-            if out.iter().any(|g| g.column == p.name) {
-                return;
-            }
-            match out.iter().position(|g| g.field == field) {
-                Some(i) => {
-                    let cur = profiles
-                        .iter()
-                        .find(|c| c.name == out[i].column)
-                        .map(|c| c.filled)
-                        .unwrap_or(0);
-                    if p.filled > cur {
-                        out[i] = Guess {
-                            field,
-                            column: p.name.clone(),
-                            reason,
-                        };
-                    }
+    for field in [ContactField::Email, ContactField::Phone] {
+        let taken: Vec<String> = out.iter().flat_map(|g| g.columns()).collect();
+        let cols: Vec<(&ColumnProfile, String)> = key_columns(profiles, field)
+            .into_iter()
+            .filter(|(p, _)| !taken.contains(&p.name))
+            .collect();
+        if let Some(((first, reason), rest)) = cols.split_first() {
+            out.push(Guess {
+                field,
+                column: first.name.clone(),
+                reason: reason.clone(),
+                also: rest.iter().map(|(p, _)| p.name.clone()).collect(),
+            });
+        }
+    }
+    let keys: Vec<String> = out.iter().flat_map(|g| g.columns()).collect();
+    let consider = |field: ContactField, p: &ColumnProfile, out: &mut Vec<Guess>| {
+        if p.filled == 0 || keys.contains(&p.name) || out.iter().any(|g| g.column == p.name) {
+            return;
+        }
+        match out.iter().position(|g| g.field == field) {
+            Some(i) => {
+                let cur = profiles
+                    .iter()
+                    .find(|c| c.name == out[i].column)
+                    .map(|c| c.filled)
+                    .unwrap_or(0);
+                if p.filled > cur {
+                    out[i].column = p.name.clone();
                 }
-                None => out.push(Guess {
-                    field,
-                    column: p.name.clone(),
-                    reason,
-                }),
             }
-        };
+            None => out.push(Guess {
+                field,
+                column: p.name.clone(),
+                reason: "header".into(),
+                also: Vec::new(),
+            }),
+        }
+    };
+    let key = |f: ContactField| matches!(f, ContactField::Email | ContactField::Phone);
     for p in profiles {
         let n = norm(&p.name);
         if let Some((field, _)) = SYNONYMS
             .iter()
-            .find(|(_, names)| names.contains(&n.as_str()))
+            .find(|(f, names)| !key(*f) && names.contains(&n.as_str()))
         {
-            consider(*field, p, "header".into(), &mut out);
+            consider(*field, p, &mut out);
         }
     }
     for p in profiles {
         let n = norm(&p.name);
         if let Some((field, _)) = CONTAINS
             .iter()
-            .find(|(_, parts)| parts.iter().any(|x| n.contains(x)))
+            .find(|(f, parts)| !key(*f) && parts.iter().any(|x| n.contains(x)))
         {
             if !out.iter().any(|g| g.field == *field) {
-                consider(*field, p, "header".into(), &mut out);
+                consider(*field, p, &mut out);
             }
-        }
-    }
-    for p in profiles {
-        if p.share(p.emails) >= 0.8 && !out.iter().any(|g| g.field == ContactField::Email) {
-            consider(
-                ContactField::Email,
-                p,
-                format!("{:.0} % of values are emails", p.share(p.emails) * 100.0),
-                &mut out,
-            );
-        } else if p.share(p.phones) >= 0.8
-            && p.share(p.dates) < 0.5
-            && !out.iter().any(|g| g.field == ContactField::Phone)
-        {
-            consider(
-                ContactField::Phone,
-                p,
-                format!(
-                    "{:.0} % of values are phone numbers",
-                    p.share(p.phones) * 100.0
-                ),
-                &mut out,
-            );
         }
     }
     out.sort_by_key(|g| g.field);
     out
+}
+
+impl Guess {
+    /// Every column the guess maps.
+    fn columns(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(self.column.clone()).chain(self.also.iter().cloned())
+    }
 }
 
 fn yaml_str(s: &str) -> String {
@@ -367,14 +423,68 @@ fn yaml_str(s: &str) -> String {
     }
 }
 
+/// Text made safe for a one-line YAML comment: line breaks and other control characters become
+/// spaces.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// What the values of a guessed column need the user to know, for its comment and the printed
+/// summary: yearless dates, empty markers, mixed date orders, Google multi-values.
+fn cautions(g: &Guess, p: &ColumnProfile) -> Vec<String> {
+    let mut out = Vec::new();
+    if g.field == ContactField::DateOfBirth {
+        if p.yearless > 0 {
+            out.push(format!(
+                "{} values have no year (e.g. 03/14): kept in a note (invalid: note)",
+                p.yearless
+            ));
+        }
+        if p.day_first > 0 && p.month_first > 0 {
+            out.push("MIXED day/month order: check date_format".into());
+        }
+    }
+    if p.markers > 0 {
+        out.push(format!(
+            "{} empty markers (N/A, 0/0/00, -…) read as blanks",
+            p.markers
+        ));
+    }
+    if p.multi > 0 {
+        out.push(format!(
+            "{} cells hold several values joined with ` ::: `",
+            p.multi
+        ));
+    }
+    out
+}
+
+/// What `init` found out about reading the file, written into the pipeline's `source`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceKeys<'a> {
+    /// A workbook, not a CSV file.
+    pub is_excel: bool,
+    /// The CSV file's encoding when it is not UTF-8.
+    pub encoding: Option<&'a str>,
+    /// Column names repeat (read as `Name`, `Name_2`…).
+    pub repeated: bool,
+}
+
 /// Renders the pipeline.
 pub fn render(
     input_rel: &str,
-    is_excel: bool,
+    source: SourceKeys<'_>,
     profiles: &[ColumnProfile],
     guesses: &[Guess],
     sampled: usize,
 ) -> String {
+    let SourceKeys {
+        is_excel,
+        encoding,
+        repeated,
+    } = source;
     let mut y = String::new();
     let _ = writeln!(
         y,
@@ -401,15 +511,24 @@ pub fn render(
         let _ = writeln!(
             y,
             "#   {:<28} {:>5.1}% filled  {:<28} {}",
-            p.name,
+            comment(&p.name),
             p.fill_rate() * 100.0,
             kinds.join(", "),
-            p.examples.join(" | ")
+            comment(&p.examples.join(" | "))
         );
     }
     let _ = writeln!(y, "version: 1\n\nsource:");
     let _ = writeln!(y, "  type: {}", if is_excel { "excel" } else { "csv" });
     let _ = writeln!(y, "  path: {}", yaml_str(input_rel));
+    if let Some(e) = encoding {
+        let _ = writeln!(y, "  encoding: {e}    # detected: the file is not UTF-8");
+    }
+    if repeated {
+        let _ = writeln!(
+            y,
+            "  duplicate_headers: suffix    # column names repeat: the later ones are read as Name_2, Name_3…"
+        );
+    }
     let serial_dates: Vec<String> = guesses
         .iter()
         .filter(|g| g.field == ContactField::DateOfBirth)
@@ -437,6 +556,17 @@ pub fn render(
         let p = profiles.iter().find(|p| p.name == g.column);
         let mut value = yaml_str(&g.column);
         let mut note = g.reason.clone();
+        if !g.also.is_empty() {
+            let cols: Vec<String> = std::iter::once(&g.column)
+                .chain(&g.also)
+                .map(|c| yaml_str(c))
+                .collect();
+            value = format!("{{first_of: [{}], others: note}}", cols.join(", "));
+            note = format!(
+                "{note}; the first valid of {} columns, the others' values kept in a note",
+                cols.len()
+            );
+        }
         if g.field == ContactField::DateOfBirth {
             if let Some(p) = p {
                 let fmt = if p.iso_dates * 2 >= p.dates {
@@ -449,28 +579,56 @@ pub fn render(
                     note.push_str("; AMBIGUOUS day/month order: set date_format");
                     None
                 };
+                let mut keys = Vec::new();
                 if let Some(f) = fmt {
-                    value = format!("{{column: {value}, date_format: \"{f}\"}}");
+                    keys.push(format!("date_format: \"{f}\""));
                     note.push_str("; date order read from values over 12");
                 }
+                if p.yearless > 0 {
+                    keys.push("invalid: note".to_owned());
+                }
+                if !keys.is_empty() {
+                    value = format!("{{column: {value}, {}}}", keys.join(", "));
+                }
+            }
+        }
+        if g.field == ContactField::Tags && p.is_some_and(|p| p.multi > 0) {
+            // Google Contacts: `* myContacts ::: Roofing` — its system labels start with `* `.
+            value = format!(
+                "{{column: {value}, split: [\" ::: \", \",\"], replace: [{{pattern: '(^|::: )\\* [^:]*', with: ''}}]}}"
+            );
+            note.push_str("; Google labels split on ` ::: `, its `* …` system labels left out");
+        }
+        if let Some(p) = p {
+            for c in cautions(g, p) {
+                note.push_str("; ");
+                note.push_str(&c);
             }
         }
         if g.field == ContactField::Dnd {
             value = format!("{{column: {value}, map: {{Yes: \"true\", No: \"false\", Y: \"true\", N: \"false\"}}}}");
         }
-        let _ = writeln!(y, "  {}: {value}    # {note}", g.field.api_name());
+        let _ = writeln!(
+            y,
+            "  {}: {value}    # {}",
+            g.field.api_name(),
+            comment(&note)
+        );
     }
-    let unmapped: Vec<&ColumnProfile> = profiles
-        .iter()
-        .filter(|p| !guesses.iter().any(|g| g.column == p.name) && p.filled > 0)
-        .collect();
+    let unmapped = left_out(profiles, guesses);
     if !unmapped.is_empty() {
         let _ = writeln!(
             y,
-            "  # Not mapped (map them to a field, or to custom_fields by fieldKey):"
+            "  # Not mapped, with data (map them to a field, to custom_fields by fieldKey, or to a note\n  \
+             # with load.notes; a run lists them in its summary as columns nothing maps):"
         );
         for p in unmapped {
-            let _ = writeln!(y, "  #   {}", p.name);
+            let _ = writeln!(
+                y,
+                "  #   {} ({:.0} % filled)",
+                comment(&p.name),
+                p.fill_rate() * 100.0
+            );
         }
     }
     let has_email = guesses.iter().any(|g| g.field == ContactField::Email);
@@ -499,6 +657,14 @@ pub fn render(
     y
 }
 
+/// The columns with data that no guess maps.
+fn left_out<'a>(profiles: &'a [ColumnProfile], guesses: &[Guess]) -> Vec<&'a ColumnProfile> {
+    profiles
+        .iter()
+        .filter(|p| p.filled > 0 && !guesses.iter().any(|g| g.columns().any(|c| c == p.name)))
+        .collect()
+}
+
 /// Runs `init`.
 pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
     let ext = opts
@@ -508,22 +674,37 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let is_excel = matches!(ext.as_str(), "xlsx" | "xlsm" | "xlsb" | "xls" | "ods");
-    let src = if is_excel {
-        Source::Excel(ExcelSource {
-            path: opts.input.clone(),
-            sheet: None,
-            header_row: HeaderRow::Auto,
-            date_columns: vec![],
-            duplicate_headers: DuplicateHeaders::Suffix,
-            hold_duplicates: false,
-        })
-    } else {
-        Source::Csv(CsvSource {
-            duplicate_headers: DuplicateHeaders::Suffix,
-            ..CsvSource::new(&opts.input)
-        })
+    // A CSV file that is not UTF-8 (Windows-1252, Shift-JIS…): read it in the encoding it
+    // appears to use, and say so in the pipeline.
+    let encoding = match is_excel {
+        true => None,
+        false => crate::extract::csv::detect_encoding(&opts.input)
+            .map_err(|e| ConfigError::new(format!("{}: {e}", opts.input.display())))?,
     };
-    let reader = SourceReader::open(&src)?;
+    let source = |duplicate_headers| {
+        if is_excel {
+            Source::Excel(ExcelSource {
+                path: opts.input.clone(),
+                sheet: None,
+                header_row: HeaderRow::Auto,
+                date_columns: vec![],
+                duplicate_headers,
+                hold_duplicates: false,
+            })
+        } else {
+            Source::Csv(CsvSource {
+                duplicate_headers,
+                encoding,
+                ..CsvSource::new(&opts.input)
+            })
+        }
+    };
+    // Repeated column names are renamed `Name_2`… (and the pipeline says so) only when the file
+    // has them.
+    let (reader, repeated) = match SourceReader::open(&source(DuplicateHeaders::Error)) {
+        Ok(r) => (r, false),
+        Err(_) => (SourceReader::open(&source(DuplicateHeaders::Suffix))?, true),
+    };
     let headers = reader.headers().to_vec();
     let rows: Vec<Record> = reader
         .take(opts.sample)
@@ -534,6 +715,12 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
         .collect();
     let profiles = profile(&headers, &rows);
     let guesses = guess(&profiles);
+    if !guesses
+        .iter()
+        .any(|g| matches!(g.field, ContactField::Email | ContactField::Phone))
+    {
+        return Err(no_contact_key(&opts.input, &profiles, rows.len()).into());
+    }
     let out = opts.out.clone().unwrap_or_else(|| {
         let stem = opts
             .input
@@ -553,7 +740,17 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
         std::fs::create_dir_all(dir)?;
     }
     let input_rel = relative_to(&opts.input, out.parent().unwrap_or(Path::new(".")));
-    let yaml = render(&input_rel, is_excel, &profiles, &guesses, rows.len());
+    let yaml = render(
+        &input_rel,
+        SourceKeys {
+            is_excel,
+            encoding: encoding.map(encoding_rs::Encoding::name),
+            repeated,
+        },
+        &profiles,
+        &guesses,
+        rows.len(),
+    );
     // The generated file must itself be a valid pipeline (with the variables it references).
     crate::config::parse_str(&out, &yaml, |_| None).map_err(|e| {
         anyhow::anyhow!("internal: the generated pipeline does not validate:\n{e}\n{yaml}")
@@ -569,19 +766,64 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
         headers.len(),
         rows.len()
     );
+    if let Some(e) = encoding {
+        println!("  the file is not UTF-8: it is read as {}", e.name());
+    }
     for g in &guesses {
-        println!(
-            "  {:<12} ← {:<28} ({})",
-            g.field.api_name(),
-            g.column,
-            g.reason
-        );
+        let cols = std::iter::once(&g.column)
+            .chain(&g.also)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        println!("  {:<12} ← {:<28} ({})", g.field.api_name(), cols, g.reason);
+        if let Some(p) = profiles.iter().find(|p| p.name == g.column) {
+            for c in cautions(g, p) {
+                println!("  {:<12}   ! {c}", "");
+            }
+        }
+    }
+    let left = left_out(&profiles, &guesses);
+    if !left.is_empty() {
+        println!("  not mapped, with data (nothing of them will be sent unless you map them):");
+        for p in left {
+            println!(
+                "    {:<28} {:>5.1} % filled",
+                comment(&p.name),
+                p.fill_rate() * 100.0
+            );
+        }
     }
     println!(
         "check the guesses, then: ghl-import validate {}",
         out.display()
     );
     Ok(Exit::Ok)
+}
+
+/// The refusal when no column holds an email or a phone: a contact needs one, and a pipeline
+/// without either would not validate.
+fn no_contact_key(input: &Path, profiles: &[ColumnProfile], rows: usize) -> ConfigError {
+    let cols: Vec<String> = profiles
+        .iter()
+        .map(|p| {
+            format!(
+                "`{}` ({:.0} % filled)",
+                comment(&p.name),
+                p.fill_rate() * 100.0
+            )
+        })
+        .collect();
+    let why = if rows == 0 {
+        "it has no data row to judge the values by, and no column is named like an email or phone"
+    } else {
+        "no column is named like an email or phone and holds such values"
+    };
+    ConfigError::new(format!(
+        "{}: no pipeline written: {why}; a contact needs an email or a phone. Columns: {}. \
+         Write the pipeline by hand (docs/PIPELINE.md), mapping `email:` or `phone:` to the right column",
+        input.display(),
+        if cols.is_empty() { "none".to_owned() } else { cols.join(", ") }
+    ))
 }
 
 /// `path` relative to `dir` when both are relative or share a prefix; else absolute.
@@ -729,7 +971,20 @@ mod tests {
             ),
         ];
         for (headers, expected) in cases {
-            let ps: Vec<ColumnProfile> = headers.iter().map(|h| prof(h, 10, 0, 0)).collect();
+            // Every column holds values shaped like its header says (an `@`, digits), but for
+            // the opt-out flags, which hold yes/no.
+            let ps: Vec<ColumnProfile> = headers
+                .iter()
+                .map(|h| {
+                    let flag = h.to_lowercase().contains("opt out");
+                    let n = if flag { 0 } else { 10 };
+                    ColumnProfile {
+                        at_signs: n,
+                        digity: n,
+                        ..prof(h, 10, 0, 0)
+                    }
+                })
+                .collect();
             let g = guess(&ps);
             for (field, column) in *expected {
                 let got = g
@@ -775,6 +1030,44 @@ mod tests {
             "the fuller column wins"
         );
         assert!(!g.iter().any(|x| x.column == "Notes"));
+    }
+
+    #[test]
+    fn every_phone_and_email_column_is_mapped_and_look_alikes_are_not() {
+        let col = |name: &str, f: fn(&mut ColumnProfile)| {
+            let mut p = prof(name, 10, 0, 0);
+            f(&mut p);
+            p
+        };
+        let ps = [
+            col("Email", |p| (p.emails, p.at_signs) = (10, 10)),
+            col("Work Email", |p| {
+                (p.emails, p.at_signs, p.filled) = (4, 4, 4)
+            }),
+            col("Email Opt Out", |p| p.booleans = 10),
+            col("Mobile", |p| (p.phones, p.digity, p.filled) = (6, 6, 6)),
+            col("Phone", |p| (p.phones, p.digity) = (9, 9)),
+            col("Phone 1 - Type", |_| {}),
+            col("ip_address", |p| p.digity = 10),
+            col("Contact", |p| (p.phones, p.digity) = (10, 10)),
+        ];
+        let g = guess(&ps);
+        let get = |f: ContactField| g.iter().find(|x| x.field == f).unwrap();
+        let email = get(ContactField::Email);
+        assert_eq!(
+            (email.column.as_str(), email.also.clone()),
+            ("Email", vec!["Work Email".to_owned()])
+        );
+        let phone = get(ContactField::Phone);
+        assert_eq!(
+            phone.column, "Phone",
+            "named columns first, the fullest first"
+        );
+        assert_eq!(phone.also, ["Mobile", "Contact"]);
+        let all: Vec<String> = g.iter().flat_map(|x| x.columns()).collect();
+        for never in ["Email Opt Out", "Phone 1 - Type", "ip_address"] {
+            assert!(!all.iter().any(|c| c == never), "{never}: {g:?}");
+        }
     }
 
     #[test]

@@ -91,6 +91,29 @@ fn open_input(src: &CsvSource) -> Result<(Input, Decoding), ConfigError> {
     Ok((Box::new(buf), decoding))
 }
 
+/// The encoding of a file that is not UTF-8 (and has no BOM), as chardetng guesses it from the
+/// first bytes where the UTF-8 check fails (up to 8 MiB are checked); `None` for UTF-8 (or a
+/// BOM, which the reader follows). For `init`, which writes what it finds into the pipeline.
+pub fn detect_encoding(path: &std::path::Path) -> std::io::Result<Option<&'static Encoding>> {
+    const CHECKED: u64 = 8 << 20;
+    let mut bytes = Vec::new();
+    File::open(path)?.take(CHECKED).read_to_end(&mut bytes)?;
+    if Encoding::for_bom(&bytes).is_some() {
+        return Ok(None);
+    }
+    let bad = match std::str::from_utf8(&bytes) {
+        Ok(_) => return Ok(None),
+        // Cut off in the middle of a character at the end of what was read: UTF-8 so far.
+        Err(e) if e.error_len().is_none() => return Ok(None),
+        Err(e) => e.valid_up_to(),
+    };
+    let start = bad.saturating_sub(SAMPLE_BYTES / 2);
+    let sample = &bytes[start..(start + SAMPLE_BYTES).min(bytes.len())];
+    let mut det = chardetng::EncodingDetector::new();
+    det.feed(sample, true);
+    Ok(Some(det.guess(None, true)).filter(|g| *g != UTF_8))
+}
+
 impl CsvReader {
     /// Opens the file and reads its header. Problems here are configuration errors (exit 2).
     pub fn open(src: &CsvSource) -> Result<CsvReader, ConfigError> {

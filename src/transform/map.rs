@@ -143,26 +143,43 @@ impl Resolved {
         Ok(v)
     }
 
-    /// A `first_of` rule's values for `rec`: each non-blank column, in the rule's order, with
-    /// its index and the rule's steps applied (NFC). Empty for other inputs.
+    /// The values a rule offers for a field that takes one of several: a `first_of` rule's
+    /// non-blank columns in the rule's order (the rule's steps applied to each), else the rule's
+    /// value; a cell holding several values joined with ` ::: ` (Google Contacts exports) offers
+    /// each. Each with its column index (`usize::MAX` when the value is not one column's).
     pub fn candidates(&self, rec: &Record) -> Vec<(usize, Result<String, RowError>)> {
-        if !matches!(self.rule.input, Input::FirstOf(_)) {
-            return Vec::new();
-        }
-        self.cols
-            .iter()
-            .filter_map(|&i| {
-                let c = cell(rec, i).trim();
-                (!c.is_empty()).then(|| {
-                    (
-                        i,
-                        self.steps(c.to_owned()).map(|v| nfc(v.into()).into_owned()),
-                    )
+        let whole: Vec<(usize, Result<String, RowError>)> = match self.rule.input {
+            Input::FirstOf(_) => self
+                .cols
+                .iter()
+                .filter_map(|&i| {
+                    let c = cell(rec, i).trim();
+                    (!c.is_empty()).then(|| {
+                        let v = self.steps(c.to_owned());
+                        (i, v.map(|v| nfc(v.into()).into_owned()))
+                    })
                 })
+                .collect(),
+            _ => vec![(
+                self.single_column().unwrap_or(usize::MAX),
+                self.eval(rec).map(std::borrow::Cow::into_owned),
+            )],
+        };
+        whole
+            .into_iter()
+            .flat_map(|(i, v)| match v {
+                Ok(v) if v.contains(MULTI_SEP) => v
+                    .split(MULTI_SEP)
+                    .map(|p| (i, Ok(p.trim().to_owned())))
+                    .collect::<Vec<_>>(),
+                other => vec![(i, other)],
             })
             .collect()
     }
 }
+
+/// What joins several values in one cell of a Google Contacts export (`a@x.co ::: b@y.co`).
+pub const MULTI_SEP: &str = " ::: ";
 
 /// Cell `i` of `rec`, blank when it holds a known empty marker (`N/A`, `0/0/00`, …).
 fn cell(rec: &Record, i: usize) -> &str {

@@ -288,7 +288,7 @@ impl Transformer {
         };
         let mut out = Settled::default();
         let mut warnings: Vec<String> = Vec::new();
-        let values = self.evaluate(rec, &mut out);
+        let (values, multi) = self.evaluate(rec, &mut out);
         let region = self.region_of(&values, &mut body, rec, &mut out);
         for (field, r, owned) in values {
             let raw = owned.clone();
@@ -303,8 +303,12 @@ impl Transformer {
             );
             self.settle(Target::Field(field), r, &r.names, &raw, errs, &mut out);
         }
-        for (field, r) in self.fields.iter().filter(|(_, r)| r.is_first_of()) {
-            self.first_of(&mut body, *field, r, region, rec, &mut out, &mut warnings);
+        for (field, r) in self.fields.iter().filter(|(f, r)| {
+            r.is_first_of() || (multi && matches!(f, ContactField::Email | ContactField::Phone))
+        }) {
+            if r.is_first_of() || r.eval(rec).is_ok_and(|v| v.contains(map::MULTI_SEP)) {
+                self.first_of(&mut body, *field, r, region, rec, &mut out, &mut warnings);
+            }
         }
         body.custom_fields = self.custom_values(rec, &mut out);
         self.check_lengths(&mut body, &mut out);
@@ -336,15 +340,27 @@ impl Transformer {
     }
 
     /// Every rule's value for the row (before any field is normalised: the country decides the
-    /// phone region); `first_of` rules are evaluated column by column later.
+    /// phone region); `first_of` rules, and an email or phone cell holding several values
+    /// (` ::: `, the second result), are taken value by value later.
+    #[allow(clippy::type_complexity)]
     fn evaluate<'a, 'r>(
         &'a self,
         rec: &'r Record,
         out: &mut Settled,
-    ) -> Vec<(ContactField, &'a Resolved, std::borrow::Cow<'r, str>)> {
+    ) -> (
+        Vec<(ContactField, &'a Resolved, std::borrow::Cow<'r, str>)>,
+        bool,
+    ) {
         let mut values = Vec::with_capacity(self.fields.len());
+        let mut multi = false;
         for (field, r) in self.fields.iter().filter(|(_, r)| !r.is_first_of()) {
             match r.eval(rec) {
+                Ok(v)
+                    if matches!(field, ContactField::Email | ContactField::Phone)
+                        && v.contains(map::MULTI_SEP) =>
+                {
+                    multi = true
+                }
                 Ok(v) => values.push((*field, r, v)),
                 Err(e) => {
                     let raw = r.cells_text(rec);
@@ -352,7 +368,7 @@ impl Transformer {
                 }
             }
         }
-        values
+        (values, multi)
     }
 
     /// What an invalid value of `r` comes to.

@@ -178,6 +178,13 @@ pub fn phone(raw: &str, region: Option<Region>) -> Result<Option<String>, RowErr
         return Ok(None);
     }
     let international = p.starts_with('+') || p.starts_with("00");
+    if is_ip_address(p) {
+        return Err(reject(
+            codes::INVALID_PHONE,
+            format!("`{p}` is an IP address, not a phone number"),
+            "map the phone column, not the IP address column",
+        ));
+    }
     if !international && region.is_none() {
         return Err(reject(
             codes::INVALID_PHONE,
@@ -251,12 +258,20 @@ pub fn date(raw: &str, format: Option<&str>) -> Result<Option<String>, RowError>
     }
     match chrono::NaiveDate::parse_from_str(d, fmt) {
         Ok(date) => Ok(Some(date.format("%Y-%m-%d").to_string())),
+        // A column that mixes the export's own format with ISO dates (edited by hand, or
+        // merged from two systems): `YYYY-MM-DD` cannot be misread, so it is taken as well.
+        Err(_) if is_iso_date(d) => Ok(Some(d.to_owned())),
         Err(_) => Err(reject(
             codes::INVALID_DATE,
             format!("`{d}` does not match the date format `{fmt}`"),
             "write the date in the pipeline's date_format, or fix the format",
         )),
     }
+}
+
+/// A real calendar date written `YYYY-MM-DD`.
+fn is_iso_date(d: &str) -> bool {
+    d.len() == 10 && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
 }
 
 /// yes/no style booleans.
@@ -396,6 +411,18 @@ pub fn text_owned(mut s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Whether a value is an IPv4 address (`25.191.96.124`): four dot-separated groups of one to
+/// three digits, each at most 255 — digits that would otherwise read as a phone number.
+pub fn is_ip_address(v: &str) -> bool {
+    let groups: Vec<&str> = v.trim().split('.').collect();
+    groups.len() == 4
+        && groups.iter().all(|g| {
+            (1..=3).contains(&g.len())
+                && g.bytes().all(|b| b.is_ascii_digit())
+                && g.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+}
+
 /// Whether a cell holds one of the markers exports write for "no value": `N/A`, `-`, `--`,
 /// `null`, `(null)`, `#N/A`, `none`, and the zero dates (`0/0/00`, `00/00/0000`,
 /// `0000-00-00`) that Outlook and spreadsheets write for an empty date. Such a cell is a blank:
@@ -433,6 +460,23 @@ pub fn text(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ip_addresses_are_never_phones() {
+        assert!(super::is_ip_address("25.191.96.124"));
+        assert!(!super::is_ip_address("415.555.2671"));
+        assert!(!super::is_ip_address("1.415.555.2671"));
+        assert!(!super::is_ip_address("300.1.1.1"));
+        let us = Some(phonenumber::country::Id::US);
+        assert_eq!(
+            super::phone("415.555.2671", us).unwrap().as_deref(),
+            Some("+14155552671")
+        );
+        assert_eq!(
+            super::phone("25.191.96.124", us).unwrap_err().code,
+            "invalid_phone"
+        );
+    }
+
     #[test]
     fn empty_markers_are_blanks_and_values_are_not() {
         for m in [

@@ -43,6 +43,16 @@ pub struct ColumnProfile {
     pub max_len: usize,
     /// Up to two example values.
     pub examples: Vec<String>,
+    /// Dates without a year (`03/14`, `--03-14`): a birthday that `dateOfBirth` cannot hold.
+    pub yearless: usize,
+    /// Cells that are empty markers (`N/A`, `0/0/00`, `-`…): blanks, not values.
+    pub markers: usize,
+    /// Cells holding several values joined with ` ::: ` (Google Contacts exports).
+    pub multi: usize,
+    /// Cells with an `@` (emails, valid or not).
+    pub at_signs: usize,
+    /// Cells with at least five digits (phone numbers, valid or not).
+    pub digity: usize,
 }
 
 impl ColumnProfile {
@@ -72,12 +82,41 @@ fn looks_email(v: &str) -> bool {
     }
 }
 
+/// Whether a value is a phone number: judged by the phone library (a valid number, in the
+/// US for a number without `+`), after the shapes that only look like one are set aside — IP
+/// addresses, dates and order or invoice numbers that start with a year (`2024-001-8842`), ids.
 fn looks_phone(v: &str) -> bool {
     let digits = v.bytes().filter(u8::is_ascii_digit).count();
-    (7..=15).contains(&digits)
+    let shape = (7..=15).contains(&digits)
         && v.chars()
-            .all(|c| c.is_ascii_digit() || " +-().xX".contains(c) || c.eq_ignore_ascii_case(&'e'))
-        && !v.contains('/')
+            .all(|c| c.is_ascii_digit() || " +-().xX".contains(c))
+        && !starts_with_year(v);
+    shape
+        && !crate::transform::normalize::is_ip_address(v)
+        && crate::transform::normalize::phone(v, Some(phonenumber::country::Id::US))
+            .is_ok_and(|p| p.is_some())
+}
+
+/// `2024-001-8842`, `1999/12/31`: a first group of four digits that reads as a year.
+fn starts_with_year(v: &str) -> bool {
+    let first: String = v.chars().take_while(char::is_ascii_digit).collect();
+    first.len() == 4
+        && (first.starts_with("19") || first.starts_with("20"))
+        && v[4..].starts_with(['-', '/', '.', ' '])
+}
+
+/// A date without a year: `03/14`, `14.03.`, Google's `--03-14`.
+fn looks_yearless(v: &str) -> bool {
+    let v = v.strip_prefix("--").unwrap_or(v).trim_end_matches('.');
+    let mut parts = v.split(['/', '-', '.']);
+    let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let n = |s: &str| (1..=2).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit());
+    n(a) && n(b) && {
+        let (x, y): (u32, u32) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
+        (1..=31).contains(&x) && (1..=31).contains(&y) && (x <= 12 || y <= 12)
+    }
 }
 
 /// (is a date, day-first evidence, month-first evidence, iso)
@@ -146,7 +185,19 @@ fn profile_column(name: &str, i: usize, rows: &[Record]) -> ColumnProfile {
         if v.is_empty() {
             continue;
         }
+        if crate::transform::normalize::is_empty_marker(v) {
+            p.markers += 1;
+            continue;
+        }
         p.filled += 1;
+        if v.contains(" ::: ") {
+            p.multi += 1;
+        }
+        if looks_yearless(v) {
+            p.yearless += 1;
+        }
+        // A Google multi-value cell is judged by its first value.
+        let v = v.split(" ::: ").next().unwrap_or(v);
         seen.insert(v);
         p.max_len = p.max_len.max(v.chars().count());
         if p.examples.len() < 2 && !p.examples.iter().any(|e| e == v) {
@@ -155,6 +206,8 @@ fn profile_column(name: &str, i: usize, rows: &[Record]) -> ColumnProfile {
         if looks_email(v) {
             p.emails += 1;
         }
+        p.at_signs += usize::from(v.contains('@'));
+        p.digity += usize::from(v.bytes().filter(u8::is_ascii_digit).count() >= 5);
         if looks_phone(v) {
             p.phones += 1;
             if v.starts_with('+') {

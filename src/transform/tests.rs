@@ -221,6 +221,22 @@ fn first_of_takes_the_first_valid_column_and_keeps_the_others() {
         r(["", "12", "", ""]).unwrap_err().code,
         codes::INVALID_PHONE
     );
+    // Google's ` ::: ` multi-values: each value is a candidate, in a first_of or a plain column.
+    let p = r([
+        "a@x.co ::: b@y.co",
+        "(415) 555-2671 ::: (212) 555-0100",
+        "",
+        "",
+    ])
+    .unwrap();
+    assert_eq!(p.body.email.as_deref(), Some("a@x.co"));
+    assert_eq!(p.body.phone.as_deref(), Some("+14155552671"));
+    let extra: Vec<(&str, &str)> = p
+        .dropped
+        .iter()
+        .map(|d| (d.column.as_str(), d.value.as_str()))
+        .collect();
+    assert_eq!(extra, [("Email", "b@y.co"), ("Phone", "(212) 555-0100")]);
 }
 
 #[test]
