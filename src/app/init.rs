@@ -272,9 +272,37 @@ pub struct Guess {
     pub also: Vec<String>,
 }
 
+/// Parts of headers that say a column is about an email or phone but holds something else: its
+/// type or label, a display name, consent and bounce flags, a domain, or someone else's number
+/// (CRM export reference: false friends).
+const NOT_A_KEY: &[&str] = &[
+    "type",
+    "label",
+    "displayname",
+    "optout",
+    "optedout",
+    "bounce",
+    "unsubscrib",
+    "quarantin",
+    "invalid",
+    "domain",
+    "donotallow",
+    "donotcall",
+    "assistant",
+    "asst",
+    "fax",
+    "pager",
+    "calculated",
+    "extension",
+];
+
 /// The field a header names: a synonym, else a telling part of it.
 fn header_field(name: &str) -> Option<ContactField> {
     let n = norm(name);
+    let key_like = n.contains("mail") || n.contains("phone") || n.contains("mobile");
+    if key_like && (NOT_A_KEY.iter().any(|x| n.contains(x)) || n.ends_with("ext")) {
+        return None;
+    }
     SYNONYMS
         .iter()
         .find(|(_, names)| names.contains(&n.as_str()))
@@ -569,7 +597,8 @@ pub fn render(
         }
         if g.field == ContactField::DateOfBirth {
             if let Some(p) = p {
-                let fmt = if p.iso_dates * 2 >= p.dates {
+                // ISO dates are read beside any date_format: the order is read from the others.
+                let fmt = if p.iso_dates == p.dates {
                     None
                 } else if p.day_first > 0 && p.month_first == 0 {
                     Some("%d/%m/%Y")

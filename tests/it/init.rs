@@ -44,7 +44,8 @@ fn init_guesses_a_pipeline_that_validates_and_runs() {
     );
     let s = summary(&dir.path().join("o"));
     assert_eq!(s["rows"]["created"], 5, "every row has an email");
-    assert_eq!(s["values"]["by_code"]["invalid_date"], 2, "{s}");
+    // One date is not a date at all (31/04); the ISO one beside the day-first ones is read.
+    assert_eq!(s["values"]["by_code"]["invalid_date"], 1, "{s}");
 
     // An existing file is not overwritten without --force.
     let again = run(bin()

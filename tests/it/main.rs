@@ -45,3 +45,5 @@ mod report_html;
 mod agency;
 // Real CRM exports: values never lost, identities never merged silently.
 mod identity;
+// Real-shaped exports of eleven CRMs: init → validate → run, every cell sent or reported.
+mod corpus;
