@@ -300,8 +300,8 @@ impl Live {
             &client,
             &t.location_id,
             crate::config::LookupStrategy::PerRow,
+            (None, 2),
             None,
-            2,
         )
         .await
         .map_err(|e| anyhow::anyhow!("reading location {}: {e}", t.location_id))?;

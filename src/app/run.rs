@@ -512,12 +512,18 @@ impl Run<'_> {
             .filter(|f| p.mapping.iter().any(|(g, _)| g == *f))
             .count() as u64;
         let rows = crate::extract::estimate_rows(&p.source);
+        // Where a missing contact changes what a row does (create and update modes, field
+        // policies, a dry run's plan), an index read just after writes must be confirmed.
+        let sensitive = opts.dry_run
+            || matches!(p.load.mode, LoadMode::Create | LoadMode::Update)
+            || !policies.is_empty();
+        let lag = sensitive.then(|| std::time::Duration::from_millis(p.load.search_lag_ms));
         let choose = Planning::choose(
             self.apis.client(t),
             &t.location_id,
             p.load.lookup,
-            rows,
-            keys,
+            (rows, keys),
+            lag,
         );
         let stopped = || {
             (

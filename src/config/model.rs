@@ -465,6 +465,15 @@ pub struct LoadConfig {
     /// requests, leaving room for the customer's other apps.
     #[serde(default)]
     pub daily_floor: u64,
+    /// How long the API's search may lag writes ("a few seconds"): while an index of the
+    /// location may miss contacts written that long before it was read, the planner confirms
+    /// each row with the duplicate lookups, then reads what changed since once.
+    #[serde(default = "default_search_lag_ms")]
+    pub search_lag_ms: u64,
+}
+
+fn default_search_lag_ms() -> u64 {
+    5000
 }
 
 /// Sinks.
@@ -527,6 +536,7 @@ impl Default for LoadConfig {
             timeout_secs: default_timeout_secs(),
             connect_timeout_secs: default_connect_timeout_secs(),
             daily_floor: 0,
+            search_lag_ms: default_search_lag_ms(),
         }
     }
 }

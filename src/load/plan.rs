@@ -28,6 +28,15 @@ pub struct Index {
 pub enum Planning {
     /// Every contact read up front: one read per 500 contacts.
     Prefetched(std::sync::Arc<Index>),
+    /// An index that may lag writes made shortly before it was read (search results lag writes
+    /// by seconds): rows are confirmed with the duplicate lookups until the lag has passed, then
+    /// against what changed since the index was read (one filtered search), then the index.
+    Lagging {
+        /// The index as read.
+        idx: std::sync::Arc<Index>,
+        /// How to catch up with it.
+        settle: Box<Settle>,
+    },
     /// Duplicate lookups per row (`GET /contacts/search/duplicate`): one per key (email, phone)
     /// of each row, cheaper than indexing a large location for a small file.
     PerRow {
@@ -48,13 +57,18 @@ impl Planning {
     /// `rows × keys` (`rows` estimated from the source, `keys` = 1 or 2 lookups per row); the
     /// cheaper wins (an unknown row count indexes). Returns the strategy and a sentence saying
     /// which and why.
+    ///
+    /// `lag`: when the plan must be right about contacts written just before (modes and
+    /// policies that treat a missing contact differently, dry runs), how long search may lag
+    /// writes; an index is then [`Planning::Lagging`].
     pub async fn choose(
         client: &GhlClient,
         location: &str,
         strategy: crate::config::LookupStrategy,
-        rows: Option<u64>,
-        keys: u64,
+        (rows, keys): (Option<u64>, u64),
+        lag: Option<std::time::Duration>,
     ) -> Result<(Planning, String), ApiError> {
+        let (started, read_wall) = (std::time::Instant::now(), time::OffsetDateTime::now_utc());
         let per_row = rows.map(|r| r * keys.max(1));
         use crate::config::LookupStrategy;
         let (idx, stopped) = match strategy {
@@ -107,37 +121,42 @@ impl Planning {
                 .map(|p| format!(" (per-row lookups: ≈ {p})"))
                 .unwrap_or_default()
         );
-        Ok((Planning::Prefetched(std::sync::Arc::new(idx)), why))
+        let idx = std::sync::Arc::new(idx);
+        match lag.filter(|l| !l.is_zero()) {
+            None => Ok((Planning::Prefetched(idx), why)),
+            Some(lag) => {
+                let why = format!(
+                    "{why}; rows are confirmed with duplicate lookups for the first {:.1} s (search lags writes), \
+                     then against one read of what changed since",
+                    lag.as_secs_f64()
+                );
+                let settle = Box::new(Settle {
+                    client: client.clone(),
+                    location: location.to_owned(),
+                    read_at: started,
+                    read_wall,
+                    lag,
+                    delta: tokio::sync::OnceCell::new(),
+                    reads: std::sync::atomic::AtomicU64::new(0),
+                });
+                Ok((Planning::Lagging { idx, settle }, why))
+            }
+        }
     }
 
     /// The contacts a row can match: the whole index, or what the row's lookups found.
     pub async fn index_for(&self, body: &UpsertContact) -> Result<std::sync::Arc<Index>, ApiError> {
         match self {
             Planning::Prefetched(idx) => Ok(std::sync::Arc::clone(idx)),
+            Planning::Lagging { idx, settle } => settle.index_for(idx, body).await,
             Planning::PerRow {
                 client,
                 location,
                 reads,
                 ..
-            } => {
-                use std::sync::atomic::Ordering;
-                let mut idx = Index::default();
-                if let Some(e) = body.email.as_deref() {
-                    reads.fetch_add(1, Ordering::Relaxed);
-                    if let Some(c) = client.duplicate(location, Some(e), None).await? {
-                        idx.add(c);
-                    }
-                }
-                if let Some(p) = body.phone.as_deref() {
-                    reads.fetch_add(1, Ordering::Relaxed);
-                    if let Some(c) = client.duplicate(location, None, Some(p)).await? {
-                        if !idx.contacts.iter().any(|x| x.id == c.id) {
-                            idx.add(c);
-                        }
-                    }
-                }
-                Ok(std::sync::Arc::new(idx))
-            }
+            } => lookups(client, location, body, reads)
+                .await
+                .map(std::sync::Arc::new),
         }
     }
 
@@ -145,6 +164,9 @@ impl Planning {
     pub fn reads(&self) -> u64 {
         match self {
             Planning::Prefetched(idx) => idx.pages,
+            Planning::Lagging { idx, settle } => {
+                idx.pages + settle.reads.load(std::sync::atomic::Ordering::Relaxed)
+            }
             Planning::PerRow { reads, .. } => reads.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -152,8 +174,127 @@ impl Planning {
     /// The location's contacts, when known.
     pub fn contacts(&self) -> Option<u64> {
         match self {
-            Planning::Prefetched(idx) => Some(idx.len() as u64),
+            Planning::Prefetched(idx) | Planning::Lagging { idx, .. } => Some(idx.len() as u64),
             Planning::PerRow { contacts, .. } => *contacts,
+        }
+    }
+}
+
+/// The duplicate lookups of a row (by email, by phone; not lagged like search): an index of what
+/// they found.
+async fn lookups(
+    client: &GhlClient,
+    location: &str,
+    body: &UpsertContact,
+    reads: &std::sync::atomic::AtomicU64,
+) -> Result<Index, ApiError> {
+    use std::sync::atomic::Ordering;
+    let mut idx = Index::default();
+    if let Some(e) = body.email.as_deref() {
+        reads.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = client.duplicate(location, Some(e), None).await? {
+            idx.add(c);
+        }
+    }
+    if let Some(p) = body.phone.as_deref() {
+        reads.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = client.duplicate(location, None, Some(p)).await? {
+            if !idx.contacts.iter().any(|x| x.id == c.id) {
+                idx.add(c);
+            }
+        }
+    }
+    Ok(idx)
+}
+
+/// How a lagging index catches up ([`Planning::Lagging`]).
+#[derive(Debug)]
+pub struct Settle {
+    client: GhlClient,
+    location: String,
+    /// When the index read began.
+    read_at: std::time::Instant,
+    read_wall: time::OffsetDateTime,
+    lag: std::time::Duration,
+    /// The contacts changed since shortly before the index was read (read once, after the lag).
+    delta: tokio::sync::OnceCell<Index>,
+    reads: std::sync::atomic::AtomicU64,
+}
+
+/// Extra time the read of what changed reaches back, for the clocks of this machine and the
+/// API's to disagree.
+const CLOCK_SKEW: time::Duration = time::Duration::seconds(120);
+
+impl Settle {
+    async fn index_for(
+        &self,
+        base: &std::sync::Arc<Index>,
+        body: &UpsertContact,
+    ) -> Result<std::sync::Arc<Index>, ApiError> {
+        if self.read_at.elapsed() < self.lag {
+            // The index may miss this row's contact, or show it as it was: ask the lookups.
+            return lookups(&self.client, &self.location, body, &self.reads)
+                .await
+                .map(std::sync::Arc::new);
+        }
+        let delta = self.delta.get_or_try_init(|| self.changed_since()).await?;
+        let found = |idx: &Index| -> Vec<Contact> {
+            let by_email = body
+                .email
+                .as_deref()
+                .and_then(|e| idx.by_email.get(&e.to_lowercase()));
+            let by_phone = body.phone.as_deref().and_then(|p| idx.by_phone.get(p));
+            let mut out: Vec<Contact> = Vec::new();
+            for i in by_email.into_iter().chain(by_phone) {
+                if !out.iter().any(|c| c.id == idx.contacts[*i].id) {
+                    out.push(idx.contacts[*i].clone());
+                }
+            }
+            out
+        };
+        let fresh = found(delta);
+        if fresh.is_empty() {
+            return Ok(std::sync::Arc::clone(base));
+        }
+        // What changed wins; the index fills in the key the changes do not hold.
+        let mut idx = Index::default();
+        for c in fresh.into_iter().chain(found(base)) {
+            if !idx.contacts.iter().any(|x| x.id == c.id) {
+                idx.add(c);
+            }
+        }
+        Ok(std::sync::Arc::new(idx))
+    }
+
+    /// Every contact updated since the lag (and the clock skew) before the index was read.
+    async fn changed_since(&self) -> Result<Index, ApiError> {
+        let lag = time::Duration::try_from(self.lag).unwrap_or(time::Duration::ZERO);
+        let since = crate::state::rfc3339(self.read_wall - lag - CLOCK_SKEW);
+        let filter = serde_json::json!({
+            "field": "dateUpdated", "operator": "range", "value": {"gte": since}
+        });
+        let mut idx = Index::default();
+        let mut after: Option<Vec<serde_json::Value>> = None;
+        loop {
+            let req = SearchRequest {
+                location_id: self.location.clone(),
+                page_limit: 500,
+                page: None,
+                search_after: after.clone(),
+                filters: vec![filter.clone()],
+                query: None,
+            };
+            let page = self.client.search_contacts(&req).await?;
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let n = page.contacts.len();
+            after = page.contacts.last().and_then(|c| c.search_after.clone());
+            for c in page.contacts {
+                idx.add(c.contact);
+            }
+            if n < 500 || after.is_none() {
+                return Ok(idx);
+            }
         }
     }
 }

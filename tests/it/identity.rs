@@ -107,3 +107,83 @@ fn a_row_without_email_on_the_phone_of_another_persons_contact_is_a_conflict() {
         "ann@example.com"
     );
 }
+
+/// A pipeline on `csv` with `load` settings, into the sandbox.
+fn lag_pipeline(
+    dir: &std::path::Path,
+    sb: &SandboxProc,
+    name: &str,
+    csv: &str,
+    load: &str,
+) -> std::path::PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let p = pipeline(&d, &sb.base_url, csv, "");
+    let yaml = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("mapping:\n", "mapping:\n  companyName: Company\n");
+    std::fs::write(&p, format!("{yaml}load:\n{load}")).unwrap();
+    p
+}
+
+#[test]
+fn inside_the_search_lag_fill_empty_create_and_update_see_the_contacts_just_written() {
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", &[FAST, &["--search-lag-ms", "3000"]].concat());
+    let csv = "First Name,Email,Phone,Company\nAnn,ann@example.com,,Acme\nBen,ben@example.com,,Acme\nCy,cy@example.com,,Acme\n";
+    let first = lag_pipeline(dir.path(), &sb, "a", csv, "  concurrency: 1\n");
+    let o = sb.run_pipeline(&first, &dir.path().join("oa"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+
+    // Within the lag, with state folders of their own (nothing journaled): the index shows none
+    // of the three, yet each pipeline must treat them as existing.
+    let cases = [
+        (
+            "fill",
+            "First Name,Email,Phone,Company\nAnn,ann@example.com,,Other\n",
+            "  fields: {companyName: fill_empty}\n",
+        ),
+        (
+            "create",
+            "First Name,Email,Phone,Company\nBen,ben@example.com,,Other\n",
+            "  mode: create\n",
+        ),
+        (
+            "update",
+            "First Name,Email,Phone,Company\nCy,cy@example.com,,Newco\n",
+            "  mode: update\n",
+        ),
+    ];
+    let mut outcomes_seen = Vec::new();
+    let mut notes = Vec::new();
+    for (name, csv, load) in cases {
+        let p = lag_pipeline(dir.path(), &sb, name, csv, load);
+        let state = dir.path().join(format!("state-{name}"));
+        let out = dir.path().join(format!("o-{name}"));
+        let o = sb.run_with(&p, &out, &["--state-dir", state.to_str().unwrap()]);
+        outcomes_seen.push((o.status.code(), outcomes(&out)[0].clone()));
+        notes.push(summary(&out)["planning"].as_str().unwrap_or("").to_owned());
+    }
+    let company = |e: &str| sb.contact_by_email("loc-it", e)["companyName"].clone();
+    assert_eq!(
+        company("ann@example.com"),
+        "Acme",
+        "fill_empty keeps Ann's company"
+    );
+    assert_eq!(
+        outcomes_seen[1],
+        (Some(0), pair("unchanged", "")),
+        "create mode leaves Ben alone"
+    );
+    assert_eq!(company("ben@example.com"), "Acme");
+    assert_eq!(
+        outcomes_seen[2],
+        (Some(0), pair("updated", "")),
+        "update mode finds Cy"
+    );
+    assert_eq!(company("cy@example.com"), "Newco");
+    assert_eq!(sb.contacts("loc-it").len(), 3, "nothing created twice");
+    for n in notes {
+        assert!(n.contains("confirmed with duplicate lookups"), "{n}");
+    }
+}
