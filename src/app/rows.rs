@@ -306,6 +306,19 @@ impl RowCtx {
         idx: &planner::Index,
         body: &crate::ghl::types::UpsertContact,
     ) -> Option<RowError> {
+        if let Some((id, primary)) = idx.additional_taken(body) {
+            return Some(RowError::new(
+                Stage::Load,
+                codes::CONFLICT,
+                format!(
+                    "email {} is an additional email of contact {id} ({primary}): the API's upsert would update \
+                     that contact and replace its primary email with this one",
+                    body.email.as_deref().unwrap_or_default()
+                ),
+                "if it is that person, put their primary email in the row; if not, fix the email; or set \
+                 load.phone_conflicts: merge to let the upsert update that contact",
+            ));
+        }
         let t = planner::phone_taken(idx, body)?;
         let ours = body.email.is_none()
             && self.journal.as_ref().is_some_and(|j| {

@@ -491,7 +491,7 @@ impl Run<'_> {
         let maps = |f: ContactField| p.mapping.iter().any(|(g, _)| *g == f);
         let phone_conflicts = p.load.phone_conflicts == config::PhoneConflicts::Reject
             && p.target.is_some()
-            && maps(ContactField::Phone);
+            && (maps(ContactField::Phone) || maps(ContactField::Email));
         let need_index = opts.dry_run
             || p.load.mode != LoadMode::Upsert
             || !policies.is_empty()

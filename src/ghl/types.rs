@@ -287,6 +287,10 @@ pub struct Contact {
     /// Custom field values, by field id (the API returns no keys here).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomFieldValue>,
+    /// The contact's other emails (read only: the API cannot write them, #262). An upsert whose
+    /// email is one of them updates this contact and replaces its primary email (#337).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additional_emails: Vec<String>,
 }
 
 /// Reads a date of birth given as `YYYY-MM-DD`, an RFC 3339 date-time, or epoch milliseconds,

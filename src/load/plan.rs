@@ -17,6 +17,8 @@ pub struct Index {
     contacts: Vec<Contact>,
     by_email: HashMap<String, usize>,
     by_phone: HashMap<String, usize>,
+    /// Lower-cased additional emails (search hits carry them) → contact.
+    by_additional: HashMap<String, usize>,
     /// Search requests spent building it.
     pub pages: u64,
     /// The location's announced contact count, when the index stopped early.
@@ -358,7 +360,27 @@ impl Index {
         if let Some(p) = c.phone.as_deref().filter(|p| !p.is_empty()) {
             self.by_phone.entry(p.to_owned()).or_insert(i);
         }
+        for a in c.additional_emails.iter().filter(|a| !a.trim().is_empty()) {
+            self.by_additional
+                .entry(a.trim().to_lowercase())
+                .or_insert(i);
+        }
         self.contacts.push(c);
+    }
+
+    /// The contact that holds the row's email as an *additional* email while no contact has
+    /// it as its primary one: the API's upsert would replace that contact's primary email with
+    /// it (#337). Returns its id and primary email.
+    pub fn additional_taken(&self, body: &UpsertContact) -> Option<(&str, &str)> {
+        let e = body.email.as_deref()?.to_lowercase();
+        if self.by_email.contains_key(&e) {
+            return None;
+        }
+        let c = &self.contacts[*self.by_additional.get(&e)?];
+        Some((
+            c.id.as_str(),
+            c.email.as_deref().unwrap_or("no primary email"),
+        ))
     }
 
     /// The contact with this email (case-insensitive), if any.

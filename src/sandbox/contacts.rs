@@ -165,12 +165,22 @@ pub(super) fn find_match(
 ) -> (Option<usize>, Option<usize>) {
     let email = email.filter(|e| !e.is_empty()).map(str::to_lowercase);
     let phone = phone.and_then(normalize_phone);
-    let by_email = email.and_then(|e| {
+    let by_email = email.as_ref().and_then(|e| {
         contacts.iter().position(|c| {
             c.email.as_deref().is_some_and(|x| {
                 // No allocation per stored contact unless its email is not ASCII.
-                x.eq_ignore_ascii_case(&e) || (!x.is_ascii() && x.to_lowercase() == e)
+                x.eq_ignore_ascii_case(e) || (!x.is_ascii() && x.to_lowercase() == *e)
             })
+        })
+    });
+    // An email that no contact has as its primary one matches a contact that has it as an
+    // additional email (and the write then replaces that contact's primary email, #337).
+    let by_email = by_email.or_else(|| {
+        let e = email.as_ref()?;
+        contacts.iter().position(|c| {
+            c.additional_emails
+                .iter()
+                .any(|a| a.trim().eq_ignore_ascii_case(e))
         })
     });
     let by_phone = phone.and_then(|p| {

@@ -187,3 +187,45 @@ fn inside_the_search_lag_fill_empty_create_and_update_see_the_contacts_just_writ
         assert!(n.contains("confirmed with duplicate lookups"), "{n}");
     }
 }
+
+#[test]
+fn an_email_that_is_another_contacts_additional_email_is_a_conflict_not_an_upsert() {
+    let dir = workdir();
+    let seed = r#"{"loc-it": {"contacts": [
+        {"email": "ann@primary.com", "additionalEmails": ["ann@old-job.com"], "firstName": "Ann"}
+    ]}}"#;
+    let sb = SandboxProc::seeded("loc-it", dir.path(), seed);
+    let csv = "First Name,Email,Phone\nAnnie,ann@old-job.com,\nBo,bo@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let got = outcomes(&dir.path().join("o"));
+    assert_eq!(got, [pair("rejected", "conflict"), pair("created", "")]);
+    let why = &read_csv(&dir.path().join("o/rejected.csv"))[1];
+    assert!(why[6].contains("additional email of contact"), "{why:?}");
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ann@primary.com")["firstName"],
+        "Ann",
+        "the primary email is kept"
+    );
+
+    // The trap as GHL springs it (#337), asked for explicitly: the upsert replaces the primary.
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "load:\n  phone_conflicts: merge\n",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o2"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let emails: Vec<String> = sb
+        .contacts("loc-it")
+        .iter()
+        .filter_map(|c| c["email"].as_str().map(str::to_owned))
+        .collect();
+    assert!(emails.contains(&"ann@old-job.com".to_owned()), "{emails:?}");
+    assert!(
+        !emails.contains(&"ann@primary.com".to_owned()),
+        "{emails:?}"
+    );
+}
