@@ -121,6 +121,7 @@ async fn run_cmd(c: Command) -> anyhow::Result<Exit> {
         dry_run,
         source_override: None,
         retry_scope: None,
+        retry_of: None,
         force,
         json: format == Format::Json,
         part_of: None,

@@ -96,6 +96,25 @@ pub mod codes {
     /// A value of a loaded row: another value for a field that already has one (a `first_of`
     /// field's later column), which the API has no field for.
     pub const EXTRA_VALUE: &str = "extra_value";
+    /// rejected_values.csv: a value an earlier version reported with a code this one does not know.
+    pub const INVALID_VALUE: &str = "invalid_value";
+    /// The codes a line of rejected_values.csv can carry.
+    pub const VALUE_CODES: &[&str] = &[
+        INVALID_EMAIL,
+        INVALID_PHONE,
+        INVALID_DATE,
+        INVALID_BOOLEAN,
+        INVALID_COUNTRY,
+        INVALID_NUMBER,
+        INVALID_OPTION,
+        VALUE_NOT_ALLOWED,
+        TOO_LONG,
+        EXTRA_VALUE,
+        API_REJECTED,
+        API_UNAVAILABLE,
+        NOT_ATTEMPTED,
+        INVALID_VALUE,
+    ];
     /// The run stopped while this row's request was unanswered; re-running matches it.
     pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
 }

@@ -151,7 +151,14 @@ impl RunFiles {
         if matches!(outcome, Outcome::Rejected(_)) {
             dropped.clear();
         }
-        self.reports.write_values(rec.row, &dropped)?;
+        let contact_id = match &outcome {
+            Outcome::Created { contact_id }
+            | Outcome::Updated { contact_id }
+            | Outcome::Unchanged { contact_id }
+            | Outcome::Planned { contact_id, .. } => contact_id.as_str(),
+            _ => "",
+        };
+        self.reports.write_values(rec.row, &dropped, contact_id)?;
         Ok(Recorded {
             outcome,
             warnings,

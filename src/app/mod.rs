@@ -10,6 +10,7 @@ mod lease;
 mod metrics;
 mod order;
 mod output;
+mod patch;
 mod preview;
 mod produce;
 mod rollback;
@@ -186,6 +187,7 @@ pub fn retry_rejects_options(
         sandbox,
         source_override: Some(rejected),
         retry_scope: Some(scope),
+        retry_of: Some(run_dir.to_path_buf()),
         ..Default::default()
     })
 }

@@ -137,6 +137,12 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
         s.requests.server_errors,
         s.requests.transport_errors
     );
+    if s.values.patched > 0 {
+        println!(
+            "  values patched {:>5}  (fixed in rejected_values.csv, written into their contacts, that field only)",
+            s.values.patched
+        );
+    }
     if s.values.reported > 0 {
         let kept = match s.values.kept_in_note {
             0 => String::new(),

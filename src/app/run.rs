@@ -68,6 +68,9 @@ pub struct RunOptions {
     pub source_override: Option<PathBuf>,
     /// With `source_override` (`retry-rejects`): what is replayed besides fixable rows.
     pub retry_scope: Option<super::RetryScope>,
+    /// `retry-rejects`: the run folder retried, whose rejected_values.csv values are patched
+    /// into their contacts.
+    pub retry_of: Option<PathBuf>,
     /// Print summary.json on stdout (one line) instead of the summary for people.
     pub json: bool,
     /// With a multi-location pipeline: run on this location only (`retry-rejects` and
@@ -286,6 +289,7 @@ impl Run<'_> {
             .collect();
         let (index, planning_note) = self.plan_location(&policies).await?;
         let dedup = self.dedup(&transformer)?;
+        let checker = opts.retry_of.as_ref().map(|_| transformer.clone());
         let mut files = RunFiles::create(&out_dir, &headers, p, opts, index.is_some(), sink)?;
         let ctx = Arc::new(RowCtx {
             loader: p
@@ -328,6 +332,17 @@ impl Run<'_> {
         if let Some(f) = followups {
             self.follow_ups(f, &ctx, &written, &out_dir, &mut summary)
                 .await?;
+        }
+        if let (Some(run_dir), Some(t), Some(target)) = (&opts.retry_of, &checker, &p.target) {
+            if !opts.dry_run {
+                let client = self.apis.client(target);
+                let done =
+                    super::patch::patch_values(run_dir, &out_dir, t, client, &self.stop).await?;
+                super::patch::list_again(&out_dir, &done.again, p.report.escape_formulas)?;
+                let again: Vec<_> = done.again.into_iter().map(|(_, d, _)| d).collect();
+                summary.values.count(&again);
+                summary.values.patched = done.written;
+            }
         }
         summary.requests = self.apis.totals();
         if let Err(e) = sampler.finish(&out_dir) {

@@ -23,8 +23,16 @@ pub const RESULT_COLUMNS: [&str; 7] = [
 ];
 
 /// Columns of `rejected_values.csv`.
-pub const VALUE_COLUMNS: [&str; 8] = [
-    "row", "column", "value", "field", "code", "message", "hint", "kept_in",
+pub const VALUE_COLUMNS: [&str; 9] = [
+    "row",
+    "column",
+    "value",
+    "field",
+    "code",
+    "message",
+    "hint",
+    "kept_in",
+    "contact_id",
 ];
 
 /// First characters that make a spreadsheet evaluate a cell: `= + - @`, `|` (DDE), tab, CR,
@@ -66,6 +74,36 @@ pub fn unescape_formula(cell: &str) -> &str {
         Some(rest) if is_formula(rest) => rest,
         _ => cell,
     }
+}
+
+/// Lines of `rejected_values.csv` (also appended to by `retry-rejects` for values still wrong).
+pub fn write_value_lines<W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    escape: bool,
+    row: u64,
+    dropped: &[crate::transform::DroppedValue],
+    contact_id: &str,
+) -> anyhow::Result<()> {
+    let row = row.to_string();
+    for d in dropped {
+        let value = if escape {
+            escape_formula(&d.value)
+        } else {
+            std::borrow::Cow::Borrowed(d.value.as_str())
+        };
+        w.write_record([
+            row.as_str(),
+            &d.column,
+            &value,
+            &d.field,
+            d.code,
+            &d.message,
+            &d.hint,
+            d.kept_in.unwrap_or(""),
+            contact_id,
+        ])?;
+    }
+    Ok(())
 }
 
 /// Writes both CSV reports as outcomes arrive (in input order).
@@ -176,26 +214,9 @@ impl ReportWriter {
         &mut self,
         row: u64,
         dropped: &[crate::transform::DroppedValue],
+        contact_id: &str,
     ) -> anyhow::Result<()> {
-        let row = row.to_string();
-        for d in dropped {
-            let value = if self.escape {
-                escape_formula(&d.value)
-            } else {
-                std::borrow::Cow::Borrowed(d.value.as_str())
-            };
-            self.values.write_record([
-                row.as_str(),
-                &d.column,
-                &value,
-                &d.field,
-                d.code,
-                &d.message,
-                &d.hint,
-                d.kept_in.unwrap_or(""),
-            ])?;
-        }
-        Ok(())
+        write_value_lines(&mut self.values, self.escape, row, dropped, contact_id)
     }
 
     /// Flushes the files.

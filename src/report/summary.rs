@@ -124,6 +124,9 @@ pub struct ValueCounts {
     pub kept_in_note: u64,
     /// Reported values per code (`invalid_date`, `extra_value`, …).
     pub by_code: BTreeMap<String, u64>,
+    /// `retry-rejects`: values of the retried run's rejected_values.csv written into their
+    /// contacts (that field only).
+    pub patched: u64,
 }
 
 impl ValueCounts {
@@ -139,6 +142,7 @@ impl ValueCounts {
     /// Adds another run's counts.
     pub fn add(&mut self, o: &ValueCounts) {
         self.reported += o.reported;
+        self.patched += o.patched;
         self.kept_in_note += o.kept_in_note;
         for (k, v) in &o.by_code {
             *self.by_code.entry(k.clone()).or_default() += v;

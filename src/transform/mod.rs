@@ -237,6 +237,60 @@ impl Transformer {
         })
     }
 
+    /// A value fixed by the user (`retry-rejects` on a run's rejected_values.csv), checked as
+    /// the pipeline checks that field (its date format, the default phone region, the custom
+    /// field's type), as a `PUT /contacts/{id}` body that writes that field only. `None` when
+    /// the pipeline does not map the field, the value is blank, or a PUT cannot write it.
+    pub fn patch_for(
+        &self,
+        field: &str,
+        raw: &str,
+    ) -> Option<Result<crate::ghl::types::UpdateContact, RowError>> {
+        use crate::ghl::types::UpdateContact;
+        if let Some(key) = field.strip_prefix("custom_fields.") {
+            let (target, r) = self.custom.iter().find(|(t, _)| t.field_key == key)?;
+            return match custom::coerce(target, raw, r.rule.date_format.as_deref()) {
+                Ok(Some(v)) => Some(Ok(UpdateContact {
+                    custom_fields: Some(vec![CustomFieldInput {
+                        id: target.id.clone(),
+                        field_value: v,
+                    }]),
+                    ..Default::default()
+                })),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            };
+        }
+        let f = ContactField::from_api_name(field)?;
+        let (_, r) = self.fields.iter().find(|(g, _)| *g == f)?;
+        let text = if f == ContactField::Country {
+            match normalize::country(raw) {
+                Ok(Some((code, _))) => code,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        } else {
+            let (mut scratch, mut errs, mut warns) = (UpsertContact::default(), vec![], vec![]);
+            let rec = Record::default();
+            let value = (f, r, std::borrow::Cow::Borrowed(raw));
+            self.set_field(
+                &mut scratch,
+                value,
+                self.region,
+                &rec,
+                &mut errs,
+                &mut warns,
+            );
+            if let Some(e) = errs.into_iter().next() {
+                return Some(Err(e));
+            }
+            scratch.field_text(f)?
+        };
+        let mut body = UpdateContact::default();
+        body.restore(f.api_name(), &serde_json::Value::String(text))
+            .then_some(Ok(body))
+    }
+
     /// Every source column the pipeline reads: fields, custom fields, notes and tasks.
     pub fn used_columns(&self) -> Vec<usize> {
         let mut out: Vec<usize> = self

@@ -229,3 +229,86 @@ fn an_email_that_is_another_contacts_additional_email_is_a_conflict_not_an_upser
         "{emails:?}"
     );
 }
+
+#[test]
+fn retry_rejects_patches_fixed_values_into_the_loaded_contacts_and_nothing_else() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let csv = "First Name,Email,Phone,Birthday\nAnn,ann@example.com,,31/12/1985\nBen,ben@,(415) 555-2671,\nCy,cy@example.com,,12/31/1990\n";
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "mapping: {firstName: First Name, email: Email, phone: Phone, dateOfBirth: Birthday}\n\
+         validate: {phone_default_region: US}\n",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "every row loads: {}", text(&o).1);
+    let values_path = dir.path().join("o/rejected_values.csv");
+    let values = read_csv(&values_path);
+    let listed: Vec<(&str, &str)> = values[1..]
+        .iter()
+        .map(|v| (v[0].as_str(), v[4].as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("2", "invalid_date"),
+            ("3", "invalid_email"),
+            ("4", "invalid_date")
+        ]
+    );
+
+    // The user fixes two of the three; meanwhile someone renames Ann in GHL.
+    let fixed = std::fs::read_to_string(&values_path)
+        .unwrap()
+        .replace("31/12/1985", "1985-12-31")
+        .replace("3,Email,ben@,", "3,Email,ben@example.com,");
+    std::fs::write(&values_path, fixed).unwrap();
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
+    let auth = format!("Bearer {}", sb.token);
+    let (status, _) = sb.raw(
+        "PUT",
+        &format!("/contacts/{}", ann["id"].as_str().unwrap()),
+        &[
+            ("Authorization", &auth),
+            ("Version", "2021-07-28"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"firstName": "Annabel"}"#,
+    );
+    assert_eq!(status, 200);
+
+    let r = run(bin()
+        .args(["retry-rejects", "-q", "--out"])
+        .arg(dir.path().join("r"))
+        .arg(dir.path().join("o"))
+        .env("IT_TOKEN", &sb.token));
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r).1);
+    let ann = sb.contact_by_email("loc-it", "ann@example.com");
+    assert_eq!(ann["dateOfBirth"], "1985-12-31", "{ann}");
+    assert_eq!(ann["firstName"], "Annabel", "no other field touched");
+    let ben = sb.contact_by_email("loc-it", "ben@example.com");
+    assert_eq!(
+        ben["phone"], "+14155552671",
+        "the email went into the contact loaded by phone"
+    );
+    let s = summary(&dir.path().join("r"));
+    assert_eq!(s["values"]["patched"], 2);
+    let again = read_csv(&dir.path().join("r/rejected_values.csv"));
+    assert_eq!(
+        again.len(),
+        2,
+        "the unfixed value is listed again: {again:?}"
+    );
+    assert_eq!(
+        (again[1][0].as_str(), again[1][4].as_str()),
+        ("4", "invalid_date")
+    );
+    let manifest = std::fs::read_to_string(dir.path().join("r/rollback.jsonl")).unwrap();
+    assert_eq!(manifest.lines().count(), 2, "{manifest}");
+    assert!(
+        manifest.contains(r#""before":{"dateOfBirth":""}"#),
+        "{manifest}"
+    );
+}

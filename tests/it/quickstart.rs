@@ -95,7 +95,17 @@ fn quickstart_end_to_end() {
     let values = read_csv(&out.join("rejected_values.csv"));
     assert_eq!(
         values[0],
-        ["row", "column", "value", "field", "code", "message", "hint", "kept_in"]
+        [
+            "row",
+            "column",
+            "value",
+            "field",
+            "code",
+            "message",
+            "hint",
+            "kept_in",
+            "contact_id"
+        ]
     );
     let got: Vec<(u64, &str, &str)> = values[1..]
         .iter()

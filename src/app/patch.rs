@@ -1,0 +1,207 @@
+//! `retry-rejects`, second half: the values a run listed in its rejected_values.csv — fixed there
+//! by the user — written into the contacts their rows were loaded into, one `PUT` per value with
+//! that field only, nothing else of the contact touched. Each write is recorded in this run's
+//! rollback.jsonl with the field's previous value; a value still wrong (or refused by the API) is
+//! listed again in this run's rejected_values.csv.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::ghl::client::GhlClient;
+use crate::outcome::codes;
+use crate::report::{self, unescape_formula};
+use crate::transform::{DroppedValue, Transformer};
+
+/// What the patching did.
+#[derive(Debug, Default)]
+pub(super) struct Patched {
+    /// Values written into their contacts.
+    pub written: u64,
+    /// Values listed again (still wrong, refused, or no longer mapped): row, value, contact.
+    pub again: Vec<(u64, DroppedValue, String)>,
+}
+
+/// One line of a run's rejected_values.csv.
+struct Line {
+    row: u64,
+    value: DroppedValue,
+    contact_id: String,
+}
+
+fn lines(run_dir: &Path) -> anyhow::Result<Vec<Line>> {
+    let path = run_dir.join(report::REJECTED_VALUES_CSV);
+    let mut r = match csv::Reader::from_path(&path) {
+        Ok(r) => r,
+        Err(_) => return Ok(Vec::new()),
+    };
+    let head = r.headers()?.clone();
+    let at = |name: &str| head.iter().position(|h| h == name);
+    let Some(cols) = [
+        "row",
+        "column",
+        "value",
+        "field",
+        "code",
+        "message",
+        "hint",
+        "contact_id",
+    ]
+    .iter()
+    .map(|c| at(c))
+    .collect::<Option<Vec<usize>>>() else {
+        return Ok(Vec::new()); // written before values could be patched: no contact ids
+    };
+    let mut out = Vec::new();
+    for rec in r.records() {
+        let rec = rec.with_context(|| format!("reading {}", path.display()))?;
+        let cell = |i: usize| rec.get(cols[i]).unwrap_or("").to_owned();
+        let code = codes::VALUE_CODES
+            .iter()
+            .find(|c| **c == cell(4))
+            .copied()
+            .unwrap_or(codes::INVALID_VALUE);
+        out.push(Line {
+            row: cell(0).parse().unwrap_or(0),
+            value: DroppedValue {
+                column: cell(1),
+                value: unescape_formula(&cell(2)).to_owned(),
+                field: cell(3),
+                code,
+                message: cell(5),
+                hint: cell(6),
+                kept_in: None,
+            },
+            contact_id: cell(7),
+        });
+    }
+    Ok(out)
+}
+
+/// Patches the values of `run_dir`'s rejected_values.csv into their contacts; appends to this
+/// run's rollback.jsonl and rejected_values.csv in `out_dir`.
+pub(super) async fn patch_values(
+    run_dir: &Path,
+    out_dir: &Path,
+    t: &Transformer,
+    client: &GhlClient,
+    stop: &super::rows::Stop,
+) -> anyhow::Result<Patched> {
+    let mut done = Patched::default();
+    let mut manifest = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(out_dir.join(report::ROLLBACK_JSONL))?;
+    for line in lines(run_dir)? {
+        // A second phone or email has no field to go to; a dry run's rows have no contact.
+        if line.value.code == codes::EXTRA_VALUE || line.contact_id.is_empty() {
+            continue;
+        }
+        let Line {
+            row,
+            value,
+            contact_id,
+        } = line;
+        if stop.is_stopped() {
+            done.again.push((row, value, contact_id));
+            continue;
+        }
+        let body = match t.patch_for(&value.field, &value.value) {
+            None => {
+                done.again.push((row, value, contact_id));
+                continue;
+            }
+            Some(Err(e)) => {
+                let v = DroppedValue {
+                    code: e.code,
+                    message: e.message,
+                    hint: e.hint,
+                    ..value
+                };
+                done.again.push((row, v, contact_id));
+                continue;
+            }
+            Some(Ok(body)) => body,
+        };
+        let written = async {
+            let before = client.get_contact(&contact_id).await?;
+            client.update_contact(&contact_id, &body).await?;
+            Ok::<_, crate::ghl::error::ApiError>(before)
+        }
+        .await;
+        match written {
+            Ok(before) => {
+                use std::io::Write as _;
+                let entry = serde_json::json!({
+                    "row": row, "action": "updated", "contact_id": contact_id,
+                    "before": previous(&before, &value.field, &body),
+                });
+                writeln!(manifest, "{entry}")?;
+                manifest.flush()?;
+                done.written += 1;
+            }
+            Err(e) => {
+                let rej = match crate::load::outcome_of_error(e) {
+                    Ok(rej) => rej,
+                    Err(fatal) => {
+                        stop.stop(fatal.0);
+                        crate::outcome::RowError::new(
+                            crate::outcome::Stage::Load,
+                            codes::NOT_ATTEMPTED,
+                            "not written: the run stopped",
+                            "re-run retry-rejects",
+                        )
+                    }
+                };
+                let v = DroppedValue {
+                    code: rej.code,
+                    message: rej.message,
+                    hint: rej.hint,
+                    ..value
+                };
+                done.again.push((row, v, contact_id));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The field's value in `contact` before the patch, as rollback.jsonl records it.
+fn previous(
+    contact: &crate::ghl::types::Contact,
+    field: &str,
+    body: &crate::ghl::types::UpdateContact,
+) -> serde_json::Value {
+    if let Some(cf) = body.custom_fields.iter().flatten().next() {
+        let old = contact
+            .custom_fields
+            .iter()
+            .find(|v| v.id == cf.id)
+            .map(|v| v.value.clone())
+            .unwrap_or(serde_json::Value::Null);
+        return serde_json::json!({ format!("customField:{}", cf.id): old });
+    }
+    let v = serde_json::to_value(contact).unwrap_or_default();
+    let old = match &v[field] {
+        serde_json::Value::Null => serde_json::Value::String(String::new()),
+        other => other.clone(),
+    };
+    serde_json::json!({ field: old })
+}
+
+/// Appends the values listed again to this run's rejected_values.csv.
+pub(super) fn list_again(
+    out_dir: &Path,
+    again: &[(u64, DroppedValue, String)],
+    escape: bool,
+) -> anyhow::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(out_dir.join(report::REJECTED_VALUES_CSV))?;
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(f);
+    for (row, d, id) in again {
+        report::csvfiles::write_value_lines(&mut w, escape, *row, std::slice::from_ref(d), id)?;
+    }
+    w.flush()?;
+    Ok(())
+}
