@@ -37,19 +37,13 @@ fn lines(run_dir: &Path) -> anyhow::Result<Vec<Line>> {
     };
     let head = r.headers()?.clone();
     let at = |name: &str| head.iter().position(|h| h == name);
-    let Some(cols) = [
-        "row",
-        "column",
-        "value",
-        "field",
-        "code",
-        "message",
-        "hint",
-        "contact_id",
-    ]
-    .iter()
-    .map(|c| at(c))
-    .collect::<Option<Vec<usize>>>() else {
+    // Every column but `kept_in` (what was kept in a note stays there).
+    let Some(cols) = report::csvfiles::VALUE_COLUMNS
+        .iter()
+        .filter(|c| **c != "kept_in")
+        .map(|c| at(c))
+        .collect::<Option<Vec<usize>>>()
+    else {
         return Ok(Vec::new()); // written before values could be patched: no contact ids
     };
     let mut out = Vec::new();
@@ -112,13 +106,7 @@ pub(super) async fn patch_values(
                 continue;
             }
             Some(Err(e)) => {
-                let v = DroppedValue {
-                    code: e.code,
-                    message: e.message,
-                    hint: e.hint,
-                    ..value
-                };
-                done.again.push((row, v, contact_id));
+                done.again.push((row, still(value, e), contact_id));
                 continue;
             }
             Some(Ok(body)) => body,
@@ -153,17 +141,21 @@ pub(super) async fn patch_values(
                         )
                     }
                 };
-                let v = DroppedValue {
-                    code: rej.code,
-                    message: rej.message,
-                    hint: rej.hint,
-                    ..value
-                };
-                done.again.push((row, v, contact_id));
+                done.again.push((row, still(value, rej), contact_id));
             }
         }
     }
     Ok(done)
+}
+
+/// A value listed again, with why it is still not in its contact.
+fn still(value: DroppedValue, why: crate::outcome::RowError) -> DroppedValue {
+    DroppedValue {
+        code: why.code,
+        message: why.message,
+        hint: why.hint,
+        ..value
+    }
 }
 
 /// The field's value in `contact` before the patch, as rollback.jsonl records it.
