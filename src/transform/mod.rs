@@ -345,7 +345,15 @@ impl Transformer {
         let (values, multi) = self.evaluate(rec, &mut out);
         let region = self.region_of(&values, &mut body, rec, &mut out);
         for (field, r, owned) in values {
-            let raw = owned.clone();
+            // Only these fields can fail their check; the others' values are never reported.
+            let fallible = matches!(
+                field,
+                ContactField::Email
+                    | ContactField::Phone
+                    | ContactField::DateOfBirth
+                    | ContactField::Dnd
+            );
+            let raw = fallible.then(|| owned.clone());
             let mut errs = Vec::new();
             self.set_field(
                 &mut body,
@@ -355,7 +363,10 @@ impl Transformer {
                 &mut errs,
                 &mut warnings,
             );
-            self.settle(Target::Field(field), r, &r.names, &raw, errs, &mut out);
+            if !errs.is_empty() {
+                let raw = raw.as_deref().unwrap_or_default();
+                self.settle(Target::Field(field), r, &r.names, raw, errs, &mut out);
+            }
         }
         for (field, r) in self.fields.iter().filter(|(f, r)| {
             r.is_first_of() || (multi && matches!(f, ContactField::Email | ContactField::Phone))

@@ -414,13 +414,16 @@ pub fn text_owned(mut s: String) -> Option<String> {
 /// Whether a value is an IPv4 address (`25.191.96.124`): four dot-separated groups of one to
 /// three digits, each at most 255 — digits that would otherwise read as a phone number.
 pub fn is_ip_address(v: &str) -> bool {
-    let groups: Vec<&str> = v.trim().split('.').collect();
-    groups.len() == 4
-        && groups.iter().all(|g| {
-            (1..=3).contains(&g.len())
-                && g.bytes().all(|b| b.is_ascii_digit())
-                && g.parse::<u16>().is_ok_and(|n| n <= 255)
-        })
+    let v = v.trim();
+    // Cheap first: no allocation on the path every phone takes.
+    if v.len() > 15 || v.bytes().filter(|b| *b == b'.').count() != 3 {
+        return false;
+    }
+    v.split('.').all(|g| {
+        (1..=3).contains(&g.len())
+            && g.bytes().all(|b| b.is_ascii_digit())
+            && g.parse::<u16>().is_ok_and(|n| n <= 255)
+    })
 }
 
 /// Whether a cell holds one of the markers exports write for "no value": `N/A`, `-`, `--`,
@@ -432,16 +435,21 @@ pub fn is_empty_marker(cell: &str) -> bool {
     if t.is_empty() || t.len() > 10 {
         return false;
     }
+    if !matches!(t.as_bytes()[0], b'n' | b'N' | b'#' | b'(' | b'-' | b'0') {
+        return false;
+    }
     if t.bytes()
         .all(|b| b == b'0' || b == b'/' || b == b'-' || b == b'.')
     {
         // `-`, `--`, and zero dates; a lone `0` is a value (a count, a number).
         return t.contains(['-', '/', '.']) && (t.contains('0') || t.bytes().all(|b| b == b'-'));
     }
-    matches!(
-        t.to_ascii_lowercase().as_str(),
-        "n/a" | "null" | "(null)" | "#n/a" | "none" | "nil" | "(none)" | "n.a."
-    )
+    // Compared without allocating: this runs on every cell the pipeline reads.
+    [
+        "n/a", "null", "(null)", "#n/a", "none", "nil", "(none)", "n.a.",
+    ]
+    .iter()
+    .any(|m| t.eq_ignore_ascii_case(m))
 }
 
 /// A trimmed text value from a borrowed cell or an evaluated string (reused when owned).
