@@ -123,6 +123,8 @@ const SYNONYMS: &[(ContactField, &[&str])] = &[
             "address1",
             "street",
             "streetaddress",
+            "streetaddress1",
+            "street1",
             "addressline1",
             "homeaddress",
             "mailingstreet",
