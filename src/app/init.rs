@@ -707,6 +707,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
     let is_excel = matches!(ext.as_str(), "xlsx" | "xlsm" | "xlsb" | "xls" | "ods");
     // A CSV file that is not UTF-8 (Windows-1252, Shift-JIS…): read it in the encoding it
     // appears to use, and say so in the pipeline.
+    crate::extract::regular_file(&opts.input)?;
     let encoding = match is_excel {
         true => None,
         false => crate::extract::csv::detect_encoding(&opts.input)

@@ -59,6 +59,7 @@ pub struct CsvReader {
 
 /// Opens the file as a UTF-8 (or ASCII-compatible) byte stream and says how to decode cells.
 fn open_input(src: &CsvSource) -> Result<(Input, Decoding), ConfigError> {
+    super::regular_file(&src.path)?;
     let shown = src.path.display();
     let file = File::open(&src.path)
         .map_err(|e| ConfigError::new(format!("cannot open source file {shown}: {e}")))?;
@@ -406,30 +407,33 @@ impl Iterator for CsvReader {
         if self.pending_first {
             self.pending_first = false;
         } else {
-            match self.reader.read_byte_record(&mut self.record) {
-                // A record of blank cells (`,,,`, spaces) is a blank line: skipped, counted, and
-                // given no row number.
-                Ok(true) if self.record.iter().all(|c| c.trim_ascii().is_empty()) => {
-                    self.blank += 1;
-                    return self.next();
-                }
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(e) => {
-                    if self.reader.is_done() {
-                        return None;
+            // A loop, not recursion: a file may end in tens of thousands of blank records.
+            loop {
+                match self.reader.read_byte_record(&mut self.record) {
+                    // A record of blank cells (`,,,`, spaces) is a blank line: skipped, counted,
+                    // and given no row number.
+                    Ok(true) if self.record.iter().all(|c| c.trim_ascii().is_empty()) => {
+                        self.blank += 1;
+                        continue;
                     }
-                    let row = self.next_row;
-                    self.next_row += 1;
-                    return Some(SourceItem::Malformed {
-                        raw: Record::new(row, Vec::<String>::new()),
-                        error: RowError::new(
-                            Stage::Extract,
-                            codes::MALFORMED_ROW,
-                            format!("unreadable row: {e}"),
-                            "check the quoting on this row",
-                        ),
-                    });
+                    Ok(true) => break,
+                    Ok(false) => return None,
+                    Err(e) => {
+                        if self.reader.is_done() {
+                            return None;
+                        }
+                        let row = self.next_row;
+                        self.next_row += 1;
+                        return Some(SourceItem::Malformed {
+                            raw: Record::new(row, Vec::<String>::new()),
+                            error: RowError::new(
+                                Stage::Extract,
+                                codes::MALFORMED_ROW,
+                                format!("unreadable row: {e}"),
+                                "check the quoting on this row",
+                            ),
+                        });
+                    }
                 }
             }
         }

@@ -43,6 +43,7 @@ impl ExcelReader {
                 "cannot open source file {shown}: no such file"
             )));
         }
+        super::regular_file(&src.path)?;
         let mut wb = open_workbook_auto(&src.path).map_err(|e| {
             let why = match &e {
                 calamine::Error::Xlsx(calamine::XlsxError::Password) => {

@@ -12,6 +12,34 @@ use crate::error::ConfigError;
 use crate::outcome::RowError;
 use crate::record::{Headers, Record};
 
+/// A source must be a regular file: a FIFO would block every read (and `validate`) until a
+/// writer comes, a device such as `/dev/zero` never ends, and a folder is not a file. Checked
+/// with `stat`, which never blocks.
+pub fn regular_file(path: &std::path::Path) -> Result<(), ConfigError> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::new(format!("cannot open source file {shown}: {e}")))?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    let what = if meta.is_dir() {
+        "a folder (for a folder that files are dropped into, use source.inbox)"
+    } else {
+        use std::os::unix::fs::FileTypeExt as _;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            "a named pipe (FIFO): it could block forever; write the data to a file first"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device, not a file"
+        } else if t.is_socket() {
+            "a socket, not a file"
+        } else {
+            "not a regular file"
+        }
+    };
+    Err(ConfigError::new(format!("source file {shown} is {what}")))
+}
+
 /// How many of `headers`' last columns are the reason columns of one of our rejected files
 /// (six, or five in reports written before `_column`), 0 when there are none.
 pub fn reason_columns(headers: &[String]) -> usize {

@@ -666,3 +666,63 @@ fn a_request_still_unanswered_after_the_grace_period_is_reported_outcome_unknown
         20
     );
 }
+
+#[test]
+fn thousands_of_blank_records_are_skipped_without_a_crash() {
+    // Excel's CSV exports often end in thousands of `,,` lines: once a stack overflow (exit 134).
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let mut csv =
+        String::from("First Name,Email,Phone\nAnn,ann@example.com,\nBen,ben@example.com,\n");
+    csv.push_str(&",,\n".repeat(50_000));
+    let p = pipeline(dir.path(), &sb.base_url, &csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(
+        (s["rows"]["created"].as_u64(), s["blank_records"].as_u64()),
+        (Some(2), Some(50_000))
+    );
+}
+
+#[test]
+fn a_fifo_a_device_or_a_folder_as_source_is_a_clear_error_not_a_hang() {
+    let dir = workdir();
+    let fifo = dir.path().join("in.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, what) in [
+        (fifo.display().to_string(), "named pipe"),
+        ("/dev/zero".to_owned(), "a device"),
+        (dir.path().display().to_string(), "a folder"),
+    ] {
+        let yaml = dir.path().join("p.yaml");
+        std::fs::write(
+            &yaml,
+            format!(
+                "version: 1\nsource: {{type: csv, path: \"{path}\"}}\ntarget: {{location_id: loc-it, auth: {{token_env: IT_TOKEN}}}}\n\
+                 mapping: {{email: Email}}\n"
+            ),
+        )
+        .unwrap();
+        // Exit 2 with the reason, at once (it used to block on the FIFO and read /dev/zero forever).
+        for args in [&["validate"][..], &["run", "--sandbox", "-q"]] {
+            let o = run(bin().args(args).arg(&yaml));
+            let (out, err) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?} {path}: {out}{err}");
+            assert!(
+                format!("{out}{err}").contains(what),
+                "{args:?} {path}: {out}{err}"
+            );
+        }
+        let o = run(bin()
+            .arg("init")
+            .arg(&path)
+            .arg("-o")
+            .arg(dir.path().join("i.yaml")));
+        assert_eq!(o.status.code(), Some(2), "init {path}: {}", text(&o).1);
+    }
+}
