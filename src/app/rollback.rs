@@ -286,12 +286,22 @@ async fn undo(
         let result = match e.action.as_str() {
             "created" => match client.delete_contact(&e.contact_id).await {
                 Ok(()) => Ok("deleted"),
-                Err(ApiError::Rejected { status: 404, .. }) => Ok("already_gone"),
+                Err(err) if err.is_not_found() => Ok("already_gone"),
                 Err(err) => Err(anyhow::Error::from(err).context("deleting it")),
             },
-            _ => restore(&client, &t.location_id, e)
-                .await
-                .map(|()| "restored"),
+            // A contact deleted since (elsewhere, or by an undo whose answer was lost) has
+            // nothing left to restore: already undone, not a failure.
+            _ => match restore(&client, &t.location_id, e).await {
+                Ok(()) => Ok("restored"),
+                Err(err)
+                    if err
+                        .downcast_ref::<ApiError>()
+                        .is_some_and(ApiError::is_not_found) =>
+                {
+                    Ok("already_gone")
+                }
+                Err(err) => Err(err),
+            },
         };
         match result {
             Ok(what) => {
@@ -326,7 +336,10 @@ async fn undo(
 fn print_tally(run_dir: &Path, tally: &Tally, created_only: bool, entries: &[Entry]) {
     let did: Vec<String> = [
         (tally.deleted, "created contacts deleted"),
-        (tally.already_gone, "created contacts were already deleted"),
+        (
+            tally.already_gone,
+            "contacts were already gone (deleted since)",
+        ),
         (tally.restored, "updated contacts restored"),
         (
             tally.failed,

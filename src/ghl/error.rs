@@ -68,6 +68,22 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Whether the API says the contact addressed does not exist (404, or GHL's 400 "Contact
+    /// not found"): for an undo, the contact is already gone.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            ApiError::Rejected { status: 404, .. } => true,
+            ApiError::Rejected {
+                status: 400,
+                messages,
+                ..
+            } => messages
+                .iter()
+                .any(|m| m.to_ascii_lowercase().contains("not found")),
+            _ => false,
+        }
+    }
+
     /// Whether this error should stop the whole run rather than reject one row.
     pub fn is_fatal(&self) -> bool {
         matches!(

@@ -726,3 +726,51 @@ fn a_fifo_a_device_or_a_folder_as_source_is_a_clear_error_not_a_hang() {
         assert_eq!(o.status.code(), Some(2), "init {path}: {}", text(&o).1);
     }
 }
+
+#[test]
+fn contacts_deleted_since_are_already_undone_and_rollback_converges() {
+    let dir = workdir();
+    let sb = SandboxProc::seeded("loc-it", dir.path(), SEED);
+    let csv =
+        "First Name,Email,Phone\nCy,cy@example.com,\nAnnie,ann@example.com,\nDi,di@example.com,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "load:\n  mode: sync\n");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert_eq!(created_updated(&summary(&dir.path().join("o"))), (2, 1));
+    // Someone deletes a created contact and the updated one in GHL before the undo.
+    let auth = format!("Bearer {}", sb.token);
+    for email in ["cy@example.com", "ann@example.com"] {
+        let id = sb.contact_by_email("loc-it", email)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _) = sb.raw(
+            "DELETE",
+            &format!("/contacts/{id}"),
+            &[("Authorization", &auth), ("Version", "2021-07-28")],
+            "",
+        );
+        assert_eq!(status, 200);
+    }
+    let rb = rollback(&sb, &dir.path().join("o"), &[]);
+    assert_eq!(
+        rb.status.code(),
+        Some(0),
+        "gone is undone, not a failure: {}",
+        text(&rb).0
+    );
+    assert!(
+        text(&rb)
+            .0
+            .contains("1 created contacts deleted, 2 contacts were already gone"),
+        "{}",
+        text(&rb).0
+    );
+    let again = rollback(&sb, &dir.path().join("o"), &[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        text(&again).0.contains("already rolled back"),
+        "{}",
+        text(&again).0
+    );
+}
