@@ -160,7 +160,9 @@ pub enum Command {
     Rollback {
         /// The run's output folder (holding run.json and rollback.jsonl).
         run: PathBuf,
-        /// Folder holding the OAuth token store (`tokens/`; default: the XDG data dir).
+        /// The state folder the runs use (leases, run journal; default `.ghl-import` beside the
+        /// pipeline): rollback takes the location's lease there, as runs do. Also holds the
+        /// OAuth token store (`tokens/`; default: the XDG data dir).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
         /// Delete only the contacts the run created; leave the contacts it updated as they are
@@ -191,6 +193,10 @@ pub enum Command {
         /// row went to (only fields it has no value for are written).
         #[arg(long, value_name = "WHAT", value_parser = ["duplicates"])]
         include: Vec<String>,
+        /// The state folder the runs use (leases, run journal, token store; default
+        /// `.ghl-import` beside the pipeline): the retry takes the location's lease there.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Guess a pipeline from a file's headers and values; writes commented YAML to check.
     Init {

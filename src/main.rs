@@ -139,6 +139,7 @@ async fn retry_rejects_cmd(c: Command) -> anyhow::Result<Exit> {
         force,
         quiet,
         include,
+        state_dir,
     } = c
     else {
         unreachable!("dispatch passes retry-rejects only")
@@ -150,6 +151,7 @@ async fn retry_rejects_cmd(c: Command) -> anyhow::Result<Exit> {
     opts.out = out;
     opts.force = force;
     opts.quiet = quiet;
+    opts.state_dir = state_dir;
     app::run(opts).await
 }
 

@@ -774,3 +774,64 @@ fn contacts_deleted_since_are_already_undone_and_rollback_converges() {
         text(&again).0
     );
 }
+
+#[test]
+fn rollback_and_retry_rejects_take_the_lease_in_the_state_folder_the_runs_use() {
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", &["--rate-max", "5", "--rate-interval-ms", "1000"]);
+    let state = dir.path().join("state");
+    let state_arg = state.to_str().unwrap();
+    let first = dir.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    let p1 = pipeline(
+        &first,
+        &sb.base_url,
+        "First Name,Email,Phone\nAnn,ann@example.com,\nbad,x@,\n",
+        "",
+    );
+    let o = sb.run_with(&p1, &dir.path().join("o1"), &["--state-dir", state_arg]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+
+    // A long run into the same location, from another folder, with the same state folder.
+    let second = dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let p2 = pipeline(&second, &sb.base_url, &many_rows(60), "");
+    let mut child = bin()
+        .args(["run", "-q", "--state-dir", state_arg, "--out"])
+        .arg(dir.path().join("o2"))
+        .arg(&p2)
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_contacts(&sb, "loc-it", 4);
+
+    let rb = run(bin()
+        .args(["rollback", "--state-dir", state_arg])
+        .arg(dir.path().join("o1"))
+        .env("IT_TOKEN", &sb.token));
+    let retry = run(bin()
+        .args(["retry-rejects", "-q", "--state-dir", state_arg, "--out"])
+        .arg(dir.path().join("r"))
+        .arg(dir.path().join("o1"))
+        .env("IT_TOKEN", &sb.token));
+    let _ = child.kill();
+    let _ = child.wait();
+    for (what, o) in [("rollback", &rb), ("retry-rejects", &retry)] {
+        let (out, err) = text(o);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{what} refuses while the run writes: {out}{err}"
+        );
+        assert!(
+            format!("{out}{err}").contains("location loc-it is busy"),
+            "{what}: {out}{err}"
+        );
+    }
+    assert!(
+        sb.contact_by_email("loc-it", "ann@example.com").is_object(),
+        "the refused rollback deleted nothing"
+    );
+}
