@@ -309,6 +309,12 @@ impl CsvReader {
         let held = self.hold_duplicates
             && self.reinput > 0
             && record.get(keep + 2) == Some(codes::DUPLICATE_IN_FILE.as_bytes());
+        // A re-read rejected row keeps its number in the user's file (`_row`), and a ragged row
+        // whose padding is still empty is still ragged: loading it would shift its cells.
+        let (row, still_ragged) = match self.reinput > 0 {
+            true => reread(&record, keep, row),
+            false => (row, None),
+        };
         let mut raw = Record::with_capacity(row, record.as_slice().len(), keep);
         raw.numeric = numeric;
         let mut problem: Option<RowError> = None;
@@ -373,6 +379,9 @@ impl CsvReader {
             let error = super::held_duplicate(&first_row);
             return SourceItem::Malformed { raw, error };
         }
+        if let Some(error) = still_ragged {
+            return SourceItem::Malformed { raw, error };
+        }
         if raw.len() != self.headers.len() {
             let multiline = raw.cells().any(|c| c.contains('\n'));
             let error = RowError::new(
@@ -398,6 +407,42 @@ impl CsvReader {
         }
         SourceItem::Row(raw)
     }
+}
+
+/// A row of one of our rejected.csv files read back: its source row number (`_row`, else the
+/// line), and, for a row rejected as ragged (`row has N fields, the header has M`, N < M) whose
+/// padded cells are all still empty, the reject again — the user has not fixed it.
+fn reread(record: &csv::ByteRecord, keep: usize, line: u64) -> (u64, Option<RowError>) {
+    let text = |i: usize| record.get(i).and_then(|c| std::str::from_utf8(c).ok());
+    let row = text(keep)
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or(line);
+    if text(keep + 2) != Some(codes::MALFORMED_ROW) {
+        return (row, None);
+    }
+    let message = text(keep + 3).unwrap_or_default();
+    let had = message
+        .strip_prefix("row has ")
+        .and_then(|m| m.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let Some(had) = had.filter(|n| *n < keep) else {
+        return (row, None);
+    };
+    let padding_empty =
+        (had..keep).all(|i| record.get(i).is_none_or(|c| c.trim_ascii().is_empty()));
+    if !padding_empty {
+        return (row, None);
+    }
+    let error = RowError::new(
+        Stage::Extract,
+        codes::MALFORMED_ROW,
+        format!(
+            "still ragged: row {row} had {had} fields for {keep} columns, and the {} cells the report added are still empty",
+            keep - had
+        ),
+        "put each value in its column (the report padded the row at its end), then retry",
+    );
+    (row, Some(error))
 }
 
 impl Iterator for CsvReader {

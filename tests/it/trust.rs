@@ -835,3 +835,57 @@ fn rollback_and_retry_rejects_take_the_lease_in_the_state_folder_the_runs_use() 
         "the refused rollback deleted nothing"
     );
 }
+
+#[test]
+fn retry_rejects_keeps_an_unfixed_ragged_row_rejected_under_its_source_row_number() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    // Row 3 lacks its phone cell: padded in rejected.csv, its cells would load shifted.
+    let csv = "First Name,Email,Phone,Company\nAnn,ann@example.com,,Acme\nBen,ben@example.com,Initech\nCy,,,\n";
+    let p = pipeline(dir.path(), &sb.base_url, csv, "");
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    let retry = |out: &str| {
+        run(bin()
+            .args(["retry-rejects", "-q", "--out"])
+            .arg(dir.path().join(out))
+            .arg(dir.path().join("o"))
+            .env("IT_TOKEN", &sb.token))
+    };
+    let r = retry("r1");
+    assert_eq!(
+        r.status.code(),
+        Some(4),
+        "nothing fixed, nothing loaded: {}",
+        text(&r).1
+    );
+    let results = read_csv(&dir.path().join("r1/results.csv"));
+    let got: Vec<(&str, &str)> = results[1..]
+        .iter()
+        .map(|r| (r[0].as_str(), r[4].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("3", "malformed_row"), ("4", "missing_contact_key")],
+        "source row numbers"
+    );
+    assert!(sb
+        .contacts("loc-it")
+        .iter()
+        .all(|c| c["email"] != "ben@example.com"));
+
+    // Fixed (the company moved to its column), it loads.
+    let path = dir.path().join("o/rejected.csv");
+    let fixed = std::fs::read_to_string(&path).unwrap().replace(
+        "Ben,ben@example.com,Initech,",
+        "Ben,ben@example.com,,Initech",
+    );
+    std::fs::write(&path, fixed).unwrap();
+    let r = retry("r2");
+    assert_eq!(r.status.code(), Some(3), "{}", text(&r).1);
+    assert_eq!(
+        sb.contact_by_email("loc-it", "ben@example.com")["firstName"],
+        "Ben",
+        "loaded once fixed"
+    );
+}
