@@ -187,6 +187,21 @@ impl Taker<'_> {
         let ran = run_loaded(p, self.opts.clone()).await;
         record.set_run(id, &ran.id)?;
         match ran.result {
+            // A writer that paused longer than the settle time and went on: what it added was
+            // not read. The file stays, and the next run reads it as the new content it is.
+            Ok(exit @ (Exit::Ok | Exit::Rejects | Exit::NothingLoaded))
+                if crate::inbox::sha256(&file.path).ok().as_deref() != Some(sha.as_str()) =>
+            {
+                // The content read was imported (done, though not moved); the file's new
+                // content is another key, taken by the next run.
+                let why = "the file changed while it was imported";
+                record.end(id, FileState::Done, None, Some(why))?;
+                warning(&format!(
+                    "inbox: {name} stays in the inbox: {why}; the next run reads it again (rows already \
+                     applied are skipped)"
+                ));
+                Ok(Taken::Next(exit))
+            }
             Ok(exit @ (Exit::Ok | Exit::Rejects | Exit::NothingLoaded)) => {
                 let to = crate::inbox::move_into(&file.path, &self.inbox.done, &tag)?;
                 record.end(id, FileState::Done, Some(&to), None)?;

@@ -246,3 +246,63 @@ fn serve_imports_a_file_when_it_is_ready_and_a_second_drop_of_it_only_once() {
     );
     assert_eq!(sb.contacts("loc-it").len(), 4);
 }
+
+#[test]
+fn a_file_that_changes_while_it_is_imported_stays_and_is_read_again() {
+    let dir = workdir();
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "10", "--rate-interval-ms", "1000"],
+    );
+    let p = inbox_pipeline(dir.path(), &sb.base_url, "    settle_secs: 0", "");
+    let f = drop_file(
+        dir.path(),
+        "list.csv",
+        &rows("a", 20),
+        Duration::from_secs(60),
+    );
+    let mut child = bin()
+        .args(["run", "-q"])
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("first.err")).unwrap())
+        .spawn()
+        .unwrap();
+    // A writer that paused longer than the settle time goes on while the run reads.
+    wait_for_contacts(&sb, "loc-it", 3);
+    let more: String = rows("b", 5)
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&f)
+        .and_then(|mut w| std::io::Write::write_all(&mut w, more.as_bytes()))
+        .unwrap();
+    let status = child.wait().unwrap();
+    let err = std::fs::read_to_string(dir.path().join("first.err")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("changed while it was imported"), "{err}");
+    assert!(
+        f.exists(),
+        "not moved to done/: {:?}",
+        names(&dir.path().join("incoming"))
+    );
+    assert!(names(&dir.path().join("incoming/done")).is_empty());
+
+    // The next run reads it again: the appended rows land, the others are not sent twice.
+    let o = run_inbox(&sb, &p, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert_eq!(sb.contacts("loc-it").len(), 25);
+    assert_eq!(
+        names(&dir.path().join("incoming/done")),
+        ["list.csv", "list.csv.report"]
+    );
+    assert_eq!(
+        sb.stats()["requests_by_endpoint"]["POST /contacts/upsert"],
+        25,
+        "each row sent once"
+    );
+}
