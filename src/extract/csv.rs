@@ -342,7 +342,7 @@ impl CsvReader {
                 }
             }
             match self.decode(c) {
-                Some(s) if self.reinput > 0 => raw.push(unescape_formula(&s)),
+                Some(s) if self.reinput > 0 || self.source_rows => raw.push(unescape_formula(&s)),
                 Some(s) => raw.push(&s),
                 None => {
                     if problem.is_none() {

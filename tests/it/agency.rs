@@ -570,3 +570,28 @@ fn an_inbox_file_is_routed_to_its_locations_and_moved_with_every_locations_repor
         assert!(std::path::Path::new(d).join("summary.json").exists(), "{d}");
     }
 }
+
+#[test]
+fn routed_parts_escape_formulas_and_the_contacts_get_the_cells_as_written() {
+    let sb = sandbox(&["loc-a", "loc-b"], 1000);
+    let dir = workdir();
+    let csv = "First Name,Email,Location Id\n=HYPERLINK(\"http://x\"),a@example.com,loc-a\n+Bo,b@example.com,loc-b\n";
+    let p = write_pipeline(
+        dir.path(),
+        csv,
+        &format!(
+            "target:\n  locations: [loc-a, loc-b]\n  location_from: Location Id\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}",
+            sb.base_url
+        ),
+    );
+    let o = run(bin().args(["run", "-q"]).arg(&p).env("IT_TOKEN", &sb.token));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let part = std::fs::read_to_string(run_dir(dir.path()).join("parts/loc-a.csv")).unwrap();
+    assert!(part.contains("'=HYPERLINK"), "escaped in the part: {part}");
+    let a = &sb.contacts("loc-a")[0];
+    assert_eq!(
+        a["firstName"], "=HYPERLINK(\"http://x\")",
+        "sent as written"
+    );
+    assert_eq!(sb.contacts("loc-b")[0]["firstName"], "+Bo");
+}

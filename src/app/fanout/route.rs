@@ -93,7 +93,13 @@ pub(super) fn partition(
                         }
                     };
                     line.clear();
-                    line.extend(rec.cells().map(str::to_owned));
+                    // A part is a file of the run folder a person may open in a spreadsheet:
+                    // formulas are escaped as in every CSV the tool writes (and unescaped when
+                    // the location's run reads the part).
+                    line.extend(
+                        rec.cells()
+                            .map(|c| crate::report::escape_formula(c).into_owned()),
+                    );
                     line.push(config::source_row_cell(&rec));
                     w.write_record(&line)?;
                     *counted.entry(location).or_default() += 1;
