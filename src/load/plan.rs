@@ -11,6 +11,10 @@ use crate::ghl::error::ApiError;
 use crate::ghl::fields::ContactField;
 use crate::ghl::types::{Contact, SearchRequest, UpsertContact};
 
+mod lag;
+use lag::lookups;
+pub use lag::Settle;
+
 /// The location's contacts, by normalised email and E.164 phone.
 #[derive(Debug, Default)]
 pub struct Index {
@@ -132,15 +136,12 @@ impl Planning {
                      then against one read of what changed since",
                     lag.as_secs_f64()
                 );
-                let settle = Box::new(Settle {
-                    client: client.clone(),
-                    location: location.to_owned(),
-                    read_at: started,
-                    read_wall,
+                let settle = Box::new(Settle::new(
+                    client.clone(),
+                    location,
+                    (started, read_wall),
                     lag,
-                    delta: tokio::sync::OnceCell::new(),
-                    reads: std::sync::atomic::AtomicU64::new(0),
-                });
+                ));
                 Ok((Planning::Lagging { idx, settle }, why))
             }
         }
@@ -166,9 +167,7 @@ impl Planning {
     pub fn reads(&self) -> u64 {
         match self {
             Planning::Prefetched(idx) => idx.pages,
-            Planning::Lagging { idx, settle } => {
-                idx.pages + settle.reads.load(std::sync::atomic::Ordering::Relaxed)
-            }
+            Planning::Lagging { idx, settle } => idx.pages + settle.reads(),
             Planning::PerRow { reads, .. } => reads.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -178,125 +177,6 @@ impl Planning {
         match self {
             Planning::Prefetched(idx) | Planning::Lagging { idx, .. } => Some(idx.len() as u64),
             Planning::PerRow { contacts, .. } => *contacts,
-        }
-    }
-}
-
-/// The duplicate lookups of a row (by email, by phone; not lagged like search): an index of what
-/// they found.
-async fn lookups(
-    client: &GhlClient,
-    location: &str,
-    body: &UpsertContact,
-    reads: &std::sync::atomic::AtomicU64,
-) -> Result<Index, ApiError> {
-    use std::sync::atomic::Ordering;
-    let mut idx = Index::default();
-    if let Some(e) = body.email.as_deref() {
-        reads.fetch_add(1, Ordering::Relaxed);
-        if let Some(c) = client.duplicate(location, Some(e), None).await? {
-            idx.add(c);
-        }
-    }
-    if let Some(p) = body.phone.as_deref() {
-        reads.fetch_add(1, Ordering::Relaxed);
-        if let Some(c) = client.duplicate(location, None, Some(p)).await? {
-            if !idx.contacts.iter().any(|x| x.id == c.id) {
-                idx.add(c);
-            }
-        }
-    }
-    Ok(idx)
-}
-
-/// How a lagging index catches up ([`Planning::Lagging`]).
-#[derive(Debug)]
-pub struct Settle {
-    client: GhlClient,
-    location: String,
-    /// When the index read began.
-    read_at: std::time::Instant,
-    read_wall: time::OffsetDateTime,
-    lag: std::time::Duration,
-    /// The contacts changed since shortly before the index was read (read once, after the lag).
-    delta: tokio::sync::OnceCell<Index>,
-    reads: std::sync::atomic::AtomicU64,
-}
-
-/// Extra time the read of what changed reaches back, for the clocks of this machine and the
-/// API's to disagree.
-const CLOCK_SKEW: time::Duration = time::Duration::seconds(120);
-
-impl Settle {
-    async fn index_for(
-        &self,
-        base: &std::sync::Arc<Index>,
-        body: &UpsertContact,
-    ) -> Result<std::sync::Arc<Index>, ApiError> {
-        if self.read_at.elapsed() < self.lag {
-            // The index may miss this row's contact, or show it as it was: ask the lookups.
-            return lookups(&self.client, &self.location, body, &self.reads)
-                .await
-                .map(std::sync::Arc::new);
-        }
-        let delta = self.delta.get_or_try_init(|| self.changed_since()).await?;
-        let found = |idx: &Index| -> Vec<Contact> {
-            let by_email = body
-                .email
-                .as_deref()
-                .and_then(|e| idx.by_email.get(&e.to_lowercase()));
-            let by_phone = body.phone.as_deref().and_then(|p| idx.by_phone.get(p));
-            let mut out: Vec<Contact> = Vec::new();
-            for i in by_email.into_iter().chain(by_phone) {
-                if !out.iter().any(|c| c.id == idx.contacts[*i].id) {
-                    out.push(idx.contacts[*i].clone());
-                }
-            }
-            out
-        };
-        let fresh = found(delta);
-        if fresh.is_empty() {
-            return Ok(std::sync::Arc::clone(base));
-        }
-        // What changed wins; the index fills in the key the changes do not hold.
-        let mut idx = Index::default();
-        for c in fresh.into_iter().chain(found(base)) {
-            if !idx.contacts.iter().any(|x| x.id == c.id) {
-                idx.add(c);
-            }
-        }
-        Ok(std::sync::Arc::new(idx))
-    }
-
-    /// Every contact updated since the lag (and the clock skew) before the index was read.
-    async fn changed_since(&self) -> Result<Index, ApiError> {
-        let lag = time::Duration::try_from(self.lag).unwrap_or(time::Duration::ZERO);
-        let since = crate::state::rfc3339(self.read_wall - lag - CLOCK_SKEW);
-        let filter = serde_json::json!({
-            "field": "dateUpdated", "operator": "range", "value": {"gte": since}
-        });
-        let mut idx = Index::default();
-        let mut after: Option<Vec<serde_json::Value>> = None;
-        loop {
-            let req = SearchRequest {
-                location_id: self.location.clone(),
-                page_limit: 500,
-                page: None,
-                search_after: after.clone(),
-                filters: vec![filter.clone()],
-                query: None,
-            };
-            let page = self.client.search_contacts(&req).await?;
-            self.reads
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let n = page.contacts.len();
-            after = page.contacts.last().and_then(|c| c.search_after.clone());
-            for c in page.contacts {
-                idx.add(c.contact);
-            }
-            if n < 500 || after.is_none() {
-                return Ok(idx);
-            }
         }
     }
 }
@@ -317,6 +197,16 @@ impl Index {
     pub async fn fetch_until(
         client: &GhlClient,
         location: &str,
+        stop: impl FnMut(u64) -> bool,
+    ) -> Result<(Index, bool), ApiError> {
+        Self::fetch_pages(client, location, Vec::new(), stop).await
+    }
+
+    /// The contacts search answers for `filters`, paged as [`Index::fetch_until`] pages.
+    pub(super) async fn fetch_pages(
+        client: &GhlClient,
+        location: &str,
+        filters: Vec<serde_json::Value>,
         mut stop: impl FnMut(u64) -> bool,
     ) -> Result<(Index, bool), ApiError> {
         let mut idx = Index::default();
@@ -327,7 +217,7 @@ impl Index {
                 page_limit: 500,
                 page: None,
                 search_after: after.clone(),
-                filters: Vec::new(),
+                filters: filters.clone(),
                 query: None,
             };
             let page = client.search_contacts(&req).await?;
@@ -688,263 +578,4 @@ pub fn decide(mode: crate::config::LoadMode, action: &Action) -> Decision {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn contact(id: &str, email: Option<&str>, phone: Option<&str>, first: Option<&str>) -> Contact {
-        Contact {
-            id: id.into(),
-            email: email.map(str::to_owned),
-            phone: phone.map(str::to_owned),
-            first_name: first.map(str::to_owned),
-            tags: vec!["vip".into()],
-            ..Default::default()
-        }
-    }
-
-    fn body(email: Option<&str>, phone: Option<&str>, first: Option<&str>) -> UpsertContact {
-        UpsertContact {
-            email: email.map(str::to_owned),
-            phone: phone.map(str::to_owned),
-            first_name: first.map(str::to_owned),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn actions() {
-        let mut idx = Index::default();
-        idx.add(contact(
-            "A",
-            Some("ann@x.co"),
-            Some("+14155552671"),
-            Some("Ann"),
-        ));
-        idx.add(contact("B", Some("ben@x.co"), Some("+14155550100"), None));
-        assert_eq!(
-            plan(&idx, &body(Some("new@x.co"), None, None)),
-            Action::Create
-        );
-        assert_eq!(
-            plan(&idx, &body(Some("ANN@x.co"), None, Some("Ann"))),
-            Action::Unchanged {
-                contact_id: "A".into()
-            }
-        );
-        assert_eq!(
-            plan(&idx, &body(Some("ann@x.co"), None, Some("Annie"))),
-            Action::Update {
-                contact_id: "A".into(),
-                changes: vec![("firstName", "Ann".into(), "Annie".into())]
-            }
-        );
-        assert_eq!(
-            plan(&idx, &body(None, Some("+14155550100"), None)),
-            Action::Unchanged {
-                contact_id: "B".into()
-            }
-        );
-        assert_eq!(
-            plan(&idx, &body(Some("ann@x.co"), Some("+14155550100"), None)),
-            Action::Conflict {
-                email_contact: "A".into(),
-                phone_contact: "B".into()
-            }
-        );
-    }
-
-    #[test]
-    fn modes_and_policies() {
-        use crate::config::{FieldPolicy, LoadMode};
-        use crate::ghl::fields::ContactField;
-        let mut idx = Index::default();
-        idx.add(contact("A", Some("ann@x.co"), None, Some("Ann")));
-        let b = body(Some("ann@x.co"), Some("+14155552671"), Some("Annie"));
-        let rep = crate::config::TagMode::Replace;
-        let (a, sent) = plan_with(
-            &idx,
-            &b,
-            &[(ContactField::FirstName, FieldPolicy::FillEmpty)],
-            rep,
-        );
-        assert_eq!(
-            sent.first_name, None,
-            "fill_empty keeps the existing first name"
-        );
-        assert_eq!(
-            a,
-            Action::Update {
-                contact_id: "A".into(),
-                changes: vec![("phone", String::new(), "+14155552671".into())]
-            }
-        );
-        let (a, _) = plan_with(
-            &idx,
-            &body(Some("ann@x.co"), None, Some("Bob")),
-            &[(ContactField::FirstName, FieldPolicy::Never)],
-            rep,
-        );
-        let mut t = body(Some("ann@x.co"), None, None);
-        t.tags = Some(vec!["VIP".into()]);
-        let (a2, sent) = plan_with(&idx, &t, &[], crate::config::TagMode::Add);
-        assert_eq!(
-            (a2, sent.tags),
-            (
-                Action::Unchanged {
-                    contact_id: "A".into()
-                },
-                None
-            ),
-            "adding a tag it has changes nothing"
-        );
-        assert_eq!(
-            a,
-            Action::Unchanged {
-                contact_id: "A".into()
-            }
-        );
-        assert_eq!(
-            decide(LoadMode::Sync, &a),
-            Decision::Skip {
-                contact_id: "A".into()
-            }
-        );
-        assert_eq!(decide(LoadMode::Upsert, &a), Decision::Write);
-        assert_eq!(
-            decide(LoadMode::Create, &a),
-            Decision::Skip {
-                contact_id: "A".into()
-            }
-        );
-        assert!(matches!(
-            decide(LoadMode::Update, &Action::Create),
-            Decision::Reject {
-                code: "not_found",
-                ..
-            }
-        ));
-        assert_eq!(decide(LoadMode::Create, &Action::Create), Decision::Write);
-    }
-
-    #[test]
-    fn a_new_email_with_a_phone_of_another_person_is_found() {
-        let mut idx = Index::default();
-        idx.add(contact("A", Some("ann@x.co"), Some("+14155552671"), None));
-        idx.add(contact("B", None, Some("+14155550100"), None));
-        let taken = |e: &str, p: &str| {
-            phone_taken(&idx, &body(Some(e), Some(p), None)).map(|t| t.id.to_owned())
-        };
-        assert_eq!(taken("bob@x.co", "+14155552671").as_deref(), Some("A"));
-        assert_eq!(taken("ANN@x.co", "+14155552671"), None, "same person");
-        assert_eq!(
-            taken("bob@x.co", "+14155550100"),
-            None,
-            "that contact has no email to lose"
-        );
-        assert_eq!(taken("bob@x.co", "+14155559999"), None);
-    }
-
-    #[test]
-    fn a_row_without_email_on_another_persons_phone_is_found() {
-        let mut idx = Index::default();
-        idx.add(contact(
-            "A",
-            Some("ann@x.co"),
-            Some("+14155552671"),
-            Some("Ann"),
-        ));
-        idx.add(contact("B", None, Some("+14155550100"), Some("Bob")));
-        idx.add(contact("C", Some("cy@x.co"), Some("+14155550101"), None));
-        let taken = |p: &str, first: Option<&str>| {
-            phone_taken(&idx, &body(None, Some(p), first)).map(|t| (t.id.to_owned(), t.by_name))
-        };
-        assert_eq!(taken("+14155552671", Some("Zed")), Some(("A".into(), true)));
-        assert_eq!(
-            taken("+14155552671", Some(" ANN ")),
-            None,
-            "the names agree"
-        );
-        assert_eq!(
-            taken("+14155552671", None),
-            Some(("A".into(), false)),
-            "an email the row does not carry, and no name to say it is Ann"
-        );
-        assert_eq!(taken("+14155550100", Some("Zed")), Some(("B".into(), true)));
-        assert_eq!(
-            taken("+14155550100", None),
-            None,
-            "nothing tells them apart"
-        );
-        assert_eq!(taken("+14155550101", Some("Cy")), Some(("C".into(), false)));
-    }
-
-    #[test]
-    fn a_policy_never_removes_the_key_a_row_matched_by() {
-        use crate::config::FieldPolicy;
-        let mut idx = Index::default();
-        idx.add(contact("A", Some("ann@x.co"), None, Some("Ann")));
-        idx.add(contact("B", None, Some("+14155550100"), None));
-        let all = [
-            (ContactField::Email, FieldPolicy::FillEmpty),
-            (ContactField::Phone, FieldPolicy::Never),
-            (ContactField::FirstName, FieldPolicy::FillEmpty),
-        ];
-        let rep = crate::config::TagMode::Replace;
-        // Matched by email: the email stays, so the upsert still lands on A.
-        let (_, sent) = plan_with(
-            &idx,
-            &body(Some("ann@x.co"), Some("+14155552671"), Some("Annie")),
-            &all,
-            rep,
-        );
-        assert_eq!(sent.email.as_deref(), Some("ann@x.co"));
-        assert_eq!((sent.phone, sent.first_name), (None, None));
-        // Matched by phone: the phone stays.
-        let (a, sent) = plan_with(
-            &idx,
-            &body(None, Some("+14155550100"), Some("Bo")),
-            &all,
-            rep,
-        );
-        assert_eq!(sent.phone.as_deref(), Some("+14155550100"));
-        assert!(matches!(a, Action::Update { contact_id, .. } if contact_id == "B"));
-    }
-
-    #[test]
-    fn values_the_api_hands_back_in_other_forms_are_the_same() {
-        use serde_json::json;
-        assert!(same_custom_value(&json!(42), &json!("42")));
-        assert!(same_custom_value(&json!(42.5), &json!("42.50")));
-        assert!(!same_custom_value(&json!(42), &json!("43")));
-        assert!(same_custom_value(&json!(["b", "a"]), &json!("a, b")));
-        assert!(same_custom_value(&json!(["a", "b"]), &json!(["b", "a"])));
-        assert!(!same_custom_value(&json!(["a"]), &json!("a, b")));
-        assert!(same_custom_value(&json!("x "), &json!("x")));
-        let mut c = contact("A", Some("Ann@X.co"), None, None);
-        c.tags = vec!["vip".into(), "lead".into()];
-        let mut b = body(Some("ann@x.co"), None, None);
-        b.tags = Some(vec![" VIP".into(), "Lead ".into()]);
-        assert!(diff(&c, &b).is_empty(), "{:?}", diff(&c, &b));
-        // Dates of birth as GET and search answer them.
-        for raw in [
-            r#"{"id":"A","dateOfBirth":"1990-05-17T00:00:00.000Z","address":"1 Main St"}"#,
-            r#"{"id":"A","dateOfBirth":642902400000,"address1":"1 Main St"}"#,
-            r#"{"id":"A","dateOfBirth":"1990-05-17","address1":"1 Main St"}"#,
-        ] {
-            let c: Contact = serde_json::from_str(raw).unwrap();
-            assert_eq!(c.date_of_birth.as_deref(), Some("1990-05-17"), "{raw}");
-            assert_eq!(c.address1.as_deref(), Some("1 Main St"), "{raw}");
-        }
-    }
-
-    #[test]
-    fn blanks_never_count_as_changes_and_tags_compare_as_sets() {
-        let c = contact("A", Some("ann@x.co"), None, Some("Ann"));
-        assert!(diff(&c, &body(Some("ann@x.co"), None, None)).is_empty());
-        let mut b = body(Some("ann@x.co"), None, None);
-        b.tags = Some(vec!["VIP".into()]);
-        assert!(diff(&c, &b).is_empty());
-        b.tags = Some(vec!["vip".into(), "lead".into()]);
-        assert_eq!(diff(&c, &b)[0].0, "tags");
-    }
-}
+mod tests;

@@ -383,13 +383,20 @@ impl Page {
         } else {
             self.out.push_str("<section><h2>Rejected rows</h2><p>Every rejected row is in <code>rejected.csv</code> with its reason; fix the cells there and run <code>ghl-import retry-rejects</code> on this folder.</p>");
         }
+        self.by_reason_and_column(s, g, "rejected_by_code");
+        self.out.push_str("</section>");
+    }
+
+    /// The two tables of rejected rows and of values not loaded: by code (counts checked
+    /// against `count_path` in summary.json) and by source column.
+    fn by_reason_and_column(&mut self, s: &Value, g: &Groups, count_path: &str) {
         self.groups(
             s,
             "By reason",
             "code",
             "how to fix",
             &g.by,
-            Some("rejected_by_code"),
+            Some(count_path),
         );
         if g.by_column.keys().any(|k| !k.starts_with('(')) {
             self.groups(
@@ -401,7 +408,6 @@ impl Page {
                 None,
             );
         }
-        self.out.push_str("</section>");
     }
 
     /// A multi-location run: one row per location, linking its own report; stopped locations
@@ -477,22 +483,7 @@ impl Page {
                 .push_str(" of them were kept in a note on the contact");
         }
         self.out.push_str(".</p>");
-        self.groups(
-            s,
-            "By reason",
-            "code",
-            "how to fix",
-            &g.by,
-            Some("values.by_code"),
-        );
-        self.groups(
-            s,
-            "By source column",
-            "column",
-            "first code",
-            &g.by_column,
-            None,
-        );
+        self.by_reason_and_column(s, g, "values.by_code");
         self.out.push_str("</section>");
     }
 
