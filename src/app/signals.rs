@@ -59,6 +59,7 @@ pub async fn next() -> Signal {
 pub fn watch(on_first: impl FnOnce(Signal) + Send + 'static) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let first = next().await;
+        crate::extract::interrupt();
         crate::progress::warning(&format!(
             "{}: no new rows are sent; finishing requests in flight (at most {} s) and writing the reports \
              (send it again to exit at once)",

@@ -1,5 +1,6 @@
 //! Workbook source on calamine (.xlsx, .xlsm, .xlsb, .xls, .ods). The sheet is read whole (a
-//! workbook is at most about a million rows), then yielded row by row with spreadsheet row numbers.
+//! workbook is at most about a million rows) within a memory budget ([`super::sheet`]), then
+//! yielded row by row with spreadsheet row numbers.
 //!
 //! Cells keep their meaning: whole numbers print as digits (a phone stored as a number never
 //! becomes `4.155552671E9` or `4155552671.0`), date cells become ISO dates under the workbook's
@@ -8,7 +9,7 @@
 
 use std::sync::Arc;
 
-use calamine::{open_workbook_auto, Data, ExcelDateTime, ExcelDateTimeType, Range, Reader};
+use calamine::{open_workbook_auto, Data, ExcelDateTime, ExcelDateTimeType, Reader};
 
 use crate::config::{ExcelSource, HeaderRow, SheetRef};
 use crate::error::ConfigError;
@@ -81,30 +82,19 @@ impl ExcelReader {
                 ))
             })?,
         };
-        let range = wb
-            .worksheet_range(&name)
-            .map_err(|e| ConfigError::new(format!("cannot read sheet `{name}` of {shown}: {e}")))?;
-        Self::from_range(src, &shown, &name, range)
+        let grid = super::sheet::read(&mut wb, &name, &shown)?;
+        Self::from_grid(src, &shown, &name, grid)
     }
 
-    fn from_range(
+    fn from_grid(
         src: &ExcelSource,
         shown: &str,
         sheet: &str,
-        range: Range<Data>,
+        mut grid: super::sheet::Grid,
     ) -> Result<Self, ConfigError> {
-        let (row0, col0) = range.start().unwrap_or((0, 0));
-        // Grid rows with spreadsheet row numbers; trailing empty rows and columns dropped.
-        let mut grid: Vec<(u64, Vec<Data>)> = range
-            .rows()
-            .enumerate()
-            .map(|(i, r)| (u64::from(row0) + i as u64 + 1, r.to_vec()))
-            .collect();
+        // Rows with spreadsheet row numbers, from the first used column; trailing blank rows dropped.
         while grid.last().is_some_and(|(_, r)| r.iter().all(is_blank)) {
             grid.pop();
-        }
-        if col0 > 0 {
-            // Keep column positions as in the sheet only for messages; data starts at col0.
         }
         let width = grid
             .iter()
@@ -120,7 +110,7 @@ impl ExcelReader {
         let header_idx = match src.header_row {
             HeaderRow::Row(n) => grid.iter().position(|(r, _)| *r == u64::from(n)).ok_or_else(|| {
                 ConfigError::new(format!(
-                    "sheet `{sheet}` of {shown} has no row {n} (its data spans rows {}..={})",
+                    "row {n} of sheet `{sheet}` of {shown} is empty (its data spans rows {}..={})",
                     grid[0].0,
                     grid[grid.len() - 1].0
                 ))

@@ -5,12 +5,25 @@
 pub mod csv;
 pub mod excel;
 pub mod ghl;
+pub mod sheet;
 pub mod sniff;
 
 use crate::config::{DuplicateHeaders, Source};
 use crate::error::ConfigError;
 use crate::outcome::RowError;
 use crate::record::{Headers, Record};
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tells long reads (a workbook's sheet, counting a CSV's rows) that a stop signal arrived.
+pub fn interrupt() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether [`interrupt`] was called: a read that is not streamed row by row gives up.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// A source must be a regular file: a FIFO would block every read (and `validate`) until a
 /// writer comes, a device such as `/dev/zero` never ends, and a folder is not a file. Checked

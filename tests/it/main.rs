@@ -47,3 +47,5 @@ mod agency;
 mod identity;
 // Real-shaped exports of eleven CRMs: init → validate → run, every cell sent or reported.
 mod corpus;
+// Bounded on any input: workbooks that claim huge sheets, damaged references.
+mod bounded;
