@@ -58,23 +58,34 @@ pub(super) struct Tries {
     pub(super) trace: Trace,
 }
 
-/// Notices an API that does not answer at all: three connection failures in a row, or two
-/// timeouts (each a full request timeout), with no answer of any kind in between, open it; then
-/// every call fails at once with [`ApiError::Unavailable`] and the run stops instead of retrying
-/// every row. It stays open: the run is over.
+/// Notices an API that does not answer at all — and only that. A request unanswered for the
+/// whole request timeout, or three transport failures in a row (refused or dropped
+/// connections) with no answer of any kind in between, make it *suspect*; one probe (a request
+/// to the API's root, [`PROBE_TIMEOUT`] at most, any HTTP answer counts) then decides: an
+/// answer clears the suspicion (a flaky network is not a dead API), no answer opens the breaker.
+/// Open, every call fails at once with [`ApiError::Unavailable`] and the run stops instead of
+/// retrying every row. It stays open: the run is over. With the defaults a silent listener is
+/// noticed after one request timeout and the probe (15 s + 3 s).
 #[derive(Debug, Default)]
 pub(super) struct Breaker {
-    /// Failure points in a row (a connection failure 2, a timeout 3); 6 opens the breaker.
-    points: std::sync::atomic::AtomicU32,
+    /// Transport failures since the last answer.
+    streak: std::sync::atomic::AtomicU32,
+    /// A probe is under way (one at a time; failures meanwhile only count).
+    probing: std::sync::atomic::AtomicBool,
+    open: std::sync::atomic::AtomicBool,
     /// What the last failure was.
     last: std::sync::Mutex<String>,
 }
 
+/// How long the probe of a suspect API waits for any answer.
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Breaker {
-    const OPEN_AT: u32 = 6;
+    /// Transport failures in a row that make the API suspect.
+    const SUSPECT_AT: u32 = 3;
 
     pub(super) fn check(&self, base: &str) -> Result<(), ApiError> {
-        if self.points.load(Ordering::SeqCst) >= Self::OPEN_AT {
+        if self.open.load(Ordering::SeqCst) {
             let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
             return Err(ApiError::Unavailable {
                 base: base.to_owned(),
@@ -84,20 +95,62 @@ impl Breaker {
         Ok(())
     }
 
-    pub(super) fn failure(&self, timeout: bool) {
+    /// Counts a transport failure; true when the caller should probe the API now.
+    pub(super) fn failure(&self, timeout: bool) -> bool {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = if timeout {
             "requests time out".into()
         } else {
             "connections fail".into()
         };
-        self.points
-            .fetch_add(if timeout { 3 } else { 2 }, Ordering::SeqCst);
+        let streak = self.streak.fetch_add(1, Ordering::SeqCst) + 1;
+        (timeout || streak >= Self::SUSPECT_AT)
+            && !self.open.load(Ordering::SeqCst)
+            && !self.probing.swap(true, Ordering::SeqCst)
+    }
+
+    /// What the probe [`Breaker::failure`] asked for found.
+    pub(super) fn probed(&self, answered: bool) {
+        if answered {
+            self.streak.store(0, Ordering::SeqCst);
+        } else {
+            self.open.store(true, Ordering::SeqCst);
+        }
+        self.probing.store(false, Ordering::SeqCst);
     }
 
     pub(super) fn success(&self) {
-        if self.points.load(Ordering::SeqCst) < Self::OPEN_AT {
-            self.points.store(0, Ordering::SeqCst);
-        }
+        self.streak.store(0, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_connections_make_the_api_suspect_and_a_probe_decides() {
+        let b = Breaker::default();
+        assert!(!b.failure(false));
+        assert!(!b.failure(false));
+        assert!(b.failure(false), "third in a row: probe");
+        assert!(!b.failure(false), "one probe at a time");
+        b.probed(true);
+        assert!(b.check("u").is_ok(), "it answered: a flaky network");
+        assert!(b.failure(true), "a timeout: probe at once");
+        b.probed(false);
+        assert!(b.check("u").is_err(), "no answer to the probe: open");
+        assert!(!b.failure(true), "open: no more probes");
+    }
+
+    #[test]
+    fn an_answer_in_between_resets_the_streak() {
+        let b = Breaker::default();
+        assert!(!b.failure(false));
+        assert!(!b.failure(false));
+        b.success();
+        assert!(!b.failure(false));
+        assert!(!b.failure(false));
+        assert!(b.check("u").is_ok());
     }
 }
 

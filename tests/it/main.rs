@@ -49,3 +49,5 @@ mod identity;
 mod corpus;
 // Bounded on any input: workbooks that claim huge sheets, damaged references.
 mod bounded;
+// A flaky network: dropped connections through a proxy; settled outcomes, the breaker's probe.
+mod flaky;

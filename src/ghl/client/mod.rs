@@ -498,6 +498,24 @@ impl GhlClient {
         }
     }
 
+    /// Whether the API answers at all: a GET of its root (no credentials, no rate-limit window
+    /// spent by any documented route), any HTTP status within [`PROBE_TIMEOUT`].
+    async fn probe(&self) -> bool {
+        let root = format!("{}/", self.base);
+        let sent = self
+            .http
+            .get(&root)
+            .header(reqwest::header::USER_AGENT, self.agent.clone())
+            .timeout(super::attempt::PROBE_TIMEOUT)
+            .send()
+            .await;
+        tracing::debug!(
+            answered = sent.is_ok(),
+            "Probed the API after transport failures."
+        );
+        sent.is_ok()
+    }
+
     /// The Authorization header, and the OAuth access token it carries.
     async fn authorization(&self) -> Result<(HeaderValue, Option<SecretString>), ApiError> {
         match &self.auth {
@@ -535,7 +553,10 @@ impl GhlClient {
             Err(e) => {
                 // No answer at all: connection refused, or a timeout.
                 self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
-                self.breaker.failure(e.is_timeout());
+                if self.breaker.failure(e.is_timeout()) {
+                    let answered = self.probe().await;
+                    self.breaker.probed(answered);
+                }
                 return Answer::Retry {
                     failure: format!("{endpoint}: {}", describe_transport(&e)),
                     wait: Wait::Backoff(None),
