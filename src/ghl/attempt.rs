@@ -123,37 +123,6 @@ impl Breaker {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dropped_connections_make_the_api_suspect_and_a_probe_decides() {
-        let b = Breaker::default();
-        assert!(!b.failure(false));
-        assert!(!b.failure(false));
-        assert!(b.failure(false), "third in a row: probe");
-        assert!(!b.failure(false), "one probe at a time");
-        b.probed(true);
-        assert!(b.check("u").is_ok(), "it answered: a flaky network");
-        assert!(b.failure(true), "a timeout: probe at once");
-        b.probed(false);
-        assert!(b.check("u").is_err(), "no answer to the probe: open");
-        assert!(!b.failure(true), "open: no more probes");
-    }
-
-    #[test]
-    fn an_answer_in_between_resets_the_streak() {
-        let b = Breaker::default();
-        assert!(!b.failure(false));
-        assert!(!b.failure(false));
-        b.success();
-        assert!(!b.failure(false));
-        assert!(!b.failure(false));
-        assert!(b.check("u").is_ok());
-    }
-}
-
 pub(super) fn status_text(status: u16) -> String {
     reqwest::StatusCode::from_u16(status)
         .ok()
@@ -183,5 +152,36 @@ pub(super) fn describe_transport(e: &reqwest::Error) -> String {
         kind.to_owned()
     } else {
         format!("{kind} ({detail})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_connections_make_the_api_suspect_and_a_probe_decides() {
+        let b = Breaker::default();
+        assert!(!b.failure(false));
+        assert!(!b.failure(false));
+        assert!(b.failure(false), "third in a row: probe");
+        assert!(!b.failure(false), "one probe at a time");
+        b.probed(true);
+        assert!(b.check("u").is_ok(), "it answered: a flaky network");
+        assert!(b.failure(true), "a timeout: probe at once");
+        b.probed(false);
+        assert!(b.check("u").is_err(), "no answer to the probe: open");
+        assert!(!b.failure(true), "open: no more probes");
+    }
+
+    #[test]
+    fn an_answer_in_between_resets_the_streak() {
+        let b = Breaker::default();
+        assert!(!b.failure(false));
+        assert!(!b.failure(false));
+        b.success();
+        assert!(!b.failure(false));
+        assert!(!b.failure(false));
+        assert!(b.check("u").is_ok());
     }
 }
