@@ -93,6 +93,12 @@ pub mod codes {
     /// Warning: the API answered with an error (or its answer was lost), but the contact was
     /// created; the row is reported and recorded as created.
     pub const CREATED_AFTER_ERROR: &str = "created_after_error";
+    /// Warning: the API answered with an error (or its answer was lost), but the contact was
+    /// updated (its `dateUpdated` is after the request left); recorded as updated.
+    pub const UPDATED_AFTER_ERROR: &str = "updated_after_error";
+    /// Warning: an earlier run's write of this row was left unsettled (killed, stopped), and the
+    /// contact it created is recorded by this run as created.
+    pub const CREATED_BY_EARLIER_RUN: &str = "created_by_earlier_run";
     /// A value of a loaded row: another value for a field that already has one (a `first_of`
     /// field's later column), which the API has no field for.
     pub const EXTRA_VALUE: &str = "extra_value";

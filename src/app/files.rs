@@ -1,5 +1,6 @@
 //! The files a run writes as rows come out, in input order: results.csv and rejected.csv,
-//! rollback.jsonl (flushed per line), plan.csv for dry runs, and the CSV sink's file.
+//! plan.csv for dry runs, and the CSV sink's file (rollback.jsonl is written as writes are sent:
+//! `manifest.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,8 +25,6 @@ pub(super) struct Recorded {
 /// What a run writes as rows come out, in input order.
 pub(super) struct RunFiles {
     reports: ReportWriter,
-    /// rollback.jsonl (runs that write to a GHL target).
-    manifest: Option<std::io::BufWriter<std::fs::File>>,
     /// plan.csv (dry runs).
     plan: Option<csv::Writer<std::fs::File>>,
     /// The CSV sink's file.
@@ -46,16 +45,6 @@ impl RunFiles {
         indexed: bool,
         sink: Option<CsvSink>,
     ) -> anyhow::Result<RunFiles> {
-        let manifest = match (&p.target, opts.dry_run) {
-            (Some(_), false) => {
-                let path = out_dir.join(report::ROLLBACK_JSONL);
-                Some(std::io::BufWriter::new(
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                ))
-            }
-            _ => None,
-        };
         let plan = match (indexed, opts.dry_run) {
             (true, true) => {
                 let path = out_dir.join(report::PLAN_CSV);
@@ -68,7 +57,6 @@ impl RunFiles {
         };
         Ok(RunFiles {
             reports: ReportWriter::create(out_dir, headers, p.report.escape_formulas)?,
-            manifest,
             plan,
             sink,
             written: HashMap::new(),
@@ -83,7 +71,6 @@ impl RunFiles {
             rec,
             done,
             warnings,
-            before,
             email,
             mut dropped,
         } = row;
@@ -117,24 +104,6 @@ impl RunFiles {
                     &format!("{}: {}", e.code, e.message),
                 ])?,
                 other => w.write_record([row.as_str(), other.label(), "", ""])?,
-            }
-        }
-        if let Some(m) = self.manifest.as_mut() {
-            use std::io::Write as _;
-            let line = match &outcome {
-                Outcome::Created { contact_id } => Some(
-                    serde_json::json!({"row": rec.row, "action": "created", "contact_id": contact_id}),
-                ),
-                Outcome::Updated { contact_id } => Some(serde_json::json!({
-                    "row": rec.row, "action": "updated", "contact_id": contact_id,
-                    "before": before,
-                })),
-                _ => None,
-            };
-            if let Some(l) = line {
-                // Flushed per line: after a crash, the manifest still lists what was created.
-                writeln!(m, "{l}")?;
-                m.flush()?;
             }
         }
         if let (
@@ -201,10 +170,6 @@ impl RunFiles {
         stop: &Stop,
     ) -> anyhow::Result<(Option<PathBuf>, HashMap<String, String>)> {
         self.reports.finish()?;
-        if let Some(mut m) = self.manifest {
-            use std::io::Write as _;
-            m.flush()?;
-        }
         if let Some(mut w) = self.plan {
             w.flush()?;
         }

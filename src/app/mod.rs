@@ -7,6 +7,7 @@ mod files;
 mod inbox;
 mod init;
 mod lease;
+mod manifest;
 mod metrics;
 mod order;
 mod output;

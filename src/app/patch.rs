@@ -72,20 +72,16 @@ fn lines(run_dir: &Path) -> anyhow::Result<Vec<Line>> {
     Ok(out)
 }
 
-/// Patches the values of `run_dir`'s rejected_values.csv into their contacts; appends to this
-/// run's rollback.jsonl and rejected_values.csv in `out_dir`.
+/// Patches the values of `run_dir`'s rejected_values.csv into their contacts, each recorded in
+/// this run's rollback.jsonl (`manifest`) before it is sent.
 pub(super) async fn patch_values(
     run_dir: &Path,
-    out_dir: &Path,
+    manifest: Option<&super::manifest::Manifest>,
     t: &Transformer,
     client: &GhlClient,
     stop: &super::rows::Stop,
 ) -> anyhow::Result<Patched> {
     let mut done = Patched::default();
-    let mut manifest = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(out_dir.join(report::ROLLBACK_JSONL))?;
     for line in lines(run_dir)? {
         // A second phone or email has no field to go to; a dry run's rows have no contact.
         if line.value.code == codes::EXTRA_VALUE || line.contact_id.is_empty() {
@@ -113,22 +109,46 @@ pub(super) async fn patch_values(
         };
         let written = async {
             let before = client.get_contact(&contact_id).await?;
-            client.update_contact(&contact_id, &body).await?;
-            Ok::<_, crate::ghl::error::ApiError>(before)
+            let pre = previous(&before, &value.field, &body);
+            let keys = crate::ghl::types::UpsertContact {
+                email: before.email.clone(),
+                phone: before.phone.clone(),
+                ..Default::default()
+            };
+            let intent = super::manifest::Intent {
+                row,
+                body: &keys,
+                expect: super::manifest::Expect::Update,
+                contact_id: Some(&contact_id),
+                before: Some(&pre),
+            };
+            // Recorded before it is sent; a manifest that cannot be written sends nothing.
+            let n = match manifest {
+                Some(m) => Some(m.intent(&intent).map_err(Unwritten::Manifest)?),
+                None => None,
+            };
+            let r = client.update_contact(&contact_id, &body).await;
+            if let (Some(m), Some(n)) = (manifest, n) {
+                let updated = crate::outcome::Outcome::Updated {
+                    contact_id: contact_id.clone(),
+                };
+                match &r {
+                    Ok(_) => m.settle(n, row, Some(&updated), Some(&pre)),
+                    // Refused: not applied. Otherwise it stays unsettled for rollback to restore.
+                    Err(crate::ghl::error::ApiError::Rejected { .. }) => {
+                        m.settle(n, row, None, None)
+                    }
+                    Err(_) => Ok(()),
+                }
+                .map_err(Unwritten::Manifest)?;
+            }
+            r.map_err(Unwritten::Api)
         }
         .await;
         match written {
-            Ok(before) => {
-                use std::io::Write as _;
-                let entry = serde_json::json!({
-                    "row": row, "action": "updated", "contact_id": contact_id,
-                    "before": previous(&before, &value.field, &body),
-                });
-                writeln!(manifest, "{entry}")?;
-                manifest.flush()?;
-                done.written += 1;
-            }
-            Err(e) => {
+            Ok(_) => done.written += 1,
+            Err(Unwritten::Manifest(e)) => return Err(e.context("writing rollback.jsonl")),
+            Err(Unwritten::Api(e)) => {
                 let rej = match crate::load::outcome_of_error(e) {
                     Ok(rej) => rej,
                     Err(fatal) => {
@@ -158,12 +178,24 @@ fn still(value: DroppedValue, why: crate::outcome::RowError) -> DroppedValue {
     }
 }
 
+/// Why a patch was not written.
+enum Unwritten {
+    Api(crate::ghl::error::ApiError),
+    Manifest(anyhow::Error),
+}
+
+impl From<crate::ghl::error::ApiError> for Unwritten {
+    fn from(e: crate::ghl::error::ApiError) -> Self {
+        Unwritten::Api(e)
+    }
+}
+
 /// The field's value in `contact` before the patch, as rollback.jsonl records it.
 fn previous(
     contact: &crate::ghl::types::Contact,
     field: &str,
     body: &crate::ghl::types::UpdateContact,
-) -> serde_json::Value {
+) -> super::rows::PreImage {
     if let Some(cf) = body.custom_fields.iter().flatten().next() {
         let old = contact
             .custom_fields
@@ -171,14 +203,14 @@ fn previous(
             .find(|v| v.id == cf.id)
             .map(|v| v.value.clone())
             .unwrap_or(serde_json::Value::Null);
-        return serde_json::json!({ format!("customField:{}", cf.id): old });
+        return [(format!("customField:{}", cf.id), old)].into();
     }
     let v = serde_json::to_value(contact).unwrap_or_default();
     let old = match &v[field] {
         serde_json::Value::Null => serde_json::Value::String(String::new()),
         other => other.clone(),
     };
-    serde_json::json!({ field: old })
+    [(field.to_owned(), old)].into()
 }
 
 /// Appends the values listed again to this run's rejected_values.csv.

@@ -75,13 +75,42 @@ async fn restore_company(
 /// rollback does only what the first could not.
 pub const ROLLBACK_DONE_JSONL: &str = "rollback-done.jsonl";
 
-/// One line of rollback.jsonl, with its position (its identity in the rollback log).
+/// One line of rollback.jsonl, with its position (its identity in the rollback log): a
+/// settled write (`created`, `updated`), or the intent of a write the run never settled
+/// (`unknown`: killed, stopped, answer lost), which rollback settles by looking it up.
 struct Entry {
     line: usize,
     row: serde_json::Value,
     action: String,
     contact_id: String,
     before: Option<serde_json::Map<String, serde_json::Value>>,
+    /// For an unknown write: what the run expected, the row's email and phone, when it was sent.
+    unknown: Option<Unsettled>,
+}
+
+/// The intent of a write that was never settled.
+struct Unsettled {
+    expect: String,
+    email: Option<String>,
+    phone: Option<String>,
+    at: Option<std::time::SystemTime>,
+}
+
+impl Unsettled {
+    fn of(v: &serde_json::Value) -> Unsettled {
+        let text = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        Unsettled {
+            expect: text("expect").unwrap_or_default(),
+            email: text("email"),
+            phone: text("phone"),
+            at: text("at")
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map(std::time::SystemTime::from),
+        }
+    }
 }
 
 /// Reads the manifest, and the positions of the entries an earlier rollback already undid.
@@ -94,20 +123,51 @@ fn read_manifest(run_dir: &Path) -> anyhow::Result<(Vec<Entry>, BTreeSet<usize>)
             run_dir.display()
         ))
     })?;
-    let mut entries = Vec::new();
+    let mut lines = Vec::new();
     for (line, text) in std::io::BufReader::new(file).lines().enumerate() {
         let text = text.with_context(|| format!("reading {}", manifest.display()))?;
         if text.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ConfigError::new(format!("{}:{}: {e}", manifest.display(), line + 1)))?;
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => lines.push((line, v)),
+            // A line cut short by a kill while it was written: its write was never sent.
+            Err(_) if text.starts_with(r#"{"action":"intent""#) => {}
+            Err(e) => {
+                return Err(ConfigError::new(format!(
+                    "{}:{}: this line is not a manifest entry ({e})",
+                    manifest.display(),
+                    line + 1
+                ))
+                .into())
+            }
+        }
+    }
+    // Intents whose write was settled (created, updated, not applied).
+    let settled: BTreeSet<u64> = lines
+        .iter()
+        .filter(|(_, v)| v["action"] != "intent")
+        .filter_map(|(_, v)| v["intent"].as_u64())
+        .collect();
+    let mut entries = Vec::new();
+    for (line, v) in lines {
+        let action = v["action"].as_str().unwrap_or_default().to_owned();
+        let unknown = match action.as_str() {
+            "intent" if v["intent"].as_u64().is_some_and(|n| settled.contains(&n)) => continue,
+            "intent" => Some(Unsettled::of(&v)),
+            _ => None,
+        };
         entries.push(Entry {
             line,
             row: v["row"].clone(),
-            action: v["action"].as_str().unwrap_or_default().to_owned(),
+            action: if unknown.is_some() {
+                "unknown".to_owned()
+            } else {
+                action
+            },
             contact_id: v["contact_id"].as_str().unwrap_or_default().to_owned(),
             before: v["before"].as_object().cloned(),
+            unknown,
         });
     }
     let mut done = BTreeSet::new();
@@ -130,6 +190,10 @@ struct Tally {
     deleted: u64,
     already_gone: u64,
     restored: u64,
+    /// Unsettled writes found not applied (nothing to undo).
+    not_applied: u64,
+    /// Unsettled writes that updated a contact with no record of its previous values.
+    left: u64,
     failed: u64,
 }
 
@@ -198,9 +262,10 @@ fn pending<'e>(
     done: &BTreeSet<usize>,
     created_only: bool,
 ) -> anyhow::Result<Option<Vec<&'e Entry>>> {
-    let wanted = |e: &&Entry| match e.action.as_str() {
-        "created" => true,
-        "updated" => !created_only,
+    let wanted = |e: &&Entry| match (e.action.as_str(), &e.unknown) {
+        ("created", _) => true,
+        ("updated", _) => !created_only,
+        ("unknown", Some(u)) => !created_only || u.expect != "update",
         _ => false,
     };
     let pending: Vec<&Entry> = entries
@@ -283,31 +348,30 @@ async fn undo(
 
     let mut tally = Tally::default();
     for e in pending.iter().rev() {
-        let result = match e.action.as_str() {
-            "created" => match client.delete_contact(&e.contact_id).await {
-                Ok(()) => Ok("deleted"),
-                Err(err) if err.is_not_found() => Ok("already_gone"),
-                Err(err) => Err(anyhow::Error::from(err).context("deleting it")),
-            },
-            // A contact deleted since (elsewhere, or by an undo whose answer was lost) has
-            // nothing left to restore: already undone, not a failure.
-            _ => match restore(&client, &t.location_id, e).await {
-                Ok(()) => Ok("restored"),
-                Err(err)
-                    if err
-                        .downcast_ref::<ApiError>()
-                        .is_some_and(ApiError::is_not_found) =>
-                {
-                    Ok("already_gone")
+        let resolved;
+        let (e, result) = match (e.action.as_str(), &e.unknown) {
+            ("created", _) => (*e, delete(&client, &e.contact_id).await),
+            ("unknown", Some(u)) => match settle(&client, &t.location_id, e, u).await {
+                Ok(Settled::Undo(entry)) => {
+                    resolved = entry;
+                    let r = match resolved.action.as_str() {
+                        "created" => delete(&client, &resolved.contact_id).await,
+                        _ => undo_update(&client, &t.location_id, &resolved).await,
+                    };
+                    (&resolved, r)
                 }
-                Err(err) => Err(err),
+                Ok(Settled::Nothing(what)) => (*e, Ok(what)),
+                Err(err) => (*e, Err(err)),
             },
+            _ => (*e, undo_update(&client, &t.location_id, e).await),
         };
         match result {
             Ok(what) => {
                 match what {
                     "deleted" => tally.deleted += 1,
                     "already_gone" => tally.already_gone += 1,
+                    "not_applied" => tally.not_applied += 1,
+                    "left" => tally.left += 1,
                     _ => tally.restored += 1,
                 }
                 writeln!(
@@ -342,6 +406,14 @@ fn print_tally(run_dir: &Path, tally: &Tally, created_only: bool, entries: &[Ent
         ),
         (tally.restored, "updated contacts restored"),
         (
+            tally.not_applied,
+            "writes the run left unsettled were found not applied",
+        ),
+        (
+            tally.left,
+            "writes the run left unsettled had updated a contact whose previous values it never read (left as they are)",
+        ),
+        (
             tally.failed,
             "failed (see above; run rollback again to retry only those)",
         ),
@@ -372,6 +444,77 @@ fn open_journal(
     let dir = super::state_dir_of(p, state_dir);
     let j = Journal::open(&dir, &p.name, &super::target::journal_where(t))?;
     Ok(Some(j))
+}
+
+/// Deletes a contact the run created; one deleted since is already undone.
+async fn delete(client: &crate::ghl::client::GhlClient, id: &str) -> anyhow::Result<&'static str> {
+    match client.delete_contact(id).await {
+        Ok(()) => Ok("deleted"),
+        Err(err) if err.is_not_found() => Ok("already_gone"),
+        Err(err) => Err(anyhow::Error::from(err).context("deleting it")),
+    }
+}
+
+/// Restores an updated contact. A contact deleted since (elsewhere, or by an undo whose answer
+/// was lost) has nothing left to restore: already undone, not a failure.
+async fn undo_update(
+    client: &crate::ghl::client::GhlClient,
+    location: &str,
+    e: &Entry,
+) -> anyhow::Result<&'static str> {
+    match restore(client, location, e).await {
+        Ok(()) => Ok("restored"),
+        Err(err)
+            if err
+                .downcast_ref::<ApiError>()
+                .is_some_and(ApiError::is_not_found) =>
+        {
+            Ok("already_gone")
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// What an unsettled write turned out to be.
+enum Settled {
+    /// It created or updated a contact: the entry to undo.
+    Undo(Entry),
+    /// Nothing to undo: `not_applied`, or `left` (an update with no previous values).
+    Nothing(&'static str),
+}
+
+/// Settles a write the run never settled by looking up the contact its row's email or phone
+/// matches now: none (never applied, or deleted since) → nothing to undo; added at or after the
+/// write was sent → the run created it; the contact an update was sent to → restore its
+/// previous values; any other contact (an upsert sent without reading the location first, or a
+/// contact the read missed) → left as it is: its previous values were never read.
+async fn settle(
+    client: &crate::ghl::client::GhlClient,
+    location: &str,
+    e: &Entry,
+    u: &Unsettled,
+) -> anyhow::Result<Settled> {
+    let found = client
+        .duplicate(location, u.email.as_deref(), u.phone.as_deref())
+        .await
+        .context("looking up the contact of a write the run left unsettled")?;
+    let Some(c) = found else {
+        return Ok(Settled::Nothing("not_applied"));
+    };
+    let entry = |action: &str| Entry {
+        line: e.line,
+        row: e.row.clone(),
+        action: action.to_owned(),
+        contact_id: c.id.clone(),
+        before: e.before.clone(),
+        unknown: None,
+    };
+    let created = u.expect != "update" && u.at.is_some_and(|at| client.added_since(&c, at));
+    Ok(match u.expect.as_str() {
+        _ if created => Settled::Undo(entry("created")),
+        "update" if c.id == e.contact_id && e.before.is_some() => Settled::Undo(entry("updated")),
+        _ => Settled::Nothing("left"),
+    })
 }
 
 /// Puts back the previous values of an updated contact.

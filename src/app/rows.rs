@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::manifest::Expect;
 use crate::config::{FieldPolicy, LoadMode, TagMode};
 use crate::ghl::fields::ContactField;
 use crate::journal::{self, Journal};
@@ -36,7 +37,6 @@ pub(super) struct RowResult {
     pub rec: Record,
     pub done: Done,
     pub warnings: Vec<String>,
-    pub before: Option<PreImage>,
     /// The row's email, when the run keeps the ids of the contacts it wrote (follow-ups).
     pub email: Option<String>,
     /// Values of the row that are not in its contact (reported when the row is loaded).
@@ -115,6 +115,21 @@ impl Stop {
             self.not_attempted()
         })
     }
+
+    /// The outcome of a row whose write was still unanswered [`GRACE`] after the run stopped.
+    fn abandoned() -> Outcome {
+        Outcome::Rejected(RowError::new(
+            Stage::Load,
+            codes::OUTCOME_UNKNOWN,
+            format!(
+                "the run stopped and this row's request was still unanswered after {} s: it may or may not \
+                 have been applied",
+                GRACE.as_secs()
+            ),
+            "re-run the pipeline: the upsert matches the contact if it was created, never duplicating it, and \
+             the re-run (or a rollback) settles it by looking it up",
+        ))
+    }
 }
 
 /// Everything a row needs, shared by the rows in flight.
@@ -122,6 +137,8 @@ pub(super) struct RowCtx {
     pub loader: Option<Loader>,
     pub planning: Option<Arc<Planning>>,
     pub journal: Option<Mutex<Journal>>,
+    /// rollback.jsonl: each write's intent before it is sent, its outcome after.
+    pub manifest: Option<Arc<super::manifest::Manifest>>,
     pub policies: Vec<(ContactField, FieldPolicy)>,
     pub stop: Arc<Stop>,
     /// Set when the daily floor stopped the run.
@@ -148,7 +165,7 @@ impl RowCtx {
     pub async fn process(&self, rec: Record, step: Step) -> RowResult {
         let prepared = match step {
             Step::Reject(e) => {
-                return self.result(rec, Done::Outcome(Outcome::Rejected(e)), Vec::new(), None)
+                return self.result(rec, Done::Outcome(Outcome::Rejected(e)), Vec::new())
             }
             Step::Load(p) => p,
         };
@@ -190,23 +207,37 @@ impl RowCtx {
             let hash = journal::payload_hash(&prepared.body, &(&prepared.notes, &prepared.tasks));
             journal::key(&prepared.body).map(|k| (k, hash))
         });
+        let mut unsettled = None;
         if let (Some((k, h)), Some(j)) = (&journaled, &self.journal) {
             let j = j.lock().unwrap_or_else(|p| p.into_inner());
             if !self.full_refresh {
                 if let Ok(Some(contact_id)) = j.applied(k, h) {
                     let done = Done::Outcome(Outcome::Unchanged { contact_id });
-                    return self.result(rec, done, warnings, None);
+                    return self.result(rec, done, warnings);
                 }
             }
-            if let Err(e) = j.intent(k, h) {
-                tracing::warn!(error = %e, "Could not record the intent in the run journal.");
-            }
+            unsettled = j.unsettled_since(k).ok().flatten();
         }
         let mut before = None;
         let done = if self.stop.is_stopped() {
             Done::Outcome(self.stop.not_attempted())
         } else {
-            self.load(prepared, &mut before, &mut warnings).await
+            let body = prepared.body.clone();
+            let done = self
+                .load(
+                    (rec.row, journaled.as_ref()),
+                    prepared,
+                    &mut before,
+                    &mut warnings,
+                )
+                .await;
+            match unsettled {
+                Some(at) => {
+                    self.earlier_create(rec.row, &body, at, done, &mut warnings)
+                        .await
+                }
+                None => done,
+            }
         };
         if let (
             Some((k, h)),
@@ -222,21 +253,60 @@ impl RowCtx {
                 tracing::warn!(error = %e, "Could not record the result in the run journal.");
             }
         }
-        self.result(rec, done, warnings, before)
+        self.result(rec, done, warnings)
     }
 
-    fn result(
+    /// A row whose write an earlier run sent without recording the outcome (killed, stopped)
+    /// and that this run finds `updated` or `unchanged`: when the contact was added after that
+    /// write was sent, the earlier write created it — reported `created` (with a warning) and
+    /// recorded so in the manifest, so that rolling back the runs removes it.
+    async fn earlier_create(
         &self,
-        rec: Record,
+        row: u64,
+        body: &crate::ghl::types::UpsertContact,
+        at: std::time::SystemTime,
         done: Done,
-        warnings: Vec<String>,
-        before: Option<PreImage>,
-    ) -> RowResult {
+        warnings: &mut Vec<String>,
+    ) -> Done {
+        let (
+            Some(l),
+            Done::Outcome(Outcome::Updated { contact_id } | Outcome::Unchanged { contact_id }),
+        ) = (&self.loader, &done)
+        else {
+            return done;
+        };
+        let Ok(c) = l.client().get_contact(contact_id).await else {
+            return done;
+        };
+        if !l.client().added_since(&c, at) {
+            return done;
+        }
+        let created = Outcome::Created { contact_id: c.id };
+        if let Some(m) = &self.manifest {
+            let sent = Sent {
+                row,
+                journaled: None,
+                expect: Expect::Create,
+                contact_id: None,
+                before: None,
+            };
+            if let Ok(n) = self.record_intent(m, body, &sent) {
+                self.record_settlement(m, n, row, Some(&created), None);
+            }
+        }
+        warnings.push(format!(
+            "{}: an earlier run sent this row's write and stopped before its answer; the contact it created is \
+             recorded as created by this run",
+            codes::CREATED_BY_EARLIER_RUN
+        ));
+        Done::Outcome(created)
+    }
+
+    fn result(&self, rec: Record, done: Done, warnings: Vec<String>) -> RowResult {
         RowResult {
             rec,
             done,
             warnings,
-            before,
             email: None,
             dropped: Vec::new(),
         }
@@ -245,16 +315,28 @@ impl RowCtx {
     /// Plans (when the location is indexed or looked up) and writes, exports or reports a row.
     async fn load(
         &self,
+        (row, journaled): (u64, Option<&(String, String)>),
         prepared: Box<Prepared>,
         before: &mut Option<PreImage>,
         warnings: &mut Vec<String>,
     ) -> Done {
         let Some(planning) = &self.planning else {
             return match &self.loader {
-                Some(l) => Done::Outcome(
-                    self.stop
-                        .written(self.write(l, &prepared, &prepared.body, warnings).await),
-                ),
+                Some(l) => {
+                    let sent = Sent {
+                        row,
+                        journaled,
+                        expect: Expect::Upsert,
+                        contact_id: None,
+                        before: None,
+                    };
+                    Done::Outcome(
+                        self.stop.written(
+                            self.write(l, &prepared, &prepared.body, sent, warnings)
+                                .await,
+                        ),
+                    )
+                }
                 None => Done::Export(prepared),
             };
         };
@@ -290,9 +372,11 @@ impl RowCtx {
             Decision::Skip { contact_id } => Outcome::Unchanged { contact_id },
             Decision::Write if self.dry_run => planned(action),
             Decision::Write => match &self.loader {
-                Some(l) => self
-                    .stop
-                    .written(self.write(l, &prepared, &body, warnings).await),
+                Some(l) => {
+                    let sent = Sent::of(&action, (row, journaled), before.as_ref());
+                    self.stop
+                        .written(self.write(l, &prepared, &body, sent, warnings).await)
+                }
                 None => return Done::Export(prepared),
             },
         })
@@ -369,33 +453,149 @@ impl RowCtx {
         ))
     }
 
-    /// Writes a row (adding the warning of a settled outcome to `warnings`); a write still
-    /// going [`GRACE`] after the run stopped is abandoned.
+    /// Writes a row (adding the warning of a settled outcome to `warnings`): its intent in
+    /// the manifest first, then the request, then what it came to. A write still going [`GRACE`]
+    /// after the run stopped is abandoned, its intent left unsettled (unknown).
     async fn write(
         &self,
         loader: &Loader,
         prepared: &Prepared,
         body: &crate::ghl::types::UpsertContact,
+        sent: Sent<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<Outcome, Fatal> {
+        let intent = match &self.manifest {
+            Some(m) => Some((m, self.record_intent(m, body, &sent)?)),
+            None => None,
+        };
+        self.journal_step(&sent, JournalStep::Sending);
         // Boxed: the write's state is large, and every row's future would carry it inline (a
         // CSV sink run, which never writes to the API, copied kilobytes per row).
         let write = Box::pin(loader.write(body, self.tags, &prepared.notes, &prepared.tasks));
-        tokio::select! {
-            r = write => r.map(|w| {
-                warnings.extend(w.warning);
-                w.outcome
-            }),
-            () = self.stop.grace_over() => Ok(Outcome::Rejected(RowError::new(
-                Stage::Load,
-                codes::OUTCOME_UNKNOWN,
-                format!(
-                    "the run stopped and this row's request was still unanswered after {} s: it may or may not \
-                     have been applied",
-                    GRACE.as_secs()
-                ),
-                "re-run the pipeline: the upsert matches the contact if it was created, never duplicating it",
-            ))),
+        let w = tokio::select! {
+            r = write => r,
+            () = self.stop.grace_over() => return Ok(Stop::abandoned()),
+        };
+        let w = match w {
+            Ok(w) => w,
+            Err(f) => {
+                // Refused before it was sent (the breaker was open, the allowance spent).
+                if let Some((m, n)) = intent {
+                    self.record_settlement(m, n, sent.row, None, None);
+                }
+                self.journal_step(&sent, JournalStep::NotApplied);
+                return Err(f);
+            }
+        };
+        if let (Some((m, n)), false) = (intent, w.unknown) {
+            self.record_settlement(m, n, sent.row, w.applied.as_ref(), sent.before);
+        }
+        match (&w.applied, w.unknown) {
+            (Some(Outcome::Created { contact_id } | Outcome::Updated { contact_id }), _) => {
+                self.journal_step(&sent, JournalStep::Reached(contact_id))
+            }
+            (_, false) => self.journal_step(&sent, JournalStep::NotApplied),
+            _ => {}
+        }
+        warnings.extend(w.warning);
+        if let Some(f) = w.fatal {
+            self.stop.stop(f.0);
+        }
+        Ok(w.outcome)
+    }
+
+    /// Writes a write's intent; a manifest that cannot be written stops the run before the
+    /// write is sent (rollback could not find what it did).
+    fn record_intent(
+        &self,
+        m: &super::manifest::Manifest,
+        body: &crate::ghl::types::UpsertContact,
+        sent: &Sent<'_>,
+    ) -> Result<u64, Fatal> {
+        let intent = super::manifest::Intent {
+            row: sent.row,
+            body,
+            expect: sent.expect,
+            contact_id: sent.contact_id,
+            before: sent.before,
+        };
+        m.intent(&intent).map_err(|e| {
+            Fatal(format!(
+                "cannot write rollback.jsonl ({e:#}): stopped before sending a write rollback could not find"
+            ))
+        })
+    }
+
+    /// Keeps the journal in step with a write: its intent before it is sent, the contact it
+    /// reached, or that it was not applied (a later run then owes it nothing).
+    fn journal_step(&self, sent: &Sent<'_>, step: JournalStep<'_>) {
+        let (Some((k, h)), Some(j)) = (sent.journaled, &self.journal) else {
+            return;
+        };
+        let j = j.lock().unwrap_or_else(|p| p.into_inner());
+        let r = match step {
+            JournalStep::Sending => j.intent(k, h),
+            JournalStep::Reached(id) => j.reached(k, id),
+            JournalStep::NotApplied => j.not_applied(k),
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "Could not update the run journal.");
+        }
+    }
+
+    fn record_settlement(
+        &self,
+        m: &super::manifest::Manifest,
+        n: u64,
+        row: u64,
+        applied: Option<&Outcome>,
+        before: Option<&PreImage>,
+    ) {
+        if let Err(e) = m.settle(n, row, applied, before) {
+            // The intent is there: rollback settles it by looking the contact up.
+            tracing::warn!(error = %e, row, "Could not record a write's outcome in rollback.jsonl.");
+        }
+    }
+}
+
+/// A write's step, as the journal records it.
+enum JournalStep<'a> {
+    Sending,
+    Reached(&'a str),
+    NotApplied,
+}
+
+/// What a write was sent as, for its intent in the manifest and the journal.
+struct Sent<'a> {
+    row: u64,
+    /// The row's key and payload hash in the journal.
+    journaled: Option<&'a (String, String)>,
+    expect: Expect,
+    contact_id: Option<&'a str>,
+    before: Option<&'a PreImage>,
+}
+
+impl<'a> Sent<'a> {
+    fn of(
+        action: &'a Action,
+        (row, journaled): (u64, Option<&'a (String, String)>),
+        before: Option<&'a PreImage>,
+    ) -> Sent<'a> {
+        let (expect, contact_id) = match action {
+            Action::Create => (Expect::Create, None),
+            Action::Update { contact_id, .. } | Action::Unchanged { contact_id } => {
+                (Expect::Update, Some(contact_id.as_str()))
+            }
+            Action::Conflict { email_contact, .. } => {
+                (Expect::Update, Some(email_contact.as_str()))
+            }
+        };
+        Sent {
+            row,
+            journaled,
+            expect,
+            contact_id,
+            before,
         }
     }
 }

@@ -291,6 +291,12 @@ impl Run<'_> {
         let dedup = self.dedup(&transformer)?;
         let checker = opts.retry_of.as_ref().map(|_| transformer.clone());
         let mut files = RunFiles::create(&out_dir, &headers, p, opts, index.is_some(), sink)?;
+        let manifest = match (&p.target, opts.dry_run) {
+            (Some(_), false) => Some(Arc::new(super::manifest::Manifest::open(
+                &out_dir.join(crate::report::ROLLBACK_JSONL),
+            )?)),
+            _ => None,
+        };
         let ctx = Arc::new(RowCtx {
             loader: p
                 .target
@@ -298,6 +304,7 @@ impl Run<'_> {
                 .map(|t| Loader::new(self.apis.client(t).clone())),
             planning: index.clone(),
             journal,
+            manifest,
             policies,
             stop: Arc::clone(&self.stop),
             floor_hit: AtomicBool::new(false),
@@ -336,8 +343,14 @@ impl Run<'_> {
         if let (Some(run_dir), Some(t), Some(target)) = (&opts.retry_of, &checker, &p.target) {
             if !opts.dry_run {
                 let client = self.apis.client(target);
-                let done =
-                    super::patch::patch_values(run_dir, &out_dir, t, client, &self.stop).await?;
+                let done = super::patch::patch_values(
+                    run_dir,
+                    ctx.manifest.as_deref(),
+                    t,
+                    client,
+                    &self.stop,
+                )
+                .await?;
                 super::patch::list_again(&out_dir, &done.again, p.report.escape_formulas)?;
                 let again: Vec<_> = done.again.into_iter().map(|(_, d, _)| d).collect();
                 summary.values.count(&again);

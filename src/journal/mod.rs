@@ -20,6 +20,8 @@ pub struct Entry {
     pub state: String,
     /// The contact, once known.
     pub contact_id: Option<String>,
+    /// When the state was recorded (UTC, `YYYY-MM-DDTHH:MM:SS.sssZ`).
+    pub at: String,
 }
 
 /// An open journal.
@@ -108,12 +110,13 @@ impl Journal {
         // Statements are prepared once per connection (parsing them is most of a write's cost).
         Ok(self
             .conn
-            .prepare_cached("SELECT hash, state, contact_id FROM rows WHERE key = ?1")?
+            .prepare_cached("SELECT hash, state, contact_id, updated_at FROM rows WHERE key = ?1")?
             .query_row(params![key], |r| {
                 Ok(Entry {
                     hash: r.get(0)?,
                     state: r.get(1)?,
                     contact_id: r.get(2)?,
+                    at: r.get(3)?,
                 })
             })
             .optional()?)
@@ -158,6 +161,39 @@ impl Journal {
             .lookup(key)?
             .filter(|e| e.state == "done" && e.hash == hash)
             .and_then(|e| e.contact_id))
+    }
+
+    /// Records that the write of `key` reached `contact_id`, its row not yet done (a follow-up
+    /// failed): a later run knows the write was settled.
+    pub fn reached(&self, key: &str, contact_id: &str) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("UPDATE rows SET contact_id = ?2 WHERE key = ?1")?
+            .execute(params![key, contact_id])?;
+        Ok(())
+    }
+
+    /// Records that the write of `key` was not applied (refused, or never sent): an intent with
+    /// no contact is forgotten, so that no later run takes it for a write in flight.
+    pub fn not_applied(&self, key: &str) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM rows WHERE key = ?1 AND state = 'intent' AND contact_id IS NULL",
+            )?
+            .execute(params![key])?;
+        Ok(())
+    }
+
+    /// When an earlier run sent a write for `key` whose outcome it never recorded (it was
+    /// killed or stopped while the write was in flight) and no contact is known for the key.
+    pub fn unsettled_since(&self, key: &str) -> anyhow::Result<Option<std::time::SystemTime>> {
+        Ok(self
+            .lookup(key)?
+            .filter(|e| e.state == "intent" && e.contact_id.is_none())
+            .and_then(|e| {
+                time::OffsetDateTime::parse(&e.at, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .map(std::time::SystemTime::from))
     }
 }
 

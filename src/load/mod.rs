@@ -6,6 +6,7 @@ mod compare;
 pub mod csv_sink;
 pub mod followups;
 pub mod plan;
+mod settle;
 
 use crate::ghl::client::GhlClient;
 use crate::ghl::error::ApiError;
@@ -14,28 +15,12 @@ use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::transform::followup::{NoteOp, TaskAction, TaskOp};
 use crate::transform::Prepared;
 
+pub use settle::Written;
+
 /// Writes rows through one client.
 #[derive(Debug, Clone)]
 pub struct Loader {
     client: GhlClient,
-}
-
-/// What a write came to, and a warning when its outcome had to be settled after a lost answer.
-#[derive(Debug)]
-pub struct Written {
-    /// The row's outcome.
-    pub outcome: Outcome,
-    /// `code: message`, for results.csv.
-    pub warning: Option<String>,
-}
-
-impl From<Outcome> for Written {
-    fn from(outcome: Outcome) -> Self {
-        Written {
-            outcome,
-            warning: None,
-        }
-    }
 }
 
 /// An error that stops the whole run (bad token, no access to the location).
@@ -63,74 +48,6 @@ impl Loader {
             &row.tasks,
         )
         .await
-    }
-
-    /// Sends the upsert and settles what it did, even when an answer was lost: a retry answered
-    /// "updated" for a contact added since the first attempt left, or a 422 / exhausted retries
-    /// after which a lookup finds such a contact, is this call's create (reported with a
-    /// warning), so that the rollback manifest lists every contact the run created.
-    async fn settled_upsert(
-        &self,
-        body: &crate::ghl::types::UpsertContact,
-    ) -> Result<(Outcome, Option<String>), ApiError> {
-        let (res, trace) = self.client.upsert_traced(body).await;
-        let since = trace.first_sent.unwrap_or_else(std::time::SystemTime::now);
-        let e = match res {
-            Ok(r) if r.new => {
-                return Ok((
-                    Outcome::Created {
-                        contact_id: r.contact.id,
-                    },
-                    None,
-                ))
-            }
-            Ok(r) if trace.uncertain && self.client.added_since(&r.contact, since) => {
-                let w = format!(
-                    "{}: an earlier attempt's answer was lost; the contact was created by this run",
-                    codes::CREATED_AFTER_ERROR
-                );
-                return Ok((
-                    Outcome::Created {
-                        contact_id: r.contact.id,
-                    },
-                    Some(w),
-                ));
-            }
-            Ok(r) => {
-                return Ok((
-                    Outcome::Updated {
-                        contact_id: r.contact.id,
-                    },
-                    None,
-                ))
-            }
-            Err(e) => e,
-        };
-        let may_have_written = match &e {
-            ApiError::Rejected { status, .. } => *status == 422 || trace.uncertain,
-            ApiError::Exhausted { .. } | ApiError::Decode { .. } => trace.uncertain,
-            _ => false,
-        };
-        if may_have_written {
-            let found = self
-                .client
-                .duplicate(
-                    &body.location_id,
-                    body.email.as_deref(),
-                    body.phone.as_deref(),
-                )
-                .await;
-            if let Ok(Some(c)) = found {
-                if self.client.added_since(&c, since) {
-                    let w = format!(
-                        "{}: the API answered `{e}`, but had created the contact; it is recorded as created",
-                        codes::CREATED_AFTER_ERROR
-                    );
-                    return Ok((Outcome::Created { contact_id: c.id }, Some(w)));
-                }
-            }
-        }
-        Err(e)
     }
 
     /// Whether the location's daily allowance left is at or below `floor` (as last advertised):
@@ -167,49 +84,34 @@ impl Loader {
         };
         let (outcome, warning) = match self.settled_upsert(body).await {
             Ok(o) => o,
-            Err(e) => return outcome_of_error(e).map(|r| Written::from(Outcome::Rejected(r))),
-        };
-        let written = |outcome| Written {
-            outcome,
-            warning: warning.clone(),
+            Err(unsettled) => return unsettled.into_written(),
         };
         let id = match &outcome {
             Outcome::Created { contact_id } | Outcome::Updated { contact_id } => contact_id.clone(),
-            _ => return Ok(written(outcome)),
+            _ => return Ok(Written::from(outcome)),
         };
+        let mut w = Written::from(outcome);
+        w.warning = warning;
         if !notes.is_empty() || !tasks.is_empty() {
             if let Err(e) = self
                 .follow_ups(&id, notes, tasks, &mut Known::default())
                 .await
             {
-                let e = outcome_of_error(e)?;
-                return Ok(written(Outcome::Rejected(RowError::new(
-                    Stage::Load,
-                    codes::FOLLOWUP_FAILED,
-                    format!(
-                        "contact {id} was {} but adding its notes or tasks failed: {}",
-                        outcome.label(),
-                        e.message
-                    ),
-                    "re-run the pipeline: notes and tasks the contact already has are not added twice",
-                ))));
+                w.follow_up_failed(&id, "adding its notes or tasks", e);
+                return Ok(w);
             }
         }
-        let Some((tag_list, add)) = follow else {
-            return Ok(written(outcome));
-        };
-        match self.client.change_tags(&id, &tag_list, add).await {
-            Ok(_) => Ok(written(outcome)),
-            Err(e) => {
-                let e = outcome_of_error(e)?;
-                Ok(written(Outcome::Rejected(RowError::new(
-                    Stage::Load,
-                    codes::FOLLOWUP_FAILED,
-                    format!("contact {id} was {} but {} its tags failed: {}", outcome.label(), if add { "adding" } else { "removing" }, e.message),
-                    "re-run the pipeline: the upsert matches the same contact and the tags are applied again",
-                ))))
+        if let Some((tag_list, add)) = follow {
+            if let Err(e) = self.client.change_tags(&id, &tag_list, add).await {
+                let what = if add {
+                    "adding its tags"
+                } else {
+                    "removing its tags"
+                };
+                w.follow_up_failed(&id, what, e);
             }
         }
+        Ok(w)
     }
 }
 

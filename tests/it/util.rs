@@ -483,3 +483,35 @@ impl Drop for ServeProc {
         let _ = self.child.wait();
     }
 }
+
+/// The lines of `out`'s rollback.jsonl.
+fn manifest_lines(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("rollback.jsonl"))
+        .expect("rollback.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The settled writes of `out`'s rollback.jsonl (`created` and `updated` lines).
+pub fn settled(out: &Path) -> Vec<serde_json::Value> {
+    manifest_lines(out)
+        .into_iter()
+        .filter(|v| v["action"] == "created" || v["action"] == "updated")
+        .collect()
+}
+
+/// How many writes of `out`'s rollback.jsonl have an intent and no settlement (unknown).
+pub fn unsettled(out: &Path) -> usize {
+    let lines = manifest_lines(out);
+    let done: std::collections::BTreeSet<u64> = lines
+        .iter()
+        .filter(|v| v["action"] != "intent")
+        .filter_map(|v| v["intent"].as_u64())
+        .collect();
+    lines
+        .iter()
+        .filter(|v| v["action"] == "intent")
+        .filter(|v| !v["intent"].as_u64().is_some_and(|n| done.contains(&n)))
+        .count()
+}

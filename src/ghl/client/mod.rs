@@ -248,7 +248,16 @@ impl GhlClient {
     /// Whether `c` was added at or after `since` (local clock), by the server's `dateAdded`,
     /// corrected by the server clock's offset seen in `Date` headers, with 2 s of tolerance.
     pub fn added_since(&self, c: &Contact, since: std::time::SystemTime) -> bool {
-        let Some(added) = c.date_added.as_deref().and_then(|d| {
+        self.at_or_after(c.date_added.as_deref(), since)
+    }
+
+    /// Whether `c` was changed at or after `since`, by its `dateUpdated` (as [`Self::added_since`]).
+    pub fn changed_since(&self, c: &Contact, since: std::time::SystemTime) -> bool {
+        self.at_or_after(c.date_updated.as_deref(), since)
+    }
+
+    fn at_or_after(&self, stamp: Option<&str>, since: std::time::SystemTime) -> bool {
+        let Some(at) = stamp.and_then(|d| {
             time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
         }) else {
             return false;
@@ -256,7 +265,7 @@ impl GhlClient {
         let offset_ms = self.stats.server_offset_ms.load(Ordering::Relaxed);
         let since = time::OffsetDateTime::from(since) + time::Duration::milliseconds(offset_ms)
             - time::Duration::seconds(2);
-        added >= since
+        at >= since
     }
 
     /// `POST /contacts/search`, one page.
@@ -647,8 +656,9 @@ impl GhlClient {
             (_, RetryAction::Retry) => Answer::Retry {
                 failure: format!("{endpoint}: HTTP {status}: {}", messages.join("; ")),
                 wait: Wait::Backoff(retry_after),
-                // A 5xx can come after the write was committed.
-                maybe_applied: status >= 500,
+                // A 500, 502 or 504 can come after the write was committed (a 503 says the
+                // request was not taken).
+                maybe_applied: status >= 500 && status != 503,
             },
         }
     }
