@@ -72,3 +72,58 @@ pub fn exit_code_for(err: &anyhow::Error) -> Exit {
         Exit::Fatal
     }
 }
+
+/// An error chain as the user reads it (`context: cause: …`), library messages that mean
+/// nothing to a user replaced by what happened: a SQLite file busy or locked ("Error code 5:
+/// database is locked") is a state file another ghl-import process is using.
+pub fn in_words(err: &anyhow::Error) -> String {
+    let busy = err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    });
+    if !busy {
+        return format!("{err:#}");
+    }
+    let context: Vec<String> = err
+        .chain()
+        .filter(|c| {
+            c.downcast_ref::<rusqlite::Error>().is_none()
+                && c.downcast_ref::<rusqlite::ffi::Error>().is_none()
+        })
+        .map(|c| c.to_string())
+        .collect();
+    let mut out = context.join(": ");
+    if !out.is_empty() {
+        out.push_str(": ");
+    }
+    out.push_str(
+        "another ghl-import process is using this state file (a run, `serve`, or a rollback of the same \
+         pipeline and location); wait for it to finish, or give separate work its own --state-dir",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_state_file_is_said_in_words() {
+        let locked = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        let e = anyhow::Error::from(locked).context("opening the run journal /s/j.sqlite");
+        let said = in_words(&e);
+        assert!(
+            said.starts_with("opening the run journal /s/j.sqlite: another ghl-import process"),
+            "{said}"
+        );
+        assert!(!said.contains("Error code"), "{said}");
+        let other = anyhow::anyhow!("plain");
+        assert_eq!(in_words(&other), "plain");
+    }
+}

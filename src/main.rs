@@ -88,9 +88,9 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
 /// with `--log-format json`.
 fn report_error(e: &anyhow::Error) {
     if ghl_import::progress::json_logs() {
-        tracing::error!(error = %format!("{e:#}"), "The command failed.");
+        tracing::error!(error = %ghl_import::error::in_words(e), "The command failed.");
     } else {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", ghl_import::error::in_words(e));
     }
 }
 

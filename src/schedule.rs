@@ -24,6 +24,23 @@ pub struct Schedule {
     cron: Cron,
 }
 
+/// croner's error in the user's words.
+fn cron_words(e: &croner::errors::CronError) -> String {
+    let said = e.to_string();
+    let why = said
+        .strip_prefix("Component error: ")
+        .or_else(|| said.strip_prefix("Invalid pattern: "))
+        .unwrap_or(&said)
+        .trim_end_matches('.');
+    let why = match why {
+        "Number out of bounds" => {
+            "a number is out of range (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7; seconds 0-59 first when there are 6 fields)".to_owned()
+        }
+        other => other.to_lowercase(),
+    };
+    format!("{why}; write 5 fields (`minute hour day-of-month month day-of-week`, e.g. `0 2 * * *`) or 6 with seconds first")
+}
+
 impl Schedule {
     /// Parses `pattern` in `tz` (an IANA name; `UTC` when absent).
     pub fn new(pattern: &str, tz: Option<&str>, catch_up: CatchUp) -> Result<Schedule, String> {
@@ -31,7 +48,7 @@ impl Schedule {
             .seconds(Seconds::Optional)
             .build()
             .parse(pattern)
-            .map_err(|e| format!("`{pattern}` is not a cron pattern: {e}"))?;
+            .map_err(|e| format!("`{pattern}` is not a cron pattern: {}", cron_words(&e)))?;
         let tz: Tz = match tz {
             None => Tz::UTC,
             Some(name) => name.parse().map_err(|_| {

@@ -471,7 +471,13 @@ impl RowCtx {
         self.journal_step(&sent, JournalStep::Sending);
         // Boxed: the write's state is large, and every row's future would carry it inline (a
         // CSV sink run, which never writes to the API, copied kilobytes per row).
-        let write = Box::pin(loader.write(body, self.tags, &prepared.notes, &prepared.tasks));
+        let write = Box::pin(loader.write(
+            body,
+            self.tags,
+            &prepared.notes,
+            &prepared.tasks,
+            sent.contact_id,
+        ));
         let w = tokio::select! {
             r = write => r,
             () = self.stop.grace_over() => return Ok(Stop::abandoned()),

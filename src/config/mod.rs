@@ -491,6 +491,40 @@ fn plain_message(message: &str, key: Option<String>) -> String {
     if message.starts_with("expected string scalar") {
         return named("expected a single value here, not a list or a section");
     }
+    if message.starts_with("multiple YAML documents") {
+        return "the file holds more than one YAML document (a `---` line starts another one); a \
+                pipeline is one document: remove the `---` line and what follows, or put each \
+                pipeline in a file of its own"
+            .to_owned();
+    }
+    if message.starts_with("expected mapping start") || message.starts_with("expected a mapping") {
+        return named("expected a section (`key: value` lines below it, or `{key: value}`), not a single value");
+    }
+    if message.starts_with("expected sequence start") {
+        return named("expected a list (`[a, b]`, or `- a` lines below it)");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        // serde: "invalid type: sequence, expected …" — what was found in the user's words.
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let found = match found.split_once(' ') {
+            Some(("string", v)) => format!("the text {v}"),
+            Some(("integer" | "floating", v)) => format!("the number {}", v.trim_matches('`')),
+            Some(("boolean", v)) => format!("`{}` (true/false)", v.trim_matches('`')),
+            _ => match found {
+                "sequence" => "a list".to_owned(),
+                "map" => "a section (keys and values)".to_owned(),
+                "unit value" | "null" => "nothing (an empty value)".to_owned(),
+                other => other.to_owned(),
+            },
+        };
+        return named(&match expected {
+            "" => format!("{found} is not accepted here"),
+            e => format!("found {found}, expected {e}"),
+        });
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return format!("{} is required here", rest.trim());
+    }
     if message.contains("budget") || message.contains("recursion") || message.contains("depth") {
         return format!(
             "the file is too large or too deeply nested to be a pipeline ({message}); repeated aliases (`*name`) \

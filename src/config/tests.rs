@@ -228,5 +228,5 @@ fn empty_and_non_mapping_files_are_clear_errors() {
     let e = err("- a\n- b\n");
     assert!(e.starts_with("dir/p.yaml:1:1:"), "{e}");
     let e = err("version: 1\n");
-    assert!(e.contains("missing field `source`"), "{e}");
+    assert!(e.contains("`source` is required"), "{e}");
 }

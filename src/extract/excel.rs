@@ -50,6 +50,19 @@ impl ExcelReader {
                 calamine::Error::Xlsx(calamine::XlsxError::Password) => {
                     "the workbook is password-protected; save an unprotected copy".to_owned()
                 }
+                calamine::Error::Xlsx(calamine::XlsxError::Zip(_))
+                | calamine::Error::Xlsb(calamine::XlsbError::Zip(_))
+                | calamine::Error::Ods(calamine::OdsError::Zip(_)) => {
+                    let csv = std::fs::read(&src.path)
+                        .map(|b| b.iter().take(4096).all(|c| *c != 0))
+                        .unwrap_or(false);
+                    format!(
+                        "it is not a workbook (an .xlsx, .xlsb or .ods file is a zip archive, and this one is not{}); \
+                         save it again from the spreadsheet program{}",
+                        if csv { ": it looks like text" } else { " or is damaged" },
+                        if csv { ", or if it is a CSV file, use source.type: csv" } else { "" }
+                    )
+                }
                 other => format!("{other} (is it a valid .xlsx, .xlsm, .xlsb, .xls or .ods file?)"),
             };
             ConfigError::new(format!("cannot read workbook {shown}: {why}"))

@@ -46,6 +46,7 @@ impl Loader {
             crate::config::TagMode::Replace,
             &row.notes,
             &row.tasks,
+            None,
         )
         .await
     }
@@ -57,12 +58,15 @@ impl Loader {
     }
 
     /// Writes a row: the upsert, then — with `add`/`remove` tag modes — the tags follow-up.
+    /// `existing` is the contact the location was read to hold for the row, if any (a write to
+    /// it is never taken for a create when its answer has to be settled).
     pub async fn write(
         &self,
         body: &crate::ghl::types::UpsertContact,
         tags: crate::config::TagMode,
         notes: &[NoteOp],
         tasks: &[TaskOp],
+        existing: Option<&str>,
     ) -> Result<Written, Fatal> {
         use crate::config::TagMode;
         let follow = match tags {
@@ -82,7 +86,7 @@ impl Loader {
         } else {
             body
         };
-        let (outcome, warning) = match self.settled_upsert(body).await {
+        let (outcome, warning) = match self.settled_upsert(body, existing).await {
             Ok(o) => o,
             Err(unsettled) => return unsettled.into_written(),
         };

@@ -108,9 +108,14 @@ impl Loader {
     pub(super) async fn settled_upsert(
         &self,
         body: &crate::ghl::types::UpsertContact,
+        existing: Option<&str>,
     ) -> Result<(Outcome, Option<String>), Unsettled> {
         let (res, trace) = self.client.upsert_traced(body).await;
         let since = trace.first_sent.unwrap_or_else(std::time::SystemTime::now);
+        // Added since the write left, and not the contact the location was read to hold.
+        let added = |c: &crate::ghl::types::Contact| {
+            existing != Some(c.id.as_str()) && self.client.added_since(c, since)
+        };
         let e = match res {
             Ok(r) if r.new => {
                 let created = Outcome::Created {
@@ -118,7 +123,7 @@ impl Loader {
                 };
                 return Ok((created, None));
             }
-            Ok(r) if trace.uncertain && self.client.added_since(&r.contact, since) => {
+            Ok(r) if trace.uncertain && added(&r.contact) => {
                 let w = format!(
                     "{}: an earlier attempt's answer was lost; the contact was created by this run",
                     codes::CREATED_AFTER_ERROR
@@ -158,7 +163,7 @@ impl Loader {
             )
             .await;
         match found {
-            Ok(Some(c)) if self.client.added_since(&c, since) => {
+            Ok(Some(c)) if added(&c) => {
                 let w = format!(
                     "{}: the API answered `{e}`, but had created the contact; it is recorded as created",
                     codes::CREATED_AFTER_ERROR

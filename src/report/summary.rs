@@ -27,6 +27,10 @@ pub struct RowCounts {
     pub exported: u64,
     /// Rows rejected (see rejected.csv).
     pub rejected: u64,
+    /// Row outcomes, which `created` … `rejected` add up to (planned ones aside): `read` in a
+    /// run on one location or a routed one; `read` × locations when every location of a
+    /// multi-location run reads the whole source.
+    pub outcomes: u64,
 }
 
 /// Request figures.
@@ -268,6 +272,7 @@ impl RowCounts {
     /// Counts one row's outcome (a planned action counts in `read` only).
     pub fn count(&mut self, o: &Outcome) {
         self.read += 1;
+        self.outcomes += 1;
         match o {
             Outcome::Created { .. } => self.created += 1,
             Outcome::Updated { .. } => self.updated += 1,
@@ -289,6 +294,7 @@ impl Summary {
         r.unchanged += x.unchanged;
         r.exported += x.exported;
         r.rejected += x.rejected;
+        r.outcomes += x.outcomes;
         for (mine, theirs) in [
             (&mut self.rejected_by_code, &o.rejected_by_code),
             (&mut self.rejected_by_stage, &o.rejected_by_stage),

@@ -258,6 +258,7 @@ fn a_location_that_uninstalls_the_app_mid_run_stops_alone_while_the_others_finis
     let d = run_dir(dir.path());
     let s = summary(&d);
     assert_eq!(s["rows"]["read"], 80, "{s}");
+    assert_eq!(s["rows"]["outcomes"], 80, "routed: one outcome per row");
     assert_eq!(s["rows"]["created"].as_u64().unwrap(), 40 + b as u64);
     assert_eq!(
         s["rejected_by_code"]["not_attempted"].as_u64().unwrap(),
@@ -497,8 +498,9 @@ fn sigterm_stops_every_location_with_complete_reports_and_the_webhook_hears_once
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let d = run_dir(dir.path());
     let s = summary(&d);
+    assert_eq!(s["rows"]["read"], 40, "a source row is read once: {s}");
     assert_eq!(
-        s["rows"]["read"], 160,
+        s["rows"]["outcomes"], 160,
         "every row of every location accounted: {s}"
     );
     let written: u64 = ["loc-a", "loc-b", "loc-c", "loc-d"]

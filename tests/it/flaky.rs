@@ -4,15 +4,17 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::util::{bin, many_rows, pipeline, run, summary, text, workdir, SandboxProc, FAST};
 
-/// Forwards 127.0.0.1:<port> to `upstream`, dropping about `percent` % of the requests.
+/// Forwards 127.0.0.1:<port> to `upstream`, dropping about `percent` % of the requests; while
+/// [`FlakyProxy::partition`] is on, nothing crosses it (requests are held, answers lost).
 pub struct FlakyProxy {
     pub url: String,
     pub dropped: Arc<AtomicU64>,
+    silent: Arc<AtomicBool>,
 }
 
 impl FlakyProxy {
@@ -21,69 +23,106 @@ impl FlakyProxy {
         let url = format!("http://{}", l.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let dropped = Arc::new(AtomicU64::new(0));
-        let count = Arc::clone(&dropped);
-        let seed = Arc::new(AtomicU64::new(0x9E37_79B9_7F4A_7C15));
+        let silent = Arc::new(AtomicBool::new(false));
+        let link = Link {
+            percent,
+            dropped: Arc::clone(&dropped),
+            silent: Arc::clone(&silent),
+            seed: Arc::new(AtomicU64::new(0x9E37_79B9_7F4A_7C15)),
+        };
         std::thread::spawn(move || {
+            let mut held = Vec::new();
             for client in l.incoming().flatten() {
+                if link.silent.load(Ordering::SeqCst) {
+                    held.push(client); // accepted, never answered
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                let (count, seed) = (Arc::clone(&count), Arc::clone(&seed));
-                std::thread::spawn(move || relay(client, server, percent, &count, &seed));
+                let link = link.clone();
+                std::thread::spawn(move || link.relay(client, server));
             }
         });
-        FlakyProxy { url, dropped }
+        FlakyProxy {
+            url,
+            dropped,
+            silent,
+        }
+    }
+
+    /// Cuts the network (`true`) or restores it.
+    pub fn partition(&self, on: bool) {
+        self.silent.store(on, Ordering::SeqCst);
     }
 }
 
-/// A deterministic pseudo-random number (xorshift) from the shared state.
-fn roll(seed: &AtomicU64) -> u64 {
-    let mut x = seed.load(Ordering::SeqCst);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    seed.store(x, Ordering::SeqCst);
-    x % 100
-}
-
-fn relay(
-    mut client: TcpStream,
-    mut server: TcpStream,
+#[derive(Clone)]
+struct Link {
     percent: u64,
-    n: &AtomicU64,
-    seed: &AtomicU64,
-) {
-    let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut s2, &mut c2);
-        let _ = c2.shutdown(Shutdown::Both);
-    });
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let got = match client.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => k,
-        };
-        let request = [&b"GET "[..], b"POST", b"PUT ", b"DELE"]
-            .iter()
-            .any(|m| buf[..got].starts_with(m));
-        let r = if request { roll(seed) } else { 100 };
-        if r < percent / 2 {
-            n.fetch_add(1, Ordering::SeqCst);
-            break; // dropped before the API saw it
+    dropped: Arc<AtomicU64>,
+    silent: Arc<AtomicBool>,
+    seed: Arc<AtomicU64>,
+}
+
+impl Link {
+    /// A deterministic pseudo-random number in 0..100 (xorshift) from the shared state.
+    fn roll(&self) -> u64 {
+        let mut x = self.seed.load(Ordering::SeqCst);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.seed.store(x, Ordering::SeqCst);
+        x % 100
+    }
+
+    fn relay(self, mut client: TcpStream, mut server: TcpStream) {
+        let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        let silent = Arc::clone(&self.silent);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = s2.read(&mut buf) {
+                // In a partition answers are lost; the client waits for nothing.
+                if n == 0 || silent.load(Ordering::SeqCst) || c2.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            if !silent.load(Ordering::SeqCst) {
+                let _ = c2.shutdown(Shutdown::Both);
+            }
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let got = match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => k,
+            };
+            if self.silent.load(Ordering::SeqCst) {
+                continue; // held: never forwarded, never answered
+            }
+            let request = [&b"GET "[..], b"POST", b"PUT ", b"DELE"]
+                .iter()
+                .any(|m| buf[..got].starts_with(m));
+            let r = if request { self.roll() } else { 100 };
+            if r < self.percent / 2 {
+                self.dropped.fetch_add(1, Ordering::SeqCst);
+                break; // dropped before the API saw it
+            }
+            if server.write_all(&buf[..got]).is_err() {
+                break;
+            }
+            if r < self.percent {
+                self.dropped.fetch_add(1, Ordering::SeqCst);
+                // Applied by the API, the answer lost.
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                break;
+            }
         }
-        if server.write_all(&buf[..got]).is_err() {
-            break;
-        }
-        if r < percent {
-            n.fetch_add(1, Ordering::SeqCst);
-            // Applied by the API, the answer lost.
-            std::thread::sleep(std::time::Duration::from_millis(30));
-            break;
+        if !self.silent.load(Ordering::SeqCst) {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
         }
     }
-    let _ = client.shutdown(Shutdown::Both);
-    let _ = server.shutdown(Shutdown::Both);
 }
 
 #[test]

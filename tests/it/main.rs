@@ -51,3 +51,5 @@ mod corpus;
 mod bounded;
 // A flaky network: dropped connections through a proxy; settled outcomes, the breaker's probe.
 mod flaky;
+// Undo after any stop: kill -9, SIGTERM under a hung API, a breaker stop, a 422 after an update.
+mod undo;

@@ -166,7 +166,7 @@ async fn fan_out(
     let parts = run_parts(p, opts, out_dir, &part, inputs, parallel).await;
     let _ = stop.send(());
     let _ = shown.await;
-    let exit = sum_up(&mut summary, parts, parallel)?;
+    let exit = sum_up(&mut summary, parts, (parallel, fan.route.is_none()))?;
     if let Some((sb, _)) = &sandbox {
         for l in &locations {
             let dir = out_dir.join("locations").join(folder(l));
@@ -304,10 +304,13 @@ async fn run_parts(
 /// Adds the locations' summaries into the run's (listing each) and returns the worst exit
 /// code. A dry run's forecast ETA: the longest location, or the total spread over the
 /// `parallel` slots, whichever is longer.
+/// Sums the locations' summaries into the run's. When every location read the whole source
+/// (`replicate`), a source row is counted once in `rows.read` (and a column's unmapped cells
+/// once), while the outcomes count each row at each location (`rows.outcomes`).
 fn sum_up(
     summary: &mut Summary,
     parts: Vec<(String, anyhow::Result<(Summary, Exit)>)>,
-    parallel: usize,
+    (parallel, replicate): (usize, bool),
 ) -> anyhow::Result<Exit> {
     let mut exit = match summary.rows.rejected > 0 {
         true => Exit::Rejects,
@@ -315,10 +318,16 @@ fn sum_up(
     };
     let mut listed = Vec::new();
     let mut etas = Vec::new();
+    let mut once = (0, BTreeMap::new());
     for (location, r) in parts {
         let (s, e) = r.with_context(|| format!("writing the reports of location {location}"))?;
         exit = exit.worse(e);
         summary.add(&s);
+        once.0 = s.rows.read.max(once.0);
+        for u in &s.unmapped_columns {
+            let filled: &mut u64 = once.1.entry(u.column.clone()).or_default();
+            *filled = u.filled.max(*filled);
+        }
         etas.extend(s.forecast.as_ref().map(|f| f.eta_seconds));
         listed.push(location_part(&location, &s, e));
     }
@@ -327,6 +336,14 @@ fn sum_up(
         f.eta_seconds = longest.max(etas.iter().sum::<f64>() / parallel as f64);
     }
     summary.locations = Some(listed);
+    if replicate {
+        summary.rows.read = once.0;
+        let read = once.0.max(1) as f64;
+        for m in &mut summary.unmapped_columns {
+            m.filled = once.1.get(&m.column).copied().unwrap_or(m.filled);
+            m.fill_percent = (m.filled as f64 * 1000.0 / read).round() / 10.0;
+        }
+    }
     // "Nothing loaded" is said of the whole run: one location's empty part is a reject.
     let none = crate::app::run::ending::nothing_loaded(summary);
     Ok(match exit {
