@@ -220,8 +220,12 @@ impl CsvReader {
             .flexible(true)
             .from_reader(input);
         let mut rec = csv::ByteRecord::new();
-        let mut n = 0;
+        let mut n: u64 = 0;
         loop {
+            // A stop signal ends the count (the run then stops before its first row).
+            if n.is_multiple_of(65_536) && super::interrupted() {
+                break;
+            }
             match reader.read_byte_record(&mut rec) {
                 Ok(true) => n += 1,
                 Ok(false) => break,

@@ -45,6 +45,8 @@ impl ExcelReader {
             )));
         }
         super::regular_file(&src.path)?;
+        // calamine lays out every sheet of an .xls when it opens it: measure them first.
+        super::xls_scan::check(&src.path, &shown, super::sheet::SHEET_BUDGET)?;
         let mut wb = open_workbook_auto(&src.path).map_err(|e| {
             let why = match &e {
                 calamine::Error::Xlsx(calamine::XlsxError::Password) => {

@@ -7,6 +7,7 @@ pub mod excel;
 pub mod ghl;
 pub mod sheet;
 pub mod sniff;
+mod xls_scan;
 
 use crate::config::{DuplicateHeaders, Source};
 use crate::error::ConfigError;

@@ -160,3 +160,52 @@ fn references_no_spreadsheet_writes_are_a_damaged_file_not_a_crash() {
         assert!(!err.contains("RUST_BACKTRACE"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn an_xls_whose_cells_claim_four_billion_cells_is_refused_before_calamine_opens_it() {
+    let dir = workdir();
+    let x = dir.path().join("damaged.xls");
+    let rec = |typ: u16, data: &[u8]| {
+        let mut v = typ.to_le_bytes().to_vec();
+        v.extend((data.len() as u16).to_le_bytes());
+        v.extend(data);
+        v
+    };
+    let number = |row: u16, col: u16| {
+        let mut d = row.to_le_bytes().to_vec();
+        d.extend(col.to_le_bytes());
+        d.extend([0u8; 10]);
+        rec(0x0203, &d)
+    };
+    // BIFF8: the globals (a BOUNDSHEET naming the sheet at its offset), then the sheet.
+    let bof = |dt: u8| rec(0x0809, &[0, 6, dt, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let sheet_name = b"Contacts";
+    let boundsheet = |at: u32| {
+        let mut d = at.to_le_bytes().to_vec();
+        d.extend([0, 0, sheet_name.len() as u8, 0]);
+        d.extend(sheet_name);
+        rec(0x0085, &d)
+    };
+    let globals_len = (bof(5).len() + boundsheet(0).len() + rec(0x000A, &[]).len()) as u32;
+    let mut stream = bof(5);
+    stream.extend(boundsheet(globals_len));
+    stream.extend(rec(0x000A, &[]));
+    stream.extend(bof(0x10));
+    stream.extend(number(0, 0));
+    stream.extend(number(65_535, 65_535));
+    stream.extend(rec(0x000A, &[]));
+    let mut doc = cfb::create(&x).unwrap();
+    doc.create_stream("/Workbook")
+        .unwrap()
+        .write_all(&stream)
+        .unwrap();
+    doc.flush().unwrap();
+    drop(doc);
+    let o = capped(dir.path(), &x, &["validate"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("cannot be read safely"),
+        "{out}{err}"
+    );
+}
