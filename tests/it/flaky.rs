@@ -15,6 +15,7 @@ pub struct FlakyProxy {
     pub url: String,
     pub dropped: Arc<AtomicU64>,
     silent: Arc<AtomicBool>,
+    percent: Arc<AtomicU64>,
 }
 
 impl FlakyProxy {
@@ -24,8 +25,9 @@ impl FlakyProxy {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let dropped = Arc::new(AtomicU64::new(0));
         let silent = Arc::new(AtomicBool::new(false));
+        let percent = Arc::new(AtomicU64::new(percent));
         let link = Link {
-            percent,
+            percent: Arc::clone(&percent),
             dropped: Arc::clone(&dropped),
             silent: Arc::clone(&silent),
             seed: Arc::new(AtomicU64::new(0x9E37_79B9_7F4A_7C15)),
@@ -48,7 +50,13 @@ impl FlakyProxy {
             url,
             dropped,
             silent,
+            percent,
         }
+    }
+
+    /// Drops about `percent` % of the requests from now on.
+    pub fn set_percent(&self, percent: u64) {
+        self.percent.store(percent, Ordering::SeqCst);
     }
 
     /// Cuts the network (`true`) or restores it.
@@ -59,7 +67,7 @@ impl FlakyProxy {
 
 #[derive(Clone)]
 struct Link {
-    percent: u64,
+    percent: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
     silent: Arc<AtomicBool>,
     seed: Arc<AtomicU64>,
@@ -104,14 +112,15 @@ impl Link {
                 .iter()
                 .any(|m| buf[..got].starts_with(m));
             let r = if request { self.roll() } else { 100 };
-            if r < self.percent / 2 {
+            let percent = self.percent.load(Ordering::SeqCst);
+            if r < percent / 2 {
                 self.dropped.fetch_add(1, Ordering::SeqCst);
                 break; // dropped before the API saw it
             }
             if server.write_all(&buf[..got]).is_err() {
                 break;
             }
-            if r < self.percent {
+            if r < percent {
                 self.dropped.fetch_add(1, Ordering::SeqCst);
                 // Applied by the API, the answer lost.
                 std::thread::sleep(std::time::Duration::from_millis(30));
@@ -155,4 +164,26 @@ fn ten_percent_dropped_connections_do_not_stop_a_run() {
         .map(|v| v["contact_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(created.len(), 1500, "every created contact in the manifest");
+}
+
+#[test]
+fn rollback_over_a_flaky_network_deletes_everything_while_the_api_answers() {
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", FAST);
+    let proxy = FlakyProxy::start(&sb.base_url, 0);
+    let p = pipeline(dir.path(), &proxy.url, &many_rows(150), "");
+    let out = dir.path().join("o");
+    let o = sb.run_pipeline(&p, &out);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    // Now one request in five is dropped: retried, a delete whose answer was lost is already
+    // undone, and no breaker fails the deletes while the API answers.
+    proxy.set_percent(20);
+    let rb = run(bin().arg("rollback").arg(&out).env("IT_TOKEN", &sb.token));
+    let (stdout, err) = text(&rb);
+    assert_eq!(rb.status.code(), Some(0), "{stdout}{err}");
+    assert!(
+        proxy.dropped.load(Ordering::SeqCst) >= 10,
+        "the network was flaky"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 0, "{stdout}");
 }
