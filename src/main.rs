@@ -22,8 +22,20 @@ fn main() -> ExitCode {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve { .. });
+    // A closed stdout (`ghl-import runs | head -1`) ends a command quietly, as for any Unix
+    // tool, instead of a panic on the broken pipe. `serve` keeps running whatever its output.
+    #[cfg(unix)]
+    if !serving {
+        // SAFETY: resetting a signal's disposition to its default has no other effect.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_tracing(cli.verbose, cli.log_format);
     ghl_import::progress::set_json_logs(cli.log_format == LogFormat::Json);
+    // Outside `serve`, a failed command's error is printed once, by `report_error` below.
+    ghl_import::progress::set_errors_printed_by_caller(!serving);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -256,8 +268,12 @@ fn init_tracing(verbose: u8, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a person at a terminal who has not asked for none.
+    use std::io::IsTerminal as _;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = if json {
         builder

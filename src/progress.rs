@@ -28,6 +28,25 @@ pub fn set_json_logs(on: bool) {
     JSON_LOGS.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+static CALLER_PRINTS_ERRORS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the command's caller prints a failed run's error itself (every command but `serve`).
+pub fn set_errors_printed_by_caller(on: bool) {
+    CALLER_PRINTS_ERRORS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Logs a run that failed: always in JSON logs and under `serve` (where the log is the only
+/// place it shows); in a text-mode command the error is printed once, by the command.
+pub fn run_failed(exit: i32, error: &anyhow::Error) {
+    let said = crate::error::in_words(error);
+    if json_logs() || !CALLER_PRINTS_ERRORS.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!(exit, error = %said, "Run failed.");
+    } else {
+        tracing::info!(exit, error = %said, "Run failed.");
+    }
+}
+
 /// Whether notices go to the JSON log.
 pub fn json_logs() -> bool {
     JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed)

@@ -189,9 +189,7 @@ async fn run_in_span(
     interrupt.abort();
     match &result {
         Ok(exit) => tracing::info!(exit = *exit as i32, "Run finished."),
-        Err(e) => {
-            tracing::error!(exit = crate::error::exit_code_for(e) as i32, error = %e, "Run failed.")
-        }
+        Err(e) => crate::progress::run_failed(crate::error::exit_code_for(e) as i32, e),
     }
     (result, out_dir)
 }

@@ -446,18 +446,41 @@ fn yaml_error(shown: &str, text: &str, e: &serde_saphyr::Error) -> String {
             hint = format!(" (did you mean `{s}`?)");
         }
     }
+    let message = redact_secrets(&message);
     let mut out = match pos {
         Some((l, c)) => format!("{shown}:{l}:{c}: {message}{hint}"),
         None => format!("{shown}: {message}{hint}"),
     };
     if let Some((l, c)) = pos {
-        if let Some(line) = text.lines().nth(l.saturating_sub(1)) {
+        if let Some(line) = text.lines().nth(l.saturating_sub(1)).map(redact_secrets) {
             out.push_str(&format!(
                 "\n  {l:>4} | {line}\n       | {}^",
                 " ".repeat(c.saturating_sub(1))
             ));
         }
     }
+    out
+}
+
+/// `text` with every word that looks like a secret — 20 or more letters, digits, `-`, `_` or
+/// `.`, with both letters and digits (a token, a key, a JWT) — replaced by `[hidden]`: an error
+/// message quoting a line of the pipeline never shows a token pasted into it.
+pub fn redact_secrets(text: &str) -> String {
+    let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(word) {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail.find(|c: char| !word(c)).unwrap_or(tail.len());
+        let w = &tail[..end];
+        let secret = w.len() >= 20
+            && w.chars().any(|c| c.is_ascii_digit())
+            && w.chars().any(|c| c.is_ascii_alphabetic());
+        out.push_str(if secret { "[hidden]" } else { w });
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
     out
 }
 

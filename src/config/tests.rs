@@ -127,9 +127,14 @@ fn zero_concurrency_and_wrong_version_are_rejected() {
 }
 
 #[test]
-fn token_value_instead_of_name_is_refused() {
-    let e = err(&GOOD.replace("token_env: GHL_TOKEN", "token_env: pit-1234-abcd"));
-    assert!(e.contains("is not an environment variable name"), "{e}");
+fn token_value_instead_of_name_is_refused_and_never_shown() {
+    let token = "pit-1234abcd-5678-ef90-1234-567890abcdef";
+    let e = err(&GOOD.replace("token_env: GHL_TOKEN", &format!("token_env: {token}")));
+    assert!(e.contains("not an environment variable name"), "{e}");
+    assert!(!e.contains("pit-"), "the token is echoed: {e}");
+    // A short typo is shown, so that it can be found.
+    let e = err(&GOOD.replace("token_env: GHL_TOKEN", "token_env: GHL-TOKEN"));
+    assert!(e.contains("`GHL-TOKEN`"), "{e}");
 }
 
 #[test]
@@ -161,7 +166,8 @@ fn auth_is_a_token_variable_or_oauth_never_both_nor_neither() {
         "token_env: GHL_TOKEN",
         "oauth: {client_secret_env: \"s3cr3t value\"}",
     ));
-    assert!(secret.contains("never the secret itself"), "{secret}");
+    assert!(secret.contains("never in the pipeline"), "{secret}");
+    assert!(!secret.contains("s3cr3t"), "{secret}");
     assert!(
         err(&GOOD.replace("token_env: GHL_TOKEN", "oauth: {client_id: x}"))
             .contains("unknown field")
@@ -229,4 +235,20 @@ fn empty_and_non_mapping_files_are_clear_errors() {
     assert!(e.starts_with("dir/p.yaml:1:1:"), "{e}");
     let e = err("version: 1\n");
     assert!(e.contains("`source` is required"), "{e}");
+}
+
+#[test]
+fn quoted_lines_and_values_never_show_a_pasted_token() {
+    let token = "pit-1234abcd-5678-ef90-1234-567890abcdef";
+    // A YAML error on the line holding it, and a type error quoting it.
+    for yaml in [
+        GOOD.replace("token_env: GHL_TOKEN", &format!("token_env: [{token}")),
+        format!("{GOOD}\nload: {{concurrency: \"{token}\"}}\n"),
+    ] {
+        let e = err(&yaml);
+        assert!(!e.contains("1234abcd"), "{e}");
+        assert!(e.contains("[hidden]"), "{e}");
+    }
+    assert_eq!(super::redact_secrets("email: Email"), "email: Email");
+    assert_eq!(super::redact_secrets("date 2024-01-01"), "date 2024-01-01");
 }

@@ -53,3 +53,5 @@ mod bounded;
 mod flaky;
 // Undo after any stop: kill -9, SIGTERM under a hung API, a breaker stop, a 422 after an update.
 mod undo;
+// Operable: no secret echoed, safe in pipes, errors once and without colour in files.
+mod operable;

@@ -118,7 +118,7 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> Ran {
         .await;
     }
     if let Err(e) = &result {
-        tracing::error!(exit = crate::error::exit_code_for(e) as i32, error = %e, "Run failed.");
+        crate::progress::run_failed(crate::error::exit_code_for(e) as i32, e);
     }
     Ran {
         result,

@@ -202,10 +202,7 @@ impl Checker<'_> {
             if v.is_empty() || !v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
                 c.err(
                     &["notify", "webhook_url_env"],
-                    format!(
-                        "`{v}` is not an environment variable name; write the variable's name (e.g. \
-                         SLACK_WEBHOOK_URL), never the URL itself"
-                    ),
+                    not_a_variable_name(v, "SLACK_WEBHOOK_URL", "the URL"),
                 );
             }
             if n.on.is_empty() {
@@ -714,4 +711,26 @@ fn check_bounds(c: &mut Checker<'_>, load: &LoadConfig) {
             );
         }
     }
+}
+
+/// The error for a `*_env` key whose value is not a variable name. The value is shown only when
+/// it reads as a mistyped name — upper-case letters, digits, `-`, `.` or spaces, as `GHL-TOKEN`
+/// — never when it could be the secret itself pasted in the wrong place (a token, a webhook URL).
+pub(super) fn not_a_variable_name(value: &str, example: &str, secret: &str) -> String {
+    let shown = value.len() <= 40
+        && value.chars().any(|c| c.is_ascii_uppercase())
+        && value.chars().all(|c| {
+            c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.' | ' ')
+        });
+    let what = match shown {
+        true => format!("`{value}` is not an environment variable name"),
+        false => format!(
+            "holds a value that is not an environment variable name and may be {secret} itself, so \
+             it is not shown"
+        ),
+    };
+    format!(
+        "{what}; write the variable's name (letters, digits and `_`, e.g. {example}) and put {secret} \
+         in that variable, never in the pipeline"
+    )
 }

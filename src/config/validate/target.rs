@@ -168,10 +168,7 @@ impl Checker<'_> {
             if !var_name_ok(var) {
                 this.err(
                     &[section, "auth", key, "client_secret_env"],
-                    format!(
-                        "`{var}` is not an environment variable name; write the variable's name \
-                         (e.g. GHL_CLIENT_SECRET), never the secret itself"
-                    ),
+                    super::not_a_variable_name(var, "GHL_CLIENT_SECRET", "the client secret"),
                 );
             }
         };
@@ -192,10 +189,7 @@ impl Checker<'_> {
                 if !var_name_ok(&env) {
                     self.err(
                         &[section, "auth", "token_env"],
-                        format!(
-                            "`{env}` is not an environment variable name; write the variable's name \
-                             (e.g. GHL_TOKEN), never the token itself"
-                        ),
+                        super::not_a_variable_name(&env, "GHL_TOKEN", "the token"),
                     );
                 }
                 TargetAuth::Token { env }

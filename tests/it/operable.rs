@@ -1,0 +1,144 @@
+//! Operable by people who did not write it: no secret echoed, safe in pipes and files, errors
+//! printed once and without colour codes in a file.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::Stdio;
+
+use crate::util::*;
+
+const TOKEN: &str = "pit-7e3f09c2-41aa-4b1e-9d5c-0c2b7f6a8e11";
+
+/// A pipeline with `line` as its target's auth (where a token could be pasted by mistake).
+fn pasted(dir: &std::path::Path, auth: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("in.csv"),
+        "First Name,Email\nAnn,ann@example.com\n",
+    )
+    .unwrap();
+    let p = dir.join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: csv, path: in.csv}}\n\
+             target: {{location_id: loc-it, base_url: \"http://127.0.0.1:9\", {auth}}}\n\
+             mapping: {{email: Email}}\n{extra}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_token_pasted_where_a_variable_name_goes_is_never_printed() {
+    let dir = workdir();
+    let cases = [
+        (format!("auth: {{token_env: {TOKEN}}}"), String::new()),
+        (
+            format!("auth: {{oauth: {{client_secret_env: {TOKEN}}}}}"),
+            String::new(),
+        ),
+        (
+            "auth: {token_env: IT_TOKEN}".to_owned(),
+            format!("notify: {{on: [failure], webhook_url_env: \"https://hooks.example.com/{TOKEN}\"}}\n"),
+        ),
+    ];
+    for (auth, extra) in cases {
+        let p = pasted(dir.path(), &auth, &extra);
+        let yaml = std::fs::read_to_string(&p).unwrap();
+        assert!(yaml.contains(TOKEN), "the case pastes it: {yaml}");
+        let out = dir.path().join("o");
+        for args in [
+            &["validate"][..],
+            &["run", "-q", "--out", out.to_str().unwrap()],
+            &[
+                "--log-format",
+                "json",
+                "run",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &["preview"],
+            &["run", "--dry-run", "--out", out.to_str().unwrap()],
+        ] {
+            let o = run(bin().args(args).arg(&p).env("IT_TOKEN", "t"));
+            let (so, se) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {so}{se}");
+            assert!(
+                !so.contains(&TOKEN[4..20]) && !se.contains(&TOKEN[4..20]),
+                "{args:?} echoed the token: {so}{se}"
+            );
+            assert!(
+                se.contains("not shown") || so.contains("not shown"),
+                "{args:?}: {se}"
+            );
+        }
+    }
+}
+
+/// Runs `args` with stdout a pipe that is closed after the first line.
+fn first_line_then_close(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reading end is dropped here: the rest of the output has nowhere to go.
+    let o = child.wait_with_output().unwrap();
+    (o.status, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let sb = SandboxProc::fast("loc-it");
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(400), "");
+    for i in 0..3 {
+        let o = sb.run_with(
+            &p,
+            &dir.path().join(format!("o{i}")),
+            &["--state-dir", state.to_str().unwrap()],
+        );
+        assert_eq!(o.status.code(), Some(0));
+    }
+    let p_str = p.to_str().unwrap();
+    for args in [
+        &["runs", "--state-dir", state.to_str().unwrap()][..],
+        &["preview", p_str, "--rows", "400"],
+        &["man"],
+    ] {
+        let (status, err) = first_line_then_close(args);
+        // It used to panic (exit 101, "failed printing to stdout: Broken pipe").
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            status.code() == Some(0) || status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {status:?} {err}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_run_prints_its_error_once_without_colour_codes_in_a_file() {
+    let dir = workdir();
+    let p = pipeline(dir.path(), "http://127.0.0.1:9", &many_rows(3), "");
+    let err_file = dir.path().join("stderr.txt");
+    let o = bin()
+        .args(["run", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        // The token variable is not set: the run fails before it starts.
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(o.code(), Some(2));
+    let err = std::fs::read_to_string(&err_file).unwrap();
+    assert!(!err.contains('\u{1b}'), "colour codes in a file: {err:?}");
+    assert_eq!(err.matches("IT_TOKEN").count(), 1, "printed once: {err}");
+}
