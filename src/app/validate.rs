@@ -4,6 +4,7 @@
 //! against the run's requests), asked with read requests only. `--format json` for CI.
 //! Exit 0 only when every phase passes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -175,13 +176,89 @@ fn source(p: &Pipeline, count: bool, phases: &mut Phases) -> Option<u64> {
         );
     }
     match Transformer::new(&sampled, &headers) {
-        Ok(_) => phases.pass("mapping", format!("mapping ({} fields)", p.mapping.len())),
+        Ok(t) => {
+            phases.pass("mapping", format!("mapping ({} fields)", p.mapping.len()));
+            sample(&sampled, &t, phases);
+        }
         Err(e) => phases.fail("mapping", "mapping", e),
     }
     match &sampled.source {
         Source::Ghl(_) => None,
         _ if !count => None,
         src => SourceReader::open(src).ok().map(|r| r.count() as u64),
+    }
+}
+
+/// Rows of the sample: the first this many data rows go through the transform.
+const SAMPLE_ROWS: usize = 200;
+
+/// The first rows of a file source read and transformed as a run would (without the location:
+/// custom fields are resolved at run time), so that a wrong encoding, delimiter or date format
+/// fails here instead of rejecting every row of the run. Fails when half the sampled rows or
+/// more would be rejected, or when every value a column holds in the sample would be dropped.
+fn sample(p: &Pipeline, t: &Transformer, phases: &mut Phases) {
+    if matches!(p.source, Source::Ghl(_)) {
+        return;
+    }
+    let Ok(reader) = SourceReader::open(&p.source) else {
+        return;
+    };
+    let headers = reader.headers().clone();
+    let mut rejected: BTreeMap<&'static str, (u64, String)> = BTreeMap::new();
+    // Column → (values seen, values dropped, an example reason).
+    let mut columns: BTreeMap<String, (u64, u64, String)> = BTreeMap::new();
+    let (mut read, mut refused) = (0u64, 0u64);
+    for item in reader.take(SAMPLE_ROWS) {
+        read += 1;
+        let outcome = match item {
+            crate::extract::SourceItem::Row(r) => {
+                for (h, cell) in headers.iter().zip(r.cells()) {
+                    if !cell.trim().is_empty() {
+                        columns.entry(h.clone()).or_default().0 += 1;
+                    }
+                }
+                t.apply(&r)
+            }
+            crate::extract::SourceItem::Malformed { error, .. } => Err(error),
+        };
+        match outcome {
+            Ok(prepared) => {
+                for d in prepared.dropped.iter().filter(|d| d.kept_in.is_none()) {
+                    let e = columns.entry(d.column.clone()).or_default();
+                    e.1 += 1;
+                    e.2 = format!("{}: {} ({})", d.code, d.message, d.hint);
+                }
+            }
+            Err(e) => {
+                refused += 1;
+                let entry = rejected.entry(e.code).or_insert((0, String::new()));
+                entry.0 += 1;
+                if entry.1.is_empty() {
+                    entry.1 = format!("{} ({})", e.message, e.hint);
+                }
+            }
+        }
+    }
+    let label = format!("sample (the first {read} rows through the mapping)");
+    let dead: Vec<String> = columns
+        .iter()
+        .filter(|(_, (seen, dropped, _))| *seen >= 3 && dropped == seen)
+        .map(|(c, (seen, _, why))| format!("column `{c}`: all {seen} values would be dropped — {why}"))
+        .collect();
+    if read > 0 && (refused * 2 >= read || !dead.is_empty()) {
+        let mut detail: Vec<String> = rejected
+            .iter()
+            .map(|(code, (n, why))| format!("{n} of {read} rows would be rejected as {code}: {why}"))
+            .collect();
+        detail.extend(dead);
+        phases.fail("sample", label, detail.join("\n"));
+    } else if refused > 0 {
+        phases.pass(
+            "sample",
+            format!("{label}: {refused} would be rejected (see them with `ghl-import preview`)"),
+        );
+    } else {
+        phases.pass("sample", label);
     }
 }
 

@@ -142,3 +142,37 @@ fn a_failed_run_prints_its_error_once_without_colour_codes_in_a_file() {
     assert!(!err.contains('\u{1b}'), "colour codes in a file: {err:?}");
     assert_eq!(err.matches("IT_TOKEN").count(), 1, "printed once: {err}");
 }
+
+#[test]
+fn validate_reads_a_sample_so_a_wrong_encoding_fails_there_not_in_the_run() {
+    let dir = workdir();
+    let mut bytes = b"First Name,Last Name,Email\n".to_vec();
+    for i in 0..20 {
+        // "José Müller" in Windows-1252: é = 0xE9, ü = 0xFC.
+        bytes.extend(format!("Jos\u{1}, M\u{2}ller{i},m{i}@example.com\n").as_bytes());
+    }
+    let bytes: Vec<u8> = bytes
+        .into_iter()
+        .map(|b| match b {
+            1 => 0xE9,
+            2 => 0xFC,
+            b => b,
+        })
+        .collect();
+    std::fs::write(dir.path().join("in.csv"), &bytes).unwrap();
+    let p = dir.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        "version: 1\nsource: {type: csv, path: in.csv, encoding: utf-8}\n\
+         target: {location_id: loc-it, auth: {token_env: IT_TOKEN}}\n\
+         mapping: {email: Email, firstName: First Name, lastName: Last Name}\n",
+    )
+    .unwrap();
+    // It used to pass (exit 0), and then the run rejected every row.
+    let o = run(bin().args(["validate", "--sandbox"]).arg(&p));
+    let (so, se) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{so}{se}");
+    let all = format!("{so}{se}");
+    assert!(all.contains("20 of 20 rows would be rejected as invalid_encoding"), "{all}");
+    assert!(all.contains("windows-1252"), "{all}");
+}

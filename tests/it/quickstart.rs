@@ -163,7 +163,8 @@ fn quickstart_validates() {
             .args(["validate", "pipelines/quickstart.yaml", "--sandbox"]));
     assert_eq!(o.status.code(), Some(0));
     let (stdout, _) = text(&o);
-    assert_eq!(stdout.matches('✓').count(), 4, "{stdout}");
+    assert_eq!(stdout.matches('✓').count(), 5, "{stdout}");
+    assert!(stdout.contains("✓ sample (the first 50 rows"), "{stdout}");
 }
 
 #[test]
