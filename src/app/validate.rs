@@ -243,12 +243,16 @@ fn sample(p: &Pipeline, t: &Transformer, phases: &mut Phases) {
     let dead: Vec<String> = columns
         .iter()
         .filter(|(_, (seen, dropped, _))| *seen >= 3 && dropped == seen)
-        .map(|(c, (seen, _, why))| format!("column `{c}`: all {seen} values would be dropped — {why}"))
+        .map(|(c, (seen, _, why))| {
+            format!("column `{c}`: all {seen} values would be dropped — {why}")
+        })
         .collect();
     if read > 0 && (refused * 2 >= read || !dead.is_empty()) {
         let mut detail: Vec<String> = rejected
             .iter()
-            .map(|(code, (n, why))| format!("{n} of {read} rows would be rejected as {code}: {why}"))
+            .map(|(code, (n, why))| {
+                format!("{n} of {read} rows would be rejected as {code}: {why}")
+            })
             .collect();
         detail.extend(dead);
         phases.fail("sample", label, detail.join("\n"));

@@ -373,8 +373,32 @@ pub fn load_with_env(
     path: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Pipeline, ConfigErrors> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| one(format!("cannot read pipeline file {}: {e}", path.display())))?;
+    let shown = path.display();
+    let data = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .filter(|e| {
+            ["csv", "tsv", "txt", "xlsx", "xlsm", "xlsb", "xls", "ods"].contains(&e.as_str())
+        });
+    if let Some(ext) = data {
+        return Err(one(format!(
+            "{shown} is a data file (.{ext}), not a pipeline: a pipeline (a .yaml file) says how to read it \
+             and where to load it. Make one with `ghl-import init {shown}`, check it with `ghl-import \
+             validate --sandbox <pipeline.yaml>`, then run that pipeline"
+        )));
+    }
+    let raw = std::fs::read_to_string(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_owned(),
+            std::io::ErrorKind::IsADirectory => {
+                "it is a folder (to run every pipeline in a folder, use `ghl-import serve <folder>`)".to_owned()
+            }
+            std::io::ErrorKind::InvalidData => "it is not a text file".to_owned(),
+            _ => e.to_string(),
+        };
+        one(format!("cannot read pipeline file {shown}: {why}"))
+    })?;
     parse_str(path, &raw, env)
 }
 

@@ -58,6 +58,29 @@ pub struct CsvReader {
 }
 
 /// Opens the file as a UTF-8 (or ASCII-compatible) byte stream and says how to decode cells.
+/// What a file is when its first bytes show it is not text: a workbook saved as .xlsx
+/// (.xlsm, .xlsb and .ods are zip archives too) or .xls, a PDF, another zip archive.
+fn not_text(start: &[u8]) -> Option<&'static str> {
+    if start.starts_with(b"PK\x03\x04") {
+        let head = &start[..start.len().min(4096)];
+        let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+        return Some(
+            if has(b"[Content_Types].xml") || has(b"xl/") || has(b"mimetypeapplication/vnd.oasis") {
+                "a workbook (.xlsx, .xlsm, .xlsb or .ods)"
+            } else {
+                "a zip archive"
+            },
+        );
+    }
+    if start.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return Some("an Excel 97-2003 workbook (.xls)");
+    }
+    if start.starts_with(b"%PDF") {
+        return Some("a PDF document");
+    }
+    None
+}
+
 fn open_input(src: &CsvSource) -> Result<(Input, Decoding), ConfigError> {
     super::regular_file(&src.path)?;
     let shown = src.path.display();
@@ -67,6 +90,16 @@ fn open_input(src: &CsvSource) -> Result<(Input, Decoding), ConfigError> {
     let start = buf
         .fill_buf()
         .map_err(|e| ConfigError::new(format!("cannot read source file {shown}: {e}")))?;
+    if let Some(what) = not_text(start) {
+        return Err(ConfigError::new(format!(
+            "source file {shown} is {what}, not a CSV file; {}",
+            if what.contains("workbook") {
+                "set source.type: excel to read it"
+            } else {
+                "export the contacts as CSV first"
+            }
+        )));
+    }
     let bom = Encoding::for_bom(start).map(|(e, _)| e);
     let forced = src.encoding;
     let choice = match (forced, bom) {

@@ -20,6 +20,18 @@ use crate::ghl::types::{CustomFieldInput, UpsertContact};
 use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
 
+/// The delimiter a file seems to use when one header cell holds `col` between delimiters other
+/// than the one the header was split on (a `;` file read with `,`).
+fn one_column_header(headers: &Headers, col: &str) -> Option<char> {
+    headers.iter().find_map(|h| {
+        [';', '\t', '|', ','].into_iter().find(|d| {
+            h.split(*d).count() > 1
+                && h.split(*d)
+                    .any(|c| c.trim().eq_ignore_ascii_case(col.trim()))
+        })
+    })
+}
+
 /// Resolves a rule's columns against the headers, collecting errors that name the key.
 pub(crate) fn resolve_columns(
     p: &Pipeline,
@@ -33,9 +45,18 @@ pub(crate) fn resolve_columns(
         match find_column(headers, col) {
             Some(i) => cols.push(i),
             None => {
-                let hint = did_you_mean(col, headers.iter().map(|h| h.trim()))
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
+                let hint = match one_column_header(headers, col) {
+                    Some(d) => format!(
+                        " (the header was read as one column: the file seems to use `{}` between \
+                         its columns; set source.delimiter: \"{}\", or leave source.delimiter out to \
+                         detect it)",
+                        d.escape_default(),
+                        d.escape_default()
+                    ),
+                    None => did_you_mean(col, headers.iter().map(|h| h.trim()))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default(),
+                };
                 errs.push(ConfigError::new(format!(
                     "{}: {key}: column `{col}` is not in {}{hint}; columns: {}",
                     p.file.display(),

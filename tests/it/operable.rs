@@ -173,6 +173,88 @@ fn validate_reads_a_sample_so_a_wrong_encoding_fails_there_not_in_the_run() {
     let (so, se) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{so}{se}");
     let all = format!("{so}{se}");
-    assert!(all.contains("20 of 20 rows would be rejected as invalid_encoding"), "{all}");
+    assert!(
+        all.contains("20 of 20 rows would be rejected as invalid_encoding"),
+        "{all}"
+    );
     assert!(all.contains("windows-1252"), "{all}");
+}
+
+#[test]
+fn common_mistakes_get_a_message_that_says_what_to_do() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("contacts.csv"),
+        "First Name;Email;Phone\nAnn;ann@example.com;1\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("samples/excel/contacts.xlsx"),
+        d.join("book.xlsx"),
+    )
+    .unwrap();
+    let yaml = |name: &str, source: &str| {
+        let p = d.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "version: 1\nsource: {source}\ntarget: {{location_id: loc-it, auth: {{token_env: IT_TOKEN}}}}\n\
+                 mapping: {{email: Email}}\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let cases = [
+        // A data file given to `run`: point at init (it used to say "expected mapping start").
+        (
+            vec![
+                "run".to_owned(),
+                d.join("contacts.csv").display().to_string(),
+            ],
+            "ghl-import init",
+        ),
+        // A workbook read as CSV (it used to suggest encoding: windows-1252).
+        (
+            vec![
+                "validate".to_owned(),
+                "--sandbox".to_owned(),
+                yaml("x.yaml", "{type: csv, path: book.xlsx}")
+                    .display()
+                    .to_string(),
+            ],
+            "set source.type: excel",
+        ),
+        // A forced wrong delimiter: name the one the header holds.
+        (
+            vec![
+                "validate".to_owned(),
+                "--sandbox".to_owned(),
+                yaml(
+                    "y.yaml",
+                    "{type: csv, path: contacts.csv, delimiter: \",\"}",
+                )
+                .display()
+                .to_string(),
+            ],
+            "source.delimiter: \";\"",
+        ),
+        // A missing pipeline and a folder given as one.
+        (
+            vec!["run".to_owned(), d.join("nope.yaml").display().to_string()],
+            "no such file",
+        ),
+        (
+            vec!["run".to_owned(), d.display().to_string()],
+            "ghl-import serve",
+        ),
+    ];
+    for (args, says) in cases {
+        let o = run(bin().args(&args));
+        let (so, se) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {so}{se}");
+        assert!(format!("{so}{se}").contains(says), "{args:?}: {so}{se}");
+        assert!(!se.contains("os error"), "{args:?}: {se}");
+    }
 }
