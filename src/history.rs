@@ -30,7 +30,8 @@ pub struct Start<'a> {
     pub pipeline_file: &'a Path,
     /// The location written to (or read from, for a CSV sink), if any.
     pub location: Option<&'a str>,
-    /// `run`, `dry_run` or `retry_rejects`.
+    /// `run`, `dry_run` or `retry_rejects`; prefixed `rehearsal_` for a run into an embedded
+    /// sandbox (`--sandbox`), which changed no real location.
     pub kind: &'a str,
     /// RFC 3339.
     pub started_at: &'a str,
@@ -55,7 +56,7 @@ pub struct RunRow {
     pub started_at: String,
     /// RFC 3339, once ended.
     pub ended_at: Option<String>,
-    /// `unfinished`, `ok` (exit 0), `rejects` (3), `stopped` (1) or `config_error` (2).
+    /// One of [`STATUSES`]: see [`status_of`].
     pub status: String,
     /// The exit code, once ended.
     pub exit_code: Option<i32>,
@@ -81,16 +82,32 @@ pub struct RunRow {
     pub report_dir: String,
 }
 
-fn status_of(exit: Option<i32>) -> &'static str {
+/// A run's status from its exit code and why it stopped: `unfinished` (no end recorded: it is
+/// running, or was killed), `ok` (0), `rejects` (3), `nothing_loaded` (4), `config_error` (2:
+/// the pipeline, its source or its environment is wrong; nothing was sent), `interrupted` (1
+/// after Ctrl-C or SIGTERM), `stopped` (1: the API, the token, the daily allowance).
+pub fn status_of(exit: Option<i32>, aborted: Option<&str>) -> &'static str {
     match exit {
         None => "unfinished",
         Some(0) => "ok",
         Some(3) => "rejects",
         Some(4) => "nothing_loaded",
         Some(2) => "config_error",
+        Some(_) if aborted.is_some_and(|a| a.starts_with("interrupted by")) => "interrupted",
         Some(_) => "stopped",
     }
 }
+
+/// Every status [`status_of`] gives.
+pub const STATUSES: [&str; 7] = [
+    "unfinished",
+    "ok",
+    "rejects",
+    "nothing_loaded",
+    "config_error",
+    "interrupted",
+    "stopped",
+];
 
 impl History {
     /// The history of a state folder (created if needed).
@@ -141,6 +158,18 @@ impl History {
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records an attempt that ended before its run started (the pipeline, its source or its
+    /// credentials were wrong; a file of an inbox that failed): a row that starts and ends now,
+    /// with `why` as its reason.
+    pub fn attempt(&self, s: &Start<'_>, exit: i32, why: &str) -> anyhow::Result<i64> {
+        let id = self.start(s)?;
+        self.conn.execute(
+            "UPDATE runs SET ended_at = ?2, exit_code = ?3, aborted = ?4 WHERE id = ?1",
+            params![id, s.started_at, exit, why],
+        )?;
+        Ok(id)
     }
 
     /// Completes run `id` with its exit code and, when the run wrote one, its summary.json.
@@ -206,6 +235,7 @@ impl History {
         )?;
         let rows = stmt.query_map(params![pipeline, last as i64], |r| {
             let exit: Option<i32> = r.get(7)?;
+            let aborted: Option<String> = r.get(16)?;
             Ok(RunRow {
                 id: r.get(0)?,
                 pipeline: r.get(1)?,
@@ -214,7 +244,7 @@ impl History {
                 kind: r.get(4)?,
                 started_at: r.get(5)?,
                 ended_at: r.get(6)?,
-                status: status_of(exit).to_owned(),
+                status: status_of(exit, aborted.as_deref()).to_owned(),
                 exit_code: exit,
                 rows_read: r.get(8)?,
                 created: r.get(9)?,
@@ -224,7 +254,7 @@ impl History {
                 rejected: r.get(13)?,
                 requests: r.get(14)?,
                 rate_limited_429: r.get(15)?,
-                aborted: r.get(16)?,
+                aborted,
                 report_dir: r.get(17)?,
             })
         })?;

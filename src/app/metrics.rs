@@ -28,6 +28,27 @@ pub struct RunLink {
     pub report_dir: std::path::PathBuf,
 }
 
+/// One pipeline file of the folder `serve` runs, for `/status` and the `pipeline_loaded` gauge.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PipelineState {
+    /// The file.
+    pub file: String,
+    /// The pipeline's name (the file's stem when it does not load).
+    pub pipeline: String,
+    /// Whether it loads; when not, why (`reason`), and it never runs until it is fixed.
+    pub loaded: bool,
+    /// Why it does not load.
+    pub reason: Option<String>,
+    /// The location it writes to.
+    pub location: Option<String>,
+    /// Its next scheduled run (RFC 3339), if scheduled.
+    pub next_run: Option<String>,
+    /// Its inbox folder, if it has one.
+    pub inbox: Option<String>,
+    /// Files of its inbox moved to `failed/`.
+    pub failed_files: u64,
+}
+
 /// Runs kept for `/runs` (the newest).
 const RUNS_KEPT: usize = 500;
 
@@ -45,6 +66,10 @@ pub struct Metrics {
     rate_limit: Family<Labels, Gauge<f64, AtomicU64>>,
     duration: Family<Labels, Gauge<f64, AtomicU64>>,
     last_success: Family<Labels, Gauge>,
+    loaded: Family<Labels, Gauge>,
+    failed_files: Family<Labels, Gauge>,
+    /// The folder's pipelines as last scanned (`None` before the first scan: not ready).
+    pipelines: std::sync::Mutex<Option<Vec<PipelineState>>>,
 }
 
 impl Default for Metrics {
@@ -59,9 +84,22 @@ impl Default for Metrics {
             rate_limit: Family::default(),
             duration: Family::default(),
             last_success: Family::default(),
+            loaded: Family::default(),
+            failed_files: Family::default(),
             registry: Registry::default(),
             runs_made: Default::default(),
+            pipelines: Default::default(),
         };
+        registry.register(
+            "pipeline_loaded",
+            "1 when the pipeline file loads, 0 when it does not (it never runs; /status says why)",
+            m.loaded.clone(),
+        );
+        registry.register(
+            "inbox_failed_files",
+            "Files of the pipeline's inbox moved to failed/",
+            m.failed_files.clone(),
+        );
         registry.register("rows", "Rows by pipeline and outcome", m.rows.clone());
         registry.register("runs", "Runs by pipeline and status", m.runs.clone());
         registry.register(
@@ -156,6 +194,73 @@ impl Metrics {
         }
     }
 
+    /// Takes the folder's pipelines as scanned: the `pipeline_loaded` and `inbox_failed_files`
+    /// gauges, and every series a loaded pipeline can have, at 0 until its first run (so that an
+    /// alert has a series to start from).
+    pub fn publish(&self, states: Vec<PipelineState>) {
+        for st in &states {
+            let p = || vec![("pipeline", st.pipeline.clone())];
+            self.loaded.get_or_create(&p()).set(i64::from(st.loaded));
+            self.failed_files
+                .get_or_create(&p())
+                .set(st.failed_files as i64);
+            if !st.loaded {
+                continue;
+            }
+            for status in crate::history::STATUSES {
+                let _ = self.runs.get_or_create(&vec![
+                    ("pipeline", st.pipeline.clone()),
+                    ("status", status.to_owned()),
+                ]);
+            }
+            for outcome in ["created", "updated", "unchanged", "exported", "rejected"] {
+                let _ = self.rows.get_or_create(&vec![
+                    ("pipeline", st.pipeline.clone()),
+                    ("outcome", outcome.to_owned()),
+                ]);
+            }
+            if let Some(loc) = &st.location {
+                let l = vec![("location", loc.clone())];
+                let _ = self.requests.get_or_create(&l);
+                let _ = self.rate_limited.get_or_create(&l);
+            }
+        }
+        *self.pipelines.lock().unwrap_or_else(|e| e.into_inner()) = Some(states);
+    }
+
+    /// `/status`: each pipeline of the folder — loaded or why not, next run, failed inbox
+    /// files — with its last run; `ready` once the folder was scanned.
+    fn status(&self) -> serde_json::Value {
+        let pipelines = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let runs = self.runs_made.lock().unwrap_or_else(|e| e.into_inner());
+        let list: Vec<serde_json::Value> = pipelines
+            .iter()
+            .flatten()
+            .map(|p| {
+                let last = runs.1.iter().rev().find(|r| r.pipeline == p.pipeline).map(|r| {
+                    serde_json::json!({"status": r.status, "started_at": r.started_at, "counts": r.counts,
+                        "report_dir": r.report_dir})
+                });
+                let mut v = serde_json::to_value(p).unwrap_or_default();
+                v["last_run"] = last.unwrap_or(serde_json::Value::Null);
+                v
+            })
+            .collect();
+        serde_json::json!({"version": 1, "ready": pipelines.is_some(), "pipelines": list})
+    }
+
+    /// Whether the folder was scanned (`/readyz`).
+    fn ready(&self) -> bool {
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// Remembers a run for `/runs`.
     pub fn remember(&self, link: RunLink) {
         let mut g = self.runs_made.lock().unwrap_or_else(|e| e.into_inner());
@@ -218,8 +323,32 @@ impl Metrics {
 pub fn spawn_endpoint(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
     use axum::routing::get;
     let (pages, reports) = (Arc::clone(&metrics), Arc::clone(&metrics));
+    let (status, ready) = (Arc::clone(&metrics), Arc::clone(&metrics));
     let app = axum::Router::new()
+        // Liveness only: a bad file never restarts the process.
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let m = Arc::clone(&ready);
+                async move {
+                    match m.ready() {
+                        true => (axum::http::StatusCode::OK, "ready\n"),
+                        false => (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "the folder is not scanned yet\n",
+                        ),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/status",
+            get(move || {
+                let m = Arc::clone(&status);
+                async move { axum::Json(m.status()) }
+            }),
+        )
         .route(
             "/runs",
             get(move || {

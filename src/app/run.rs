@@ -86,7 +86,13 @@ pub struct RunOptions {
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
 /// carrying [`ConfigError`] (exit 2).
 pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
-    let p = load_pipeline(&opts)?;
+    let p = match load_pipeline(&opts) {
+        Ok(p) => p,
+        Err(e) => {
+            record_unloaded(&opts, &e);
+            return Err(e);
+        }
+    };
     if opts.seed_contacts > 0 && !opts.sandbox {
         return Err(ConfigError::new("--seed-contacts only applies with --sandbox").into());
     }
@@ -94,6 +100,77 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
         return super::inbox::run(p, opts).await;
     }
     run_loaded(p, opts).await.result
+}
+
+/// The kind of a run in the history: `run`, `dry_run`, `retry_rejects`, each prefixed
+/// `rehearsal_` when it wrote into an embedded sandbox.
+pub(super) fn history_kind(opts: &RunOptions) -> &'static str {
+    match (opts.sandbox, opts.dry_run, opts.source_override.is_some()) {
+        (false, true, _) => "dry_run",
+        (false, false, true) => "retry_rejects",
+        (false, false, false) => "run",
+        (true, true, _) => "rehearsal_dry_run",
+        (true, false, true) => "rehearsal_retry_rejects",
+        (true, false, false) => "rehearsal_run",
+    }
+}
+
+/// Records in the history a run of `p` that failed before it started.
+pub(super) fn record_attempt(p: &config::Pipeline, opts: &RunOptions, e: &anyhow::Error) {
+    let location = p.target.as_ref().map(|t| t.location_id.as_str());
+    let state = super::state_dir_of(p, opts.state_dir.as_deref());
+    attempt(&state, (&p.name, &p.file, location), opts, e);
+}
+
+/// Records in the history a pipeline file that did not load (its name: the file's stem).
+fn record_unloaded(opts: &RunOptions, e: &anyhow::Error) {
+    if opts.part_of.is_some() {
+        return;
+    }
+    let file = &opts.pipeline;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let state = opts.state_dir.clone().unwrap_or_else(|| {
+        file.parent()
+            .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
+            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into())
+    });
+    // Only a pipeline file (.yaml) that exists: not a data file, a folder or a typo.
+    let yaml = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    if !file.is_file() || !yaml {
+        return;
+    }
+    attempt(&state, (&name, file, None), opts, e);
+}
+
+fn attempt(
+    state: &std::path::Path,
+    (name, file, location): (&str, &std::path::Path, Option<&str>),
+    opts: &RunOptions,
+    e: &anyhow::Error,
+) {
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let start = crate::history::Start {
+        pipeline: name,
+        pipeline_file: file,
+        location,
+        kind: history_kind(opts),
+        started_at: &now,
+        report_dir: std::path::Path::new(""),
+    };
+    let why = crate::config::redact_secrets(&crate::error::in_words(e));
+    let exit = crate::error::exit_code_for(e) as i32;
+    if let Err(err) =
+        crate::history::History::open(state).and_then(|h| h.attempt(&start, exit, &why))
+    {
+        tracing::warn!(error = %err, "Could not record the attempt in the run history.");
+    }
 }
 
 /// Runs a loaded pipeline: one location, or each location of a multi-location target.
@@ -144,6 +221,29 @@ pub(super) async fn run_one(p: config::Pipeline, opts: RunOptions) -> Ran {
     }
 }
 
+/// `Run finished.` with what the run did: rows by outcome, requests, 429s and duration.
+fn log_finished(exit: Exit, s: Option<&serde_json::Value>) {
+    let n = |path: &[&str]| {
+        s.and_then(|s| path.iter().try_fold(s, |v, k| v.get(*k)))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    tracing::info!(
+        exit = exit as i32,
+        rows_read = n(&["rows", "read"]),
+        created = n(&["rows", "created"]),
+        updated = n(&["rows", "updated"]),
+        unchanged = n(&["rows", "unchanged"]),
+        exported = n(&["rows", "exported"]),
+        rejected = n(&["rows", "rejected"]),
+        not_attempted = n(&["rejected_by_code", "not_attempted"]),
+        requests = n(&["requests", "sent"]),
+        rate_limited_429 = n(&["requests", "rate_limited_429"]),
+        duration_ms = n(&["duration_ms"]),
+        "Run finished."
+    );
+}
+
 /// The part of [`run`] its span covers.
 async fn run_in_span(
     p: config::Pipeline,
@@ -160,9 +260,15 @@ async fn run_in_span(
     // The webhook's URL is checked before anything is sent.
     let webhook = match crate::notify::webhook_of(&p) {
         Ok(w) => w,
-        Err(e) => return (Err(e.into()), None),
+        Err(e) => {
+            let e = e.into();
+            record_attempt(&p, &opts, &e);
+            interrupt.abort();
+            return (Err(e), None);
+        }
     };
     let mut out_dir = None;
+    let mut finished = None;
     let result = match Apis::build(&p, &opts).await {
         Ok(apis) => {
             let run = Run {
@@ -182,13 +288,17 @@ async fn run_in_span(
                 notify(n, url, (&p, &id), &result, dir.as_deref(), summary.as_ref()).await;
             }
             out_dir = dir;
+            finished = summary;
             result
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            record_attempt(&p, &opts, &e);
+            Err(e)
+        }
     };
     interrupt.abort();
     match &result {
-        Ok(exit) => tracing::info!(exit = *exit as i32, "Run finished."),
+        Ok(exit) => log_finished(*exit, finished.as_ref()),
         Err(e) => crate::progress::run_failed(crate::error::exit_code_for(e) as i32, e),
     }
     (result, out_dir)

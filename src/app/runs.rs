@@ -109,7 +109,14 @@ fn print_table(rows: &[RunRow]) {
         println!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
-    for row in &table {
+    for (row, r) in table.iter().zip(rows) {
         line(row.iter().map(String::as_str).collect());
+        // Why a run did not start or stopped, under it (cut to one line).
+        if let Some(why) = r.aborted.as_deref().filter(|_| r.status != "ok") {
+            let first = why.lines().next().unwrap_or_default();
+            let cut: String = first.chars().take(160).collect();
+            let more = if cut.len() < first.len() { "…" } else { "" };
+            println!("    {}: {cut}{more}", r.status);
+        }
     }
 }

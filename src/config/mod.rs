@@ -486,7 +486,7 @@ fn yaml_error(shown: &str, text: &str, e: &serde_saphyr::Error) -> String {
     out
 }
 
-/// `text` with every word that looks like a secret — 20 or more letters, digits, `-`, `_` or
+/// `text` with every word that looks like a secret — 30 or more letters, digits, `-`, `_` or
 /// `.`, with both letters and digits (a token, a key, a JWT) — replaced by `[hidden]`: an error
 /// message quoting a line of the pipeline never shows a token pasted into it.
 pub fn redact_secrets(text: &str) -> String {
@@ -498,7 +498,7 @@ pub fn redact_secrets(text: &str) -> String {
         let tail = &rest[start..];
         let end = tail.find(|c: char| !word(c)).unwrap_or(tail.len());
         let w = &tail[..end];
-        let secret = w.len() >= 20
+        let secret = w.len() >= 30
             && w.chars().any(|c| c.is_ascii_digit())
             && w.chars().any(|c| c.is_ascii_alphabetic());
         out.push_str(if secret { "[hidden]" } else { w });

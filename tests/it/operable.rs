@@ -258,3 +258,91 @@ fn common_mistakes_get_a_message_that_says_what_to_do() {
         assert!(!se.contains("os error"), "{args:?}: {se}");
     }
 }
+
+#[test]
+fn serve_shows_every_attempt_a_broken_pipeline_and_zero_series_from_the_start() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    // One pipeline every second whose token variable is not set (its runs end in exit 2), one
+    // that does not load, one that never runs (an hourly schedule far away).
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(3),
+        "schedule:\n  cron: \"* * * * * *\"\nreport:\n  dir: out\n",
+    );
+    let yaml = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        yaml.replace("token_env: IT_TOKEN", "token_env: NOT_SET_TOKEN"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("later.yaml"),
+        yaml.replace("cron: \"* * * * * *\"", "cron: \"0 0 3 1 1 *\""),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "version: 1\nsource: [\n").unwrap();
+    let mut serve = ServeProc::start(dir.path(), &sb.token);
+    serve.wait_for("p.yaml failed");
+    assert!(serve.get("/readyz").contains("200 OK"));
+    // The failed run is counted right after it is logged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let v = loop {
+        let status = serve.get("/status");
+        let body = status.split("\r\n\r\n").nth(1).unwrap().to_owned();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let p_ran = v["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pipeline"] == "p" && !p["last_run"].is_null());
+        if p_ran || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let by = |name: &str| {
+        v["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pipeline"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in /status: {v}"))
+    };
+    assert_eq!(v["ready"], true);
+    assert_eq!(by("broken")["loaded"], false);
+    assert!(
+        by("broken")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("broken.yaml"),
+        "{v}"
+    );
+    assert_eq!(by("later")["loaded"], true);
+    assert!(by("later")["next_run"].as_str().is_some(), "{v}");
+    assert_eq!(by("p")["last_run"]["status"], "config_error", "{v}");
+    let metrics = serve.get("/metrics");
+    for series in [
+        r#"ghl_import_pipeline_loaded{pipeline="broken"} 0"#,
+        r#"ghl_import_pipeline_loaded{pipeline="later"} 1"#,
+        // Series exist at 0 before the first run, for an alert to start from.
+        r#"ghl_import_runs_total{pipeline="later",status="config_error"} 0"#,
+        r#"ghl_import_rows_total{pipeline="later",outcome="rejected"} 0"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"ghl_import_runs_total{pipeline="p",status="config_error"}"#)
+            && !metrics.contains(r#"ghl_import_runs_total{pipeline="p",status="config_error"} 0"#),
+        "{metrics}"
+    );
+    assert!(serve.get("/runs").contains("config_error"));
+    serve.stop();
+    // And in `runs`, with the reason.
+    let o = run(bin().args(["runs", "--pipeline"]).arg(&p));
+    let (out, _) = text(&o);
+    assert!(out.contains("config_error"), "{out}");
+    assert!(out.contains("NOT_SET_TOKEN"), "{out}");
+}

@@ -8,11 +8,7 @@ impl Run<'_> {
     /// a warning, never a reason not to run).
     pub(super) fn history_start(&self, state_dir: &std::path::Path, out_dir: &std::path::Path) {
         let (p, opts) = (self.p, self.opts);
-        let kind = match (opts.dry_run, opts.source_override.is_some()) {
-            (true, _) => "dry_run",
-            (false, true) => "retry_rejects",
-            (false, false) => "run",
-        };
+        let kind = super::history_kind(opts);
         let location = p
             .target
             .as_ref()
@@ -53,16 +49,21 @@ impl Run<'_> {
             .as_ref()
             .and_then(|d| std::fs::read(d.join(report::SUMMARY_JSON)).ok())
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        if let Some((h, id)) = self
+        let started = self
             .history
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let ended_at = rfc3339(time::OffsetDateTime::now_utc());
-            if let Err(e) = h.finish(id, exit_of(result) as i32, &ended_at, summary.as_ref()) {
-                tracing::warn!(error = %e, "Could not complete the run in the run history.");
+            .take();
+        match (started, result) {
+            (Some((h, id)), _) => {
+                let ended_at = rfc3339(time::OffsetDateTime::now_utc());
+                if let Err(e) = h.finish(id, exit_of(result) as i32, &ended_at, summary.as_ref()) {
+                    tracing::warn!(error = %e, "Could not complete the run in the run history.");
+                }
             }
+            // It ended before it started (its source, credentials, lease): an attempt all the same.
+            (None, Err(e)) => super::record_attempt(self.p, self.opts, e),
+            (None, Ok(_)) => {}
         }
         (out_dir, summary)
     }

@@ -119,8 +119,9 @@ struct Entry {
     inbox: Option<InboxState>,
     /// Waiting to start since this time (its scheduled time, or when its inbox had a file).
     due: Option<SystemTime>,
-    /// The file did not load (reported once per version of it).
+    /// The file did not load (reported once per version of it), and why.
     broken: bool,
+    reason: Option<String>,
 }
 
 impl Entry {
@@ -213,6 +214,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
         if last_scan.is_none_or(|t| t.elapsed() >= RESCAN) {
             let first = last_scan.is_none();
             rescan(dir, &o, &mut entries, first);
+            metrics.publish(states(&entries));
             if first && o.once {
                 let now = SystemTime::now();
                 for e in entries.values_mut().filter(|e| e.pipeline.is_some()) {
@@ -234,6 +236,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
         }
         while let Some(done) = running.tasks.try_join_next_with_id() {
             worst = worst.worse(finished(&mut entries, &mut running, done));
+            metrics.publish(states(&entries));
         }
         let now = SystemTime::now();
         if o.once {
@@ -429,11 +432,13 @@ fn rescan(dir: &Path, o: &ServeOptions, entries: &mut BTreeMap<PathBuf, Entry>, 
             inbox: None,
             due: None,
             broken: false,
+            reason: None,
         };
         match crate::config::load(&f) {
             Err(err) => {
                 warning(&format!("serve: {} skipped: {err:#}", f.display()));
                 e.broken = true;
+                e.reason = Some(crate::config::redact_secrets(&err.to_string()));
             }
             // A multi-location pipeline runs in every shard, each on its own locations.
             Ok(p)
@@ -513,6 +518,41 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
     s.missed(last, now)
 }
 
+/// The folder's pipelines as `/status` and the metrics show them.
+fn states(entries: &BTreeMap<PathBuf, Entry>) -> Vec<super::metrics::PipelineState> {
+    let rfc = |t: SystemTime| {
+        time::OffsetDateTime::from(t)
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    };
+    entries
+        .iter()
+        .map(|(file, e)| {
+            let p = e.pipeline.as_ref();
+            let inbox = p.and_then(|p| p.inbox.as_ref());
+            let failed_files = inbox
+                .and_then(|i| std::fs::read_dir(&i.failed).ok())
+                .map_or(0, |rd| {
+                    rd.flatten().filter(|f| f.path().is_file()).count() as u64
+                });
+            super::metrics::PipelineState {
+                file: file.display().to_string(),
+                pipeline: p.map(|p| p.name.clone()).unwrap_or_else(|| {
+                    file.file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                }),
+                loaded: p.is_some(),
+                reason: e.reason.clone(),
+                location: e.location().map(str::to_owned),
+                next_run: e.next.and_then(rfc),
+                inbox: inbox.map(|i| i.dir.display().to_string()),
+                failed_files,
+            }
+        })
+        .collect()
+}
+
 /// One scheduled run, as `ghl-import run -q` would make it, counted in the metrics; its exit
 /// code.
 async fn run_one(
@@ -555,7 +595,25 @@ async fn run_one(
         Ok(e) => *e,
         Err(e) => crate::error::exit_code_for(e),
     };
-    let Some(p) = loaded else { return exit };
+    let Some(p) = loaded else {
+        // The file does not load: an attempt all the same (its history row, when it has a
+        // state folder, says why), counted under the file's stem.
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        metrics.record(&stem, None, exit as i32, "config_error", None);
+        metrics.remember(super::metrics::RunLink {
+            pipeline: stem,
+            started_at: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            status: "config_error".to_owned(),
+            counts: "–".to_owned(),
+            report_dir: PathBuf::new(),
+        });
+        return exit;
+    };
     let location = p.target.as_ref().map(|t| t.location_id.as_str());
     // The runs' figures, from the run history and their summary.json.
     let runs: Vec<_> = newest(&p, 1000)
@@ -563,8 +621,9 @@ async fn run_one(
         .filter(|r| r.id > before)
         .collect();
     if runs.is_empty() && result.is_err() {
-        // It did not start (busy location, bad pipeline): no row of its own.
-        metrics.record(&p.name, location, exit as i32, "failed", None);
+        // It did not start and left no row of its own (a busy location).
+        let status = crate::history::status_of(Some(exit as i32), None);
+        metrics.record(&p.name, location, exit as i32, status, None);
     }
     for r in runs.iter().rev() {
         let summary = std::fs::read(Path::new(&r.report_dir).join(crate::report::SUMMARY_JSON))
