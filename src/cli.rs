@@ -85,6 +85,9 @@ pub enum Command {
         seed_contacts: usize,
     },
     /// Check a pipeline, its source header, mapping and credentials; sends nothing.
+    #[command(
+        after_help = "Examples:\n  ghl-import validate --sandbox pipelines/quickstart.yaml\n  GHL_TOKEN=… ghl-import validate --live pipelines/contacts.yaml\n  ghl-import validate pipelines/contacts.yaml --format json"
+    )]
     Validate {
         /// The pipeline YAML file.
         pipeline: PathBuf,
@@ -139,15 +142,18 @@ pub enum Command {
         after_help = "Examples:\n  ghl-import runs\n  ghl-import runs --pipeline pipelines/quickstart.yaml --last 5\n  ghl-import runs --state-dir /var/lib/ghl-import --format json"
     )]
     Runs {
+        /// `prune`: remove old report folders instead of listing runs.
+        #[command(subcommand)]
+        action: Option<RunsAction>,
         /// Only this pipeline's runs: its file (then its state folder is read) or its name.
-        #[arg(long, value_name = "FILE|NAME")]
+        #[arg(long, value_name = "FILE|NAME", global = true)]
         pipeline: Option<String>,
         /// How many runs, newest first.
         #[arg(long, value_name = "N", default_value_t = 20)]
         last: usize,
         /// The state folder holding runs.sqlite (default: beside --pipeline, else
         /// pipelines/.ghl-import, else .ghl-import).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
         /// `table` for people, `json` for scripts (`{"version": 1, "runs": [...]}`).
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -157,6 +163,9 @@ pub enum Command {
         json: bool,
     },
     /// Undo a run: delete the contacts it created, restore the fields it changed.
+    #[command(
+        after_help = "Examples:\n  ghl-import rollback out/contacts-20261207T101500Z\n  ghl-import rollback --created-only --state-dir /var/lib/ghl-import out/contacts-20261207T101500Z"
+    )]
     Rollback {
         /// The run's output folder (holding run.json and rollback.jsonl).
         run: PathBuf,
@@ -174,6 +183,9 @@ pub enum Command {
     #[command(subcommand)]
     Auth(AuthCommand),
     /// Re-run a finished run's pipeline on its rejected.csv (after fixing the cells).
+    #[command(
+        after_help = "Examples:\n  ghl-import retry-rejects out/contacts-20261207T101500Z\n  ghl-import retry-rejects --include duplicates out/contacts-20261207T101500Z"
+    )]
     RetryRejects {
         /// The run's output folder (holding summary.json and rejected.csv).
         run: PathBuf,
@@ -199,6 +211,9 @@ pub enum Command {
         state_dir: Option<PathBuf>,
     },
     /// Guess a pipeline from a file's headers and values; writes commented YAML to check.
+    #[command(
+        after_help = "Examples:\n  ghl-import init contacts.csv -o pipelines/contacts.yaml\n  ghl-import init export.xlsx --sample 5000 -o pipelines/export.yaml"
+    )]
     Init {
         /// The CSV or workbook to import.
         input: PathBuf,
@@ -214,6 +229,9 @@ pub enum Command {
     },
     /// Show what the first rows of a pipeline's source become: the cells, the exact upsert
     /// body, notes and tasks, and rejects or warnings. Sends nothing.
+    #[command(
+        after_help = "Examples:\n  ghl-import preview pipelines/quickstart.yaml\n  ghl-import preview pipelines/quickstart.yaml --row 17 --format json"
+    )]
     Preview {
         /// The pipeline YAML file.
         pipeline: PathBuf,
@@ -236,18 +254,23 @@ pub enum Command {
     },
     /// Build report.html for a run folder from its files (runs write one themselves; this
     /// rebuilds it, for older runs too).
+    #[command(after_help = "Example:\n  ghl-import report out/quickstart-20261207T101500Z")]
     Report {
         /// The run's output folder (holding summary.json).
         run: PathBuf,
     },
     /// Print a shell completion script (e.g. `ghl-import completions bash >
     /// ~/.local/share/bash-completion/completions/ghl-import`).
+    #[command(
+        after_help = "Examples:\n  ghl-import completions bash > ~/.local/share/bash-completion/completions/ghl-import\n  ghl-import completions zsh > ~/.zfunc/_ghl-import"
+    )]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff; `ghl-import man > ghl-import.1 && man ./ghl-import.1`).
+    #[command(after_help = "Example:\n  ghl-import man > ~/.local/share/man/man1/ghl-import.1")]
     Man,
     /// Serve the embedded GHL sandbox on 127.0.0.1 until Ctrl-C.
     Sandbox(SandboxArgs),
@@ -258,6 +281,9 @@ pub enum Command {
 pub enum AuthCommand {
     /// Authorize the app for a location, or with --agency for an agency (authorization-code
     /// flow), and store its tokens.
+    #[command(
+        after_help = "Examples:\n  ghl-import auth login --client-id $GHL_CLIENT_ID\n  ghl-import auth login --agency --client-id $GHL_CLIENT_ID"
+    )]
     Login {
         /// The OAuth app's client id (GHL Marketplace → your app → Auth).
         #[arg(long)]
@@ -300,6 +326,9 @@ pub enum AuthCommand {
     },
     /// Show the stored grants' location or agency, scopes and expiry (never the tokens), and
     /// the locations each agency grant covers.
+    #[command(
+        after_help = "Examples:\n  ghl-import auth status\n  ghl-import auth status --format json"
+    )]
     Status {
         /// Only this location.
         #[arg(long)]
@@ -317,6 +346,7 @@ pub enum AuthCommand {
         format: Format,
     },
     /// Delete a location's stored tokens, or an agency's grant.
+    #[command(after_help = "Example:\n  ghl-import auth logout --location loc-123")]
     Logout {
         /// The location.
         #[arg(long, required_unless_present = "agency", conflicts_with = "agency")]
@@ -436,4 +466,26 @@ pub enum LogFormat {
     Text,
     /// JSON lines (tracing-subscriber's json layer).
     Json,
+}
+
+/// `ghl-import runs prune`.
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// Remove the report folders (customer data) of old runs: those that ended more than
+    /// --keep-days ago, and those beyond the newest --keep-runs of each pipeline. Runs that have
+    /// not ended are never touched; a removed run can no longer be rolled back.
+    #[command(
+        after_help = "Examples:\n  ghl-import runs prune --keep-days 30 --state-dir /var/lib/ghl-import\n  ghl-import runs prune --pipeline pipelines/contacts.yaml --keep-runs 20 --dry-run"
+    )]
+    Prune {
+        /// Keep the folders of runs that ended within this many days.
+        #[arg(long, value_name = "DAYS")]
+        keep_days: Option<u32>,
+        /// Keep the folders of this many newest runs of each pipeline.
+        #[arg(long, value_name = "N")]
+        keep_runs: Option<u32>,
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }

@@ -66,6 +66,26 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         c @ (Command::Completions { .. } | Command::Man) => generated_docs(c),
         Command::Report { run } => report_cmd(&run),
         Command::Runs {
+            action:
+                Some(ghl_import::cli::RunsAction::Prune {
+                    keep_days,
+                    keep_runs,
+                    dry_run,
+                }),
+            pipeline,
+            state_dir,
+            ..
+        } => app::runs_prune(
+            pipeline.as_deref(),
+            state_dir.as_deref(),
+            ghl_import::config::model::Retention {
+                days: keep_days,
+                runs: keep_runs,
+            },
+            dry_run,
+        ),
+        Command::Runs {
+            action: None,
             pipeline,
             last,
             state_dir,

@@ -283,6 +283,9 @@ async fn run_in_span(
             };
             let result = run.execute().await;
             let (dir, summary) = run.finished(&result);
+            if opts.part_of.is_none() {
+                super::prune::after_run(&p, &super::state_dir_of(&p, opts.state_dir.as_deref()));
+            }
             if let (Some(n), Some(url)) = (&p.notify, &webhook) {
                 let id = run_id(&p, started_at);
                 notify(n, url, (&p, &id), &result, dir.as_deref(), summary.as_ref()).await;

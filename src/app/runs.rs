@@ -6,13 +6,58 @@ use crate::cli::Format;
 use crate::error::{ConfigError, Exit};
 use crate::history::{History, RunRow, JSON_VERSION};
 
-/// Lists the last `last` runs (of `pipeline`: a pipeline file or a pipeline name).
-pub fn runs(
+/// `runs prune`: removes old report folders of `pipeline` (a file or a name), else of every
+/// pipeline in the history, as `keep` says.
+pub fn runs_prune(
     pipeline: Option<&str>,
-    last: usize,
     state_dir: Option<&Path>,
-    format: Format,
+    keep: crate::config::model::Retention,
+    dry_run: bool,
 ) -> anyhow::Result<Exit> {
+    if keep.days.is_none() && keep.runs.is_none() {
+        return Err(ConfigError::new(
+            "runs prune: say what to keep: --keep-days N, --keep-runs N, or both",
+        )
+        .into());
+    }
+    let (name, dir) = history_of(pipeline, state_dir)?;
+    let h = History::open_file(&dir.join(crate::history::FILE))?;
+    let names: Vec<String> = match name {
+        Some(n) => vec![n],
+        None => {
+            let mut all: Vec<String> = h
+                .list(None, usize::MAX >> 1)?
+                .into_iter()
+                .map(|r| r.pipeline)
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        }
+    };
+    let (mut folders, mut bytes) = (0, 0);
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for n in &names {
+        let done = super::prune::prune(&h, n, keep, dry_run)?;
+        for f in &done.folders {
+            println!("{verb} {f}");
+        }
+        folders += done.folders.len();
+        bytes += done.bytes;
+    }
+    println!(
+        "{verb} {folders} report folders ({:.1} MB) of {} pipelines",
+        bytes as f64 / 1e6,
+        names.len()
+    );
+    Ok(Exit::Ok)
+}
+
+/// The pipeline name (from a file or a name) and the state folder whose history to read.
+fn history_of(
+    pipeline: Option<&str>,
+    state_dir: Option<&Path>,
+) -> anyhow::Result<(Option<String>, std::path::PathBuf)> {
     // A pipeline file: its name, and its state folder unless one is given.
     let file = pipeline
         .map(Path::new)
@@ -39,6 +84,18 @@ pub fn runs(
         ))
         .into());
     }
+    Ok((name, dir))
+}
+
+/// Lists the last `last` runs (of `pipeline`: a pipeline file or a pipeline name).
+pub fn runs(
+    pipeline: Option<&str>,
+    last: usize,
+    state_dir: Option<&Path>,
+    format: Format,
+) -> anyhow::Result<Exit> {
+    let (name, dir) = history_of(pipeline, state_dir)?;
+    let db = dir.join(crate::history::FILE);
     let rows = History::open_file(&db)?.list(name.as_deref(), last)?;
     match format {
         Format::Json => println!(

@@ -360,6 +360,8 @@ pub struct ReportSettings {
     pub escape_formulas: bool,
     /// Also write rejected.xlsx.
     pub rejected_format: model::RejectedFormat,
+    /// Report folders kept (`report.keep`).
+    pub keep: Option<model::Retention>,
 }
 
 /// Reads, interpolates, parses and validates a pipeline file, reading variables from the process

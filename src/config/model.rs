@@ -712,6 +712,22 @@ pub struct ReportConfig {
     /// spreadsheet; `retry-rejects` reads whichever was changed last).
     #[serde(default)]
     pub rejected_format: RejectedFormat,
+    /// How long report folders (customer data) are kept; none: kept until removed by hand.
+    #[serde(default)]
+    pub keep: Option<Retention>,
+}
+
+/// `report.keep`: after each run, the pipeline's older report folders are removed — those of
+/// runs that ended more than `days` ago, and those beyond the newest `runs`.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Keep the folders of runs that ended within this many days.
+    #[serde(default)]
+    pub days: Option<u32>,
+    /// Keep the folders of this many newest runs.
+    #[serde(default)]
+    pub runs: Option<u32>,
 }
 
 /// The format of the rejected rows for people.
@@ -729,6 +745,7 @@ impl Default for ReportConfig {
     fn default() -> Self {
         ReportConfig {
             dir: None,
+            keep: None,
             rejected_format: RejectedFormat::Csv,
             escape_formulas: true,
         }

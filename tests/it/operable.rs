@@ -346,3 +346,91 @@ fn serve_shows_every_attempt_a_broken_pipeline_and_zero_series_from_the_start() 
     assert!(out.contains("config_error"), "{out}");
     assert!(out.contains("NOT_SET_TOKEN"), "{out}");
 }
+
+#[test]
+fn every_subcommands_help_has_examples() {
+    for cmd in [
+        &["run"][..],
+        &["validate"],
+        &["serve"],
+        &["runs"],
+        &["rollback"],
+        &["retry-rejects"],
+        &["init"],
+        &["preview"],
+        &["report"],
+        &["completions"],
+        &["man"],
+        &["auth", "login"],
+        &["auth", "status"],
+        &["auth", "logout"],
+    ] {
+        let o = run(bin().args(cmd).arg("--help"));
+        let (out, _) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{cmd:?}");
+        assert!(
+            out.contains("Example"),
+            "{cmd:?} --help has no example:\n{out}"
+        );
+        assert!(out.contains("ghl-import "), "{cmd:?}");
+    }
+}
+
+#[test]
+fn report_keep_and_runs_prune_remove_old_report_folders_only() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(3),
+        "report:\n  dir: out\n  keep: {runs: 2}\n",
+    );
+    for _ in 0..4 {
+        let o = run(bin().args(["run", "-q"]).arg(&p).env("IT_TOKEN", &sb.token));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+        // Report folders are named by the second.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let folders = |d: &std::path::Path| std::fs::read_dir(d).unwrap().count();
+    let out = dir.path().join("out");
+    assert_eq!(folders(&out), 2, "report.keep: the two newest");
+    // A folder that is not a run's is never touched.
+    std::fs::create_dir_all(out.join("notes")).unwrap();
+    let state = dir.path().join(".ghl-import");
+    let o = run(bin()
+        .args([
+            "runs",
+            "prune",
+            "--keep-runs",
+            "1",
+            "--dry-run",
+            "--state-dir",
+        ])
+        .arg(&state));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert!(
+        text(&o).0.contains("would remove 1 report folders"),
+        "{}",
+        text(&o).0
+    );
+    assert_eq!(folders(&out), 3);
+    let o = run(bin()
+        .args(["runs", "prune", "--keep-runs", "1", "--state-dir"])
+        .arg(&state));
+    assert!(
+        text(&o).0.contains("removed 1 report folders"),
+        "{}",
+        text(&o).0
+    );
+    assert_eq!(folders(&out), 2, "the newest run's folder and notes/");
+    assert!(out.join("notes").is_dir());
+    // The history keeps every run.
+    let o = run(bin().args(["runs", "--state-dir"]).arg(&state));
+    assert_eq!(
+        text(&o).0.lines().filter(|l| l.contains(" run ")).count(),
+        4,
+        "{}",
+        text(&o).0
+    );
+}

@@ -162,9 +162,11 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
             );
         }
     }
+    let shown = out.display();
     println!(
-        "check the guesses, then: ghl-import validate {}",
-        out.display()
+        "check the guesses, then: ghl-import validate --sandbox {shown}   (no token needed)\n\
+         then: ghl-import preview {shown}, ghl-import run --sandbox {shown} (a rehearsal), and with your \
+         token in the variable the pipeline names: ghl-import run --dry-run {shown}, then ghl-import run {shown}"
     );
     Ok(Exit::Ok)
 }

@@ -614,7 +614,18 @@ pub(super) fn validate(
         dir: cfg.report.dir.as_deref().map(|d| c.resolve(d)),
         escape_formulas: cfg.report.escape_formulas,
         rejected_format: cfg.report.rejected_format,
+        keep: cfg.report.keep,
     };
+    if cfg
+        .report
+        .keep
+        .is_some_and(|k| k.days.is_none() && k.runs.is_none())
+    {
+        c.err(
+            &["report", "keep"],
+            "names neither `days` nor `runs`: say how long report folders are kept (e.g. {days: 30, runs: 50})",
+        );
+    }
     Ok(Pipeline {
         name,
         file: path.to_path_buf(),

@@ -13,6 +13,27 @@ pub(super) struct Group {
     pub(super) examples: Vec<(String, String, String)>,
 }
 
+/// A hint with the row numbers it names made general: "into row 2" → "into the row its message
+/// names".
+fn general(hint: &str) -> String {
+    let mut out = String::with_capacity(hint.len());
+    let mut rest = hint;
+    while let Some(i) = rest.find("row ") {
+        let after = &rest[i + 4..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..i]);
+        if digits > 0 {
+            out.push_str("the row its message names");
+            rest = &after[digits..];
+        } else {
+            out.push_str("row ");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Rows grouped by a key, in first-seen order of keys (then sorted by count when shown).
 #[derive(Debug, Default)]
 pub(super) struct Groups {
@@ -30,8 +51,12 @@ impl Groups {
     ) {
         let g = map.entry(key.to_owned()).or_default();
         g.count += 1;
-        if g.about.is_empty() {
+        if g.count == 1 {
             g.about = about.to_owned();
+        } else if g.about != about {
+            // Hints that name their own row ("merge this row into row 2") differ within a group:
+            // the group's line says what they have in common.
+            g.about = general(&g.about);
         }
         if g.examples.len() < EXAMPLES {
             g.examples.push(ex);

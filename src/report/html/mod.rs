@@ -38,6 +38,21 @@ pub fn write(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// Escapes `text` and shows its `` `quoted` `` parts as code, an empty quote as *blank*.
+pub fn code_spans(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in text.split('`').enumerate() {
+        match (i % 2, part.is_empty()) {
+            (0, _) => out.push_str(&esc(part)),
+            (_, true) => out.push_str("<i>blank</i>"),
+            (_, false) => {
+                let _ = write!(out, "<code>{}</code>", esc(part));
+            }
+        }
+    }
+    out
+}
+
 /// The page for the run folder `dir`.
 pub fn render(dir: &Path) -> anyhow::Result<String> {
     let s: Value = serde_json::from_slice(
@@ -57,7 +72,7 @@ pub fn render(dir: &Path) -> anyhow::Result<String> {
     h.rejects(&s, &rejects);
     h.values(&s, &values);
     h.unmapped(&s);
-    h.warnings(&warnings);
+    h.warnings(&s, &warnings);
     if s["plan"].as_object().is_some_and(|p| !p.is_empty()) {
         h.plan(&s, &plan);
     }
@@ -155,6 +170,28 @@ impl Page {
         }
     }
 
+    /// A timestamp shown to the second (`2026-12-07 16:44:06 UTC`), its exact value in `data-v`.
+    fn fig_time(&mut self, s: &Value, path: &str) {
+        let raw = shown(at(s, path));
+        let nice =
+            time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .and_then(|t| {
+                    t.format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+                    ))
+                    .ok()
+                })
+                .unwrap_or_else(|| raw.clone());
+        let _ = write!(
+            self.out,
+            "<span data-k=\"{}\" data-v=\"{}\">{}</span>",
+            esc(path),
+            esc(&raw),
+            esc(&nice)
+        );
+    }
+
     fn head(&mut self, s: &Value) {
         let name = shown(&s["pipeline"]);
         let from_ghl = s["source"]
@@ -199,7 +236,7 @@ impl Page {
             }
         }
         self.out.push_str("<br>started ");
-        self.fig(s, "started_at");
+        self.fig_time(s, "started_at");
         let ms = s["duration_ms"].as_u64().unwrap_or(0);
         let _ = write!(
             self.out,
@@ -207,7 +244,8 @@ impl Page {
             duration(ms)
         );
         let read = s["rows"]["read"].as_u64().unwrap_or(0);
-        if ms > 0 && read > 0 {
+        let planned = s["plan"].as_object().is_some_and(|p| !p.is_empty());
+        if ms > 0 && read > 0 && !planned {
             let _ = write!(
                 self.out,
                 " ({:.0} rows/s)",
@@ -330,9 +368,13 @@ impl Page {
     ) {
         let mut sorted: Vec<(&String, &Group)> = groups.iter().collect();
         sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        let examples = match key_name {
+            "field" => "examples (row: old → new)",
+            _ => "examples (row: value — message)",
+        };
         let _ = write!(
             self.out,
-            "<h3>{title}</h3><table><thead><tr><th>{key_name}</th><th class=\"n\">rows</th><th>{about_name}</th><th>examples (row: value — message)</th></tr></thead><tbody>"
+            "<h3>{title}</h3><table><thead><tr><th>{key_name}</th><th class=\"n\">rows</th><th>{about_name}</th><th>{examples}</th></tr></thead><tbody>"
         );
         for (key, g) in sorted.iter().take(GROUPS) {
             let _ = write!(
@@ -349,7 +391,7 @@ impl Page {
             let _ = write!(
                 self.out,
                 "</td><td>{}</td><td><ul class=\"ex\">",
-                esc(&g.about)
+                code_spans(&g.about)
             );
             for (row, value, message) in &g.examples {
                 let _ = write!(self.out, "<li><b>{}</b>", esc(row));
@@ -357,7 +399,7 @@ impl Page {
                     let _ = write!(self.out, ": <code>{}</code>", esc(value));
                 }
                 if !message.is_empty() {
-                    let _ = write!(self.out, " — {}", esc(message));
+                    let _ = write!(self.out, " — {}", code_spans(message));
                 }
                 self.out.push_str("</li>");
             }
@@ -517,11 +559,16 @@ impl Page {
         self.out.push_str("</tbody></table></section>");
     }
 
-    fn warnings(&mut self, g: &Groups) {
+    fn warnings(&mut self, s: &Value, g: &Groups) {
         if g.by.is_empty() {
             return;
         }
-        self.out.push_str("<section><h2>Warnings</h2><p>Rows loaded, but worth a look (<code>results.csv</code>, column <code>warnings</code>).</p>");
+        let planned = s["plan"].as_object().is_some_and(|p| !p.is_empty());
+        let _ = write!(
+            self.out,
+            "<section><h2>Warnings</h2><p>Rows {}, but worth a look (<code>results.csv</code>, column <code>warnings</code>).</p>",
+            if planned { "that would load" } else { "loaded" }
+        );
         self.groups(&Value::Null, "By code", "code", "", &g.by, None);
         self.out.push_str("</section>");
     }
@@ -616,6 +663,15 @@ impl Page {
             "<h3>Requests per second</h3><svg class=\"chart\" viewBox=\"0 -10 {w} {}\" role=\"img\" aria-label=\"requests per second\"><polyline fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\" points=\"{points}\"/>",
             h + 30.0
         );
+        // The y-axis: requests per second at 0, half and the top.
+        for v in [0.0, top / 2.0, top / 1.15] {
+            let _ = write!(
+                self.out,
+                "<line x1=\"0\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#d0d7de\"/><text x=\"{w}\" y=\"{1:.1}\" text-anchor=\"end\" class=\"lbl\">{v:.0}/s</text>",
+                y(v),
+                y(v) - 3.0
+            );
+        }
         if let Some(l) = limit {
             let _ = write!(
                 self.out,
@@ -658,7 +714,7 @@ h2{font-size:19px;border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:
 svg.bar{width:100%;height:28px;display:block;border-radius:4px;background:#eaeef2}svg.chart{width:100%;height:auto;display:block;background:#fff;border:1px solid #d0d7de;border-radius:6px}\
 .lbl{font-size:13px;fill:#57606a}ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:6px 22px}ul.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}\
 table{border-collapse:collapse;width:100%;table-layout:fixed;background:#fff}th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-th{background:#f3f5f7;font-weight:600}td.n,th.n{text-align:right;width:90px}thead th:first-child{width:190px}thead th:nth-child(3){width:300px}\
+th{background:#f3f5f7;font-weight:600;white-space:nowrap}td.n,th.n{text-align:right;width:90px}thead th:first-child{width:190px}thead th:nth-child(3){width:300px}\
 table.loc thead th:first-child{width:150px}table.loc thead th:nth-child(3){width:auto}table.loc thead th:last-child{width:220px}table.loc td{text-align:right}table.loc td:first-child,table.loc td:last-child{text-align:left}\
 ul.ex{margin:0;padding-left:16px}code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}";
 
