@@ -157,6 +157,7 @@ async fn run_cmd(c: Command) -> anyhow::Result<Exit> {
         force,
         json: format == Format::Json,
         part_of: None,
+        source_shown: None,
         only_location: None,
         shard: None,
     })

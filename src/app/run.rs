@@ -81,6 +81,9 @@ pub struct RunOptions {
     /// This run is one location's part of a multi-location run: it prints no summary and
     /// talks to the API the parent gives it when there is one (its shared sandbox).
     pub part_of: Option<super::fanout::Part>,
+    /// How the reports name the source, when not as the pipeline's source (a routed part is
+    /// named by the file it came from, not by the part file).
+    pub source_shown: Option<String>,
 }
 
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors

@@ -259,6 +259,14 @@ fn a_location_that_uninstalls_the_app_mid_run_stops_alone_while_the_others_finis
     let s = summary(&d);
     assert_eq!(s["rows"]["read"], 80, "{s}");
     assert_eq!(s["rows"]["outcomes"], 80, "routed: one outcome per row");
+    // A location's report names the file its rows came from, not the internal part file.
+    let part = summary(&d.join("locations").join("loc-a"));
+    let source = part["source"].as_str().unwrap();
+    assert!(
+        source.contains("in.csv") && source.contains("for loc-a"),
+        "{source}"
+    );
+    assert!(!source.contains("parts/"), "{source}");
     assert_eq!(s["rows"]["created"].as_u64().unwrap(), 40 + b as u64);
     assert_eq!(
         s["rejected_by_code"]["not_attempted"].as_u64().unwrap(),

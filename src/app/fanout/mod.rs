@@ -264,9 +264,12 @@ async fn run_parts(
     };
     let runs = futures::stream::iter(inputs)
         .map(|(location, input)| {
+            let routed = input.rows > 0 || p.fanout.as_ref().is_some_and(|f| f.route.is_some());
             let child = part_pipeline(p, &location, input);
             let dir = out_dir.join("locations").join(folder(&location));
             let child_opts = RunOptions {
+                source_shown: routed
+                    .then(|| format!("{} (its rows for {location})", p.source.describe())),
                 out: Some(dir.clone()),
                 // The run's own fresh folder (or one --force gave it).
                 force: opts.force,

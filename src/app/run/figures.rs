@@ -61,7 +61,11 @@ impl Run<'_> {
             version: report::summary::SUMMARY_VERSION,
             pipeline: p.name.clone(),
             pipeline_file: absolute(&p.file),
-            source: p.source.describe(),
+            source: self
+                .opts
+                .source_shown
+                .clone()
+                .unwrap_or_else(|| p.source.describe()),
             location_id: p
                 .target
                 .as_ref()
