@@ -63,20 +63,20 @@ pub(crate) fn credentials(
     match &t.auth {
         TargetAuth::Token { env } => var(env).map(Credentials::Static).ok_or_else(|| {
             ConfigError::new(format!(
-                "{}: {section}.auth.token_env: environment variable `{env}` is not set; export it with a \
-                 Private Integration Token of location {} (Settings → Private Integrations), or run with --sandbox",
-                p.file.display(),
+                "{}: environment variable `{env}` is not set; export it with a Private Integration Token \
+                 of location {} (Settings → Private Integrations), or run with --sandbox",
+                p.at(&[section, "auth", "token_env"]),
                 t.location_id
             ))
         }),
         TargetAuth::OAuth { .. } | TargetAuth::Agency { .. } => {
             let env = t.auth.client_secret_env().unwrap_or_default();
             let secret = var(env).ok_or_else(|| {
+                let kind = if matches!(t.auth, TargetAuth::Agency { .. }) { "agency" } else { "oauth" };
                 ConfigError::new(format!(
-                    "{}: {section}.auth.{}.client_secret_env: environment variable `{env}` is \
-                     not set; export the OAuth app's client secret (needed to refresh tokens)",
-                    p.file.display(),
-                    if matches!(t.auth, TargetAuth::Agency { .. }) { "agency" } else { "oauth" },
+                    "{}: environment variable `{env}` is not set; export the OAuth app's client secret \
+                     (needed to refresh tokens)",
+                    p.at(&[section, "auth", kind, "client_secret_env"]),
                 ))
             })?;
             let store = crate::auth::store::TokenStore::new(state_dir);

@@ -77,6 +77,18 @@ impl Fanout {
 }
 
 impl Pipeline {
+    /// `file:line:col: a.b.c` for the key at `keys` in the pipeline's file (`file: a.b.c` when
+    /// it cannot be found), for errors found after loading (a variable that is not set).
+    pub fn at(&self, keys: &[&str]) -> String {
+        let pos = std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|t| locate::locate(&t, keys));
+        match pos {
+            Some((l, c)) => format!("{}:{l}:{c}: {}", self.file.display(), keys.join(".")),
+            None => format!("{}: {}", self.file.display(), keys.join(".")),
+        }
+    }
+
     /// The pipeline as one location's run of a multi-location target sees it (a commands on
     /// one location's run folder acts on that location only). No change for one location.
     pub fn for_location(mut self, location: &str) -> Pipeline {

@@ -434,3 +434,58 @@ fn report_keep_and_runs_prune_remove_old_report_folders_only() {
         text(&o).0
     );
 }
+
+#[test]
+fn the_readme_claims_about_counts_and_logs_hold() {
+    let dir = workdir();
+    let out = dir.path().join("o");
+    let o = run(bin()
+        .current_dir(repo())
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "pipelines/quickstart.yaml",
+            "--sandbox",
+            "-q",
+            "--out",
+        ])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(3));
+    let (_, err) = text(&o);
+    // JSON logs: every stderr line is a JSON object; `Run finished.` carries the counts.
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let done = lines
+        .iter()
+        .find(|l| l["message"] == "Run finished.")
+        .expect("a Run finished. line");
+    for (k, v) in [
+        ("rows_read", 50),
+        ("created", 45),
+        ("rejected", 5),
+        ("exit", 3),
+    ] {
+        assert_eq!(done[k], v, "{k}: {done}");
+    }
+    assert!(done["requests"].as_u64().unwrap() >= 46, "{done}");
+    // summary.json: the outcomes add up to the rows read.
+    let s = summary(&out);
+    let r = &s["rows"];
+    let sum: u64 = ["created", "updated", "unchanged", "exported", "rejected"]
+        .iter()
+        .map(|k| r[*k].as_u64().unwrap())
+        .sum();
+    assert_eq!(r["outcomes"].as_u64(), Some(sum), "{s}");
+    assert_eq!(r["outcomes"], r["read"], "{s}");
+    // The printed summary (text mode) shows the same counts.
+    let o = run(bin()
+        .current_dir(repo())
+        .args(["run", "pipelines/quickstart.yaml", "--sandbox", "--out"])
+        .arg(dir.path().join("o2")));
+    let (printed, _) = text(&o);
+    assert!(printed.contains("created           45"), "{printed}");
+    assert!(printed.contains("rejected           5"), "{printed}");
+}
