@@ -154,6 +154,16 @@ fn each_kind_of_report_shows_what_summary_json_says_without_overflow_errors_or_r
     for l in links.as_array().unwrap() {
         assert!(agency.join(l.as_str().unwrap()).is_file(), "{l}");
     }
+    // The request chart of a multi-location run: a line per location (the busiest few), with
+    // a y-axis.
+    let lines = b.eval(
+        "[...document.querySelectorAll('svg[aria-label=\"requests per second by location\"] polyline')].length",
+    );
+    assert!(lines.as_u64().unwrap_or(0) >= 2, "{lines}");
+    let axis = b.eval(
+        "[...document.querySelectorAll('svg.chart text')].some(t => t.textContent.endsWith('/s'))",
+    );
+    assert_eq!(axis, true);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! test (or a script) can check the page against the file. HTML escaping is done here: five
 //! characters, in text and in attribute values alike.
 
+mod chart;
 mod files;
 use files::{timeline, Group, Groups, Tick};
 use std::collections::BTreeMap;
@@ -77,6 +78,9 @@ pub fn render(dir: &Path) -> anyhow::Result<String> {
         h.plan(&s, &plan);
     }
     h.requests(&s, &timeline);
+    if s["locations"].is_array() {
+        chart::draw(&mut h.out, &chart::series(dir, &s));
+    }
     h.out.push_str("</main></body></html>\n");
     Ok(h.out)
 }
