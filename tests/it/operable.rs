@@ -489,3 +489,67 @@ fn the_readme_claims_about_counts_and_logs_hold() {
     assert!(printed.contains("created           45"), "{printed}");
     assert!(printed.contains("rejected           5"), "{printed}");
 }
+
+/// Every file under `dir`, read as bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_token_in_use_is_in_no_output_report_history_or_journal() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let wrong = "pit-0badc0de-1111-2222-3333-444455556666";
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(5),
+        "report:\n  dir: out\n",
+    );
+    let mut outputs = Vec::new();
+    // The right token, then a refused one, in text and JSON logs, verbose; then the commands
+    // that read a run back.
+    for (token, args, code) in [
+        (sb.token.as_str(), &["-vv", "run"][..], 0),
+        (
+            sb.token.as_str(),
+            &["--log-format", "json", "-v", "run", "--dry-run"],
+            0,
+        ),
+        (wrong, &["-vv", "run"], 1),
+        (wrong, &["--log-format", "json", "run"], 1),
+        (sb.token.as_str(), &["validate", "--live"], 0),
+        (wrong, &["preview", "--live"], 1),
+    ] {
+        let o = run(bin().args(args).arg(&p).env("IT_TOKEN", token));
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", text(&o).1);
+        outputs.push((format!("{args:?}"), [o.stdout, o.stderr].concat()));
+    }
+    let o = run(bin().args(["runs"]).arg("--pipeline").arg(&p));
+    outputs.push(("runs".into(), o.stdout));
+    for (path, bytes) in files_under(dir.path()) {
+        if path.ends_with("p.yaml") {
+            continue;
+        }
+        outputs.push((path.display().to_string(), bytes));
+    }
+    assert!(outputs.len() > 20, "reports, history and journal were read");
+    for secret in [sb.token.as_str(), wrong] {
+        for (what, bytes) in &outputs {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains(secret), "{what} holds a token");
+        }
+    }
+}
