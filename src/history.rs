@@ -82,12 +82,14 @@ pub struct RunRow {
     pub report_dir: String,
 }
 
-/// A run's status from its exit code and why it stopped: `unfinished` (no end recorded: it is
-/// running, or was killed), `ok` (0), `rejects` (3), `nothing_loaded` (4), `config_error` (2:
+/// A run's status from its exit code and why it stopped: `skipped` (a scheduled time that came
+/// while the previous run was still going), `unfinished` (no end recorded: it is running, or
+/// was killed), `ok` (0), `rejects` (3), `nothing_loaded` (4), `config_error` (2:
 /// the pipeline, its source or its environment is wrong; nothing was sent), `interrupted` (1
 /// after Ctrl-C or SIGTERM), `stopped` (1: the API, the token, the daily allowance).
 pub fn status_of(exit: Option<i32>, aborted: Option<&str>) -> &'static str {
     match exit {
+        None if aborted.is_some_and(|a| a.starts_with("skipped:")) => "skipped",
         None => "unfinished",
         Some(0) => "ok",
         Some(3) => "rejects",
@@ -99,7 +101,8 @@ pub fn status_of(exit: Option<i32>, aborted: Option<&str>) -> &'static str {
 }
 
 /// Every status [`status_of`] gives.
-pub const STATUSES: [&str; 7] = [
+pub const STATUSES: [&str; 8] = [
+    "skipped",
     "unfinished",
     "ok",
     "rejects",
@@ -168,6 +171,16 @@ impl History {
         self.conn.execute(
             "UPDATE runs SET ended_at = ?2, exit_code = ?3, aborted = ?4 WHERE id = ?1",
             params![id, s.started_at, exit, why],
+        )?;
+        Ok(id)
+    }
+
+    /// Records a scheduled time that was skipped: a row that ends as it starts, no exit code.
+    pub fn skipped(&self, s: &Start<'_>, why: &str) -> anyhow::Result<i64> {
+        let id = self.start(s)?;
+        self.conn.execute(
+            "UPDATE runs SET ended_at = ?2, aborted = ?3 WHERE id = ?1",
+            params![id, s.started_at, why],
         )?;
         Ok(id)
     }

@@ -608,6 +608,19 @@ fn serve_runs_two_locations_side_by_side_and_skips_a_time_a_pipeline_is_still_ru
     assert_eq!(sb.contacts("loc-a").len(), 25);
     assert_eq!(sb.contacts("loc-b").len(), 25);
     assert_eq!(sb.stats()["rate_limited_429"], 0);
+    // A skipped time is history too.
+    let o = run(bin()
+        .args(["runs", "--format", "json", "--state-dir"])
+        .arg(dir.path().join(".ghl-import")));
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert!(
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status"] == "skipped"),
+        "{v}"
+    );
 }
 
 #[test]

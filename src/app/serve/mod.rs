@@ -245,7 +245,9 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
             }
         } else {
             events.wake(&mut entries);
-            mark_due(&mut entries, &running, now, events.poll());
+            for (file, at) in mark_due(&mut entries, &running, now, events.poll()) {
+                skipped(&entries, &file, at, &o, &metrics);
+            }
         }
         start_due(&mut entries, &mut running, &o, &metrics, now);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -262,14 +264,45 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
     })
 }
 
+/// Records a scheduled time skipped because the pipeline was still running: a row of the
+/// history (status `skipped`) and of the metrics, so that an alert can see runs pile up.
+fn skipped(
+    entries: &BTreeMap<PathBuf, Entry>,
+    file: &Path,
+    at: SystemTime,
+    o: &ServeOptions,
+    metrics: &super::metrics::Metrics,
+) {
+    let Some(p) = entries.get(file).and_then(|e| e.pipeline.as_ref()) else {
+        return;
+    };
+    let when = rfc3339(at);
+    let location = p.target.as_ref().map(|t| t.location_id.as_str());
+    let start = crate::history::Start {
+        pipeline: &p.name,
+        pipeline_file: &p.file,
+        location,
+        kind: "run",
+        started_at: &when,
+        report_dir: Path::new(""),
+    };
+    let why = format!("skipped: the run of {when} came while the previous one was still going");
+    let state = super::state_dir_of(p, o.state_dir.as_deref());
+    if let Err(e) = crate::history::History::open(&state).and_then(|h| h.skipped(&start, &why)) {
+        tracing::warn!(error = %e, "Could not record a skipped run in the run history.");
+    }
+    metrics.record(&p.name, location, -1, "skipped", None);
+}
+
 /// Marks what is due: scheduled pipelines whose time came (a pipeline still running then skips
-/// that time), and unscheduled inbox pipelines whose folder has a ready file.
+/// that time, returned), and unscheduled inbox pipelines whose folder has a ready file.
 fn mark_due(
     entries: &mut BTreeMap<PathBuf, Entry>,
     running: &Running,
     now: SystemTime,
     poll: Duration,
-) {
+) -> Vec<(PathBuf, SystemTime)> {
+    let mut skips = Vec::new();
     for (file, e) in entries.iter_mut() {
         let Some(p) = e.pipeline.as_ref() else {
             continue;
@@ -284,6 +317,7 @@ fn mark_due(
                     if busy { "running" } else { "waiting to start" },
                     rfc3339(at)
                 ));
+                skips.push((file.clone(), at));
             } else {
                 e.due = Some(at);
             }
@@ -305,6 +339,7 @@ fn mark_due(
         }
         e.due = Some(now);
     }
+    skips
 }
 
 /// Starts due runs, earliest first, while fewer than `max_runs` run and their location is free.
