@@ -259,7 +259,7 @@ impl Page {
         if s["forecast_check"].is_object() {
             let eta = s["forecast_check"]["eta_seconds"].as_f64().unwrap_or(0.0);
             self.out.push_str("<br>the dry run of ");
-            self.fig(s, "forecast_check.dry_run_started_at");
+            self.fig_time(s, "forecast_check.dry_run_started_at");
             self.out.push_str(" forecast ");
             self.fig(s, "forecast_check.eta_seconds");
             self.out.push_str(" s for ");
@@ -719,7 +719,7 @@ svg.bar{width:100%;height:28px;display:block;border-radius:4px;background:#eaeef
 .lbl{font-size:13px;fill:#57606a}ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:6px 22px}ul.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}\
 table{border-collapse:collapse;width:100%;table-layout:fixed;background:#fff}th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 th{background:#f3f5f7;font-weight:600;white-space:nowrap}td.n,th.n{text-align:right;width:90px}thead th:first-child{width:190px}thead th:nth-child(3){width:300px}\
-table.loc thead th:first-child{width:150px}table.loc thead th:nth-child(3){width:auto}table.loc thead th:last-child{width:220px}table.loc td{text-align:right}table.loc td:first-child,table.loc td:last-child{text-align:left}\
+table.loc{table-layout:auto}table.loc thead th:first-child{width:150px}table.loc thead th:nth-child(3){width:auto}table.loc thead th:last-child{width:220px}table.loc td{text-align:right}table.loc td:first-child,table.loc td:last-child{text-align:left}\
 ul.ex{margin:0;padding-left:16px}code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}";
 
 #[cfg(test)]
