@@ -47,6 +47,8 @@ pub struct PipelineState {
     pub inbox: Option<String>,
     /// Files of its inbox moved to `failed/`.
     pub failed_files: u64,
+    /// Why its state folder (journal, history, leases) cannot be written, if it cannot.
+    pub state_error: Option<String>,
 }
 
 /// Runs kept for `/runs` (the newest).
@@ -250,15 +252,19 @@ impl Metrics {
                 v
             })
             .collect();
-        serde_json::json!({"version": 1, "ready": pipelines.is_some(), "pipelines": list})
+        let ready = pipelines
+            .as_ref()
+            .is_some_and(|ps| ps.iter().all(|p| p.state_error.is_none()));
+        serde_json::json!({"version": 1, "ready": ready, "pipelines": list})
     }
 
-    /// Whether the folder was scanned (`/readyz`).
+    /// Whether the folder was scanned and every state folder can be written (`/readyz`).
     fn ready(&self) -> bool {
         self.pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+            .as_ref()
+            .is_some_and(|ps| ps.iter().all(|p| p.state_error.is_none()))
     }
 
     /// Remembers a run for `/runs`.

@@ -323,6 +323,7 @@ fn serve_shows_every_attempt_a_broken_pipeline_and_zero_series_from_the_start() 
     assert_eq!(by("later")["loaded"], true);
     assert!(by("later")["next_run"].as_str().is_some(), "{v}");
     assert_eq!(by("p")["last_run"]["status"], "config_error", "{v}");
+    assert!(by("p")["state_error"].is_null(), "{v}");
     let metrics = serve.get("/metrics");
     for series in [
         r#"ghl_import_pipeline_loaded{pipeline="broken"} 0"#,
@@ -552,4 +553,35 @@ fn a_token_in_use_is_in_no_output_report_history_or_journal() {
             assert!(!text.contains(secret), "{what} holds a token");
         }
     }
+}
+
+#[test]
+fn serve_is_not_ready_while_its_state_folder_cannot_be_written() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(1),
+        "schedule:\n  cron: \"0 0 3 1 1 *\"\n",
+    );
+    // A file where the state folder should be.
+    let blocked = dir.path().join("state");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let serve = ServeProc::start_with(
+        dir.path(),
+        &[("IT_TOKEN", sb.token.as_str())],
+        &["--state-dir", blocked.to_str().unwrap()],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let s = serve.get("/status");
+        if s.contains("state_error\":\"") || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.contains("state_error\":\""), "{status}");
+    assert!(serve.get("/readyz").contains("503"), "not ready");
+    assert!(serve.get("/healthz").ends_with("ok\n"), "still alive");
 }

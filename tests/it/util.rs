@@ -396,8 +396,14 @@ impl ServeProc {
 
     /// Starts `serve` on `dir` with these environment variables and waits for its address.
     pub fn start_env(dir: &Path, env: &[(&str, &str)]) -> ServeProc {
+        ServeProc::start_with(dir, env, &[])
+    }
+
+    /// Starts `serve` on `dir` with these environment variables and extra flags.
+    pub fn start_with(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> ServeProc {
         let mut child = bin()
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .arg(dir)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

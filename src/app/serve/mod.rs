@@ -214,7 +214,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
         if last_scan.is_none_or(|t| t.elapsed() >= RESCAN) {
             let first = last_scan.is_none();
             rescan(dir, &o, &mut entries, first);
-            metrics.publish(states(&entries));
+            metrics.publish(states(&entries, o.state_dir.as_deref()));
             if first && o.once {
                 let now = SystemTime::now();
                 for e in entries.values_mut().filter(|e| e.pipeline.is_some()) {
@@ -236,7 +236,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
         }
         while let Some(done) = running.tasks.try_join_next_with_id() {
             worst = worst.worse(finished(&mut entries, &mut running, done));
-            metrics.publish(states(&entries));
+            metrics.publish(states(&entries, o.state_dir.as_deref()));
         }
         let now = SystemTime::now();
         if o.once {
@@ -553,8 +553,19 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
     s.missed(last, now)
 }
 
+/// Whether `dir` (a state folder) exists or can be made, and takes a file.
+fn writable(dir: &Path) -> Result<(), String> {
+    crate::state::create_private_dir(dir).map_err(|e| format!("{}: {e:#}", dir.display()))?;
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| format!("{} cannot be written: {e}", dir.display()))
+}
+
 /// The folder's pipelines as `/status` and the metrics show them.
-fn states(entries: &BTreeMap<PathBuf, Entry>) -> Vec<super::metrics::PipelineState> {
+fn states(
+    entries: &BTreeMap<PathBuf, Entry>,
+    state_dir: Option<&Path>,
+) -> Vec<super::metrics::PipelineState> {
     let rfc = |t: SystemTime| {
         time::OffsetDateTime::from(t)
             .format(&time::format_description::well_known::Rfc3339)
@@ -583,6 +594,7 @@ fn states(entries: &BTreeMap<PathBuf, Entry>) -> Vec<super::metrics::PipelineSta
                 next_run: e.next.and_then(rfc),
                 inbox: inbox.map(|i| i.dir.display().to_string()),
                 failed_files,
+                state_error: p.and_then(|p| writable(&super::state_dir_of(p, state_dir)).err()),
             }
         })
         .collect()
