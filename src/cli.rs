@@ -151,6 +151,10 @@ pub enum Command {
         /// How many runs, newest first.
         #[arg(long, value_name = "N", default_value_t = 20)]
         last: usize,
+        /// Only real runs (`real`), only rehearsals into an embedded sandbox (`rehearsal`), or
+        /// both (`all`, the default; rehearsals are kind `rehearsal_*`).
+        #[arg(long, value_enum, default_value_t = RunsKind::All)]
+        kind: RunsKind,
         /// The state folder holding runs.sqlite (default: beside --pipeline, else
         /// pipelines/.ghl-import, else .ghl-import).
         #[arg(long, value_name = "DIR", global = true)]
@@ -488,4 +492,15 @@ pub enum RunsAction {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// Which runs `ghl-import runs` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunsKind {
+    /// Real runs and rehearsals.
+    All,
+    /// Runs that wrote to (or read from) a real location.
+    Real,
+    /// Runs into an embedded sandbox (`--sandbox`).
+    Rehearsal,
 }

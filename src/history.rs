@@ -240,13 +240,26 @@ impl History {
 
     /// The last `last` runs (of `pipeline`, by name, when given), newest first.
     pub fn list(&self, pipeline: Option<&str>, last: usize) -> anyhow::Result<Vec<RunRow>> {
+        self.list_of(pipeline, last, None)
+    }
+
+    /// [`History::list`] of rehearsals only (`Some(true)`), of real runs only (`Some(false)`),
+    /// or of both.
+    pub fn list_of(
+        &self,
+        pipeline: Option<&str>,
+        last: usize,
+        rehearsals: Option<bool>,
+    ) -> anyhow::Result<Vec<RunRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, pipeline, pipeline_file, location, kind, started_at, ended_at, exit_code,
                     rows_read, created, updated, unchanged, exported, rejected, requests,
                     rate_limited_429, aborted, report_dir
-             FROM runs WHERE (?1 IS NULL OR pipeline = ?1) ORDER BY id DESC LIMIT ?2",
+             FROM runs WHERE (?1 IS NULL OR pipeline = ?1)
+               AND (?3 IS NULL OR (kind LIKE 'rehearsal%') = ?3)
+             ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![pipeline, last as i64], |r| {
+        let rows = stmt.query_map(params![pipeline, last as i64, rehearsals], |r| {
             let exit: Option<i32> = r.get(7)?;
             let aborted: Option<String> = r.get(16)?;
             Ok(RunRow {

@@ -88,12 +88,23 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
             action: None,
             pipeline,
             last,
+            kind,
             state_dir,
             format,
             json,
         } => {
             let format = if json { Format::Json } else { format };
-            app::runs(pipeline.as_deref(), last, state_dir.as_deref(), format)
+            let rehearsals = match kind {
+                ghl_import::cli::RunsKind::All => None,
+                ghl_import::cli::RunsKind::Real => Some(false),
+                ghl_import::cli::RunsKind::Rehearsal => Some(true),
+            };
+            app::runs(
+                pipeline.as_deref(),
+                (last, rehearsals),
+                state_dir.as_deref(),
+                format,
+            )
         }
         Command::Rollback {
             run,

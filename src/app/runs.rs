@@ -90,13 +90,13 @@ fn history_of(
 /// Lists the last `last` runs (of `pipeline`: a pipeline file or a pipeline name).
 pub fn runs(
     pipeline: Option<&str>,
-    last: usize,
+    (last, rehearsals): (usize, Option<bool>),
     state_dir: Option<&Path>,
     format: Format,
 ) -> anyhow::Result<Exit> {
     let (name, dir) = history_of(pipeline, state_dir)?;
     let db = dir.join(crate::history::FILE);
-    let rows = History::open_file(&db)?.list(name.as_deref(), last)?;
+    let rows = History::open_file(&db)?.list_of(name.as_deref(), last, rehearsals)?;
     match format {
         Format::Json => println!(
             "{}",

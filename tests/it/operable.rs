@@ -585,3 +585,34 @@ fn serve_is_not_ready_while_its_state_folder_cannot_be_written() {
     assert!(serve.get("/readyz").contains("503"), "not ready");
     assert!(serve.get("/healthz").ends_with("ok\n"), "still alive");
 }
+
+#[test]
+fn rehearsals_are_marked_and_listed_apart_from_real_runs() {
+    let dir = workdir();
+    let sb = SandboxProc::fast("loc-it");
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(2), "");
+    assert_eq!(
+        sb.run_pipeline(&p, &dir.path().join("real")).status.code(),
+        Some(0)
+    );
+    let o = run(bin()
+        .args(["run", "-q", "--sandbox", "--out"])
+        .arg(dir.path().join("r"))
+        .arg(&p));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let kinds = |filter: &str| -> Vec<String> {
+        let o = run(bin()
+            .args(["runs", "--format", "json", "--kind", filter, "--pipeline"])
+            .arg(&p));
+        let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds("real"), ["run"]);
+    assert_eq!(kinds("rehearsal"), ["rehearsal_run"]);
+    assert_eq!(kinds("all").len(), 2);
+}
