@@ -175,6 +175,12 @@ impl Taker<'_> {
             let why = format!("{e:#}");
             write_error(&to, &why)?;
             record.end(id, FileState::Failed, Some(&to), Some(&why))?;
+            // A failed file is an attempt of the pipeline: a row of the run history too.
+            let failed = crate::error::ConfigError::new(format!(
+                "inbox file {name} moved to {}: {why}",
+                to.display()
+            ));
+            super::run::record_attempt(&p, &self.opts, &failed.into());
             warning(&format!(
                 "inbox: {name} cannot be read as {} says; moved to {} ({}): {why}",
                 self.p.file.display(),

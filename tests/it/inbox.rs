@@ -306,3 +306,49 @@ fn a_file_that_changes_while_it_is_imported_stays_and_is_read_again() {
         "each row sent once"
     );
 }
+
+#[test]
+fn serve_shows_a_failed_inbox_file_in_status_metrics_and_runs() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    inbox_pipeline(&pipelines, &sb.base_url, "    settle_secs: 0", "");
+    let mut serve = ServeProc::start(&pipelines, &sb.token);
+    serve.wait_for("runs when a file is ready");
+    // A file whose header has none of the mapped columns: the run cannot start.
+    std::fs::write(
+        pipelines.join("incoming").join("bad.csv"),
+        "Name,Mail\nA,a@x.co\n",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let s = serve.get("/status");
+        if s.contains("\"failed_files\":1") || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.contains("\"failed_files\":1"), "{status}");
+    assert!(status.contains("\"status\":\"config_error\""), "{status}");
+    let metrics = serve.get("/metrics");
+    assert!(
+        metrics.contains(r#"ghl_import_inbox_failed_files{pipeline="p"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ghl_import_runs_total{pipeline="p",status="config_error"} 1"#),
+        "{metrics}"
+    );
+    serve.stop();
+    assert_eq!(
+        names(&pipelines.join("incoming").join("failed")).len(),
+        2,
+        "the file and its report"
+    );
+    let o = run(bin()
+        .args(["runs", "--state-dir"])
+        .arg(pipelines.join(".ghl-import")));
+    assert!(text(&o).0.contains("config_error"), "{}", text(&o).0);
+}

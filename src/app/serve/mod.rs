@@ -576,11 +576,14 @@ fn states(
         .map(|(file, e)| {
             let p = e.pipeline.as_ref();
             let inbox = p.and_then(|p| p.inbox.as_ref());
-            let failed_files = inbox
-                .and_then(|i| std::fs::read_dir(&i.failed).ok())
-                .map_or(0, |rd| {
-                    rd.flatten().filter(|f| f.path().is_file()).count() as u64
-                });
+            // The files themselves, not the error notes beside them.
+            let failed_files = inbox.map_or(0, |i| {
+                std::fs::read_dir(&i.failed).map_or(0, |rd| {
+                    rd.flatten()
+                        .filter(|f| f.path().is_file() && i.matcher.is_match(f.file_name()))
+                        .count() as u64
+                })
+            });
             super::metrics::PipelineState {
                 file: file.display().to_string(),
                 pipeline: p.map(|p| p.name.clone()).unwrap_or_else(|| {
