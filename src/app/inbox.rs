@@ -180,7 +180,7 @@ impl Taker<'_> {
                 "inbox file {name} moved to {}: {why}",
                 to.display()
             ));
-            super::run::record_attempt(&p, &self.opts, &failed.into());
+            super::run::record_attempt(&p, self.opts, &failed.into());
             warning(&format!(
                 "inbox: {name} cannot be read as {} says; moved to {} ({}): {why}",
                 self.p.file.display(),
