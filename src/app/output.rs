@@ -125,31 +125,7 @@ pub(super) fn print_summary(s: &Summary, out: &Path, exported_to: Option<&Path>)
             .unwrap_or(0);
         println!("  conflict    {conflicts:>8}  (planned: rejected, see plan.csv)");
     }
-    // Rows the run never sent (it stopped) and rows whose outcome is unknown are not rejects
-    // of the data: they are shown apart, as the files say.
-    let apart = [codes::NOT_ATTEMPTED, codes::OUTCOME_UNKNOWN];
-    let count = |c: &str| s.rejected_by_code.get(c).copied().unwrap_or(0);
-    let held: u64 = apart.iter().map(|c| count(c)).sum();
-    println!("  rejected    {:>8}", r.rejected - held);
-    for (code, n) in s
-        .rejected_by_code
-        .iter()
-        .filter(|(c, _)| !apart.contains(&c.as_str()))
-    {
-        println!("    {code:<22}{n:>6}");
-    }
-    if count(codes::NOT_ATTEMPTED) > 0 {
-        println!(
-            "  not sent    {:>8}  (the run stopped first; a re-run sends them: not_attempted)",
-            count(codes::NOT_ATTEMPTED)
-        );
-    }
-    if count(codes::OUTCOME_UNKNOWN) > 0 {
-        println!(
-            "  unknown     {:>8}  (sent, unanswered: a re-run or rollback settles them: outcome_unknown)",
-            count(codes::OUTCOME_UNKNOWN)
-        );
-    }
+    print_rejects(s);
     println!(
         "  requests    {:>8}  (retries {}, 429s {}, 5xx {}, transport errors {})",
         s.requests.sent,
@@ -272,5 +248,34 @@ fn print_locations(parts: &[crate::report::summary::LocationPart]) {
     }
     if shown.len() > 20 {
         println!("  … and {} more (summary.json lists all)", shown.len() - 20);
+    }
+}
+
+/// The rejects by code; rows the run never sent (it stopped) and rows whose outcome is unknown
+/// are not rejects of the data: they are shown apart, as the files say.
+fn print_rejects(s: &Summary) {
+    let r = &s.rows;
+    let apart = [codes::NOT_ATTEMPTED, codes::OUTCOME_UNKNOWN];
+    let count = |c: &str| s.rejected_by_code.get(c).copied().unwrap_or(0);
+    let held: u64 = apart.iter().map(|c| count(c)).sum();
+    println!("  rejected    {:>8}", r.rejected.saturating_sub(held));
+    for (code, n) in s
+        .rejected_by_code
+        .iter()
+        .filter(|(c, _)| !apart.contains(&c.as_str()))
+    {
+        println!("    {code:<22}{n:>6}");
+    }
+    if count(codes::NOT_ATTEMPTED) > 0 {
+        println!(
+            "  not sent    {:>8}  (the run stopped first; a re-run sends them: not_attempted)",
+            count(codes::NOT_ATTEMPTED)
+        );
+    }
+    if count(codes::OUTCOME_UNKNOWN) > 0 {
+        println!(
+            "  unknown     {:>8}  (sent, unanswered: a re-run or rollback settles them: outcome_unknown)",
+            count(codes::OUTCOME_UNKNOWN)
+        );
     }
 }

@@ -4,11 +4,15 @@
 //! are in input order too.
 
 mod around;
+mod attempts;
 pub(super) mod ending;
 mod figures;
 use crate::state::rfc3339;
 pub(super) use around::{notify as notify_webhook, run_id as run_id_of};
 use around::{notify, run_id};
+use attempts::log_finished;
+use attempts::record_unloaded;
+pub(super) use attempts::{history_kind, record_attempt};
 pub(super) use ending::absolute;
 use ending::{exit_code, resume_estimate};
 use std::collections::HashMap;
@@ -105,77 +109,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Exit> {
     run_loaded(p, opts).await.result
 }
 
-/// The kind of a run in the history: `run`, `dry_run`, `retry_rejects`, each prefixed
-/// `rehearsal_` when it wrote into an embedded sandbox.
-pub(super) fn history_kind(opts: &RunOptions) -> &'static str {
-    match (opts.sandbox, opts.dry_run, opts.source_override.is_some()) {
-        (false, true, _) => "dry_run",
-        (false, false, true) => "retry_rejects",
-        (false, false, false) => "run",
-        (true, true, _) => "rehearsal_dry_run",
-        (true, false, true) => "rehearsal_retry_rejects",
-        (true, false, false) => "rehearsal_run",
-    }
-}
-
-/// Records in the history a run of `p` that failed before it started.
-pub(super) fn record_attempt(p: &config::Pipeline, opts: &RunOptions, e: &anyhow::Error) {
-    let location = p.target.as_ref().map(|t| t.location_id.as_str());
-    let state = super::state_dir_of(p, opts.state_dir.as_deref());
-    attempt(&state, (&p.name, &p.file, location), opts, e);
-}
-
-/// Records in the history a pipeline file that did not load (its name: the file's stem).
-fn record_unloaded(opts: &RunOptions, e: &anyhow::Error) {
-    if opts.part_of.is_some() {
-        return;
-    }
-    let file = &opts.pipeline;
-    let name = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let state = opts.state_dir.clone().unwrap_or_else(|| {
-        file.parent()
-            .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
-            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into())
-    });
-    // Only a pipeline file (.yaml) that exists: not a data file, a folder or a typo.
-    let yaml = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
-    if !file.is_file() || !yaml {
-        return;
-    }
-    attempt(&state, (&name, file, None), opts, e);
-}
-
-fn attempt(
-    state: &std::path::Path,
-    (name, file, location): (&str, &std::path::Path, Option<&str>),
-    opts: &RunOptions,
-    e: &anyhow::Error,
-) {
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let start = crate::history::Start {
-        pipeline: name,
-        pipeline_file: file,
-        location,
-        kind: history_kind(opts),
-        started_at: &now,
-        report_dir: std::path::Path::new(""),
-    };
-    let why = crate::config::redact_secrets(&crate::error::in_words(e));
-    let exit = crate::error::exit_code_for(e) as i32;
-    if let Err(err) =
-        crate::history::History::open(state).and_then(|h| h.attempt(&start, exit, &why))
-    {
-        tracing::warn!(error = %err, "Could not record the attempt in the run history.");
-    }
-}
-
 /// Runs a loaded pipeline: one location, or each location of a multi-location target.
 pub(super) async fn run_loaded(p: config::Pipeline, opts: RunOptions) -> Ran {
     match p.fanout.is_some() {
@@ -222,29 +155,6 @@ pub(super) async fn run_one(p: config::Pipeline, opts: RunOptions) -> Ran {
         out_dir,
         id,
     }
-}
-
-/// `Run finished.` with what the run did: rows by outcome, requests, 429s and duration.
-fn log_finished(exit: Exit, s: Option<&serde_json::Value>) {
-    let n = |path: &[&str]| {
-        s.and_then(|s| path.iter().try_fold(s, |v, k| v.get(*k)))
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0)
-    };
-    tracing::info!(
-        exit = exit as i32,
-        rows_read = n(&["rows", "read"]),
-        created = n(&["rows", "created"]),
-        updated = n(&["rows", "updated"]),
-        unchanged = n(&["rows", "unchanged"]),
-        exported = n(&["rows", "exported"]),
-        rejected = n(&["rows", "rejected"]),
-        not_attempted = n(&["rejected_by_code", "not_attempted"]),
-        requests = n(&["requests", "sent"]),
-        rate_limited_429 = n(&["requests", "rate_limited_429"]),
-        duration_ms = n(&["duration_ms"]),
-        "Run finished."
-    );
 }
 
 /// The part of [`run`] its span covers.
@@ -405,12 +315,7 @@ impl Run<'_> {
         let dedup = self.dedup(&transformer)?;
         let checker = opts.retry_of.as_ref().map(|_| transformer.clone());
         let mut files = RunFiles::create(&out_dir, &headers, p, opts, index.is_some(), sink)?;
-        let manifest = match (&p.target, opts.dry_run) {
-            (Some(_), false) => Some(Arc::new(super::manifest::Manifest::open(
-                &out_dir.join(crate::report::ROLLBACK_JSONL),
-            )?)),
-            _ => None,
-        };
+        let manifest = self.manifest(&out_dir)?;
         let ctx = Arc::new(RowCtx {
             loader: p
                 .target
@@ -831,53 +736,6 @@ impl Run<'_> {
             summary.unmapped_columns = u.filled(reader.headers());
         }
         Ok(reader)
-    }
-
-    /// The count of cells in columns the pipeline does not read — none for a CSV export of the
-    /// source's columns (every column is written) or a GHL source (its columns are the API's).
-    fn unmapped(&self, reader: &SourceReader, t: &Transformer) -> Option<Unmapped> {
-        let p = self.p;
-        let all_written = matches!(
-            p.sink,
-            Sink::Csv {
-                columns: config::CsvColumns::Source,
-                ..
-            }
-        );
-        if all_written || matches!(p.source, Source::Ghl(_)) {
-            return None;
-        }
-        let headers = reader.headers();
-        let mut used = t.used_columns();
-        used.extend(headers.iter().enumerate().filter_map(|(i, h)| {
-            let h = h.trim();
-            let routing = p
-                .routed_by
-                .as_deref()
-                .is_some_and(|r| r.trim().eq_ignore_ascii_case(h));
-            (routing || h == config::SOURCE_ROW_COLUMN).then_some(i)
-        }));
-        Some(Unmapped::new(headers.len(), &used))
-    }
-
-    /// The request rate so far against the configured one, for the progress display.
-    fn api_rate(&self) -> Option<crate::progress::ApiRate> {
-        let pace = self.pace()?;
-        (!self.apis.clients.is_empty()).then(|| {
-            let t = self.apis.totals();
-            crate::progress::ApiRate {
-                per_sec: t.sent as f64 / self.started.elapsed().as_secs_f64().max(0.001),
-                allowed_per_sec: pace.per_second(),
-                daily_remaining: t.daily_remaining,
-            }
-        })
-    }
-
-    /// The limit the target's requests are paced at now (what the server advertised, within
-    /// the pipeline's cap).
-    fn pace(&self) -> Option<crate::ghl::ratelimit::Limit> {
-        let t = self.p.target.as_ref()?;
-        Some(self.apis.clients.get(&t.location_id)?.throttle().limit())
     }
 
     /// Applies the follow-up files after the rows (dry runs only check them).

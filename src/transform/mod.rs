@@ -1,6 +1,7 @@
 //! Transform: map source columns to contact fields, normalise and validate each value, and dedup
 //! within the file. Produces, per row, either the typed upsert body or a reject.
 
+mod columns;
 pub mod custom;
 pub mod dedup;
 pub mod followup;
@@ -9,79 +10,16 @@ pub mod normalize;
 pub mod phone;
 pub mod profile;
 
+pub(crate) use columns::resolve_columns;
 use map::Resolved;
 
 use crate::config::mapping::{OnInvalid, Others};
 use crate::config::{Pipeline, RequiredKey};
-use crate::error::{ConfigError, ConfigErrors};
-use crate::extract::find_column;
-use crate::ghl::fields::{did_you_mean, ContactField};
+use crate::error::ConfigErrors;
+use crate::ghl::fields::ContactField;
 use crate::ghl::types::{CustomFieldInput, UpsertContact};
 use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
-
-/// The delimiter a file seems to use when one header cell holds `col` between delimiters other
-/// than the one the header was split on (a `;` file read with `,`).
-fn one_column_header(headers: &Headers, col: &str) -> Option<char> {
-    headers.iter().find_map(|h| {
-        [';', '\t', '|', ','].into_iter().find(|d| {
-            h.split(*d).count() > 1
-                && h.split(*d)
-                    .any(|c| c.trim().eq_ignore_ascii_case(col.trim()))
-        })
-    })
-}
-
-/// Resolves a rule's columns against the headers, collecting errors that name the key.
-pub(crate) fn resolve_columns(
-    p: &Pipeline,
-    headers: &Headers,
-    key: &str,
-    rule: &crate::config::mapping::FieldRule,
-    errs: &mut Vec<ConfigError>,
-) -> Resolved {
-    let mut cols = Vec::new();
-    for col in rule.input.columns() {
-        match find_column(headers, col) {
-            Some(i) => cols.push(i),
-            None => {
-                let hint = match one_column_header(headers, col) {
-                    Some(d) => format!(
-                        " (the header was read as one column: the file seems to use `{}` between \
-                         its columns; set source.delimiter: \"{}\", or leave source.delimiter out to \
-                         detect it)",
-                        d.escape_default(),
-                        d.escape_default()
-                    ),
-                    None => did_you_mean(col, headers.iter().map(|h| h.trim()))
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default(),
-                };
-                errs.push(ConfigError::new(format!(
-                    "{}: {key}: column `{col}` is not in {}{hint}; columns: {}",
-                    p.file.display(),
-                    p.source.describe(),
-                    headers
-                        .iter()
-                        .map(|h| format!("`{}`", h.trim()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-    }
-    let each: Vec<std::sync::Arc<str>> = cols
-        .iter()
-        .filter_map(|i| headers.get(*i))
-        .map(|h| std::sync::Arc::from(h.trim()))
-        .collect();
-    Resolved {
-        rule: rule.clone(),
-        cols,
-        names: std::sync::Arc::from(each.join(", ")),
-        each,
-    }
-}
 
 /// The row's problems as one reject: the first one's code, every message, every column.
 fn combined(errors: Vec<RowError>) -> Option<RowError> {

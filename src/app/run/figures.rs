@@ -108,4 +108,63 @@ impl Run<'_> {
             }),
         }
     }
+    /// The count of cells in columns the pipeline does not read — none for a CSV export of the
+    /// source's columns (every column is written) or a GHL source (its columns are the API's).
+    pub(super) fn unmapped(&self, reader: &SourceReader, t: &Transformer) -> Option<Unmapped> {
+        let p = self.p;
+        let all_written = matches!(
+            p.sink,
+            Sink::Csv {
+                columns: config::CsvColumns::Source,
+                ..
+            }
+        );
+        if all_written || matches!(p.source, Source::Ghl(_)) {
+            return None;
+        }
+        let headers = reader.headers();
+        let mut used = t.used_columns();
+        used.extend(headers.iter().enumerate().filter_map(|(i, h)| {
+            let h = h.trim();
+            let routing = p
+                .routed_by
+                .as_deref()
+                .is_some_and(|r| r.trim().eq_ignore_ascii_case(h));
+            (routing || h == config::SOURCE_ROW_COLUMN).then_some(i)
+        }));
+        Some(Unmapped::new(headers.len(), &used))
+    }
+
+    /// The request rate so far against the configured one, for the progress display.
+    pub(super) fn api_rate(&self) -> Option<crate::progress::ApiRate> {
+        let pace = self.pace()?;
+        (!self.apis.clients.is_empty()).then(|| {
+            let t = self.apis.totals();
+            crate::progress::ApiRate {
+                per_sec: t.sent as f64 / self.started.elapsed().as_secs_f64().max(0.001),
+                allowed_per_sec: pace.per_second(),
+                daily_remaining: t.daily_remaining,
+            }
+        })
+    }
+
+    /// The limit the target's requests are paced at now (what the server advertised, within
+    /// the pipeline's cap).
+    pub(super) fn pace(&self) -> Option<crate::ghl::ratelimit::Limit> {
+        let t = self.p.target.as_ref()?;
+        Some(self.apis.clients.get(&t.location_id)?.throttle().limit())
+    }
+
+    /// rollback.jsonl for a run that writes to a GHL target (none for dry runs and sinks).
+    pub(super) fn manifest(
+        &self,
+        out_dir: &std::path::Path,
+    ) -> anyhow::Result<Option<Arc<crate::app::manifest::Manifest>>> {
+        Ok(match (&self.p.target, self.opts.dry_run) {
+            (Some(_), false) => Some(Arc::new(crate::app::manifest::Manifest::open(
+                &out_dir.join(crate::report::ROLLBACK_JSONL),
+            )?)),
+            _ => None,
+        })
+    }
 }
