@@ -222,7 +222,8 @@ impl RowCtx {
         let done = if self.stop.is_stopped() {
             Done::Outcome(self.stop.not_attempted())
         } else {
-            let body = prepared.body.clone();
+            // Kept only for a row an earlier run left unsettled (rare): no clone per row.
+            let body = unsettled.map(|_| prepared.body.clone());
             let done = self
                 .load(
                     (rec.row, journaled.as_ref()),
@@ -231,12 +232,12 @@ impl RowCtx {
                     &mut warnings,
                 )
                 .await;
-            match unsettled {
-                Some(at) => {
+            match (unsettled, body) {
+                (Some(at), Some(body)) => {
                     self.earlier_create(rec.row, &body, at, done, &mut warnings)
                         .await
                 }
-                None => done,
+                _ => done,
             }
         };
         if let (
@@ -496,12 +497,19 @@ impl RowCtx {
         if let (Some((m, n)), false) = (intent, w.unknown) {
             self.record_settlement(m, n, sent.row, w.applied.as_ref(), sent.before);
         }
+        // A row created or updated is recorded done (with its contact) by the caller; only a
+        // write that reached its contact without the row being done (a follow-up failed) needs
+        // the contact recorded here.
+        let done = matches!(w.outcome, Outcome::Created { .. } | Outcome::Updated { .. });
         match (&w.applied, w.unknown) {
-            (Some(Outcome::Created { contact_id } | Outcome::Updated { contact_id }), _) => {
+            (Some(Outcome::Created { contact_id } | Outcome::Updated { contact_id }), _)
+                if !done =>
+            {
                 self.journal_step(&sent, JournalStep::Reached(contact_id))
             }
-            (_, false) => self.journal_step(&sent, JournalStep::NotApplied),
-            _ => {}
+            (Some(_), _) => {}
+            (None, false) => self.journal_step(&sent, JournalStep::NotApplied),
+            (None, true) => {}
         }
         warnings.extend(w.warning);
         if let Some(f) = w.fatal {

@@ -322,14 +322,11 @@ fn serve_shows_a_failed_inbox_file_in_status_metrics_and_runs() {
         "Name,Mail\nA,a@x.co\n",
     )
     .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        let s = serve.get("/status");
-        if s.contains("\"failed_files\":1") || std::time::Instant::now() > deadline {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = eventually(
+        20,
+        || serve.get("/status"),
+        |s| s.contains("\"failed_files\":1"),
+    );
     assert!(status.contains("\"failed_files\":1"), "{status}");
     assert!(status.contains("\"status\":\"config_error\""), "{status}");
     let metrics = serve.get("/metrics");

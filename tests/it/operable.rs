@@ -287,21 +287,21 @@ fn serve_shows_every_attempt_a_broken_pipeline_and_zero_series_from_the_start() 
     serve.wait_for("p.yaml failed");
     assert!(serve.get("/readyz").contains("200 OK"));
     // The failed run is counted right after it is logged.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let v = loop {
-        let status = serve.get("/status");
-        let body = status.split("\r\n\r\n").nth(1).unwrap().to_owned();
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let p_ran = v["pipelines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["pipeline"] == "p" && !p["last_run"].is_null());
-        if p_ran || std::time::Instant::now() > deadline {
-            break v;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let v = eventually(
+        10,
+        || {
+            let status = serve.get("/status");
+            let body = status.split("\r\n\r\n").nth(1).unwrap().to_owned();
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()
+        },
+        |v| {
+            v["pipelines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["pipeline"] == "p" && !p["last_run"].is_null())
+        },
+    );
     let by = |name: &str| {
         v["pipelines"]
             .as_array()
@@ -573,14 +573,11 @@ fn serve_is_not_ready_while_its_state_folder_cannot_be_written() {
         &[("IT_TOKEN", sb.token.as_str())],
         &["--state-dir", blocked.to_str().unwrap()],
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let status = loop {
-        let s = serve.get("/status");
-        if s.contains("state_error\":\"") || std::time::Instant::now() > deadline {
-            break s;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = eventually(
+        10,
+        || serve.get("/status"),
+        |s| s.contains("state_error\":\""),
+    );
     assert!(status.contains("state_error\":\""), "{status}");
     assert!(serve.get("/readyz").contains("503"), "not ready");
     assert!(serve.get("/healthz").ends_with("ok\n"), "still alive");

@@ -3,7 +3,6 @@
 //! run again, then both rolled back (newest first), leaves the location exactly as it was.
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::util::*;
 
@@ -147,14 +146,12 @@ fn sigterm_under_a_hung_api_leaves_unknowns_that_the_rerun_and_rollback_settle()
     let before = state(&sb);
     let stopped = dir.path().join("stopped");
     let child = sb.spawn_run(&p, &stopped);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sb.stats()["faults_injected"].as_u64() < Some(4) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the faults never fired"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let fired = eventually(
+        20,
+        || sb.stats()["faults_injected"].as_u64(),
+        |n| *n >= Some(4),
+    );
+    assert_eq!(fired, Some(4), "the faults never fired");
     signal(&child, "-TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));

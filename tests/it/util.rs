@@ -521,3 +521,16 @@ pub fn unsettled(out: &Path) -> usize {
         .filter(|v| !v["intent"].as_u64().is_some_and(|n| done.contains(&n)))
         .count()
 }
+
+/// Probes until `ready` says so or `secs` pass; the last probe either way (for the assertion
+/// that follows to show it).
+pub fn eventually<T>(secs: u64, mut probe: impl FnMut() -> T, ready: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let got = probe();
+        if ready(&got) || std::time::Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -571,6 +571,15 @@ fn states(
             .format(&time::format_description::well_known::Rfc3339)
             .ok()
     };
+    // Each state folder is tried once per scan, however many pipelines share it.
+    let mut tried: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
+    let mut state_error = |p: &Pipeline| {
+        let dir = super::state_dir_of(p, state_dir);
+        tried
+            .entry(dir)
+            .or_insert_with_key(|d| writable(d).err())
+            .clone()
+    };
     entries
         .iter()
         .map(|(file, e)| {
@@ -597,7 +606,7 @@ fn states(
                 next_run: e.next.and_then(rfc),
                 inbox: inbox.map(|i| i.dir.display().to_string()),
                 failed_files,
-                state_error: p.and_then(|p| writable(&super::state_dir_of(p, state_dir)).err()),
+                state_error: p.and_then(&mut state_error),
             }
         })
         .collect()
