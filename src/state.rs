@@ -95,6 +95,11 @@ pub fn rfc3339(at: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// An RFC 3339 time as our files and the API write them, if it is one.
+pub fn parse_rfc3339(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
 /// A file name for state of `pipeline` at `location`: letters, digits, `-` and `_` kept, the rest `_`.
 pub fn file_key(pipeline: &str, location: &str) -> String {
     let clean = |s: &str| -> String {

@@ -29,13 +29,7 @@ fn expired(rows: &[RunRow], keep: Retention, now: time::OffsetDateTime) -> Vec<&
             let old = keep.days.is_some_and(|d| {
                 r.ended_at
                     .as_deref()
-                    .and_then(|t| {
-                        time::OffsetDateTime::parse(
-                            t,
-                            &time::format_description::well_known::Rfc3339,
-                        )
-                        .ok()
-                    })
+                    .and_then(crate::state::parse_rfc3339)
                     .is_some_and(|t| now - t > time::Duration::days(i64::from(d)))
             });
             beyond || old

@@ -104,10 +104,7 @@ impl Unsettled {
             email: text("email"),
             phone: text("phone"),
             at: text("at")
-                .and_then(|t| {
-                    time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
+                .and_then(|t| crate::state::parse_rfc3339(&t))
                 .map(std::time::SystemTime::from),
         }
     }

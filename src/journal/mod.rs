@@ -189,10 +189,7 @@ impl Journal {
         Ok(self
             .lookup(key)?
             .filter(|e| e.state == "intent" && e.contact_id.is_none())
-            .and_then(|e| {
-                time::OffsetDateTime::parse(&e.at, &time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|e| crate::state::parse_rfc3339(&e.at))
             .map(std::time::SystemTime::from))
     }
 }

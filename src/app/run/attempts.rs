@@ -57,9 +57,7 @@ fn attempt(
     opts: &RunOptions,
     e: &anyhow::Error,
 ) {
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let now = crate::state::rfc3339(time::OffsetDateTime::now_utc());
     let start = crate::history::Start {
         pipeline: name,
         pipeline_file: file,

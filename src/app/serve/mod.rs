@@ -566,11 +566,6 @@ fn states(
     entries: &BTreeMap<PathBuf, Entry>,
     state_dir: Option<&Path>,
 ) -> Vec<super::metrics::PipelineState> {
-    let rfc = |t: SystemTime| {
-        time::OffsetDateTime::from(t)
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    };
     // Each state folder is tried once per scan, however many pipelines share it.
     let mut tried: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
     let mut state_error = |p: &Pipeline| {
@@ -603,7 +598,7 @@ fn states(
                 loaded: p.is_some(),
                 reason: e.reason.clone(),
                 location: e.location().map(str::to_owned),
-                next_run: e.next.and_then(rfc),
+                next_run: e.next.map(rfc3339),
                 inbox: inbox.map(|i| i.dir.display().to_string()),
                 failed_files,
                 state_error: p.and_then(&mut state_error),
@@ -664,9 +659,7 @@ async fn run_one(
         metrics.record(&stem, None, exit as i32, "config_error", None);
         metrics.remember(super::metrics::RunLink {
             pipeline: stem,
-            started_at: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            started_at: rfc3339(SystemTime::now()),
             status: "config_error".to_owned(),
             counts: "–".to_owned(),
             report_dir: PathBuf::new(),

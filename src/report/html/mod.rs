@@ -177,16 +177,14 @@ impl Page {
     /// A timestamp shown to the second (`2026-12-07 16:44:06 UTC`), its exact value in `data-v`.
     fn fig_time(&mut self, s: &Value, path: &str) {
         let raw = shown(at(s, path));
-        let nice =
-            time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339)
+        let nice = crate::state::parse_rfc3339(&raw)
+            .and_then(|t| {
+                t.format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+                ))
                 .ok()
-                .and_then(|t| {
-                    t.format(time::macros::format_description!(
-                        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-                    ))
-                    .ok()
-                })
-                .unwrap_or_else(|| raw.clone());
+            })
+            .unwrap_or_else(|| raw.clone());
         let _ = write!(
             self.out,
             "<span data-k=\"{}\" data-v=\"{}\">{}</span>",
