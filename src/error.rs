@@ -106,9 +106,31 @@ pub fn in_words(err: &anyhow::Error) -> String {
     out
 }
 
+/// An I/O error as words for a person: the system's description, lower-cased, without the
+/// "(os error N)" code.
+pub fn io_words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => &text,
+    };
+    let mut c = text.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_io_error_is_said_without_its_code() {
+        let e = std::io::Error::from_raw_os_error(13);
+        assert_eq!(io_words(&e), "permission denied");
+        let custom = std::io::Error::other("Odd thing (os error 5) here");
+        assert_eq!(io_words(&custom), "odd thing (os error 5) here");
+    }
 
     #[test]
     fn a_locked_state_file_is_said_in_words() {

@@ -283,7 +283,8 @@ impl Metrics {
         n.checked_sub(g.0).and_then(|i| g.1.get(i)).cloned()
     }
 
-    /// `/runs`: the runs this server made, newest first, each linking its report.
+    /// `/runs`: the runs this server made (after the last runs of its pipelines' history, recalled
+    /// when it started), newest first, each linking its report.
     fn runs_page(&self) -> String {
         use crate::report::html::esc;
         let g = self.runs_made.lock().unwrap_or_else(|e| e.into_inner());

@@ -44,6 +44,39 @@ use crate::config::{Pipeline, Target, TargetAuth};
 use crate::error::ConfigError;
 use crate::ghl::client::Credentials;
 
+/// How to get a valid token for a target (or GHL source, `section`) whose token was refused, in
+/// the pipeline's words (a variable's name, never its value).
+pub(crate) fn renew_token(section: &str, t: &Target) -> String {
+    match &t.auth {
+        TargetAuth::Token { env } => format!(
+            "put a current Private Integration Token of location {} (Settings → Private Integrations) \
+             in `${env}`, the variable named by {section}.auth.token_env",
+            t.location_id
+        ),
+        TargetAuth::OAuth { .. } => format!(
+            "run `ghl-import auth login` again for location {} (with the same --state-dir)",
+            t.location_id
+        ),
+        TargetAuth::Agency { .. } => {
+            "run `ghl-import auth login --agency` again (with the same --state-dir)".to_owned()
+        }
+    }
+}
+
+/// The message for a failed API call that stops the work: a refused token in the pipeline's words
+/// (naming its variable), any other error as the run reports it.
+pub(crate) fn stopping_error(section: &str, t: &Target, e: crate::ghl::error::ApiError) -> String {
+    match e {
+        crate::ghl::error::ApiError::Auth { status, message } => {
+            crate::load::refused_credentials(status, &message, &renew_token(section, t))
+        }
+        e => match crate::load::outcome_of_error(e) {
+            Ok(rej) => rej.message,
+            Err(f) => f.0,
+        },
+    }
+}
+
 /// The credentials a target (or GHL source, `section`) names: a Private Integration Token from
 /// its variable, or the location's OAuth tokens from the token store (in `state_dir/tokens`, else
 /// the default data directory) with the client secret from its variable. A missing variable or

@@ -587,10 +587,7 @@ impl Run<'_> {
                     self.stop.stop(format!(
                         "planning: reading the contacts of location {}: {}",
                         t.location_id,
-                        match crate::load::outcome_of_error(e) {
-                            Ok(rej) => rej.message,
-                            Err(f) => f.0,
-                        }
+                        super::stopping_error("target", t, e)
                     ));
                     stopped()
                 }

@@ -430,7 +430,7 @@ async fn live(
                 phases.fail(
                     "token",
                     format!("{section}: location {} refused the read", t.location_id),
-                    e,
+                    super::stopping_error(section, t, e),
                 );
                 continue;
             }

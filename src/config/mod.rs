@@ -409,7 +409,7 @@ pub fn load_with_env(
                 "it is a folder (to run every pipeline in a folder, use `ghl-import serve <folder>`)".to_owned()
             }
             std::io::ErrorKind::InvalidData => "it is not a text file".to_owned(),
-            _ => e.to_string(),
+            _ => crate::error::io_words(&e),
         };
         one(format!("cannot read pipeline file {shown}: {why}"))
     })?;

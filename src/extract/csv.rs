@@ -84,8 +84,7 @@ fn not_text(start: &[u8]) -> Option<&'static str> {
 fn open_input(src: &CsvSource) -> Result<(Input, Decoding), ConfigError> {
     super::regular_file(&src.path)?;
     let shown = src.path.display();
-    let file = File::open(&src.path)
-        .map_err(|e| ConfigError::new(format!("cannot open source file {shown}: {e}")))?;
+    let file = File::open(&src.path).map_err(|e| super::cannot_open(&src.path, &e))?;
     let mut buf = BufReader::with_capacity(256 * 1024, file);
     let start = buf
         .fill_buf()

@@ -26,13 +26,38 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// A source file that cannot be opened, in words that say what to check (not a bare OS error).
+pub fn cannot_open(path: &std::path::Path, e: &std::io::Error) -> ConfigError {
+    use std::io::ErrorKind;
+    let what = match e.kind() {
+        ErrorKind::NotFound => {
+            let folder = path.parent().filter(|f| !f.as_os_str().is_empty());
+            match folder.map(|f| (f, f.is_dir())) {
+                Some((f, false)) => {
+                    format!("no such file: the folder {} does not exist", f.display())
+                }
+                _ => "no such file; check source.path (a relative path is read from the pipeline \
+                      file's folder)"
+                    .to_owned(),
+            }
+        }
+        ErrorKind::PermissionDenied => {
+            "permission denied: the user running ghl-import cannot read it".to_owned()
+        }
+        _ => crate::error::io_words(e),
+    };
+    ConfigError::new(format!(
+        "cannot open source file {}: {what}",
+        path.display()
+    ))
+}
+
 /// A source must be a regular file: a FIFO would block every read (and `validate`) until a
 /// writer comes, a device such as `/dev/zero` never ends, and a folder is not a file. Checked
 /// with `stat`, which never blocks.
 pub fn regular_file(path: &std::path::Path) -> Result<(), ConfigError> {
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigError::new(format!("cannot open source file {shown}: {e}")))?;
+    let meta = std::fs::metadata(path).map_err(|e| cannot_open(path, &e))?;
     if meta.is_file() {
         return Ok(());
     }

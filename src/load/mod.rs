@@ -269,21 +269,31 @@ impl Loader {
     }
 }
 
+/// What a 401 or 403 means and what to do about it: the run stops on it, `validate --live` shows it.
+/// `renew` says how to get a valid token, in the pipeline's words.
+pub fn refused_credentials(status: u16, message: &str, renew: &str) -> String {
+    match status {
+        401 if message.starts_with("OAuth:") => format!("the API could not be authorized: {message}"),
+        401 => format!(
+            "the API refused the token (HTTP 401: {message}): it is not a valid token, or it expired or was \
+             revoked; {renew}"
+        ),
+        _ => format!(
+            "the token has no access (HTTP {status}: {message}); check target.location_id (a token \
+             works for its own location only) and that the token has the contacts.write scope"
+        ),
+    }
+}
+
 /// Maps a failed call to a row reject, or to a fatal error for auth problems.
 pub fn outcome_of_error(e: ApiError) -> Result<RowError, Fatal> {
     match e {
-        ApiError::Auth { status, message } => Err(Fatal(match status {
-            401 if message.starts_with("OAuth:") => format!("the API could not be authorized: {message}"),
-            401 => format!(
-                "the API refused the token (HTTP 401: {message}); check that the variable named by \
-                 target.auth.token_env holds a valid Private Integration Token for this location (with \
-                 auth.oauth: run `ghl-import auth login` again)"
-            ),
-            _ => format!(
-                "the token has no access (HTTP {status}: {message}); check target.location_id and that \
-                 the token has the contacts.write scope"
-            ),
-        })),
+        ApiError::Auth { status, message } => Err(Fatal(refused_credentials(
+            status,
+            &message,
+            "check that the variable named by target.auth.token_env holds a current Private Integration \
+             Token of this location (with auth.oauth: run `ghl-import auth login` again)",
+        ))),
         ApiError::Rejected { status, messages, trace_id, meta } => {
             let mut message = format!("HTTP {status}: {}", messages.join("; "));
             if let Some(t) = trace_id {

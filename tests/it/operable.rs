@@ -240,6 +240,28 @@ fn common_mistakes_get_a_message_that_says_what_to_do() {
             ],
             "source.delimiter: \";\"",
         ),
+        // A missing source file, in words (it used to end in "(os error 2)").
+        (
+            vec![
+                "validate".to_owned(),
+                "--sandbox".to_owned(),
+                yaml("m.yaml", "{type: csv, path: gone/contacts.csv}")
+                    .display()
+                    .to_string(),
+            ],
+            "/gone does not exist",
+        ),
+        // An unknown sheet: the sheets the workbook has.
+        (
+            vec![
+                "validate".to_owned(),
+                "--sandbox".to_owned(),
+                yaml("s.yaml", "{type: excel, path: book.xlsx, sheet: Contactz}")
+                    .display()
+                    .to_string(),
+            ],
+            "no sheet `Contactz`; its sheets: `Contacts`",
+        ),
         // A missing pipeline and a folder given as one.
         (
             vec!["run".to_owned(), d.join("nope.yaml").display().to_string()],
@@ -256,6 +278,51 @@ fn common_mistakes_get_a_message_that_says_what_to_do() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {so}{se}");
         assert!(format!("{so}{se}").contains(says), "{args:?}: {so}{se}");
         assert!(!se.contains("os error"), "{args:?}: {se}");
+    }
+}
+
+/// A wrong location and an expired (or mistyped) token: `run` and `validate --live` say which,
+/// name the variable to fix and never print the token.
+#[test]
+fn a_wrong_location_or_a_refused_token_says_what_to_fix() {
+    let sb = SandboxProc::fast("loc-it");
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(3), "");
+    let yaml = std::fs::read_to_string(&p).unwrap();
+    let other = dir.path().join("other.yaml");
+    std::fs::write(&other, yaml.replace("loc-it", "loc-elsewhere")).unwrap();
+    let cases = [
+        (
+            &other,
+            sb.token.as_str(),
+            "location_id (a token works for its own location only)",
+        ),
+        (
+            &p,
+            "pit-expired-0000",
+            "`$IT_TOKEN`, the variable named by target.auth.token_env",
+        ),
+    ];
+    for (i, (pipeline, token, says)) in cases.into_iter().enumerate() {
+        let o = run(bin()
+            .env("IT_TOKEN", token)
+            .arg("run")
+            .arg(pipeline)
+            .arg("--out")
+            .arg(dir.path().join(format!("o{i}"))));
+        let (so, se) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{so}{se}");
+        assert!(se.contains(says), "run: {se}");
+        let v = run(bin()
+            .env("IT_TOKEN", token)
+            .args(["validate", "--live"])
+            .arg(pipeline));
+        let (vo, ve) = text(&v);
+        assert_eq!(v.status.code(), Some(2), "{vo}{ve}");
+        assert!(format!("{vo}{ve}").contains(says), "validate: {vo}{ve}");
+        for out in [&so, &se, &vo, &ve] {
+            assert!(!out.contains(token), "{out}");
+        }
     }
 }
 
@@ -346,6 +413,61 @@ fn serve_shows_every_attempt_a_broken_pipeline_and_zero_series_from_the_start() 
     let (out, _) = text(&o);
     assert!(out.contains("config_error"), "{out}");
     assert!(out.contains("NOT_SET_TOKEN"), "{out}");
+}
+
+/// A run that serve's stop interrupted is in `/status`, `/runs` and `runs` after the restart,
+/// with its unsent rows as not_attempted (not "rejected" by the API).
+#[test]
+fn serve_shows_a_run_its_last_stop_interrupted_after_the_restart() {
+    // Five requests a second: the run is still writing when serve is stopped.
+    let sb = SandboxProc::start("loc-it", &["--rate-max", "5", "--rate-interval-ms", "1000"]);
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(40),
+        "schedule:\n  cron: \"* * * * * *\"\nreport:\n  dir: out\n",
+    );
+    let serve = ServeProc::start(dir.path(), &sb.token);
+    wait_for_contacts(&sb, "loc-it", 2);
+    let said = serve.stop();
+    assert!(said.contains("interrupted"), "{said}");
+    // Restarted with a schedule far away: nothing new runs, the last run is the interrupted one.
+    let yaml = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        yaml.replace("cron: \"* * * * * *\"", "cron: \"0 0 3 1 1 *\""),
+    )
+    .unwrap();
+    let serve = ServeProc::start(dir.path(), &sb.token);
+    let v = eventually(
+        10,
+        || {
+            let status = serve.get("/status");
+            let body = status.split("\r\n\r\n").nth(1).unwrap().to_owned();
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()
+        },
+        |v| v["ready"] == true,
+    );
+    let last = &v["pipelines"][0]["last_run"];
+    assert_eq!(last["status"], "interrupted", "{v}");
+    let report = std::path::PathBuf::from(last["report_dir"].as_str().unwrap());
+    let s = summary(&report);
+    let unsent = s["rejected_by_code"]["not_attempted"].as_u64().unwrap_or(0);
+    assert!(unsent > 0, "{s}");
+    assert_eq!(
+        s["rows"]["rejected"].as_u64(),
+        Some(unsent),
+        "only unsent rows, no API rejects: {s}"
+    );
+    assert!(serve.get("/runs").contains("interrupted"));
+    assert!(serve.get("/readyz").contains("200 OK"));
+    assert!(serve
+        .get("/metrics")
+        .contains(r#"ghl_import_runs_total{pipeline="p",status="interrupted"} 0"#));
+    serve.stop();
+    let o = run(bin().args(["runs", "--pipeline"]).arg(&p));
+    assert!(text(&o).0.contains("interrupted"), "{}", text(&o).0);
 }
 
 #[test]
@@ -612,4 +734,47 @@ fn rehearsals_are_marked_and_listed_apart_from_real_runs() {
     assert_eq!(kinds("real"), ["run"]);
     assert_eq!(kinds("rehearsal"), ["rehearsal_run"]);
     assert_eq!(kinds("all").len(), 2);
+}
+
+/// The README's promise: a second SIGINT or SIGTERM exits at once, without waiting for requests
+/// in flight (here hung for a minute) — the code of a process the signal killed.
+#[test]
+fn a_second_signal_exits_at_once() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &[FAST, &["--fault", "slowcreated=60000x2@1"]].concat(),
+    );
+    let dir = workdir();
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        &many_rows(20),
+        "load:\n  timeout_secs: 120\n",
+    );
+    let mut child = bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(
+        20,
+        || sb.stats()["faults_injected"].as_u64(),
+        |n| *n >= Some(2),
+    );
+    signal(&child, "-TERM");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("send it again to exit at once"));
+    assert!(first.is_some(), "the first signal was not taken");
+    signal(&child, "-TERM");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("exiting now")), "{rest:?}");
 }

@@ -214,6 +214,9 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
         if last_scan.is_none_or(|t| t.elapsed() >= RESCAN) {
             let first = last_scan.is_none();
             rescan(dir, &o, &mut entries, first);
+            if first {
+                recall(&entries, o.state_dir.as_deref(), &metrics);
+            }
             metrics.publish(states(&entries, o.state_dir.as_deref()));
             if first && o.once {
                 let now = SystemTime::now();
@@ -617,14 +620,7 @@ async fn run_one(
 ) -> Exit {
     let loaded = crate::config::load(file).ok();
     // The runs this one makes (an inbox run makes one per file) are the rows added after these.
-    let newest = |p: &Pipeline, n: usize| {
-        let db = super::state_dir_of(p, state_dir).join(crate::history::FILE);
-        db.is_file()
-            .then(|| crate::history::History::open_file(&db).ok())
-            .flatten()
-            .and_then(|h| h.list(Some(&p.name), n).ok())
-            .unwrap_or_default()
-    };
+    let newest = |p: &Pipeline, n: usize| newest_runs(p, state_dir, n);
     let before = loaded
         .as_ref()
         .and_then(|p| newest(p, 1).first().map(|r| r.id))
@@ -688,20 +684,59 @@ async fn run_one(
             None => location,
         };
         metrics.record(&p.name, location, code, &r.status, summary.as_ref());
-        let n = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
-        metrics.remember(super::metrics::RunLink {
-            pipeline: r.pipeline.clone(),
-            started_at: r.started_at.clone(),
-            status: r.status.clone(),
-            counts: format!(
-                "{} / {} / {} / {}",
-                n(r.created),
-                n(r.updated),
-                n(r.unchanged),
-                n(r.rejected)
-            ),
-            report_dir: PathBuf::from(&r.report_dir),
-        });
+        metrics.remember(link_of(r));
     }
     exit
+}
+
+/// A run of the history as `/runs` and `/status` show it.
+fn link_of(r: &crate::history::RunRow) -> super::metrics::RunLink {
+    let n = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
+    super::metrics::RunLink {
+        pipeline: r.pipeline.clone(),
+        started_at: r.started_at.clone(),
+        status: r.status.clone(),
+        counts: format!(
+            "{} / {} / {} / {}",
+            n(r.created),
+            n(r.updated),
+            n(r.unchanged),
+            n(r.rejected)
+        ),
+        report_dir: PathBuf::from(&r.report_dir),
+    }
+}
+
+/// The newest `n` runs of `p` in its run history (none when it has no history yet).
+fn newest_runs(p: &Pipeline, state_dir: Option<&Path>, n: usize) -> Vec<crate::history::RunRow> {
+    let db = super::state_dir_of(p, state_dir).join(crate::history::FILE);
+    db.is_file()
+        .then(|| crate::history::History::open_file(&db).ok())
+        .flatten()
+        .and_then(|h| h.list(Some(&p.name), n).ok())
+        .unwrap_or_default()
+}
+
+/// Runs of the history kept per pipeline for `/runs` and `/status` when serve starts.
+const RECALLED: usize = 20;
+
+/// The latest runs of each loaded pipeline from its run history, so that `/status` and `/runs`
+/// show what happened before this start (a run interrupted by the last stop, a failure that
+/// restarted the pod), oldest first as if this server had made them.
+fn recall(
+    entries: &BTreeMap<PathBuf, Entry>,
+    state_dir: Option<&Path>,
+    metrics: &super::metrics::Metrics,
+) {
+    let mut runs: Vec<crate::history::RunRow> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for p in entries.values().filter_map(|e| e.pipeline.as_ref()) {
+        if seen.insert((super::state_dir_of(p, state_dir), p.name.clone())) {
+            runs.extend(newest_runs(p, state_dir, RECALLED));
+        }
+    }
+    runs.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    for r in &runs {
+        metrics.remember(link_of(r));
+    }
 }
