@@ -40,8 +40,9 @@ impl ExcelReader {
     pub fn open(src: &ExcelSource) -> Result<ExcelReader, ConfigError> {
         let shown = src.path.display().to_string();
         super::regular_file(&src.path)?;
-        // calamine lays out every sheet of an .xls when it opens it: measure them first.
+        // calamine lays out every sheet of an .xls or .ods when it opens it: measure them first.
         super::xls_scan::check(&src.path, &shown, super::sheet::SHEET_BUDGET)?;
+        super::ods_scan::check(&src.path, &shown, super::sheet::SHEET_BUDGET)?;
         let mut wb = open_workbook_auto(&src.path).map_err(|e| {
             let why = match &e {
                 calamine::Error::Xlsx(calamine::XlsxError::Password) => {

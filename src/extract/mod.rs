@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod excel;
 pub mod ghl;
+mod ods_scan;
 pub mod sheet;
 pub mod sniff;
 mod xls_scan;

@@ -4,8 +4,8 @@
 //! cells of `.xlsx`, `.xlsm` and `.xlsb` files are streamed one by one, each position is checked
 //! against Excel's bounds, only filled cells are kept, and the memory the sheet will take is
 //! counted as it grows: past [`SHEET_BUDGET`] the read stops with a message that says what to do.
-//! `.xls` (at most 65,536 × 256 cells by format) and `.ods` (capped by calamine) are read whole,
-//! then go through the same checks. A stop signal ends the read within a few thousand cells.
+//! `.xls` and `.ods` are read whole by calamine (measured first by `xls_scan.rs` and
+//! `ods_scan.rs`), then go through the same checks. A stop signal ends the read within a few thousand cells.
 
 use std::panic::AssertUnwindSafe;
 

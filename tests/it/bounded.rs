@@ -209,3 +209,67 @@ fn an_xls_whose_cells_claim_four_billion_cells_is_refused_before_calamine_opens_
         "{out}{err}"
     );
 }
+
+/// An OpenDocument spreadsheet of `rows` (the `table:table-row` elements of its one table).
+fn write_ods(path: &Path, rows: &str) {
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Contacts">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let files = [
+        ("mimetype", "application/vnd.oasis.opendocument.spreadsheet".to_owned()),
+        ("META-INF/manifest.xml", r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#.to_owned()),
+        ("content.xml", content),
+    ];
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, body) in files {
+        z.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(body.as_bytes()).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+#[test]
+fn an_ods_that_repeats_a_cell_into_96_million_is_refused_and_a_plain_one_is_read() {
+    let dir = workdir();
+    let cell = |v: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="string"><text:p>{v}</text:p></table:table-cell>"#
+        )
+    };
+    let header = format!(
+        "<table:table-row>{}{}</table:table-row>",
+        cell("Email"),
+        cell("Name")
+    );
+    // 1.5 KB: one value repeated over 16,000 columns and 6,000 rows (calamine would lay out
+    // 96 million cells twice: values and formulas).
+    let bomb = dir.path().join("repeated.ods");
+    write_ods(
+        &bomb,
+        &format!(
+            r#"{header}<table:table-row table:number-rows-repeated="6000"><table:table-cell table:number-columns-repeated="16000" office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>"#
+        ),
+    );
+    let o = capped(dir.path(), &bomb, &["validate", "--sandbox"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains("its sheet `Contacts` repeats cells into 96032002 cells"),
+        "{out}{err}"
+    );
+    // Blank formatting repeated to the sheet's edge, as spreadsheet programs write it, is fine.
+    let plain = dir.path().join("plain.ods");
+    write_ods(
+        &plain,
+        &format!(
+            r#"{header}<table:table-row>{}{}<table:table-cell table:number-columns-repeated="16382"/></table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>"#,
+            cell("ann@example.com"),
+            cell("Ann")
+        ),
+    );
+    let o = capped(dir.path(), &plain, &["validate", "--sandbox"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("the first 1 rows"), "{out}");
+}
