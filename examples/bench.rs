@@ -236,40 +236,6 @@ fn transform(rows: usize) -> anyhow::Result<()> {
 
 /// Writes `header` and `rows` as a CSV, runs a pipeline loading it into the sandbox's
 /// `bench-location` (`rest`: mapping and load settings), and returns the exit code and seconds.
-async fn run_on_sandbox(
-    sb: &ghl_import::sandbox::Sandbox,
-    header: &str,
-    rows: impl Iterator<Item = String>,
-    rest: &str,
-) -> anyhow::Result<(ghl_import::error::Exit, f64)> {
-    let dir = tempfile::tempdir()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.path().join("bench.csv"))?);
-    writeln!(w, "{header}")?;
-    for r in rows {
-        writeln!(w, "{r}")?;
-    }
-    w.flush()?;
-    drop(w);
-    let yaml = format!(
-        "version: 1\nsource: {{type: csv, path: bench.csv}}\n\
-         target: {{location_id: bench-location, base_url: \"{}\", auth: {{token_env: BENCH_TOKEN}}}}\n\
-         report: {{dir: out}}\n{rest}",
-        sb.base_url()
-    );
-    let pfile = dir.path().join("p.yaml");
-    std::fs::write(&pfile, yaml)?;
-    // SAFETY of intent: single-threaded at this point of the benchmark; the variable is ours.
-    unsafe { std::env::set_var("BENCH_TOKEN", sb.token()) };
-    let t = Instant::now();
-    let code = ghl_import::app::run(ghl_import::app::RunOptions {
-        pipeline: pfile,
-        quiet: true,
-        ..Default::default()
-    })
-    .await?;
-    Ok((code, t.elapsed().as_secs_f64()))
-}
-
 /// `ghl-import run` on `rows` generated rows into a CSV sink, as a user runs it: the release
 /// binary in a child process, wall time and the child's peak RSS.
 fn cli(rows: usize) -> anyhow::Result<()> {
@@ -358,7 +324,7 @@ async fn load_with(
         ..SandboxConfig::default()
     })
     .await?;
-    let (code, el) = run_on_sandbox(
+    let (code, el) = common::run_on_sandbox(
         &sb,
         "First Name,Email",
         (0..rows).map(|i| format!("P{i},p{i}@example.com")),
@@ -368,35 +334,8 @@ async fn load_with(
         ),
     )
     .await?;
-    report(&sb, what, rows, code, el, rate, None);
+    common::report(&sb, what, rows, code, el, rate, None);
     Ok(())
-}
-
-/// Prints what the sandbox saw of a load: rate against the ceiling, 429s, the busiest window.
-/// `before`: the statistics before this run (to count this run's requests only).
-fn report(
-    sb: &ghl_import::sandbox::Sandbox,
-    what: &str,
-    rows: usize,
-    code: ghl_import::error::Exit,
-    el: f64,
-    rate: u32,
-    before: Option<&ghl_import::sandbox::Stats>,
-) {
-    let stats = sb.stats();
-    let total = |s: &ghl_import::sandbox::Stats| s.requests_by_endpoint.values().sum::<u64>();
-    let sent = total(&stats) - before.map_or(0, total);
-    let r429 = stats.rate_limited_429 - before.map_or(0, |b| b.rate_limited_429);
-    println!(
-        "{what}: {rows} rows in {el:.2} s, exit {:?}; {sent} requests = {:.1} req/s against {rate} req/s advertised ({:.1} %); \
-         429s {}; max in any 1 s window {}; requests per created contact {:.2}",
-        code,
-        sent as f64 / el,
-        sent as f64 / el / f64::from(rate) * 100.0,
-        r429,
-        stats.max_in_any_window,
-        total(&stats) as f64 / sb.contacts("bench-location").len().max(1) as f64
-    );
 }
 
 /// Two runs of `rows` rows each, the second started as soon as the first ends (its requests
@@ -412,23 +351,23 @@ async fn rerun(rows: usize) -> anyhow::Result<()> {
     })
     .await?;
     let rest = "mapping: {firstName: First Name, email: Email}\nload: {concurrency: 8}\n";
-    let (code, el) = run_on_sandbox(
+    let (code, el) = common::run_on_sandbox(
         &sb,
         "First Name,Email",
         (0..rows).map(|i| format!("P{i},p{i}@example.com")),
         rest,
     )
     .await?;
-    report(&sb, "first run", rows, code, el, rate, None);
+    common::report(&sb, "first run", rows, code, el, rate, None);
     let before = sb.stats();
-    let (code, el) = run_on_sandbox(
+    let (code, el) = common::run_on_sandbox(
         &sb,
         "First Name,Email",
         (0..rows).map(|i| format!("Q{i},q{i}@example.com")),
         rest,
     )
     .await?;
-    report(
+    common::report(
         &sb,
         "second run, right after",
         rows,
@@ -544,7 +483,7 @@ async fn sync(rows: usize) -> anyhow::Result<()> {
         let first = if i % 10 == 0 { "Changed" } else { "Seed" };
         format!("{first}{i},Contact,seed{i}@example.com")
     });
-    let (_, el) = run_on_sandbox(
+    let (_, el) = common::run_on_sandbox(
         &sb,
         "First Name,Last Name,Email",
         rows_csv,

@@ -2,7 +2,9 @@
 // Each benchmark uses some of these.
 #![allow(dead_code)]
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// The `ghl-import` binary built beside this example (`cargo build --release` first).
 pub fn release_binary() -> anyhow::Result<PathBuf> {
@@ -72,7 +74,7 @@ pub fn start_sandbox(
 
 /// GET `path` of the server at `base` (`http://host:port`); the body.
 pub fn get(base: &str, path: &str) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr)?;
     write!(
@@ -84,4 +86,67 @@ pub fn get(base: &str, path: &str) -> anyhow::Result<String> {
     Ok(t.split_once("\r\n\r\n")
         .map(|x| x.1.to_owned())
         .unwrap_or_default())
+}
+
+/// Runs a pipeline of `rows` (under `header`) into `sb`'s `bench-location`, `rest` appended to
+/// its YAML; the exit code and the wall time in seconds.
+pub async fn run_on_sandbox(
+    sb: &ghl_import::sandbox::Sandbox,
+    header: &str,
+    rows: impl Iterator<Item = String>,
+    rest: &str,
+) -> anyhow::Result<(ghl_import::error::Exit, f64)> {
+    let dir = tempfile::tempdir()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.path().join("bench.csv"))?);
+    writeln!(w, "{header}")?;
+    for r in rows {
+        writeln!(w, "{r}")?;
+    }
+    w.flush()?;
+    drop(w);
+    let yaml = format!(
+        "version: 1\nsource: {{type: csv, path: bench.csv}}\n\
+         target: {{location_id: bench-location, base_url: \"{}\", auth: {{token_env: BENCH_TOKEN}}}}\n\
+         report: {{dir: out}}\n{rest}",
+        sb.base_url()
+    );
+    let pfile = dir.path().join("p.yaml");
+    std::fs::write(&pfile, yaml)?;
+    // SAFETY of intent: single-threaded at this point of the benchmark; the variable is ours.
+    unsafe { std::env::set_var("BENCH_TOKEN", sb.token()) };
+    let t = Instant::now();
+    let code = ghl_import::app::run(ghl_import::app::RunOptions {
+        pipeline: pfile,
+        quiet: true,
+        ..Default::default()
+    })
+    .await?;
+    Ok((code, t.elapsed().as_secs_f64()))
+}
+
+/// Prints what the sandbox saw of a load: rate against the ceiling, 429s, the busiest window.
+/// `before`: the statistics before this run (to count this run's requests only).
+pub fn report(
+    sb: &ghl_import::sandbox::Sandbox,
+    what: &str,
+    rows: usize,
+    code: ghl_import::error::Exit,
+    el: f64,
+    rate: u32,
+    before: Option<&ghl_import::sandbox::Stats>,
+) {
+    let stats = sb.stats();
+    let total = |s: &ghl_import::sandbox::Stats| s.requests_by_endpoint.values().sum::<u64>();
+    let sent = total(&stats) - before.map_or(0, total);
+    let r429 = stats.rate_limited_429 - before.map_or(0, |b| b.rate_limited_429);
+    println!(
+        "{what}: {rows} rows in {el:.2} s, exit {:?}; {sent} requests = {:.1} req/s against {rate} req/s advertised ({:.1} %); \
+         429s {}; max in any 1 s window {}; requests per created contact {:.2}",
+        code,
+        sent as f64 / el,
+        sent as f64 / el / f64::from(rate) * 100.0,
+        r429,
+        stats.max_in_any_window,
+        total(&stats) as f64 / sb.contacts("bench-location").len().max(1) as f64
+    );
 }

@@ -59,12 +59,13 @@ impl KeyOrder {
     }
 }
 
-/// Runs `work` on every item of `input` with at most `concurrency` at once, completing in any
-/// order, and hands the results to `sink` in input order. At most [`REORDER_WINDOW`] finished
-/// results wait for an earlier one; beyond that no new item is started until it comes.
+/// Runs `work` on every item of `input` with at most `width()` at once (asked again as items
+/// finish, so it may change during the run), completing in any order, and hands the results to
+/// `sink` in input order. At most [`REORDER_WINDOW`] finished results wait for an earlier one;
+/// beyond that no new item is started until it comes.
 pub(super) async fn in_order<I, F, Fut, T>(
     mut input: I,
-    concurrency: usize,
+    width: impl Fn() -> usize,
     mut work: F,
     mut sink: impl FnMut(T) -> anyhow::Result<()>,
 ) -> anyhow::Result<()>
@@ -73,13 +74,12 @@ where
     F: FnMut(I::Item) -> Fut,
     Fut: Future<Output = T>,
 {
-    let concurrency = concurrency.max(1);
     let mut running = FuturesUnordered::new();
     let mut done: BTreeMap<u64, T> = BTreeMap::new();
     let (mut next_in, mut next_out) = (0u64, 0u64);
     let mut input_open = true;
     loop {
-        let room = running.len() < concurrency && done.len() < REORDER_WINDOW;
+        let room = running.len() < width().max(1) && done.len() < REORDER_WINDOW;
         if input_open && room {
             tokio::select! {
                 biased;
@@ -124,6 +124,46 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
+    async fn the_width_is_asked_again_as_items_finish() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // 1 at a time for the first 10 items, then 8: the most running at once follows.
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut early_most = 0;
+        in_order(
+            futures::stream::iter(0..60u64),
+            || {
+                if finished.load(Ordering::SeqCst) < 10 {
+                    1
+                } else {
+                    8
+                }
+            },
+            |i| {
+                let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    (i, now)
+                }
+            },
+            |(i, now)| {
+                finished.fetch_add(1, Ordering::SeqCst);
+                if i < 9 {
+                    early_most = early_most.max(now);
+                }
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(early_most, 1);
+        assert_eq!(most.load(Ordering::SeqCst), 8);
+    }
+
+    #[tokio::test]
     async fn results_come_in_input_order_while_slow_items_do_not_hold_up_the_rest() {
         let started = std::time::Instant::now();
         let mut got = Vec::new();
@@ -131,7 +171,7 @@ mod tests {
         // would wait behind item 0; unordered, they are done meanwhile.
         in_order(
             futures::stream::iter(0..41u64),
-            4,
+            || 4,
             |i| async move {
                 let ms = if i == 0 { 300 } else { 10 };
                 tokio::time::sleep(Duration::from_millis(ms)).await;

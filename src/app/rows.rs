@@ -132,6 +132,10 @@ impl Stop {
     }
 }
 
+/// Rows processed at once when no location's throttle sizes it (a dry run planned from an index
+/// read up front: the rows make no requests).
+const UNTHROTTLED: usize = 8;
+
 /// Everything a row needs, shared by the rows in flight.
 pub(super) struct RowCtx {
     pub loader: Option<Loader>,
@@ -160,6 +164,27 @@ impl RowCtx {
     /// processed one after the other.
     pub fn offline(&self) -> bool {
         self.loader.is_none() && self.planning.is_none()
+    }
+
+    /// Rows to process at once: as many as the location's requests to keep in flight (sized
+    /// from its rate limit and answer times), never above `cap` (`load.concurrency`).
+    pub fn in_flight(&self, cap: Option<usize>) -> usize {
+        let client = self
+            .loader
+            .as_ref()
+            .map(Loader::client)
+            .or(match self.planning.as_deref() {
+                Some(crate::load::plan::Planning::PerRow { client, .. }) => Some(&**client),
+                _ => None,
+            });
+        match client {
+            Some(c) => cap.map_or_else(
+                || c.throttle().in_flight(),
+                |cap| cap.min(c.throttle().in_flight()),
+            ),
+            None => cap.unwrap_or(UNTHROTTLED),
+        }
+        .max(1)
     }
 
     pub async fn process(&self, rec: Record, step: Step) -> RowResult {

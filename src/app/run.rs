@@ -718,9 +718,10 @@ impl Run<'_> {
             }
             result
         } else {
+            let cap = p.load.concurrency.map(|c| c.get() as usize);
             super::order::in_order(
                 futures::StreamExt::flat_map(stream_from(rx), futures::stream::iter),
-                p.load.concurrency.get() as usize,
+                || ctx.in_flight(cap),
                 work,
                 record,
             )
@@ -753,10 +754,10 @@ impl Run<'_> {
             );
             return Ok(());
         }
-        let concurrency = self.p.load.concurrency.get() as usize;
+        let cap = self.p.load.concurrency.map(|c| c.get() as usize);
         let stopped = || self.stop.reason();
         let (counts, fatal) = f
-            .apply(l, &t.location_id, concurrency, written, &stopped, out_dir)
+            .apply(l, &t.location_id, cap, written, &stopped, out_dir)
             .await?;
         if let Some(f) = fatal {
             self.stop.stop(f.0);

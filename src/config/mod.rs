@@ -196,6 +196,10 @@ pub struct GhlSource {
     pub concurrency: usize,
 }
 
+/// Requests in flight for a GHL source's per-contact extras when `load.concurrency` is not set
+/// (the throttle still holds them to the rate limit).
+pub const GHL_READS_IN_FLIGHT: usize = 8;
+
 /// A checked sink.
 #[derive(Debug, Clone)]
 pub enum Sink {

@@ -446,9 +446,10 @@ pub struct LoadConfig {
     /// Write policy per contact field (`firstName: fill_empty`); the rest overwrite.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldPolicy>,
-    /// Requests in flight at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: NonZeroU32,
+    /// The most requests in flight at once per location. Absent (the default): sized during the
+    /// run from the rate limit and the measured answer times (Little's law), up to the burst.
+    #[serde(default)]
+    pub concurrency: Option<NonZeroU32>,
     /// Client-side rate limit per location.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
@@ -530,7 +531,7 @@ impl Default for LoadConfig {
             phone_conflicts: PhoneConflicts::default(),
             on_busy: OnBusy::default(),
             fields: BTreeMap::new(),
-            concurrency: default_concurrency(),
+            concurrency: None,
             rate_limit: RateLimitConfig::default(),
             retry: RetryConfig::default(),
             timeout_secs: default_timeout_secs(),
@@ -763,9 +764,6 @@ pub(super) fn default_base_url() -> String {
 }
 fn default_require_any() -> Vec<RequiredKey> {
     vec![RequiredKey::Email, RequiredKey::Phone]
-}
-const fn default_concurrency() -> NonZeroU32 {
-    NonZeroU32::new(4).expect("4 is not zero")
 }
 const fn default_max_requests() -> NonZeroU32 {
     NonZeroU32::new(100).expect("100 is not zero")

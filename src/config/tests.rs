@@ -35,7 +35,7 @@ fn good_pipeline_validates_with_defaults() {
     let t = p.target.as_ref().unwrap();
     assert_eq!(t.location_id, "loc-1");
     assert_eq!(t.base_url.as_str(), "https://services.leadconnectorhq.com/");
-    assert_eq!(p.load.concurrency.get(), 4);
+    assert_eq!(p.load.concurrency, None, "sized during the run");
     assert_eq!(p.load.rate_limit.cap(), None, "the server's limit, no cap");
     assert_eq!(
         p.validate.phone_default_region,

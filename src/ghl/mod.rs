@@ -6,6 +6,7 @@ mod attempt;
 pub mod client;
 pub mod error;
 pub mod fields;
+pub mod inflight;
 pub mod ratelimit;
 pub mod retry;
 pub mod types;

@@ -1,23 +1,27 @@
 //! Client-side throttle per location, and parsing of the `X-RateLimit-*` headers the API sends.
 //!
-//! Two rules decide when a request may go:
+//! A request may go when the server's window has room for it, by this client's own count:
 //!
-//! - **Pace.** A governor GCRA limiter spaces requests evenly at `(max − 1) / interval` (one
-//!   request of headroom from `max` = 10 up) with a burst of one, so that no window of
-//!   `interval` ever holds more than `max` of this client's requests. The limit paced at is the
-//!   one the server advertises, in both directions, never above the cap the user configured
+//! - **The window.** `X-RateLimit-Remaining` says how much of the window is left, counting every
+//!   client of the same app and location: a run started right after another (or killed and
+//!   re-run), or another integration, has spent part of it. A request goes while the freshest
+//!   answer's `remaining`, plus the requests that have left the window since, less this client's
+//!   requests the answer did not count (sent after it, or still unanswered when it came), leaves
+//!   room. One of this client's requests has left the window one interval after its *answer*
+//!   came (the server counted it before it answered), so no clock or network jitter can make
+//!   the server see more than `max` in a window; another client's requests are assumed spread
+//!   over the window, until a 429 shows that client is still sending (then only this client's
+//!   own requests count, until the other's share shrinks). So a run spends at once what the
+//!   window has free — a run of fewer rows than the burst is not paced at all — reaches full
+//!   pace as soon as an earlier run's requests have left the window, and leaves a live client
+//!   its share. Before the first answer, requests are spaced evenly (`interval / max`).
+//! - **The pace.** A governor GCRA limiter with the window's burst keeps the long-run rate at the
+//!   limit the server advertises, in both directions, never above the cap the user configured
 //!   (`load.rate_limit`); before the first answer it is the documented 100 / 10 s (or the cap
 //!   when stricter).
-//! - **Budget.** `X-RateLimit-Remaining` says how much of the window is left, counting every
-//!   client of the same app and location: a run started right after another (or killed and
-//!   re-run), or another integration, has spent part of it. A request goes only while the
-//!   latest answer's `remaining`, less this client's requests sent since, leaves room. When it
-//!   does not, the throttle waits for the first moment a slot frees: one of this client's own
-//!   requests leaving the window, or one of the other client's — assumed spread over the
-//!   window, until a 429 shows that client is still sending (then only this client's own
-//!   requests count, until the other's share shrinks). A run therefore starts at the pace the
-//!   window allows, reaches full pace as soon as the earlier run's requests have left it, and
-//!   leaves a live client its share.
+//!
+//! The throttle also measures answer times, from which [`Throttle::in_flight`] sizes how many
+//! requests to keep in flight (Little's law, `inflight.rs`).
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -77,22 +81,22 @@ impl Limit {
         f64::from(self.max.get()) / self.interval.as_secs_f64()
     }
 
-    /// Requests actually spaced per interval: one less than allowed (from 10 up), as headroom
-    /// for network and scheduling jitter that can bunch requests sent evenly apart.
-    pub fn paced_max(&self) -> u32 {
-        let m = self.max.get();
-        if m >= 10 {
-            m - 1
-        } else {
-            m
-        }
+    /// The least time `n` requests take from an empty window: a full window at once, the next
+    /// as the first leave it, one interval later (a sliding window).
+    pub fn seconds_for(&self, n: u64) -> f64 {
+        (n.saturating_sub(1) / u64::from(self.max.get())) as f64 * self.interval.as_secs_f64()
     }
 
     fn quota(&self) -> Quota {
-        let period = self.interval / self.paced_max();
+        let period = self.interval / self.max.get();
         Quota::with_period(period.max(Duration::from_micros(1)))
             .expect("period is not zero")
-            .allow_burst(NonZeroU32::MIN)
+            .allow_burst(self.max)
+    }
+
+    /// The even spacing of `max` requests over the interval.
+    fn step(&self) -> Duration {
+        self.interval / self.max.get()
     }
 }
 
@@ -108,6 +112,42 @@ pub struct Throttle {
     state: Mutex<ThrottleState>,
 }
 
+/// How long an answer saying the day's allowance is spent is believed.
+const DAILY_RECHECK: Duration = Duration::from_secs(60);
+
+/// The day's allowance is spent: no request may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailySpent;
+
+/// A request still unanswered after this long was given up on (its call dropped): forgotten.
+const ABANDONED: Duration = Duration::from_secs(600);
+
+/// One request this throttle let go: [`Throttle::observe`] (an answer) or
+/// [`Throttle::unanswered`] (none) must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    seq: u64,
+    /// When it was let go.
+    pub at: Instant,
+}
+
+/// One of this client's requests, in the window or possibly so.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    seq: u64,
+    at: Instant,
+    /// When its answer (or its failure) came.
+    answered: Option<Instant>,
+}
+
+impl Slot {
+    /// Whether it has left the window of `interval` by `now`: the server counted it before it
+    /// answered, so one interval after the answer it is out, whatever the network did.
+    fn left(&self, now: Instant, interval: Duration) -> bool {
+        self.answered.is_some_and(|a| a + interval <= now)
+    }
+}
+
 #[derive(Debug)]
 struct ThrottleState {
     /// The most the user allows (`load.rate_limit`), if anything.
@@ -115,20 +155,32 @@ struct ThrottleState {
     /// The limit paced at: the advertised one, or the cap when stricter.
     limit: Limit,
     limiter: Arc<DefaultDirectRateLimiter>,
-    /// When this client's recent requests were sent (within the last two intervals).
-    sent: VecDeque<Instant>,
-    /// The freshest answer's `remaining`, and when the request it answered was sent.
+    /// This client's requests that may still be in the window, in the order they went.
+    sent: VecDeque<Slot>,
+    next_seq: u64,
+    /// Whether any answer came yet.
+    answered: bool,
+    /// The freshest answer's `remaining` less this client's requests it may not have counted,
+    /// and when the request it answered went.
     budget: Option<(Instant, u32)>,
     /// Requests of another client in the window at the freshest answer.
     foreign: u32,
     /// A 429 showed that another client still sends: its share when that was seen. Its
     /// requests are not expected to leave the window until the share shrinks.
     foreign_live: Option<u32>,
+    /// Answer times, for the requests to keep in flight.
+    sizing: super::inflight::Sizing,
+    /// The limit in force is the user's cap (stricter than the server's).
+    capped: bool,
+    /// The freshest answer's `X-RateLimit-Daily-Remaining`, its request's number, and when it
+    /// came.
+    daily: Option<(u64, u64, Instant)>,
 }
 
 impl ThrottleState {
     fn set_limit(&mut self, limit: Limit) {
         self.limit = limit;
+        self.capped = self.cap == Some(limit);
         self.limiter = Arc::new(RateLimiter::direct(limit.quota()));
     }
 
@@ -140,72 +192,125 @@ impl ThrottleState {
         }
     }
 
-    /// This client's requests sent in `(from, to]`.
-    fn ours_between(&self, from: Instant, to: Instant) -> u32 {
-        self.upto(Some(to)).saturating_sub(self.upto(Some(from))) as u32
-    }
-
-    /// This client's sends in the window `(at − interval, at]`.
-    fn ours_between_window(&self, at: Instant, interval: Duration) -> u32 {
-        self.upto(Some(at))
-            .saturating_sub(self.upto(at.checked_sub(interval))) as u32
-    }
-
-    /// How many of this client's sends were at or before `t` (`None`: before them all). `sent`
-    /// is in time order, so this is a binary search, not a scan of the window.
-    fn upto(&self, t: Option<Instant>) -> usize {
-        match t {
-            Some(t) => self.sent.partition_point(|x| *x <= t),
-            None => 0,
-        }
+    /// The index of the first slot that went after `t` (`None`: the first of all). `sent` is
+    /// in time order, so this is a binary search, not a scan.
+    fn after(&self, t: Option<Instant>) -> usize {
+        t.map_or(0, |t| self.sent.partition_point(|s| s.at <= t))
     }
 
     /// `None` when a request may go now, else when to look again.
-    ///
-    /// The room at `now` is the freshest answer's `remaining`, plus the requests of its window
-    /// that have left it since (this client's, known; the other client's, assumed spread over
-    /// the window unless it still sends), less this client's requests sent after it.
     fn must_wait(&self, now: Instant) -> Option<Instant> {
-        let (at, remaining) = self.budget?;
-        let interval = self.limit.interval;
-        if now.saturating_duration_since(at) >= interval {
-            // The window of that answer has passed entirely.
-            return None;
+        let limit = self.limit;
+        let interval = limit.interval;
+        if !self.answered {
+            // Nothing is known of the window yet: spaced evenly until the first answer.
+            return self
+                .sent
+                .back()
+                .map(|s| s.at + limit.step())
+                .filter(|t| *t > now);
         }
-        // That answer's window is (at − interval, at]; a send at or before now − interval has
-        // left the window sliding with now.
-        let window_start = at.checked_sub(interval);
-        let left_by = now.checked_sub(interval);
-        let ours_left = self
-            .upto(left_by.map(|l| l.min(at)))
-            .saturating_sub(self.upto(window_start)) as u32;
+        if let Some(wait) = self.daily_wait(now) {
+            return Some(wait);
+        }
         let share = |d: Duration| d.as_secs_f64() / interval.as_secs_f64();
-        let spread = self.foreign > 0 && self.foreign_live.is_none();
-        let theirs_left = if spread {
-            (f64::from(self.foreign) * share(now - at)).floor() as u32
-        } else {
-            0
+        let (mut room, from, theirs_next) = match self.budget {
+            Some((at, remaining)) if now.saturating_duration_since(at) < interval => {
+                // The answer's window is (at − interval, at]: this client's requests of it that
+                // have left since are room again, as is the other client's share that left.
+                let (lo, hi) = (self.after(at.checked_sub(interval)), self.after(Some(at)));
+                let ours_left = (lo..hi)
+                    .filter(|i| self.sent[*i].left(now, interval))
+                    .count() as u32;
+                let spread = self.foreign > 0 && self.foreign_live.is_none();
+                let theirs_left = if spread {
+                    (f64::from(self.foreign) * share(now - at)).floor() as u32
+                } else {
+                    0
+                };
+                let sent_after = (self.sent.len() - hi) as u32;
+                // One request of headroom against the other client's estimated spread.
+                let reserve = u32::from(spread && limit.max.get() >= 10);
+                let room =
+                    (remaining + ours_left + theirs_left).saturating_sub(sent_after + reserve);
+                let theirs_next = (spread && theirs_left < self.foreign).then(|| {
+                    at + interval.mul_f64(f64::from(theirs_left + 1) / f64::from(self.foreign))
+                });
+                (room, lo, theirs_next)
+            }
+            // No fresh answer: this client's own requests still in the window are all it knows.
+            _ => (self.own_room(now), 0, None),
         };
-        let reserve = u32::from(self.limit.max.get() >= 10);
-        let room = (remaining + ours_left + theirs_left).saturating_sub(reserve);
-        if self.ours_between(at, now) < room {
+        if self.capped {
+            // The user's cap counts this client's own requests, whatever the server allows.
+            room = room.min(self.own_room(now));
+        }
+        if room > 0 {
             return None;
         }
-        // The next request of that window to leave it.
-        let first_still_in = self.upto(window_start.max(left_by));
+        // The first of this client's requests to leave, or the other client's next one.
         let ours_next = self
             .sent
-            .get(first_still_in)
-            .filter(|t| **t <= at)
-            .map(|t| *t + interval);
-        let theirs_next = (spread && theirs_left < self.foreign)
-            .then(|| at + interval.mul_f64(f64::from(theirs_left + 1) / f64::from(self.foreign)));
+            .iter()
+            .skip(from)
+            .filter_map(|s| s.answered.map(|a| a + interval))
+            .filter(|t| *t > now)
+            .min();
         Some(
             [ours_next, theirs_next]
                 .into_iter()
                 .flatten()
-                .fold(at + interval, Instant::min),
+                .fold(now + interval, Instant::min),
         )
+    }
+
+    /// Room for this client's own requests in the window of the limit in force: `max` less
+    /// those that may still be in it (unanswered, or answered less than an interval ago).
+    fn own_room(&self, now: Instant) -> u32 {
+        let interval = self.limit.interval;
+        let lo = self.after(now.checked_sub(interval * 2));
+        let inside = self
+            .sent
+            .iter()
+            .skip(lo)
+            .filter(|s| !s.left(now, interval))
+            .count() as u32;
+        self.limit.max.get().saturating_sub(inside)
+    }
+
+    /// When the day's allowance is taken up by requests still unanswered: look again soon (their
+    /// answers say whether it is spent, and a spent allowance stops the run). `None` while it
+    /// has room, or when nothing is in flight (the next answer says it is spent).
+    fn daily_wait(&self, now: Instant) -> Option<Instant> {
+        let (seq, remaining, _) = self.daily?;
+        let after = self.sent.partition_point(|s| s.seq <= seq);
+        let taken = (self.sent.len() - after) as u64;
+        let flying = self.sent.iter().skip(after).any(|s| s.answered.is_none());
+        (taken >= remaining && flying).then(|| now + self.limit.step())
+    }
+
+    /// Whether an answer said the day's allowance is spent (for [`DAILY_RECHECK`]: a long-lived
+    /// client then tries again, in case the day turned).
+    fn daily_spent(&self, now: Instant) -> bool {
+        matches!(self.daily, Some((_, 0, when)) if now.duration_since(when) < DAILY_RECHECK)
+    }
+
+    /// Forgets requests that can no longer matter: answered ones that left the window more than
+    /// an interval ago, and unanswered ones after [`ABANDONED`] (a call given up on).
+    fn forget(&mut self, now: Instant) {
+        let keep = self.limit.interval * 2;
+        while self.sent.front().is_some_and(|s| {
+            let age = now.duration_since(s.at);
+            (s.answered.is_some() && age >= keep) || age >= ABANDONED.max(keep)
+        }) {
+            self.sent.pop_front();
+        }
+    }
+
+    /// The slot of `sent`, if still remembered.
+    fn slot(&mut self, sent: Sent) -> Option<&mut Slot> {
+        let i = self.sent.partition_point(|s| s.seq < sent.seq);
+        self.sent.get_mut(i).filter(|s| s.seq == sent.seq)
     }
 }
 
@@ -255,9 +360,14 @@ impl Throttle {
                 limit,
                 limiter,
                 sent: VecDeque::new(),
+                next_seq: 0,
+                answered: false,
                 budget: None,
                 foreign: 0,
                 foreign_live: None,
+                sizing: super::inflight::Sizing::default(),
+                capped: cap == Some(limit),
+                daily: None,
             }),
         }
     }
@@ -269,6 +379,18 @@ impl Throttle {
     /// The limit in force.
     pub fn limit(&self) -> Limit {
         self.lock().limit
+    }
+
+    /// How many requests to keep in flight for this location now: enough for its rate limit at
+    /// the answer times measured so far (Little's law with headroom), within its burst.
+    pub fn in_flight(&self) -> usize {
+        let g = self.lock();
+        g.sizing.target(g.limit.per_second(), g.limit.max.get())
+    }
+
+    /// The mean answer time measured so far.
+    pub fn answer_time(&self) -> Duration {
+        self.lock().sizing.mean()
     }
 
     /// Waits for the limiter's next cell. Long waits sleep on the runtime's own timer:
@@ -290,8 +412,10 @@ impl Throttle {
         }
     }
 
-    /// Waits until the pace and the window's budget allow one more request.
-    pub async fn acquire(&self) {
+    /// Waits until the window has room for one more request and the pace allows it; the
+    /// request must then be reported to [`Throttle::observe`] or [`Throttle::unanswered`]. None
+    /// goes once an answer said the day's allowance is spent.
+    pub async fn acquire(&self) -> Result<Sent, DailySpent> {
         loop {
             let limiter = Arc::clone(&self.lock().limiter);
             Self::paced(&limiter).await;
@@ -302,36 +426,61 @@ impl Throttle {
                     continue;
                 }
                 let now = Instant::now();
+                if g.daily_spent(now) {
+                    return Err(DailySpent);
+                }
                 match g.must_wait(now) {
                     None => {
-                        let keep = g.limit.interval * 2;
-                        while g
-                            .sent
-                            .front()
-                            .is_some_and(|t| now.duration_since(*t) >= keep)
-                        {
-                            g.sent.pop_front();
-                        }
-                        g.sent.push_back(now);
-                        return;
+                        g.forget(now);
+                        let seq = g.next_seq;
+                        g.next_seq += 1;
+                        g.sent.push_back(Slot {
+                            seq,
+                            at: now,
+                            answered: None,
+                        });
+                        return Ok(Sent { seq, at: now });
                     }
-                    // Looked at again after one pace step at most: a fresher answer may
-                    // have freed room meanwhile.
-                    Some(until) => until.min(now + g.limit.interval / g.limit.paced_max()),
+                    // Looked at again after one even step at most: a fresher answer may have
+                    // freed room meanwhile.
+                    Some(until) => until.min(now + g.limit.step()),
                 }
             };
             tokio::time::sleep_until(wait.into()).await;
         }
     }
 
-    /// Adapts to the rate-limit headers of the answer to a request sent at `at` (`refused`:
-    /// it was a 429):
-    /// - an advertised `max`/interval becomes the pace, looser or stricter, within the cap;
-    /// - `remaining` becomes the budget when it is the freshest answer;
-    /// - `max − remaining − this client's requests of the window` is what another client of the
-    ///   same app and location has in the window.
-    pub fn observe(&self, info: &RateLimitInfo, at: Instant, refused: bool) -> Option<Adjustment> {
+    /// A request that got no answer (refused connection, timeout, dropped): it leaves the
+    /// window one interval from now.
+    pub fn unanswered(&self, sent: Sent) {
         let mut g = self.lock();
+        let now = Instant::now();
+        if let Some(s) = g.slot(sent) {
+            s.answered = Some(now);
+        }
+    }
+
+    /// Adapts to the rate-limit headers of the answer to `sent` (`refused`: it was a 429):
+    /// - an advertised `max`/interval becomes the pace, looser or stricter, within the cap;
+    /// - `remaining`, less this client's requests it may not have counted, becomes the budget
+    ///   when it is the freshest answer;
+    /// - `max − remaining − this client's requests of the window` is what another client of the
+    ///   same app and location has in the window;
+    /// - the answer time is measured for [`Throttle::in_flight`].
+    pub fn observe(&self, info: &RateLimitInfo, sent: Sent, refused: bool) -> Option<Adjustment> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let at = sent.at;
+        g.answered = true;
+        g.sizing.answered(now.saturating_duration_since(at));
+        if let Some(s) = g.slot(sent) {
+            s.answered = Some(now);
+        }
+        if let Some(d) = info.daily_remaining {
+            if g.daily.is_none_or(|(seq, _, _)| sent.seq > seq) {
+                g.daily = Some((sent.seq, d, now));
+            }
+        }
         let mut change = None;
         if let (Some(max), Some(interval_ms)) =
             (info.max.and_then(NonZeroU32::new), info.interval_ms)
@@ -353,12 +502,20 @@ impl Throttle {
         let interval = g.limit.interval;
         // An answer that took longer than an interval speaks of a window that has passed (and
         // of sends this client no longer remembers).
-        if at.elapsed() >= interval || g.budget.is_some_and(|(b, _)| b > at) {
+        if now.saturating_duration_since(at) >= interval || g.budget.is_some_and(|(b, _)| b > at) {
             return change;
         }
-        let ours = g.ours_between_window(at, interval);
+        // This client's requests of the answer's window: those that went before it but were
+        // still unanswered when it went may have reached the server after it, so they may not be
+        // counted in `remaining`.
+        let (lo, hi) = (g.after(at.checked_sub(interval)), g.after(Some(at)));
+        let window = &g.sent;
+        let ours = (lo..hi).filter(|i| !window[*i].left(at, interval)).count() as u32;
+        let unsure = (lo..hi)
+            .filter(|i| window[*i].seq != sent.seq && window[*i].answered.is_none_or(|a| a > at))
+            .count() as u32;
         let foreign = max.saturating_sub(remaining).saturating_sub(ours);
-        g.budget = Some((at, remaining));
+        g.budget = Some((at, remaining.saturating_sub(unsure)));
         if refused && foreign > 0 {
             g.foreign_live = Some(foreign);
         } else if g
@@ -419,27 +576,55 @@ mod tests {
         }
     }
 
-    /// A throttle paced at `max` per `ms`, as after the server's first answer said so.
-    fn throttle(max: u32, ms: u64) -> Throttle {
+    /// A throttle at `max` per `ms`, as after the server's first answer said so with the whole
+    /// window free.
+    async fn throttle(max: u32, ms: u64) -> Throttle {
         let t = Throttle::new(None);
-        t.observe(&advertised(max, ms, None), Instant::now(), false);
+        let first = t.acquire().await.unwrap();
+        t.observe(&advertised(max, ms, Some(max - 1)), first, false);
         assert_eq!(t.limit(), limit(max, ms));
         t
     }
 
-    #[test]
-    fn follows_the_advertised_limit_both_ways_within_the_cap() {
+    /// `n` requests, each answered at once with what a server holding them and `before` other
+    /// requests in its window would say; how long they took.
+    async fn burst(t: &Throttle, n: usize, max: u32, ms: u64, before: u32) -> Duration {
+        let start = Instant::now();
+        for _ in 0..n {
+            let s = t.acquire().await.unwrap();
+            let now = Instant::now();
+            let window = Duration::from_millis(ms);
+            let inside = t
+                .lock()
+                .sent
+                .iter()
+                .filter(|x| !x.left(now, window))
+                .count() as u32;
+            t.observe(
+                &advertised(max, ms, Some(max.saturating_sub(before + inside))),
+                s,
+                false,
+            );
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn follows_the_advertised_limit_both_ways_within_the_cap() {
         let t = Throttle::new(None);
         assert_eq!(t.limit(), DOCUMENTED, "before any answer");
+        let s = t.acquire().await.unwrap();
         let faster = advertised(100, 1000, None);
         assert_eq!(
-            t.observe(&faster, Instant::now(), false),
+            t.observe(&faster, s, false),
             Some(Adjustment::Advertised(limit(100, 1000)))
         );
         let slower = advertised(50, 10_000, None);
-        t.observe(&slower, Instant::now(), false);
+        let s = t.acquire().await.unwrap();
+        t.observe(&slower, s, false);
         assert_eq!(t.limit(), limit(50, 10_000), "and back down");
-        assert_eq!(t.observe(&slower, Instant::now(), false), None, "no change");
+        let s = t.acquire().await.unwrap();
+        assert_eq!(t.observe(&slower, s, false), None, "no change");
 
         let capped = Throttle::new(Some(limit(200, 10_000)));
         assert_eq!(
@@ -447,24 +632,100 @@ mod tests {
             DOCUMENTED,
             "the stricter of cap and documented"
         );
-        capped.observe(&faster, Instant::now(), false);
+        let s = capped.acquire().await.unwrap();
+        capped.observe(&faster, s, false);
         assert_eq!(capped.limit(), limit(200, 10_000), "never above the cap");
-        capped.observe(&slower, Instant::now(), false);
+        let s = capped.acquire().await.unwrap();
+        capped.observe(&slower, s, false);
         assert_eq!(capped.limit(), limit(50, 10_000));
     }
 
     #[tokio::test]
+    async fn the_free_part_of_the_first_window_is_spent_at_once_then_no_more() {
+        // 20 per 400 ms: after the first answer (19 left), 19 more go at once; the 21st waits
+        // until the first request's answer is an interval old.
+        let t = throttle(20, 400).await;
+        let took = burst(&t, 19, 20, 400, 0).await;
+        assert!(took < Duration::from_millis(100), "{took:?}");
+        let start = Instant::now();
+        let s = t.acquire().await.unwrap();
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(250), "{waited:?}");
+        t.observe(&advertised(20, 400, Some(19)), s, false);
+    }
+
+    #[tokio::test]
+    async fn before_the_first_answer_requests_are_spaced_evenly() {
+        // Nothing known of the window (another run may have spent it): 100 / 10 s → 100 ms.
+        let t = Throttle::new(None);
+        let _first = t.acquire().await.unwrap();
+        let start = Instant::now();
+        let _second = t.acquire().await.unwrap();
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(80), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn requests_still_unanswered_are_not_taken_as_counted() {
+        // Five requests in flight, then an answer to the last one that says 15 left: the four
+        // others may reach the server after it, so only 11 more may go.
+        let t = throttle(20, 400).await;
+        let _ = burst(&t, 1, 20, 400, 0).await; // the window now holds 2
+        let mut flying = Vec::new();
+        for _ in 0..5 {
+            flying.push(t.acquire().await.unwrap());
+        }
+        let last = flying.pop().unwrap();
+        t.observe(&advertised(20, 400, Some(15)), last, false);
+        let start = Instant::now();
+        for _ in 0..11 {
+            let s = t.acquire().await.unwrap();
+            flying.push(s);
+        }
+        assert!(start.elapsed() < Duration::from_millis(100));
+        let start = Instant::now();
+        let s = t.acquire().await.unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
+        t.unanswered(s);
+    }
+
+    #[tokio::test]
+    async fn a_request_overtaken_on_the_way_is_not_taken_as_counted() {
+        // 4 per 400 ms. The first request's answer says 3 left; A and X go, X reaches the server
+        // first (2 left, A not counted), and A's answer comes before X's: A must still be
+        // subtracted from X's `remaining`, so one more request may go, not two.
+        let t = Throttle::new(Some(limit(4, 400)));
+        let first = t.acquire().await.unwrap();
+        t.observe(&advertised(4, 400, Some(3)), first, false);
+        let a = t.acquire().await.unwrap();
+        let x = t.acquire().await.unwrap();
+        t.observe(&advertised(4, 400, Some(1)), a, false);
+        t.observe(&advertised(4, 400, Some(2)), x, false);
+        let _ = t.acquire().await.unwrap();
+        let start = Instant::now();
+        let _ = t.acquire().await.unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
     async fn a_window_left_full_by_an_earlier_run_is_used_as_it_empties() {
-        // 20 per 400 ms. This run's first request finds the window holding 19 requests of a run
+        // 20 per 400 ms. This run's first answer finds the window holding 19 requests of a run
         // that has just stopped: remaining 0. They leave the window spread over the interval,
         // so the next request waits about one step (400 ms / 19 · 1), not the whole interval.
-        let t = throttle(20, 400);
-        t.acquire().await;
-        let at = Instant::now();
-        let change = t.observe(&advertised(20, 400, Some(0)), at, false);
-        assert_eq!(change, Some(Adjustment::Shared(19)));
+        let t = Throttle::new(Some(limit(20, 400)));
+        let s = t.acquire().await.unwrap();
         let start = Instant::now();
-        t.acquire().await;
+        t.observe(&advertised(20, 400, Some(0)), s, false);
+        assert_eq!(t.lock().foreign, 19);
+        let _ = t.acquire().await.unwrap();
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(15), "{waited:?}");
         assert!(waited < Duration::from_millis(150), "{waited:?}");
@@ -473,25 +734,21 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_still_sends_is_left_its_share() {
         // Same window, but a 429 shows the other client is still sending: the next request
-        // waits until this client's own request leaves the window.
-        let t = throttle(20, 400);
-        t.acquire().await;
-        let at = Instant::now();
-        t.observe(&advertised(20, 400, Some(0)), at, true);
+        // waits until this client's own requests leave the window.
+        let t = throttle(20, 400).await;
+        let s = t.acquire().await.unwrap();
+        t.observe(&advertised(20, 400, Some(0)), s, true);
         let start = Instant::now();
-        t.acquire().await;
+        let s = t.acquire().await.unwrap();
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(300), "{waited:?}");
         // Once its requests leave the window, the budget is this client's again.
-        let later = Instant::now();
         assert_eq!(
-            t.observe(&advertised(20, 400, Some(19)), later, false),
+            t.observe(&advertised(20, 400, Some(19)), s, false),
             Some(Adjustment::Restored)
         );
         let start = Instant::now();
-        for _ in 0..5 {
-            t.acquire().await;
-        }
+        let _ = burst(&t, 5, 20, 400, 0).await;
         assert!(
             start.elapsed() < Duration::from_millis(200),
             "{:?}",
@@ -502,30 +759,54 @@ mod tests {
     #[tokio::test]
     async fn a_late_answer_is_not_taken_for_another_client() {
         // Answered after more than an interval: its `remaining` speaks of a window long gone.
-        let t = throttle(20, 200);
-        t.acquire().await;
-        let at = Instant::now();
-        for _ in 0..5 {
-            t.acquire().await;
-        }
+        let t = throttle(20, 200).await;
+        let s = t.acquire().await.unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
         let late = advertised(20, 200, Some(3));
-        assert_eq!(t.observe(&late, at, false), None);
+        assert_eq!(t.observe(&late, s, false), None);
         assert_eq!(t.limit().max.get(), 20, "still the full pace");
     }
 
     #[tokio::test]
-    async fn spacing_never_exceeds_max_in_a_window() {
-        // 20 per 200 ms, paced at 19 → one per ~10.5 ms. 30 acquisitions take at least 300 ms.
-        let t = throttle(20, 200);
-        let start = std::time::Instant::now();
-        for _ in 0..30 {
-            t.acquire().await;
+    async fn no_request_goes_beyond_the_days_allowance() {
+        // Two requests left today and two in flight: the third waits for their answers; once an
+        // answer says none is left, nothing goes.
+        let t = throttle(20, 400).await;
+        let daily = |left| RateLimitInfo {
+            daily_remaining: Some(left),
+            ..advertised(20, 400, None)
+        };
+        let s = t.acquire().await.unwrap();
+        t.observe(&daily(2), s, false);
+        let (a, b) = (t.acquire().await.unwrap(), t.acquire().await.unwrap());
+        let third = tokio::time::timeout(Duration::from_millis(100), t.acquire()).await;
+        assert!(third.is_err(), "waited for the answers");
+        t.observe(&daily(1), a, false);
+        t.observe(&daily(0), b, false);
+        assert_eq!(t.acquire().await, Err(DailySpent));
+    }
+
+    #[tokio::test]
+    async fn no_window_ever_holds_more_than_max() {
+        // 20 per 200 ms, 70 requests answered at once: at most 20 in any 200 ms, so they take at
+        // least three intervals.
+        let t = throttle(20, 200).await;
+        let mut at = Vec::new();
+        for _ in 0..70 {
+            let s = t.acquire().await.unwrap();
+            at.push(s.at);
+            t.observe(&advertised(20, 200, None), s, false);
         }
-        assert!(
-            start.elapsed() >= Duration::from_millis(285),
-            "{:?}",
-            start.elapsed()
-        );
+        for (i, a) in at.iter().enumerate() {
+            let inside = at[i..]
+                .iter()
+                .take_while(|b| b.duration_since(*a) < Duration::from_millis(200))
+                .count();
+            assert!(
+                inside <= 20,
+                "{inside} requests within 200 ms from request {i}"
+            );
+        }
+        assert!(at[69].duration_since(at[0]) >= Duration::from_millis(600));
     }
 }

@@ -20,7 +20,6 @@ use crate::outcome::{codes, RowError, Stage};
 use crate::report::summary::FollowUpCounts;
 use crate::transform::followup::{FollowUpColumns, NoteOp, TaskOp};
 use anyhow::Context;
-use futures::StreamExt;
 
 /// The report file.
 pub const FOLLOWUPS_CSV: &str = "followups.csv";
@@ -199,7 +198,7 @@ impl FollowUps {
         self,
         loader: &Loader,
         location: &str,
-        concurrency: usize,
+        cap: Option<usize>,
         written: &HashMap<String, String>,
         stopped: &(dyn Fn() -> Option<String> + Sync),
         out: &Path,
@@ -224,49 +223,52 @@ impl FollowUps {
             &mut results,
         );
         let rows = &self.rows;
-        let mut done = futures::stream::iter(groups)
-            .map(|(id, (mut tags, idxs))| async move {
-                let mut out = Vec::with_capacity(idxs.len());
-                let mut known = super::Known::default();
-                let mut stop: Option<Fatal> = None;
-                for i in idxs {
-                    let Ok(ops) = &rows[i].ops else {
-                        continue;
-                    };
-                    // A fatal error here, or the run stopped meanwhile (a signal): no more writes.
-                    let why = stop.as_ref().map(|f| f.0.clone()).or_else(stopped);
-                    let r = match why {
-                        Some(why) => Err(not_attempted(&why)),
-                        None => match apply_row(loader, &id, ops, &mut tags, &mut known).await {
-                            Ok(n) => Ok(n),
-                            Err(e) => match outcome_of_error(e) {
-                                Ok(mut rej) => {
-                                    rej.message = format!("contact {id}: {}", rej.message);
-                                    Err(rej)
-                                }
-                                Err(f) => {
-                                    let rej = not_attempted(&f.0);
-                                    stop = Some(f);
-                                    Err(rej)
-                                }
-                            },
+        let work = groups.into_iter().map(|(id, (mut tags, idxs))| async move {
+            let mut out = Vec::with_capacity(idxs.len());
+            let mut known = super::Known::default();
+            let mut stop: Option<Fatal> = None;
+            for i in idxs {
+                let Ok(ops) = &rows[i].ops else {
+                    continue;
+                };
+                // A fatal error here, or the run stopped meanwhile (a signal): no more writes.
+                let why = stop.as_ref().map(|f| f.0.clone()).or_else(stopped);
+                let r = match why {
+                    Some(why) => Err(not_attempted(&why)),
+                    None => match apply_row(loader, &id, ops, &mut tags, &mut known).await {
+                        Ok(n) => Ok(n),
+                        Err(e) => match outcome_of_error(e) {
+                            Ok(mut rej) => {
+                                rej.message = format!("contact {id}: {}", rej.message);
+                                Err(rej)
+                            }
+                            Err(f) => {
+                                let rej = not_attempted(&f.0);
+                                stop = Some(f);
+                                Err(rej)
+                            }
                         },
-                    };
-                    out.push((i, id.clone(), r));
-                }
-                (out, stop)
-            })
-            .buffer_unordered(concurrency.max(1));
+                    },
+                };
+                out.push((i, id.clone(), r));
+            }
+            (out, stop)
+        });
         let mut ids: Vec<String> = vec![String::new(); self.rows.len()];
-        while let Some((group, stop)) = done.next().await {
-            for (i, id, r) in group {
-                ids[i] = id;
-                results[i] = r;
-            }
-            if fatal.is_none() {
-                fatal = stop;
-            }
-        }
+        super::width::each_within(
+            work,
+            || loader.in_flight(cap),
+            |(group, stop)| {
+                for (i, id, r) in group {
+                    ids[i] = id;
+                    results[i] = r;
+                }
+                if fatal.is_none() {
+                    fatal = stop;
+                }
+            },
+        )
+        .await;
         let mut counts = FollowUpCounts::default();
         let path = out.join(FOLLOWUPS_CSV);
         let mut w = csv::Writer::from_path(&path)

@@ -7,6 +7,7 @@ pub mod csv_sink;
 pub mod followups;
 pub mod plan;
 mod settle;
+mod width;
 
 use crate::ghl::client::GhlClient;
 use crate::ghl::error::ApiError;
@@ -37,6 +38,13 @@ impl Loader {
     /// The client (for its stats).
     pub fn client(&self) -> &GhlClient {
         &self.client
+    }
+
+    /// Requests to keep in flight for this location now: sized from its rate limit and the
+    /// answer times measured so far (Little's law), never above `cap` (`load.concurrency`).
+    pub fn in_flight(&self, cap: Option<usize>) -> usize {
+        let n = self.client.throttle().in_flight();
+        cap.map_or(n, |c| n.min(c)).max(1)
     }
 
     /// Upserts one row.

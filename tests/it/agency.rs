@@ -32,6 +32,26 @@ fn write_pipeline(dir: &Path, csv: &str, target: &str) -> std::path::PathBuf {
     p
 }
 
+/// The requests the sandbox refused with a 429, as its log has them.
+fn refused(sb: &SandboxProc) -> String {
+    let (_, body) = sb.raw("GET", "/_sandbox/log", &[], "");
+    let log: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let all = log.as_array().cloned().unwrap_or_default();
+    let refused: Vec<_> = all.iter().filter(|e| e["admitted"] == false).collect();
+    let around: Vec<_> = refused
+        .iter()
+        .flat_map(|r| {
+            let l = r["location"].clone();
+            all.iter()
+                .filter(move |e| e["location"] == l)
+                .filter(move |e| {
+                    (e["at_ms"].as_i64().unwrap() - r["at_ms"].as_i64().unwrap()).abs() < 1500
+                })
+        })
+        .collect();
+    format!("refused {refused:?}\naround {around:?}")
+}
+
 /// Emails of a location's contacts, sorted.
 fn emails(sb: &SandboxProc, loc: &str) -> Vec<String> {
     let mut v: Vec<String> = sb
@@ -291,7 +311,7 @@ fn a_location_that_uninstalls_the_app_mid_run_stops_alone_while_the_others_finis
     let d_rejected = read_csv(&d.join("locations/loc-d/rejected.csv"));
     assert_eq!(d_rejected.len(), 21, "loc-d's 20 rows, each not_attempted");
     assert!(d_rejected[1].contains(&"not_attempted".to_owned()));
-    assert_eq!(sb.stats()["rate_limited_429"], 0);
+    assert_eq!(sb.stats()["rate_limited_429"], 0, "{}", refused(&sb));
 }
 
 #[test]

@@ -110,7 +110,6 @@ fn each_kind_of_report_shows_what_summary_json_says_without_overflow_errors_or_r
         .unwrap()
         .to_owned();
     assert!(text.contains("By source column"), "{text}");
-    assert!(text.contains("Requests per second"), "{text}");
 
     let dry = sandbox_run(
         dir.path(),
@@ -164,6 +163,39 @@ fn each_kind_of_report_shows_what_summary_json_says_without_overflow_errors_or_r
         "[...document.querySelectorAll('svg.chart text')].some(t => t.textContent.endsWith('/s'))",
     );
     assert_eq!(axis, true);
+}
+
+/// A run that spans seconds (here 10 requests a second) charts its requests per second
+/// against the limit, with a y-axis.
+#[test]
+fn a_run_of_several_seconds_charts_its_requests_per_second_against_the_limit() {
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "10", "--rate-interval-ms", "1000"],
+    );
+    let dir = workdir();
+    let p = pipeline(dir.path(), &sb.base_url, &many_rows(40), "");
+    let out = dir.path().join("o");
+    assert_eq!(sb.run_pipeline(&p, &out).status.code(), Some(0));
+    let mut b = Browser::start();
+    b.open(&format!("file://{}", out.join("report.html").display()));
+    let text = b
+        .eval("document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("Requests per second"), "{text}");
+    let axis = b.eval(
+        "[...document.querySelectorAll('svg[aria-label=\"requests per second\"] text')].map(t => t.textContent)",
+    );
+    assert!(
+        axis.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().ends_with("/s")),
+        "{axis}"
+    );
+    assert!(b.problems().is_empty(), "{:?}", b.problems());
 }
 
 #[test]

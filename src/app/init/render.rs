@@ -296,7 +296,7 @@ fn checks_and_load(y: &mut String, profiles: &[ColumnProfile], guesses: &[Guess]
             let _ = writeln!(y, "  phone_default_region: US     # most numbers lack a +country code: check the region");
         }
     }
-    let _ = writeln!(y, "\nload:\n  mode: upsert\n  concurrency: 4");
+    let _ = writeln!(y, "\nload:\n  mode: upsert");
 }
 
 /// The columns with data that no guess maps.

@@ -14,7 +14,6 @@ impl Run<'_> {
             .iter()
             .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
             .sum();
-        let per_sec = f64::from(pace.paced_max()) / pace.interval.as_secs_f64();
         let daily = summary.requests.daily_remaining;
         report::summary::Forecast {
             write_requests: writes,
@@ -24,7 +23,7 @@ impl Run<'_> {
             daily_share_percent: daily
                 .filter(|d| *d > 0)
                 .map(|d| writes as f64 * 100.0 / d as f64),
-            eta_seconds: writes as f64 / per_sec,
+            eta_seconds: pace.seconds_for(writes) + self.answering_time(writes),
         }
     }
 
@@ -153,6 +152,27 @@ impl Run<'_> {
     pub(super) fn pace(&self) -> Option<crate::ghl::ratelimit::Limit> {
         let t = self.p.target.as_ref()?;
         Some(self.apis.clients.get(&t.location_id)?.throttle().limit())
+    }
+
+    /// The time `n` requests spend being answered, as many at once as the target keeps in
+    /// flight, at the answer time measured so far (the reads of a dry run).
+    fn answering_time(&self, n: u64) -> f64 {
+        let Some(throttle) = self
+            .p
+            .target
+            .as_ref()
+            .and_then(|t| self.apis.clients.get(&t.location_id))
+            .map(|c| c.throttle())
+        else {
+            return 0.0;
+        };
+        let at_once = self
+            .p
+            .load
+            .concurrency
+            .map_or(usize::MAX, |c| c.get() as usize)
+            .min(throttle.in_flight());
+        n as f64 * throttle.answer_time().as_secs_f64() / at_once.max(1) as f64
     }
 
     /// rollback.jsonl for a run that writes to a GHL target (none for dry runs and sinks).

@@ -257,12 +257,16 @@ impl Checker<'_> {
         if load.mode != LoadMode::Upsert && !matches!(sink, Sink::Ghl) {
             c.err(&["load", "mode"], "applies to a GHL target");
         }
-        if load.concurrency.get() > 64 {
+        if let Some(n) = load
+            .concurrency
+            .filter(|n| n.get() as usize > crate::ghl::inflight::MOST)
+        {
             c.err(
                 &["load", "concurrency"],
                 format!(
-                    "{} is too many requests in flight; the API allows 100 per 10 s, use 1..=64",
-                    load.concurrency
+                    "{n} is too many requests in flight for one location; use 1..={} or leave the key \
+                     out (the tool then sizes it from the rate limit and the answer times)",
+                    crate::ghl::inflight::MOST
                 ),
             );
         }
@@ -498,7 +502,7 @@ impl Checker<'_> {
                         inc
                     },
                     custom_fields: g.custom_fields,
-                    concurrency: 4,
+                    concurrency: crate::config::GHL_READS_IN_FLIGHT,
                 })
             }
         }
@@ -541,7 +545,9 @@ pub(super) fn validate(
     let mut source = c.source(cfg.source);
     let load = cfg.load;
     if let Source::Ghl(g) = &mut source {
-        g.concurrency = load.concurrency.get() as usize;
+        g.concurrency = load
+            .concurrency
+            .map_or(crate::config::GHL_READS_IN_FLIGHT, |c| c.get() as usize);
     }
     let sink = c.sink(&load);
     let target = c.target(cfg.target, &sink);

@@ -16,7 +16,7 @@ use serde::Serialize;
 pub use super::attempt::Trace;
 use super::attempt::{describe_transport, status_text, Answer, Breaker, Tries, Wait};
 use super::error::ApiError;
-use super::ratelimit::{RateLimitInfo, Throttle};
+use super::ratelimit::{RateLimitInfo, Sent, Throttle};
 use super::retry::{classify_status, parse_retry_after, RetryAction, RetryPolicy};
 use super::types::{
     ApiErrorBody, Appointment, AppointmentsResponse, Contact, CustomFieldDef, CustomFieldsResponse,
@@ -481,8 +481,19 @@ impl GhlClient {
             self.breaker.check(&self.base)?;
             // The slot first, then the token: a token fetched before a long wait for the
             // throttle could expire on the way.
-            self.throttle.acquire().await;
-            let (auth, used) = self.authorization().await?;
+            let Ok(sent) = self.throttle.acquire().await else {
+                let limit = self.stats.daily_limit.load(Ordering::Relaxed);
+                return Err(ApiError::DailyExhausted {
+                    limit: (limit > 0).then_some(limit),
+                });
+            };
+            let (auth, used) = match self.authorization().await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.throttle.unanswered(sent);
+                    return Err(e);
+                }
+            };
             if tries.trace.first_sent.is_some() {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
             }
@@ -491,7 +502,7 @@ impl GhlClient {
                 .first_sent
                 .get_or_insert_with(std::time::SystemTime::now);
             let answer = self
-                .attempt(&method, &url, auth, body.as_ref(), endpoint)
+                .attempt(&method, &url, auth, body.as_ref(), endpoint, sent)
                 .await;
             let (failure, wait) = match answer {
                 Answer::Body { status, bytes } => {
@@ -563,8 +574,8 @@ impl GhlClient {
         auth: HeaderValue,
         body: Option<&Payload<'_, B>>,
         endpoint: &'static str,
+        sent: Sent,
     ) -> Answer {
-        let sent_at = std::time::Instant::now();
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut rb = self
             .http
@@ -580,6 +591,7 @@ impl GhlClient {
             Ok(r) => r,
             Err(e) => {
                 // No answer at all: connection refused, or a timeout.
+                self.throttle.unanswered(sent);
                 self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
                 if self.breaker.failure(e.is_timeout()) {
                     let answered = self.probe().await;
@@ -597,7 +609,7 @@ impl GhlClient {
         self.observe_clock(resp.headers());
         let status = resp.status().as_u16();
         let info = RateLimitInfo::from_headers(resp.headers());
-        self.observe(&info, sent_at, status == 429);
+        self.observe(&info, sent, status == 429);
         let retry_after = parse_retry_after(
             resp.headers()
                 .get(reqwest::header::RETRY_AFTER)
@@ -749,14 +761,14 @@ impl GhlClient {
         self.stats.server_offset_ms.store(ms, Ordering::Relaxed);
     }
 
-    fn observe(&self, info: &RateLimitInfo, sent_at: std::time::Instant, refused: bool) {
+    fn observe(&self, info: &RateLimitInfo, sent: Sent, refused: bool) {
         if let Some(d) = info.daily_remaining {
             self.stats.daily_remaining.store(d, Ordering::Relaxed);
         }
         if let Some(d) = info.limit_daily {
             self.stats.daily_limit.store(d, Ordering::Relaxed);
         }
-        if let Some(change) = self.throttle.observe(info, sent_at, refused) {
+        if let Some(change) = self.throttle.observe(info, sent, refused) {
             change.log();
         }
     }

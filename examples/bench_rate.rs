@@ -1,0 +1,145 @@
+//! Share of the rate limit a run spends, whatever the answer times (figures, not assertions).
+//! Run in release mode:
+//!
+//! ```sh
+//! cargo run --release --example bench_rate                 # the whole matrix, about 4 minutes
+//! cargo run --release --example bench_rate -- burst 600    # one 600-row run against its minimum
+//! ```
+//!
+//! `matrix` loads generated rows into an in-process sandbox (a sliding window, as GHL's) at
+//! 100 / 10 s and at 100 / 1 s, with no slow answers, every tenth answer 1.5 s late and every
+//! other answer 0.5 s late (the sandbox's `slow` fault), with the pipeline's defaults (no
+//! `load.concurrency`): the requests per second against the ceiling, 429s, the busiest window
+//! and requests per contact. `burst N` times an N-row run at 100 / 10 s against the least time
+//! the window allows: a full window at once, then the next as the first leave it.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use ghl_import::sandbox::{Fault, Sandbox, SandboxConfig};
+
+/// One slow answer every `every` requests, `ms` late (none when `every` is 0), for `rows` rows.
+fn slow_answers(every: usize, ms: u64, rows: usize) -> anyhow::Result<Vec<Fault>> {
+    if every == 0 {
+        return Ok(Vec::new());
+    }
+    (0..rows / every + 2)
+        .map(|k| {
+            format!("slow={ms}x1@{}", k * every + every / 2)
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!(e))
+        })
+        .collect()
+}
+
+/// Loads `rows` rows at `max` per `interval` with `faults`; prints the share of the ceiling.
+async fn one(
+    what: &str,
+    rows: usize,
+    max: u32,
+    interval: Duration,
+    faults: Vec<Fault>,
+) -> anyhow::Result<(f64, u64)> {
+    let sb = Sandbox::start(SandboxConfig {
+        locations: vec!["bench-location".into()],
+        rate_max: max,
+        rate_interval: interval,
+        faults,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let (code, el) = common::run_on_sandbox(
+        &sb,
+        "First Name,Email",
+        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
+        "mapping: {firstName: First Name, email: Email}\n",
+    )
+    .await?;
+    let stats = sb.stats();
+    let sent: u64 = stats.requests_by_endpoint.values().sum();
+    let ceiling = f64::from(max) / interval.as_secs_f64();
+    let share = sent as f64 / el / ceiling * 100.0;
+    println!(
+        "{what:<34} {rows:>5} rows in {el:>6.2} s, exit {:?}: {:>6.1} req/s of {ceiling:.0} = {share:>5.1} %; \
+         429s {}; busiest window {}; requests per contact {:.3}",
+        code,
+        sent as f64 / el,
+        stats.rate_limited_429,
+        stats.max_in_any_window,
+        sent as f64 / sb.contacts("bench-location").len().max(1) as f64
+    );
+    Ok((share, stats.rate_limited_429))
+}
+
+async fn matrix() -> anyhow::Result<()> {
+    let limits = [
+        ("100 / 10 s", Duration::from_secs(10), 400),
+        ("100 / 1 s", Duration::from_secs(1), 2000),
+    ];
+    let slow = [
+        ("no slow answers", 0, 0),
+        ("10 % of answers +1.5 s", 10, 1500),
+        ("50 % of answers +0.5 s", 2, 500),
+    ];
+    let mut worst: f64 = f64::MAX;
+    let mut refused = 0;
+    for (limit, interval, rows) in limits {
+        for (late, every, ms) in slow {
+            let faults = slow_answers(every, ms, rows + 10)?;
+            let (share, r429) =
+                one(&format!("{limit}, {late}"), rows, 100, interval, faults).await?;
+            worst = worst.min(share);
+            refused += r429;
+        }
+    }
+    println!("lowest share {worst:.1} %, 429s in all {refused}");
+    Ok(())
+}
+
+async fn burst(rows: usize) -> anyhow::Result<()> {
+    let interval = Duration::from_secs(10);
+    let sb = Sandbox::start(SandboxConfig {
+        locations: vec!["bench-location".into()],
+        rate_max: 100,
+        rate_interval: interval,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let (code, el) = common::run_on_sandbox(
+        &sb,
+        "First Name,Email",
+        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
+        "mapping: {firstName: First Name, email: Email}\n",
+    )
+    .await?;
+    let stats = sb.stats();
+    let sent: u64 = stats.requests_by_endpoint.values().sum();
+    // The least time: a full window at once, then each window as the previous one leaves.
+    let sliding = (sent.saturating_sub(1) / 100) as f64 * interval.as_secs_f64();
+    // A token bucket (the burst at once, then the rest at the rate) would allow this.
+    let bucket = sent.saturating_sub(100) as f64 / 10.0;
+    println!(
+        "burst: {rows} rows ({sent} requests) at 100 / 10 s in {el:.2} s, exit {code:?}; least time \
+         for a sliding window {sliding:.1} s ({:.1} % over), for a token bucket {bucket:.1} s; evenly \
+         paced from the first request {:.1} s; 429s {}; busiest window {}",
+        (el / sliding.max(0.001) - 1.0) * 100.0,
+        (sent.saturating_sub(1)) as f64 / 9.9,
+        stats.rate_limited_429,
+        stats.max_in_any_window
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Runtime::new()?;
+    match args.get(1).map(String::as_str).unwrap_or("matrix") {
+        "matrix" => rt.block_on(matrix()),
+        "burst" => rt.block_on(burst(
+            args.get(2).and_then(|s| s.parse().ok()).unwrap_or(600),
+        )),
+        other => anyhow::bail!("unknown benchmark `{other}`: use matrix or burst N"),
+    }
+}

@@ -1,0 +1,102 @@
+//! How many requests to keep in flight for one location, from Little's law: to send `λ`
+//! requests a second when an answer takes `W` seconds on average, `λ·W` requests must be in
+//! flight on average. The target is that product with headroom — twice it, plus two, because
+//! slow answers come in clusters and a row's requests wait for each other — so that the rate
+//! limit, not the number in flight, is what holds the pace back. `λ` is the limit the server
+//! advertises (or the cap), `W` a moving mean of the answer times measured during the run: the
+//! target follows the API's latency both ways as it changes. It never exceeds the server's burst
+//! (more in flight than the window allows could only queue) nor [`MOST`].
+
+use std::time::Duration;
+
+/// The most requests in flight for one location, whatever the latency.
+pub const MOST: usize = 256;
+
+/// Answer time assumed before the first answer (a round trip to a distant API).
+const FIRST_GUESS: Duration = Duration::from_millis(100);
+
+/// Answers over which the mean is taken: the first ones count equally, then each new one
+/// weighs 1/`SPAN` (an exponential moving mean that forgets in a few seconds at full pace).
+const SPAN: f64 = 64.0;
+
+/// The measured answer time of one location's requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    /// Mean answer time, seconds.
+    mean: f64,
+    /// Answers measured (up to `SPAN`).
+    seen: f64,
+}
+
+impl Default for Sizing {
+    fn default() -> Self {
+        Sizing {
+            mean: FIRST_GUESS.as_secs_f64(),
+            seen: 0.0,
+        }
+    }
+}
+
+impl Sizing {
+    /// Counts one answer that took `took`.
+    pub fn answered(&mut self, took: Duration) {
+        self.seen = (self.seen + 1.0).min(SPAN);
+        self.mean += (took.as_secs_f64() - self.mean) / self.seen;
+    }
+
+    /// The mean answer time measured so far.
+    pub fn mean(&self) -> Duration {
+        Duration::from_secs_f64(self.mean)
+    }
+
+    /// Requests to keep in flight to send `per_second`, at most `burst`.
+    pub fn target(&self, per_second: f64, burst: u32) -> usize {
+        let little = (2.0 * per_second * self.mean).ceil() as usize + 2;
+        little.min((burst as usize).max(2)).min(MOST)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(ms: &[u64]) -> Sizing {
+        let mut s = Sizing::default();
+        for m in ms {
+            s.answered(Duration::from_millis(*m));
+        }
+        s
+    }
+
+    #[test]
+    fn in_flight_follows_the_rate_and_the_answer_time() {
+        // 100 / 1 s with every tenth answer 1.5 s late: mean ≈ 0.16 s → about 16 on average,
+        // 34 with the headroom (the fixed 4 of old reached a quarter of the ceiling).
+        let slow: Vec<u64> = (0..200)
+            .map(|i| if i % 10 == 0 { 1500 } else { 10 })
+            .collect();
+        let t = measured(&slow).target(100.0, 100);
+        assert!((25..=45).contains(&t), "{t}");
+        // Fast answers at the documented 10 / s: a handful.
+        assert_eq!(measured(&[10; 100]).target(10.0, 100), 3);
+        // Never beyond the server's burst, nor below two.
+        assert_eq!(measured(&[5000; 100]).target(100.0, 100), 100);
+        assert_eq!(measured(&[1; 10]).target(0.1, 1), 2);
+    }
+
+    #[test]
+    fn the_mean_adapts_both_ways_during_a_run() {
+        let mut s = measured(&[10; 100]);
+        let fast = s.target(100.0, 100);
+        for _ in 0..200 {
+            s.answered(Duration::from_millis(500));
+        }
+        let slowed = s.target(100.0, 100);
+        assert!(slowed > 80, "{slowed}");
+        for _ in 0..400 {
+            s.answered(Duration::from_millis(10));
+        }
+        let back = s.target(100.0, 100);
+        assert!(back <= fast + 1, "back down: {back} vs {fast}");
+    }
+}
