@@ -9,8 +9,10 @@
 //! `matrix` loads generated rows into an in-process sandbox (a sliding window, as GHL's) at
 //! 100 / 10 s and at 100 / 1 s, with no slow answers, every tenth answer 1.5 s late and every
 //! other answer 0.5 s late (the sandbox's `slow` fault), with the pipeline's defaults (no
-//! `load.concurrency`): the requests per second against the ceiling, 429s, the busiest window
-//! and requests per contact. `burst N` times an N-row run at 100 / 10 s against the least time
+//! `load.concurrency`): the share of the ceiling — the least time the window allows for the
+//! requests (a full window at once, then a full window each interval) over the time from the
+//! first request to the last (the sandbox's log) — and the requests per second over the wall
+//! time, 429s, the busiest window and requests per contact. `burst N` times an N-row run at 100 / 10 s against the least time
 //! the window allows: a full window at once, then the next as the first leave it.
 
 #[path = "common/mod.rs"]
@@ -60,9 +62,23 @@ async fn one(
     let stats = sb.stats();
     let sent: u64 = stats.requests_by_endpoint.values().sum();
     let ceiling = f64::from(max) / interval.as_secs_f64();
-    let share = sent as f64 / el / ceiling * 100.0;
+    // The rate the requests went at: from the first to the last (the wall time also holds the
+    // last answers, 1.5 s for a slow one).
+    let log: serde_json::Value =
+        serde_json::from_str(&common::get(&sb.base_url(), "/_sandbox/log")?)?;
+    let at: Vec<f64> = log
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["at_ms"].as_f64()).collect())
+        .unwrap_or_default();
+    let span = (at.iter().copied().fold(f64::MIN, f64::max)
+        - at.iter().copied().fold(f64::MAX, f64::min))
+        / 1000.0;
+    // A sliding window lets `max` go at once, then `max` more each interval.
+    let least = (sent.saturating_sub(1) / u64::from(max)) as f64 * interval.as_secs_f64();
+    let share = least / span.max(least).max(0.001) * 100.0;
     println!(
-        "{what:<34} {rows:>5} rows in {el:>6.2} s, exit {:?}: {:>6.1} req/s of {ceiling:.0} = {share:>5.1} %; \
+        "{what:<34} {rows:>5} rows in {el:>6.2} s, exit {:?}: requests over {span:.2} s (least {least:.0} s) = \
+         {share:>5.1} % of the ceiling ({:.1} req/s of {ceiling:.0} over the wall time); \
          429s {}; busiest window {}; requests per contact {:.3}",
         code,
         sent as f64 / el,

@@ -26,6 +26,9 @@ pub struct Sizing {
     mean: f64,
     /// Answers measured (up to `SPAN`).
     seen: f64,
+    /// The fastest recent answer time, seconds: the round trip with no wait at the server (it
+    /// creeps up when every answer is slower, so a changed network is followed).
+    fastest: f64,
 }
 
 impl Default for Sizing {
@@ -33,6 +36,7 @@ impl Default for Sizing {
         Sizing {
             mean: FIRST_GUESS.as_secs_f64(),
             seen: 0.0,
+            fastest: FIRST_GUESS.as_secs_f64(),
         }
     }
 }
@@ -40,8 +44,22 @@ impl Default for Sizing {
 impl Sizing {
     /// Counts one answer that took `took`.
     pub fn answered(&mut self, took: Duration) {
+        let took = took.as_secs_f64();
+        self.fastest = if self.seen == 0.0 || took < self.fastest {
+            took
+        } else {
+            self.fastest + (took - self.fastest) / (SPAN * 4.0)
+        };
         self.seen = (self.seen + 1.0).min(SPAN);
-        self.mean += (took.as_secs_f64() - self.mean) / self.seen;
+        self.mean += (took - self.mean) / self.seen;
+    }
+
+    /// How long a request may plausibly still be on its way to the server: four fastest
+    /// recent round trips (a new connection's TCP and TLS handshakes, then the request), plus
+    /// 5 ms. A request sent longer ago than this before another has reached the server first;
+    /// an answer that takes longer is slow at the server.
+    pub fn transit(&self) -> Duration {
+        Duration::from_secs_f64(4.0 * self.fastest) + Duration::from_millis(5)
     }
 
     /// The mean answer time measured so far.
@@ -82,6 +100,18 @@ mod tests {
         // Never beyond the server's burst, nor below two.
         assert_eq!(measured(&[5000; 100]).target(100.0, 100), 100);
         assert_eq!(measured(&[1; 10]).target(0.1, 1), 2);
+    }
+
+    #[test]
+    fn transit_is_the_fast_round_trip_not_the_slow_answers() {
+        let slow: Vec<u64> = (0..200)
+            .map(|i| if i % 2 == 0 { 500 } else { 20 })
+            .collect();
+        let t = measured(&slow).transit();
+        assert!(
+            t >= Duration::from_millis(85) && t < Duration::from_millis(200),
+            "{t:?}"
+        );
     }
 
     #[test]

@@ -15,10 +15,11 @@
 //!   window has free — a run of fewer rows than the burst is not paced at all — reaches full
 //!   pace as soon as an earlier run's requests have left the window, and leaves a live client
 //!   its share. Before the first answer, requests are spaced evenly (`interval / max`).
-//! - **The pace.** A governor GCRA limiter with the window's burst keeps the long-run rate at the
-//!   limit the server advertises, in both directions, never above the cap the user configured
-//!   (`load.rate_limit`); before the first answer it is the documented 100 / 10 s (or the cap
-//!   when stricter).
+//! - **The pace.** A governor GCRA limiter keeps the rate at the limit the server advertises, in
+//!   both directions, never above the cap the user configured (`load.rate_limit`); before the
+//!   first answer it is the documented 100 / 10 s (or the cap when stricter). In the first
+//!   window it allows the whole burst at once; after it, requests are spaced evenly, so the
+//!   window frees room one request at a time and the number in flight stays small.
 //!
 //! The throttle also measures answer times, from which [`Throttle::in_flight`] sizes how many
 //! requests to keep in flight (Little's law, `inflight.rs`).
@@ -87,11 +88,14 @@ impl Limit {
         (n.saturating_sub(1) / u64::from(self.max.get())) as f64 * self.interval.as_secs_f64()
     }
 
-    fn quota(&self) -> Quota {
+    /// `max` per interval, evenly spaced; with `burst`, the whole window at once first, else a
+    /// few (so that a wake-up a little late is caught up, not lost).
+    fn quota(&self, burst: bool) -> Quota {
         let period = self.interval / self.max.get();
+        let few = NonZeroU32::new(3).expect("not zero").min(self.max);
         Quota::with_period(period.max(Duration::from_micros(1)))
             .expect("period is not zero")
-            .allow_burst(self.max)
+            .allow_burst(if burst { self.max } else { few })
     }
 
     /// The even spacing of `max` requests over the interval.
@@ -138,6 +142,8 @@ struct Slot {
     at: Instant,
     /// When its answer (or its failure) came.
     answered: Option<Instant>,
+    /// What its answer said of the window (`X-RateLimit-Remaining`).
+    remaining: Option<u32>,
 }
 
 impl Slot {
@@ -172,6 +178,8 @@ struct ThrottleState {
     sizing: super::inflight::Sizing,
     /// The limit in force is the user's cap (stricter than the server's).
     capped: bool,
+    /// Still in the first window: what it has free goes at once.
+    bursting: bool,
     /// The freshest answer's `X-RateLimit-Daily-Remaining`, its request's number, and when it
     /// came.
     daily: Option<(u64, u64, Instant)>,
@@ -181,7 +189,18 @@ impl ThrottleState {
     fn set_limit(&mut self, limit: Limit) {
         self.limit = limit;
         self.capped = self.cap == Some(limit);
-        self.limiter = Arc::new(RateLimiter::direct(limit.quota()));
+        self.limiter = Arc::new(RateLimiter::direct(limit.quota(self.bursting)));
+    }
+
+    /// Once the first window has passed, requests are spaced evenly: the window frees room as
+    /// its requests leave it, one by one, and the number in flight stays what Little's law
+    /// sizes instead of a window's worth at every interval.
+    fn end_burst(&mut self, now: Instant) {
+        let first = self.sent.front().map(|s| s.at);
+        if self.bursting && first.is_some_and(|f| now.duration_since(f) >= self.limit.interval) {
+            self.bursting = false;
+            self.limiter = Arc::new(RateLimiter::direct(self.limit.quota(false)));
+        }
     }
 
     /// The stricter of `advertised` and the cap.
@@ -262,6 +281,40 @@ impl ThrottleState {
                 .flatten()
                 .fold(now + interval, Instant::min),
         )
+    }
+
+    /// The budget from the freshest answer (by when its request went) that said what is left
+    /// of the window. This client's requests that went shortly before it (within the transit
+    /// time) and were still unanswered when it went may have reached the server after it, so
+    /// they may not be counted in its `remaining` (one sent longer ago has arrived: a slow answer
+    /// is slow at the server, which counted the request when it came). Those since answered are
+    /// counted by the smallest `remaining` among their answers and its own — the last of them the
+    /// server took saw all the others — and those still unanswered are subtracted.
+    fn rebudget(&mut self, now: Instant) {
+        let interval = self.limit.interval;
+        let Some(x) = (0..self.sent.len())
+            .rev()
+            .find(|i| self.sent[*i].remaining.is_some())
+        else {
+            return;
+        };
+        let (at, said) = (self.sent[x].at, self.sent[x].remaining.unwrap_or(0));
+        if now.saturating_duration_since(at) >= interval {
+            return;
+        }
+        let from = self.after(at.checked_sub(self.sizing.transit()));
+        let mut least = said;
+        let mut flying = 0u32;
+        for s in self.sent.range(from..x) {
+            if s.answered.is_some_and(|a| a <= at) {
+                continue;
+            }
+            match (s.answered, s.remaining) {
+                (Some(_), Some(r)) => least = least.min(r),
+                _ => flying += 1,
+            }
+        }
+        self.budget = Some((at, least.saturating_sub(flying)));
     }
 
     /// Room for this client's own requests in the window of the limit in force: `max` less
@@ -353,7 +406,7 @@ impl Throttle {
             Some(c) if c.per_second() < DOCUMENTED.per_second() => c,
             _ => DOCUMENTED,
         };
-        let limiter = Arc::new(RateLimiter::direct(limit.quota()));
+        let limiter = Arc::new(RateLimiter::direct(limit.quota(true)));
         Throttle {
             state: Mutex::new(ThrottleState {
                 cap,
@@ -367,6 +420,7 @@ impl Throttle {
                 foreign_live: None,
                 sizing: super::inflight::Sizing::default(),
                 capped: cap == Some(limit),
+                bursting: true,
                 daily: None,
             }),
         }
@@ -393,57 +447,43 @@ impl Throttle {
         self.lock().sizing.mean()
     }
 
-    /// Waits for the limiter's next cell. Long waits sleep on the runtime's own timer:
-    /// governor's `until_ready` sleeps on a global timer thread, a cross-thread wake-up per
-    /// request, which hundreds of locations at once turn into a fifth of the process's CPU.
-    /// Short waits (fast paces) keep governor's sub-millisecond timer: the runtime's timer
-    /// rounds up to the next millisecond, which at 100 requests per second would cost a tenth
-    /// of the rate (the pace does not catch up on a late request).
-    async fn paced(limiter: &DefaultDirectRateLimiter) {
-        use governor::clock::Clock;
-        const ON_RUNTIME_TIMER: Duration = Duration::from_millis(40);
-        while let Err(not_until) = limiter.check() {
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            if wait < ON_RUNTIME_TIMER {
-                limiter.until_ready().await;
-                return;
-            }
-            tokio::time::sleep(wait).await;
-        }
-    }
-
     /// Waits until the window has room for one more request and the pace allows it; the
     /// request must then be reported to [`Throttle::observe`] or [`Throttle::unanswered`]. None
     /// goes once an answer said the day's allowance is spent.
+    ///
+    /// Both rules are decided under one lock, the window first: the pacer's cell is taken only
+    /// by the request that goes, so requests waiting side by side never spend cells for
+    /// nothing. Waits sleep on the runtime's timer (a millisecond late at most, which the
+    /// pacer's small burst absorbs).
     pub async fn acquire(&self) -> Result<Sent, DailySpent> {
+        use governor::clock::Clock as _;
         loop {
-            let limiter = Arc::clone(&self.lock().limiter);
-            Self::paced(&limiter).await;
             let wait = {
                 let mut g = self.lock();
-                if !Arc::ptr_eq(&g.limiter, &limiter) {
-                    // A new limit came while this request waited: pace by that one.
-                    continue;
-                }
                 let now = Instant::now();
+                g.end_burst(now);
                 if g.daily_spent(now) {
                     return Err(DailySpent);
                 }
                 match g.must_wait(now) {
-                    None => {
-                        g.forget(now);
-                        let seq = g.next_seq;
-                        g.next_seq += 1;
-                        g.sent.push_back(Slot {
-                            seq,
-                            at: now,
-                            answered: None,
-                        });
-                        return Ok(Sent { seq, at: now });
-                    }
                     // Looked at again after one even step at most: a fresher answer may have
                     // freed room meanwhile.
                     Some(until) => until.min(now + g.limit.step()),
+                    None => match g.limiter.check() {
+                        Ok(()) => {
+                            g.forget(now);
+                            let seq = g.next_seq;
+                            g.next_seq += 1;
+                            g.sent.push_back(Slot {
+                                seq,
+                                at: now,
+                                answered: None,
+                                remaining: None,
+                            });
+                            return Ok(Sent { seq, at: now });
+                        }
+                        Err(not_until) => now + not_until.wait_time_from(g.limiter.clock().now()),
+                    },
                 }
             };
             tokio::time::sleep_until(wait.into()).await;
@@ -458,6 +498,7 @@ impl Throttle {
         if let Some(s) = g.slot(sent) {
             s.answered = Some(now);
         }
+        g.rebudget(now);
     }
 
     /// Adapts to the rate-limit headers of the answer to `sent` (`refused`: it was a 429):
@@ -475,6 +516,7 @@ impl Throttle {
         g.sizing.answered(now.saturating_duration_since(at));
         if let Some(s) = g.slot(sent) {
             s.answered = Some(now);
+            s.remaining = info.remaining.filter(|_| info.max.is_some());
         }
         if let Some(d) = info.daily_remaining {
             if g.daily.is_none_or(|(seq, _, _)| sent.seq > seq) {
@@ -500,22 +542,17 @@ impl Throttle {
             return change;
         };
         let interval = g.limit.interval;
+        let freshest = g.budget.is_none_or(|(b, _)| b <= at);
+        g.rebudget(now);
         // An answer that took longer than an interval speaks of a window that has passed (and
         // of sends this client no longer remembers).
-        if now.saturating_duration_since(at) >= interval || g.budget.is_some_and(|(b, _)| b > at) {
+        if now.saturating_duration_since(at) >= interval || !freshest {
             return change;
         }
-        // This client's requests of the answer's window: those that went before it but were
-        // still unanswered when it went may have reached the server after it, so they may not be
-        // counted in `remaining`.
         let (lo, hi) = (g.after(at.checked_sub(interval)), g.after(Some(at)));
         let window = &g.sent;
         let ours = (lo..hi).filter(|i| !window[*i].left(at, interval)).count() as u32;
-        let unsure = (lo..hi)
-            .filter(|i| window[*i].seq != sent.seq && window[*i].answered.is_none_or(|a| a > at))
-            .count() as u32;
         let foreign = max.saturating_sub(remaining).saturating_sub(ours);
-        g.budget = Some((at, remaining.saturating_sub(unsure)));
         if refused && foreign > 0 {
             g.foreign_live = Some(foreign);
         } else if g
@@ -534,279 +571,5 @@ impl Throttle {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn parses_headers() {
-        let mut h = HeaderMap::new();
-        h.insert("X-RateLimit-Max", HeaderValue::from_static("100"));
-        h.insert("X-RateLimit-Remaining", HeaderValue::from_static("97"));
-        h.insert(
-            "X-RateLimit-Interval-Milliseconds",
-            HeaderValue::from_static("10000"),
-        );
-        h.insert(
-            "X-RateLimit-Daily-Remaining",
-            HeaderValue::from_static("199990"),
-        );
-        h.insert("X-RateLimit-Limit-Daily", HeaderValue::from_static("junk"));
-        let i = RateLimitInfo::from_headers(&h);
-        assert_eq!(i.max, Some(100));
-        assert_eq!(i.remaining, Some(97));
-        assert_eq!(i.interval_ms, Some(10_000));
-        assert_eq!(i.daily_remaining, Some(199_990));
-        assert_eq!(i.limit_daily, None);
-    }
-
-    fn limit(max: u32, ms: u64) -> Limit {
-        Limit {
-            max: NonZeroU32::new(max).unwrap(),
-            interval: Duration::from_millis(ms),
-        }
-    }
-
-    fn advertised(max: u32, ms: u64, remaining: Option<u32>) -> RateLimitInfo {
-        RateLimitInfo {
-            max: Some(max),
-            interval_ms: Some(ms),
-            remaining,
-            ..Default::default()
-        }
-    }
-
-    /// A throttle at `max` per `ms`, as after the server's first answer said so with the whole
-    /// window free.
-    async fn throttle(max: u32, ms: u64) -> Throttle {
-        let t = Throttle::new(None);
-        let first = t.acquire().await.unwrap();
-        t.observe(&advertised(max, ms, Some(max - 1)), first, false);
-        assert_eq!(t.limit(), limit(max, ms));
-        t
-    }
-
-    /// `n` requests, each answered at once with what a server holding them and `before` other
-    /// requests in its window would say; how long they took.
-    async fn burst(t: &Throttle, n: usize, max: u32, ms: u64, before: u32) -> Duration {
-        let start = Instant::now();
-        for _ in 0..n {
-            let s = t.acquire().await.unwrap();
-            let now = Instant::now();
-            let window = Duration::from_millis(ms);
-            let inside = t
-                .lock()
-                .sent
-                .iter()
-                .filter(|x| !x.left(now, window))
-                .count() as u32;
-            t.observe(
-                &advertised(max, ms, Some(max.saturating_sub(before + inside))),
-                s,
-                false,
-            );
-        }
-        start.elapsed()
-    }
-
-    #[tokio::test]
-    async fn follows_the_advertised_limit_both_ways_within_the_cap() {
-        let t = Throttle::new(None);
-        assert_eq!(t.limit(), DOCUMENTED, "before any answer");
-        let s = t.acquire().await.unwrap();
-        let faster = advertised(100, 1000, None);
-        assert_eq!(
-            t.observe(&faster, s, false),
-            Some(Adjustment::Advertised(limit(100, 1000)))
-        );
-        let slower = advertised(50, 10_000, None);
-        let s = t.acquire().await.unwrap();
-        t.observe(&slower, s, false);
-        assert_eq!(t.limit(), limit(50, 10_000), "and back down");
-        let s = t.acquire().await.unwrap();
-        assert_eq!(t.observe(&slower, s, false), None, "no change");
-
-        let capped = Throttle::new(Some(limit(200, 10_000)));
-        assert_eq!(
-            capped.limit(),
-            DOCUMENTED,
-            "the stricter of cap and documented"
-        );
-        let s = capped.acquire().await.unwrap();
-        capped.observe(&faster, s, false);
-        assert_eq!(capped.limit(), limit(200, 10_000), "never above the cap");
-        let s = capped.acquire().await.unwrap();
-        capped.observe(&slower, s, false);
-        assert_eq!(capped.limit(), limit(50, 10_000));
-    }
-
-    #[tokio::test]
-    async fn the_free_part_of_the_first_window_is_spent_at_once_then_no_more() {
-        // 20 per 400 ms: after the first answer (19 left), 19 more go at once; the 21st waits
-        // until the first request's answer is an interval old.
-        let t = throttle(20, 400).await;
-        let took = burst(&t, 19, 20, 400, 0).await;
-        assert!(took < Duration::from_millis(100), "{took:?}");
-        let start = Instant::now();
-        let s = t.acquire().await.unwrap();
-        let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(250), "{waited:?}");
-        t.observe(&advertised(20, 400, Some(19)), s, false);
-    }
-
-    #[tokio::test]
-    async fn before_the_first_answer_requests_are_spaced_evenly() {
-        // Nothing known of the window (another run may have spent it): 100 / 10 s → 100 ms.
-        let t = Throttle::new(None);
-        let _first = t.acquire().await.unwrap();
-        let start = Instant::now();
-        let _second = t.acquire().await.unwrap();
-        let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(80), "{waited:?}");
-    }
-
-    #[tokio::test]
-    async fn requests_still_unanswered_are_not_taken_as_counted() {
-        // Five requests in flight, then an answer to the last one that says 15 left: the four
-        // others may reach the server after it, so only 11 more may go.
-        let t = throttle(20, 400).await;
-        let _ = burst(&t, 1, 20, 400, 0).await; // the window now holds 2
-        let mut flying = Vec::new();
-        for _ in 0..5 {
-            flying.push(t.acquire().await.unwrap());
-        }
-        let last = flying.pop().unwrap();
-        t.observe(&advertised(20, 400, Some(15)), last, false);
-        let start = Instant::now();
-        for _ in 0..11 {
-            let s = t.acquire().await.unwrap();
-            flying.push(s);
-        }
-        assert!(start.elapsed() < Duration::from_millis(100));
-        let start = Instant::now();
-        let s = t.acquire().await.unwrap();
-        assert!(
-            start.elapsed() >= Duration::from_millis(200),
-            "{:?}",
-            start.elapsed()
-        );
-        t.unanswered(s);
-    }
-
-    #[tokio::test]
-    async fn a_request_overtaken_on_the_way_is_not_taken_as_counted() {
-        // 4 per 400 ms. The first request's answer says 3 left; A and X go, X reaches the server
-        // first (2 left, A not counted), and A's answer comes before X's: A must still be
-        // subtracted from X's `remaining`, so one more request may go, not two.
-        let t = Throttle::new(Some(limit(4, 400)));
-        let first = t.acquire().await.unwrap();
-        t.observe(&advertised(4, 400, Some(3)), first, false);
-        let a = t.acquire().await.unwrap();
-        let x = t.acquire().await.unwrap();
-        t.observe(&advertised(4, 400, Some(1)), a, false);
-        t.observe(&advertised(4, 400, Some(2)), x, false);
-        let _ = t.acquire().await.unwrap();
-        let start = Instant::now();
-        let _ = t.acquire().await.unwrap();
-        assert!(
-            start.elapsed() >= Duration::from_millis(250),
-            "{:?}",
-            start.elapsed()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_window_left_full_by_an_earlier_run_is_used_as_it_empties() {
-        // 20 per 400 ms. This run's first answer finds the window holding 19 requests of a run
-        // that has just stopped: remaining 0. They leave the window spread over the interval,
-        // so the next request waits about one step (400 ms / 19 · 1), not the whole interval.
-        let t = Throttle::new(Some(limit(20, 400)));
-        let s = t.acquire().await.unwrap();
-        let start = Instant::now();
-        t.observe(&advertised(20, 400, Some(0)), s, false);
-        assert_eq!(t.lock().foreign, 19);
-        let _ = t.acquire().await.unwrap();
-        let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(15), "{waited:?}");
-        assert!(waited < Duration::from_millis(150), "{waited:?}");
-    }
-
-    #[tokio::test]
-    async fn a_client_that_still_sends_is_left_its_share() {
-        // Same window, but a 429 shows the other client is still sending: the next request
-        // waits until this client's own requests leave the window.
-        let t = throttle(20, 400).await;
-        let s = t.acquire().await.unwrap();
-        t.observe(&advertised(20, 400, Some(0)), s, true);
-        let start = Instant::now();
-        let s = t.acquire().await.unwrap();
-        let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(300), "{waited:?}");
-        // Once its requests leave the window, the budget is this client's again.
-        assert_eq!(
-            t.observe(&advertised(20, 400, Some(19)), s, false),
-            Some(Adjustment::Restored)
-        );
-        let start = Instant::now();
-        let _ = burst(&t, 5, 20, 400, 0).await;
-        assert!(
-            start.elapsed() < Duration::from_millis(200),
-            "{:?}",
-            start.elapsed()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_late_answer_is_not_taken_for_another_client() {
-        // Answered after more than an interval: its `remaining` speaks of a window long gone.
-        let t = throttle(20, 200).await;
-        let s = t.acquire().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let late = advertised(20, 200, Some(3));
-        assert_eq!(t.observe(&late, s, false), None);
-        assert_eq!(t.limit().max.get(), 20, "still the full pace");
-    }
-
-    #[tokio::test]
-    async fn no_request_goes_beyond_the_days_allowance() {
-        // Two requests left today and two in flight: the third waits for their answers; once an
-        // answer says none is left, nothing goes.
-        let t = throttle(20, 400).await;
-        let daily = |left| RateLimitInfo {
-            daily_remaining: Some(left),
-            ..advertised(20, 400, None)
-        };
-        let s = t.acquire().await.unwrap();
-        t.observe(&daily(2), s, false);
-        let (a, b) = (t.acquire().await.unwrap(), t.acquire().await.unwrap());
-        let third = tokio::time::timeout(Duration::from_millis(100), t.acquire()).await;
-        assert!(third.is_err(), "waited for the answers");
-        t.observe(&daily(1), a, false);
-        t.observe(&daily(0), b, false);
-        assert_eq!(t.acquire().await, Err(DailySpent));
-    }
-
-    #[tokio::test]
-    async fn no_window_ever_holds_more_than_max() {
-        // 20 per 200 ms, 70 requests answered at once: at most 20 in any 200 ms, so they take at
-        // least three intervals.
-        let t = throttle(20, 200).await;
-        let mut at = Vec::new();
-        for _ in 0..70 {
-            let s = t.acquire().await.unwrap();
-            at.push(s.at);
-            t.observe(&advertised(20, 200, None), s, false);
-        }
-        for (i, a) in at.iter().enumerate() {
-            let inside = at[i..]
-                .iter()
-                .take_while(|b| b.duration_since(*a) < Duration::from_millis(200))
-                .count();
-            assert!(
-                inside <= 20,
-                "{inside} requests within 200 ms from request {i}"
-            );
-        }
-        assert!(at[69].duration_since(at[0]) >= Duration::from_millis(600));
-    }
-}
+#[path = "ratelimit_tests.rs"]
+mod tests;
