@@ -223,6 +223,7 @@ impl FollowUps {
             &mut results,
         );
         let rows = &self.rows;
+        let groups_len = groups.len();
         let work = groups.into_iter().map(|(id, (mut tags, idxs))| async move {
             let mut out = Vec::with_capacity(idxs.len());
             let mut known = super::Known::default();
@@ -254,6 +255,12 @@ impl FollowUps {
             }
             (out, stop)
         });
+        let sent_before = loader
+            .client()
+            .stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let contacts = groups_len as u64;
         let mut ids: Vec<String> = vec![String::new(); self.rows.len()];
         super::width::each_within(
             work,
@@ -269,7 +276,22 @@ impl FollowUps {
             },
         )
         .await;
-        let mut counts = FollowUpCounts::default();
+        let requests = loader
+            .client()
+            .stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - sent_before;
+        let mut counts = FollowUpCounts {
+            requests,
+            contacts,
+            requests_per_contact: if contacts > 0 {
+                requests as f64 / contacts as f64
+            } else {
+                0.0
+            },
+            ..FollowUpCounts::default()
+        };
         let path = out.join(FOLLOWUPS_CSV);
         let mut w = csv::Writer::from_path(&path)
             .with_context(|| format!("creating {}", path.display()))?;

@@ -153,16 +153,21 @@ impl Loader {
             None => known.tasks.insert(self.client.tasks(id).await?),
         };
         let mut writes = 0;
-        let same = |t: &Task, title: &str| t.title.trim().eq_ignore_ascii_case(title.trim());
-        for op in tasks {
+        let same_title = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+        let same = |t: &Task, title: &str| same_title(&t.title, title);
+        for (k, op) in tasks.iter().enumerate() {
             let due = op.due.as_deref();
+            // A task the same row also completes is created completed: one write, not two.
+            let done = tasks[k + 1..]
+                .iter()
+                .any(|o| o.action == TaskAction::Complete && same_title(&o.title, &op.title));
             match op.action {
                 TaskAction::Create => {
                     let has = existing
                         .iter()
                         .any(|t| same(t, &op.title) && t.due_date.as_deref() == due);
                     if !has {
-                        self.create_task(id, op, existing).await?;
+                        self.create_task(id, op, done, existing).await?;
                         writes += 1;
                     }
                 }
@@ -184,7 +189,7 @@ impl Loader {
                         }
                     }
                     None => {
-                        self.create_task(id, op, existing).await?;
+                        self.create_task(id, op, done, existing).await?;
                         writes += 1;
                     }
                 },
@@ -210,17 +215,19 @@ impl Loader {
         Ok(writes)
     }
 
-    /// Creates the task of `op` and adds it to the contact's known tasks.
+    /// Creates the task of `op` (`completed` already when the row also completes it) and adds
+    /// it to the contact's known tasks.
     async fn create_task(
         &self,
         id: &str,
         op: &TaskOp,
+        completed: bool,
         existing: &mut Vec<Task>,
     ) -> Result<(), ApiError> {
         let due = op.due.as_deref().unwrap_or_default();
         let created = self
             .client
-            .create_task(id, &op.title, due, op.body.as_deref())
+            .create_task(id, &op.title, due, op.body.as_deref(), completed)
             .await?;
         // Kept with its id, so that a later operation of the same row (complete) can address it.
         existing.push(Task {
@@ -228,6 +235,7 @@ impl Loader {
             title: op.title.clone(),
             due_date: Some(due.to_owned()),
             body: op.body.clone(),
+            completed,
             ..Task::default()
         });
         Ok(())

@@ -81,6 +81,12 @@ pub struct FollowUpCounts {
     pub rejected: u64,
     /// Rejected rows per code.
     pub rejected_by_code: BTreeMap<String, u64>,
+    /// Requests the follow-ups sent (reads of the contacts' notes and tasks, and writes).
+    pub requests: u64,
+    /// Contacts they addressed.
+    pub contacts: u64,
+    /// `requests / contacts` (0 when none).
+    pub requests_per_contact: f64,
 }
 
 /// When and how to finish a run that stopped at `load.daily_floor`.

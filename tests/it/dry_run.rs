@@ -294,6 +294,50 @@ fn tasks_from_columns_are_added_once() {
     assert_eq!(tasks().as_array().unwrap().len(), 1, "not added twice");
 }
 
+/// A task that arrives completed (a migrated task list) is created completed: one write, no
+/// second request to mark it done; summary.json counts what the follow-ups sent per contact.
+#[test]
+fn a_task_created_completed_costs_one_write() {
+    let (sb, dir) = seeded();
+    let csv = "First Name,Email,Tasks\nAnn,ann@example.com,\"[{\"\"title\"\": \"\"Call back\"\", \"\"dueDate\"\": \"\"2026-12-01\"\", \"\"completed\"\": true}, {\"\"title\"\": \"\"Send deck\"\", \"\"dueDate\"\": \"\"2026-12-02\"\", \"\"completed\"\": false}]\"\n";
+    let p = csv_pipeline(
+        dir.path(),
+        &sb.base_url,
+        csv,
+        "mapping: {firstName: First Name, email: Email}\nload:\n  tasks:\n    - {list: Tasks}\n",
+    );
+    let o = sb.run_with(&p, &dir.path().join("o"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let ann = sb.contact_by_email("loc-it", "ann@example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = sb.api_get(&format!("/contacts/{ann}/tasks"))["tasks"].clone();
+    let state: Vec<(String, bool)> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["title"].as_str().unwrap().to_owned(),
+                t["completed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(state.contains(&("Call back".to_owned(), true)), "{state:?}");
+    assert!(
+        state.contains(&("Send deck".to_owned(), false)),
+        "{state:?}"
+    );
+    let stats = sb.stats();
+    let by = &stats["requests_by_endpoint"];
+    assert_eq!(by["POST /contacts/{id}/tasks"], 2, "{stats}");
+    assert!(
+        by["PUT /contacts/{id}/tasks/{taskId}/completed"].is_null(),
+        "{stats}"
+    );
+}
+
 #[test]
 fn rollback_restores_custom_fields_company_and_added_tags() {
     // Upsert mode with additive tags: the run indexes the location for the pre-images, the
@@ -459,6 +503,15 @@ fn followup_file_by_email_creates_updates_completes_and_deletes_tasks_once() {
     );
     let s = summary(&dir.path().join("o1"));
     assert_eq!(s["followups"]["applied"], 7, "{s}");
+    // What the follow-ups sent, per contact addressed (Ann and Cy: Ben's row is invalid).
+    let f = &s["followups"];
+    assert_eq!(f["contacts"], 2, "{s}");
+    let per = f["requests"].as_f64().unwrap() / 2.0;
+    assert!(
+        (f["requests_per_contact"].as_f64().unwrap() - per).abs() < 1e-9,
+        "{s}"
+    );
+    assert!(per >= 2.0, "{s}");
     // Ann's three activity rows list her tasks once (so do Cy's one row).
     let stats = sb.stats();
     assert_eq!(

@@ -45,6 +45,7 @@ impl GhlClient {
         title: &str,
         due: &str,
         body: Option<&str>,
+        completed: bool,
     ) -> Result<Task, ApiError> {
         #[derive(serde::Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -59,7 +60,7 @@ impl GhlClient {
         let b = TaskBody {
             title,
             due_date: due,
-            completed: false,
+            completed,
             body,
         };
         #[derive(serde::Deserialize, Default)]
