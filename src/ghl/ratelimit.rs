@@ -248,8 +248,14 @@ impl ThrottleState {
                     0
                 };
                 let sent_after = (self.sent.len() - hi) as u32;
-                // One request of headroom against the other client's estimated spread.
-                let reserve = u32::from(spread && limit.max.get() >= 10);
+                // Headroom against what cannot be known exactly — a request still on its way
+                // when the answer came, the other client's estimated spread: one request per 50
+                // of the window (and one more against the spread), from a window of 10 up.
+                let reserve = if limit.max.get() >= 10 {
+                    limit.max.get() / 50 + u32::from(spread)
+                } else {
+                    0
+                };
                 let room =
                     (remaining + ours_left + theirs_left).saturating_sub(sent_after + reserve);
                 let theirs_next = (spread && theirs_left < self.foreign).then(|| {
@@ -549,9 +555,14 @@ impl Throttle {
         if now.saturating_duration_since(at) >= interval || !freshest {
             return change;
         }
-        let (lo, hi) = (g.after(at.checked_sub(interval)), g.after(Some(at)));
+        // What another client holds of the window: the answer's count less this client's
+        // requests that may be in it — those sent after it too, which may have reached the
+        // server first (taking them for another client's would free room that is not there).
+        let lo = g.after(at.checked_sub(interval));
         let window = &g.sent;
-        let ours = (lo..hi).filter(|i| !window[*i].left(at, interval)).count() as u32;
+        let ours = (lo..window.len())
+            .filter(|i| !window[*i].left(at, interval))
+            .count() as u32;
         let foreign = max.saturating_sub(remaining).saturating_sub(ours);
         if refused && foreign > 0 {
             g.foreign_live = Some(foreign);

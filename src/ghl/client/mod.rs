@@ -482,6 +482,8 @@ impl GhlClient {
             // The slot first, then the token: a token fetched before a long wait for the
             // throttle could expire on the way.
             let Ok(sent) = self.throttle.acquire().await else {
+                // An answer said none is left (whatever answer came in last).
+                self.stats.daily_remaining.store(0, Ordering::Relaxed);
                 let limit = self.stats.daily_limit.load(Ordering::Relaxed);
                 return Err(ApiError::DailyExhausted {
                     limit: (limit > 0).then_some(limit),
