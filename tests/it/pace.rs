@@ -32,9 +32,10 @@ fn client_paces_requests_within_the_advertised_window() {
 
 #[test]
 fn client_leaves_room_for_another_app_spending_the_same_budget() {
-    // Another app of the location spends 10 of the 20 requests of every 500 ms window. Paced at
-    // the configured 19 per window the run would draw ~9 429s per window; reading
-    // X-RateLimit-Remaining, the client paces at the share left and draws (almost) none.
+    // Another app of the location spends 10 of the 20 requests of every 500 ms window, at its
+    // start. Paced at the configured 20 per window the run would draw ~9 429s per window (about
+    // 40 in all); reading X-RateLimit-Remaining, the client paces at the share left and draws
+    // at most about one per window of the other app's bursts, which no answer announces.
     let sb = SandboxProc::start(
         "loc-it",
         &[
@@ -55,7 +56,7 @@ fn client_leaves_room_for_another_app_spending_the_same_budget() {
 
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
     let stats = sb.stats();
-    assert!(stats["rate_limited_429"].as_u64().unwrap() <= 2, "{stats}");
+    assert!(stats["rate_limited_429"].as_u64().unwrap() <= 5, "{stats}");
     assert!(
         stats["max_in_any_window"].as_u64().unwrap() <= 11,
         "{stats}"
