@@ -315,25 +315,9 @@ async fn load_with(
     concurrency: u32,
     what: &str,
 ) -> anyhow::Result<()> {
-    use ghl_import::sandbox::{Sandbox, SandboxConfig};
-    let sb = Sandbox::start(SandboxConfig {
-        locations: vec!["bench-location".into()],
-        rate_max: rate,
-        rate_interval: Duration::from_secs(1),
-        faults,
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let (code, el) = common::run_on_sandbox(
-        &sb,
-        "First Name,Email",
-        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
-        &format!(
-            "mapping: {{firstName: First Name, email: Email}}\n\
-             load: {{concurrency: {concurrency}}}\n"
-        ),
-    )
-    .await?;
+    let load = format!("load: {{concurrency: {concurrency}}}\n");
+    let (sb, code, el) =
+        common::load_people(rows, rate, Duration::from_secs(1), faults, &load).await?;
     common::report(&sb, what, rows, code, el, rate, None);
     Ok(())
 }

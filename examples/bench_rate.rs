@@ -20,7 +20,7 @@ mod common;
 
 use std::time::Duration;
 
-use ghl_import::sandbox::{Fault, Sandbox, SandboxConfig};
+use ghl_import::sandbox::Fault;
 
 /// One slow answer every `every` requests, `ms` late (none when `every` is 0), for `rows` rows.
 fn slow_answers(every: usize, ms: u64, rows: usize) -> anyhow::Result<Vec<Fault>> {
@@ -44,21 +44,7 @@ async fn one(
     interval: Duration,
     faults: Vec<Fault>,
 ) -> anyhow::Result<(f64, u64)> {
-    let sb = Sandbox::start(SandboxConfig {
-        locations: vec!["bench-location".into()],
-        rate_max: max,
-        rate_interval: interval,
-        faults,
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let (code, el) = common::run_on_sandbox(
-        &sb,
-        "First Name,Email",
-        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
-        "mapping: {firstName: First Name, email: Email}\n",
-    )
-    .await?;
+    let (sb, code, el) = common::load_people(rows, max, interval, faults, "").await?;
     let stats = sb.stats();
     let sent: u64 = stats.requests_by_endpoint.values().sum();
     let ceiling = f64::from(max) / interval.as_secs_f64();
@@ -116,20 +102,7 @@ async fn matrix() -> anyhow::Result<()> {
 
 async fn burst(rows: usize) -> anyhow::Result<()> {
     let interval = Duration::from_secs(10);
-    let sb = Sandbox::start(SandboxConfig {
-        locations: vec!["bench-location".into()],
-        rate_max: 100,
-        rate_interval: interval,
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let (code, el) = common::run_on_sandbox(
-        &sb,
-        "First Name,Email",
-        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
-        "mapping: {firstName: First Name, email: Email}\n",
-    )
-    .await?;
+    let (sb, code, el) = common::load_people(rows, 100, interval, Vec::new(), "").await?;
     let stats = sb.stats();
     let sent: u64 = stats.requests_by_endpoint.values().sum();
     // The least time: a full window at once, then each window as the previous one leaves.

@@ -150,3 +150,32 @@ pub fn report(
         total(&stats) as f64 / sb.contacts("bench-location").len().max(1) as f64
     );
 }
+
+/// `rows` generated people (`P{i}`, `p{i}@example.com`) loaded into a fresh in-process sandbox
+/// whose `bench-location` allows `max` requests per `interval`, with `faults`; `load` is the
+/// pipeline's `load:` mapping, if any. The sandbox, the exit code and the wall time in seconds.
+pub async fn load_people(
+    rows: usize,
+    max: u32,
+    interval: std::time::Duration,
+    faults: Vec<ghl_import::sandbox::Fault>,
+    load: &str,
+) -> anyhow::Result<(ghl_import::sandbox::Sandbox, ghl_import::error::Exit, f64)> {
+    use ghl_import::sandbox::{Sandbox, SandboxConfig};
+    let sb = Sandbox::start(SandboxConfig {
+        locations: vec!["bench-location".into()],
+        rate_max: max,
+        rate_interval: interval,
+        faults,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let (code, el) = run_on_sandbox(
+        &sb,
+        "First Name,Email",
+        (0..rows).map(|i| format!("P{i},p{i}@example.com")),
+        &format!("mapping: {{firstName: First Name, email: Email}}\n{load}"),
+    )
+    .await?;
+    Ok((sb, code, el))
+}

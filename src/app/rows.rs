@@ -178,13 +178,9 @@ impl RowCtx {
                 _ => None,
             });
         match client {
-            Some(c) => cap.map_or_else(
-                || c.throttle().in_flight(),
-                |cap| cap.min(c.throttle().in_flight()),
-            ),
-            None => cap.unwrap_or(UNTHROTTLED),
+            Some(c) => c.throttle().in_flight(cap),
+            None => cap.unwrap_or(UNTHROTTLED).max(1),
         }
-        .max(1)
     }
 
     pub async fn process(&self, rec: Record, step: Step) -> RowResult {

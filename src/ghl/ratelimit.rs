@@ -442,10 +442,12 @@ impl Throttle {
     }
 
     /// How many requests to keep in flight for this location now: enough for its rate limit at
-    /// the answer times measured so far (Little's law with headroom), within its burst.
-    pub fn in_flight(&self) -> usize {
+    /// the answer times measured so far (Little's law with headroom), within its burst, never
+    /// above `cap` (`load.concurrency`), at least one.
+    pub fn in_flight(&self, cap: Option<usize>) -> usize {
         let g = self.lock();
-        g.sizing.target(g.limit.per_second(), g.limit.max.get())
+        let n = g.sizing.target(g.limit.per_second(), g.limit.max.get());
+        cap.map_or(n, |c| n.min(c)).max(1)
     }
 
     /// The mean answer time measured so far.

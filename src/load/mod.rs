@@ -43,8 +43,7 @@ impl Loader {
     /// Requests to keep in flight for this location now: sized from its rate limit and the
     /// answer times measured so far (Little's law), never above `cap` (`load.concurrency`).
     pub fn in_flight(&self, cap: Option<usize>) -> usize {
-        let n = self.client.throttle().in_flight();
-        cap.map_or(n, |c| n.min(c)).max(1)
+        self.client.throttle().in_flight(cap)
     }
 
     /// Upserts one row.

@@ -40,9 +40,14 @@ fn write_xlsx(path: &Path, cells: &[(&str, &str)]) {
         ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_owned()),
         ("xl/worksheets/sheet1.xml", sheet),
     ];
+    write_zip(path, &files);
+}
+
+/// A zip archive of `files` (name, text), as workbook formats are.
+fn write_zip(path: &Path, files: &[(&str, String)]) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     for (name, body) in files {
-        z.start_file(name, zip::write::SimpleFileOptions::default())
+        z.start_file(*name, zip::write::SimpleFileOptions::default())
             .unwrap();
         z.write_all(body.as_bytes()).unwrap();
     }
@@ -220,13 +225,7 @@ fn write_ods(path: &Path, rows: &str) {
         ("META-INF/manifest.xml", r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#.to_owned()),
         ("content.xml", content),
     ];
-    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    for (name, body) in files {
-        z.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        z.write_all(body.as_bytes()).unwrap();
-    }
-    z.finish().unwrap();
+    write_zip(path, &files);
 }
 
 #[test]

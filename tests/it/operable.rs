@@ -356,11 +356,7 @@ fn serve_shows_every_attempt_a_broken_pipeline_and_zero_series_from_the_start() 
     // The failed run is counted right after it is logged.
     let v = eventually(
         10,
-        || {
-            let status = serve.get("/status");
-            let body = status.split("\r\n\r\n").nth(1).unwrap().to_owned();
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()
-        },
+        || serve.status(),
         |v| {
             v["pipelines"]
                 .as_array()
@@ -440,15 +436,7 @@ fn serve_shows_a_run_its_last_stop_interrupted_after_the_restart() {
     )
     .unwrap();
     let serve = ServeProc::start(dir.path(), &sb.token);
-    let v = eventually(
-        10,
-        || {
-            let status = serve.get("/status");
-            let body = status.split("\r\n\r\n").nth(1).unwrap().to_owned();
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()
-        },
-        |v| v["ready"] == true,
-    );
+    let v = eventually(10, || serve.status(), |v| v["ready"] == true);
     let last = &v["pipelines"][0]["last_run"];
     assert_eq!(last["status"], "interrupted", "{v}");
     let report = std::path::PathBuf::from(last["report_dir"].as_str().unwrap());

@@ -469,6 +469,13 @@ impl ServeProc {
         t
     }
 
+    /// `/status` as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let answer = self.get("/status");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {answer}"))
+    }
+
     /// SIGTERM, wait for it to exit 0, and return everything it printed.
     pub fn stop(mut self) -> String {
         signal(&self.child, "-TERM");

@@ -166,13 +166,8 @@ impl Run<'_> {
         else {
             return 0.0;
         };
-        let at_once = self
-            .p
-            .load
-            .concurrency
-            .map_or(usize::MAX, |c| c.get() as usize)
-            .min(throttle.in_flight());
-        n as f64 * throttle.answer_time().as_secs_f64() / at_once.max(1) as f64
+        let at_once = throttle.in_flight(self.p.load.concurrency.map(|c| c.get() as usize));
+        n as f64 * throttle.answer_time().as_secs_f64() / at_once as f64
     }
 
     /// rollback.jsonl for a run that writes to a GHL target (none for dry runs and sinks).
