@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
         format!(
             "version: 1\nname: agency-bench\nsource: {{type: csv, path: in.csv}}\n\
              target:\n  location_from: Location Id\n  parallel: {}\n  base_url: \"{base}\"\n  auth: {{token_env: BENCH_TOKEN}}\n\
-             mapping: {{firstName: First Name, email: Email}}\nload: {{concurrency: 4}}\n",
+             mapping: {{firstName: First Name, email: Email}}\n",
             parallel.min(1000)
         ),
     )?;
@@ -112,9 +112,14 @@ fn main() -> anyhow::Result<()> {
     let log: serde_json::Value = serde_json::from_str(&common::get(&base, "/_sandbox/log")?)?;
     let mut per: HashMap<String, Vec<f64>> = HashMap::new();
     let mut refused = 0;
+    let mut refusals = Vec::new();
     for e in log.as_array().into_iter().flatten() {
         if e["admitted"] != true {
             refused += 1;
+            refusals.push((
+                e["location"].as_str().unwrap_or_default().to_owned(),
+                e["at_ms"].as_f64().unwrap_or(0.0),
+            ));
             continue;
         }
         if e["endpoint"] == "POST /contacts/upsert" {
@@ -131,10 +136,15 @@ fn main() -> anyhow::Result<()> {
     };
     let mut shares = Vec::new();
     let mut steady = Vec::new();
+    // How long each location took for its first window's worth, and when it started.
+    let (mut first_window, mut starts) = (Vec::new(), Vec::new());
+    let earliest = per.values().flatten().copied().fold(f64::MAX, f64::min);
     for t in per.values_mut().filter(|t| t.len() > 10) {
         t.sort_by(|a, b| a.total_cmp(b));
         shares.push(share(t));
         steady.push(share(&t[t.len() / 10..]));
+        first_window.push((t[(max - 1).min(t.len() - 1)] - t[0]) / 1000.0);
+        starts.push((t[0] - earliest) / 1000.0);
     }
     let stats: serde_json::Value = serde_json::from_str(&common::get(&base, "/_sandbox/stats")?)?;
     let summary: serde_json::Value = {
@@ -160,6 +170,26 @@ fn main() -> anyhow::Result<()> {
             common::percentile(v, 5.0),
             common::percentile(v, 50.0),
             common::percentile(v, 0.0)
+        );
+    }
+    println!(
+        "first {max} requests of a location took p50 {:.2} s, p95 {:.2} s; locations started within p50 {:.2} s, p95 {:.2} s of the first",
+        common::percentile(&mut first_window, 50.0),
+        common::percentile(&mut first_window, 95.0),
+        common::percentile(&mut starts, 50.0),
+        common::percentile(&mut starts, 95.0)
+    );
+    // When the refused requests came, from their location's first write.
+    let mut refused_at: Vec<f64> = refusals
+        .iter()
+        .filter_map(|(l, at)| Some((at - per.get(l)?.first()?) / 1000.0))
+        .collect();
+    if !refused_at.is_empty() {
+        println!(
+            "refused requests came after their location's first write: min {:.2} s, p50 {:.2} s, max {:.2} s",
+            common::percentile(&mut refused_at, 0.0),
+            common::percentile(&mut refused_at, 50.0),
+            common::percentile(&mut refused_at, 100.0)
         );
     }
     println!(

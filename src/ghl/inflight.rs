@@ -19,6 +19,10 @@ const FIRST_GUESS: Duration = Duration::from_millis(100);
 /// weighs 1/`SPAN` (an exponential moving mean that forgets in a few seconds at full pace).
 const SPAN: f64 = 64.0;
 
+/// Answers over which the fastest is taken: when every recent answer is slow (a queue formed
+/// before the server, or on this machine), the fastest is slow too within this many answers.
+const RECENT: usize = 16;
+
 /// The measured answer time of one location's requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Sizing {
@@ -26,9 +30,10 @@ pub struct Sizing {
     mean: f64,
     /// Answers measured (up to `SPAN`).
     seen: f64,
-    /// The fastest recent answer time, seconds: the round trip with no wait at the server (it
-    /// creeps up when every answer is slower, so a changed network is followed).
-    fastest: f64,
+    /// The last [`RECENT`] answer times, seconds (a ring; `None` before that many came).
+    recent: [Option<f64>; RECENT],
+    /// Where the next answer time goes in `recent`.
+    next: usize,
 }
 
 impl Default for Sizing {
@@ -36,7 +41,8 @@ impl Default for Sizing {
         Sizing {
             mean: FIRST_GUESS.as_secs_f64(),
             seen: 0.0,
-            fastest: FIRST_GUESS.as_secs_f64(),
+            recent: [None; RECENT],
+            next: 0,
         }
     }
 }
@@ -45,22 +51,29 @@ impl Sizing {
     /// Counts one answer that took `took`.
     pub fn answered(&mut self, took: Duration) {
         let took = took.as_secs_f64();
-        self.fastest = if self.seen == 0.0 || took < self.fastest {
-            took
-        } else {
-            self.fastest + (took - self.fastest) / (SPAN * 4.0)
-        };
+        self.recent[self.next] = Some(took);
+        self.next = (self.next + 1) % RECENT;
         self.seen = (self.seen + 1.0).min(SPAN);
         self.mean += (took - self.mean) / self.seen;
     }
 
-    /// How long a request may plausibly still be on its way to the server: four fastest
-    /// recent round trips (a new connection's TCP and TLS handshakes, then the request) or the
-    /// mean answer time, whichever is longer (a busy process is slow to send what it let go),
-    /// plus 5 ms. A request let go longer ago than this before another has reached the server
+    /// The fastest of the recent answers: the round trip with no wait at the server or before it.
+    fn fastest(&self) -> f64 {
+        self.recent
+            .iter()
+            .flatten()
+            .copied()
+            .reduce(f64::min)
+            .unwrap_or(FIRST_GUESS.as_secs_f64())
+    }
+
+    /// How long a request may plausibly still be on its way to the server: four times the
+    /// fastest of the last 16 answers (a new connection's TCP and TLS handshakes, then the
+    /// request; when a queue forms before the server or on this machine every answer waits in
+    /// it, the fastest too) or the mean answer time, whichever is longer, plus 5 ms. A request let go longer ago than this before another has reached the server
     /// first; an answer that takes longer is slow at the server.
     pub fn transit(&self) -> Duration {
-        Duration::from_secs_f64((4.0 * self.fastest).max(self.mean)) + Duration::from_millis(5)
+        Duration::from_secs_f64((4.0 * self.fastest()).max(self.mean)) + Duration::from_millis(5)
     }
 
     /// The mean answer time measured so far.
@@ -113,6 +126,32 @@ mod tests {
             t >= Duration::from_millis(200) && t < Duration::from_millis(320),
             "{t:?}"
         );
+    }
+
+    #[test]
+    fn transit_covers_a_queue_that_every_answer_waits_in() {
+        // Fast answers, then a queue forms (this machine or a proxy saturated): within 16
+        // answers a request is assumed on its way for four of the queued round trips.
+        let mut s = measured(&[2; 200]);
+        assert!(
+            s.transit() < Duration::from_millis(110),
+            "{:?}",
+            s.transit()
+        );
+        for _ in 0..16 {
+            s.answered(Duration::from_millis(800));
+        }
+        assert!(
+            s.transit() >= Duration::from_millis(3200),
+            "{:?}",
+            s.transit()
+        );
+        // Slow answers among fast ones (slow at the server, which counted the request when it
+        // came): the fast ones set the transit, not the slow.
+        let some_slow: Vec<u64> = (0..200)
+            .map(|i| if i % 10 == 0 { 1500 } else { 10 })
+            .collect();
+        assert!(measured(&some_slow).transit() < Duration::from_millis(200));
     }
 
     #[test]

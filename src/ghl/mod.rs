@@ -10,6 +10,7 @@ pub mod inflight;
 pub mod ratelimit;
 pub mod retry;
 pub mod types;
+pub mod wire;
 
 /// The `Version` header value every contacts operation requires.
 pub const API_VERSION: &str = "2021-07-28";

@@ -114,6 +114,10 @@ pub const DOCUMENTED: Limit = Limit {
 #[derive(Debug)]
 pub struct Throttle {
     state: Mutex<ThrottleState>,
+    /// The requests waiting to go, in the order they asked: only the first of them looks at
+    /// the window and the pace (hundreds of locations × their rows in flight would otherwise
+    /// wake at every step, for nothing).
+    queue: tokio::sync::Mutex<()>,
 }
 
 /// How long an answer saying the day's allowance is spent is believed.
@@ -134,6 +138,10 @@ pub struct Sent {
     /// When it was let go.
     pub at: Instant,
 }
+
+/// One of the process's connections ([`super::wire`]), held by a request until its answer.
+#[derive(Debug)]
+pub struct Connection(#[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
 
 /// One of this client's requests, in the window or possibly so.
 #[derive(Debug, Clone, Copy)]
@@ -266,8 +274,10 @@ impl ThrottleState {
             // No fresh answer: this client's own requests still in the window are all it knows.
             _ => (self.own_room(now), 0, None),
         };
-        if self.capped {
-            // The user's cap counts this client's own requests, whatever the server allows.
+        if self.capped || self.bursting {
+            // The user's cap counts this client's own requests, whatever the server allows. In
+            // the first window none of them has left it, by any count: its own requests are a
+            // hard bound there, whatever order a queue before the server took them in.
             room = room.min(self.own_room(now));
         }
         if room > 0 {
@@ -366,6 +376,20 @@ impl ThrottleState {
         }
     }
 
+    /// Records a request let go `now`.
+    fn send(&mut self, now: Instant) -> Sent {
+        self.forget(now);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.sent.push_back(Slot {
+            seq,
+            at: now,
+            answered: None,
+            remaining: None,
+        });
+        Sent { seq, at: now }
+    }
+
     /// The slot of `sent`, if still remembered.
     fn slot(&mut self, sent: Sent) -> Option<&mut Slot> {
         let i = self.sent.partition_point(|s| s.seq < sent.seq);
@@ -429,6 +453,7 @@ impl Throttle {
                 bursting: true,
                 daily: None,
             }),
+            queue: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -455,17 +480,25 @@ impl Throttle {
         self.lock().sizing.mean()
     }
 
-    /// Waits until the window has room for one more request and the pace allows it; the
-    /// request must then be reported to [`Throttle::observe`] or [`Throttle::unanswered`]. None
+    /// Waits until the window has room for one more request, the pace allows it and the
+    /// process has a connection free (kept until the answer); the request must then be reported to [`Throttle::observe`] or [`Throttle::unanswered`]. None
     /// goes once an answer said the day's allowance is spent.
     ///
+    /// Requests go in the order they asked (a fair queue: only its head waits on the rules).
     /// Both rules are decided under one lock, the window first: the pacer's cell is taken only
     /// by the request that goes, so requests waiting side by side never spend cells for
     /// nothing. Waits sleep on the runtime's timer (a millisecond late at most, which the
     /// pacer's small burst absorbs).
-    pub async fn acquire(&self) -> Result<Sent, DailySpent> {
+    pub async fn acquire(&self) -> Result<(Sent, Connection), DailySpent> {
         use governor::clock::Clock as _;
+        let _first = self.queue.lock().await;
         loop {
+            // A connection of the process's budget first (held only while the rules are looked
+            // at, unless the request goes): a request that must wait for its window holds none.
+            let wire = super::wire::connections()
+                .acquire()
+                .await
+                .expect("the connections are never closed");
             let wait = {
                 let mut g = self.lock();
                 let now = Instant::now();
@@ -478,22 +511,12 @@ impl Throttle {
                     // freed room meanwhile.
                     Some(until) => until.min(now + g.limit.step()),
                     None => match g.limiter.check() {
-                        Ok(()) => {
-                            g.forget(now);
-                            let seq = g.next_seq;
-                            g.next_seq += 1;
-                            g.sent.push_back(Slot {
-                                seq,
-                                at: now,
-                                answered: None,
-                                remaining: None,
-                            });
-                            return Ok(Sent { seq, at: now });
-                        }
+                        Ok(()) => return Ok((g.send(now), Connection(wire))),
                         Err(not_until) => now + not_until.wait_time_from(g.limiter.clock().now()),
                     },
                 }
             };
+            drop(wire);
             tokio::time::sleep_until(wait.into()).await;
         }
     }

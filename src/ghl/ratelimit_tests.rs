@@ -45,7 +45,7 @@ fn advertised(max: u32, ms: u64, remaining: Option<u32>) -> RateLimitInfo {
 /// window free.
 async fn throttle(max: u32, ms: u64) -> Throttle {
     let t = Throttle::new(None);
-    let first = t.acquire().await.unwrap();
+    let first = t.acquire().await.unwrap().0;
     t.observe(&advertised(max, ms, Some(max - 1)), first, false);
     assert_eq!(t.limit(), limit(max, ms));
     t
@@ -56,7 +56,7 @@ async fn throttle(max: u32, ms: u64) -> Throttle {
 async fn burst(t: &Throttle, n: usize, max: u32, ms: u64, before: u32) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
-        let s = t.acquire().await.unwrap();
+        let s = t.acquire().await.unwrap().0;
         let now = Instant::now();
         let window = Duration::from_millis(ms);
         let inside = t
@@ -78,17 +78,17 @@ async fn burst(t: &Throttle, n: usize, max: u32, ms: u64, before: u32) -> Durati
 async fn follows_the_advertised_limit_both_ways_within_the_cap() {
     let t = Throttle::new(None);
     assert_eq!(t.limit(), DOCUMENTED, "before any answer");
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     let faster = advertised(100, 1000, None);
     assert_eq!(
         t.observe(&faster, s, false),
         Some(Adjustment::Advertised(limit(100, 1000)))
     );
     let slower = advertised(50, 10_000, None);
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     t.observe(&slower, s, false);
     assert_eq!(t.limit(), limit(50, 10_000), "and back down");
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     assert_eq!(t.observe(&slower, s, false), None, "no change");
 
     let capped = Throttle::new(Some(limit(200, 10_000)));
@@ -97,10 +97,10 @@ async fn follows_the_advertised_limit_both_ways_within_the_cap() {
         DOCUMENTED,
         "the stricter of cap and documented"
     );
-    let s = capped.acquire().await.unwrap();
+    let s = capped.acquire().await.unwrap().0;
     capped.observe(&faster, s, false);
     assert_eq!(capped.limit(), limit(200, 10_000), "never above the cap");
-    let s = capped.acquire().await.unwrap();
+    let s = capped.acquire().await.unwrap().0;
     capped.observe(&slower, s, false);
     assert_eq!(capped.limit(), limit(50, 10_000));
 }
@@ -113,7 +113,7 @@ async fn the_free_part_of_the_first_window_is_spent_at_once_then_no_more() {
     let took = burst(&t, 19, 20, 400, 0).await;
     assert!(took < Duration::from_millis(100), "{took:?}");
     let start = Instant::now();
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(250), "{waited:?}");
     t.observe(&advertised(20, 400, Some(19)), s, false);
@@ -123,9 +123,9 @@ async fn the_free_part_of_the_first_window_is_spent_at_once_then_no_more() {
 async fn before_the_first_answer_requests_are_spaced_evenly() {
     // Nothing known of the window (another run may have spent it): 100 / 10 s → 100 ms.
     let t = Throttle::new(None);
-    let _first = t.acquire().await.unwrap();
+    let _first = t.acquire().await.unwrap().0;
     let start = Instant::now();
-    let _second = t.acquire().await.unwrap();
+    let _second = t.acquire().await.unwrap().0;
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(80), "{waited:?}");
 }
@@ -138,18 +138,18 @@ async fn requests_still_unanswered_are_not_taken_as_counted() {
     let _ = burst(&t, 1, 20, 400, 0).await; // the window now holds 2
     let mut flying = Vec::new();
     for _ in 0..5 {
-        flying.push(t.acquire().await.unwrap());
+        flying.push(t.acquire().await.unwrap().0);
     }
     let last = flying.pop().unwrap();
     t.observe(&advertised(20, 400, Some(15)), last, false);
     let start = Instant::now();
     for _ in 0..11 {
-        let s = t.acquire().await.unwrap();
+        let s = t.acquire().await.unwrap().0;
         flying.push(s);
     }
     assert!(start.elapsed() < Duration::from_millis(100));
     let start = Instant::now();
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     assert!(
         start.elapsed() >= Duration::from_millis(200),
         "{:?}",
@@ -164,15 +164,15 @@ async fn a_request_overtaken_on_the_way_is_not_taken_as_counted() {
     // first (2 left, A not counted), and A's answer comes before X's: A must still be
     // subtracted from X's `remaining`, so one more request may go, not two.
     let t = Throttle::new(Some(limit(4, 400)));
-    let first = t.acquire().await.unwrap();
+    let first = t.acquire().await.unwrap().0;
     t.observe(&advertised(4, 400, Some(3)), first, false);
-    let a = t.acquire().await.unwrap();
-    let x = t.acquire().await.unwrap();
+    let a = t.acquire().await.unwrap().0;
+    let x = t.acquire().await.unwrap().0;
     t.observe(&advertised(4, 400, Some(1)), a, false);
     t.observe(&advertised(4, 400, Some(2)), x, false);
-    let _ = t.acquire().await.unwrap();
+    let _ = t.acquire().await.unwrap().0;
     let start = Instant::now();
-    let _ = t.acquire().await.unwrap();
+    let _ = t.acquire().await.unwrap().0;
     assert!(
         start.elapsed() >= Duration::from_millis(250),
         "{:?}",
@@ -181,16 +181,34 @@ async fn a_request_overtaken_on_the_way_is_not_taken_as_counted() {
 }
 
 #[tokio::test]
+async fn in_the_first_window_a_request_held_in_a_queue_still_counts() {
+    // 20 per 2 s. A goes, then waits in a queue before the server (a saturated machine) longer
+    // than any answer took; 18 more go and are answered at once, none counting A. 20 are in the
+    // window by this client's own count: the next waits for the window, whatever the answers
+    // say is left.
+    let t = throttle(20, 2000).await;
+    let a = t.acquire().await.unwrap().0;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for k in 1..=18 {
+        let b = t.acquire().await.unwrap().0;
+        t.observe(&advertised(20, 2000, Some(19 - k)), b, false);
+    }
+    let next = tokio::time::timeout(Duration::from_millis(300), t.acquire()).await;
+    assert!(next.is_err(), "a 21st request went in the first window");
+    t.unanswered(a);
+}
+
+#[tokio::test]
 async fn a_window_left_full_by_an_earlier_run_is_used_as_it_empties() {
     // 20 per 400 ms. This run's first answer finds the window holding 19 requests of a run
     // that has just stopped: remaining 0. They leave the window spread over the interval,
     // so the next request waits about one step (400 ms / 19 · 1), not the whole interval.
     let t = Throttle::new(Some(limit(20, 400)));
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     let start = Instant::now();
     t.observe(&advertised(20, 400, Some(0)), s, false);
     assert_eq!(t.lock().foreign, 19);
-    let _ = t.acquire().await.unwrap();
+    let _ = t.acquire().await.unwrap().0;
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(15), "{waited:?}");
     assert!(waited < Duration::from_millis(150), "{waited:?}");
@@ -201,10 +219,10 @@ async fn a_client_that_still_sends_is_left_its_share() {
     // Same window, but a 429 shows the other client is still sending: the next request
     // waits until this client's own requests leave the window.
     let t = throttle(20, 400).await;
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     t.observe(&advertised(20, 400, Some(0)), s, true);
     let start = Instant::now();
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     // Once its requests leave the window, the budget is this client's again.
@@ -225,7 +243,7 @@ async fn a_client_that_still_sends_is_left_its_share() {
 async fn a_late_answer_is_not_taken_for_another_client() {
     // Answered after more than an interval: its `remaining` speaks of a window long gone.
     let t = throttle(20, 200).await;
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     tokio::time::sleep(Duration::from_millis(250)).await;
     let late = advertised(20, 200, Some(3));
     assert_eq!(t.observe(&late, s, false), None);
@@ -241,14 +259,14 @@ async fn no_request_goes_beyond_the_days_allowance() {
         daily_remaining: Some(left),
         ..advertised(20, 400, None)
     };
-    let s = t.acquire().await.unwrap();
+    let s = t.acquire().await.unwrap().0;
     t.observe(&daily(2), s, false);
-    let (a, b) = (t.acquire().await.unwrap(), t.acquire().await.unwrap());
+    let (a, b) = (t.acquire().await.unwrap().0, t.acquire().await.unwrap().0);
     let third = tokio::time::timeout(Duration::from_millis(100), t.acquire()).await;
     assert!(third.is_err(), "waited for the answers");
     t.observe(&daily(1), a, false);
     t.observe(&daily(0), b, false);
-    assert_eq!(t.acquire().await, Err(DailySpent));
+    assert!(matches!(t.acquire().await, Err(DailySpent)));
 }
 
 #[tokio::test]
@@ -258,7 +276,7 @@ async fn no_window_ever_holds_more_than_max() {
     let t = throttle(20, 200).await;
     let mut at = Vec::new();
     for _ in 0..70 {
-        let s = t.acquire().await.unwrap();
+        let s = t.acquire().await.unwrap().0;
         at.push(s.at);
         t.observe(&advertised(20, 200, None), s, false);
     }

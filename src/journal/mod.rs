@@ -71,6 +71,9 @@ impl Journal {
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // One b-tree keyed by the row identity (WITHOUT ROWID): a commit writes one page, not
+            // a table page and an index page (85 µs a row instead of 97, bench_journal). Files
+            // written before keep their layout and work the same.
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS rows (
                      key TEXT PRIMARY KEY,
@@ -78,7 +81,7 @@ impl Journal {
                      state TEXT NOT NULL CHECK (state IN ('intent', 'done')),
                      contact_id TEXT,
                      updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-                 );",
+                 ) WITHOUT ROWID;",
             )
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -197,6 +200,42 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_written_before_without_rowid_still_works() {
+        // The layout of the earlier releases: a rowid table with an index on the key.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE rows (
+                 key TEXT PRIMARY KEY,
+                 hash TEXT NOT NULL,
+                 state TEXT NOT NULL CHECK (state IN ('intent', 'done')),
+                 contact_id TEXT,
+                 updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             );
+             INSERT INTO rows (key, hash, state, contact_id) VALUES ('a@x.co', 'h1', 'done', 'c1');",
+        )
+        .unwrap();
+        drop(old);
+        let j = Journal::open_file(&path).unwrap();
+        assert_eq!(j.applied("a@x.co", "h1").unwrap().as_deref(), Some("c1"));
+        j.intent("b@x.co", "h2").unwrap();
+        j.done("b@x.co", "h2", "c2").unwrap();
+        assert_eq!(j.applied("b@x.co", "h2").unwrap().as_deref(), Some("c2"));
+        let new = Journal::open_file(&dir.path().join("new.sqlite")).unwrap();
+        let ddl: String = new
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'rows'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(ddl.ends_with("WITHOUT ROWID"), "{ddl}");
+    }
 
     #[test]
     fn records_intent_then_done_and_survives_reopening() {

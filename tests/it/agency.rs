@@ -3,6 +3,7 @@
 //! each location resumed from its own journal after kill -9.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::auth::{login, SECRET, SECRET_VAR};
 use crate::util::*;
@@ -624,4 +625,61 @@ fn routed_parts_escape_formulas_and_the_contacts_get_the_cells_as_written() {
         "sent as written"
     );
     assert_eq!(sb.contacts("loc-b")[0]["firstName"], "+Bo");
+}
+
+#[test]
+fn slow_answers_across_locations_stay_within_the_open_file_limit() {
+    // Every answer takes 600 ms and each location allows 100 / s: Little's law asks for about
+    // 100 requests in flight per location, 1,200 for the 12 locations — each a connection,
+    // each an open file, under a limit of 512. The process keeps a quarter of its files for
+    // connections and the locations wait their turn for one: every row is written, none fails
+    // for want of a file.
+    let locs: Vec<String> = (0..12).map(|i| format!("loc-{i:02}")).collect();
+    let names: Vec<&str> = locs.iter().map(String::as_str).collect();
+    let sb = SandboxProc::start(
+        names[0],
+        &[
+            &["--rate-max", "100", "--rate-interval-ms", "1000"][..],
+            &["--fault", "slow=600x100000@0"],
+            &names[1..]
+                .iter()
+                .flat_map(|l| ["--location", l])
+                .collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    let dir = workdir();
+    let mut csv = String::from("First Name,Email\n");
+    for i in 0..60 {
+        csv.push_str(&format!("P{i},p{i}@example.com\n"));
+    }
+    let p = write_pipeline(
+        dir.path(),
+        &csv,
+        &format!(
+            "target:\n  locations: [{}]\n  base_url: {}\n  auth: {{token_env: IT_TOKEN}}",
+            names.join(", "),
+            sb.base_url
+        ),
+    );
+    let out = run(Command::new("prlimit")
+        .args(["--nofile=512:512", "--"])
+        .arg(env!("CARGO_BIN_EXE_ghl-import"))
+        .args(["run", "-q", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .stdin(std::process::Stdio::null()));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let all = format!("{stdout}{stderr}").to_lowercase();
+    assert!(!all.contains("open files"), "{all}");
+    let want: Vec<String> = {
+        let mut v: Vec<String> = (0..60).map(|i| format!("p{i}@example.com")).collect();
+        v.sort();
+        v
+    };
+    for l in &names {
+        assert_eq!(emails(&sb, l), want, "{l}: every row once");
+    }
 }

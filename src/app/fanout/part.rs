@@ -98,48 +98,26 @@ pub(super) fn location_part(location: &str, s: &Summary, exit: Exit) -> Location
     }
 }
 
-/// File descriptors one running location may hold: its journal (3), lease, reports (6), its
-/// part, and its connections (`load.concurrency`, up to 8), with room to spare.
-pub(super) const FDS_PER_LOCATION: u64 = 24;
+/// Files one running location holds besides its connections: its journal (3), lease, reports
+/// (6) and part, with room to spare. Connections are counted for the whole process
+/// ([`crate::ghl::wire`]).
+pub(super) const FILES_PER_LOCATION: u64 = 16;
 
 /// `parallel`, or fewer when the process may not open enough files for that many locations at
-/// once. The soft limit is raised to the hard one first (often 1,024 → 524,288).
+/// once, next to its connections.
 pub(super) fn within_file_limit(parallel: usize) -> usize {
-    #[cfg(unix)]
-    {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-        let soft = unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-                return parallel;
-            }
-            if lim.rlim_cur < lim.rlim_max {
-                let raised = libc::rlimit {
-                    rlim_cur: lim.rlim_max,
-                    rlim_max: lim.rlim_max,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                    lim.rlim_cur = lim.rlim_max;
-                }
-            }
-            lim.rlim_cur
-        };
-        let fits = (soft.saturating_sub(64) / FDS_PER_LOCATION).max(1) as usize;
-        if fits < parallel {
-            tracing::warn!(
-                parallel,
-                fits,
-                open_files = soft,
-                "The open-file limit allows fewer locations at once than target.parallel; running {fits} at a time."
-            );
-            return fits;
-        }
-        parallel
+    let limit = crate::ghl::wire::open_file_limit();
+    let connections = 2 * crate::ghl::wire::budget() as u64;
+    let fits = (limit.saturating_sub(64 + connections) / FILES_PER_LOCATION).max(1) as usize;
+    if fits < parallel {
+        tracing::warn!(
+            parallel,
+            fits,
+            open_files = limit,
+            "The open-file limit allows fewer locations at once than target.parallel; running {fits} at a time."
+        );
+        return fits;
     }
-    #[cfg(not(unix))]
     parallel
 }
 

@@ -479,22 +479,18 @@ impl GhlClient {
         let url = format!("{}{}", self.base, path);
         loop {
             self.breaker.check(&self.base)?;
-            // The slot first, then the token: a token fetched before a long wait for the
-            // throttle could expire on the way.
-            let Ok(sent) = self.throttle.acquire().await else {
+            // The token first, then the slot: a request holds a connection of the process's
+            // budget from its slot to its answer, so none may wait for a token then (minting
+            // one is a request too). A token that expires during the wait for the slot is
+            // refused, renewed and sent again below.
+            let (auth, used) = self.authorization().await?;
+            let Ok((sent, connection)) = self.throttle.acquire().await else {
                 // An answer said none is left (whatever answer came in last).
                 self.stats.daily_remaining.store(0, Ordering::Relaxed);
                 let limit = self.stats.daily_limit.load(Ordering::Relaxed);
                 return Err(ApiError::DailyExhausted {
                     limit: (limit > 0).then_some(limit),
                 });
-            };
-            let (auth, used) = match self.authorization().await {
-                Ok(a) => a,
-                Err(e) => {
-                    self.throttle.unanswered(sent);
-                    return Err(e);
-                }
             };
             if tries.trace.first_sent.is_some() {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -506,6 +502,7 @@ impl GhlClient {
             let answer = self
                 .attempt(&method, &url, auth, body.as_ref(), endpoint, sent)
                 .await;
+            drop(connection);
             let (failure, wait) = match answer {
                 Answer::Body { status, bytes } => {
                     return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
