@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example bench_rate                 # the whole matrix, about 4 minutes
 //! cargo run --release --example bench_rate -- burst 600    # one 600-row run against its minimum
+//! cargo run --release --example bench_rate -- case 2 500    # 100 / 1 s, every 2nd answer 0.5 s late
 //! ```
 //!
 //! `matrix` loads generated rows into an in-process sandbox (a sliding window, as GHL's) at
@@ -129,6 +130,18 @@ fn main() -> anyhow::Result<()> {
         "burst" => rt.block_on(burst(
             args.get(2).and_then(|s| s.parse().ok()).unwrap_or(600),
         )),
-        other => anyhow::bail!("unknown benchmark `{other}`: use matrix or burst N"),
+        "case" => {
+            // One case of the matrix at 100 / 1 s: `case EVERY MS` (one answer in EVERY late by
+            // MS).
+            let n = |i: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let (every, ms) = (n(2), n(3) as u64);
+            rt.block_on(async {
+                let faults = slow_answers(every, ms, 2010)?;
+                let what = format!("100 / 1 s, 1 in {every} answers +{ms} ms");
+                one(&what, 2000, 100, Duration::from_secs(1), faults).await?;
+                Ok(())
+            })
+        }
+        other => anyhow::bail!("unknown benchmark `{other}`: use matrix, burst N or case EVERY MS"),
     }
 }

@@ -475,6 +475,12 @@ impl Throttle {
         cap.map_or(n, |c| n.min(c)).max(1)
     }
 
+    /// What the answer to the latest request that said so gave as the day's allowance left
+    /// (`X-RateLimit-Daily-Remaining`): answers that overtake each other do not turn it back.
+    pub fn daily_remaining(&self) -> Option<u64> {
+        self.lock().daily.map(|(_, left, _)| left)
+    }
+
     /// The mean answer time measured so far.
     pub fn answer_time(&self) -> Duration {
         self.lock().sizing.mean()

@@ -264,8 +264,10 @@ async fn no_request_goes_beyond_the_days_allowance() {
     let (a, b) = (t.acquire().await.unwrap().0, t.acquire().await.unwrap().0);
     let third = tokio::time::timeout(Duration::from_millis(100), t.acquire()).await;
     assert!(third.is_err(), "waited for the answers");
-    t.observe(&daily(1), a, false);
+    // b's answer overtakes a's: the allowance left is b's, not the last to come.
     t.observe(&daily(0), b, false);
+    t.observe(&daily(1), a, false);
+    assert_eq!(t.daily_remaining(), Some(0));
     assert!(matches!(t.acquire().await, Err(DailySpent)));
 }
 

@@ -761,14 +761,15 @@ impl GhlClient {
     }
 
     fn observe(&self, info: &RateLimitInfo, sent: Sent, refused: bool) {
-        if let Some(d) = info.daily_remaining {
-            self.stats.daily_remaining.store(d, Ordering::Relaxed);
-        }
         if let Some(d) = info.limit_daily {
             self.stats.daily_limit.store(d, Ordering::Relaxed);
         }
         if let Some(change) = self.throttle.observe(info, sent, refused) {
             change.log();
+        }
+        // The freshest request's answer, not the last to come: answers overtake each other.
+        if let Some(d) = self.throttle.daily_remaining() {
+            self.stats.daily_remaining.store(d, Ordering::Relaxed);
         }
     }
 }
