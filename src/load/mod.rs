@@ -101,13 +101,16 @@ impl Loader {
             Outcome::Created { contact_id } | Outcome::Updated { contact_id } => contact_id.clone(),
             _ => return Ok(Written::from(outcome)),
         };
+        // A contact this very request created (the API said `new`, nothing uncertain) has no
+        // notes or tasks yet: none are listed before adding them.
+        let mut known = match (&outcome, &warning) {
+            (Outcome::Created { .. }, None) => Known::fresh(),
+            _ => Known::default(),
+        };
         let mut w = Written::from(outcome);
         w.warning = warning;
         if !notes.is_empty() || !tasks.is_empty() {
-            if let Err(e) = self
-                .follow_ups(&id, notes, tasks, &mut Known::default())
-                .await
-            {
+            if let Err(e) = self.follow_ups(&id, notes, tasks, &mut known).await {
                 w.follow_up_failed(&id, "adding its notes or tasks", e);
                 return Ok(w);
             }
@@ -133,6 +136,16 @@ pub struct Known {
     /// Trimmed note bodies.
     notes: Option<Vec<String>>,
     tasks: Option<Vec<Task>>,
+}
+
+impl Known {
+    /// A contact created a moment ago: it has neither notes nor tasks.
+    fn fresh() -> Known {
+        Known {
+            notes: Some(Vec::new()),
+            tasks: Some(Vec::new()),
+        }
+    }
 }
 
 impl Loader {

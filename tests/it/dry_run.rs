@@ -231,7 +231,7 @@ fn rollback_deletes_what_a_run_created_and_restores_what_it_changed() {
 #[test]
 fn notes_from_columns_are_added_once() {
     let (sb, dir) = seeded();
-    let csv = "First Name,Email,Phone,Note,History\nAnn,ann@example.com,,Called on Monday,\"[{\"\"body\"\": \"\"Met at the fair\"\", \"\"title\"\": \"\"2024\"\"}]\"\nCy,cy@example.com,,,\"[]\"\nBad,bad@example.com,,,not json\n";
+    let csv = "First Name,Email,Phone,Note,History\nAnn,ann@example.com,,Called on Monday,\"[{\"\"body\"\": \"\"Met at the fair\"\", \"\"title\"\": \"\"2024\"\"}]\"\nCy,cy@example.com,,,\"[]\"\nBad,bad@example.com,,,not json\nDee,dee@example.com,,Asked for a quote,\n";
     let p = csv_pipeline(
         dir.path(),
         &sb.base_url,
@@ -246,6 +246,11 @@ fn notes_from_columns_are_added_once() {
         summary(&dir.path().join("o1"))["rejected_by_code"]["invalid_notes"],
         1
     );
+    // Notes were listed for Ann only (she was there before); Dee's row created her, so her
+    // note is added without listing her notes first.
+    let listed =
+        |sb: &SandboxProc| sb.stats()["requests_by_endpoint"]["GET /contacts/{id}/notes"].clone();
+    assert_eq!(listed(&sb), 1, "{}", sb.stats());
     let ann = sb.contact_by_email("loc-it", "ann@example.com");
     let notes = |id: &str| -> serde_json::Value {
         sb.api_get(&format!("/contacts/{id}/notes"))["notes"].clone()
@@ -258,10 +263,16 @@ fn notes_from_columns_are_added_once() {
         .map(|n| n["body"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(bodies, ["Called on Monday", "Met at the fair"]);
+    let dee = sb.contact_by_email("loc-it", "dee@example.com");
+    let dee_id = dee["id"].as_str().unwrap();
+    assert_eq!(notes(dee_id)[0]["body"], "Asked for a quote");
 
-    // A full re-send (journal ignored) does not add the same notes again.
+    // A full re-send (journal ignored) does not add the same notes again; Dee is there now, so
+    // her notes are listed this time.
     assert_eq!(go("o2", &["--full-refresh"]).status.code(), Some(3));
+    assert_eq!(listed(&sb), 1 + 2 + 2, "{}", sb.stats());
     assert_eq!(notes(ann_id).as_array().unwrap().len(), 2);
+    assert_eq!(notes(dee_id).as_array().unwrap().len(), 1);
 }
 
 #[test]
