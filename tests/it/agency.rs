@@ -33,6 +33,22 @@ fn write_pipeline(dir: &Path, csv: &str, target: &str) -> std::path::PathBuf {
     p
 }
 
+/// A CSV of `n` people, `P{i},p{i}@example.com`.
+fn people_csv(n: usize) -> String {
+    let mut csv = String::from("First Name,Email\n");
+    for i in 0..n {
+        csv.push_str(&format!("P{i},p{i}@example.com\n"));
+    }
+    csv
+}
+
+/// The emails of [`people_csv`]`(n)`, sorted.
+fn people_emails(n: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..n).map(|i| format!("p{i}@example.com")).collect();
+    v.sort();
+    v
+}
+
 /// The requests the sandbox refused with a 429, as its log has them.
 fn refused(sb: &SandboxProc) -> String {
     let (_, body) = sb.raw("GET", "/_sandbox/log", &[], "");
@@ -320,10 +336,7 @@ fn each_location_resumes_from_its_own_journal_after_kill_9() {
     let sb = sandbox(&["loc-a", "loc-b", "loc-c"], 10);
     let dir = workdir();
     let state = dir.path().join("state");
-    let mut csv = String::from("First Name,Email\n");
-    for i in 0..30 {
-        csv.push_str(&format!("P{i},p{i}@example.com\n"));
-    }
+    let csv = people_csv(30);
     // Every location gets every row.
     let p = write_pipeline(
         dir.path(),
@@ -358,11 +371,7 @@ fn each_location_resumes_from_its_own_journal_after_kill_9() {
         .arg(&p)
         .env("IT_TOKEN", &sb.token));
     assert!(out.status.success(), "{:?}", text(&out));
-    let want: Vec<String> = {
-        let mut v: Vec<String> = (0..30).map(|i| format!("p{i}@example.com")).collect();
-        v.sort();
-        v
-    };
+    let want = people_emails(30);
     for l in ["loc-a", "loc-b", "loc-c"] {
         assert_eq!(emails(&sb, l), want, "{l}: every row once");
     }
@@ -497,10 +506,7 @@ fn sigterm_stops_every_location_with_complete_reports_and_the_webhook_hears_once
     let sb = sandbox(&["loc-a", "loc-b", "loc-c", "loc-d"], 10);
     let hook = crate::unattended::Webhook::start(0);
     let dir = workdir();
-    let mut csv = String::from("First Name,Email\n");
-    for i in 0..40 {
-        csv.push_str(&format!("P{i},p{i}@example.com\n"));
-    }
+    let csv = people_csv(40);
     // Two at a time: loc-c and loc-d have not started when the signal comes.
     let p = write_pipeline(
         dir.path(),
@@ -649,10 +655,7 @@ fn slow_answers_across_locations_stay_within_the_open_file_limit() {
         .concat(),
     );
     let dir = workdir();
-    let mut csv = String::from("First Name,Email\n");
-    for i in 0..60 {
-        csv.push_str(&format!("P{i},p{i}@example.com\n"));
-    }
+    let csv = people_csv(60);
     let p = write_pipeline(
         dir.path(),
         &csv,
@@ -674,11 +677,7 @@ fn slow_answers_across_locations_stay_within_the_open_file_limit() {
     assert!(out.status.success(), "{stderr}");
     let all = format!("{stdout}{stderr}").to_lowercase();
     assert!(!all.contains("open files"), "{all}");
-    let want: Vec<String> = {
-        let mut v: Vec<String> = (0..60).map(|i| format!("p{i}@example.com")).collect();
-        v.sort();
-        v
-    };
+    let want = people_emails(60);
     for l in &names {
         assert_eq!(emails(&sb, l), want, "{l}: every row once");
     }
