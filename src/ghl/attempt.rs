@@ -61,7 +61,8 @@ pub(super) struct Tries {
 /// Notices an API that does not answer at all — and only that. A request unanswered for the
 /// whole request timeout, or three transport failures in a row (refused or dropped
 /// connections) with no answer of any kind in between, make it *suspect*; one probe (a request
-/// to the API's root, [`PROBE_TIMEOUT`] at most, any HTTP answer counts) then decides: an
+/// to the API's root, [`PROBE_TIMEOUT`] at most, any HTTP answer counts; tried up to three
+/// times unless a try times out) then decides: an
 /// answer clears the suspicion (a flaky network is not a dead API), no answer opens the breaker.
 /// Open, every call fails at once with [`ApiError::Unavailable`] and the run stops instead of
 /// retrying every row. It stays open: the run is over. With the defaults a silent listener is

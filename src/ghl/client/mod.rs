@@ -540,18 +540,29 @@ impl GhlClient {
     /// spent by any documented route), any HTTP status within [`PROBE_TIMEOUT`].
     async fn probe(&self) -> bool {
         let root = format!("{}/", self.base);
-        let sent = self
-            .http
-            .get(&root)
-            .header(reqwest::header::USER_AGENT, self.agent.clone())
-            .timeout(super::attempt::PROBE_TIMEOUT)
-            .send()
-            .await;
-        tracing::debug!(
-            answered = sent.is_ok(),
-            "Probed the API after transport failures."
-        );
-        sent.is_ok()
+        // Up to three tries, the first answer decides: one dropped connection on a flaky
+        // network is not a dead API (with many requests in flight the API is probed often, and
+        // one lost probe in ten would stop the run). A try that times out is not repeated: a
+        // silent listener is noticed after one probe's wait.
+        for _ in 0..3 {
+            let sent = self
+                .http
+                .get(&root)
+                .header(reqwest::header::USER_AGENT, self.agent.clone())
+                .timeout(super::attempt::PROBE_TIMEOUT)
+                .send()
+                .await;
+            tracing::debug!(
+                answered = sent.is_ok(),
+                "Probed the API after transport failures."
+            );
+            match sent {
+                Ok(_) => return true,
+                Err(e) if e.is_timeout() => return false,
+                Err(_) => {}
+            }
+        }
+        false
     }
 
     /// The Authorization header, and the OAuth access token it carries.
