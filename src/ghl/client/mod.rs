@@ -168,25 +168,6 @@ enum Payload<'a, B: ?Sized> {
     Form(&'a B),
 }
 
-/// Why an answer could not be read, in words: not JSON at all (a web page, a proxy's notice:
-/// the base URL is likely not the API's), or JSON of another shape than the API documents.
-fn undecodable(bytes: &[u8], e: &serde_json::Error) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]);
-    let start = text.trim_start();
-    if !(start.starts_with('{') || start.starts_with('[')) {
-        let shown: String = start.chars().take(40).filter(|c| !c.is_control()).collect();
-        return format!(
-            "the answer is not JSON (it starts with `{shown}`): is target.base_url the API's address \
-             (https://services.leadconnectorhq.com), and is no proxy answering in its place?"
-        );
-    }
-    let what = match e.classify() {
-        serde_json::error::Category::Data => "JSON of another shape than the API documents",
-        _ => "JSON cut short or malformed",
-    };
-    format!("the answer is {what} ({e})")
-}
-
 /// A typed client of the Contacts API for one location.
 #[derive(Debug, Clone)]
 pub struct GhlClient {
@@ -508,7 +489,7 @@ impl GhlClient {
                     return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
                         endpoint,
                         status,
-                        detail: undecodable(&bytes, &e),
+                        detail: super::attempt::undecodable(&bytes, &e),
                     })
                 }
                 Answer::Final(e) => return Err(e),
