@@ -156,6 +156,25 @@ pub(super) fn describe_transport(e: &reqwest::Error) -> String {
     }
 }
 
+/// Why an answer could not be read, in words: not JSON at all (a web page, a proxy's notice:
+/// the base URL is likely not the API's), or JSON of another shape than the API documents.
+pub(super) fn undecodable(bytes: &[u8], e: &serde_json::Error) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]);
+    let start = text.trim_start();
+    if !(start.starts_with('{') || start.starts_with('[')) {
+        let shown: String = start.chars().take(40).filter(|c| !c.is_control()).collect();
+        return format!(
+            "the answer is not JSON (it starts with `{shown}`): is target.base_url the API's address \
+             (https://services.leadconnectorhq.com), and is no proxy answering in its place?"
+        );
+    }
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "JSON of another shape than the API documents",
+        _ => "JSON cut short or malformed",
+    };
+    format!("the answer is {what} ({e})")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,23 +204,4 @@ mod tests {
         assert!(!b.failure(false));
         assert!(b.check("u").is_ok());
     }
-}
-
-/// Why an answer could not be read, in words: not JSON at all (a web page, a proxy's notice:
-/// the base URL is likely not the API's), or JSON of another shape than the API documents.
-pub(super) fn undecodable(bytes: &[u8], e: &serde_json::Error) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]);
-    let start = text.trim_start();
-    if !(start.starts_with('{') || start.starts_with('[')) {
-        let shown: String = start.chars().take(40).filter(|c| !c.is_control()).collect();
-        return format!(
-            "the answer is not JSON (it starts with `{shown}`): is target.base_url the API's address \
-             (https://services.leadconnectorhq.com), and is no proxy answering in its place?"
-        );
-    }
-    let what = match e.classify() {
-        serde_json::error::Category::Data => "JSON of another shape than the API documents",
-        _ => "JSON cut short or malformed",
-    };
-    format!("the answer is {what} ({e})")
 }
