@@ -69,7 +69,17 @@ fn main() -> anyhow::Result<()> {
 
     let sb_before = common::proc_sample(sb_pid).unwrap_or((0, 0.0));
     let started = Instant::now();
-    let mut child = Command::new(&exe)
+    // `BENCH_WRAP=heaptrack` (or `perf record -g --`…) runs the importer under a profiler.
+    let mut child = match std::env::var("BENCH_WRAP") {
+        Ok(w) if !w.trim().is_empty() => {
+            let mut words = w.split_whitespace();
+            let mut c = Command::new(words.next().unwrap_or_default());
+            c.args(words).arg(&exe);
+            c
+        }
+        _ => Command::new(&exe),
+    };
+    let mut child = child
         .args(["run", "-q", "--state-dir"])
         .arg(dir.path().join("state"))
         .arg("--out")

@@ -719,6 +719,7 @@ impl Run<'_> {
             result
         } else {
             let cap = p.load.concurrency.map(|c| c.get() as usize);
+            let _loading = crate::ghl::wire::Loading::start();
             super::order::in_order(
                 futures::StreamExt::flat_map(stream_from(rx), futures::stream::iter),
                 || ctx.in_flight(cap),

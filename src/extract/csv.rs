@@ -85,7 +85,9 @@ fn open_input(src: &CsvSource) -> Result<(Input, Decoding), ConfigError> {
     super::regular_file(&src.path)?;
     let shown = src.path.display();
     let file = File::open(&src.path).map_err(|e| super::cannot_open(&src.path, &e))?;
-    let mut buf = BufReader::with_capacity(256 * 1024, file);
+    // A buffer no larger than the file (a routed run reads hundreds of small parts at once).
+    let size = file.metadata().map_or(u64::MAX, |m| m.len());
+    let mut buf = BufReader::with_capacity(size.clamp(8 * 1024, 256 * 1024) as usize, file);
     let start = buf
         .fill_buf()
         .map_err(|e| ConfigError::new(format!("cannot read source file {shown}: {e}")))?;

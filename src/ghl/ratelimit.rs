@@ -471,10 +471,14 @@ impl Throttle {
 
     /// How many requests to keep in flight for this location now: enough for its rate limit at
     /// the answer times measured so far (Little's law with headroom), within its burst, never
-    /// above `cap` (`load.concurrency`), at least one.
+    /// above `cap` (`load.concurrency`) nor the location's share of the process's connections
+    /// ([`super::wire::share`]), at least one.
     pub fn in_flight(&self, cap: Option<usize>) -> usize {
         let g = self.lock();
-        let n = g.sizing.target(g.limit.per_second(), g.limit.max.get());
+        let n = g
+            .sizing
+            .target(g.limit.per_second(), g.limit.max.get())
+            .min(super::wire::share());
         cap.map_or(n, |c| n.min(c)).max(1)
     }
 
