@@ -44,8 +44,9 @@ async fn one(
     max: u32,
     interval: Duration,
     faults: Vec<Fault>,
+    load: &str,
 ) -> anyhow::Result<(f64, u64)> {
-    let (sb, code, el) = common::load_people(rows, max, interval, faults, "").await?;
+    let (sb, code, el) = common::load_people(rows, max, interval, faults, load).await?;
     let stats = sb.stats();
     let sent: u64 = stats.requests_by_endpoint.values().sum();
     let ceiling = f64::from(max) / interval.as_secs_f64();
@@ -60,6 +61,16 @@ async fn one(
     let span = (at.iter().copied().fold(f64::MIN, f64::max)
         - at.iter().copied().fold(f64::MAX, f64::min))
         / 1000.0;
+    if std::env::var_os("BENCH_BUCKETS").is_some() {
+        // Requests in each tenth of the interval, from the first (where the pace sags).
+        let t0 = at.iter().copied().fold(f64::MAX, f64::min);
+        let tenth = interval.as_secs_f64() * 100.0;
+        let mut buckets = vec![0u32; (span * 1000.0 / tenth) as usize + 1];
+        for t in &at {
+            buckets[((t - t0) / tenth) as usize] += 1;
+        }
+        println!("{buckets:?}");
+    }
     // A sliding window lets `max` go at once, then `max` more each interval.
     let least = (sent.saturating_sub(1) / u64::from(max)) as f64 * interval.as_secs_f64();
     let share = least / span.max(least).max(0.001) * 100.0;
@@ -92,7 +103,7 @@ async fn matrix() -> anyhow::Result<()> {
         for (late, every, ms) in slow {
             let faults = slow_answers(every, ms, rows + 10)?;
             let (share, r429) =
-                one(&format!("{limit}, {late}"), rows, 100, interval, faults).await?;
+                one(&format!("{limit}, {late}"), rows, 100, interval, faults, "").await?;
             worst = worst.min(share);
             refused += r429;
         }
@@ -131,14 +142,18 @@ fn main() -> anyhow::Result<()> {
             args.get(2).and_then(|s| s.parse().ok()).unwrap_or(600),
         )),
         "case" => {
-            // One case of the matrix at 100 / 1 s: `case EVERY MS` (one answer in EVERY late by
-            // MS).
+            // One case of the matrix at 100 / 1 s: `case EVERY MS [CONCURRENCY]` (one answer in
+            // EVERY late by MS; `load.concurrency` when given).
             let n = |i: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let (every, ms) = (n(2), n(3) as u64);
+            let (every, ms, cap) = (n(2), n(3) as u64, n(4));
+            let load = match cap {
+                0 => String::new(),
+                c => format!("load: {{concurrency: {c}}}\n"),
+            };
             rt.block_on(async {
                 let faults = slow_answers(every, ms, 2010)?;
                 let what = format!("100 / 1 s, 1 in {every} answers +{ms} ms");
-                one(&what, 2000, 100, Duration::from_secs(1), faults).await?;
+                one(&what, 2000, 100, Duration::from_secs(1), faults, &load).await?;
                 Ok(())
             })
         }

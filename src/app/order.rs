@@ -60,12 +60,12 @@ impl KeyOrder {
 }
 
 /// Runs `work` on every item of `input` with at most `width()` at once (asked again as items
-/// finish, so it may change during the run), completing in any order, and hands the results to
-/// `sink` in input order. At most [`REORDER_WINDOW`] finished results wait for an earlier one;
+/// finish, and at the time it says it may grow with nothing finished, so it may change during
+/// the run), completing in any order, and hands the results to `sink` in input order. At most [`REORDER_WINDOW`] finished results wait for an earlier one;
 /// beyond that no new item is started until it comes.
 pub(super) async fn in_order<I, F, Fut, T>(
     mut input: I,
-    width: impl Fn() -> usize,
+    width: impl Fn() -> (usize, Option<std::time::Instant>),
     mut work: F,
     mut sink: impl FnMut(T) -> anyhow::Result<()>,
 ) -> anyhow::Result<()>
@@ -79,7 +79,8 @@ where
     let (mut next_in, mut next_out) = (0u64, 0u64);
     let mut input_open = true;
     loop {
-        let room = running.len() < width().max(1) && done.len() < REORDER_WINDOW;
+        let (wide, grows_at) = width();
+        let room = running.len() < wide.max(1) && done.len() < REORDER_WINDOW;
         if input_open && room {
             tokio::select! {
                 biased;
@@ -97,12 +98,25 @@ where
                 },
             }
         } else {
-            match running.next().await {
-                Some((seq, out)) => {
-                    done.insert(seq, out);
+            // The width may grow while nothing finishes (a request slow at the server becomes
+            // a straggler): asked again then.
+            let recheck = grows_at.filter(|_| input_open && done.len() < REORDER_WINDOW);
+            let grown = async {
+                match recheck {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
                 }
-                None if !input_open => break,
-                None => {}
+            };
+            tokio::select! {
+                biased;
+                next = running.next() => match next {
+                    Some((seq, out)) => {
+                        done.insert(seq, out);
+                    }
+                    None if !input_open => break,
+                    None => {}
+                },
+                () = grown => {}
             }
         }
         while let Some(out) = done.remove(&next_out) {
@@ -134,9 +148,9 @@ mod tests {
             futures::stream::iter(0..60u64),
             || {
                 if finished.load(Ordering::SeqCst) < 10 {
-                    1
+                    (1, None)
                 } else {
-                    8
+                    (8, None)
                 }
             },
             |i| {
@@ -164,6 +178,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_width_that_grows_while_nothing_finishes_is_followed() {
+        // Item 0 takes 400 ms; the width is 1 for 50 ms, then 4 (its request became a
+        // straggler): item 1 starts then, not when item 0 finishes.
+        let started = std::time::Instant::now();
+        let first_of_rest = Arc::new(Mutex::new(None));
+        in_order(
+            futures::stream::iter(0..4u64),
+            || match started.elapsed() < Duration::from_millis(50) {
+                true => (1, Some(started + Duration::from_millis(50))),
+                false => (4, None),
+            },
+            |i| {
+                let first = Arc::clone(&first_of_rest);
+                async move {
+                    if i == 0 {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                    } else {
+                        first.lock().unwrap().get_or_insert(started.elapsed());
+                    }
+                }
+            },
+            |()| Ok(()),
+        )
+        .await
+        .unwrap();
+        let at = first_of_rest.lock().unwrap().expect("the rest ran");
+        assert!(at < Duration::from_millis(200), "{at:?}");
+    }
+
+    #[tokio::test]
     async fn results_come_in_input_order_while_slow_items_do_not_hold_up_the_rest() {
         let started = std::time::Instant::now();
         let mut got = Vec::new();
@@ -171,7 +215,7 @@ mod tests {
         // would wait behind item 0; unordered, they are done meanwhile.
         in_order(
             futures::stream::iter(0..41u64),
-            || 4,
+            || (4, None),
             |i| async move {
                 let ms = if i == 0 { 300 } else { 10 };
                 tokio::time::sleep(Duration::from_millis(ms)).await;

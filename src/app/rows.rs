@@ -168,7 +168,9 @@ impl RowCtx {
 
     /// Rows to process at once: as many as the location's requests to keep in flight (sized
     /// from its rate limit and answer times), never above `cap` (`load.concurrency`).
-    pub fn in_flight(&self, cap: Option<usize>) -> usize {
+    /// Also when that may grow with no row finished (a request in flight becomes a
+    /// straggler).
+    pub fn in_flight(&self, cap: Option<usize>) -> (usize, Option<std::time::Instant>) {
         let client = self
             .loader
             .as_ref()
@@ -178,8 +180,8 @@ impl RowCtx {
                 _ => None,
             });
         match client {
-            Some(c) => c.throttle().in_flight(cap),
-            None => cap.unwrap_or(UNTHROTTLED).max(1),
+            Some(c) => (c.throttle().in_flight(cap), c.throttle().straggler_due()),
+            None => (cap.unwrap_or(UNTHROTTLED).max(1), None),
         }
     }
 

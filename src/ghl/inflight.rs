@@ -89,10 +89,25 @@ impl Sizing {
         Duration::from_secs_f64(self.mean)
     }
 
-    /// Requests to keep in flight to send `per_second`, at most `burst`.
-    pub fn target(&self, per_second: f64, burst: u32) -> usize {
+    /// Requests to keep in flight to send `per_second`, at most `burst`, with `stragglers`
+    /// requests in flight that are [`Sizing::straggling`]: each of those is one more. (The mean
+    /// counts an answer once it came: a run whose every tenth answer takes 1.5 s measures 2 ms
+    /// before the first of them comes, and four in flight would all be held by slow ones,
+    /// sending nothing for 1.4 s.)
+    pub fn target(&self, per_second: f64, burst: u32, stragglers: usize) -> usize {
         let little = (2.0 * per_second * self.mean).ceil() as usize + 2;
-        little.min((burst as usize).max(2)).min(MOST)
+        (little + stragglers).min((burst as usize).max(2)).min(MOST)
+    }
+
+    /// How long a request is unanswered before it is a straggler at `per_second`: four mean
+    /// answer times and the transit, and no sooner than the target (without stragglers) takes
+    /// to turn over at that rate — one in flight for less holds back nothing, however the
+    /// answer times jitter (a busy machine answering in 30 ms instead of 2 would otherwise
+    /// widen a location at 10 / s for nothing).
+    pub fn straggler_age(&self, per_second: f64, burst: u32) -> Duration {
+        let turnover = self.target(per_second, burst, 0) as f64 / per_second.max(1e-3);
+        (Duration::from_secs_f64(4.0 * self.mean) + self.transit())
+            .max(Duration::from_secs_f64(turnover))
     }
 }
 
@@ -115,13 +130,13 @@ mod tests {
         let slow: Vec<u64> = (0..200)
             .map(|i| if i % 10 == 0 { 1500 } else { 10 })
             .collect();
-        let t = measured(&slow).target(100.0, 100);
+        let t = measured(&slow).target(100.0, 100, 0);
         assert!((25..=45).contains(&t), "{t}");
         // Fast answers at the documented 10 / s: a handful.
-        assert_eq!(measured(&[10; 100]).target(10.0, 100), 3);
+        assert_eq!(measured(&[10; 100]).target(10.0, 100, 0), 3);
         // Never beyond the server's burst, nor below two.
-        assert_eq!(measured(&[5000; 100]).target(100.0, 100), 100);
-        assert_eq!(measured(&[1; 10]).target(0.1, 1), 2);
+        assert_eq!(measured(&[5000; 100]).target(100.0, 100, 0), 100);
+        assert_eq!(measured(&[1; 10]).target(0.1, 1, 0), 2);
     }
 
     #[test]
@@ -170,16 +185,16 @@ mod tests {
     #[test]
     fn the_mean_adapts_both_ways_during_a_run() {
         let mut s = measured(&[10; 100]);
-        let fast = s.target(100.0, 100);
+        let fast = s.target(100.0, 100, 0);
         for _ in 0..200 {
             s.answered(Duration::from_millis(500));
         }
-        let slowed = s.target(100.0, 100);
+        let slowed = s.target(100.0, 100, 0);
         assert!(slowed > 80, "{slowed}");
         for _ in 0..400 {
             s.answered(Duration::from_millis(10));
         }
-        let back = s.target(100.0, 100);
+        let back = s.target(100.0, 100, 0);
         assert!(back <= fast + 1, "back down: {back} vs {fast}");
     }
 }

@@ -152,6 +152,10 @@ struct Slot {
     answered: Option<Instant>,
     /// What its answer said of the window (`X-RateLimit-Remaining`).
     remaining: Option<u32>,
+    /// The latest the server may have counted it.
+    counted: Option<Instant>,
+    /// It went after the first window, paced.
+    paced: bool,
 }
 
 impl Slot {
@@ -161,7 +165,7 @@ impl Slot {
     /// at the server, but a queue before the server makes that too soon: 37 × 429 at 500
     /// locations on a saturated machine, bench_agency.)
     fn left(&self, now: Instant, interval: Duration) -> bool {
-        self.answered.is_some_and(|a| a + interval <= now)
+        self.counted.is_some_and(|a| a + interval <= now)
     }
 }
 
@@ -291,7 +295,7 @@ impl ThrottleState {
             .sent
             .iter()
             .skip(from)
-            .filter_map(|s| s.answered.map(|a| a + interval))
+            .filter_map(|s| s.counted.map(|a| a + interval))
             .filter(|t| *t > now)
             .min();
         Some(
@@ -334,6 +338,23 @@ impl ThrottleState {
             }
         }
         self.budget = Some((at, least.saturating_sub(flying)));
+    }
+
+    /// This client's requests still unanswered long after the others' answers came (slow at
+    /// the server): they do not hold back the rest.
+    fn stragglers(&self) -> usize {
+        let (now, age) = (Instant::now(), self.straggler_age());
+        self.sent
+            .iter()
+            .filter(|s| s.answered.is_none() && now - s.at > age)
+            .count()
+    }
+
+    /// How long a request is unanswered before it is a straggler.
+    fn straggler_age(&self) -> Duration {
+        let limit = self.limit;
+        self.sizing
+            .straggler_age(limit.per_second(), limit.max.get())
     }
 
     /// Room for this client's own requests in the window of the limit in force: `max` less
@@ -389,6 +410,8 @@ impl ThrottleState {
             at: now,
             answered: None,
             remaining: None,
+            counted: None,
+            paced: !self.bursting,
         });
         Sent { seq, at: now }
     }
@@ -477,9 +500,22 @@ impl Throttle {
         let g = self.lock();
         let n = g
             .sizing
-            .target(g.limit.per_second(), g.limit.max.get())
+            .target(g.limit.per_second(), g.limit.max.get(), g.stragglers())
             .min(super::wire::share());
         cap.map_or(n, |c| n.min(c)).max(1)
+    }
+
+    /// When one more request in flight becomes a straggler, so that [`Throttle::in_flight`]
+    /// grows with nothing answered (`None`: none unanswered that is not one already).
+    pub fn straggler_due(&self) -> Option<Instant> {
+        let g = self.lock();
+        let (now, age) = (Instant::now(), g.straggler_age());
+        g.sent
+            .iter()
+            .filter(|s| s.answered.is_none())
+            .map(|s| s.at + age)
+            .filter(|t| *t > now)
+            .min()
     }
 
     /// What the answer to the latest request that said so gave as the day's allowance left
@@ -542,6 +578,7 @@ impl Throttle {
         let now = Instant::now();
         if let Some(s) = g.slot(sent) {
             s.answered = Some(now);
+            s.counted = Some(now);
         }
         g.rebudget(now);
     }
@@ -559,8 +596,10 @@ impl Throttle {
         let at = sent.at;
         g.answered = true;
         g.sizing.answered(now.saturating_duration_since(at));
+        let transit = g.sizing.transit();
         if let Some(s) = g.slot(sent) {
             s.answered = Some(now);
+            s.counted = Some(if s.paced { now.min(at + transit) } else { now });
             s.remaining = info.remaining.filter(|_| info.max.is_some());
         }
         if let Some(d) = info.daily_remaining {

@@ -294,3 +294,64 @@ async fn no_window_ever_holds_more_than_max() {
     }
     assert!(at[69].duration_since(at[0]) >= Duration::from_millis(600));
 }
+
+/// The slot of `sent`: when it went and the latest the server may have counted it.
+fn counted(t: &Throttle, sent: Sent) -> (Instant, Instant) {
+    let g = t.lock();
+    let s = g
+        .sent
+        .iter()
+        .find(|s| s.seq == sent.seq)
+        .expect("remembered");
+    (s.at, s.counted.expect("answered"))
+}
+
+#[tokio::test]
+async fn a_paced_request_slow_at_the_server_leaves_the_window_an_interval_after_it_arrived() {
+    // 10 per 100 ms, answers at once: a request reaches the server within the transit (5 ms
+    // and four fast round trips). One answered 300 ms late was counted when it arrived, so it
+    // leaves the window an interval after that, not after its answer (which held back a
+    // quarter of the window at 100 / 1 s with every other answer 0.5 s late).
+    let t = throttle(10, 100).await;
+    // In the first window, a queue before the server may hold a request as long as its answer
+    // took: it leaves an interval after the answer.
+    let early = t.acquire().await.unwrap().0;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    t.observe(&advertised(10, 100, Some(8)), early, false);
+    let (at, by) = counted(&t, early);
+    assert!(by - at >= Duration::from_millis(150), "{:?}", by - at);
+    burst(&t, 5, 10, 100, 0).await;
+    let slow = t.acquire().await.unwrap().0;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.observe(&advertised(10, 100, Some(9)), slow, false);
+    let (at, by) = counted(&t, slow);
+    assert!(by - at < Duration::from_millis(60), "{:?}", by - at);
+    assert!(t.lock().sent.iter().any(|s| s.seq == slow.seq
+        && s.left(at + Duration::from_millis(170), Duration::from_millis(100))));
+}
+
+#[tokio::test]
+async fn requests_slow_at_the_server_do_not_hold_back_the_rest() {
+    // Fast answers: a few in flight are enough for 100 / 1 s. Five requests then stay
+    // unanswered (slow at the server): each is one more in flight, so the others still go.
+    let t = throttle(100, 1000).await;
+    burst(&t, 50, 100, 1000, 0).await;
+    let base = t.in_flight(None);
+    assert!(base < 10, "{base}");
+    let mut slow = Vec::new();
+    for _ in 0..5 {
+        slow.push(t.acquire().await.unwrap().0);
+    }
+    assert_eq!(t.in_flight(None), base, "not yet stragglers");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(t.in_flight(None), base + 5);
+    assert_eq!(
+        t.in_flight(Some(base + 2)),
+        base + 2,
+        "the user's cap still holds"
+    );
+    for s in slow {
+        t.observe(&advertised(100, 1000, Some(40)), s, false);
+    }
+    assert!(t.in_flight(None) <= base + 1);
+}
