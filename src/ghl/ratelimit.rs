@@ -7,9 +7,13 @@
 //!   re-run), or another integration, has spent part of it. A request goes while the freshest
 //!   answer's `remaining`, plus the requests that have left the window since, less this client's
 //!   requests the answer did not count (sent after it, or still unanswered when it came), leaves
-//!   room. One of this client's requests has left the window one interval after its *answer*
-//!   came (the server counted it before it answered), so no clock or network jitter can make
-//!   the server see more than `max` in a window; another client's requests are assumed spread
+//!   room. One of this client's requests has left the window one interval after the server
+//!   counted it: after its *answer* in the first window, where a queue before the server may
+//!   hold the burst's requests as long as their answers took (so no clock or network jitter
+//!   can make the server see more than `max` in a window), and after it went plus the transit
+//!   once paced (an answer slow *at* the server was counted when the request arrived: taking
+//!   its answer instead held back a fifth of the window at 100 / 1 s when every other answer
+//!   was 0.5 s late); another client's requests are assumed spread
 //!   over the window, until a 429 shows that client is still sending (then only this client's
 //!   own requests count, until the other's share shrinks). So a run spends at once what the
 //!   window has free — a run of fewer rows than the burst is not paced at all — reaches full
@@ -159,11 +163,11 @@ struct Slot {
 }
 
 impl Slot {
-    /// Whether it has left the window of `interval` by `now`: the server counted it before it
-    /// answered, so one interval after the answer it is out, whatever the network did. (Taking
-    /// it as out one interval after `at` + the transit frees room sooner when answers are slow
-    /// at the server, but a queue before the server makes that too soon: 37 × 429 at 500
-    /// locations on a saturated machine, bench_agency.)
+    /// Whether it has left the window of `interval` by `now`: one interval after the latest
+    /// the server may have counted it. That is its answer for a request of the first window
+    /// (the burst on a saturated machine may wait in a queue before the server: taking it as
+    /// counted at `at` + the transit made 7–37 × 429 at 500 locations, bench_agency), and
+    /// `at` + the transit for a paced one, answered slowly or not.
     fn left(&self, now: Instant, interval: Duration) -> bool {
         self.counted.is_some_and(|a| a + interval <= now)
     }
@@ -281,11 +285,9 @@ impl ThrottleState {
             // No fresh answer: this client's own requests still in the window are all it knows.
             _ => (self.own_room(now), 0, None),
         };
-        // This client's own requests still in the window by its own count (one leaves an
-        // interval after its answer) are a hard bound, whatever order a queue before the server
-        // took them in and whatever the answers said; the user's cap counts them too. (It holds
-        // back a little when answers are slow *at* the server: at GHL's 100 / 10 s, one answer
-        // in ten 1.5 s late costs 1.5 % of the window.)
+        // This client's own requests still in the window by its own count (`Slot::left`) are a
+        // hard bound, whatever order a queue before the server took them in and whatever the
+        // answers said; the user's cap counts them too.
         room = room.min(self.own_room(now));
         if room > 0 {
             return None;
