@@ -1,5 +1,7 @@
-//! The sandbox's API routes: each extracts its path, query and body, names its endpoint and the
-//! location whose budget it spends, and runs its operation through the gate (`server::handle`).
+//! The sandbox's API routes, as one table: each names its method and path, the endpoint it is
+//! counted as, whose rate-limit budget it spends and its operation on the state. One handler
+//! extracts the request (path parameters, query, body) and runs the operation through the gate
+//! (`server::handle`).
 
 use std::collections::BTreeMap;
 
@@ -7,468 +9,224 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
 
+use super::contacts::{self, Answer};
 use super::server::{handle, AppState, Scope};
-use super::{contacts, followups, links, reads};
+use super::state::State;
+use super::{followups, links, reads};
 
-pub(super) async fn create_contact(
-    AxState(app): AxState<AppState>,
-    headers: HeaderMap,
+/// What an operation sees of its request.
+pub(super) struct Req {
+    /// The path's parameters, in order.
+    params: Vec<String>,
+    query: BTreeMap<String, String>,
     body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/", Scope::Body(&body)),
-        |st| contacts::create(st, &body),
-    )
-    .await
 }
 
-pub(super) async fn upsert_contact(
-    AxState(app): AxState<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/upsert", Scope::Body(&body)),
-        |st| contacts::upsert(st, &body),
-    )
-    .await
+impl Req {
+    /// The path's `i`th parameter (`{id}` is the first).
+    fn p(&self, i: usize) -> &str {
+        self.params.get(i).map_or("", String::as_str)
+    }
 }
 
-pub(super) async fn search_contacts(
-    AxState(app): AxState<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/search", Scope::Body(&body)),
-        |st| reads::search(st, &body),
-    )
-    .await
+/// Whose rate-limit budget a route spends.
+#[derive(Clone, Copy)]
+enum Spends {
+    /// The location named by `locationId` in the JSON body.
+    Body,
+    /// The location named by `locationId` in the query.
+    Query,
+    /// The location of the contact named by the path's first parameter.
+    Contact,
+    /// The location named by the path's first parameter.
+    Location,
 }
 
-pub(super) async fn duplicate_contact(
-    AxState(app): AxState<AppState>,
-    Query(q): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/search/duplicate", Scope::Query(&q)),
-        |st| reads::duplicate(st, &q),
-    )
-    .await
+/// One route of the API.
+struct Route {
+    /// `METHOD /path`, as the request log and the statistics name it; the path as axum
+    /// matches it.
+    endpoint: &'static str,
+    spends: Spends,
+    op: fn(&mut State, &Req) -> Answer,
 }
 
-pub(super) async fn list_contacts(
-    AxState(app): AxState<AppState>,
-    Query(q): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    handle(&app, &headers, ("GET /contacts/", Scope::Query(&q)), |st| {
-        reads::list(st, &q)
-    })
-    .await
-}
+use Spends::{Body, Contact, Location, Query as InQuery};
 
-pub(super) async fn get_contact(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}", Scope::Contact(&id)),
-        |st| contacts::get(st, &id),
-    )
-    .await
-}
-
-pub(super) async fn update_contact(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("PUT /contacts/{id}", Scope::Contact(&id)),
-        |st| contacts::update(st, &id, &body),
-    )
-    .await
-}
-
-pub(super) async fn delete_contact(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("DELETE /contacts/{id}", Scope::Contact(&id)),
-        |st| contacts::delete(st, &id),
-    )
-    .await
-}
-
-pub(super) async fn list_notes(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}/notes", Scope::Contact(&id)),
-        |st| followups::list_notes(st, &id),
-    )
-    .await
-}
-
-pub(super) async fn create_note(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/{id}/notes", Scope::Contact(&id)),
-        |st| followups::create_note(st, &id, &body),
-    )
-    .await
-}
-
-pub(super) async fn get_note(
-    AxState(app): AxState<AppState>,
-    Path((id, note_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let ep = ("GET /contacts/{id}/notes/{noteId}", Scope::Contact(&id));
-    handle(&app, &headers, ep, |st| {
-        followups::get_note(st, &id, &note_id)
-    })
-    .await
-}
-
-pub(super) async fn update_note(
-    AxState(app): AxState<AppState>,
-    Path((id, note_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ep = ("PUT /contacts/{id}/notes/{noteId}", Scope::Contact(&id));
-    handle(&app, &headers, ep, |st| {
-        followups::update_note(st, &id, &note_id, &body)
-    })
-    .await
-}
-
-pub(super) async fn delete_note(
-    AxState(app): AxState<AppState>,
-    Path((id, note_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let ep = ("DELETE /contacts/{id}/notes/{noteId}", Scope::Contact(&id));
-    handle(&app, &headers, ep, |st| {
-        followups::delete_note(st, &id, &note_id)
-    })
-    .await
-}
-
-pub(super) async fn get_task(
-    AxState(app): AxState<AppState>,
-    Path((id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let ep = ("GET /contacts/{id}/tasks/{taskId}", Scope::Contact(&id));
-    handle(&app, &headers, ep, |st| {
-        followups::get_task(st, &id, &task_id)
-    })
-    .await
-}
-
-pub(super) async fn add_followers(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ep = ("POST /contacts/{id}/followers", Scope::Contact(&id));
-    handle(&app, &headers, ep, |st| {
-        links::followers(st, &id, &body, true)
-    })
-    .await
-}
-
-pub(super) async fn remove_followers(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ep = ("DELETE /contacts/{id}/followers", Scope::Contact(&id));
-    handle(&app, &headers, ep, |st| {
-        links::followers(st, &id, &body, false)
-    })
-    .await
-}
-
-pub(super) async fn add_campaign(
-    AxState(app): AxState<AppState>,
-    Path((id, campaign)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let ep = (
-        "POST /contacts/{id}/campaigns/{campaignId}",
-        Scope::Contact(&id),
-    );
-    handle(&app, &headers, ep, |st| {
-        links::campaign(st, &id, Some(&campaign), true)
-    })
-    .await
-}
-
-pub(super) async fn remove_campaign(
-    AxState(app): AxState<AppState>,
-    Path((id, campaign)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let ep = (
-        "DELETE /contacts/{id}/campaigns/{campaignId}",
-        Scope::Contact(&id),
-    );
-    handle(&app, &headers, ep, |st| {
-        links::campaign(st, &id, Some(&campaign), false)
-    })
-    .await
-}
-
-pub(super) async fn remove_all_campaigns(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let ep = (
+/// Every API route.
+const ROUTES: &[Route] = &[
+    r("POST /contacts/", Body, |st, q| {
+        contacts::create(st, &q.body)
+    }),
+    r("GET /contacts/", InQuery, |st, q| reads::list(st, &q.query)),
+    r("POST /contacts/upsert", Body, |st, q| {
+        contacts::upsert(st, &q.body)
+    }),
+    r("POST /contacts/search", Body, |st, q| {
+        reads::search(st, &q.body)
+    }),
+    r("GET /contacts/search/duplicate", InQuery, |st, q| {
+        reads::duplicate(st, &q.query)
+    }),
+    r("GET /contacts/{id}", Contact, |st, q| {
+        contacts::get(st, q.p(0))
+    }),
+    r("PUT /contacts/{id}", Contact, |st, q| {
+        contacts::update(st, q.p(0), &q.body)
+    }),
+    r("DELETE /contacts/{id}", Contact, |st, q| {
+        contacts::delete(st, q.p(0))
+    }),
+    r("GET /contacts/{id}/notes", Contact, |st, q| {
+        followups::list_notes(st, q.p(0))
+    }),
+    r("POST /contacts/{id}/notes", Contact, |st, q| {
+        followups::create_note(st, q.p(0), &q.body)
+    }),
+    r("GET /contacts/{id}/notes/{noteId}", Contact, |st, q| {
+        followups::get_note(st, q.p(0), q.p(1))
+    }),
+    r("PUT /contacts/{id}/notes/{noteId}", Contact, |st, q| {
+        followups::update_note(st, q.p(0), q.p(1), &q.body)
+    }),
+    r("DELETE /contacts/{id}/notes/{noteId}", Contact, |st, q| {
+        followups::delete_note(st, q.p(0), q.p(1))
+    }),
+    r("GET /contacts/{id}/tasks", Contact, |st, q| {
+        followups::list_tasks(st, q.p(0))
+    }),
+    r("POST /contacts/{id}/tasks", Contact, |st, q| {
+        followups::create_task(st, q.p(0), &q.body)
+    }),
+    r("GET /contacts/{id}/tasks/{taskId}", Contact, |st, q| {
+        followups::get_task(st, q.p(0), q.p(1))
+    }),
+    r("PUT /contacts/{id}/tasks/{taskId}", Contact, |st, q| {
+        followups::update_task(st, q.p(0), q.p(1), &q.body)
+    }),
+    r("DELETE /contacts/{id}/tasks/{taskId}", Contact, |st, q| {
+        followups::delete_task(st, q.p(0), q.p(1))
+    }),
+    r(
+        "PUT /contacts/{id}/tasks/{taskId}/completed",
+        Contact,
+        |st, q| followups::complete_task(st, q.p(0), q.p(1), &q.body),
+    ),
+    r("POST /contacts/{id}/followers", Contact, |st, q| {
+        links::followers(st, q.p(0), &q.body, true)
+    }),
+    r("DELETE /contacts/{id}/followers", Contact, |st, q| {
+        links::followers(st, q.p(0), &q.body, false)
+    }),
+    r(
         "DELETE /contacts/{id}/campaigns/removeAll",
-        Scope::Contact(&id),
-    );
-    handle(&app, &headers, ep, |st| {
-        links::campaign(st, &id, None, false)
-    })
-    .await
-}
-
-pub(super) async fn add_workflow(
-    AxState(app): AxState<AppState>,
-    Path((id, workflow)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ep = (
+        Contact,
+        |st, q| links::campaign(st, q.p(0), None, false),
+    ),
+    r(
+        "POST /contacts/{id}/campaigns/{campaignId}",
+        Contact,
+        |st, q| links::campaign(st, q.p(0), Some(q.p(1)), true),
+    ),
+    r(
+        "DELETE /contacts/{id}/campaigns/{campaignId}",
+        Contact,
+        |st, q| links::campaign(st, q.p(0), Some(q.p(1)), false),
+    ),
+    r(
         "POST /contacts/{id}/workflow/{workflowId}",
-        Scope::Contact(&id),
-    );
-    handle(&app, &headers, ep, |st| {
-        links::workflow(st, &id, &workflow, &body, true)
-    })
-    .await
-}
-
-pub(super) async fn remove_workflow(
-    AxState(app): AxState<AppState>,
-    Path((id, workflow)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ep = (
+        Contact,
+        |st, q| links::workflow(st, q.p(0), q.p(1), &q.body, true),
+    ),
+    r(
         "DELETE /contacts/{id}/workflow/{workflowId}",
-        Scope::Contact(&id),
-    );
-    handle(&app, &headers, ep, |st| {
-        links::workflow(st, &id, &workflow, &body, false)
+        Contact,
+        |st, q| links::workflow(st, q.p(0), q.p(1), &q.body, false),
+    ),
+    r("POST /contacts/bulk/tags/update/{type}", Body, |st, q| {
+        links::bulk_tags(st, q.p(0), &q.body)
+    }),
+    r("POST /contacts/bulk/business", Body, |st, q| {
+        links::bulk_business(st, &q.body)
+    }),
+    r("GET /contacts/{id}/appointments", Contact, |st, q| {
+        followups::list_appointments(st, q.p(0))
+    }),
+    r("POST /contacts/{id}/tags", Contact, |st, q| {
+        followups::change_tags(st, q.p(0), &q.body, true)
+    }),
+    r("DELETE /contacts/{id}/tags", Contact, |st, q| {
+        followups::change_tags(st, q.p(0), &q.body, false)
+    }),
+    r("GET /contacts/business/{businessId}", InQuery, |st, q| {
+        reads::business(st, q.p(0), &q.query)
+    }),
+    r(
+        "GET /locations/{locationId}/customFields",
+        Location,
+        |st, q| reads::custom_fields(st, q.p(0)),
+    ),
+];
+
+const fn r(endpoint: &'static str, spends: Spends, op: fn(&mut State, &Req) -> Answer) -> Route {
+    Route {
+        endpoint,
+        spends,
+        op,
+    }
+}
+
+/// `router` with every API route of [`ROUTES`] (a path ending in `/` is also matched without
+/// it, as GHL does for `/contacts/`).
+pub(super) fn api(mut router: Router<AppState>) -> Router<AppState> {
+    for route in ROUTES {
+        let (method, path) = route.endpoint.split_once(' ').expect("METHOD /path");
+        let method = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            _ => MethodFilter::DELETE,
+        };
+        let handler = move |AxState(app): AxState<AppState>,
+                            params: Option<Path<Vec<(String, String)>>>,
+                            Query(query): Query<BTreeMap<String, String>>,
+                            headers: HeaderMap,
+                            body: Bytes| async move {
+            let params =
+                params.map_or_else(Vec::new, |Path(p)| p.into_iter().map(|(_, v)| v).collect());
+            serve(
+                route,
+                &app,
+                &headers,
+                Req {
+                    params,
+                    query,
+                    body,
+                },
+            )
+            .await
+        };
+        router = router.route(path, on(method, handler));
+        if let Some(bare) = path.strip_suffix('/') {
+            router = router.route(bare, on(method, handler));
+        }
+    }
+    router
+}
+
+/// Runs `route`'s operation on `req` through the gate.
+async fn serve(route: &'static Route, app: &AppState, headers: &HeaderMap, req: Req) -> Response {
+    let scope = match route.spends {
+        Spends::Body => Scope::Body(&req.body),
+        Spends::Query => Scope::Query(&req.query),
+        Spends::Contact => Scope::Contact(req.p(0)),
+        Spends::Location => Scope::Location(req.p(0)),
+    };
+    handle(app, headers, (route.endpoint, scope), |st| {
+        (route.op)(st, &req)
     })
-    .await
-}
-
-pub(super) async fn bulk_tags(
-    AxState(app): AxState<AppState>,
-    Path(kind): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ep = ("POST /contacts/bulk/tags/update/{type}", Scope::Body(&body));
-    handle(&app, &headers, ep, |st| links::bulk_tags(st, &kind, &body)).await
-}
-
-pub(super) async fn bulk_business(
-    AxState(app): AxState<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ep = ("POST /contacts/bulk/business", Scope::Body(&body));
-    handle(&app, &headers, ep, |st| links::bulk_business(st, &body)).await
-}
-
-pub(super) async fn list_tasks(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}/tasks", Scope::Contact(&id)),
-        |st| followups::list_tasks(st, &id),
-    )
-    .await
-}
-
-pub(super) async fn create_task(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/{id}/tasks", Scope::Contact(&id)),
-        |st| followups::create_task(st, &id, &body),
-    )
-    .await
-}
-
-pub(super) async fn update_task(
-    AxState(app): AxState<AppState>,
-    Path((id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("PUT /contacts/{id}/tasks/{taskId}", Scope::Contact(&id)),
-        |st| followups::update_task(st, &id, &task_id, &body),
-    )
-    .await
-}
-
-pub(super) async fn complete_task(
-    AxState(app): AxState<AppState>,
-    Path((id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        (
-            "PUT /contacts/{id}/tasks/{taskId}/completed",
-            Scope::Contact(&id),
-        ),
-        |st| followups::complete_task(st, &id, &task_id, &body),
-    )
-    .await
-}
-
-pub(super) async fn delete_task(
-    AxState(app): AxState<AppState>,
-    Path((id, task_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("DELETE /contacts/{id}/tasks/{taskId}", Scope::Contact(&id)),
-        |st| followups::delete_task(st, &id, &task_id),
-    )
-    .await
-}
-
-pub(super) async fn add_tags(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("POST /contacts/{id}/tags", Scope::Contact(&id)),
-        |st| followups::change_tags(st, &id, &body, true),
-    )
-    .await
-}
-
-pub(super) async fn remove_tags(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("DELETE /contacts/{id}/tags", Scope::Contact(&id)),
-        |st| followups::change_tags(st, &id, &body, false),
-    )
-    .await
-}
-
-pub(super) async fn list_appointments(
-    AxState(app): AxState<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/{id}/appointments", Scope::Contact(&id)),
-        |st| followups::list_appointments(st, &id),
-    )
-    .await
-}
-
-pub(super) async fn business_contacts(
-    AxState(app): AxState<AppState>,
-    Path(business_id): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        ("GET /contacts/business/{businessId}", Scope::Query(&q)),
-        |st| reads::business(st, &business_id, &q),
-    )
-    .await
-}
-
-pub(super) async fn custom_fields(
-    AxState(app): AxState<AppState>,
-    Path(location_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    handle(
-        &app,
-        &headers,
-        (
-            "GET /locations/{locationId}/customFields",
-            Scope::Location(&location_id),
-        ),
-        |st| reads::custom_fields(st, &location_id),
-    )
     .await
 }

@@ -9,12 +9,11 @@ use axum::body::Bytes;
 use axum::extract::{Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::contacts::{self, Answer};
-use super::handlers::*;
 use super::oauth::{self, Bearer};
 use super::state::{Fault, FaultKind, LimitDecision, State, WindowKey};
 use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
@@ -30,52 +29,7 @@ pub(super) struct AppState {
 }
 
 pub(super) fn router(app: AppState) -> Router {
-    Router::new()
-        .route("/contacts/", post(create_contact).get(list_contacts))
-        .route("/contacts", post(create_contact).get(list_contacts))
-        .route("/contacts/upsert", post(upsert_contact))
-        .route("/contacts/search", post(search_contacts))
-        .route("/contacts/search/duplicate", get(duplicate_contact))
-        .route(
-            "/contacts/{id}",
-            get(get_contact).put(update_contact).delete(delete_contact),
-        )
-        .route("/contacts/{id}/notes", get(list_notes).post(create_note))
-        .route(
-            "/contacts/{id}/notes/{note_id}",
-            get(get_note).put(update_note).delete(delete_note),
-        )
-        .route("/contacts/{id}/tasks", get(list_tasks).post(create_task))
-        .route(
-            "/contacts/{id}/tasks/{task_id}",
-            get(get_task).put(update_task).delete(delete_task),
-        )
-        .route(
-            "/contacts/{id}/followers",
-            post(add_followers).delete(remove_followers),
-        )
-        .route(
-            "/contacts/{id}/campaigns/removeAll",
-            axum::routing::delete(remove_all_campaigns),
-        )
-        .route(
-            "/contacts/{id}/campaigns/{campaign_id}",
-            post(add_campaign).delete(remove_campaign),
-        )
-        .route(
-            "/contacts/{id}/workflow/{workflow_id}",
-            post(add_workflow).delete(remove_workflow),
-        )
-        .route("/contacts/bulk/tags/update/{kind}", post(bulk_tags))
-        .route("/contacts/bulk/business", post(bulk_business))
-        .route(
-            "/contacts/{id}/tasks/{task_id}/completed",
-            put(complete_task),
-        )
-        .route("/contacts/{id}/appointments", get(list_appointments))
-        .route("/contacts/{id}/tags", post(add_tags).delete(remove_tags))
-        .route("/contacts/business/{business_id}", get(business_contacts))
-        .route("/locations/{location_id}/customFields", get(custom_fields))
+    super::handlers::api(Router::new())
         .route("/oauth/chooselocation", get(oauth_authorize))
         .route("/oauth/token", post(oauth_token))
         .route("/oauth/reconnect", post(oauth_reconnect))
