@@ -188,7 +188,8 @@ pub(super) fn api(mut router: Router<AppState>) -> Router<AppState> {
             "GET" => MethodFilter::GET,
             "POST" => MethodFilter::POST,
             "PUT" => MethodFilter::PUT,
-            _ => MethodFilter::DELETE,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("route {}: no method {other}", route.endpoint),
         };
         let handler = move |AxState(app): AxState<AppState>,
                             params: Option<Path<Vec<(String, String)>>>,
@@ -229,4 +230,25 @@ async fn serve(route: &'static Route, app: &AppState, headers: &HeaderMap, req: 
         (route.op)(st, &req)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_has_a_method_and_a_path_of_its_own() {
+        // Building the router panics on an unknown method or two routes on one method and path.
+        let _ = super::api(axum::Router::new());
+        let mut seen = std::collections::BTreeSet::new();
+        for r in super::ROUTES {
+            let (method, path) = r.endpoint.split_once(' ').unwrap();
+            assert!(
+                ["GET", "POST", "PUT", "DELETE"].contains(&method),
+                "{}",
+                r.endpoint
+            );
+            assert!(path.starts_with('/'), "{}", r.endpoint);
+            assert!(seen.insert(r.endpoint), "{} twice", r.endpoint);
+        }
+        assert_eq!(seen.len(), 33, "the Contacts API routes the sandbox serves");
+    }
 }
