@@ -62,8 +62,10 @@ fn main() -> anyhow::Result<()> {
         format!(
             "version: 1\nname: agency-bench\nsource: {{type: csv, path: in.csv}}\n\
              target:\n  location_from: Location Id\n  parallel: {}\n  base_url: \"{base}\"\n  auth: {{token_env: BENCH_TOKEN}}\n\
-             mapping: {{firstName: First Name, email: Email}}\n",
-            parallel.min(1000)
+             mapping: {{firstName: First Name, email: Email}}\n{}",
+            parallel.min(1000),
+            // `BENCH_LOAD='load: {concurrency: 4}'` adds pipeline keys.
+            std::env::var("BENCH_LOAD").map(|l| l + "\n").unwrap_or_default()
         ),
     )?;
 
