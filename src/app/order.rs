@@ -61,8 +61,9 @@ impl KeyOrder {
 
 /// Runs `work` on every item of `input` with at most `width()` at once (asked again as items
 /// finish, and at the time it says it may grow with nothing finished, so it may change during
-/// the run), completing in any order, and hands the results to `sink` in input order. At most [`REORDER_WINDOW`] finished results wait for an earlier one;
-/// beyond that no new item is started until it comes.
+/// the run), completing in any order, and hands the results to `sink` in input order. At most
+/// [`REORDER_WINDOW`] finished results wait for an earlier one; beyond that no new item is
+/// started until it comes.
 pub(super) async fn in_order<I, F, Fut, T>(
     mut input: I,
     width: impl Fn() -> (usize, Option<std::time::Instant>),

@@ -180,7 +180,7 @@ impl RowCtx {
                 _ => None,
             });
         match client {
-            Some(c) => (c.throttle().in_flight(cap), c.throttle().straggler_due()),
+            Some(c) => c.throttle().width(cap),
             None => (cap.unwrap_or(UNTHROTTLED).max(1), None),
         }
     }

@@ -62,9 +62,8 @@ impl Watermark {
         };
         // Compared as instants (the API writes one instant in more than one form); an
         // unreadable timestamp counts as the earliest.
-        let at =
-            |t: &str| crate::state::parse_rfc3339(t).map(|t| t.unix_timestamp_nanos() / 1_000_000);
-        let (new, old) = (at(u).unwrap_or(0), at(&self.mark).unwrap_or(0));
+        let at = |t: &str| crate::state::unix_millis(t).unwrap_or(0);
+        let (new, old) = (at(u), at(&self.mark));
         if self.mark.is_empty() || new > old {
             self.mark = u.to_owned();
             self.ids_at_mark = vec![c.id.clone()];

@@ -90,7 +90,7 @@ impl Sizing {
     }
 
     /// Requests to keep in flight to send `per_second`, at most `burst`, with `stragglers`
-    /// requests in flight that are [`Sizing::straggling`]: each of those is one more. (The mean
+    /// requests in flight unanswered past [`Sizing::straggler_age`]: each of those is one more. (The mean
     /// counts an answer once it came: a run whose every tenth answer takes 1.5 s measures 2 ms
     /// before the first of them comes, and four in flight would all be held by slow ones,
     /// sending nothing for 1.4 s.)

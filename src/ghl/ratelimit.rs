@@ -343,13 +343,20 @@ impl ThrottleState {
     }
 
     /// This client's requests still unanswered long after the others' answers came (slow at
-    /// the server): they do not hold back the rest.
-    fn stragglers(&self) -> usize {
+    /// the server: they do not hold back the rest), and when the next one becomes one (`None`:
+    /// every unanswered one is already) — one pass, one age.
+    fn stragglers(&self) -> (usize, Option<Instant>) {
         let (now, age) = (Instant::now(), self.straggler_age());
-        self.sent
-            .iter()
-            .filter(|s| s.answered.is_none() && now - s.at > age)
-            .count()
+        let (mut count, mut next) = (0, None::<Instant>);
+        for s in self.sent.iter().filter(|s| s.answered.is_none()) {
+            let due = s.at + age;
+            if due < now {
+                count += 1;
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        (count, next)
     }
 
     /// How long a request is unanswered before it is a straggler.
@@ -499,25 +506,19 @@ impl Throttle {
     /// above `cap` (`load.concurrency`) nor the location's share of the process's connections
     /// ([`super::wire::share`]), at least one.
     pub fn in_flight(&self, cap: Option<usize>) -> usize {
-        let g = self.lock();
-        let n = g
-            .sizing
-            .target(g.limit.per_second(), g.limit.max.get(), g.stragglers())
-            .min(super::wire::share());
-        cap.map_or(n, |c| n.min(c)).max(1)
+        self.width(cap).0
     }
 
-    /// When one more request in flight becomes a straggler, so that [`Throttle::in_flight`]
-    /// grows with nothing answered (`None`: none unanswered that is not one already).
-    pub fn straggler_due(&self) -> Option<Instant> {
+    /// [`Throttle::in_flight`], and when it grows with nothing answered: the moment one more
+    /// request in flight becomes a straggler (`None`: no such moment ahead).
+    pub fn width(&self, cap: Option<usize>) -> (usize, Option<Instant>) {
         let g = self.lock();
-        let (now, age) = (Instant::now(), g.straggler_age());
-        g.sent
-            .iter()
-            .filter(|s| s.answered.is_none())
-            .map(|s| s.at + age)
-            .filter(|t| *t > now)
-            .min()
+        let (stragglers, next) = g.stragglers();
+        let n = g
+            .sizing
+            .target(g.limit.per_second(), g.limit.max.get(), stragglers)
+            .min(super::wire::share());
+        (cap.map_or(n, |c| n.min(c)).max(1), next)
     }
 
     /// What the answer to the latest request that said so gave as the day's allowance left

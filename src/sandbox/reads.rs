@@ -19,11 +19,7 @@ pub const PAGE_WINDOW: usize = 10_000;
 
 /// Milliseconds since the epoch of an RFC 3339 timestamp.
 pub fn millis(ts: Option<&str>) -> i64 {
-    ts.and_then(|d| {
-        time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
-    })
-    .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-    .unwrap_or(0)
+    ts.and_then(crate::state::unix_millis).unwrap_or(0)
 }
 
 fn get_form(c: &Contact) -> Value {
