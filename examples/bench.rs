@@ -300,7 +300,7 @@ async fn slow(rows: usize) -> anyhow::Result<()> {
     };
     let faults = (0..n)
         .map(|k| format!("slow=1500x1@{}", k * 10 + 5).parse())
-        .collect::<Result<Vec<ghl_import::sandbox::Fault>, String>>()
+        .collect::<Result<Vec<ghl_sandbox::Fault>, String>>()
         .map_err(|e| anyhow::anyhow!(e))?;
     // The default concurrency (4) at 20 requests / s: enough in flight for the ceiling when a
     // slow answer holds only itself up (4 / 0.15 s mean latency ≈ 26 / s).
@@ -310,7 +310,7 @@ async fn slow(rows: usize) -> anyhow::Result<()> {
 /// Loads `rows` rows into a sandbox advertising `rate` requests / s, `concurrency` in flight.
 async fn load_with(
     rows: usize,
-    faults: Vec<ghl_import::sandbox::Fault>,
+    faults: Vec<ghl_sandbox::Fault>,
     rate: u32,
     concurrency: u32,
     what: &str,
@@ -325,7 +325,7 @@ async fn load_with(
 /// Two runs of `rows` rows each, the second started as soon as the first ends (its requests
 /// still fill the window): the second's rate against the ceiling, and its 429s.
 async fn rerun(rows: usize) -> anyhow::Result<()> {
-    use ghl_import::sandbox::{Sandbox, SandboxConfig};
+    use ghl_sandbox::{Sandbox, SandboxConfig};
     let rate = 100;
     let sb = Sandbox::start(SandboxConfig {
         locations: vec!["bench-location".into()],
@@ -454,7 +454,7 @@ fn profile(rows: usize) -> anyhow::Result<()> {
 /// Planning cost: a location seeded with N contacts, a file of the same N contacts (one in ten
 /// changed) loaded in sync mode: reads spent on the index, writes spent on changed rows only.
 async fn sync(rows: usize) -> anyhow::Result<()> {
-    use ghl_import::sandbox::{synthetic_location, Sandbox, SandboxConfig};
+    use ghl_sandbox::{synthetic_location, Sandbox, SandboxConfig};
     let sb = Sandbox::start(SandboxConfig {
         locations: vec!["bench-location".into()],
         rate_max: 1000,

@@ -159,7 +159,7 @@ fn account(yaml: &Path, out: &Path) -> anyhow::Result<(u64, u64)> {
         .iter()
         .filter_map(|u| u["column"].as_str())
         .collect();
-    let mapped: BTreeMap<ghl_import::ghl::fields::ContactField, Vec<usize>> = p
+    let mapped: BTreeMap<ghl_client::fields::ContactField, Vec<usize>> = p
         .mapping
         .iter()
         .map(|(f, r)| {
@@ -205,8 +205,8 @@ fn account(yaml: &Path, out: &Path) -> anyhow::Result<(u64, u64)> {
                 .map(|&i| {
                     let cell = row.get(i).map(String::as_str).unwrap_or("");
                     match field {
-                        ghl_import::ghl::fields::ContactField::Email
-                        | ghl_import::ghl::fields::ContactField::Phone => {
+                        ghl_client::fields::ContactField::Email
+                        | ghl_client::fields::ContactField::Phone => {
                             cell.split(" ::: ").filter(|v| !blank(v)).count() as u64
                         }
                         _ => u64::from(!blank(cell)),

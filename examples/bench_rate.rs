@@ -21,7 +21,7 @@ mod common;
 
 use std::time::Duration;
 
-use ghl_import::sandbox::Fault;
+use ghl_sandbox::Fault;
 
 /// One slow answer every `every` requests, `ms` late (none when `every` is 0), for `rows` rows.
 fn slow_answers(every: usize, ms: u64, rows: usize) -> anyhow::Result<Vec<Fault>> {

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use std::time::Duration;
 
-use crate::sandbox::{Fault, SandboxConfig};
+use ghl_sandbox::{Fault, SandboxConfig};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -371,7 +371,7 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
     /// Location id the token may access (repeatable).
-    #[arg(long = "location", value_name = "ID", default_value = crate::sandbox::DEFAULT_LOCATION)]
+    #[arg(long = "location", value_name = "ID", default_value = ghl_sandbox::DEFAULT_LOCATION)]
     pub locations: Vec<String>,
     /// Token to accept (default: a random one, printed on stdout).
     #[arg(long)]
@@ -420,14 +420,12 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
 
     fn try_from(a: SandboxArgs) -> anyhow::Result<Self> {
         let mut seed = match &a.seed {
-            Some(path) => crate::sandbox::read_seed_file(path)?,
+            Some(path) => ghl_sandbox::read_seed_file(path)
+                .map_err(|e| crate::error::ConfigError::new(e.to_string()))?,
             None => Vec::new(),
         };
         if a.seed_contacts > 0 {
-            seed.extend(crate::sandbox::synthetic_seed(
-                &a.locations,
-                a.seed_contacts,
-            ));
+            seed.extend(ghl_sandbox::synthetic_seed(&a.locations, a.seed_contacts));
         }
         Ok(SandboxConfig {
             port: a.port,
@@ -439,7 +437,7 @@ impl TryFrom<SandboxArgs> for SandboxConfig {
             daily_limit: a.daily_limit,
             other_app_requests: a.other_app_requests,
             search_lag: Duration::from_millis(a.search_lag_ms),
-            oauth: crate::sandbox::oauth::OAuthConfig {
+            oauth: ghl_sandbox::oauth::OAuthConfig {
                 client_id: a.oauth_client_id,
                 client_secret: a.oauth_client_secret,
                 access_ttl: Duration::from_secs(a.access_token_ttl_secs),

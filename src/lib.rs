@@ -6,12 +6,10 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod app;
-pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
-pub mod ghl;
 pub mod history;
 pub mod inbox;
 pub mod journal;
@@ -21,7 +19,7 @@ pub mod outcome;
 pub mod progress;
 pub mod record;
 pub mod report;
-pub mod sandbox;
 pub mod schedule;
 pub mod state;
+pub mod store;
 pub mod transform;

@@ -100,12 +100,6 @@ pub fn parse_rfc3339(text: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// Milliseconds since the epoch of an RFC 3339 timestamp (one instant, whichever form it is
-/// written in).
-pub fn unix_millis(text: &str) -> Option<i64> {
-    parse_rfc3339(text).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-}
-
 /// A file name for state of `pipeline` at `location`: letters, digits, `-` and `_` kept, the rest `_`.
 pub fn file_key(pipeline: &str, location: &str) -> String {
     let clean = |s: &str| -> String {

@@ -91,7 +91,7 @@ pub fn get(base: &str, path: &str) -> anyhow::Result<String> {
 /// Runs a pipeline of `rows` (under `header`) into `sb`'s `bench-location`, `rest` appended to
 /// its YAML; the exit code and the wall time in seconds.
 pub async fn run_on_sandbox(
-    sb: &ghl_import::sandbox::Sandbox,
+    sb: &ghl_sandbox::Sandbox,
     header: &str,
     rows: impl Iterator<Item = String>,
     rest: &str,
@@ -127,16 +127,16 @@ pub async fn run_on_sandbox(
 /// Prints what the sandbox saw of a load: rate against the ceiling, 429s, the busiest window.
 /// `before`: the statistics before this run (to count this run's requests only).
 pub fn report(
-    sb: &ghl_import::sandbox::Sandbox,
+    sb: &ghl_sandbox::Sandbox,
     what: &str,
     rows: usize,
     code: ghl_import::error::Exit,
     el: f64,
     rate: u32,
-    before: Option<&ghl_import::sandbox::Stats>,
+    before: Option<&ghl_sandbox::Stats>,
 ) {
     let stats = sb.stats();
-    let total = |s: &ghl_import::sandbox::Stats| s.requests_by_endpoint.values().sum::<u64>();
+    let total = |s: &ghl_sandbox::Stats| s.requests_by_endpoint.values().sum::<u64>();
     let sent = total(&stats) - before.map_or(0, total);
     let r429 = stats.rate_limited_429 - before.map_or(0, |b| b.rate_limited_429);
     println!(
@@ -158,10 +158,10 @@ pub async fn load_people(
     rows: usize,
     max: u32,
     interval: std::time::Duration,
-    faults: Vec<ghl_import::sandbox::Fault>,
+    faults: Vec<ghl_sandbox::Fault>,
     load: &str,
-) -> anyhow::Result<(ghl_import::sandbox::Sandbox, ghl_import::error::Exit, f64)> {
-    use ghl_import::sandbox::{Sandbox, SandboxConfig};
+) -> anyhow::Result<(ghl_sandbox::Sandbox, ghl_import::error::Exit, f64)> {
+    use ghl_sandbox::{Sandbox, SandboxConfig};
     let sb = Sandbox::start(SandboxConfig {
         locations: vec!["bench-location".into()],
         rate_max: max,

@@ -8,9 +8,9 @@ use secrecy::SecretString;
 
 use super::run::RunOptions;
 use crate::config::{Pipeline, Target};
-use crate::ghl::client::{Credentials, GhlClient};
 use crate::report;
-use crate::sandbox::{Sandbox, SandboxConfig};
+use ghl_client::client::{Credentials, GhlClient};
+use ghl_sandbox::{Sandbox, SandboxConfig};
 use std::sync::atomic::Ordering;
 
 /// The API side of a run: a client per location (sharing a throttle per location) and the
@@ -39,7 +39,7 @@ impl Apis {
             let sb = Sandbox::start(SandboxConfig {
                 locations: locations.clone(),
                 seed: if opts.seed_contacts > 0 {
-                    crate::sandbox::synthetic_seed(&locations, opts.seed_contacts)
+                    ghl_sandbox::synthetic_seed(&locations, opts.seed_contacts)
                 } else {
                     Vec::new()
                 },
@@ -63,9 +63,9 @@ impl Apis {
                 let creds = super::credentials(p, section, t, opts.state_dir.as_deref())?;
                 // Least privilege: reading (a source, a dry run) needs contacts.readonly only.
                 let (need, what) = match (*section, opts.dry_run) {
-                    ("target", false) => (crate::auth::SCOPE_WRITE, "`run`"),
-                    ("target", true) => (crate::auth::SCOPE_READ, "`run --dry-run`"),
-                    _ => (crate::auth::SCOPE_READ, "reading a GHL source"),
+                    ("target", false) => (ghl_client::auth::SCOPE_WRITE, "`run`"),
+                    ("target", true) => (ghl_client::auth::SCOPE_READ, "`run --dry-run`"),
+                    _ => (ghl_client::auth::SCOPE_READ, "reading a GHL source"),
                 };
                 super::check_scope(&creds, &t.location_id, need, what).await?;
                 tokens.insert(t.location_id.clone(), (t.base_url.clone(), creds));
@@ -86,7 +86,7 @@ impl Apis {
     }
 
     /// Every client's counters (for the run's timeline).
-    pub fn stats(&self) -> Vec<std::sync::Arc<crate::ghl::client::ClientStats>> {
+    pub fn stats(&self) -> Vec<std::sync::Arc<ghl_client::client::ClientStats>> {
         self.clients
             .values()
             .map(|c| std::sync::Arc::clone(c.stats()))
@@ -117,7 +117,7 @@ impl Apis {
 /// Clients' counters summed (the lowest daily allowance seen): for the summary, and each second
 /// for the run's timeline.
 pub(super) fn counts(
-    stats: &[std::sync::Arc<crate::ghl::client::ClientStats>],
+    stats: &[std::sync::Arc<ghl_client::client::ClientStats>],
 ) -> report::summary::RequestCounts {
     let mut r = report::summary::RequestCounts::default();
     for s in stats {

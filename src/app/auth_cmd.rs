@@ -2,12 +2,13 @@
 
 use secrecy::SecretString;
 
-use crate::auth::agency::{Agency, InstalledLocation};
-use crate::auth::login::{login, LoginOptions};
-use crate::auth::oauth::{OAuthApp, AUTHORIZE_URL};
-use crate::auth::store::{agency_key, now, TokenStore, Tokens, UserType};
+use crate::app::login::{login, LoginOptions};
 use crate::cli::AuthCommand;
 use crate::error::{ConfigError, Exit};
+use crate::store::tokens::{TokenStore, Tokens, UserType};
+use ghl_client::auth::agency::{Agency, InstalledLocation};
+use ghl_client::auth::oauth::{OAuthApp, AUTHORIZE_URL};
+use ghl_client::auth::tokens::{agency_key, now};
 
 /// Runs an auth subcommand.
 pub async fn auth(cmd: AuthCommand) -> anyhow::Result<Exit> {
@@ -63,8 +64,8 @@ async fn login_cmd(c: AuthCommand) -> anyhow::Result<Exit> {
     };
     let scopes = if scopes.is_empty() {
         let mut v = vec![
-            crate::auth::SCOPE_READ.to_owned(),
-            crate::auth::SCOPE_WRITE.to_owned(),
+            ghl_client::auth::SCOPE_READ.to_owned(),
+            ghl_client::auth::SCOPE_WRITE.to_owned(),
         ];
         if agency {
             v.extend(["oauth.readonly".to_owned(), "oauth.write".to_owned()]);
@@ -238,8 +239,12 @@ async fn agency_locations(
     company: &str,
     secret: &str,
 ) -> Result<Vec<InstalledLocation>, String> {
-    let agency = Agency::open(store, Some(company), SecretString::from(secret.to_owned()))
-        .map_err(|e| format!("{e:#}"))?;
+    let agency = Agency::open(
+        &store.vault(),
+        Some(company),
+        SecretString::from(secret.to_owned()),
+    )
+    .map_err(|e| format!("{e:#}"))?;
     agency
         .installed_locations(None)
         .await

@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 
 use super::rows::PreImage;
-use crate::ghl::types::UpsertContact;
 use crate::outcome::Outcome;
+use ghl_client::types::UpsertContact;
 
 /// What a write was expected to do when it was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod files;
 mod inbox;
 mod init;
 mod lease;
+mod login;
 mod manifest;
 mod metrics;
 mod order;
@@ -39,10 +40,10 @@ pub use validate::{validate, ValidateOptions};
 
 use secrecy::SecretString;
 
-use crate::auth::agency::Access;
 use crate::config::{Pipeline, Target, TargetAuth};
 use crate::error::ConfigError;
-use crate::ghl::client::Credentials;
+use ghl_client::auth::agency::Access;
+use ghl_client::client::Credentials;
 
 /// How to get a valid token for a target (or GHL source, `section`) whose token was refused, in
 /// the pipeline's words (a variable's name, never its value).
@@ -65,9 +66,9 @@ pub(crate) fn renew_token(section: &str, t: &Target) -> String {
 
 /// The message for a failed API call that stops the work: a refused token in the pipeline's words
 /// (naming its variable), any other error as the run reports it.
-pub(crate) fn stopping_error(section: &str, t: &Target, e: crate::ghl::error::ApiError) -> String {
+pub(crate) fn stopping_error(section: &str, t: &Target, e: ghl_client::error::ApiError) -> String {
     match e {
-        crate::ghl::error::ApiError::Auth { status, message } => {
+        ghl_client::error::ApiError::Auth { status, message } => {
             crate::load::refused_credentials(status, &message, &renew_token(section, t))
         }
         e => match crate::load::outcome_of_error(e) {
@@ -112,17 +113,17 @@ pub(crate) fn credentials(
                     p.at(&[section, "auth", kind, "client_secret_env"]),
                 ))
             })?;
-            let store = crate::auth::store::TokenStore::new(state_dir);
+            let store = crate::store::tokens::TokenStore::new(state_dir);
             let access = match &t.auth {
                 TargetAuth::Agency { company_id, .. } => {
-                    crate::auth::agency::Agency::open(&store, company_id.as_deref(), secret).map(|agency| {
+                    ghl_client::auth::agency::Agency::open(&store.vault(), company_id.as_deref(), secret).map(|agency| {
                         Access::Minted {
                             agency,
                             location: t.location_id.clone(),
                         }
                     })
                 }
-                _ => crate::auth::manager::TokenManager::open(store, &t.location_id, secret)
+                _ => ghl_client::auth::manager::TokenManager::open(store.vault(), &t.location_id, secret)
                     .map(|m| Access::Stored(Box::new(m))),
             };
             access
@@ -147,14 +148,14 @@ pub(crate) async fn check_scope(
     // A token refused (not installed, no grant) is for the user to set up: exit 2. An API
     // that cannot be reached is not: exit 1.
     let scopes = m.scopes().await.map_err(|e| match e {
-        crate::auth::oauth::AuthError::Transport(_) => {
+        ghl_client::auth::oauth::AuthError::Transport(_) => {
             anyhow::anyhow!("location {location}: {e}; {what} needs {need}")
         }
         _ => ConfigError::new(format!("location {location}: {e}; {what} needs {need}")).into(),
     })?;
-    let ok = scopes
-        .iter()
-        .any(|s| s == need || (need == crate::auth::SCOPE_READ && s == crate::auth::SCOPE_WRITE));
+    let ok = scopes.iter().any(|s| {
+        s == need || (need == ghl_client::auth::SCOPE_READ && s == ghl_client::auth::SCOPE_WRITE)
+    });
     if ok {
         Ok(())
     } else {
@@ -249,10 +250,10 @@ pub(crate) fn client_for(
     p: &Pipeline,
     base_url: reqwest::Url,
     credentials: Credentials,
-) -> anyhow::Result<crate::ghl::client::GhlClient> {
-    use crate::ghl::client::{ClientConfig, GhlClient};
-    use crate::ghl::ratelimit::Throttle;
-    use crate::ghl::retry::RetryPolicy;
+) -> anyhow::Result<ghl_client::client::GhlClient> {
+    use ghl_client::client::{ClientConfig, GhlClient};
+    use ghl_client::ratelimit::Throttle;
+    use ghl_client::retry::RetryPolicy;
     use std::time::Duration;
     let throttle = std::sync::Arc::new(Throttle::new(p.load.rate_limit.cap()));
     GhlClient::new(

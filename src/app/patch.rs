@@ -8,10 +8,10 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::ghl::client::GhlClient;
 use crate::outcome::codes;
 use crate::report::{self, unescape_formula};
 use crate::transform::{DroppedValue, Transformer};
+use ghl_client::client::GhlClient;
 
 /// What the patching did.
 #[derive(Debug, Default)]
@@ -110,7 +110,7 @@ pub(super) async fn patch_values(
         let written = async {
             let before = client.get_contact(&contact_id).await?;
             let pre = previous(&before, &value.field, &body);
-            let keys = crate::ghl::types::UpsertContact {
+            let keys = ghl_client::types::UpsertContact {
                 email: before.email.clone(),
                 phone: before.phone.clone(),
                 ..Default::default()
@@ -135,7 +135,7 @@ pub(super) async fn patch_values(
                 match &r {
                     Ok(_) => m.settle(n, row, Some(&updated), Some(&pre)),
                     // Refused: not applied. Otherwise it stays unsettled for rollback to restore.
-                    Err(crate::ghl::error::ApiError::Rejected { .. }) => {
+                    Err(ghl_client::error::ApiError::Rejected { .. }) => {
                         m.settle(n, row, None, None)
                     }
                     Err(_) => Ok(()),
@@ -180,21 +180,21 @@ fn still(value: DroppedValue, why: crate::outcome::RowError) -> DroppedValue {
 
 /// Why a patch was not written.
 enum Unwritten {
-    Api(crate::ghl::error::ApiError),
+    Api(ghl_client::error::ApiError),
     Manifest(anyhow::Error),
 }
 
-impl From<crate::ghl::error::ApiError> for Unwritten {
-    fn from(e: crate::ghl::error::ApiError) -> Self {
+impl From<ghl_client::error::ApiError> for Unwritten {
+    fn from(e: ghl_client::error::ApiError) -> Self {
         Unwritten::Api(e)
     }
 }
 
 /// The field's value in `contact` before the patch, as rollback.jsonl records it.
 fn previous(
-    contact: &crate::ghl::types::Contact,
+    contact: &ghl_client::types::Contact,
     field: &str,
-    body: &crate::ghl::types::UpdateContact,
+    body: &ghl_client::types::UpdateContact,
 ) -> super::rows::PreImage {
     if let Some(cf) = body.custom_fields.iter().flatten().next() {
         let old = contact

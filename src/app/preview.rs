@@ -275,7 +275,7 @@ fn print_table(p: &config::Pipeline, rows: &[Value], notes: &[String]) {
 
 /// `--live`: the target location asked, row by row, with lookups by email and phone.
 struct Live {
-    client: crate::ghl::client::GhlClient,
+    client: ghl_client::client::GhlClient,
     planning: crate::load::plan::Planning,
 }
 
@@ -291,7 +291,7 @@ impl Live {
         super::check_scope(
             &creds,
             &t.location_id,
-            crate::auth::SCOPE_READ,
+            ghl_client::auth::SCOPE_READ,
             "`preview --live`",
         )
         .await?;
@@ -309,7 +309,7 @@ impl Live {
     }
 
     /// What the row would do: create, update (with the changes), unchanged, or conflict.
-    async fn plan(&self, body: &crate::ghl::types::UpsertContact) -> anyhow::Result<Value> {
+    async fn plan(&self, body: &ghl_client::types::UpsertContact) -> anyhow::Result<Value> {
         use crate::load::plan::Action;
         let idx = self
             .planning

@@ -9,20 +9,20 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::error::{ConfigError, Exit};
-use crate::ghl::error::ApiError;
-use crate::ghl::types::UpdateContact;
 use crate::journal::Journal;
+use ghl_client::error::ApiError;
+use ghl_client::types::UpdateContact;
 
 /// Puts back a contact's company name, which `PUT /contacts/{id}` cannot write: with an upsert
 /// keyed by the contact's email (or phone), sent only after a search shows that key matches this
 /// contact and no other, and checked against the contact the upsert answers with.
 async fn restore_company(
-    client: &crate::ghl::client::GhlClient,
+    client: &ghl_client::client::GhlClient,
     location: &str,
     id: &str,
     old: &str,
 ) -> anyhow::Result<()> {
-    use crate::ghl::types::{SearchRequest, UpsertContact};
+    use ghl_client::types::{SearchRequest, UpsertContact};
     let c = client.get_contact(id).await?;
     let (field, key) = match (c.email.as_deref(), c.phone.as_deref()) {
         (Some(e), _) if !e.is_empty() => ("email", e),
@@ -318,7 +318,7 @@ async fn undo(
     super::check_scope(
         &creds,
         &t.location_id,
-        crate::auth::SCOPE_WRITE,
+        ghl_client::auth::SCOPE_WRITE,
         "`rollback`",
     )
     .await?;
@@ -444,7 +444,7 @@ fn open_journal(
 }
 
 /// Deletes a contact the run created; one deleted since is already undone.
-async fn delete(client: &crate::ghl::client::GhlClient, id: &str) -> anyhow::Result<&'static str> {
+async fn delete(client: &ghl_client::client::GhlClient, id: &str) -> anyhow::Result<&'static str> {
     match client.delete_contact(id).await {
         Ok(()) => Ok("deleted"),
         Err(err) if err.is_not_found() => Ok("already_gone"),
@@ -455,7 +455,7 @@ async fn delete(client: &crate::ghl::client::GhlClient, id: &str) -> anyhow::Res
 /// Restores an updated contact. A contact deleted since (elsewhere, or by an undo whose answer
 /// was lost) has nothing left to restore: already undone, not a failure.
 async fn undo_update(
-    client: &crate::ghl::client::GhlClient,
+    client: &ghl_client::client::GhlClient,
     location: &str,
     e: &Entry,
 ) -> anyhow::Result<&'static str> {
@@ -486,7 +486,7 @@ enum Settled {
 /// previous values; any other contact (an upsert sent without reading the location first, or a
 /// contact the read missed) → left as it is: its previous values were never read.
 async fn settle(
-    client: &crate::ghl::client::GhlClient,
+    client: &ghl_client::client::GhlClient,
     location: &str,
     e: &Entry,
     u: &Unsettled,
@@ -516,7 +516,7 @@ async fn settle(
 
 /// Puts back the previous values of an updated contact.
 async fn restore(
-    client: &crate::ghl::client::GhlClient,
+    client: &ghl_client::client::GhlClient,
     location: &str,
     e: &Entry,
 ) -> anyhow::Result<()> {

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use super::manifest::Expect;
 use crate::config::{FieldPolicy, LoadMode, TagMode};
-use crate::ghl::fields::ContactField;
 use crate::journal::{self, Journal};
 use crate::load::plan::{self as planner, Action, Decision, Planning};
 use crate::load::{Fatal, Loader};
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::record::Record;
 use crate::transform::Prepared;
+use ghl_client::fields::ContactField;
 
 /// What the producer thread hands to the writer.
 pub(super) enum Step {
@@ -287,7 +287,7 @@ impl RowCtx {
     async fn earlier_create(
         &self,
         row: u64,
-        body: &crate::ghl::types::UpsertContact,
+        body: &ghl_client::types::UpsertContact,
         at: std::time::SystemTime,
         done: Done,
         warnings: &mut Vec<String>,
@@ -412,7 +412,7 @@ impl RowCtx {
     fn phone_conflict(
         &self,
         idx: &planner::Index,
-        body: &crate::ghl::types::UpsertContact,
+        body: &ghl_client::types::UpsertContact,
     ) -> Option<RowError> {
         if let Some((id, primary)) = idx.additional_taken(body) {
             return Some(RowError::new(
@@ -484,7 +484,7 @@ impl RowCtx {
         &self,
         loader: &Loader,
         prepared: &Prepared,
-        body: &crate::ghl::types::UpsertContact,
+        body: &ghl_client::types::UpsertContact,
         sent: Sent<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<Outcome, Fatal> {
@@ -546,7 +546,7 @@ impl RowCtx {
     fn record_intent(
         &self,
         m: &super::manifest::Manifest,
-        body: &crate::ghl::types::UpsertContact,
+        body: &ghl_client::types::UpsertContact,
         sent: &Sent<'_>,
     ) -> Result<u64, Fatal> {
         let intent = super::manifest::Intent {

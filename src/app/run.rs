@@ -32,7 +32,6 @@ use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Sink, Source};
 use crate::error::{ConfigError, Exit};
 use crate::extract::ghl::{GhlReader, Watermark};
 use crate::extract::SourceReader;
-use crate::ghl::fields::ContactField;
 use crate::journal::Journal;
 use crate::load::csv_sink::CsvSink;
 use crate::load::plan::Planning;
@@ -45,6 +44,7 @@ use crate::state::StateStore;
 use crate::transform::dedup::{Dedup, PhoneOwners};
 use crate::transform::profile::Unmapped;
 use crate::transform::Transformer;
+use ghl_client::fields::ContactField;
 
 /// Options of the `run` command (how this run behaves; the YAML says what the pipeline is).
 #[derive(Debug, Clone, Default)]
@@ -149,7 +149,7 @@ pub(super) async fn run_one(p: config::Pipeline, opts: RunOptions) -> Ran {
     let id = run_id(&p, started_at);
     let fut =
         tracing::Instrument::instrument(run_in_span(p, opts, stop, started, started_at), span);
-    let (result, out_dir) = crate::ghl::client::RUN_ID.scope(id.clone(), fut).await;
+    let (result, out_dir) = ghl_client::client::RUN_ID.scope(id.clone(), fut).await;
     Ran {
         result,
         out_dir,
@@ -719,7 +719,7 @@ impl Run<'_> {
             result
         } else {
             let cap = p.load.concurrency.map(|c| c.get() as usize);
-            let _loading = crate::ghl::wire::Loading::start();
+            let _loading = ghl_client::wire::Loading::start();
             super::order::in_order(
                 futures::StreamExt::flat_map(stream_from(rx), futures::stream::iter),
                 || ctx.in_flight(cap),

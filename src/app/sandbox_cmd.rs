@@ -1,6 +1,6 @@
 //! `ghl-import sandbox`: the embedded emulator as a standalone server, for rehearsals and tests.
 
-use crate::sandbox::{Sandbox, SandboxConfig};
+use ghl_sandbox::{Sandbox, SandboxConfig};
 
 /// Runs the sandbox until Ctrl-C. Prints its URL, token and locations on stdout (one `key=value`
 /// per line, so scripts can read them), flushed before serving.

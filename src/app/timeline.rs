@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::ghl::client::ClientStats;
+use ghl_client::client::ClientStats;
 
 /// (second since the start, requests, 429s, retries) — cumulative at each sample.
 type Sample = (u64, u64, u64, u64);

@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::config::{self, Pipeline, Source};
 use crate::error::Exit;
 use crate::extract::SourceReader;
-use crate::ghl::client::Credentials;
 use crate::transform::Transformer;
+use ghl_client::client::Credentials;
 
 /// The JSON output's format version.
 pub const VALIDATE_VERSION: u32 = 1;
@@ -294,9 +294,14 @@ async fn environment(
         let checked = match super::credentials(p, section, t, o.state_dir) {
             // A minted token is checked by --live (minting is a request).
             Ok(c) if c.is_minted() => Ok(c),
-            Ok(c) => super::check_scope(&c, &t.location_id, crate::auth::SCOPE_READ, "`validate`")
-                .await
-                .map(|()| c),
+            Ok(c) => super::check_scope(
+                &c,
+                &t.location_id,
+                ghl_client::auth::SCOPE_READ,
+                "`validate`",
+            )
+            .await
+            .map(|()| c),
             Err(e) => Err(e.into()),
         };
         match checked {
@@ -307,7 +312,7 @@ async fn environment(
                         m.describe(),
                         t.location_id,
                         match m.as_ref() {
-                            crate::auth::agency::Access::Stored(s) =>
+                            ghl_client::auth::agency::Access::Stored(s) =>
                                 format!(", scopes: {}", s.scopes().await.join(" ")),
                             _ => String::new(),
                         }
@@ -409,7 +414,7 @@ async fn live(
                 continue;
             }
         };
-        let req = crate::ghl::types::SearchRequest {
+        let req = ghl_client::types::SearchRequest {
             location_id: t.location_id.clone(),
             page_limit: 1,
             page: None,
@@ -454,8 +459,8 @@ async fn scopes(
     phases: &mut Phases,
 ) {
     let mut need = vec![match section {
-        "target" => crate::auth::SCOPE_WRITE,
-        _ => crate::auth::SCOPE_READ,
+        "target" => ghl_client::auth::SCOPE_WRITE,
+        _ => ghl_client::auth::SCOPE_READ,
     }];
     if section == "target" && !p.custom_fields.is_empty() {
         need.push("locations/customFields.readonly");
@@ -510,7 +515,7 @@ async fn scopes(
 async fn custom_fields(
     p: &Pipeline,
     t: &config::Target,
-    client: &crate::ghl::client::GhlClient,
+    client: &ghl_client::client::GhlClient,
     phases: &mut Phases,
 ) {
     match client.custom_fields(&t.location_id).await {

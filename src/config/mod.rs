@@ -14,7 +14,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::ghl::fields::{did_you_mean, ContactField};
+use ghl_client::fields::{did_you_mean, ContactField};
 pub use model::*;
 
 /// The only pipeline format version this build reads.

@@ -650,11 +650,11 @@ pub struct RateLimitConfig {
 
 impl RateLimitConfig {
     /// The cap the user set, if any.
-    pub fn cap(&self) -> Option<crate::ghl::ratelimit::Limit> {
+    pub fn cap(&self) -> Option<ghl_client::ratelimit::Limit> {
         if self.max_requests.is_none() && self.interval_ms.is_none() {
             return None;
         }
-        Some(crate::ghl::ratelimit::Limit {
+        Some(ghl_client::ratelimit::Limit {
             max: self.max_requests.unwrap_or(default_max_requests()),
             interval: std::time::Duration::from_millis(
                 self.interval_ms.unwrap_or(default_interval_ms()).get(),

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use futures::StreamExt;
 
 use crate::config::{GhlSource, Include, ReadMethod};
-use crate::ghl::client::GhlClient;
-use crate::ghl::types::{Contact, CustomFieldDef, SearchRequest};
 use crate::record::{Headers, Record};
+use ghl_client::client::GhlClient;
+use ghl_client::types::{Contact, CustomFieldDef, SearchRequest};
 
 use super::SourceItem;
 
@@ -62,7 +62,7 @@ impl Watermark {
         };
         // Compared as instants (the API writes one instant in more than one form); an
         // unreadable timestamp counts as the earliest.
-        let at = |t: &str| crate::state::unix_millis(t).unwrap_or(0);
+        let at = |t: &str| ghl_client::types::unix_millis(t).unwrap_or(0);
         let (new, old) = (at(u), at(&self.mark));
         if self.mark.is_empty() || new > old {
             self.mark = u.to_owned();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::ghl::types::UpsertContact;
+use ghl_client::types::UpsertContact;
 
 /// What the journal knows about a row identity.
 #[derive(Debug, Clone, PartialEq, Eq)]

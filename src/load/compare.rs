@@ -2,7 +2,7 @@
 //! trimmed and lower-cased, custom values as numbers or lists, emails in any case).
 
 use super::plan::Change;
-use crate::ghl::types::{Contact, UpsertContact};
+use ghl_client::types::{Contact, UpsertContact};
 
 /// Fields the body sets to a different value. A field the body leaves out never counts (a blank
 /// cell does not clear a value). Emails compare case-insensitively; tags as sets (an upsert with

@@ -14,10 +14,10 @@ use anyhow::Context;
 
 use crate::config::{CsvColumns, IfExists};
 use crate::error::ConfigError;
-use crate::ghl::fields::ContactField;
 use crate::record::Record;
 use crate::report::escape_formula;
 use crate::transform::Prepared;
+use ghl_client::fields::ContactField;
 
 /// How the sink is set up.
 #[derive(Debug, Clone)]

@@ -354,7 +354,7 @@ async fn apply_row(
     ops: &Ops,
     tags: &mut Option<Vec<String>>,
     known: &mut super::Known,
-) -> Result<u64, crate::ghl::error::ApiError> {
+) -> Result<u64, ghl_client::error::ApiError> {
     let mut writes = loader.follow_ups(id, &ops.notes, &ops.tasks, known).await?;
     if let Some((list, add)) = &ops.tags {
         // A contact this run wrote: its tags are read by id (search may not show it yet).

@@ -9,12 +9,12 @@ pub mod plan;
 mod settle;
 mod width;
 
-use crate::ghl::client::GhlClient;
-use crate::ghl::error::ApiError;
-use crate::ghl::types::Task;
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::transform::followup::{NoteOp, TaskAction, TaskOp};
 use crate::transform::Prepared;
+use ghl_client::client::GhlClient;
+use ghl_client::error::ApiError;
+use ghl_client::types::Task;
 
 pub use settle::Written;
 
@@ -69,7 +69,7 @@ impl Loader {
     /// it is never taken for a create when its answer has to be settled).
     pub async fn write(
         &self,
-        body: &crate::ghl::types::UpsertContact,
+        body: &ghl_client::types::UpsertContact,
         tags: crate::config::TagMode,
         notes: &[NoteOp],
         tasks: &[TaskOp],

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use crate::ghl::client::GhlClient;
-use crate::ghl::error::ApiError;
-use crate::ghl::fields::ContactField;
-use crate::ghl::types::{Contact, SearchRequest, UpsertContact};
+use ghl_client::client::GhlClient;
+use ghl_client::error::ApiError;
+use ghl_client::fields::ContactField;
+use ghl_client::types::{Contact, SearchRequest, UpsertContact};
 
 mod lag;
 use lag::lookups;
@@ -376,7 +376,7 @@ impl Action {
 }
 
 /// Field write policies, applied to a row against the contact it matches.
-pub type Policies = [(crate::ghl::fields::ContactField, crate::config::FieldPolicy)];
+pub type Policies = [(ghl_client::fields::ContactField, crate::config::FieldPolicy)];
 
 /// Plans one row with write policies: `fill_empty` fields the contact already has, and `never`
 /// fields, are left out of the body for an existing contact. Returns the action and the body

@@ -5,8 +5,8 @@
 //! settle is *unknown*, never "not sent".
 
 use super::{outcome_of_error, Fatal, Loader};
-use crate::ghl::error::ApiError;
 use crate::outcome::{codes, Outcome, RowError, Stage};
+use ghl_client::error::ApiError;
 
 /// What a write came to.
 #[derive(Debug)]
@@ -107,13 +107,13 @@ impl Loader {
     /// Sends the upsert and settles what it did (see the module's comment).
     pub(super) async fn settled_upsert(
         &self,
-        body: &crate::ghl::types::UpsertContact,
+        body: &ghl_client::types::UpsertContact,
         existing: Option<&str>,
     ) -> Result<(Outcome, Option<String>), Unsettled> {
         let (res, trace) = self.client.upsert_traced(body).await;
         let since = trace.first_sent.unwrap_or_else(std::time::SystemTime::now);
         // Added since the write left, and not the contact the location was read to hold.
-        let added = |c: &crate::ghl::types::Contact| {
+        let added = |c: &ghl_client::types::Contact| {
             existing != Some(c.id.as_str()) && self.client.added_since(c, since)
         };
         let e = match res {

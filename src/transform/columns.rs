@@ -5,8 +5,8 @@ use super::map::Resolved;
 use crate::config::Pipeline;
 use crate::error::ConfigError;
 use crate::extract::find_column;
-use crate::ghl::fields::did_you_mean;
 use crate::record::Headers;
+use ghl_client::fields::did_you_mean;
 
 /// The delimiter a file seems to use when one header cell holds `col` between delimiters other
 /// than the one the header was split on (a `;` file read with `,`).

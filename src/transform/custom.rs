@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::config::mapping::FieldRule;
 use crate::error::{ConfigError, ConfigErrors};
-use crate::ghl::fields::did_you_mean;
-use crate::ghl::types::CustomFieldDef;
 use crate::outcome::{codes, RowError, Stage};
+use ghl_client::fields::did_you_mean;
+use ghl_client::types::CustomFieldDef;
 
 /// Field types the importer can write.
 pub const SUPPORTED_TYPES: [&str; 12] = [

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::config::Keep;
-use crate::ghl::types::UpsertContact;
 use crate::outcome::{codes, RowError, Stage};
+use ghl_client::types::UpsertContact;
 
 /// The digest of a dedup key (XXH3-128; stable across runs and platforms): 8 bits choose the
 /// table shard, 96 are stored, so a table entry (stored bits + row) packs into 16 bytes and

@@ -166,7 +166,7 @@ impl FollowUpColumns {
             match n.format {
                 NoteFormat::Text => notes.push((n.title.clone(), cell.to_owned())),
                 NoteFormat::Json => {
-                    let list: Vec<crate::ghl::types::Note> =
+                    let list: Vec<ghl_client::types::Note> =
                         serde_json::from_str(cell).map_err(|e| {
                             RowError::new(
                                 Stage::Validate,
@@ -234,7 +234,7 @@ impl FollowUpColumns {
             if cell.is_empty() {
                 continue;
             }
-            let list: Vec<crate::ghl::types::Task> = serde_json::from_str(cell).map_err(|e| {
+            let list: Vec<ghl_client::types::Task> = serde_json::from_str(cell).map_err(|e| {
                 RowError::new(
                     Stage::Validate,
                     codes::INVALID_TASK,

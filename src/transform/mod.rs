@@ -16,10 +16,10 @@ use map::Resolved;
 use crate::config::mapping::{OnInvalid, Others};
 use crate::config::{Pipeline, RequiredKey};
 use crate::error::ConfigErrors;
-use crate::ghl::fields::ContactField;
-use crate::ghl::types::{CustomFieldInput, UpsertContact};
 use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
+use ghl_client::fields::ContactField;
+use ghl_client::types::{CustomFieldInput, UpsertContact};
 
 /// The row's problems as one reject: the first one's code, every message, every column.
 fn combined(errors: Vec<RowError>) -> Option<RowError> {
@@ -204,8 +204,8 @@ impl Transformer {
         &self,
         field: &str,
         raw: &str,
-    ) -> Option<Result<crate::ghl::types::UpdateContact, RowError>> {
-        use crate::ghl::types::UpdateContact;
+    ) -> Option<Result<ghl_client::types::UpdateContact, RowError>> {
+        use ghl_client::types::UpdateContact;
         if let Some(key) = field.strip_prefix("custom_fields.") {
             let (target, r) = self.custom.iter().find(|(t, _)| t.field_key == key)?;
             return match custom::coerce(target, raw, r.rule.date_format.as_deref()) {

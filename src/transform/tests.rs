@@ -299,7 +299,7 @@ mod properties {
             for (i, k) in keys.iter().enumerate() {
                 let row = i as u64 + 2;
                 let key = format!("user{k}@x.co");
-                let body = crate::ghl::types::UpsertContact { email: Some(key.clone()), ..Default::default() };
+                let body = ghl_client::types::UpsertContact { email: Some(key.clone()), ..Default::default() };
                 let res = d.check(&body, row);
                 match first_seen.get(k) {
                     None => {

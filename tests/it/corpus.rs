@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use ghl_client::fields::ContactField;
 use ghl_import::extract::{SourceItem, SourceReader};
-use ghl_import::ghl::fields::ContactField;
 
 use crate::util::*;
 

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use ghl_import::ghl::types::UpsertContact;
-use ghl_import::sandbox::contacts::{CREATE_FIELDS, UPDATE_FIELDS, UPSERT_FIELDS};
+use ghl_client::types::UpsertContact;
+use ghl_sandbox::contacts::{CREATE_FIELDS, UPDATE_FIELDS, UPSERT_FIELDS};
 
 fn dto_properties(name: &str) -> BTreeSet<String> {
     let spec: serde_json::Value = serde_json::from_str(
@@ -41,7 +41,7 @@ fn upsert_body_only_uses_properties_the_spec_allows() {
         tags: Some(vec!["a".into()]),
         date_of_birth: Some("1990-01-01".into()),
         dnd: Some(true),
-        custom_fields: Some(vec![ghl_import::ghl::types::CustomFieldInput {
+        custom_fields: Some(vec![ghl_client::types::CustomFieldInput {
             id: "cf".into(),
             field_value: serde_json::json!("x"),
         }]),
@@ -64,7 +64,7 @@ fn sandbox_accepts_exactly_the_spec_properties() {
     assert_eq!(set(CREATE_FIELDS), dto_properties("CreateContactDto"));
     assert_eq!(set(UPDATE_FIELDS), dto_properties("UpdateContactDto"));
     // Tasks: create and update take the same properties; the completed endpoint one.
-    let task = set(ghl_import::sandbox::followups::TASK_FIELDS);
+    let task = set(ghl_sandbox::followups::TASK_FIELDS);
     assert_eq!(task, dto_properties("CreateTaskParams"));
     assert_eq!(task, dto_properties("UpdateTaskBody"));
     assert_eq!(
@@ -88,7 +88,7 @@ fn custom_field_items_use_the_spec_write_shape() {
         .keys()
         .cloned()
         .collect();
-    let item = serde_json::to_value(ghl_import::ghl::types::CustomFieldInput {
+    let item = serde_json::to_value(ghl_client::types::CustomFieldInput {
         id: "cf".into(),
         field_value: serde_json::json!("x"),
     })
@@ -100,7 +100,7 @@ fn custom_field_items_use_the_spec_write_shape() {
 
 #[test]
 fn update_body_only_uses_properties_the_spec_allows() {
-    let mut full = ghl_import::ghl::types::UpdateContact::default();
+    let mut full = ghl_client::types::UpdateContact::default();
     for f in [
         "firstName",
         "lastName",
@@ -151,7 +151,7 @@ fn sandbox_token_endpoint_accepts_exactly_the_spec_form_fields() {
         .keys()
         .cloned()
         .collect();
-    let ours: BTreeSet<String> = ghl_import::sandbox::oauth::TOKEN_FIELDS
+    let ours: BTreeSet<String> = ghl_sandbox::oauth::TOKEN_FIELDS
         .iter()
         .map(|s| s.to_string())
         .collect();

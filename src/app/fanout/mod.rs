@@ -391,9 +391,9 @@ pub(super) async fn listed_locations(
                         p.file.display()
                     ))
                 })?;
-            let store = crate::auth::store::TokenStore::new(opts.state_dir.as_deref());
-            let agency = crate::auth::agency::Agency::open(
-                &store,
+            let store = crate::store::tokens::TokenStore::new(opts.state_dir.as_deref());
+            let agency = ghl_client::auth::agency::Agency::open(
+                &store.vault(),
                 company_id.as_deref(),
                 SecretString::from(secret.trim().to_owned()),
             )
@@ -454,15 +454,15 @@ fn new_summary(p: &Pipeline, opts: &RunOptions, started_at: time::OffsetDateTime
 async fn start_sandbox(
     locations: &[String],
     opts: &RunOptions,
-) -> anyhow::Result<(crate::sandbox::Sandbox, SharedApi)> {
-    let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxConfig {
+) -> anyhow::Result<(ghl_sandbox::Sandbox, SharedApi)> {
+    let sb = ghl_sandbox::Sandbox::start(ghl_sandbox::SandboxConfig {
         locations: locations.to_vec(),
         seed: if opts.seed_contacts > 0 {
-            crate::sandbox::synthetic_seed(locations, opts.seed_contacts)
+            ghl_sandbox::synthetic_seed(locations, opts.seed_contacts)
         } else {
             Vec::new()
         },
-        ..crate::sandbox::SandboxConfig::default()
+        ..ghl_sandbox::SandboxConfig::default()
     })
     .await
     .context("starting the embedded sandbox")?;

@@ -100,14 +100,14 @@ pub(super) fn location_part(location: &str, s: &Summary, exit: Exit) -> Location
 
 /// Files one running location holds besides its connections: its journal (3), lease, reports
 /// (6) and part, with room to spare. Connections are counted for the whole process
-/// ([`crate::ghl::wire`]).
+/// ([`ghl_client::wire`]).
 pub(super) const FILES_PER_LOCATION: u64 = 16;
 
 /// `parallel`, or fewer when the process may not open enough files for that many locations at
 /// once, next to its connections.
 pub(super) fn within_file_limit(parallel: usize) -> usize {
-    let limit = crate::ghl::wire::open_file_limit();
-    let connections = 2 * crate::ghl::wire::budget() as u64;
+    let limit = ghl_client::wire::open_file_limit();
+    let connections = 2 * ghl_client::wire::budget() as u64;
     let fits = (limit.saturating_sub(64 + connections) / FILES_PER_LOCATION).max(1) as usize;
     if fits < parallel {
         tracing::warn!(

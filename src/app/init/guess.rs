@@ -2,8 +2,8 @@
 //! and for email and phone also by what the values are (judged by the phone library), every such
 //! column kept, the best first.
 
-use crate::ghl::fields::ContactField;
 use crate::transform::profile::ColumnProfile;
+use ghl_client::fields::ContactField;
 
 const SYNONYMS: &[(ContactField, &[&str])] = &[
     (

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::config::{CsvSource, DuplicateHeaders, ExcelSource, HeaderRow, Source};
 use crate::error::{ConfigError, Exit};
 use crate::extract::{SourceItem, SourceReader};
-use crate::ghl::fields::ContactField;
 use crate::record::Record;
 use crate::transform::profile::{profile, ColumnProfile};
+use ghl_client::fields::ContactField;
 
 mod guess;
 mod render;

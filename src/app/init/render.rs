@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::Guess;
-use crate::ghl::fields::ContactField;
 use crate::transform::profile::ColumnProfile;
+use ghl_client::fields::ContactField;
 
 /// A YAML scalar for a column name: plain when that reads back as the same string, else quoted.
 pub(super) fn yaml_str(s: &str) -> String {

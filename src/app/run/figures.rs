@@ -9,7 +9,7 @@ impl Run<'_> {
         let pace = self
             .pace()
             .or(self.p.load.rate_limit.cap())
-            .unwrap_or(crate::ghl::ratelimit::DOCUMENTED);
+            .unwrap_or(ghl_client::ratelimit::DOCUMENTED);
         let writes: u64 = ["create", "update"]
             .iter()
             .map(|a| summary.plan.get(*a).copied().unwrap_or(0))
@@ -149,7 +149,7 @@ impl Run<'_> {
 
     /// The limit the target's requests are paced at now (what the server advertised, within
     /// the pipeline's cap).
-    pub(super) fn pace(&self) -> Option<crate::ghl::ratelimit::Limit> {
+    pub(super) fn pace(&self) -> Option<ghl_client::ratelimit::Limit> {
         let t = self.p.target.as_ref()?;
         Some(self.apis.clients.get(&t.location_id)?.throttle().limit())
     }

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::config::TargetAuth;
 use crate::error::{ConfigError, ConfigErrors};
-use crate::ghl::fields::{did_you_mean, ContactField};
+use ghl_client::fields::{did_you_mean, ContactField};
 
 mod target;
 
@@ -259,14 +259,14 @@ impl Checker<'_> {
         }
         if let Some(n) = load
             .concurrency
-            .filter(|n| n.get() as usize > crate::ghl::inflight::MOST)
+            .filter(|n| n.get() as usize > ghl_client::inflight::MOST)
         {
             c.err(
                 &["load", "concurrency"],
                 format!(
                     "{n} is too many requests in flight for one location; use 1..={} or leave the key \
                      out (the tool then sizes it from the rate limit and the answer times)",
-                    crate::ghl::inflight::MOST
+                    ghl_client::inflight::MOST
                 ),
             );
         }

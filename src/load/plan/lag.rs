@@ -3,9 +3,9 @@
 //! confirmed with the duplicate lookups (not lagged); then what changed since is read once.
 
 use super::Index;
-use crate::ghl::client::GhlClient;
-use crate::ghl::error::ApiError;
-use crate::ghl::types::{Contact, UpsertContact};
+use ghl_client::client::GhlClient;
+use ghl_client::error::ApiError;
+use ghl_client::types::{Contact, UpsertContact};
 
 /// The duplicate lookups of a row (by email, by phone; not lagged like search): an index of what
 /// they found.

@@ -67,7 +67,7 @@ fn actions() {
 #[test]
 fn modes_and_policies() {
     use crate::config::{FieldPolicy, LoadMode};
-    use crate::ghl::fields::ContactField;
+    use ghl_client::fields::ContactField;
     let mut idx = Index::default();
     idx.add(contact("A", Some("ann@x.co"), None, Some("Ann")));
     let b = body(Some("ann@x.co"), Some("+14155552671"), Some("Annie"));

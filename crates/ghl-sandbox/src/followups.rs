@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::contacts::{check_body, now_iso, unprocessable, Answer};
 use super::state::State;
-use crate::ghl::types::{Note, Task};
+use ghl_client::types::{Note, Task};
 
 /// Properties of `POST /contacts/{id}/notes` (spec `NotesDTO`).
 pub const NOTE_FIELDS: &[&str] = &["userId", "body", "title", "color", "pinned"];
@@ -312,7 +312,7 @@ pub fn change_tags(st: &mut State, id: &str, body: &[u8], add: bool) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::contacts::upsert;
+    use crate::contacts::upsert;
 
     #[test]
     fn notes_and_tasks_follow_the_spec() {

@@ -3,6 +3,7 @@
 
 pub mod agent;
 mod attempt;
+pub mod auth;
 pub mod client;
 pub mod error;
 pub mod fields;

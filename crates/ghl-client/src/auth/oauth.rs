@@ -14,7 +14,7 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::store::{now, Tokens, UserType};
+use super::tokens::{now, Tokens, UserType};
 
 /// The production authorize page (location chooser).
 pub const AUTHORIZE_URL: &str = "https://marketplace.gohighlevel.com/v2/oauth/chooselocation";

@@ -7,7 +7,9 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::{AuthError, OAuthApp};
-use super::store::{crash_point, now, TokenStore, Tokens};
+use std::sync::Arc;
+
+use super::tokens::{crash_point, now, TokenVault, Tokens};
 
 /// Refresh when the access token expires within this many seconds (or a quarter of its
 /// lifetime, if shorter).
@@ -21,7 +23,7 @@ fn margin(t: &Tokens) -> i64 {
 /// The OAuth tokens of one location (or one agency), kept fresh.
 pub struct TokenManager {
     app: OAuthApp,
-    store: TokenStore,
+    store: Arc<dyn TokenVault>,
     /// The store key: a location id, or `agency-<companyId>`.
     key: String,
     current: tokio::sync::Mutex<Tokens>,
@@ -31,16 +33,16 @@ impl std::fmt::Debug for TokenManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenManager")
             .field("key", &self.key)
-            .field("store", &self.store.dir())
+            .field("store", &self.store.describe())
             .finish()
     }
 }
 
 impl TokenManager {
-    /// The stored tokens under `key` (a location id, or [`super::store::agency_key`]),
+    /// The stored tokens under `key` (a location id, or [`super::tokens::agency_key`]),
     /// refreshed with the app's `client_secret`.
     pub fn open(
-        store: TokenStore,
+        store: Arc<dyn TokenVault>,
         key: &str,
         client_secret: SecretString,
     ) -> anyhow::Result<TokenManager> {
@@ -48,12 +50,12 @@ impl TokenManager {
             Some(company) => anyhow::anyhow!(
                 "no agency grant of company {company} in {}: run `ghl-import auth login --agency` \
                  (with the same --state-dir)",
-                store.dir().display()
+                store.describe()
             ),
             None => anyhow::anyhow!(
                 "no OAuth tokens for location {key} in {}: run `ghl-import auth login --location {key}` \
                  (with the same --state-dir), or use a Private Integration Token (auth.token_env)",
-                store.dir().display()
+                store.describe()
             ),
         })?;
         let app = OAuthApp {

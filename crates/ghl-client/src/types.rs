@@ -597,6 +597,14 @@ pub struct DuplicateMeta {
     pub matching_field: Option<String>,
 }
 
+/// Milliseconds since the epoch of an RFC 3339 timestamp as the API writes them (one instant,
+/// whichever form it is written in).
+pub fn unix_millis(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use super::manager::TokenManager;
 use super::oauth::AuthError;
-use super::store::{agency_key, now, TokenStore, UserType};
-use crate::ghl::client::{ClientConfig, Credentials, GhlClient};
-use crate::ghl::error::ApiError;
-use crate::ghl::ratelimit::Throttle;
-use crate::ghl::retry::RetryPolicy;
+use super::tokens::{agency_key, now, TokenVault, UserType};
+use crate::client::{ClientConfig, Credentials, GhlClient};
+use crate::error::ApiError;
+use crate::ratelimit::Throttle;
+use crate::retry::RetryPolicy;
 
 /// Mints in flight at once for one agency.
 pub const MINTS_IN_FLIGHT: usize = 4;
@@ -113,8 +113,8 @@ impl std::fmt::Debug for Agency {
 }
 
 /// The agencies open in this process, by token file.
-fn registry() -> &'static Mutex<HashMap<std::path::PathBuf, Weak<Agency>>> {
-    static R: OnceLock<Mutex<HashMap<std::path::PathBuf, Weak<Agency>>>> = OnceLock::new();
+fn registry() -> &'static Mutex<HashMap<String, Weak<Agency>>> {
+    static R: OnceLock<Mutex<HashMap<String, Weak<Agency>>>> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
@@ -122,28 +122,27 @@ impl Agency {
     /// The agency grant of `company` in `store` (or its only one when `company` is `None`),
     /// shared with every other user in this process.
     pub fn open(
-        store: &TokenStore,
+        store: &Arc<dyn TokenVault>,
         company: Option<&str>,
         client_secret: SecretString,
     ) -> anyhow::Result<Arc<Agency>> {
         let company = match company {
             Some(c) => c.to_owned(),
-            None => only_agency(store)?,
+            None => only_agency(store.as_ref())?,
         };
         let key = agency_key(&company);
-        let path = store.path(&key);
+        let path = store.place(&key);
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = reg.get(&path).and_then(Weak::upgrade) {
             return Ok(a);
         }
-        let company_mgr = TokenManager::open(store.clone(), &key, client_secret)?;
+        let company_mgr = TokenManager::open(Arc::clone(store), &key, client_secret)?;
         let t = store
             .load(&key)?
             .ok_or_else(|| anyhow::anyhow!("the agency grant of {company} disappeared"))?;
         anyhow::ensure!(
             t.user_type == UserType::Company,
-            "{} holds a location's tokens, not an agency grant",
-            path.display()
+            "{path} holds a location's tokens, not an agency grant"
         );
         let api_base = t
             .token_url
@@ -308,17 +307,17 @@ impl Agency {
 }
 
 /// The store's one agency grant, or an error naming the choice.
-fn only_agency(store: &TokenStore) -> anyhow::Result<String> {
+fn only_agency(store: &dyn TokenVault) -> anyhow::Result<String> {
     let mut all = store.agencies();
     match all.len() {
         1 => Ok(all.remove(0)),
         0 => anyhow::bail!(
             "no agency grant in {}: run `ghl-import auth login --agency` (with the same --state-dir)",
-            store.dir().display()
+            store.describe()
         ),
         _ => anyhow::bail!(
             "{} holds grants of several agencies ({}): name one with `auth.agency.company_id`",
-            store.dir().display(),
+            store.describe(),
             all.join(", ")
         ),
     }

@@ -12,14 +12,14 @@ use serde_json::{json, Map, Value};
 
 use super::contacts::{bad_request, location_of, trace_id, unprocessable, Answer};
 use super::state::State;
-use crate::ghl::types::Contact;
+use ghl_client::types::Contact;
 
 /// Records reachable with `page` paging.
 pub const PAGE_WINDOW: usize = 10_000;
 
 /// Milliseconds since the epoch of an RFC 3339 timestamp.
 pub fn millis(ts: Option<&str>) -> i64 {
-    ts.and_then(crate::state::unix_millis).unwrap_or(0)
+    ts.and_then(ghl_client::types::unix_millis).unwrap_or(0)
 }
 
 fn get_form(c: &Contact) -> Value {
@@ -519,7 +519,7 @@ pub fn business(st: &mut State, business_id: &str, query: &BTreeMap<String, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::contacts::upsert;
+    use crate::contacts::upsert;
 
     fn seeded(n: usize) -> State {
         let mut st = State::for_tests();

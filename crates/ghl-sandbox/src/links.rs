@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::contacts::{bad_request, check_body, unprocessable, Answer};
 use super::state::State;
 
-fn contact_mut<'a>(st: &'a mut State, id: &str) -> Option<&'a mut crate::ghl::types::Contact> {
+fn contact_mut<'a>(st: &'a mut State, id: &str) -> Option<&'a mut ghl_client::types::Contact> {
     st.locations
         .values_mut()
         .find_map(|cs| cs.iter_mut().find(|c| c.id == id))

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::oauth::OAuthApp;
-use super::store::{TokenStore, Tokens, UserType};
+use crate::store::tokens::{TokenStore, Tokens, UserType};
+use ghl_client::auth::oauth::OAuthApp;
 
 /// How to log in.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use rand::distr::Alphanumeric;
 use rand::Rng;
 
-use crate::ghl::types::Contact;
+use ghl_client::types::Contact;
 pub use state::{Fault, SeedContact, SeedLocation, Stats};
 
 /// Default location id of a sandbox started without one.
@@ -81,7 +81,7 @@ impl Default for SandboxConfig {
 /// every contact; every 5th contact has a note, every 10th a task, every 20th an appointment,
 /// every 7th belongs to business `biz-1`.
 pub fn synthetic_location(n: usize) -> SeedLocation {
-    use crate::ghl::types::{Appointment, CustomFieldDef, CustomFieldValue, Note, Task};
+    use ghl_client::types::{Appointment, CustomFieldDef, CustomFieldValue, Note, Task};
     let fields = vec![
         CustomFieldDef {
             id: "cf-membership".into(),
@@ -183,15 +183,14 @@ pub fn synthetic_seed(locations: &[String], n: usize) -> Vec<(String, SeedLocati
 
 /// Reads a seed file: a JSON object mapping location ids to `{customFields, contacts}`.
 pub fn read_seed_file(path: &std::path::Path) -> anyhow::Result<Vec<(String, SeedLocation)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        crate::error::ConfigError::new(format!("cannot read seed file {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read seed file {}: {e}", path.display()))?;
     let map: std::collections::BTreeMap<String, SeedLocation> = serde_json::from_str(&text)
         .map_err(|e| {
-            crate::error::ConfigError::new(format!(
+            anyhow::anyhow!(
                 "seed file {}: {e} (expected {{\"<locationId>\": {{\"customFields\": [...], \"contacts\": [...]}}}})",
                 path.display()
-            ))
+            )
         })?;
     Ok(map.into_iter().collect())
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 pub use super::dto::{check_body, CREATE_FIELDS, UPDATE_FIELDS, UPSERT_FIELDS};
 use super::dto::{custom_field_problems, normalize_phone, parse_dob};
 use super::state::State;
-use crate::ghl::types::Contact;
+use ghl_client::types::Contact;
 
 /// An API answer: status and JSON body.
 pub type Answer = (u16, Value);
@@ -120,7 +120,7 @@ fn apply(c: &mut Contact, obj: &Map<String, Value>, skip_phone: bool) {
                 .unwrap_or(Value::Null);
             c.custom_fields.retain(|v| v.id != id);
             if !value.is_null() && value != "" {
-                c.custom_fields.push(crate::ghl::types::CustomFieldValue {
+                c.custom_fields.push(ghl_client::types::CustomFieldValue {
                     id: id.to_owned(),
                     value,
                 });

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use super::contacts::{self, Answer};
 use super::oauth::{self, Bearer};
 use super::state::{Fault, FaultKind, LimitDecision, State, WindowKey};
-use crate::ghl::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
-use crate::ghl::API_VERSION;
+use ghl_client::ratelimit::{H_DAILY_REMAINING, H_INTERVAL_MS, H_LIMIT_DAILY, H_MAX, H_REMAINING};
+use ghl_client::API_VERSION;
 
 #[derive(Clone)]
 pub(super) struct AppState {

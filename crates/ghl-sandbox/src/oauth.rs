@@ -198,7 +198,7 @@ impl OAuthState {
                 redirect_uri: redirect.clone(),
             },
         );
-        let mut url = reqwest::Url::parse(redirect).map_err(|_| {
+        let mut url = url::Url::parse(redirect).map_err(|_| {
             (
                 400,
                 json!({"statusCode": 400, "message": "redirect_uri is not a URL"}),
@@ -585,7 +585,7 @@ mod tests {
                 &locs,
             )
             .unwrap();
-        let url = reqwest::Url::parse(&to).unwrap();
+        let url = url::Url::parse(&to).unwrap();
         let pairs: HashMap<String, String> = url.query_pairs().into_owned().collect();
         assert_eq!(pairs["state"], "xyz");
         let base = [

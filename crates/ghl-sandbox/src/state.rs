@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::Serialize;
 
 pub use super::limits::{LimitDecision, WindowKey, Windows};
-use crate::ghl::types::{Appointment, Contact, CustomFieldDef, Note, Task};
+use ghl_client::types::{Appointment, Contact, CustomFieldDef, Note, Task};
 
 /// Kinds of scripted faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

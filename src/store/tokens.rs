@@ -10,105 +10,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use ghl_client::auth::tokens::{crash_point, LockFuture, TokenVault, AGENCY_PREFIX};
+pub use ghl_client::auth::tokens::{Tokens, UserType};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Format version of a token file.
 const STORE_VERSION: u32 = 1;
-
-/// Whom a grant is for: one location, or an agency (GHL's `user_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum UserType {
-    /// A sub-account's grant: calls the contacts routes of that location.
-    #[default]
-    Location,
-    /// An agency's grant: mints location tokens, lists installed locations.
-    Company,
-}
-
-impl UserType {
-    /// The `user_type` form value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserType::Location => "Location",
-            UserType::Company => "Company",
-        }
-    }
-}
-
-/// The store key of an agency's grant.
-pub fn agency_key(company_id: &str) -> String {
-    format!("{AGENCY_PREFIX}{company_id}")
-}
-
-const AGENCY_PREFIX: &str = "agency-";
-
-/// Tokens of one location or one agency. Debug never shows the secrets.
-#[derive(Clone)]
-pub struct Tokens {
-    /// Location or Company.
-    pub user_type: UserType,
-    /// The location the tokens are for (empty for an agency grant).
-    pub location_id: String,
-    /// The agency (`companyId`), when the answer named it.
-    pub company_id: Option<String>,
-    /// The marketplace app's id (agency grants: what `installedLocations` asks about).
-    pub app_id: Option<String>,
-    /// The OAuth app's client id (not secret).
-    pub client_id: String,
-    /// The token endpoint they came from.
-    pub token_url: String,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// The access token.
-    pub access_token: SecretString,
-    /// The (single-use) refresh token.
-    pub refresh_token: SecretString,
-    /// When the access token expires (Unix seconds).
-    pub expires_at: i64,
-    /// When they were obtained (Unix seconds).
-    pub obtained_at: i64,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("user_type", &self.user_type)
-            .field("location_id", &self.location_id)
-            .field("company_id", &self.company_id)
-            .field("client_id", &self.client_id)
-            .field("scopes", &self.scopes)
-            .field("access_token", &"[redacted]")
-            .field("refresh_token", &"[redacted]")
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
-impl Tokens {
-    /// The key the store files them under: the location id, or `agency-<companyId>`.
-    pub fn key(&self) -> String {
-        match self.user_type {
-            UserType::Location => self.location_id.clone(),
-            UserType::Company => agency_key(self.company_id.as_deref().unwrap_or_default()),
-        }
-    }
-
-    /// Whether the access token expires within `margin_secs` of `now`.
-    pub fn expiring(&self, now: i64, margin_secs: i64) -> bool {
-        self.expires_at - margin_secs <= now
-    }
-
-    /// Whether the grant includes `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
-
-    /// Whether `other` holds the same refresh token (nobody refreshed in between).
-    pub fn same_refresh(&self, other: &Tokens) -> bool {
-        self.refresh_token.expose_secret() == other.refresh_token.expose_secret()
-    }
-}
 
 /// The file's shape.
 #[derive(Serialize, Deserialize)]
@@ -128,14 +36,6 @@ struct TokenFile {
     refresh_token: String,
     expires_at: i64,
     obtained_at: i64,
-}
-
-/// The current Unix time in seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// A directory of token files.
@@ -327,6 +227,37 @@ impl TokenStore {
     }
 }
 
+impl TokenStore {
+    /// This store as the client's [`TokenVault`].
+    pub fn vault(&self) -> std::sync::Arc<dyn TokenVault> {
+        std::sync::Arc::new(self.clone())
+    }
+}
+
+impl TokenVault for TokenStore {
+    fn load(&self, key: &str) -> anyhow::Result<Option<Tokens>> {
+        TokenStore::load(self, key)
+    }
+    fn save(&self, t: &Tokens) -> anyhow::Result<()> {
+        TokenStore::save(self, t)
+    }
+    fn lock<'a>(&'a self, key: &'a str) -> LockFuture<'a> {
+        Box::pin(async move {
+            let held = TokenStore::lock(self, key).await?;
+            Ok(Box::new(held) as ghl_client::auth::tokens::VaultLock)
+        })
+    }
+    fn agencies(&self) -> Vec<String> {
+        TokenStore::agencies(self)
+    }
+    fn place(&self, key: &str) -> String {
+        self.path(key).display().to_string()
+    }
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
 /// An exclusive lock on a location's tokens, released when dropped.
 #[derive(Debug)]
 pub struct StoreLock(#[allow(dead_code)] std::fs::File);
@@ -358,14 +289,6 @@ fn file_stem(location: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Test hook: `GHL_IMPORT_CRASH_AT=<point>` aborts the process there (a crash, not an error).
-pub fn crash_point(point: &str) {
-    if std::env::var("GHL_IMPORT_CRASH_AT").is_ok_and(|p| p == point) {
-        eprintln!("crash injected at {point}");
-        std::process::abort();
-    }
 }
 
 #[cfg(test)]
@@ -434,15 +357,6 @@ mod tests {
             .expect("acquired after release")
             .unwrap()
             .unwrap();
-    }
-
-    #[test]
-    fn debug_never_shows_secrets() {
-        let s = format!("{:?}", tokens("rt-secret-value"));
-        assert!(
-            !s.contains("rt-secret-value") && !s.contains("at-secret"),
-            "{s}"
-        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::contacts::{bad_request, unprocessable, Answer};
 use super::state::State;
-use crate::ghl::types::CustomFieldDef;
+use ghl_client::types::CustomFieldDef;
 
 /// Properties accepted by `POST /contacts/` (spec `CreateContactDto`).
 pub const CREATE_FIELDS: &[&str] = &[

@@ -1,0 +1,3 @@
+//! Every persistent record of the tool: OAuth tokens (`tokens.rs`).
+
+pub mod tokens;
