@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
-    let j = ghl_import::journal::Journal::open(dir.path(), "bench", "loc")?;
+    let j = ghl_import::store::Store::at(dir.path()).journal("bench", "loc")?;
     let started = Instant::now();
     for i in 0..n {
         let key = format!("p{i}@example.com");

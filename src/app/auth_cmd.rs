@@ -84,7 +84,7 @@ async fn login_cmd(c: AuthCommand) -> anyhow::Result<Exit> {
                 .to_owned(),
         ),
     };
-    let store = TokenStore::new(state_dir.as_deref());
+    let store = crate::store::Store::tokens_of(state_dir.as_deref());
     let t = login(LoginOptions {
         app: OAuthApp {
             client_id,
@@ -128,7 +128,7 @@ async fn status_cmd(c: AuthCommand) -> anyhow::Result<Exit> {
     else {
         unreachable!("auth passes status only")
     };
-    let store = TokenStore::new(state_dir.as_deref());
+    let store = crate::store::Store::tokens_of(state_dir.as_deref());
     let (locations, agencies) = match location {
         Some(l) => (vec![l], Vec::new()),
         None => (store.locations(), store.agencies()),
@@ -182,7 +182,7 @@ fn logout_cmd(c: AuthCommand) -> anyhow::Result<Exit> {
     else {
         unreachable!("auth passes logout only")
     };
-    let store = TokenStore::new(state_dir.as_deref());
+    let store = crate::store::Store::tokens_of(state_dir.as_deref());
     let (key, what) = match (location, agency) {
         (_, Some(c)) => (agency_key(&c), format!("agency {c}")),
         (Some(l), None) => (l.clone(), l),

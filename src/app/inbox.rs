@@ -22,8 +22,9 @@ use std::time::SystemTime;
 use super::run::{run_loaded, RunOptions};
 use crate::config::{Inbox, Pipeline, Source};
 use crate::error::{ConfigError, Exit};
-use crate::inbox::{Dropped, FileState, Key, Record};
+use crate::inbox::Dropped;
 use crate::progress::{notice, warning};
+use crate::store::inbox::{FileState, Key, Record};
 
 /// Runs `p` over the ready files of its inbox.
 pub(super) async fn run(p: Pipeline, opts: RunOptions) -> anyhow::Result<Exit> {
@@ -43,11 +44,11 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    let state_dir = super::state_dir_of(&p, opts.state_dir.as_deref());
+    let store = super::store_of(&p, opts.state_dir.as_deref());
     // Rehearsals read the files and leave them (and the record) as they are.
     let moves = !opts.dry_run && !opts.sandbox;
     let _lock = match moves {
-        true => Some(lock(&p, &inbox, &state_dir).await?),
+        true => Some(lock(&p, &inbox, &store).await?),
         false => None,
     };
     let listing = crate::inbox::list(&inbox, SystemTime::now())
@@ -75,7 +76,7 @@ pub(super) async fn run(p: Pipeline, opts: RunOptions) -> anyhow::Result<Exit> {
         })
     };
     let record = match moves {
-        true => Some(Record::open(&state_dir)?),
+        true => Some(store.inbox()?),
         false => None,
     };
     let taker = Taker {
@@ -139,7 +140,7 @@ impl Taker<'_> {
             location: self.location,
             sha256: &sha,
         };
-        let tag = crate::state::stamp(time::OffsetDateTime::now_utc());
+        let tag = crate::disk::stamp(time::OffsetDateTime::now_utc());
         let Some(record) = self.record else {
             // A rehearsal: read it, move nothing.
             let ran = run_loaded(with_file(self.p, &file.path), self.opts.clone()).await;
@@ -154,7 +155,7 @@ impl Taker<'_> {
                 e.run.as_deref().unwrap_or("-"),
                 e.at
             );
-            let id = record.take(key, file, FileState::Duplicate)?;
+            let id = record.take(key, &name, file.size, FileState::Duplicate)?;
             record.end(id, FileState::Duplicate, Some(&to), Some(&note))?;
             notice(&format!(
                 "inbox: {name} not imported again: {note}; moved to {}",
@@ -168,7 +169,7 @@ impl Taker<'_> {
                 e.run.map_or_else(|| "its run".to_owned(), |r| format!("run {r}"))
             ));
         }
-        let id = record.take(key, file, FileState::Started)?;
+        let id = record.take(key, &name, file.size, FileState::Started)?;
         let p = with_file(self.p, &file.path);
         if let Err(e) = precheck(&p) {
             let to = crate::inbox::move_into(&file.path, &self.inbox.failed, &tag)?;
@@ -250,10 +251,8 @@ impl Taker<'_> {
             ));
             return Ok(out_dir.to_owned());
         }
-        let state_dir = super::state_dir_of(self.p, self.opts.state_dir.as_deref());
-        if let Err(e) =
-            crate::history::History::open(&state_dir).and_then(|h| h.moved(out_dir, &to))
-        {
+        let store = super::store_of(self.p, self.opts.state_dir.as_deref());
+        if let Err(e) = store.history().and_then(|h| h.moved(out_dir, &to)) {
             tracing::warn!(error = %e, "Could not record the moved report folder in the run history.");
         }
         Ok(to)
@@ -294,7 +293,7 @@ fn error_file(moved: &Path) -> PathBuf {
 }
 
 fn write_error(moved: &Path, why: &str) -> anyhow::Result<()> {
-    crate::state::write_atomically(
+    crate::disk::write_atomically(
         &error_file(moved),
         format!("{why}\n\nFix the file (or the pipeline) and drop it into the inbox again.\n")
             .as_bytes(),
@@ -305,9 +304,9 @@ fn write_error(moved: &Path, why: &str) -> anyhow::Result<()> {
 async fn lock(
     p: &Pipeline,
     inbox: &Inbox,
-    state_dir: &Path,
-) -> anyhow::Result<super::lease::Lease> {
+    store: &crate::store::Store,
+) -> anyhow::Result<crate::store::lease::Lease> {
     let run = format!("inbox run of {}", p.name);
-    let what = super::lease::Guarded::Inbox(&inbox.dir);
-    super::lease::take(p, state_dir, what, &run, || false).await
+    let what = crate::store::lease::Guarded::Inbox(&inbox.dir);
+    store.leases().take(p, what, &run, || false).await
 }

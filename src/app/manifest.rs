@@ -92,7 +92,7 @@ impl Manifest {
     /// Records a write before it is sent; returns the intent's number for [`Manifest::settle`].
     pub(super) fn intent(&self, i: &Intent<'_>) -> anyhow::Result<u64> {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
-        let at = crate::state::rfc3339(time::OffsetDateTime::now_utc());
+        let at = crate::disk::rfc3339(time::OffsetDateTime::now_utc());
         self.append(&serde_json::json!({
             "action": "intent", "intent": n, "row": i.row, "expect": i.expect.name(),
             "email": i.body.email, "phone": i.body.phone,

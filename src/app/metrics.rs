@@ -209,7 +209,7 @@ impl Metrics {
             if !st.loaded {
                 continue;
             }
-            for status in crate::history::STATUSES {
+            for status in crate::store::history::STATUSES {
                 let _ = self.runs.get_or_create(&vec![
                     ("pipeline", st.pipeline.clone()),
                     ("status", status.to_owned()),

@@ -6,7 +6,6 @@ mod fanout;
 mod files;
 mod inbox;
 mod init;
-mod lease;
 mod login;
 mod manifest;
 mod metrics;
@@ -113,7 +112,7 @@ pub(crate) fn credentials(
                     p.at(&[section, "auth", kind, "client_secret_env"]),
                 ))
             })?;
-            let store = crate::store::tokens::TokenStore::new(state_dir);
+            let store = store_of(p, state_dir).tokens();
             let access = match &t.auth {
                 TargetAuth::Agency { company_id, .. } => {
                     ghl_client::auth::agency::Agency::open(&store.vault(), company_id.as_deref(), secret).map(|agency| {
@@ -228,20 +227,9 @@ pub fn retry_rejects_options(
     })
 }
 
-/// The state folder (journal, incremental marks): `--state-dir`, else `.ghl-import` beside the
-/// pipeline file.
-pub(crate) fn state_dir_of(
-    p: &Pipeline,
-    state_dir: Option<&std::path::Path>,
-) -> std::path::PathBuf {
-    state_dir
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| {
-            p.file
-                .parent()
-                .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
-                .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into())
-        })
+/// The pipeline's store: `--state-dir`, else `.ghl-import` beside the pipeline file.
+pub(crate) fn store_of(p: &Pipeline, state_dir: Option<&std::path::Path>) -> crate::store::Store {
+    crate::store::Store::of_pipeline(state_dir, &p.file)
 }
 
 /// A client for one location with the pipeline's rate limit, retry policy and timeout, and a

@@ -35,10 +35,10 @@ pub(super) fn output_dir(
         }
         None => {
             let parent = p.report.dir.clone().unwrap_or_else(|| PathBuf::from("out"));
-            crate::state::create_private_dir(&parent).map_err(|e| {
+            crate::disk::create_private_dir(&parent).map_err(|e| {
                 ConfigError::new(format!("cannot create the reports folder: {e:#}"))
             })?;
-            let base = parent.join(format!("{}-{}", p.name, crate::state::stamp(at)));
+            let base = parent.join(format!("{}-{}", p.name, crate::disk::stamp(at)));
             // Claimed with a non-recursive create, so two runs started in the same second get
             // two folders.
             let mut dir = base.clone();
@@ -61,7 +61,7 @@ pub(super) fn output_dir(
             }
         }
     };
-    crate::state::create_private_dir(&dir).map_err(|e| {
+    crate::disk::create_private_dir(&dir).map_err(|e| {
         ConfigError::new(format!(
             "cannot create the output folder {}: {e:#}",
             dir.display()

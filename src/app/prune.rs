@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::config::model::Retention;
-use crate::history::{History, RunRow};
+use crate::store::history::{History, RunRow};
 
 /// What pruning removed (or, with `dry_run`, would remove).
 #[derive(Debug, Default)]
@@ -29,7 +29,7 @@ fn expired(rows: &[RunRow], keep: Retention, now: time::OffsetDateTime) -> Vec<&
             let old = keep.days.is_some_and(|d| {
                 r.ended_at
                     .as_deref()
-                    .and_then(crate::state::parse_rfc3339)
+                    .and_then(crate::disk::parse_rfc3339)
                     .is_some_and(|t| now - t > time::Duration::days(i64::from(d)))
             });
             beyond || old
@@ -81,10 +81,11 @@ pub fn prune(
 }
 
 /// `report.keep` after a run of `p` (warnings only: a run never fails over its clean-up).
-pub(super) fn after_run(p: &crate::config::Pipeline, state_dir: &Path) {
+pub(super) fn after_run(p: &crate::config::Pipeline, store: &crate::store::Store) {
     let Some(keep) = p.report.keep else { return };
-    let db = state_dir.join(crate::history::FILE);
-    let result = History::open_file(&db).and_then(|h| prune(&h, &p.name, keep, false));
+    let result = store
+        .history()
+        .and_then(|h| prune(&h, &p.name, keep, false));
     match result {
         Ok(done) if !done.folders.is_empty() => tracing::info!(
             pipeline = %p.name,

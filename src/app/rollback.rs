@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::error::{ConfigError, Exit};
-use crate::journal::Journal;
+use crate::store::journal::Journal;
 use ghl_client::error::ApiError;
 use ghl_client::types::UpdateContact;
 
@@ -104,7 +104,7 @@ impl Unsettled {
             email: text("email"),
             phone: text("phone"),
             at: text("at")
-                .and_then(|t| crate::state::parse_rfc3339(&t))
+                .and_then(|t| crate::disk::parse_rfc3339(&t))
                 .map(std::time::SystemTime::from),
         }
     }
@@ -328,14 +328,15 @@ async fn undo(
         "rollback of {}",
         run_dir.file_name().unwrap_or_default().to_string_lossy()
     );
-    let _lease = super::lease::take(
-        &p,
-        &super::state_dir_of(&p, state_dir),
-        super::lease::Guarded::Location(&t.location_id),
-        &run,
-        || false,
-    )
-    .await?;
+    let _lease = super::store_of(&p, state_dir)
+        .leases()
+        .take(
+            &p,
+            crate::store::lease::Guarded::Location(&t.location_id),
+            &run,
+            || false,
+        )
+        .await?;
     let journal = open_journal(record, &p, t, state_dir)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
@@ -438,8 +439,7 @@ fn open_journal(
     if let Some(path) = record.target.as_ref().and_then(|r| r.journal.as_deref()) {
         return Journal::open_file(Path::new(path)).map(Some);
     }
-    let dir = super::state_dir_of(p, state_dir);
-    let j = Journal::open(&dir, &p.name, &super::target::journal_where(t))?;
+    let j = super::store_of(p, state_dir).journal(&p.name, &super::target::journal_where(t))?;
     Ok(Some(j))
 }
 

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use super::manifest::Expect;
 use crate::config::{FieldPolicy, LoadMode, TagMode};
-use crate::journal::{self, Journal};
 use crate::load::plan::{self as planner, Action, Decision, Planning};
 use crate::load::{Fatal, Loader};
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::record::Record;
+use crate::store::journal::{self, Journal};
 use crate::transform::Prepared;
 use ghl_client::fields::ContactField;
 

@@ -7,7 +7,7 @@ mod around;
 mod attempts;
 pub(super) mod ending;
 mod figures;
-use crate::state::rfc3339;
+use crate::disk::rfc3339;
 pub(super) use around::{notify as notify_webhook, run_id as run_id_of};
 use around::{notify, run_id};
 use attempts::log_finished;
@@ -30,9 +30,8 @@ use super::produce::{planning_pass, produce, stream_from};
 use super::rows::{RowCtx, Step, Stop};
 use crate::config::{self, DedupKey, FieldPolicy, Keep, LoadMode, Sink, Source};
 use crate::error::{ConfigError, Exit};
-use crate::extract::ghl::{GhlReader, Watermark};
+use crate::extract::ghl::GhlReader;
 use crate::extract::SourceReader;
-use crate::journal::Journal;
 use crate::load::csv_sink::CsvSink;
 use crate::load::plan::Planning;
 use crate::load::Loader;
@@ -40,7 +39,8 @@ use crate::outcome::codes;
 use crate::progress::Progress;
 use crate::record::Record;
 use crate::report::{self, Summary};
-use crate::state::StateStore;
+use crate::store::journal::Journal;
+use crate::store::marks::Watermark;
 use crate::transform::dedup::{Dedup, PhoneOwners};
 use crate::transform::profile::Unmapped;
 use crate::transform::Transformer;
@@ -197,7 +197,7 @@ async fn run_in_span(
             let result = run.execute().await;
             let (dir, summary) = run.finished(&result);
             if opts.part_of.is_none() {
-                super::prune::after_run(&p, &super::state_dir_of(&p, opts.state_dir.as_deref()));
+                super::prune::after_run(&p, &super::store_of(&p, opts.state_dir.as_deref()));
             }
             if let (Some(n), Some(url)) = (&p.notify, &webhook) {
                 let id = run_id(&p, started_at);
@@ -265,7 +265,7 @@ struct Run<'a> {
     started: Instant,
     started_at: time::OffsetDateTime,
     /// The run's row in the run history, once it has a report folder.
-    history: std::sync::Mutex<Option<(crate::history::History, i64)>>,
+    history: std::sync::Mutex<Option<(crate::store::history::History, i64)>>,
     /// The report folder, once claimed.
     out_dir: std::sync::Mutex<Option<std::path::PathBuf>>,
 }
@@ -284,9 +284,8 @@ impl Run<'_> {
     /// finish (follow-ups, summary, incremental mark).
     async fn execute(&self) -> anyhow::Result<Exit> {
         let (p, opts) = (self.p, self.opts);
-        let state_dir = super::state_dir_of(p, opts.state_dir.as_deref());
-        let state = StateStore::new(state_dir.clone());
-        let (reader, incremental) = self.open_source(&state).await?;
+        let store = super::store_of(p, opts.state_dir.as_deref());
+        let (reader, incremental) = self.open_source(&store.marks()).await?;
         let headers = reader.headers().clone();
         let transformer = self.transformer(&headers).await?;
         // Follow-up files are read (and their columns checked) before anything is written.
@@ -298,12 +297,12 @@ impl Run<'_> {
         };
         let sink = self.open_sink(&headers)?;
         // One writer per location: held until the run ends (or the process does).
-        let _lease = self.take_lease(&state_dir).await?;
+        let _lease = self.take_lease(&store).await?;
         let out_dir = output_dir(opts, p, self.started_at)?;
-        let journal = self.open_journal(&state_dir)?;
+        let journal = self.open_journal(&store)?;
         super::target::write_record(&out_dir, &self.record(&journal))?;
         *self.out_dir.lock().unwrap_or_else(|e| e.into_inner()) = Some(out_dir.clone());
-        self.history_start(&state_dir, &out_dir);
+        self.history_start(&store, &out_dir);
         let sampler = super::timeline::Sampler::start(self.apis.stats());
         let policies: Vec<(ContactField, FieldPolicy)> = p
             .load
@@ -400,7 +399,7 @@ impl Run<'_> {
             summary.resume = Some(resume_estimate(&summary, time::OffsetDateTime::now_utc()));
         }
         summary.duration_ms = self.started.elapsed().as_millis() as u64;
-        summary.forecast_check = self.forecast_check(&state_dir);
+        summary.forecast_check = self.forecast_check(&store);
         write_json(&out_dir.join(report::SUMMARY_JSON), &summary)?;
         if p.report.rejected_format == config::RejectedFormat::Xlsx {
             if let Err(e) = report::xlsx::write(&out_dir) {
@@ -417,7 +416,7 @@ impl Run<'_> {
             )?;
         }
         if let (Some(location), SourceReader::Ghl(g)) = (&incremental, &reader) {
-            self.advance_mark(&state, location, g, &summary)?;
+            self.advance_mark(&store.marks(), location, g, &summary)?;
         }
         if opts.part_of.is_some() {
             // The multi-location run prints one summary for all.
@@ -432,7 +431,7 @@ impl Run<'_> {
     /// The source reader, and for an incremental GHL source the location its mark belongs to.
     async fn open_source(
         &self,
-        state: &StateStore,
+        marks: &crate::store::marks::Marks,
     ) -> anyhow::Result<(SourceReader, Option<String>)> {
         let (p, opts) = (self.p, self.opts);
         let Source::Ghl(g) = &p.source else {
@@ -444,7 +443,7 @@ impl Run<'_> {
             false => g.api.location_id.clone(),
         };
         let since = match (g.incremental, opts.full_refresh) {
-            (Some(_), false) => state.load_watermark(&p.name, &state_key)?,
+            (Some(_), false) => marks.load_watermark(&p.name, &state_key)?,
             _ => None,
         };
         let r = GhlReader::open(self.apis.client(&g.api).clone(), g.clone(), since)
@@ -510,13 +509,11 @@ impl Run<'_> {
 
     /// The run journal: real targets only (an embedded sandbox starts empty every run), keyed
     /// by pipeline, location and API address.
-    fn open_journal(&self, state_dir: &std::path::Path) -> anyhow::Result<Option<Mutex<Journal>>> {
+    fn open_journal(&self, store: &crate::store::Store) -> anyhow::Result<Option<Mutex<Journal>>> {
         match (&self.p.target, self.opts.dry_run, self.opts.sandbox) {
-            (Some(t), false, false) => Ok(Some(Mutex::new(Journal::open(
-                state_dir,
-                &self.p.name,
-                &super::target::journal_where(t),
-            )?))),
+            (Some(t), false, false) => Ok(Some(Mutex::new(
+                store.journal(&self.p.name, &super::target::journal_where(t))?,
+            ))),
             _ => Ok(None),
         }
     }

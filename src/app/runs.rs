@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::cli::Format;
 use crate::error::{ConfigError, Exit};
-use crate::history::{History, RunRow, JSON_VERSION};
+use crate::store::history::{History, RunRow, JSON_VERSION};
 
 /// `runs prune`: removes old report folders of `pipeline` (a file or a name), else of every
 /// pipeline in the history, as `keep` says.
@@ -20,8 +20,7 @@ pub fn runs_prune(
         )
         .into());
     }
-    let (name, dir) = history_of(pipeline, state_dir)?;
-    let h = History::open_file(&dir.join(crate::history::FILE))?;
+    let (name, h) = history_of(pipeline, state_dir)?;
     let names: Vec<String> = match name {
         Some(n) => vec![n],
         None => {
@@ -53,38 +52,35 @@ pub fn runs_prune(
     Ok(Exit::Ok)
 }
 
-/// The pipeline name (from a file or a name) and the state folder whose history to read.
+/// The pipeline name (from a file or a name) and the run history to read.
 fn history_of(
     pipeline: Option<&str>,
     state_dir: Option<&Path>,
-) -> anyhow::Result<(Option<String>, std::path::PathBuf)> {
+) -> anyhow::Result<(Option<String>, History)> {
     // A pipeline file: its name, and its state folder unless one is given.
     let file = pipeline
         .map(Path::new)
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
-    let (name, dir) = match file {
+    let (name, store) = match file {
         Some(f) => {
             let p = crate::config::load(f)?;
-            let dir = super::state_dir_of(&p, state_dir);
-            (Some(p.name), dir)
+            let store = super::store_of(&p, state_dir);
+            (Some(p.name), store)
         }
         None => (
             pipeline.map(str::to_owned),
-            state_dir
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| crate::history::default_dir(None)),
+            state_dir.map_or_else(crate::store::Store::found, crate::store::Store::at),
         ),
     };
-    let db = dir.join(crate::history::FILE);
-    if !db.is_file() {
-        return Err(ConfigError::new(format!(
+    match store.history_if_any() {
+        Some(h) => Ok((name, h?)),
+        None => Err(ConfigError::new(format!(
             "no run history in {} (runs are recorded in the state folder of the pipelines that ran; \
              pass --state-dir or --pipeline FILE)",
-            dir.display()
+            store.dir().display()
         ))
-        .into());
+        .into()),
     }
-    Ok((name, dir))
 }
 
 /// Lists the last `last` runs (of `pipeline`: a pipeline file or a pipeline name).
@@ -94,9 +90,8 @@ pub fn runs(
     state_dir: Option<&Path>,
     format: Format,
 ) -> anyhow::Result<Exit> {
-    let (name, dir) = history_of(pipeline, state_dir)?;
-    let db = dir.join(crate::history::FILE);
-    let rows = History::open_file(&db)?.list_of(name.as_deref(), last, rehearsals)?;
+    let (name, h) = history_of(pipeline, state_dir)?;
+    let rows = h.list_of(name.as_deref(), last, rehearsals)?;
     match format {
         Format::Json => println!(
             "{}",

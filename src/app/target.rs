@@ -71,7 +71,7 @@ pub fn journal_where(t: &Target) -> String {
 
 /// Writes `run.json` into `dir`.
 pub fn write_record(dir: &Path, r: &RunRecord) -> anyhow::Result<()> {
-    crate::state::write_atomically(
+    crate::disk::write_atomically(
         &dir.join(RUN_JSON),
         &serde_json::to_vec_pretty(r).unwrap_or_default(),
     )

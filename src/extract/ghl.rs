@@ -10,7 +10,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use crate::store::marks::Watermark;
 
 use futures::StreamExt;
 
@@ -45,15 +45,6 @@ pub const CONTACT_COLUMNS: [&str; 20] = [
     "dateAdded",
     "dateUpdated",
 ];
-
-/// Where incremental reading stands: the greatest `dateUpdated` read, and the ids read at it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Watermark {
-    /// RFC 3339 `dateUpdated` of the newest contact read.
-    pub mark: String,
-    /// Ids of the contacts read whose `dateUpdated` equals `mark`.
-    pub ids_at_mark: Vec<String>,
-}
 
 impl Watermark {
     fn observe(&mut self, c: &Contact) {

@@ -131,7 +131,7 @@ impl CsvSink {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        crate::state::create_private_dir(dir)?;
+        crate::disk::create_private_dir(dir)?;
         let tmp = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("writing in {}", dir.display()))?;
         let (file, tmp) = tmp.into_parts();
@@ -192,7 +192,7 @@ impl CsvSink {
 
 /// `contacts.csv` → `contacts-20261129T020000Z.csv` (suffixed `-2`, `-3`… when taken).
 fn new_file_name(path: &Path, at: time::OffsetDateTime) -> PathBuf {
-    let stamp = crate::state::stamp(at);
+    let stamp = crate::disk::stamp(at);
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -46,7 +46,7 @@ pub struct TokenStore {
 
 impl TokenStore {
     /// The store in `state_dir/tokens`, or the default one.
-    pub fn new(state_dir: Option<&Path>) -> Self {
+    pub(super) fn new(state_dir: Option<&Path>) -> Self {
         TokenStore {
             dir: match state_dir {
                 Some(d) => d.join("tokens"),

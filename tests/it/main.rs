@@ -55,3 +55,5 @@ mod flaky;
 mod undo;
 // Operable: no secret echoed, safe in pipes, errors once and without colour in files.
 mod operable;
+// The store reads a state folder written by an earlier release; runs carry on in it.
+mod store_compat;

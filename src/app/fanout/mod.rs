@@ -391,7 +391,7 @@ pub(super) async fn listed_locations(
                         p.file.display()
                     ))
                 })?;
-            let store = crate::store::tokens::TokenStore::new(opts.state_dir.as_deref());
+            let store = crate::app::store_of(p, opts.state_dir.as_deref()).tokens();
             let agency = ghl_client::auth::agency::Agency::open(
                 &store.vault(),
                 company_id.as_deref(),
@@ -445,7 +445,7 @@ fn new_summary(p: &Pipeline, opts: &RunOptions, started_at: time::OffsetDateTime
         location_id: Fanout::PLACEHOLDER.to_owned(),
         base_url: t.map(|t| t.base_url.to_string()).unwrap_or_default(),
         sandbox: opts.sandbox,
-        started_at: crate::state::rfc3339(started_at),
+        started_at: crate::disk::rfc3339(started_at),
         ..Summary::default()
     }
 }

@@ -43,14 +43,14 @@ pub(super) fn finish_part(
     let exit = crate::error::exit_code_for(&err);
     let reason = format!("{err:#}");
     crate::progress::warning(&format!("error: location {location}: {reason}"));
-    crate::state::create_private_dir(dir)?;
+    crate::disk::create_private_dir(dir)?;
     let mut s = Summary {
         version: report::summary::SUMMARY_VERSION,
         pipeline: child.name.clone(),
         pipeline_file: child.file.display().to_string(),
         location_id: location.to_owned(),
         aborted: Some(reason.clone()),
-        started_at: crate::state::rfc3339(time::OffsetDateTime::now_utc()),
+        started_at: crate::disk::rfc3339(time::OffsetDateTime::now_utc()),
         ..Summary::default()
     };
     let not_started = Outcome::Rejected(RowError::new(

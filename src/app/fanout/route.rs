@@ -66,7 +66,7 @@ pub(super) fn partition(
     let mut reader = SourceReader::open(&p.source)?;
     let headers = reader.headers().clone();
     let parts_dir = out_dir.join("parts");
-    crate::state::create_private_dir(&parts_dir)?;
+    crate::disk::create_private_dir(&parts_dir)?;
     let mut rejects = ReportWriter::create(out_dir, &headers, p.report.escape_formulas)?;
     let mut writers: BTreeMap<String, (PathBuf, csv::Writer<std::fs::File>)> = BTreeMap::new();
     let mut counted: BTreeMap<String, u64> = BTreeMap::new();

@@ -6,7 +6,7 @@ use super::*;
 impl Run<'_> {
     /// Records the run in the state folder's run history (a history that cannot be written is
     /// a warning, never a reason not to run).
-    pub(super) fn history_start(&self, state_dir: &std::path::Path, out_dir: &std::path::Path) {
+    pub(super) fn history_start(&self, store: &crate::store::Store, out_dir: &std::path::Path) {
         let (p, opts) = (self.p, self.opts);
         let kind = super::history_kind(opts);
         let location = p
@@ -18,7 +18,7 @@ impl Run<'_> {
                 _ => None,
             });
         let started_at = rfc3339(self.started_at);
-        let start = crate::history::Start {
+        let start = crate::store::history::Start {
             pipeline: &p.name,
             pipeline_file: &p.file,
             location,
@@ -26,7 +26,7 @@ impl Run<'_> {
             started_at: &started_at,
             report_dir: out_dir,
         };
-        match crate::history::History::open(state_dir).and_then(|h| Ok((h.start(&start)?, h))) {
+        match store.history().and_then(|h| Ok((h.start(&start)?, h))) {
             Ok((id, h)) => {
                 *self.history.lock().unwrap_or_else(|e| e.into_inner()) = Some((h, id));
             }
@@ -72,15 +72,11 @@ impl Run<'_> {
     /// the run history and that run's summary.json), for a real run's report.
     pub(super) fn forecast_check(
         &self,
-        state_dir: &std::path::Path,
+        store: &crate::store::Store,
     ) -> Option<report::summary::ForecastCheck> {
         let t = self.p.target.as_ref().filter(|_| !self.opts.dry_run)?;
-        let db = state_dir.join(crate::history::FILE);
-        if !db.is_file() {
-            return None;
-        }
         let started = rfc3339(self.started_at);
-        let h = crate::history::History::open_file(&db).ok()?;
+        let h = store.history_if_any()?.ok()?;
         let dry = h
             .list(Some(&self.p.name), 200)
             .ok()?
@@ -107,16 +103,18 @@ impl Run<'_> {
     /// not runs into their own embedded sandbox).
     pub(super) async fn take_lease(
         &self,
-        state_dir: &std::path::Path,
-    ) -> anyhow::Result<Option<crate::app::lease::Lease>> {
+        store: &crate::store::Store,
+    ) -> anyhow::Result<Option<crate::store::lease::Lease>> {
         let writes = !self.opts.dry_run && !self.opts.sandbox;
         let Some(t) = self.p.target.as_ref().filter(|_| writes) else {
             return Ok(None);
         };
         let run = run_id(self.p, self.started_at);
         let stop = &self.stop;
-        let what = crate::app::lease::Guarded::Location(&t.location_id);
-        crate::app::lease::take(self.p, state_dir, what, &run, || stop.is_stopped())
+        let what = crate::store::lease::Guarded::Location(&t.location_id);
+        store
+            .leases()
+            .take(self.p, what, &run, || stop.is_stopped())
             .await
             .map(Some)
     }
@@ -165,5 +163,5 @@ pub(in crate::app) async fn notify(
 /// A run's id: the pipeline's name and the UTC second it started (`quickstart-20261129T214500Z`),
 /// as in its default report folder, its lease and its log lines.
 pub(in crate::app) fn run_id(p: &config::Pipeline, started_at: time::OffsetDateTime) -> String {
-    format!("{}-{}", p.name, crate::state::stamp(started_at))
+    format!("{}-{}", p.name, crate::disk::stamp(started_at))
 }

@@ -22,8 +22,8 @@ pub(in crate::app) fn history_kind(opts: &RunOptions) -> &'static str {
 /// Records in the history a run of `p` that failed before it started.
 pub(in crate::app) fn record_attempt(p: &config::Pipeline, opts: &RunOptions, e: &anyhow::Error) {
     let location = p.target.as_ref().map(|t| t.location_id.as_str());
-    let state = crate::app::state_dir_of(p, opts.state_dir.as_deref());
-    attempt(&state, (&p.name, &p.file, location), opts, e);
+    let store = crate::app::store_of(p, opts.state_dir.as_deref());
+    attempt(&store, (&p.name, &p.file, location), opts, e);
 }
 
 /// Records in the history a pipeline file that did not load (its name: the file's stem).
@@ -36,11 +36,7 @@ pub(super) fn record_unloaded(opts: &RunOptions, e: &anyhow::Error) {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let state = opts.state_dir.clone().unwrap_or_else(|| {
-        file.parent()
-            .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
-            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into())
-    });
+    let store = crate::store::Store::of_pipeline(opts.state_dir.as_deref(), file);
     // Only a pipeline file (.yaml) that exists: not a data file, a folder or a typo.
     let yaml = file
         .extension()
@@ -48,17 +44,17 @@ pub(super) fn record_unloaded(opts: &RunOptions, e: &anyhow::Error) {
     if !file.is_file() || !yaml {
         return;
     }
-    attempt(&state, (&name, file, None), opts, e);
+    attempt(&store, (&name, file, None), opts, e);
 }
 
 fn attempt(
-    state: &std::path::Path,
+    store: &crate::store::Store,
     (name, file, location): (&str, &std::path::Path, Option<&str>),
     opts: &RunOptions,
     e: &anyhow::Error,
 ) {
-    let now = crate::state::rfc3339(time::OffsetDateTime::now_utc());
-    let start = crate::history::Start {
+    let now = crate::disk::rfc3339(time::OffsetDateTime::now_utc());
+    let start = crate::store::history::Start {
         pipeline: name,
         pipeline_file: file,
         location,
@@ -68,9 +64,7 @@ fn attempt(
     };
     let why = crate::config::redact_secrets(&crate::error::in_words(e));
     let exit = crate::error::exit_code_for(e) as i32;
-    if let Err(err) =
-        crate::history::History::open(state).and_then(|h| h.attempt(&start, exit, &why))
-    {
+    if let Err(err) = store.history().and_then(|h| h.attempt(&start, exit, &why)) {
         tracing::warn!(error = %err, "Could not record the attempt in the run history.");
     }
 }

@@ -46,7 +46,7 @@ pub(super) fn resume_estimate(s: &Summary, now: time::OffsetDateTime) -> report:
     let attempted = (s.rows.created + s.rows.updated + s.rows.unchanged).max(1);
     let per_row = (s.requests.sent as f64 / attempted as f64).max(1.0);
     let requests_needed = (rows_left as f64 * per_row).ceil() as u64;
-    let rfc = crate::state::rfc3339;
+    let rfc = crate::disk::rfc3339;
     let midnight = (now + time::Duration::days(1)).replace_time(time::Time::MIDNIGHT);
     report::summary::Resume {
         rows_left,

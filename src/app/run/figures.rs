@@ -31,7 +31,7 @@ impl Run<'_> {
     /// transient reason (or were never sent) must be read again next time.
     pub(super) fn advance_mark(
         &self,
-        state: &StateStore,
+        marks: &crate::store::marks::Marks,
         location: &str,
         g: &GhlReader,
         summary: &Summary,
@@ -43,7 +43,7 @@ impl Run<'_> {
         if summary.aborted.is_none() && !retry_needed {
             let w: Watermark = g.watermark();
             if !w.mark.is_empty() {
-                state.save_watermark(&self.p.name, location, &w)?;
+                marks.save_watermark(&self.p.name, location, &w)?;
             }
         } else {
             crate::progress::warning(

@@ -281,7 +281,7 @@ fn skipped(
     };
     let when = rfc3339(at);
     let location = p.target.as_ref().map(|t| t.location_id.as_str());
-    let start = crate::history::Start {
+    let start = crate::store::history::Start {
         pipeline: &p.name,
         pipeline_file: &p.file,
         location,
@@ -290,8 +290,8 @@ fn skipped(
         report_dir: Path::new(""),
     };
     let why = format!("skipped: the run of {when} came while the previous one was still going");
-    let state = super::state_dir_of(p, o.state_dir.as_deref());
-    if let Err(e) = crate::history::History::open(&state).and_then(|h| h.skipped(&start, &why)) {
+    let store = super::store_of(p, o.state_dir.as_deref());
+    if let Err(e) = store.history().and_then(|h| h.skipped(&start, &why)) {
         tracing::warn!(error = %e, "Could not record a skipped run in the run history.");
     }
     metrics.record(&p.name, location, -1, "skipped", None);
@@ -431,7 +431,7 @@ fn finished(
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    crate::state::rfc3339(time::OffsetDateTime::from(t))
+    crate::disk::rfc3339(time::OffsetDateTime::from(t))
 }
 
 /// Reads the folder's pipelines again where their files changed.
@@ -539,10 +539,9 @@ fn rescan(dir: &Path, o: &ServeOptions, entries: &mut BTreeMap<PathBuf, Entry>, 
 /// Whether the schedule fired since the pipeline's last recorded run.
 fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
     let Some(s) = &p.schedule else { return false };
-    let db = super::state_dir_of(p, state_dir).join(crate::history::FILE);
-    let last = crate::history::History::open_file(&db)
-        .ok()
-        .filter(|_| db.is_file())
+    let last = super::store_of(p, state_dir)
+        .history_if_any()
+        .and_then(Result::ok)
         .and_then(|h| h.list(Some(&p.name), 1).ok())
         .and_then(|rows| rows.into_iter().next())
         .and_then(|r| {
@@ -556,14 +555,6 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
     s.missed(last, now)
 }
 
-/// Whether `dir` (a state folder) exists or can be made, and takes a file.
-fn writable(dir: &Path) -> Result<(), String> {
-    crate::state::create_private_dir(dir).map_err(|e| format!("{}: {e:#}", dir.display()))?;
-    tempfile::NamedTempFile::new_in(dir)
-        .map(drop)
-        .map_err(|e| format!("{} cannot be written: {e}", dir.display()))
-}
-
 /// The folder's pipelines as `/status` and the metrics show them.
 fn states(
     entries: &BTreeMap<PathBuf, Entry>,
@@ -572,10 +563,10 @@ fn states(
     // Each state folder is tried once per scan, however many pipelines share it.
     let mut tried: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
     let mut state_error = |p: &Pipeline| {
-        let dir = super::state_dir_of(p, state_dir);
+        let store = super::store_of(p, state_dir);
         tried
-            .entry(dir)
-            .or_insert_with_key(|d| writable(d).err())
+            .entry(store.dir().to_path_buf())
+            .or_insert_with(|| store.writable().err())
             .clone()
     };
     entries
@@ -670,7 +661,7 @@ async fn run_one(
         .collect();
     if runs.is_empty() && result.is_err() {
         // It did not start and left no row of its own (a busy location).
-        let status = crate::history::status_of(Some(exit as i32), None);
+        let status = crate::store::history::status_of(Some(exit as i32), None);
         metrics.record(&p.name, location, exit as i32, status, None);
     }
     for r in runs.iter().rev() {
@@ -690,7 +681,7 @@ async fn run_one(
 }
 
 /// A run of the history as `/runs` and `/status` show it.
-fn link_of(r: &crate::history::RunRow) -> super::metrics::RunLink {
+fn link_of(r: &crate::store::history::RunRow) -> super::metrics::RunLink {
     let n = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
     super::metrics::RunLink {
         pipeline: r.pipeline.clone(),
@@ -708,11 +699,14 @@ fn link_of(r: &crate::history::RunRow) -> super::metrics::RunLink {
 }
 
 /// The newest `n` runs of `p` in its run history (none when it has no history yet).
-fn newest_runs(p: &Pipeline, state_dir: Option<&Path>, n: usize) -> Vec<crate::history::RunRow> {
-    let db = super::state_dir_of(p, state_dir).join(crate::history::FILE);
-    db.is_file()
-        .then(|| crate::history::History::open_file(&db).ok())
-        .flatten()
+fn newest_runs(
+    p: &Pipeline,
+    state_dir: Option<&Path>,
+    n: usize,
+) -> Vec<crate::store::history::RunRow> {
+    super::store_of(p, state_dir)
+        .history_if_any()
+        .and_then(Result::ok)
         .and_then(|h| h.list(Some(&p.name), n).ok())
         .unwrap_or_default()
 }
@@ -728,10 +722,13 @@ fn recall(
     state_dir: Option<&Path>,
     metrics: &super::metrics::Metrics,
 ) {
-    let mut runs: Vec<crate::history::RunRow> = Vec::new();
+    let mut runs: Vec<crate::store::history::RunRow> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for p in entries.values().filter_map(|e| e.pipeline.as_ref()) {
-        if seen.insert((super::state_dir_of(p, state_dir), p.name.clone())) {
+        if seen.insert((
+            super::store_of(p, state_dir).dir().to_path_buf(),
+            p.name.clone(),
+        )) {
             runs.extend(newest_runs(p, state_dir, RECALLED));
         }
     }

@@ -119,7 +119,7 @@ impl Settle {
     /// Every contact updated since the lag (and the clock skew) before the index was read.
     async fn changed_since(&self) -> Result<Index, ApiError> {
         let lag = time::Duration::try_from(self.lag).unwrap_or(time::Duration::ZERO);
-        let since = crate::state::rfc3339(self.read_wall - lag - CLOCK_SKEW);
+        let since = crate::disk::rfc3339(self.read_wall - lag - CLOCK_SKEW);
         let filter = serde_json::json!({
             "field": "dateUpdated", "operator": "range", "value": {"gte": since}
         });

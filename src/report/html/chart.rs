@@ -15,7 +15,7 @@ const COLOURS: [&str; LINES] = ["#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00
 
 /// Each location's ticks on the run's clock, busiest first (at most [`LINES`]).
 pub(super) fn series(dir: &Path, s: &Value) -> Vec<(String, Vec<Tick>)> {
-    let parse = |v: &Value| v.as_str().and_then(crate::state::parse_rfc3339);
+    let parse = |v: &Value| v.as_str().and_then(crate::disk::parse_rfc3339);
     let Some(start) = parse(&s["started_at"]) else {
         return Vec::new();
     };

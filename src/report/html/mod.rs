@@ -35,7 +35,7 @@ const CELL: usize = 160;
 pub fn write(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     let html = render(dir)?;
     let path = dir.join(REPORT_HTML);
-    crate::state::write_atomically(&path, html.as_bytes())?;
+    crate::disk::write_atomically(&path, html.as_bytes())?;
     Ok(path)
 }
 
@@ -177,7 +177,7 @@ impl Page {
     /// A timestamp shown to the second (`2026-12-07 16:44:06 UTC`), its exact value in `data-v`.
     fn fig_time(&mut self, s: &Value, path: &str) {
         let raw = shown(at(s, path));
-        let nice = crate::state::parse_rfc3339(&raw)
+        let nice = crate::disk::parse_rfc3339(&raw)
             .and_then(|t| {
                 t.format(time::macros::format_description!(
                     "[year]-[month]-[day] [hour]:[minute]:[second] UTC"

@@ -46,12 +46,16 @@ pub fn payload_hash(body: &UpsertContact, follow_ups: &impl serde::Serialize) ->
 
 impl Journal {
     /// Opens (creating if needed) the journal of `pipeline` writing to `location`.
-    pub fn open(state_dir: &Path, pipeline: &str, location: &str) -> anyhow::Result<Journal> {
+    pub(super) fn open(
+        state_dir: &Path,
+        pipeline: &str,
+        location: &str,
+    ) -> anyhow::Result<Journal> {
         let dir = state_dir.join("journal");
-        crate::state::create_private_dir(&dir)?;
+        crate::disk::create_private_dir(&dir)?;
         let path = dir.join(format!(
             "{}.sqlite",
-            crate::state::file_key(pipeline, location)
+            crate::disk::file_key(pipeline, location)
         ));
         Self::open_file(&path)
     }
@@ -192,7 +196,7 @@ impl Journal {
         Ok(self
             .lookup(key)?
             .filter(|e| e.state == "intent" && e.contact_id.is_none())
-            .and_then(|e| crate::state::parse_rfc3339(&e.at))
+            .and_then(|e| crate::disk::parse_rfc3339(&e.at))
             .map(std::time::SystemTime::from))
     }
 }

@@ -3,7 +3,7 @@
 //! report folder. A run is recorded when it starts and completed when it ends; one that never
 //! ends (killed, crashed) stays `unfinished`. `ghl-import runs` lists it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use rusqlite::{params, Connection};
@@ -114,13 +114,13 @@ pub const STATUSES: [&str; 8] = [
 
 impl History {
     /// The history of a state folder (created if needed).
-    pub fn open(state_dir: &Path) -> anyhow::Result<History> {
-        crate::state::create_private_dir(state_dir)?;
+    pub(super) fn open(state_dir: &Path) -> anyhow::Result<History> {
+        crate::disk::create_private_dir(state_dir)?;
         Self::open_file(&state_dir.join(FILE))
     }
 
     /// The history in `path`.
-    pub fn open_file(path: &Path) -> anyhow::Result<History> {
+    pub(super) fn open_file(path: &Path) -> anyhow::Result<History> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening the run history {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -285,23 +285,6 @@ impl History {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-}
-
-/// Where `runs` looks without `--state-dir`: the state folder beside `pipeline` when given,
-/// else `pipelines/.ghl-import` when it exists, else `.ghl-import`.
-pub fn default_dir(pipeline: Option<&Path>) -> PathBuf {
-    if let Some(p) = pipeline {
-        return p
-            .parent()
-            .map(|d| d.join(crate::state::DEFAULT_STATE_DIR))
-            .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into());
-    }
-    let in_pipelines = Path::new("pipelines").join(crate::state::DEFAULT_STATE_DIR);
-    if in_pipelines.is_dir() {
-        in_pipelines
-    } else {
-        crate::state::DEFAULT_STATE_DIR.into()
     }
 }
 

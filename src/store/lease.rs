@@ -121,10 +121,10 @@ fn holder_of(file: &mut File) -> String {
         .unwrap_or_else(|_| "another run".to_owned())
 }
 
-/// Takes `location`'s lease for `holder`. With [`OnBusy::Skip`] a taken lease is a [`Busy`]
+/// Takes the lease of `what` for `holder`. With [`OnBusy::Skip`] a taken lease is a [`Busy`]
 /// error at once; with [`OnBusy::Wait`] the run waits (saying so once) until the lease is free,
 /// or until `stopped` says the run was stopped (then `Ok(None)`).
-pub async fn acquire(
+async fn acquire(
     state_dir: &Path,
     what: Guarded<'_>,
     holder: &Holder,
@@ -133,7 +133,7 @@ pub async fn acquire(
 ) -> anyhow::Result<Option<Lease>> {
     let path = lock_path(state_dir, &what.key());
     if let Some(dir) = path.parent() {
-        crate::state::create_private_dir(dir)?;
+        crate::disk::create_private_dir(dir)?;
     }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -187,22 +187,38 @@ pub async fn acquire(
 
 /// Takes the lease of `what` for a run (or rollback) named `run` of pipeline `p`, as
 /// `p.load.on_busy` says; a run stopped while it waits ends with an error (exit 1).
-pub(crate) async fn take(
-    p: &crate::config::Pipeline,
-    state_dir: &Path,
-    what: Guarded<'_>,
-    run: &str,
-    stopped: impl Fn() -> bool,
-) -> anyhow::Result<Lease> {
-    let holder = Holder {
-        run: run.to_owned(),
-        pipeline: p.file.display().to_string(),
-        pid: std::process::id(),
-        since: crate::state::rfc3339(time::OffsetDateTime::now_utc()),
-    };
-    acquire(state_dir, what, &holder, p.load.on_busy, stopped)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("stopped while waiting for {}", what.describe()))
+/// The leases of a state folder (`leases/<key>.lock`).
+#[derive(Debug, Clone)]
+pub struct Leases {
+    dir: PathBuf,
+}
+
+impl Leases {
+    pub(super) fn new(state_dir: &Path) -> Leases {
+        Leases {
+            dir: state_dir.to_path_buf(),
+        }
+    }
+
+    /// Takes the lease of `what` for a run (or rollback) named `run` of pipeline `p`, as
+    /// `p.load.on_busy` says; a run stopped while it waits ends with an error (exit 1).
+    pub async fn take(
+        &self,
+        p: &crate::config::Pipeline,
+        what: Guarded<'_>,
+        run: &str,
+        stopped: impl Fn() -> bool,
+    ) -> anyhow::Result<Lease> {
+        let holder = Holder {
+            run: run.to_owned(),
+            pipeline: p.file.display().to_string(),
+            pid: std::process::id(),
+            since: crate::disk::rfc3339(time::OffsetDateTime::now_utc()),
+        };
+        acquire(&self.dir, what, &holder, p.load.on_busy, stopped)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("stopped while waiting for {}", what.describe()))
+    }
 }
 
 #[cfg(test)]
