@@ -199,9 +199,21 @@ struct ThrottleState {
     capped: bool,
     /// Still in the first window: what it has free goes at once.
     bursting: bool,
-    /// The freshest answer's `X-RateLimit-Daily-Remaining`, its request's number, and when it
-    /// came.
-    daily: Option<(u64, u64, Instant)>,
+    /// The freshest answer's `X-RateLimit-Daily-Remaining`.
+    daily: Option<Daily>,
+}
+
+/// What the freshest answer (by request number) said of the day's allowance.
+#[derive(Debug, Clone, Copy)]
+struct Daily {
+    /// Its request's number.
+    seq: u64,
+    /// When its request was sent.
+    sent: Instant,
+    /// `X-RateLimit-Daily-Remaining`.
+    remaining: u64,
+    /// When the answer came.
+    at: Instant,
 }
 
 impl ThrottleState {
@@ -383,18 +395,24 @@ impl ThrottleState {
     /// When the day's allowance is taken up by requests still unanswered: look again soon (their
     /// answers say whether it is spent, and a spent allowance stops the run). `None` while it
     /// has room, or when nothing is in flight (the next answer says it is spent).
+    ///
+    /// Taken are the requests sent after that answer's, and those sent before it that may
+    /// have reached the server after it (answered after it was sent): requests on several
+    /// connections arrive in any order, and the answer's count holds only those that came
+    /// first.
     fn daily_wait(&self, now: Instant) -> Option<Instant> {
-        let (seq, remaining, _) = self.daily?;
-        let after = self.sent.partition_point(|s| s.seq <= seq);
-        let taken = (self.sent.len() - after) as u64;
-        let flying = self.sent.iter().skip(after).any(|s| s.answered.is_none());
-        (taken >= remaining && flying).then(|| now + self.limit.step())
+        let d = self.daily?;
+        let unseen =
+            |s: &&Slot| s.seq > d.seq || (s.seq < d.seq && s.answered.is_none_or(|a| a > d.sent));
+        let taken = self.sent.iter().filter(unseen).count() as u64;
+        let flying = self.sent.iter().any(|s| s.answered.is_none());
+        (taken >= d.remaining && flying).then(|| now + self.limit.step())
     }
 
     /// Whether an answer said the day's allowance is spent (for [`DAILY_RECHECK`]: a long-lived
     /// client then tries again, in case the day turned).
     fn daily_spent(&self, now: Instant) -> bool {
-        matches!(self.daily, Some((_, 0, when)) if now.duration_since(when) < DAILY_RECHECK)
+        matches!(self.daily, Some(d) if d.remaining == 0 && now.duration_since(d.at) < DAILY_RECHECK)
     }
 
     /// Forgets requests that can no longer matter: answered ones that left the window more than
@@ -524,7 +542,7 @@ impl Throttle {
     /// What the answer to the latest request that said so gave as the day's allowance left
     /// (`X-RateLimit-Daily-Remaining`): answers that overtake each other do not turn it back.
     pub fn daily_remaining(&self) -> Option<u64> {
-        self.lock().daily.map(|(_, left, _)| left)
+        self.lock().daily.map(|d| d.remaining)
     }
 
     /// The mean answer time measured so far.
@@ -606,8 +624,18 @@ impl Throttle {
             s.remaining = info.remaining.filter(|_| info.max.is_some());
         }
         if let Some(d) = info.daily_remaining {
-            if g.daily.is_none_or(|(seq, _, _)| sent.seq > seq) {
-                g.daily = Some((sent.seq, d, now));
+            // The server's count only falls within a day, whatever order the answers come in:
+            // a lower one is fresher; a higher one counts only from a request sent after the
+            // last was known (the day turned), not from one that crossed it on the way.
+            if g.daily
+                .is_none_or(|old| d < old.remaining || sent.at > old.at)
+            {
+                g.daily = Some(Daily {
+                    seq: sent.seq,
+                    sent: sent.at,
+                    remaining: d,
+                    at: now,
+                });
             }
         }
         let mut change = None;

@@ -272,6 +272,51 @@ async fn no_request_goes_beyond_the_days_allowance() {
 }
 
 #[tokio::test]
+async fn a_request_in_flight_counts_against_the_days_allowance_whichever_answer_comes_first() {
+    // Three left today; a and b go on two connections and b reaches the server first: its
+    // answer says one is left, and that one is a's, still on its way.
+    let t = throttle(20, 400).await;
+    let daily = |left| RateLimitInfo {
+        daily_remaining: Some(left),
+        ..advertised(20, 400, None)
+    };
+    let s = t.acquire().await.unwrap().0;
+    t.observe(&daily(3), s, false);
+    let (a, b) = (t.acquire().await.unwrap().0, t.acquire().await.unwrap().0);
+    t.observe(&daily(1), b, false);
+    let next = tokio::time::timeout(Duration::from_millis(100), t.acquire()).await;
+    assert!(
+        next.is_err(),
+        "a request went while a took the last of the day"
+    );
+    t.observe(&daily(0), a, false);
+    assert!(matches!(t.acquire().await, Err(DailySpent)));
+}
+
+#[tokio::test]
+async fn a_higher_count_that_crossed_a_lower_one_on_the_way_is_not_believed() {
+    // b was counted last (nothing left), then c's and a's answers come saying more was left
+    // when the server counted them: the day's allowance is still spent.
+    let t = throttle(20, 400).await;
+    let daily = |left| RateLimitInfo {
+        daily_remaining: Some(left),
+        ..advertised(20, 400, None)
+    };
+    let s = t.acquire().await.unwrap().0;
+    t.observe(&daily(3), s, false);
+    let (a, b, c) = (
+        t.acquire().await.unwrap().0,
+        t.acquire().await.unwrap().0,
+        t.acquire().await.unwrap().0,
+    );
+    t.observe(&daily(0), b, false);
+    t.observe(&daily(1), c, false);
+    t.observe(&daily(2), a, false);
+    assert_eq!(t.daily_remaining(), Some(0));
+    assert!(matches!(t.acquire().await, Err(DailySpent)));
+}
+
+#[tokio::test]
 async fn no_window_ever_holds_more_than_max() {
     // 20 per 200 ms, 70 requests answered at once: at most 20 in any 200 ms, so they take at
     // least three intervals.
