@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use std::time::Duration;
+use ghl_sandbox::Fault;
 
-use ghl_sandbox::{Fault, SandboxConfig};
+pub use crate::options::Format;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -131,7 +131,7 @@ pub enum Command {
         /// Only the pipelines of shard INDEX of COUNT (by location: a location's pipelines are
         /// all in one shard), e.g. `--shard $(JOB_COMPLETION_INDEX)/4` in a Kubernetes Indexed Job.
         #[arg(long, value_name = "INDEX/COUNT")]
-        shard: Option<crate::app::Shard>,
+        shard: Option<crate::options::Shard>,
         /// Run every pipeline (of the shard) once, side by side, and exit with the worst exit
         /// code; schedules are not read and no endpoint is served.
         #[arg(long)]
@@ -415,50 +415,8 @@ pub struct SandboxArgs {
     pub seed_contacts: usize,
 }
 
-impl TryFrom<SandboxArgs> for SandboxConfig {
-    type Error = anyhow::Error;
-
-    fn try_from(a: SandboxArgs) -> anyhow::Result<Self> {
-        let mut seed = match &a.seed {
-            Some(path) => ghl_sandbox::read_seed_file(path)
-                .map_err(|e| crate::error::ConfigError::new(e.to_string()))?,
-            None => Vec::new(),
-        };
-        if a.seed_contacts > 0 {
-            seed.extend(ghl_sandbox::synthetic_seed(&a.locations, a.seed_contacts));
-        }
-        Ok(SandboxConfig {
-            port: a.port,
-            locations: a.locations,
-            token: a.token,
-            allow_duplicates: a.allow_duplicates,
-            rate_max: a.rate_max,
-            rate_interval: Duration::from_millis(a.rate_interval_ms),
-            daily_limit: a.daily_limit,
-            other_app_requests: a.other_app_requests,
-            search_lag: Duration::from_millis(a.search_lag_ms),
-            oauth: ghl_sandbox::oauth::OAuthConfig {
-                client_id: a.oauth_client_id,
-                client_secret: a.oauth_client_secret,
-                access_ttl: Duration::from_secs(a.access_token_ttl_secs),
-            },
-            faults: a.faults,
-            seed,
-        })
-    }
-}
-
 fn parse_fault(s: &str) -> Result<Fault, String> {
     s.parse()
-}
-
-/// Output format of listing commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Aligned columns.
-    Table,
-    /// One JSON document with a `version`.
-    Json,
 }
 
 /// How log lines are written.

@@ -5,19 +5,22 @@
 //! and `sandbox` is the embedded emulator of the API that the quickstart and the tests target.
 //! See ARCHITECTURE.md for the map.
 
-pub mod app;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod disk;
+pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod inbox;
 pub mod load;
 pub mod notify;
+pub mod options;
 pub mod outcome;
 pub mod progress;
 pub mod record;
 pub mod report;
 pub mod schedule;
+pub mod serve;
 pub mod store;
 pub mod transform;

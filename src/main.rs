@@ -4,8 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ghl_import::app::{self, RunOptions};
-use ghl_import::cli::{Cli, Command, Format, LogFormat};
+use ghl_import::cli::{Cli, Command, LogFormat};
 use ghl_import::error::{exit_code_for, Exit};
 
 /// mimalloc: rows are allocated on the transform threads and freed on the writer's, the case
@@ -46,84 +45,12 @@ fn main() -> ExitCode {
             return Exit::Fatal.into();
         }
     };
-    match rt.block_on(dispatch(cli.command)) {
+    match rt.block_on(ghl_import::cmd::dispatch(cli.command)) {
         Ok(code) => code.into(),
         Err(e) => {
             report_error(&e);
             exit_code_for(&e).into()
         }
-    }
-}
-
-/// Runs one command.
-async fn dispatch(command: Command) -> anyhow::Result<Exit> {
-    match command {
-        c @ Command::Run { .. } => run_cmd(c).await,
-        c @ Command::RetryRejects { .. } => retry_rejects_cmd(c).await,
-        c @ Command::Validate { .. } => validate_cmd(c).await,
-        c @ Command::Preview { .. } => preview_cmd(c).await,
-        c @ Command::Serve { .. } => serve_cmd(c).await,
-        c @ (Command::Completions { .. } | Command::Man) => generated_docs(c),
-        Command::Report { run } => report_cmd(&run),
-        Command::Runs {
-            action:
-                Some(ghl_import::cli::RunsAction::Prune {
-                    keep_days,
-                    keep_runs,
-                    dry_run,
-                }),
-            pipeline,
-            state_dir,
-            ..
-        } => app::runs_prune(
-            pipeline.as_deref(),
-            state_dir.as_deref(),
-            ghl_import::config::model::Retention {
-                days: keep_days,
-                runs: keep_runs,
-            },
-            dry_run,
-        ),
-        Command::Runs {
-            action: None,
-            pipeline,
-            last,
-            kind,
-            state_dir,
-            format,
-            json,
-        } => {
-            let format = if json { Format::Json } else { format };
-            let rehearsals = match kind {
-                ghl_import::cli::RunsKind::All => None,
-                ghl_import::cli::RunsKind::Real => Some(false),
-                ghl_import::cli::RunsKind::Rehearsal => Some(true),
-            };
-            app::runs(
-                pipeline.as_deref(),
-                (last, rehearsals),
-                state_dir.as_deref(),
-                format,
-            )
-        }
-        Command::Rollback {
-            run,
-            state_dir,
-            created_only,
-        } => app::rollback(&run, state_dir.as_deref(), created_only).await,
-        Command::Auth(cmd) => app::auth(cmd).await,
-        Command::Init {
-            input,
-            out,
-            sample,
-            force,
-        } => app::init(&app::InitOptions {
-            input,
-            out,
-            sample,
-            force,
-        }),
-        Command::Sandbox(args) => app::sandbox(args.try_into()?).await.map(|()| Exit::Ok),
     }
 }
 
@@ -135,159 +62,6 @@ fn report_error(e: &anyhow::Error) {
     } else {
         eprintln!("error: {}", ghl_import::error::in_words(e));
     }
-}
-
-async fn run_cmd(c: Command) -> anyhow::Result<Exit> {
-    let Command::Run {
-        pipeline,
-        sandbox,
-        out,
-        force,
-        quiet,
-        dry_run,
-        full_refresh,
-        state_dir,
-        seed_contacts,
-        format,
-    } = c
-    else {
-        unreachable!("dispatch passes run only")
-    };
-    app::run(RunOptions {
-        pipeline,
-        sandbox,
-        seed_contacts,
-        out,
-        quiet,
-        full_refresh,
-        state_dir,
-        dry_run,
-        source_override: None,
-        retry_scope: None,
-        retry_of: None,
-        force,
-        json: format == Format::Json,
-        part_of: None,
-        source_shown: None,
-        only_location: None,
-        shard: None,
-    })
-    .await
-}
-
-async fn retry_rejects_cmd(c: Command) -> anyhow::Result<Exit> {
-    let Command::RetryRejects {
-        run,
-        sandbox,
-        out,
-        force,
-        quiet,
-        include,
-        state_dir,
-    } = c
-    else {
-        unreachable!("dispatch passes retry-rejects only")
-    };
-    let scope = app::RetryScope {
-        duplicates: include.iter().any(|i| i == "duplicates"),
-    };
-    let mut opts = app::retry_rejects_options(&run, sandbox, scope)?;
-    opts.out = out;
-    opts.force = force;
-    opts.quiet = quiet;
-    opts.state_dir = state_dir;
-    app::run(opts).await
-}
-
-async fn validate_cmd(c: Command) -> anyhow::Result<Exit> {
-    let Command::Validate {
-        pipeline,
-        sandbox,
-        state_dir,
-        live,
-        format,
-    } = c
-    else {
-        unreachable!("dispatch passes validate only")
-    };
-    let o = app::ValidateOptions {
-        sandbox,
-        state_dir: state_dir.as_deref(),
-        live,
-        json: format == Format::Json,
-    };
-    Ok(app::validate(&pipeline, o).await)
-}
-
-async fn preview_cmd(c: Command) -> anyhow::Result<Exit> {
-    let Command::Preview {
-        pipeline,
-        rows,
-        row,
-        format,
-        live,
-        state_dir,
-    } = c
-    else {
-        unreachable!("dispatch passes preview only")
-    };
-    let o = app::PreviewOptions {
-        rows: match row {
-            Some(n) => app::PreviewRows::Number(n),
-            None => app::PreviewRows::First(rows),
-        },
-        json: format == Format::Json,
-        live,
-        state_dir: state_dir.as_deref(),
-    };
-    app::preview(&pipeline, o).await
-}
-
-async fn serve_cmd(c: Command) -> anyhow::Result<Exit> {
-    let Command::Serve {
-        dir,
-        state_dir,
-        listen,
-        allow_remote,
-        max_runs,
-        shard,
-        once,
-    } = c
-    else {
-        unreachable!("dispatch passes serve only")
-    };
-    app::serve(app::ServeOptions {
-        dir,
-        state_dir,
-        listen,
-        allow_remote,
-        max_runs: usize::from(max_runs),
-        shard,
-        once,
-    })
-    .await
-}
-
-/// `completions <shell>` and `man`, from the argument parser.
-fn generated_docs(c: Command) -> anyhow::Result<Exit> {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
-    match c {
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut cmd, "ghl-import", &mut std::io::stdout())
-        }
-        _ => clap_mangen::Man::new(cmd)
-            .render(&mut std::io::stdout())
-            .map_err(|e| anyhow::anyhow!("writing the man page: {e}"))?,
-    }
-    Ok(Exit::Ok)
-}
-
-/// `report <run-dir>`: report.html built again; its path on stdout.
-fn report_cmd(run: &std::path::Path) -> anyhow::Result<Exit> {
-    let path = ghl_import::report::html::write(run)
-        .map_err(|e| ghl_import::error::ConfigError::new(format!("{e:#}")))?;
-    println!("{}", path.display());
-    Ok(Exit::Ok)
 }
 
 fn init_tracing(verbose: u8, format: LogFormat) {

@@ -208,3 +208,23 @@ impl Outcome {
         }
     }
 }
+
+/// A value of a loaded row that is not in its field: invalid (and the policy drops it) or a
+/// `first_of` field's other value. Reported in rejected_values.csv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedValue {
+    /// The field it was for (`dateOfBirth`, `custom_fields.<key>`).
+    pub field: String,
+    /// The source column(s).
+    pub column: String,
+    /// The value as the rule produced it (the cell, for a plain column).
+    pub value: String,
+    /// Why: a reject code (`invalid_date`…) or `extra_value`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+    /// Where it was kept instead (`note`), if anywhere.
+    pub kept_in: Option<&'static str>,
+}

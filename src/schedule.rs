@@ -10,7 +10,18 @@ use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 
-use crate::config::CatchUp;
+use serde::Deserialize;
+
+/// What a missed scheduled run becomes.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Wait for the next time.
+    #[default]
+    Skip,
+    /// Run once at start, however many were missed.
+    Once,
+}
 
 /// A checked schedule.
 #[derive(Debug, Clone)]

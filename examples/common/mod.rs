@@ -115,7 +115,7 @@ pub async fn run_on_sandbox(
     // SAFETY of intent: single-threaded at this point of the benchmark; the variable is ours.
     unsafe { std::env::set_var("BENCH_TOKEN", sb.token()) };
     let t = Instant::now();
-    let code = ghl_import::app::run(ghl_import::app::RunOptions {
+    let code = ghl_import::engine::run(ghl_import::engine::RunOptions {
         pipeline: pfile,
         quiet: true,
         ..Default::default()

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+pub use crate::schedule::CatchUp;
+
 /// `schedule:` — for `ghl-import serve`.
 #[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -15,17 +17,6 @@ pub struct ScheduleConfig {
     /// A run missed while `serve` was not running: `skip` it, or run `once` at start.
     #[serde(default)]
     pub catch_up: CatchUp,
-}
-
-/// What a missed scheduled run becomes.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum CatchUp {
-    /// Wait for the next time.
-    #[default]
-    Skip,
-    /// Run once at start, however many were missed.
-    Once,
 }
 
 /// `notify:` — a short JSON summary posted to a webhook (Slack- and Teams-compatible `text`)

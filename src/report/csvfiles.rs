@@ -81,7 +81,7 @@ pub fn write_value_lines<W: std::io::Write>(
     w: &mut csv::Writer<W>,
     escape: bool,
     row: u64,
-    dropped: &[crate::transform::DroppedValue],
+    dropped: &[crate::outcome::DroppedValue],
     contact_id: &str,
 ) -> anyhow::Result<()> {
     let row = row.to_string();
@@ -213,7 +213,7 @@ impl ReportWriter {
     pub fn write_values(
         &mut self,
         row: u64,
-        dropped: &[crate::transform::DroppedValue],
+        dropped: &[crate::outcome::DroppedValue],
         contact_id: &str,
     ) -> anyhow::Result<()> {
         write_value_lines(&mut self.values, self.escape, row, dropped, contact_id)

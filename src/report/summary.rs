@@ -141,7 +141,7 @@ pub struct ValueCounts {
 
 impl ValueCounts {
     /// Counts one row's reported values.
-    pub fn count(&mut self, dropped: &[crate::transform::DroppedValue]) {
+    pub fn count(&mut self, dropped: &[crate::outcome::DroppedValue]) {
         for d in dropped {
             self.reported += 1;
             self.kept_in_note += u64::from(d.kept_in.is_some());

@@ -13,6 +13,8 @@ pub mod profile;
 pub(crate) use columns::resolve_columns;
 use map::Resolved;
 
+pub use crate::outcome::DroppedValue;
+
 use crate::config::mapping::{OnInvalid, Others};
 use crate::config::{Pipeline, RequiredKey};
 use crate::error::ConfigErrors;
@@ -60,26 +62,6 @@ pub const KEPT_IN_NOTE: &str = "note";
 
 /// The title of the note that keeps a row's values that no field took.
 pub const KEPT_NOTE_TITLE: &str = "Values not loaded into fields (ghl-import)";
-
-/// A value of a loaded row that is not in its field: invalid (and the policy drops it) or a
-/// `first_of` field's other value. Reported in rejected_values.csv.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DroppedValue {
-    /// The field it was for (`dateOfBirth`, `custom_fields.<key>`).
-    pub field: String,
-    /// The source column(s).
-    pub column: String,
-    /// The value as the rule produced it (the cell, for a plain column).
-    pub value: String,
-    /// Why: a reject code (`invalid_date`…) or `extra_value`.
-    pub code: &'static str,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub hint: String,
-    /// Where it was kept instead (`note`), if anywhere.
-    pub kept_in: Option<&'static str>,
-}
 
 /// The note that keeps the values the pipeline sends to a note (`invalid: note`, `others: note`).
 fn kept_note(dropped: &[DroppedValue]) -> Option<followup::NoteOp> {

@@ -57,3 +57,5 @@ mod undo;
 mod operable;
 // The store reads a state folder written by an earlier release; runs carry on in it.
 mod store_compat;
+// The shape of the code: no circle between modules, the engine apart from the commands.
+mod shape;

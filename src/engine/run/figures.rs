@@ -71,7 +71,7 @@ impl Run<'_> {
                 .map(|t| t.location_id.clone())
                 .unwrap_or_default(),
             base_url: match (&self.apis.sandbox, &p.target) {
-                (Some(sb), _) => sb.base_url(),
+                (Some(sb), _) => sb.api().base_url.as_str().trim_end_matches('/').to_owned(),
                 (None, Some(t)) => t.base_url.to_string(),
                 (None, None) => String::new(),
             },
@@ -82,8 +82,11 @@ impl Run<'_> {
     }
 
     /// Where this run writes, for `run.json` (read by `retry-rejects` and `rollback`).
-    pub(super) fn record(&self, journal: &Option<Mutex<Journal>>) -> crate::app::target::RunRecord {
-        use crate::app::target::{RunRecord, TargetKind, TargetRecord, RUN_RECORD_VERSION};
+    pub(super) fn record(
+        &self,
+        journal: &Option<Mutex<Journal>>,
+    ) -> crate::engine::target::RunRecord {
+        use crate::engine::target::{RunRecord, TargetKind, TargetRecord, RUN_RECORD_VERSION};
         let p = self.p;
         RunRecord {
             version: RUN_RECORD_VERSION,
@@ -97,7 +100,7 @@ impl Run<'_> {
                     None => TargetKind::Api,
                 },
                 base_url: match &self.apis.sandbox {
-                    Some(sb) => sb.base_url(),
+                    Some(sb) => sb.api().base_url.as_str().trim_end_matches('/').to_owned(),
                     None => t.base_url.as_str().trim_end_matches('/').to_owned(),
                 },
                 location_id: t.location_id.clone(),
@@ -174,9 +177,9 @@ impl Run<'_> {
     pub(super) fn manifest(
         &self,
         out_dir: &std::path::Path,
-    ) -> anyhow::Result<Option<Arc<crate::app::manifest::Manifest>>> {
+    ) -> anyhow::Result<Option<Arc<crate::engine::manifest::Manifest>>> {
         Ok(match (&self.p.target, self.opts.dry_run) {
-            (Some(_), false) => Some(Arc::new(crate::app::manifest::Manifest::open(
+            (Some(_), false) => Some(Arc::new(crate::engine::manifest::Manifest::open(
                 &out_dir.join(crate::report::ROLLBACK_JSONL),
             )?)),
             _ => None,

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::app::output::write_json;
 use crate::config::Pipeline;
+use crate::engine::output::write_json;
 use crate::error::Exit;
 use crate::extract::{SourceItem, SourceReader};
 use crate::outcome::{codes, Outcome, RowError, Stage};

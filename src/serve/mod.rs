@@ -11,6 +11,9 @@
 //! comes is not started twice: that time is skipped, as Kubernetes' `concurrencyPolicy: Forbid`.
 
 mod events;
+pub(crate) mod metrics;
+
+use crate::options::{ServeOptions, Shard};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,82 +34,6 @@ const INBOX_POLL: (Duration, Duration) = (Duration::from_secs(30), Duration::fro
 /// After an inbox run that did not finish, the first wait before the next (doubled up to the
 /// second each time).
 const INBOX_BACKOFF: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(900));
-
-/// How `serve` runs.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// The folder of pipelines.
-    pub dir: PathBuf,
-    /// The state folder of every run (default: beside each pipeline).
-    pub state_dir: Option<PathBuf>,
-    /// Where `/healthz` and `/metrics` listen.
-    pub listen: std::net::SocketAddr,
-    /// Allow a `listen` address other than loopback.
-    pub allow_remote: bool,
-    /// Runs at once, at most.
-    pub max_runs: usize,
-    /// Only the pipelines of this shard (by location), for one pod of several.
-    pub shard: Option<Shard>,
-    /// Run every pipeline (of the shard) once, side by side, then exit with the worst exit code
-    /// (a Kubernetes Indexed Job's pod); no schedules, no endpoint.
-    pub once: bool,
-}
-
-/// One of `count` disjoint parts of a folder's pipelines: a pipeline belongs to shard
-/// `hash(location) % count`, so all pipelines of a location are in one shard and a location has
-/// one writer across machines without any shared state (its rate limit is its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// This shard, 0-based.
-    pub index: u32,
-    /// How many.
-    pub count: u32,
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let (i, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}`: write INDEX/COUNT, e.g. 0/4"))?;
-        let parse = |x: &str| {
-            x.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("`{s}`: INDEX and COUNT are whole numbers, e.g. 0/4"))
-        };
-        let (index, count) = (parse(i)?, parse(n)?);
-        if count == 0 || index >= count {
-            return Err(format!("`{s}`: INDEX must be 0 to COUNT - 1"));
-        }
-        Ok(Shard { index, count })
-    }
-}
-
-impl Shard {
-    /// Whether `location` is this shard's.
-    pub fn owns(&self, location: &str) -> bool {
-        Self::of_key(location, self.count) == self.index
-    }
-
-    fn of_key(key: &str, count: u32) -> u32 {
-        (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % u64::from(count)) as u32
-    }
-
-    /// The shard a pipeline belongs to: by the location it writes to (else the one it reads,
-    /// else its name). A multi-location pipeline runs in every shard, on the shard's locations.
-    pub fn of(p: &Pipeline, count: u32) -> u32 {
-        let key = p
-            .target
-            .as_ref()
-            .map(|t| t.location_id.as_str())
-            .or(match &p.source {
-                crate::config::Source::Ghl(g) => Some(g.api.location_id.as_str()),
-                _ => None,
-            })
-            .unwrap_or(&p.name);
-        Self::of_key(key, count)
-    }
-}
 
 /// One file of the folder, as last read.
 struct Entry {
@@ -172,7 +99,7 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    let metrics = Arc::new(super::metrics::Metrics::default());
+    let metrics = Arc::new(metrics::Metrics::default());
     if !o.once {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -181,13 +108,13 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<Exit> {
             "serve: /healthz and /metrics on http://{}",
             listener.local_addr()?
         ));
-        super::metrics::spawn_endpoint(listener, Arc::clone(&metrics));
+        metrics::spawn_endpoint(listener, Arc::clone(&metrics));
     }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
         let stop = Arc::clone(&stop);
         tokio::spawn(async move {
-            let s = super::signals::next().await;
+            let s = crate::engine::signals::next().await;
             notice(&format!(
                 "serve: {}: finishing the runs under way, then exiting",
                 s.name()
@@ -274,7 +201,7 @@ fn skipped(
     file: &Path,
     at: SystemTime,
     o: &ServeOptions,
-    metrics: &super::metrics::Metrics,
+    metrics: &metrics::Metrics,
 ) {
     let Some(p) = entries.get(file).and_then(|e| e.pipeline.as_ref()) else {
         return;
@@ -290,7 +217,7 @@ fn skipped(
         report_dir: Path::new(""),
     };
     let why = format!("skipped: the run of {when} came while the previous one was still going");
-    let store = super::store_of(p, o.state_dir.as_deref());
+    let store = crate::engine::store_of(p, o.state_dir.as_deref());
     if let Err(e) = store.history().and_then(|h| h.skipped(&start, &why)) {
         tracing::warn!(error = %e, "Could not record a skipped run in the run history.");
     }
@@ -350,7 +277,7 @@ fn start_due(
     entries: &mut BTreeMap<PathBuf, Entry>,
     running: &mut Running,
     o: &ServeOptions,
-    metrics: &Arc<super::metrics::Metrics>,
+    metrics: &Arc<metrics::Metrics>,
     now: SystemTime,
 ) {
     let mut due: Vec<(SystemTime, PathBuf)> = entries
@@ -539,7 +466,7 @@ fn rescan(dir: &Path, o: &ServeOptions, entries: &mut BTreeMap<PathBuf, Entry>, 
 /// Whether the schedule fired since the pipeline's last recorded run.
 fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
     let Some(s) = &p.schedule else { return false };
-    let last = super::store_of(p, state_dir)
+    let last = crate::engine::store_of(p, state_dir)
         .history_if_any()
         .and_then(Result::ok)
         .and_then(|h| h.list(Some(&p.name), 1).ok())
@@ -559,11 +486,11 @@ fn missed(p: &Pipeline, state_dir: Option<&Path>, now: SystemTime) -> bool {
 fn states(
     entries: &BTreeMap<PathBuf, Entry>,
     state_dir: Option<&Path>,
-) -> Vec<super::metrics::PipelineState> {
+) -> Vec<metrics::PipelineState> {
     // Each state folder is tried once per scan, however many pipelines share it.
     let mut tried: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
     let mut state_error = |p: &Pipeline| {
-        let store = super::store_of(p, state_dir);
+        let store = crate::engine::store_of(p, state_dir);
         tried
             .entry(store.dir().to_path_buf())
             .or_insert_with(|| store.writable().err())
@@ -582,7 +509,7 @@ fn states(
                         .count() as u64
                 })
             });
-            super::metrics::PipelineState {
+            metrics::PipelineState {
                 file: file.display().to_string(),
                 pipeline: p.map(|p| p.name.clone()).unwrap_or_else(|| {
                     file.file_stem()
@@ -607,7 +534,7 @@ async fn run_one(
     file: &Path,
     state_dir: Option<&Path>,
     shard: Option<Shard>,
-    metrics: &super::metrics::Metrics,
+    metrics: &metrics::Metrics,
 ) -> Exit {
     let loaded = crate::config::load(file).ok();
     // The runs this one makes (an inbox run makes one per file) are the rows added after these.
@@ -616,7 +543,7 @@ async fn run_one(
         .as_ref()
         .and_then(|p| newest(p, 1).first().map(|r| r.id))
         .unwrap_or(0);
-    let result = super::run(super::RunOptions {
+    let result = crate::engine::run(crate::options::RunOptions {
         pipeline: file.to_owned(),
         quiet: true,
         state_dir: state_dir.map(Path::to_path_buf),
@@ -644,7 +571,7 @@ async fn run_one(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         metrics.record(&stem, None, exit as i32, "config_error", None);
-        metrics.remember(super::metrics::RunLink {
+        metrics.remember(metrics::RunLink {
             pipeline: stem,
             started_at: rfc3339(SystemTime::now()),
             status: "config_error".to_owned(),
@@ -681,9 +608,9 @@ async fn run_one(
 }
 
 /// A run of the history as `/runs` and `/status` show it.
-fn link_of(r: &crate::store::history::RunRow) -> super::metrics::RunLink {
+fn link_of(r: &crate::store::history::RunRow) -> metrics::RunLink {
     let n = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
-    super::metrics::RunLink {
+    metrics::RunLink {
         pipeline: r.pipeline.clone(),
         started_at: r.started_at.clone(),
         status: r.status.clone(),
@@ -704,7 +631,7 @@ fn newest_runs(
     state_dir: Option<&Path>,
     n: usize,
 ) -> Vec<crate::store::history::RunRow> {
-    super::store_of(p, state_dir)
+    crate::engine::store_of(p, state_dir)
         .history_if_any()
         .and_then(Result::ok)
         .and_then(|h| h.list(Some(&p.name), n).ok())
@@ -720,13 +647,13 @@ const RECALLED: usize = 20;
 fn recall(
     entries: &BTreeMap<PathBuf, Entry>,
     state_dir: Option<&Path>,
-    metrics: &super::metrics::Metrics,
+    metrics: &metrics::Metrics,
 ) {
     let mut runs: Vec<crate::store::history::RunRow> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for p in entries.values().filter_map(|e| e.pipeline.as_ref()) {
         if seen.insert((
-            super::store_of(p, state_dir).dir().to_path_buf(),
+            crate::engine::store_of(p, state_dir).dir().to_path_buf(),
             p.name.clone(),
         )) {
             runs.extend(newest_runs(p, state_dir, RECALLED));

@@ -2,7 +2,9 @@
 
 use secrecy::SecretString;
 
-use crate::app::login::{login, LoginOptions};
+mod login;
+
+use self::login::{login, LoginOptions};
 use crate::cli::AuthCommand;
 use crate::error::{ConfigError, Exit};
 use crate::store::tokens::{TokenStore, Tokens, UserType};

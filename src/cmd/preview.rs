@@ -4,6 +4,7 @@
 //! (In-file duplicates are found by `run` and `run --dry-run`, which see the whole file;
 //! custom fields are resolved against the location's definitions at run time.)
 
+use crate::cli::Command;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -44,8 +45,8 @@ pub async fn preview(path: &Path, o: PreviewOptions<'_>) -> anyhow::Result<Exit>
     let (rows, json) = (o.rows, o.json);
     let p = config::load(path)?;
     let p = match &p.inbox {
-        Some(inbox) => match super::inbox::sample(inbox) {
-            Some(f) => super::inbox::with_file(&p, &f),
+        Some(inbox) => match crate::engine::inbox::sample(inbox) {
+            Some(f) => crate::engine::inbox::with_file(&p, &f),
             None => {
                 return Err(ConfigError::new(format!(
                     "the inbox {} has no file ready to preview",
@@ -67,7 +68,7 @@ pub async fn preview(path: &Path, o: PreviewOptions<'_>) -> anyhow::Result<Exit>
     let reader = SourceReader::open(&p.source)?;
     let headers = reader.headers().clone();
     let transformer = Transformer::new(&p, &headers)?;
-    let router = super::fanout::Router::of(&p, &headers)?;
+    let router = crate::engine::fanout::Router::of(&p, &headers)?;
     if o.live && p.fanout.is_some() {
         return Err(ConfigError::new(
             "preview --live asks one location; this pipeline targets several (run --dry-run plans each)",
@@ -287,15 +288,15 @@ impl Live {
             )
             .into());
         };
-        let creds = super::credentials(p, "target", t, state_dir)?;
-        super::check_scope(
+        let creds = crate::engine::credentials(p, "target", t, state_dir)?;
+        crate::engine::check_scope(
             &creds,
             &t.location_id,
             ghl_client::auth::SCOPE_READ,
             "`preview --live`",
         )
         .await?;
-        let client = super::client_for(p, t.base_url.clone(), creds)?;
+        let client = crate::engine::client_for(p, t.base_url.clone(), creds)?;
         let (planning, _) = crate::load::plan::Planning::choose(
             &client,
             &t.location_id,
@@ -342,4 +343,29 @@ impl Live {
             }),
         })
     }
+}
+
+/// `preview` from its arguments.
+pub async fn cmd(c: Command) -> anyhow::Result<Exit> {
+    let Command::Preview {
+        pipeline,
+        rows,
+        row,
+        format,
+        live,
+        state_dir,
+    } = c
+    else {
+        unreachable!("dispatch passes preview only")
+    };
+    let o = PreviewOptions {
+        rows: match row {
+            Some(n) => Rows::Number(n),
+            None => Rows::First(rows),
+        },
+        json: format == crate::options::Format::Json,
+        live,
+        state_dir: state_dir.as_deref(),
+    };
+    preview(&pipeline, o).await
 }

@@ -130,7 +130,7 @@ fn exit_of(result: &anyhow::Result<Exit>) -> Exit {
 
 /// Tells the pipeline's webhook about the run if its ending is one `notify.on` names; a webhook
 /// that fails is a warning, never a change of the run's outcome.
-pub(in crate::app) async fn notify(
+pub(crate) async fn notify(
     n: &config::NotifyConfig,
     url: &reqwest::Url,
     (p, id): (&config::Pipeline, &str),
@@ -162,6 +162,6 @@ pub(in crate::app) async fn notify(
 
 /// A run's id: the pipeline's name and the UTC second it started (`quickstart-20261129T214500Z`),
 /// as in its default report folder, its lease and its log lines.
-pub(in crate::app) fn run_id(p: &config::Pipeline, started_at: time::OffsetDateTime) -> String {
+pub(crate) fn run_id(p: &config::Pipeline, started_at: time::OffsetDateTime) -> String {
     format!("{}-{}", p.name, crate::disk::stamp(started_at))
 }

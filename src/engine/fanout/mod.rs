@@ -32,40 +32,15 @@ mod route;
 
 use part::{finish_part, folder, location_part, within_file_limit};
 use route::partition;
-pub(super) use route::{locations_to_check, Router};
+pub(crate) use route::{locations_to_check, Router};
 
 use super::output::{output_dir, write_json};
-use super::run::{run_one, Ran, RunOptions};
+use super::run::{run_one, Ran};
 use crate::config::{Fanout, LocationSet, Pipeline, Source, TargetAuth};
 use crate::error::{ConfigError, Exit};
 use crate::extract::SourceReader;
-use crate::outcome::Outcome;
+use crate::options::{Part, RunOptions};
 use crate::report::{self, Summary};
-
-/// What one location's part gets from its multi-location run.
-#[derive(Debug, Clone)]
-pub struct Part {
-    /// Rows done across every location so far (the run's progress display).
-    pub live: Arc<std::sync::Mutex<report::summary::RowCounts>>,
-    /// The API every part talks to (the run's embedded sandbox), when shared.
-    pub api: Option<SharedApi>,
-}
-
-impl Part {
-    /// Counts one row's outcome in the run's progress.
-    pub fn live_count(&self, o: &Outcome) {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).count(o);
-    }
-}
-
-/// An API address and token shared by every part (a rehearsal's one sandbox).
-#[derive(Debug, Clone)]
-pub struct SharedApi {
-    /// Its base URL.
-    pub base_url: reqwest::Url,
-    /// Its token (the sandbox's; not a user's secret).
-    pub token: String,
-}
 
 /// One location's input: a part of the routed source, or the whole source.
 pub(super) struct Input {
@@ -154,12 +129,12 @@ async fn fan_out(
     let locations: Vec<String> = inputs.keys().cloned().collect();
     tracing::info!(locations = locations.len(), "Multi-location run started.");
     let sandbox = match opts.sandbox {
-        true => Some(start_sandbox(&locations, opts).await?),
+        true => Some(super::rehearse(opts, locations.clone()).await?),
         false => None,
     };
     let part = Part {
         live: Arc::default(),
-        api: sandbox.as_ref().map(|(_, api)| api.clone()),
+        api: sandbox.as_ref().map(|sb| sb.api()),
     };
     let parallel = within_file_limit(fan.parallel);
     let (stop, shown) = show_progress(&part, inputs.values().map(|i| i.rows).sum(), opts.quiet);
@@ -167,7 +142,7 @@ async fn fan_out(
     let _ = stop.send(());
     let _ = shown.await;
     let exit = sum_up(&mut summary, parts, (parallel, fan.route.is_none()))?;
-    if let Some((sb, _)) = &sandbox {
+    if let Some(sb) = &sandbox {
         for l in &locations {
             let dir = out_dir.join("locations").join(folder(l));
             write_json(&dir.join(report::SANDBOX_CONTACTS_JSON), &sb.contacts(l))?;
@@ -348,7 +323,7 @@ fn sum_up(
         }
     }
     // "Nothing loaded" is said of the whole run: one location's empty part is a reject.
-    let none = crate::app::run::ending::nothing_loaded(summary);
+    let none = crate::engine::run::ending::nothing_loaded(summary);
     Ok(match exit {
         Exit::NothingLoaded if !none => Exit::Rejects,
         Exit::Rejects if none => Exit::NothingLoaded,
@@ -391,7 +366,7 @@ pub(super) async fn listed_locations(
                         p.file.display()
                     ))
                 })?;
-            let store = crate::app::store_of(p, opts.state_dir.as_deref()).tokens();
+            let store = crate::engine::store_of(p, opts.state_dir.as_deref()).tokens();
             let agency = ghl_client::auth::agency::Agency::open(
                 &store.vault(),
                 company_id.as_deref(),
@@ -448,27 +423,4 @@ fn new_summary(p: &Pipeline, opts: &RunOptions, started_at: time::OffsetDateTime
         started_at: crate::disk::rfc3339(started_at),
         ..Summary::default()
     }
-}
-
-/// The embedded sandbox every part of a rehearsal shares.
-async fn start_sandbox(
-    locations: &[String],
-    opts: &RunOptions,
-) -> anyhow::Result<(ghl_sandbox::Sandbox, SharedApi)> {
-    let sb = ghl_sandbox::Sandbox::start(ghl_sandbox::SandboxConfig {
-        locations: locations.to_vec(),
-        seed: if opts.seed_contacts > 0 {
-            ghl_sandbox::synthetic_seed(locations, opts.seed_contacts)
-        } else {
-            Vec::new()
-        },
-        ..ghl_sandbox::SandboxConfig::default()
-    })
-    .await
-    .context("starting the embedded sandbox")?;
-    let api = SharedApi {
-        base_url: reqwest::Url::parse(&sb.base_url()).context("sandbox URL")?,
-        token: sb.token().to_owned(),
-    };
-    Ok((sb, api))
 }

@@ -214,7 +214,7 @@ pub async fn rollback(
         .into());
     }
     let (entries, done) = read_manifest(run_dir)?;
-    let record = super::target::read_record(run_dir)?;
+    let record = crate::engine::target::read_record(run_dir)?;
     refuse_runs_without_a_target(run_dir, &record)?;
     let Some(pending) = pending(run_dir, &entries, &done, created_only)? else {
         return Ok(Exit::Ok);
@@ -231,7 +231,7 @@ pub async fn rollback(
 /// Refuses runs that wrote to no location rollback could reach.
 fn refuse_runs_without_a_target(
     run_dir: &Path,
-    record: &super::target::RunRecord,
+    record: &crate::engine::target::RunRecord,
 ) -> anyhow::Result<()> {
     if record.was_embedded_sandbox() {
         return Err(ConfigError::new(format!(
@@ -308,27 +308,27 @@ fn pending<'e>(
 /// journal forget it.
 async fn undo(
     run_dir: &Path,
-    record: &super::target::RunRecord,
+    record: &crate::engine::target::RunRecord,
     pending: &[&Entry],
     state_dir: Option<&Path>,
 ) -> anyhow::Result<Tally> {
     let p = record.pipeline(run_dir)?;
     let t = record.check_target(run_dir, &p, "rollback")?;
-    let creds = super::credentials(&p, "target", t, state_dir)?;
-    super::check_scope(
+    let creds = crate::engine::credentials(&p, "target", t, state_dir)?;
+    crate::engine::check_scope(
         &creds,
         &t.location_id,
         ghl_client::auth::SCOPE_WRITE,
         "`rollback`",
     )
     .await?;
-    let client = super::client_for(&p, t.base_url.clone(), creds)?;
+    let client = crate::engine::client_for(&p, t.base_url.clone(), creds)?;
     // The same rule as runs: one writer per location.
     let run = format!(
         "rollback of {}",
         run_dir.file_name().unwrap_or_default().to_string_lossy()
     );
-    let _lease = super::store_of(&p, state_dir)
+    let _lease = crate::engine::store_of(&p, state_dir)
         .leases()
         .take(
             &p,
@@ -431,7 +431,7 @@ fn print_tally(run_dir: &Path, tally: &Tally, created_only: bool, entries: &[Ent
 
 /// The journal the run wrote (recorded in run.json; for older runs, where `run` puts it).
 fn open_journal(
-    record: &super::target::RunRecord,
+    record: &crate::engine::target::RunRecord,
     p: &crate::config::Pipeline,
     t: &crate::config::Target,
     state_dir: Option<&Path>,
@@ -439,7 +439,8 @@ fn open_journal(
     if let Some(path) = record.target.as_ref().and_then(|r| r.journal.as_deref()) {
         return Journal::open_file(Path::new(path)).map(Some);
     }
-    let j = super::store_of(p, state_dir).journal(&p.name, &super::target::journal_where(t))?;
+    let j = crate::engine::store_of(p, state_dir)
+        .journal(&p.name, &crate::engine::target::journal_where(t))?;
     Ok(Some(j))
 }
 

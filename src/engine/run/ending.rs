@@ -19,7 +19,7 @@ pub(super) fn exit_code(summary: &Summary) -> Exit {
 }
 
 /// Whether a finished run read rows and loaded (or, dry, planned) none: every row rejected.
-pub(in crate::app) fn nothing_loaded(s: &Summary) -> bool {
+pub(crate) fn nothing_loaded(s: &Summary) -> bool {
     let r = &s.rows;
     let planned: u64 = ["create", "update", "unchanged"]
         .iter()
@@ -29,7 +29,7 @@ pub(in crate::app) fn nothing_loaded(s: &Summary) -> bool {
 }
 
 /// `path` made absolute (as given when that fails).
-pub(in crate::app) fn absolute(path: &std::path::Path) -> String {
+pub(crate) fn absolute(path: &std::path::Path) -> String {
     std::fs::canonicalize(path)
         .unwrap_or_else(|_| path.to_owned())
         .display()

@@ -2,13 +2,13 @@
 //! started (its pipeline did not load, its credentials or source were wrong) is recorded all
 //! the same, and `Run finished.` carries what the run did.
 
-use super::RunOptions;
 use crate::config;
 use crate::error::Exit;
+use crate::options::RunOptions;
 
 /// The kind of a run in the history: `run`, `dry_run`, `retry_rejects`, each prefixed
 /// `rehearsal_` when it wrote into an embedded sandbox.
-pub(in crate::app) fn history_kind(opts: &RunOptions) -> &'static str {
+pub(crate) fn history_kind(opts: &RunOptions) -> &'static str {
     match (opts.sandbox, opts.dry_run, opts.source_override.is_some()) {
         (false, true, _) => "dry_run",
         (false, false, true) => "retry_rejects",
@@ -20,9 +20,9 @@ pub(in crate::app) fn history_kind(opts: &RunOptions) -> &'static str {
 }
 
 /// Records in the history a run of `p` that failed before it started.
-pub(in crate::app) fn record_attempt(p: &config::Pipeline, opts: &RunOptions, e: &anyhow::Error) {
+pub(crate) fn record_attempt(p: &config::Pipeline, opts: &RunOptions, e: &anyhow::Error) {
     let location = p.target.as_ref().map(|t| t.location_id.as_str());
-    let store = crate::app::store_of(p, opts.state_dir.as_deref());
+    let store = crate::engine::store_of(p, opts.state_dir.as_deref());
     attempt(&store, (&p.name, &p.file, location), opts, e);
 }
 

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::run::RunOptions;
 use crate::config::Pipeline;
 use crate::error::ConfigError;
+use crate::options::RunOptions;
 use crate::outcome::codes;
 use crate::report::Summary;
 

@@ -3,20 +3,18 @@
 
 use std::collections::HashMap;
 
-use anyhow::Context;
 use secrecy::SecretString;
 
-use super::run::RunOptions;
 use crate::config::{Pipeline, Target};
+use crate::options::RunOptions;
 use crate::report;
 use ghl_client::client::{Credentials, GhlClient};
-use ghl_sandbox::{Sandbox, SandboxConfig};
 use std::sync::atomic::Ordering;
 
 /// The API side of a run: a client per location (sharing a throttle per location) and the
-/// sandbox when there is one.
+/// embedded API of a rehearsal when there is one.
 pub(super) struct Apis {
-    pub sandbox: Option<Sandbox>,
+    pub sandbox: Option<Box<dyn crate::options::Rehearsal>>,
     pub clients: HashMap<String, GhlClient>,
 }
 
@@ -36,26 +34,11 @@ impl Apis {
             let mut locations: Vec<String> =
                 targets.iter().map(|(_, t)| t.location_id.clone()).collect();
             locations.dedup();
-            let sb = Sandbox::start(SandboxConfig {
-                locations: locations.clone(),
-                seed: if opts.seed_contacts > 0 {
-                    ghl_sandbox::synthetic_seed(&locations, opts.seed_contacts)
-                } else {
-                    Vec::new()
-                },
-                ..SandboxConfig::default()
-            })
-            .await
-            .context("starting the embedded sandbox")?;
-            let url = reqwest::Url::parse(&sb.base_url()).context("sandbox URL")?;
+            let sb = super::rehearse(opts, locations).await?;
+            let api = sb.api();
             for (_, t) in &targets {
-                tokens.insert(
-                    t.location_id.clone(),
-                    (
-                        url.clone(),
-                        Credentials::Static(SecretString::from(sb.token().to_owned())),
-                    ),
-                );
+                let creds = Credentials::Static(SecretString::from(api.token.clone()));
+                tokens.insert(t.location_id.clone(), (api.base_url.clone(), creds));
             }
             sandbox = Some(sb);
         } else {

@@ -2,9 +2,62 @@
 
 use std::path::Path;
 
-use crate::cli::Format;
+use crate::cli::Command;
 use crate::error::{ConfigError, Exit};
+use crate::options::Format;
 use crate::store::history::{History, RunRow, JSON_VERSION};
+
+/// `runs` and `runs prune`.
+pub fn cmd(c: Command) -> anyhow::Result<Exit> {
+    match c {
+        Command::Runs {
+            action:
+                Some(crate::cli::RunsAction::Prune {
+                    keep_days,
+                    keep_runs,
+                    dry_run,
+                }),
+            pipeline,
+            state_dir,
+            ..
+        } => runs_prune(
+            pipeline.as_deref(),
+            state_dir.as_deref(),
+            crate::config::model::Retention {
+                days: keep_days,
+                runs: keep_runs,
+            },
+            dry_run,
+        ),
+        Command::Runs {
+            action: None,
+            pipeline,
+            last,
+            kind,
+            state_dir,
+            format,
+            json,
+        } => {
+            let format = if json {
+                crate::options::Format::Json
+            } else {
+                format
+            };
+            let rehearsals = match kind {
+                crate::cli::RunsKind::All => None,
+                crate::cli::RunsKind::Real => Some(false),
+                crate::cli::RunsKind::Rehearsal => Some(true),
+            };
+            runs(
+                pipeline.as_deref(),
+                (last, rehearsals),
+                state_dir.as_deref(),
+                format,
+            )
+        }
+        _ => unreachable!("dispatch passes runs only"),
+    }
+}
 
 /// `runs prune`: removes old report folders of `pipeline` (a file or a name), else of every
 /// pipeline in the history, as `keep` says.
@@ -37,7 +90,7 @@ pub fn runs_prune(
     let (mut folders, mut bytes) = (0, 0);
     let verb = if dry_run { "would remove" } else { "removed" };
     for n in &names {
-        let done = super::prune::prune(&h, n, keep, dry_run)?;
+        let done = crate::engine::prune::prune(&h, n, keep, dry_run)?;
         for f in &done.folders {
             println!("{verb} {f}");
         }
@@ -64,7 +117,7 @@ fn history_of(
     let (name, store) = match file {
         Some(f) => {
             let p = crate::config::load(f)?;
-            let store = super::store_of(&p, state_dir);
+            let store = crate::engine::store_of(&p, state_dir);
             (Some(p.name), store)
         }
         None => (

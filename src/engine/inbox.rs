@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::run::{run_loaded, RunOptions};
+use super::run::run_loaded;
 use crate::config::{Inbox, Pipeline, Source};
 use crate::error::{ConfigError, Exit};
 use crate::inbox::Dropped;
+use crate::options::RunOptions;
 use crate::progress::{notice, warning};
 use crate::store::inbox::{FileState, Key, Record};
 
@@ -260,7 +261,7 @@ impl Taker<'_> {
 }
 
 /// `p` reading `file` instead of its inbox.
-pub(super) fn with_file(p: &Pipeline, file: &Path) -> Pipeline {
+pub(crate) fn with_file(p: &Pipeline, file: &Path) -> Pipeline {
     let mut p = p.clone();
     match &mut p.source {
         Source::Csv(c) => c.path = file.to_owned(),
@@ -271,7 +272,7 @@ pub(super) fn with_file(p: &Pipeline, file: &Path) -> Pipeline {
 }
 
 /// The first ready file of `p`'s inbox (for `validate`).
-pub(super) fn sample(inbox: &Inbox) -> Option<PathBuf> {
+pub(crate) fn sample(inbox: &Inbox) -> Option<PathBuf> {
     crate::inbox::list(inbox, SystemTime::now())
         .ok()?
         .ready

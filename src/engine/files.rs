@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::rows::{Done, RowResult, Stop};
-use super::run::RunOptions;
 use crate::config;
 use crate::load::csv_sink::CsvSink;
+use crate::options::RunOptions;
 use crate::outcome::{codes, Outcome};
 use crate::report::{self, ReportWriter};
 

@@ -9,10 +9,10 @@ use anyhow::Context;
 
 use super::part::folder;
 use super::{listed_locations, Input};
-use crate::app::run::RunOptions;
 use crate::config::{self, LocationSet, Pipeline, Route, Source};
 use crate::error::ConfigError;
 use crate::extract::{SourceItem, SourceReader};
+use crate::options::RunOptions;
 use crate::outcome::{codes, Outcome, RowError, Stage};
 use crate::record::Record;
 use crate::report::{ReportWriter, Summary};
@@ -20,7 +20,7 @@ use crate::report::{ReportWriter, Summary};
 /// The locations `validate` checks: the run's list, the agency's installed ones (`live` only:
 /// that is a request), or the distinct values of the routing column (mapped). `None` when
 /// they are known only at run time.
-pub(in crate::app) async fn locations_to_check(
+pub(crate) async fn locations_to_check(
     p: &Pipeline,
     state_dir: Option<&Path>,
     sandbox: bool,
@@ -56,7 +56,7 @@ pub(in crate::app) async fn locations_to_check(
 pub(super) fn partition(
     p: &Pipeline,
     router: &Router,
-    shard: Option<crate::app::serve::Shard>,
+    shard: Option<crate::options::Shard>,
     out_dir: &Path,
     summary: &mut Summary,
 ) -> anyhow::Result<BTreeMap<String, Input>> {
@@ -147,7 +147,7 @@ pub(super) fn partition(
 }
 
 /// A routed pipeline's routing, for `preview`: each row's location, or its reject.
-pub(in crate::app) struct Router {
+pub(crate) struct Router {
     column: usize,
     route: Route,
     allowed: Option<Vec<String>>,
@@ -206,7 +206,7 @@ impl Router {
     fn locate_in(
         &self,
         rec: &Record,
-        shard: Option<crate::app::serve::Shard>,
+        shard: Option<crate::options::Shard>,
     ) -> Result<Option<String>, RowError> {
         locate(
             rec,
@@ -224,7 +224,7 @@ pub(super) fn locate(
     column: usize,
     route: &Route,
     allowed: Option<&[String]>,
-    shard: Option<crate::app::serve::Shard>,
+    shard: Option<crate::options::Shard>,
 ) -> Result<Option<String>, RowError> {
     let cell = rec.get(column).trim();
     let unknown = |message: String, hint: &str| {

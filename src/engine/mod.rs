@@ -1,41 +1,27 @@
-//! Commands: the build and run phases that connect config, extract, transform, load and report.
+//! The run machinery: a pipeline's run built and driven through the stages (config → extract →
+//! transform → load → report), one location or many, and what every run shares — credentials,
+//! clients, the run record, the store. The commands (`cmd/`) and `serve` call into it;
+//! it imports neither.
 
 mod apis;
-mod auth_cmd;
-mod fanout;
+pub(crate) mod fanout;
 mod files;
-mod inbox;
-mod init;
-mod login;
-mod manifest;
-mod metrics;
-mod order;
-mod output;
-mod patch;
-mod preview;
+pub(crate) mod inbox;
+pub(crate) mod manifest;
+pub(crate) mod order;
+pub(crate) mod output;
+pub(crate) mod patch;
 mod produce;
 pub mod prune;
-mod rollback;
 mod rows;
 mod run;
-mod runs;
-mod sandbox_cmd;
-mod serve;
-mod signals;
-mod target;
+pub(crate) mod signals;
+pub(crate) mod target;
 mod timeline;
-mod validate;
 
-pub use auth_cmd::auth;
-pub use init::{init, InitOptions};
-pub use preview::{preview, PreviewOptions, Rows as PreviewRows};
-pub use rollback::rollback;
-pub use run::{run, RunOptions};
-pub use runs::{runs, runs_prune};
-pub use sandbox_cmd::sandbox;
-pub use serve::{serve, ServeOptions, Shard};
+pub use crate::options::{RetryScope, RunOptions};
+pub use run::run;
 pub use target::{RunRecord, TargetKind, TargetRecord, RUN_JSON};
-pub use validate::{validate, ValidateOptions};
 
 use secrecy::SecretString;
 
@@ -167,64 +153,15 @@ pub(crate) async fn check_scope(
     }
 }
 
-/// What `retry-rejects` replays besides the rows a user can fix.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RetryScope {
-    /// Replay `duplicate_in_file` rows too, merged into the contact their kept row went to:
-    /// every field at `fill_empty`, so nothing the location holds is overwritten.
-    pub duplicates: bool,
-}
-
-/// The run folder's rejected rows as the user left them: rejected.xlsx when there is one and
-/// it was changed after rejected.csv (fixed in a spreadsheet), else rejected.csv.
-fn rejected_file(run_dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    let csv = run_dir.join(crate::report::REJECTED_CSV);
-    let xlsx = run_dir.join(crate::report::xlsx::REJECTED_XLSX);
-    let changed = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    match (changed(&csv), changed(&xlsx)) {
-        (Some(c), Some(x)) if x > c => Ok(xlsx),
-        (None, Some(_)) => Ok(xlsx),
-        (Some(_), _) => Ok(csv),
-        (None, None) => Err(ConfigError::new(format!("{} does not exist", csv.display())).into()),
-    }
-}
-
-/// Run options that re-run a finished run's pipeline on its rejected.csv, against the target the
-/// run recorded: a run into the embedded sandbox is retried in an embedded sandbox; a run into an
-/// API is retried there only if the pipeline still names it (else refused), or in a sandbox when
-/// `sandbox` asks for a rehearsal.
-pub fn retry_rejects_options(
-    run_dir: &std::path::Path,
-    sandbox: bool,
-    scope: RetryScope,
-) -> anyhow::Result<RunOptions> {
-    let record = target::read_record(run_dir)?;
-    let pipeline = record.pipeline_path(run_dir)?;
-    let rejected = rejected_file(run_dir)?;
-    let sandbox = if record.was_embedded_sandbox() {
-        if !sandbox {
-            eprintln!(
-                "note: the run in {} wrote into an embedded sandbox; its rejects are retried in one too",
-                run_dir.display()
-            );
-        }
-        true
-    } else {
-        if !sandbox && record.target.is_some() {
-            let p = record.pipeline(run_dir)?;
-            record.check_target(run_dir, &p, "retry-rejects")?;
-        }
-        sandbox
-    };
-    Ok(RunOptions {
-        only_location: record.part_location(),
-        pipeline,
-        sandbox,
-        source_override: Some(rejected),
-        retry_scope: Some(scope),
-        retry_of: Some(run_dir.to_path_buf()),
-        ..Default::default()
-    })
+/// The embedded API of a rehearsal (`--sandbox`) for `locations`, started as the command says.
+pub(crate) async fn rehearse(
+    opts: &RunOptions,
+    locations: Vec<String>,
+) -> anyhow::Result<Box<dyn crate::options::Rehearsal>> {
+    let start = opts
+        .rehearsal
+        .ok_or_else(|| anyhow::anyhow!("--sandbox: this command cannot start a rehearsal"))?;
+    start(locations, opts.seed_contacts).await
 }
 
 /// The pipeline's store: `--state-dir`, else `.ghl-import` beside the pipeline file.

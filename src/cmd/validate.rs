@@ -4,6 +4,7 @@
 //! against the run's requests), asked with read requests only. `--format json` for CI.
 //! Exit 0 only when every phase passes.
 
+use crate::cli::Command;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -134,7 +135,7 @@ fn source(p: &Pipeline, count: bool, phases: &mut Phases) -> Option<u64> {
             );
             return None;
         }
-        Some(inbox) => match super::inbox::sample(inbox) {
+        Some(inbox) => match crate::engine::inbox::sample(inbox) {
             None => {
                 phases.pass(
                     "source",
@@ -154,7 +155,7 @@ fn source(p: &Pipeline, count: bool, phases: &mut Phases) -> Option<u64> {
                         f.display()
                     ),
                 );
-                super::inbox::with_file(p, &f)
+                crate::engine::inbox::with_file(p, &f)
             }
         },
     };
@@ -290,11 +291,11 @@ async fn environment(
         );
         return out;
     }
-    for (section, t) in super::apis(p) {
-        let checked = match super::credentials(p, section, t, o.state_dir) {
+    for (section, t) in crate::engine::apis(p) {
+        let checked = match crate::engine::credentials(p, section, t, o.state_dir) {
             // A minted token is checked by --live (minting is a request).
             Ok(c) if c.is_minted() => Ok(c),
-            Ok(c) => super::check_scope(
+            Ok(c) => crate::engine::check_scope(
                 &c,
                 &t.location_id,
                 ghl_client::auth::SCOPE_READ,
@@ -334,20 +335,21 @@ async fn environment(
 /// A multi-location pipeline: the environment (and with `--live` the live checks) of each of
 /// its locations, each failure on a line of its own, the passes counted per phase.
 async fn each_location(p: &Pipeline, o: ValidateOptions<'_>, phases: &mut Phases) {
-    let ids = match super::fanout::locations_to_check(p, o.state_dir, o.sandbox, o.live).await {
-        Ok(Some(ids)) => ids,
-        Ok(None) => {
-            phases.pass(
+    let ids =
+        match crate::engine::fanout::locations_to_check(p, o.state_dir, o.sandbox, o.live).await {
+            Ok(Some(ids)) => ids,
+            Ok(None) => {
+                phases.pass(
                 "environment",
                 "locations: listed by the agency grant when the run starts (--live lists them now)",
             );
-            return;
-        }
-        Err(e) => {
-            phases.fail("environment", "the run's locations", format!("{e:#}"));
-            return;
-        }
-    };
+                return;
+            }
+            Err(e) => {
+                phases.fail("environment", "the run's locations", format!("{e:#}"));
+                return;
+            }
+        };
     let mut passed: Vec<(&'static str, usize)> = Vec::new();
     for l in &ids {
         let one = p.clone().for_location(l);
@@ -403,7 +405,7 @@ async fn live(
             },
         };
         scopes(p, section, t, &c, phases).await;
-        let client = match super::client_for(p, t.base_url.clone(), c) {
+        let client = match crate::engine::client_for(p, t.base_url.clone(), c) {
             Ok(c) => c,
             Err(e) => {
                 phases.fail(
@@ -435,7 +437,7 @@ async fn live(
                 phases.fail(
                     "token",
                     format!("{section}: location {} refused the read", t.location_id),
-                    super::stopping_error(section, t, e),
+                    crate::engine::stopping_error(section, t, e),
                 );
                 continue;
             }
@@ -574,4 +576,25 @@ fn allowance(p: &Pipeline, rows: Option<u64>, remaining: Option<u64>, phases: &m
             ),
         );
     }
+}
+
+/// `validate` from its arguments.
+pub async fn cmd(c: Command) -> anyhow::Result<Exit> {
+    let Command::Validate {
+        pipeline,
+        sandbox,
+        state_dir,
+        live,
+        format,
+    } = c
+    else {
+        unreachable!("dispatch passes validate only")
+    };
+    let o = ValidateOptions {
+        sandbox,
+        state_dir: state_dir.as_deref(),
+        live,
+        json: format == crate::options::Format::Json,
+    };
+    Ok(validate(&pipeline, o).await)
 }

@@ -35,6 +35,7 @@ use crate::extract::SourceReader;
 use crate::load::csv_sink::CsvSink;
 use crate::load::plan::Planning;
 use crate::load::Loader;
+use crate::options::RunOptions;
 use crate::outcome::codes;
 use crate::progress::Progress;
 use crate::record::Record;
@@ -45,50 +46,6 @@ use crate::transform::dedup::{Dedup, PhoneOwners};
 use crate::transform::profile::Unmapped;
 use crate::transform::Transformer;
 use ghl_client::fields::ContactField;
-
-/// Options of the `run` command (how this run behaves; the YAML says what the pipeline is).
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// The pipeline file.
-    pub pipeline: PathBuf,
-    /// Target an embedded sandbox instead of the pipeline's base URLs.
-    pub sandbox: bool,
-    /// With `sandbox`: start it with this many synthetic contacts in the GHL source's location
-    /// (or the target's when the source is a file).
-    pub seed_contacts: usize,
-    /// Output folder (overrides `report.dir`).
-    pub out: Option<PathBuf>,
-    /// Write into a non-empty `out` folder.
-    pub force: bool,
-    /// No progress display.
-    pub quiet: bool,
-    /// Ignore the incremental high-water mark and read everything.
-    pub full_refresh: bool,
-    /// Where incremental state lives (default `.ghl-import`).
-    pub state_dir: Option<PathBuf>,
-    /// Plan every row against the target with read requests only; write nothing.
-    pub dry_run: bool,
-    /// Read this file (a run's rejected.csv) instead of the pipeline's source.
-    pub source_override: Option<PathBuf>,
-    /// With `source_override` (`retry-rejects`): what is replayed besides fixable rows.
-    pub retry_scope: Option<super::RetryScope>,
-    /// `retry-rejects`: the run folder retried, whose rejected_values.csv values are patched
-    /// into their contacts.
-    pub retry_of: Option<PathBuf>,
-    /// Print summary.json on stdout (one line) instead of the summary for people.
-    pub json: bool,
-    /// With a multi-location pipeline: run on this location only (`retry-rejects` and
-    /// `rollback` on one location's run folder).
-    pub only_location: Option<String>,
-    /// `serve --shard`: a multi-location pipeline runs on this shard's locations only.
-    pub shard: Option<super::serve::Shard>,
-    /// This run is one location's part of a multi-location run: it prints no summary and
-    /// talks to the API the parent gives it when there is one (its shared sandbox).
-    pub part_of: Option<super::fanout::Part>,
-    /// How the reports name the source, when not as the pipeline's source (a routed part is
-    /// named by the file it came from, not by the part file).
-    pub source_shown: Option<String>,
-}
 
 /// Runs a pipeline and returns the exit code. Configuration problems come back as errors
 /// carrying [`ConfigError`] (exit 2).
