@@ -18,6 +18,7 @@ mod run;
 pub(crate) mod signals;
 pub(crate) mod target;
 mod timeline;
+pub mod undo;
 
 pub use crate::options::{RetryScope, RunOptions};
 pub use run::run;
