@@ -41,6 +41,14 @@ fn advertised(max: u32, ms: u64, remaining: Option<u32>) -> RateLimitInfo {
     }
 }
 
+/// An answer at 20 per 400 ms saying `left` requests are left today.
+fn daily(left: u64) -> RateLimitInfo {
+    RateLimitInfo {
+        daily_remaining: Some(left),
+        ..advertised(20, 400, None)
+    }
+}
+
 /// A throttle at `max` per `ms`, as after the server's first answer said so with the whole
 /// window free.
 async fn throttle(max: u32, ms: u64) -> Throttle {
@@ -255,10 +263,6 @@ async fn no_request_goes_beyond_the_days_allowance() {
     // Two requests left today and two in flight: the third waits for their answers; once an
     // answer says none is left, nothing goes.
     let t = throttle(20, 400).await;
-    let daily = |left| RateLimitInfo {
-        daily_remaining: Some(left),
-        ..advertised(20, 400, None)
-    };
     let s = t.acquire().await.unwrap().0;
     t.observe(&daily(2), s, false);
     let (a, b) = (t.acquire().await.unwrap().0, t.acquire().await.unwrap().0);
@@ -276,10 +280,6 @@ async fn a_request_in_flight_counts_against_the_days_allowance_whichever_answer_
     // Three left today; a and b go on two connections and b reaches the server first: its
     // answer says one is left, and that one is a's, still on its way.
     let t = throttle(20, 400).await;
-    let daily = |left| RateLimitInfo {
-        daily_remaining: Some(left),
-        ..advertised(20, 400, None)
-    };
     let s = t.acquire().await.unwrap().0;
     t.observe(&daily(3), s, false);
     let (a, b) = (t.acquire().await.unwrap().0, t.acquire().await.unwrap().0);
@@ -298,10 +298,6 @@ async fn a_higher_count_that_crossed_a_lower_one_on_the_way_is_not_believed() {
     // b was counted last (nothing left), then c's and a's answers come saying more was left
     // when the server counted them: the day's allowance is still spent.
     let t = throttle(20, 400).await;
-    let daily = |left| RateLimitInfo {
-        daily_remaining: Some(left),
-        ..advertised(20, 400, None)
-    };
     let s = t.acquire().await.unwrap().0;
     t.observe(&daily(3), s, false);
     let (a, b, c) = (
