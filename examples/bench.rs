@@ -19,6 +19,8 @@
 //! without the repeat) and times reading or rejecting it.
 //! `slow N` is `load N` with every tenth answer delayed by 1.5 s (a slow answer must cost only
 //! its own time).
+//! `sqlite N` puts the same N rows in a CSV file and an SQLite table and runs the release binary
+//! on each into a CSV sink: wall time and peak RSS side by side.
 //! `cli N` runs the release binary (`cargo build --release` first) on a generated N-row CSV into a
 //! CSV sink, end to end as a user runs it, and prints wall time and the process's peak RSS.
 //! `load N` loads N rows into an in-process sandbox advertising 200 requests / 1 s and prints the
@@ -239,7 +241,6 @@ fn transform(rows: usize) -> anyhow::Result<()> {
 /// `ghl-import run` on `rows` generated rows into a CSV sink, as a user runs it: the release
 /// binary in a child process, wall time and the child's peak RSS.
 fn cli(rows: usize) -> anyhow::Result<()> {
-    let exe = common::release_binary()?;
     let dir = tempfile::tempdir()?;
     generate(&dir.path().join("bench.csv"), rows)?;
     if let Some(keep) = std::env::var_os("BENCH_KEEP") {
@@ -250,41 +251,92 @@ fn cli(rows: usize) -> anyhow::Result<()> {
             Path::new(&keep).join("bench.csv"),
         )?;
     }
-    let yaml = PIPELINE
-        .lines()
-        .filter(|l| !l.starts_with("target:"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\nload: {type: csv, path: sink.csv}\n";
-    std::fs::write(dir.path().join("p.yaml"), yaml)?;
-    let t = Instant::now();
-    let status = std::process::Command::new(&exe)
-        .args(["run", "-q", "--out"])
-        .arg(dir.path().join("out"))
-        .arg(dir.path().join("p.yaml"))
-        .status()?;
-    let el = t.elapsed().as_secs_f64();
-    // SAFETY: getrusage writes into the struct we pass; RUSAGE_CHILDREN covers the child waited for.
-    let rss_mb = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
-        u.ru_maxrss as f64 / 1024.0
-    };
-    let written = std::fs::read_to_string(dir.path().join("sink.csv"))
-        .map(|s| s.lines().count().saturating_sub(1))
-        .unwrap_or(0);
+    let (el, rss_mb, status, written) = to_csv_sink(dir.path(), "{type: csv, path: bench.csv}")?;
     let report = std::fs::metadata(dir.path().join("out/report.html")).map_or(0, |m| m.len());
     let t = Instant::now();
     ghl_import::report::html::write(&dir.path().join("out"))?;
     let rebuilt = t.elapsed().as_secs_f64();
     println!(
-        "cli: {rows} rows → CSV sink in {el:.2} s ({:.0} rows/s), exit {:?}, {written} rows written, peak RSS {rss_mb:.1} MB; \
+        "cli: {rows} rows → CSV sink in {el:.2} s ({:.0} rows/s), exit {status:?}, {written} rows written, peak RSS {rss_mb:.1} MB; \
          report.html {:.1} KB, rebuilt from the folder in {rebuilt:.2} s",
         rows as f64 / el,
-        status.code(),
         report as f64 / 1024.0
     );
     Ok(())
+}
+
+/// The same rows from a CSV file and from an SQLite query, each into a CSV sink by the release
+/// binary: wall time and the process's peak RSS side by side.
+fn sqlite(rows: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let csv = dir.path().join("bench.csv");
+    generate(&csv, rows)?;
+    let db = rusqlite::Connection::open(dir.path().join("bench.db"))?;
+    db.execute_batch(
+        "create table people (\"First Name\", \"Last Name\", Email, Phone, Company, City, Country, Tags)",
+    )?;
+    let tx = db.unchecked_transaction()?;
+    {
+        let mut ins = tx.prepare("insert into people values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+        let mut r = csv::Reader::from_path(&csv)?;
+        for rec in r.records() {
+            let rec = rec?;
+            ins.execute(rusqlite::params_from_iter(rec.iter()))?;
+        }
+    }
+    tx.commit()?;
+    drop(db);
+    let query = "{type: sqlite, path: bench.db, query: select * from people order by rowid}";
+    for (what, source) in [
+        ("CSV file", "{type: csv, path: bench.csv}"),
+        ("SQLite query", query),
+    ] {
+        let (el, rss_mb, status, written) = to_csv_sink(dir.path(), source)?;
+        println!(
+            "{what:>12}: {rows} rows → CSV sink in {el:.2} s ({:.0} rows/s), exit {status:?}, {written} rows written, peak RSS {rss_mb:.1} MB",
+            rows as f64 / el
+        );
+    }
+    Ok(())
+}
+
+/// Runs the release binary on `source` (a YAML flow mapping) into a CSV sink in `dir`: wall
+/// seconds, its peak RSS (MB), exit code, rows written.
+fn to_csv_sink(dir: &Path, source: &str) -> anyhow::Result<(f64, f64, Option<i32>, usize)> {
+    let exe = common::release_binary()?;
+    let yaml = PIPELINE
+        .lines()
+        .filter(|l| !l.starts_with("target:"))
+        .map(|l| match l.strip_prefix("source: ") {
+            Some(_) => format!("source: {source}"),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\nload: {type: csv, path: sink.csv, if_exists: replace}\n";
+    std::fs::write(dir.join("p.yaml"), yaml)?;
+    let _ = std::fs::remove_dir_all(dir.join("out"));
+    let t = Instant::now();
+    let child = std::process::Command::new(&exe)
+        .args(["run", "-q", "--out"])
+        .arg(dir.join("out"))
+        .arg(dir.join("p.yaml"))
+        .spawn()?;
+    // This child's own peak (RUSAGE_CHILDREN would count the cargo build release_binary ran).
+    // SAFETY: wait4 reaps our own child and writes into the structs we pass.
+    let (code, rss_mb) = unsafe {
+        let (mut status, mut u): (libc::c_int, libc::rusage) = (0, std::mem::zeroed());
+        libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut u);
+        (
+            libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+            u.ru_maxrss as f64 / 1024.0,
+        )
+    };
+    let el = t.elapsed().as_secs_f64();
+    let written = std::fs::read_to_string(dir.join("sink.csv"))
+        .map(|s| s.lines().count().saturating_sub(1))
+        .unwrap_or(0);
+    Ok((el, rss_mb, code, written))
 }
 
 async fn load(rows: usize) -> anyhow::Result<()> {
@@ -503,6 +555,7 @@ fn main() -> anyhow::Result<()> {
     match what {
         "extract" => extract(rows),
         "cli" => cli(rows),
+        "sqlite" => sqlite(rows),
         "phones" => phones(rows),
         "profile" => profile(rows),
         "transform" => transform(rows),

@@ -8,6 +8,7 @@ pub mod locate;
 pub mod mapping;
 pub mod model;
 mod ops_model;
+pub mod sql;
 mod target_model;
 mod validate;
 
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ConfigError, ConfigErrors};
 use ghl_client::fields::{did_you_mean, ContactField};
 pub use model::*;
+pub use sql::SqliteSource;
 
 /// The only pipeline format version this build reads.
 pub const PIPELINE_VERSION: u32 = 1;
@@ -151,6 +153,8 @@ pub enum Source {
     Excel(ExcelSource),
     /// A GHL location.
     Ghl(GhlSource),
+    /// A query on an SQLite database.
+    Sqlite(SqliteSource),
 }
 
 impl Source {
@@ -159,6 +163,7 @@ impl Source {
         match self {
             Source::Csv(c) => Some(&c.path),
             Source::Excel(x) => Some(&x.path),
+            Source::Sqlite(q) => Some(&q.path),
             Source::Ghl(_) => None,
         }
     }
@@ -168,6 +173,7 @@ impl Source {
         match self {
             Source::Csv(c) => c.path.display().to_string(),
             Source::Excel(e) => e.path.display().to_string(),
+            Source::Sqlite(q) => q.path.display().to_string(),
             Source::Ghl(g) => format!("GHL location {}", g.api.location_id),
         }
     }

@@ -70,6 +70,21 @@ pub enum SourceConfig {
     Excel(ExcelSourceConfig),
     /// The contacts of a GHL location.
     Ghl(GhlSourceConfig),
+    /// The rows of a query on an SQLite database.
+    Sqlite(SqliteSourceConfig),
+}
+
+/// `source: {type: sqlite, ...}`: the rows of a query, in the query's order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSourceConfig {
+    /// The database file, relative to the pipeline file's folder unless absolute.
+    pub path: PathBuf,
+    /// The query; its column names are the mapping's columns.
+    pub query: String,
+    /// A column that orders the rows (unique), when the query has no `ORDER BY`.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// `source: {type: ghl, ...}`: read a location's contacts.

@@ -8,6 +8,7 @@ pub mod ghl;
 mod ods_scan;
 pub mod sheet;
 pub mod sniff;
+pub mod sql;
 mod xls_scan;
 
 use crate::config::{DuplicateHeaders, Source};
@@ -127,6 +128,8 @@ pub enum SourceReader {
     Excel(excel::ExcelReader),
     /// GHL location.
     Ghl(Box<ghl::GhlReader>),
+    /// A query's rows.
+    Sql(sql::SqlReader),
 }
 
 impl SourceReader {
@@ -136,6 +139,7 @@ impl SourceReader {
         Ok(match src {
             Source::Csv(c) => SourceReader::Csv(csv::CsvReader::open(c)?),
             Source::Excel(x) => SourceReader::Excel(excel::ExcelReader::open(x)?),
+            Source::Sqlite(q) => SourceReader::Sql(sql::SqlReader::open(q)?),
             Source::Ghl(g) => {
                 return Err(ConfigError::new(format!(
                     "GHL location {} is read with an API client (internal: use GhlReader)",
@@ -166,7 +170,7 @@ impl SourceReader {
         match self {
             SourceReader::Csv(r) => r.blank_records(),
             SourceReader::Excel(r) => r.blank_records(),
-            SourceReader::Ghl(_) => 0,
+            SourceReader::Ghl(_) | SourceReader::Sql(_) => 0,
         }
     }
 
@@ -174,6 +178,7 @@ impl SourceReader {
     pub fn take_error(&mut self) -> Option<String> {
         match self {
             SourceReader::Ghl(r) => r.take_error(),
+            SourceReader::Sql(r) => r.take_error(),
             _ => None,
         }
     }
@@ -184,6 +189,7 @@ impl SourceReader {
             SourceReader::Csv(r) => r.headers(),
             SourceReader::Excel(r) => r.headers(),
             SourceReader::Ghl(r) => r.headers(),
+            SourceReader::Sql(r) => r.headers(),
         }
     }
 
@@ -192,7 +198,7 @@ impl SourceReader {
         match src {
             Source::Csv(c) => csv::CsvReader::count_rows(c),
             Source::Excel(x) => Ok(excel::ExcelReader::open(x)?.remaining_rows()),
-            Source::Ghl(_) => Ok(0),
+            Source::Ghl(_) | Source::Sqlite(_) => Ok(0),
         }
     }
 }
@@ -205,6 +211,7 @@ impl Iterator for SourceReader {
             SourceReader::Csv(r) => r.next(),
             SourceReader::Excel(r) => r.next(),
             SourceReader::Ghl(r) => r.next(),
+            SourceReader::Sql(r) => r.next(),
         }
     }
 }

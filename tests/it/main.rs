@@ -59,3 +59,5 @@ mod operable;
 mod store_compat;
 // The shape of the code: no circle between modules, the engine apart from the commands.
 mod shape;
+// SQL sources: an SQLite query into the sandbox; order, types, errors.
+mod sql_source;

@@ -330,6 +330,35 @@ impl Checker<'_> {
         }
     }
 
+    /// An SQLite source: a query whose rows come in a stable order (its `ORDER BY`, or `key`).
+    fn sqlite_source(&mut self, q: super::model::SqliteSourceConfig) -> Source {
+        let query = q.query.trim().to_owned();
+        if query.is_empty() {
+            self.err(
+                &["source", "query"],
+                "is empty: write the query that reads the contacts",
+            );
+        } else if q.key.is_none() && !super::sql::orders_its_rows(&query) {
+            self.err(
+                &["source", "query"],
+                "has no ORDER BY: a re-run resumes and an incremental run goes on only if the rows \
+                 come in the same order every time; end the query with ORDER BY a unique column \
+                 (`… ORDER BY id`), or name that column in `source.key`",
+            );
+        }
+        if q.key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            self.err(
+                &["source", "key"],
+                "is empty: name a unique column of the query",
+            );
+        }
+        Source::Sqlite(super::SqliteSource {
+            path: self.resolve(&q.path),
+            query,
+            key: q.key,
+        })
+    }
+
     /// A file source's `path`, or its `inbox` (kept in `self.inbox`; the path is then the
     /// inbox folder until a run sets each ready file in turn).
     fn file_or_inbox(
@@ -450,6 +479,7 @@ impl Checker<'_> {
                 duplicate_headers: x.duplicate_headers,
                 hold_duplicates: false,
             }),
+            SourceConfig::Sqlite(q) => self.sqlite_source(q),
             SourceConfig::Ghl(g) => {
                 let api = self.api("source", g.location_id, &g.base_url, g.auth);
                 let max = match g.method {

@@ -415,6 +415,7 @@ fn new_summary(p: &Pipeline, opts: &RunOptions, started_at: time::OffsetDateTime
         source: match &p.source {
             Source::Csv(c) => c.path.display().to_string(),
             Source::Excel(x) => x.path.display().to_string(),
+            Source::Sqlite(q) => q.path.display().to_string(),
             Source::Ghl(g) => format!("GHL location {}", g.api.location_id),
         },
         location_id: Fanout::PLACEHOLDER.to_owned(),

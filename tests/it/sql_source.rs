@@ -1,0 +1,160 @@
+//! SQL sources: the rows of a query on an SQLite database, into the sandbox as a user runs them.
+
+use std::path::Path;
+
+use crate::util::{bin, run, summary, workdir, SandboxProc, FAST};
+
+/// A small CRM's table: types, NULLs, non-ASCII, a BLOB, and text that is not UTF-8.
+fn crm(path: &Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "create table people (id integer primary key, first text, last text, email text,
+                              phone text, tags text, born text, score real, photo blob);
+         insert into people values
+           (1, 'Zoë', 'Ångström', 'zoe@example.com', '+1 415 555 0101', 'vip, lead', '1990-02-03', 4.5, x'0001'),
+           (2, 'Li', 'Wei', 'li@example.cn', null, null, null, null, null),
+           (3, null, 'Nobody', null, null, null, null, 3.0, null),
+           (4, cast(x'fffe41' as text), 'Bytes', 'bytes@example.com', null, null, null, null, null),
+           (5, 'Ann', 'Lee', 'ann@example.com', '415-555-0199', 'lead', null, 12, null);",
+    )
+    .unwrap();
+}
+
+fn pipeline(dir: &Path, base_url: &str, source: &str) -> std::path::PathBuf {
+    let p = dir.join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1
+source:
+{source}
+target:
+  location_id: loc-it
+  base_url: {base_url}
+  auth:
+    token_env: IT_TOKEN
+mapping:
+  firstName: first
+  lastName: last
+  email: email
+  phone: phone
+  tags: tags
+  dateOfBirth: born
+validate:
+  phone_default_region: US
+"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_query_is_imported_with_its_types_nulls_and_non_ascii_and_every_row_has_one_outcome() {
+    let dir = workdir();
+    crm(&dir.path().join("crm.db"));
+    let sb = SandboxProc::start("loc-it", FAST);
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        "  type: sqlite\n  path: crm.db\n  query: select * from people where id > 0 order by id desc",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(3), "two rows rejected");
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["read"], 5);
+    assert_eq!(s["rows"]["created"], 3);
+    assert_eq!(s["rejected_by_code"]["missing_contact_key"], 1);
+    assert_eq!(s["rejected_by_code"]["malformed_row"], 1);
+    let zoe = sb.contact_by_email("loc-it", "zoe@example.com");
+    assert_eq!(zoe["firstName"], "Zoë");
+    assert_eq!(zoe["lastName"], "Ångström");
+    assert_eq!(zoe["phone"], "+14155550101");
+    assert_eq!(zoe["tags"], serde_json::json!(["vip", "lead"]));
+    assert_eq!(zoe["dateOfBirth"], "1990-02-03");
+    let li = sb.contact_by_email("loc-it", "li@example.cn");
+    assert!(li.get("phone").is_none_or(|v| v.is_null()), "{li}");
+    // Rows are numbered in the query's order (descending ids): id 4 is the second row.
+    let rejected = std::fs::read_to_string(dir.path().join("o/rejected.csv")).unwrap();
+    let bytes_line = rejected
+        .lines()
+        .find(|l| l.contains("Bytes"))
+        .expect("the row with bytes that are not UTF-8");
+    assert!(
+        bytes_line.contains(",2,extract,malformed_row,") && bytes_line.contains("`first`"),
+        "{rejected}"
+    );
+    // The columns nothing maps are named, with the rows that had data in them.
+    let unmapped = s["unmapped_columns"].to_string();
+    assert!(
+        unmapped.contains("score") && unmapped.contains("photo"),
+        "{unmapped}"
+    );
+}
+
+#[test]
+fn a_query_without_a_stable_order_is_refused_and_a_key_gives_it_one() {
+    let dir = workdir();
+    crm(&dir.path().join("crm.db"));
+    let sb = SandboxProc::start("loc-it", FAST);
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        "  type: sqlite\n  path: crm.db\n  query: select * from people where email is not null",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("p.yaml:5:3") && err.contains("ORDER BY") && err.contains("source.key"),
+        "{err}"
+    );
+    assert_eq!(sb.contacts("loc-it").len(), 0, "nothing sent");
+    let p = pipeline(
+        dir.path(),
+        &sb.base_url,
+        "  type: sqlite\n  path: crm.db\n  key: id\n  query: select * from people where email is not null",
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("o2"));
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(summary(&dir.path().join("o2"))["rows"]["created"], 3);
+}
+
+#[test]
+fn a_missing_database_or_a_query_sqlite_refuses_is_a_clear_error() {
+    let dir = workdir();
+    crm(&dir.path().join("crm.db"));
+    std::fs::write(dir.path().join("junk.db"), "not a database").unwrap();
+    for (source, says) in [
+        (
+            "path: nope.db\n  query: select * from people order by id",
+            "cannot open it as an SQLite database",
+        ),
+        (
+            "path: crm.db\n  query: select * from peeple order by id",
+            "no such table: peeple",
+        ),
+        (
+            "path: junk.db\n  query: select * from people order by id",
+            "not a database",
+        ),
+        (
+            "path: crm.db\n  query: select p.email, q.email from people p join people q order by 1",
+            "two columns named `email`",
+        ),
+    ] {
+        let p = pipeline(
+            dir.path(),
+            "http://127.0.0.1:9",
+            &format!("  type: sqlite\n  {source}"),
+        );
+        let o = run(bin()
+            .args(["run", "-q", "--sandbox", "--out"])
+            .arg(dir.path().join("o"))
+            .arg(&p));
+        assert_eq!(o.status.code(), Some(2), "{source}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{source}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
