@@ -219,8 +219,11 @@ pub enum Command {
         after_help = "Examples:\n  ghl-import init contacts.csv -o pipelines/contacts.yaml\n  ghl-import init export.xlsx --sample 5000 -o pipelines/export.yaml"
     )]
     Init {
-        /// The CSV or workbook to import.
+        /// The CSV or workbook to import, or an SQLite database with --query.
         input: PathBuf,
+        /// With an SQLite database: the query whose rows to import (with ORDER BY).
+        #[arg(long, value_name = "SQL")]
+        query: Option<String>,
         /// Where to write the pipeline (default pipelines/<file stem>.yaml).
         #[arg(short, long, value_name = "FILE")]
         out: Option<PathBuf>,

@@ -36,11 +36,13 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Auth(cmd) => auth::auth(cmd).await,
         Command::Init {
             input,
+            query,
             out,
             sample,
             force,
         } => init::init(&init::InitOptions {
             input,
+            query,
             out,
             sample,
             force,

@@ -158,3 +158,46 @@ fn a_missing_database_or_a_query_sqlite_refuses_is_a_clear_error() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn init_writes_a_pipeline_from_a_query_that_runs_and_refuses_one_without_order() {
+    let dir = workdir();
+    crm(&dir.path().join("crm.db"));
+    let init = |extra: &[&str]| {
+        run(bin()
+            .current_dir(dir.path())
+            .args(["init", "crm.db", "--force"])
+            .args(extra))
+    };
+    let o = init(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--query"));
+    let o = init(&["--query", "select * from people"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ORDER BY"));
+    assert!(!dir.path().join("pipelines/crm.yaml").exists());
+    let query = r#"select id, first as "First Name", last as "Last Name", email, phone from people order by id"#;
+    let o = init(&["--query", query]);
+    assert_eq!(o.status.code(), Some(0));
+    let yaml = std::fs::read_to_string(dir.path().join("pipelines/crm.yaml")).unwrap();
+    assert!(
+        yaml.contains("type: sqlite") && yaml.contains("firstName: First Name"),
+        "{yaml}"
+    );
+    let o = run(bin().current_dir(dir.path()).args([
+        "run",
+        "-q",
+        "--sandbox",
+        "--out",
+        "o",
+        "pipelines/crm.yaml",
+    ]));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "rows without email or phone, or not UTF-8"
+    );
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["read"], 5);
+    assert_eq!(s["rows"]["created"], 3);
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{CsvSource, DuplicateHeaders, ExcelSource, HeaderRow, Source};
+use crate::config::{CsvSource, DuplicateHeaders, ExcelSource, HeaderRow, Source, SqliteSource};
 use crate::error::{ConfigError, Exit};
 use crate::extract::{SourceItem, SourceReader};
 use crate::record::Record;
@@ -22,8 +22,10 @@ pub use render::{render, SourceKeys};
 /// Options of `init`.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
-    /// The input file (CSV or workbook).
+    /// The input file (CSV or workbook, or an SQLite database with `query`).
     pub input: PathBuf,
+    /// The query of an SQLite database's rows.
+    pub query: Option<String>,
     /// Where to write the pipeline (default `pipelines/<stem>.yaml`).
     pub out: Option<PathBuf>,
     /// Rows to sample.
@@ -32,7 +34,24 @@ pub struct InitOptions {
     pub force: bool,
 }
 
-/// Header names (normalised: lower-case letters and digits only) that name each field.
+/// The query of an SQLite input (`--query`): refused without a stable order, as the pipeline
+/// would be; an SQLite file without one, and a query on anything else, are errors too.
+fn sql_query(opts: &InitOptions, ext: &str) -> Result<Option<String>, ConfigError> {
+    let database = matches!(ext, "db" | "sqlite" | "sqlite3" | "db3");
+    match (&opts.query, database) {
+        (None, true) => Err(ConfigError::new(format!(
+            "{} is an SQLite database: say which rows to import with --query \"select … order by id\"",
+            opts.input.display()
+        ))),
+        (None, false) => Ok(None),
+        (Some(q), _) if !crate::config::sql::orders_its_rows(q) => Err(ConfigError::new(
+            "--query has no ORDER BY: a re-run resumes only if the rows come in the same order \
+             every time; end it with ORDER BY a unique column (`… ORDER BY id`)",
+        )),
+        (Some(q), _) => Ok(Some(q.clone())),
+    }
+}
+
 /// Runs `init`.
 pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
     let ext = opts
@@ -42,16 +61,23 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let is_excel = matches!(ext.as_str(), "xlsx" | "xlsm" | "xlsb" | "xls" | "ods");
+    let query = sql_query(opts, &ext)?;
     // A CSV file that is not UTF-8 (Windows-1252, Shift-JIS…): read it in the encoding it
     // appears to use, and say so in the pipeline.
     crate::extract::regular_file(&opts.input)?;
-    let encoding = match is_excel {
+    let encoding = match is_excel || query.is_some() {
         true => None,
         false => crate::extract::csv::detect_encoding(&opts.input)
             .map_err(|e| ConfigError::new(format!("{}: {e}", opts.input.display())))?,
     };
     let source = |duplicate_headers| {
-        if is_excel {
+        if let Some(q) = &query {
+            Source::Sqlite(SqliteSource {
+                path: opts.input.clone(),
+                query: q.clone(),
+                key: None,
+            })
+        } else if is_excel {
             Source::Excel(ExcelSource {
                 path: opts.input.clone(),
                 sheet: None,
@@ -115,6 +141,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<Exit> {
             is_excel,
             encoding: encoding.map(encoding_rs::Encoding::name),
             repeated,
+            query: query.as_deref(),
         },
         &profiles,
         &guesses,

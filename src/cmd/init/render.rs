@@ -72,6 +72,8 @@ pub struct SourceKeys<'a> {
     pub encoding: Option<&'a str>,
     /// Column names repeat (read as `Name`, `Name_2`…).
     pub repeated: bool,
+    /// An SQLite database's query.
+    pub query: Option<&'a str>,
 }
 
 /// Renders the pipeline: the column profile as comments, then each section.
@@ -153,10 +155,20 @@ fn source_section(
         is_excel,
         encoding,
         repeated,
+        query,
     } = source;
+    let kind = match (query, is_excel) {
+        (Some(_), _) => "sqlite",
+        (None, true) => "excel",
+        (None, false) => "csv",
+    };
     let _ = writeln!(y, "version: 1\n\nsource:");
-    let _ = writeln!(y, "  type: {}", if is_excel { "excel" } else { "csv" });
+    let _ = writeln!(y, "  type: {kind}");
     let _ = writeln!(y, "  path: {}", yaml_str(input_rel));
+    if let Some(q) = query {
+        // A JSON string is a YAML double-quoted scalar: any query, on one line.
+        let _ = writeln!(y, "  query: {}", serde_json::Value::from(q.trim()));
+    }
     if let Some(e) = encoding {
         let _ = writeln!(y, "  encoding: {e}    # detected: the file is not UTF-8");
     }
