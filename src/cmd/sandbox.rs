@@ -31,22 +31,27 @@ pub fn rehearsal(
         })
         .await
         .context("starting the embedded sandbox")?;
-        Ok(Box::new(Embedded(sb)) as Box<dyn Rehearsal>)
+        let api = SharedApi {
+            base_url: reqwest::Url::parse(&sb.base_url()).context("the sandbox's URL")?,
+            token: sb.token().to_owned(),
+        };
+        Ok(Box::new(Embedded { sb, api }) as Box<dyn Rehearsal>)
     })
 }
 
-struct Embedded(Sandbox);
+/// A started sandbox and its address.
+struct Embedded {
+    sb: Sandbox,
+    api: SharedApi,
+}
 
 impl Rehearsal for Embedded {
     fn api(&self) -> SharedApi {
-        SharedApi {
-            base_url: reqwest::Url::parse(&self.0.base_url()).expect("the sandbox's URL"),
-            token: self.0.token().to_owned(),
-        }
+        self.api.clone()
     }
 
     fn contacts(&self, location: &str) -> Vec<ghl_client::types::Contact> {
-        self.0.contacts(location)
+        self.sb.contacts(location)
     }
 }
 

@@ -19,8 +19,9 @@ impl SqliteSource {
     pub fn ordered_query(&self) -> String {
         match &self.key {
             None => self.query.clone(),
+            // On lines of their own: a query may end with a `--` comment.
             Some(k) => format!(
-                "SELECT * FROM ({}) AS q ORDER BY q.{}",
+                "SELECT * FROM (\n{}\n) AS q ORDER BY q.{}",
                 self.query.trim().trim_end_matches(';'),
                 quote_ident(k)
             ),
@@ -118,12 +119,12 @@ mod tests {
     fn a_key_orders_the_query() {
         let s = SqliteSource {
             path: "x.db".into(),
-            query: "select * from people;".into(),
+            query: "select * from people -- everyone".into(),
             key: Some("id".into()),
         };
         assert_eq!(
             s.ordered_query(),
-            "SELECT * FROM (select * from people) AS q ORDER BY q.\"id\""
+            "SELECT * FROM (\nselect * from people -- everyone\n) AS q ORDER BY q.\"id\""
         );
         assert!(orders_its_rows(&s.ordered_query()));
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
