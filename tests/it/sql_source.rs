@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::{bin, run, summary, workdir, SandboxProc, FAST};
+use crate::util::{bin, kill9_after, run, summary, workdir, SandboxProc, FAST};
 
 /// A small CRM's table: types, NULLs, non-ASCII, a BLOB, and text that is not UTF-8.
 fn crm(path: &Path) {
@@ -49,16 +49,21 @@ validate:
     p
 }
 
-#[test]
-fn a_query_is_imported_with_its_types_nulls_and_non_ascii_and_every_row_has_one_outcome() {
+/// A work folder with the CRM's database, a fast sandbox, and a pipeline on `query`
+/// (`key`: a `source.key` line).
+fn crm_run(query: &str, key: Option<&str>) -> (tempfile::TempDir, SandboxProc, std::path::PathBuf) {
     let dir = workdir();
     crm(&dir.path().join("crm.db"));
     let sb = SandboxProc::start("loc-it", FAST);
-    let p = pipeline(
-        dir.path(),
-        &sb.base_url,
-        "  type: sqlite\n  path: crm.db\n  query: select * from people where id > 0 order by id desc",
-    );
+    let key = key.map_or(String::new(), |k| format!("  key: {k}\n"));
+    let source = format!("  type: sqlite\n  path: crm.db\n{key}  query: {query}");
+    let p = pipeline(dir.path(), &sb.base_url, &source);
+    (dir, sb, p)
+}
+
+#[test]
+fn a_query_is_imported_with_its_types_nulls_and_non_ascii_and_every_row_has_one_outcome() {
+    let (dir, sb, p) = crm_run("select * from people where id > 0 order by id desc", None);
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
     assert_eq!(o.status.code(), Some(3), "two rows rejected");
     let s = summary(&dir.path().join("o"));
@@ -94,14 +99,7 @@ fn a_query_is_imported_with_its_types_nulls_and_non_ascii_and_every_row_has_one_
 
 #[test]
 fn a_query_without_a_stable_order_is_refused_and_a_key_gives_it_one() {
-    let dir = workdir();
-    crm(&dir.path().join("crm.db"));
-    let sb = SandboxProc::start("loc-it", FAST);
-    let p = pipeline(
-        dir.path(),
-        &sb.base_url,
-        "  type: sqlite\n  path: crm.db\n  query: select * from people where email is not null",
-    );
+    let (dir, sb, p) = crm_run("select * from people where email is not null", None);
     let o = sb.run_pipeline(&p, &dir.path().join("o"));
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -200,4 +198,63 @@ fn init_writes_a_pipeline_from_a_query_that_runs_and_refuses_one_without_order()
     let s = summary(&dir.path().join("o"));
     assert_eq!(s["rows"]["read"], 5);
     assert_eq!(s["rows"]["created"], 3);
+}
+
+#[test]
+fn a_run_killed_mid_query_then_run_again_writes_every_row_once() {
+    let dir = workdir();
+    let db = dir.path().join("big.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "create table people (id integer primary key, first text, email text);
+         with recursive n(i) as (select 1 union all select i + 1 from n where i < 300)
+         insert into people select i, 'P' || i, 'p' || i || '@example.com' from n;",
+    )
+    .unwrap();
+    drop(c);
+    // 100 requests a second: the kill lands mid-query, with rows in flight.
+    let sb = SandboxProc::start(
+        "loc-it",
+        &["--rate-max", "100", "--rate-interval-ms", "1000"],
+    );
+    let p = dir.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsource: {{type: sqlite, path: big.db, query: \"select first, email from people order by id\"}}\n\
+             target: {{location_id: loc-it, base_url: {}, auth: {{token_env: IT_TOKEN}}}}\n\
+             mapping: {{firstName: first, email: email}}\n",
+            sb.base_url
+        ),
+    )
+    .unwrap();
+    kill9_after(
+        bin()
+            .args(["run", "-q", "--out"])
+            .arg(dir.path().join("killed"))
+            .arg(&p)
+            .env("IT_TOKEN", &sb.token),
+        &sb,
+        "loc-it",
+        60,
+    );
+    let before = sb.contacts("loc-it").len();
+    assert!(
+        (60..300).contains(&before),
+        "killed mid-run: {before} contacts"
+    );
+    let o = sb.run_pipeline(&p, &dir.path().join("again"));
+    assert_eq!(o.status.code(), Some(0));
+    let contacts = sb.contacts("loc-it");
+    let emails: std::collections::BTreeSet<_> = contacts
+        .iter()
+        .map(|c| c["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!((contacts.len(), emails.len()), (300, 300), "each row once");
+    let s = summary(&dir.path().join("again"));
+    assert_eq!(s["rows"]["read"], 300);
+    assert!(
+        s["rows"]["created"].as_u64().unwrap() <= 300 - before as u64 + 8,
+        "{s}"
+    );
 }
