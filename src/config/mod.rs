@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ConfigError, ConfigErrors};
 use ghl_client::fields::{did_you_mean, ContactField};
 pub use model::*;
-pub use sql::SqliteSource;
+pub use sql::{PostgresSource, SqliteSource};
 
 /// The only pipeline format version this build reads.
 pub const PIPELINE_VERSION: u32 = 1;
@@ -155,6 +155,8 @@ pub enum Source {
     Ghl(GhlSource),
     /// A query on an SQLite database.
     Sqlite(SqliteSource),
+    /// A query on a PostgreSQL database.
+    Postgres(PostgresSource),
 }
 
 impl Source {
@@ -164,6 +166,7 @@ impl Source {
             Source::Csv(c) => Some(&c.path),
             Source::Excel(x) => Some(&x.path),
             Source::Sqlite(q) => Some(&q.path),
+            Source::Postgres(_) => None,
             Source::Ghl(_) => None,
         }
     }
@@ -174,6 +177,7 @@ impl Source {
             Source::Csv(c) => c.path.display().to_string(),
             Source::Excel(e) => e.path.display().to_string(),
             Source::Sqlite(q) => q.path.display().to_string(),
+            Source::Postgres(q) => format!("the PostgreSQL database in ${}", q.url_env),
             Source::Ghl(g) => format!("GHL location {}", g.api.location_id),
         }
     }

@@ -72,6 +72,22 @@ pub enum SourceConfig {
     Ghl(GhlSourceConfig),
     /// The rows of a query on an SQLite database.
     Sqlite(SqliteSourceConfig),
+    /// The rows of a query on a PostgreSQL database.
+    Postgres(PostgresSourceConfig),
+}
+
+/// `source: {type: postgres, ...}`: the rows of a query, in the query's order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSourceConfig {
+    /// The environment variable holding the connection URL
+    /// (`postgres://user:password@host:port/db`): never the URL itself.
+    pub url_env: String,
+    /// The query; its column names are the mapping's columns.
+    pub query: String,
+    /// A column that orders the rows (unique), when the query has no `ORDER BY`.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// `source: {type: sqlite, ...}`: the rows of a query, in the query's order.

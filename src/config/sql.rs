@@ -17,15 +17,39 @@ pub struct SqliteSource {
 impl SqliteSource {
     /// The query the reader runs: as written, or ordered by `key`.
     pub fn ordered_query(&self) -> String {
-        match &self.key {
-            None => self.query.clone(),
-            // On lines of their own: a query may end with a `--` comment.
-            Some(k) => format!(
-                "SELECT * FROM (\n{}\n) AS q ORDER BY q.{}",
-                self.query.trim().trim_end_matches(';'),
-                quote_ident(k)
-            ),
-        }
+        ordered(&self.query, self.key.as_deref())
+    }
+}
+
+/// `source: {type: postgres}` resolved.
+#[derive(Debug, Clone)]
+pub struct PostgresSource {
+    /// The environment variable holding the connection URL (a secret: its value is read when
+    /// the source opens, and never shown).
+    pub url_env: String,
+    /// The query as written.
+    pub query: String,
+    /// The column that orders the rows, when the query does not.
+    pub key: Option<String>,
+}
+
+impl PostgresSource {
+    /// The query the reader runs: as written, or ordered by `key`.
+    pub fn ordered_query(&self) -> String {
+        ordered(&self.query, self.key.as_deref())
+    }
+}
+
+/// `query` as written, or ordered by `key`.
+fn ordered(query: &str, key: Option<&str>) -> String {
+    match key {
+        None => query.to_owned(),
+        // On lines of their own: a query may end with a `--` comment.
+        Some(k) => format!(
+            "SELECT * FROM (\n{}\n) AS q ORDER BY q.{}",
+            query.trim().trim_end_matches(';'),
+            quote_ident(k)
+        ),
     }
 }
 

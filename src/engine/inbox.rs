@@ -266,7 +266,7 @@ pub(crate) fn with_file(p: &Pipeline, file: &Path) -> Pipeline {
     match &mut p.source {
         Source::Csv(c) => c.path = file.to_owned(),
         Source::Excel(x) => x.path = file.to_owned(),
-        Source::Ghl(_) | Source::Sqlite(_) => {}
+        Source::Ghl(_) | Source::Sqlite(_) | Source::Postgres(_) => {}
     }
     p
 }

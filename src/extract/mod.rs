@@ -6,6 +6,7 @@ pub mod csv;
 pub mod excel;
 pub mod ghl;
 mod ods_scan;
+mod pg;
 pub mod sheet;
 pub mod sniff;
 pub mod sql;
@@ -140,6 +141,7 @@ impl SourceReader {
             Source::Csv(c) => SourceReader::Csv(csv::CsvReader::open(c)?),
             Source::Excel(x) => SourceReader::Excel(excel::ExcelReader::open(x)?),
             Source::Sqlite(q) => SourceReader::Sql(sql::SqlReader::open(q)?),
+            Source::Postgres(q) => SourceReader::Sql(sql::SqlReader::open_postgres(q)?),
             Source::Ghl(g) => {
                 return Err(ConfigError::new(format!(
                     "GHL location {} is read with an API client (internal: use GhlReader)",
@@ -198,7 +200,7 @@ impl SourceReader {
         match src {
             Source::Csv(c) => csv::CsvReader::count_rows(c),
             Source::Excel(x) => Ok(excel::ExcelReader::open(x)?.remaining_rows()),
-            Source::Ghl(_) | Source::Sqlite(_) => Ok(0),
+            Source::Ghl(_) | Source::Sqlite(_) | Source::Postgres(_) => Ok(0),
         }
     }
 }

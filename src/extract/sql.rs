@@ -1,5 +1,5 @@
 //! SQL sources: the rows of a query, streamed. SQLite is read through rusqlite (opened
-//! read-only) on a thread of its own that hands rows over a bounded channel, so memory stays
+//! read-only), PostgreSQL through a server-side cursor (`pg.rs`), each on a thread of its own that hands rows over a bounded channel, so memory stays
 //! flat whatever the table's size. The query's column names are the header; rows are numbered
 //! from 1 in the query's order, which must be stable (`ORDER BY`, or `source.key`) so that a
 //! re-run reads the same rows in the same order and the journal resumes it.
@@ -19,13 +19,13 @@ use crate::outcome::{codes, RowError, Stage};
 use crate::record::{Headers, Record};
 
 /// Rows handed over together (one channel message each batch).
-const BATCH: usize = 256;
+pub(super) const BATCH: usize = 256;
 
 /// Batches handed over at most before the query waits for the pipeline.
 const IN_HAND: usize = 8;
 
 /// What the query's thread says.
-enum Said {
+pub(super) enum Said {
     /// The column names, or why the query cannot run.
     Header(Result<Vec<String>, String>),
     /// Rows' cells, in order.
@@ -60,13 +60,38 @@ impl SqlReader {
     /// Opens the database read-only, starts the query and reads its column names. A missing
     /// file, a query SQLite refuses, or two columns of one name are configuration errors.
     pub fn open(src: &SqliteSource) -> Result<SqlReader, ConfigError> {
-        let (tx, rx) = sync_channel(IN_HAND);
         let (path, query) = (src.path.clone(), src.ordered_query());
+        let shown = src.path.display().to_string();
+        Self::start(shown, move |tx| query_rows(&path, &query, tx))
+    }
+
+    /// Connects to the database the source's variable names, starts the query (through a
+    /// server-side cursor) and reads its column names. An unset variable, a refused connection
+    /// or a refused query are configuration errors, and never show the URL.
+    pub fn open_postgres(src: &crate::config::PostgresSource) -> Result<SqlReader, ConfigError> {
+        let url = std::env::var(&src.url_env).map_err(|_| {
+            ConfigError::new(format!(
+                "source.url_env: environment variable `{}` is not set; export the database's \
+                 connection URL in it (postgres://user:password@host:5432/db)",
+                src.url_env
+            ))
+        })?;
+        let url = secrecy::SecretString::from(url);
+        let query = src.ordered_query();
+        let shown = format!("the PostgreSQL database in ${}", src.url_env);
+        Self::start(shown, move |tx| super::pg::query_rows(&url, &query, tx))
+    }
+
+    /// Runs `work` on a thread of its own and waits for the column names it sends first.
+    fn start(
+        shown: String,
+        work: impl FnOnce(&SyncSender<Said>) + Send + 'static,
+    ) -> Result<SqlReader, ConfigError> {
+        let (tx, rx) = sync_channel(IN_HAND);
         std::thread::Builder::new()
-            .name("sqlite-source".into())
-            .spawn(move || query_rows(&path, &query, &tx))
-            .map_err(|e| ConfigError::new(format!("cannot start the SQLite reader: {e}")))?;
-        let shown = src.path.display();
+            .name("sql-source".into())
+            .spawn(move || work(&tx))
+            .map_err(|e| ConfigError::new(format!("cannot start the SQL reader: {e}")))?;
         let names = match rx.recv() {
             Ok(Said::Header(Ok(names))) => names,
             Ok(Said::Header(Err(why))) => {

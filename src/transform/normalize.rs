@@ -357,7 +357,15 @@ pub fn tags(raw: &str) -> Option<Vec<String>> {
 }
 
 /// Splits a tag cell on any of `seps`, trims, drops empties and repeats (case-insensitively).
+/// A cell of several values joined by ` ::: ` (a Google Contacts export's labels, a database
+/// array) is split there only: each of its values is one tag, commas and all.
 pub fn tags_split(raw: &str, seps: &[String]) -> Option<Vec<String>> {
+    let multi = [super::map::MULTI_SEP.to_owned()];
+    let seps = if raw.contains(super::map::MULTI_SEP) {
+        &multi[..]
+    } else {
+        seps
+    };
     fn pieces(s: &str, seps: &[String], out: &mut Vec<String>) {
         match seps.split_first() {
             Some((sep, rest)) if !sep.is_empty() => {
@@ -518,6 +526,20 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_cell_of_values_joined_by_three_colons_is_one_tag_each() {
+        let seps = [",".to_owned(), ";".to_owned()];
+        assert_eq!(
+            tags_split("* myContacts ::: Customer", &seps).unwrap(),
+            ["* myContacts", "Customer"]
+        );
+        assert_eq!(
+            tags_split("vip ::: lead, warm", &seps).unwrap(),
+            ["vip", "lead, warm"]
+        );
+        assert_eq!(tags_split("vip, lead", &seps).unwrap(), ["vip", "lead"]);
+    }
 
     #[test]
     fn emails() {

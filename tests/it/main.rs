@@ -61,3 +61,5 @@ mod store_compat;
 mod shape;
 // SQL sources: an SQLite query into the sandbox; order, types, errors.
 mod sql_source;
+// A throwaway PostgreSQL cluster (initdb in a temp folder) for the SQL source tests.
+mod pg;

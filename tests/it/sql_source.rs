@@ -258,3 +258,98 @@ fn a_run_killed_mid_query_then_run_again_writes_every_row_once() {
         "{s}"
     );
 }
+
+/// A pipeline reading `query` from the database in `$CRM_URL`.
+fn pg_pipeline(dir: &Path, base_url: &str, query: &str) -> std::path::PathBuf {
+    pipeline(
+        dir,
+        base_url,
+        &format!("  type: postgres\n  url_env: CRM_URL\n  query: \"{query}\""),
+    )
+}
+
+#[test]
+fn a_postgres_query_is_imported_with_types_nulls_arrays_and_non_ascii() {
+    let pg = crate::pg::Pg::start();
+    pg.sql(
+        "ghl",
+        "create table people (id serial primary key, first text, last text, email text, phone text,
+                              tags text[], born date, vip boolean, seen timestamptz, score numeric(6,2));
+         insert into people (first, last, email, phone, tags, born, vip, seen, score) values
+           ('Zoë', 'Ångström', 'zoe@example.com', '+1 415 555 0101', '{vip,\"lead, warm\"}', '1990-02-03', true, '2026-01-31 09:30:00+00', 4.5),
+           ('Li', 'Wei', 'li@example.cn', null, null, null, false, null, null),
+           (null, 'Nobody', null, null, '{}', null, null, null, 3);",
+    );
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", FAST);
+    let p = pg_pipeline(dir.path(), &sb.base_url, "select * from people order by id");
+    let o = run(bin()
+        .args(["run", "-q", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .env("CRM_URL", pg.url()));
+    assert_eq!(o.status.code(), Some(3), "one row without email or phone");
+    let s = summary(&dir.path().join("o"));
+    assert_eq!(s["rows"]["read"], 3);
+    assert_eq!(s["rows"]["created"], 2);
+    assert_eq!(s["rejected_by_code"]["missing_contact_key"], 1);
+    let zoe = sb.contact_by_email("loc-it", "zoe@example.com");
+    assert_eq!(zoe["firstName"], "Zoë");
+    assert_eq!(zoe["lastName"], "Ångström");
+    assert_eq!(zoe["tags"], serde_json::json!(["vip", "lead, warm"]));
+    assert_eq!(zoe["dateOfBirth"], "1990-02-03");
+    let li = sb.contact_by_email("loc-it", "li@example.cn");
+    assert_eq!(li["tags"], serde_json::json!([]), "{li}");
+    // The columns nothing maps, with their typed values as cells, are named in the summary.
+    let unmapped = s["unmapped_columns"].to_string();
+    assert!(
+        unmapped.contains("vip") && unmapped.contains("score"),
+        "{unmapped}"
+    );
+    let rejected = std::fs::read_to_string(dir.path().join("o/rejected.csv")).unwrap();
+    assert!(
+        rejected.contains(",Nobody,") && rejected.contains(",3.00,"),
+        "{rejected}"
+    );
+}
+
+#[test]
+fn a_wrong_password_or_a_url_in_the_wrong_key_is_exit_2_and_no_password_is_shown() {
+    let pg = crate::pg::Pg::start();
+    let dir = workdir();
+    let sb = SandboxProc::start("loc-it", FAST);
+    let p = pg_pipeline(dir.path(), &sb.base_url, "select 1 as email order by 1");
+    let wrong = pg.url_of("ghl", "Wrong-Pass-123");
+    let o = run(bin()
+        .args(["run", "--out"])
+        .arg(dir.path().join("o"))
+        .arg(&p)
+        .env("IT_TOKEN", &sb.token)
+        .env("CRM_URL", &wrong));
+    assert_eq!(o.status.code(), Some(2));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(all.contains("password authentication failed"), "{all}");
+    assert!(
+        !all.contains("Wrong-Pass-123") && !all.contains(&wrong),
+        "{all}"
+    );
+    // The URL pasted where its variable's name belongs.
+    let yaml = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("url_env: CRM_URL", &format!("url_env: {}", pg.url()));
+    std::fs::write(&p, yaml).unwrap();
+    let o = run(bin().args(["validate"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(all.contains("url_env"), "{all}");
+    assert!(!all.contains(crate::pg::PASSWORD), "{all}");
+}

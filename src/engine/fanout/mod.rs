@@ -416,6 +416,7 @@ fn new_summary(p: &Pipeline, opts: &RunOptions, started_at: time::OffsetDateTime
             Source::Csv(c) => c.path.display().to_string(),
             Source::Excel(x) => x.path.display().to_string(),
             Source::Sqlite(q) => q.path.display().to_string(),
+            Source::Postgres(_) => p.source.describe(),
             Source::Ghl(g) => format!("GHL location {}", g.api.location_id),
         },
         location_id: Fanout::PLACEHOLDER.to_owned(),
