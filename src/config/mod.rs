@@ -8,6 +8,7 @@ pub mod locate;
 pub mod mapping;
 pub mod model;
 mod ops_model;
+mod source_model;
 pub mod sql;
 mod target_model;
 mod validate;

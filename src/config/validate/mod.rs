@@ -16,6 +16,7 @@ use crate::config::TargetAuth;
 use crate::error::{ConfigError, ConfigErrors};
 use ghl_client::fields::{did_you_mean, ContactField};
 
+mod sql;
 mod target;
 
 struct Checker<'a> {
@@ -328,62 +329,6 @@ impl Checker<'_> {
                 None
             }),
         }
-    }
-
-    /// A query whose rows come in a stable order (its `ORDER BY`, or `key`); the query trimmed.
-    fn sql_query(&mut self, query: &str, key: Option<&str>) -> String {
-        let query = query.trim().to_owned();
-        if query.is_empty() {
-            self.err(
-                &["source", "query"],
-                "is empty: write the query that reads the contacts",
-            );
-        } else if key.is_none() && !super::sql::orders_its_rows(&query) {
-            self.err(
-                &["source", "query"],
-                "has no ORDER BY: a re-run resumes and an incremental run goes on only if the rows \
-                 come in the same order every time; end the query with ORDER BY a unique column \
-                 (`… ORDER BY id`), or name that column in `source.key`",
-            );
-        }
-        if key.is_some_and(|k| k.trim().is_empty()) {
-            self.err(
-                &["source", "key"],
-                "is empty: name a unique column of the query",
-            );
-        }
-        query
-    }
-
-    /// An SQLite source.
-    fn sqlite_source(&mut self, q: super::model::SqliteSourceConfig) -> Source {
-        let query = self.sql_query(&q.query, q.key.as_deref());
-        Source::Sqlite(super::SqliteSource {
-            path: self.resolve(&q.path),
-            query,
-            key: q.key,
-        })
-    }
-
-    /// A PostgreSQL source: the URL only through a variable's name.
-    fn postgres_source(&mut self, q: super::model::PostgresSourceConfig) -> Source {
-        let query = self.sql_query(&q.query, q.key.as_deref());
-        let name_ok = !q.url_env.is_empty()
-            && q.url_env
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !name_ok {
-            self.err(
-                &["source", "url_env"],
-                "is not a variable name: name the environment variable that holds the connection \
-                 URL (e.g. CRM_DATABASE_URL), never the URL itself",
-            );
-        }
-        Source::Postgres(super::PostgresSource {
-            url_env: if name_ok { q.url_env } else { String::new() },
-            query,
-            key: q.key,
-        })
     }
 
     /// A file source's `path`, or its `inbox` (kept in `self.inbox`; the path is then the
